@@ -1,0 +1,178 @@
+//! The `BlobStore` trait: content-addressed blob storage with resumable uploads.
+
+use std::fmt::Debug;
+use std::ops::Range;
+use std::time::SystemTime;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures::stream::BoxStream;
+
+use crate::digest::Digest;
+use crate::error::{Error, ErrorCode, Result};
+
+/// A stream of body bytes, as it arrives from or leaves for the network.
+pub type ByteStream = BoxStream<'static, std::io::Result<Bytes>>;
+
+/// A byte range as a client asks for it in a `Range` header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ByteRange {
+    /// `bytes=start-end`, both inclusive.
+    FromTo(u64, u64),
+    /// `bytes=start-`.
+    From(u64),
+    /// `bytes=-n`: the last `n` bytes.
+    Suffix(u64),
+}
+
+impl ByteRange {
+    /// Parses a single-range `Range` header value such as `bytes=0-99`.
+    pub fn parse(header: &str) -> Option<Self> {
+        let spec = header.trim().strip_prefix("bytes=")?;
+        if spec.contains(',') {
+            return None;
+        }
+        let (a, b) = spec.split_once('-')?;
+        let num = |s: &str| s.trim().parse::<u64>().ok();
+        match (a.trim().is_empty(), b.trim().is_empty()) {
+            (true, false) => Some(ByteRange::Suffix(num(b)?)),
+            (false, true) => Some(ByteRange::From(num(a)?)),
+            (false, false) => {
+                let (s, e) = (num(a)?, num(b)?);
+                (s <= e).then_some(ByteRange::FromTo(s, e))
+            }
+            (true, true) => None,
+        }
+    }
+
+    /// The half-open range of a blob of `size` bytes this selects, or `None`
+    /// when it cannot be satisfied.
+    pub fn resolve(self, size: u64) -> Option<Range<u64>> {
+        match self {
+            ByteRange::FromTo(s, e) if s < size => Some(s..e.min(size - 1) + 1),
+            ByteRange::From(s) if s < size => Some(s..size),
+            ByteRange::Suffix(n) if n > 0 && size > 0 => Some(size - n.min(size)..size),
+            _ => None,
+        }
+    }
+}
+
+/// An upload session that a [`BlobStore`] holds bytes for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UploadInfo {
+    /// The session id.
+    pub id: String,
+    /// When the session began.
+    pub started_at: SystemTime,
+}
+
+/// Content-addressed blob storage.
+///
+/// Blobs become visible only once complete and verified: an upload writes to a
+/// private session, [`BlobStore::commit_upload`] checks the digest and publishes
+/// atomically. Implementations must stream: no method may hold a whole blob in
+/// memory. Every backend runs the shared conformance suite in `harbor-storage`.
+#[async_trait]
+pub trait BlobStore: Debug + Send + Sync + 'static {
+    /// The size of a stored blob, or `None` if absent.
+    async fn stat(&self, digest: &Digest) -> Result<Option<u64>>;
+
+    /// Streams a blob, or the `range` of it (already resolved against its size).
+    /// `BLOB_UNKNOWN` if absent.
+    async fn get(&self, digest: &Digest, range: Option<Range<u64>>) -> Result<ByteStream>;
+
+    /// Removes a blob; `false` if it was not there.
+    async fn delete(&self, digest: &Digest) -> Result<bool>;
+
+    /// Every stored blob's digest (for garbage collection).
+    async fn list(&self) -> Result<BoxStream<'static, Result<Digest>>>;
+
+    /// Opens an empty upload session `id`.
+    async fn create_upload(&self, id: &str) -> Result<()>;
+
+    /// The number of bytes an upload holds, or `None` if the session is unknown.
+    async fn upload_size(&self, id: &str) -> Result<Option<u64>>;
+
+    /// Appends `body` at `offset` (which must equal the current size, else
+    /// `RANGE_INVALID`). The chunk is all-or-nothing: if the stream fails, or its
+    /// length differs from `expected_len` (`SIZE_INVALID`), the session is left
+    /// as it was. Returns the new size, durable once this returns.
+    async fn append_upload(
+        &self,
+        id: &str,
+        offset: u64,
+        body: ByteStream,
+        expected_len: Option<u64>,
+    ) -> Result<u64>;
+
+    /// Verifies that the upload's content has digest `expected` and makes it
+    /// visible as that blob, ending the session. On a mismatch it answers
+    /// `DIGEST_INVALID` and leaves the session as it was. Returns the blob's size.
+    async fn commit_upload(&self, id: &str, expected: &Digest) -> Result<u64>;
+
+    /// Drops an upload session and its bytes; a no-op if unknown.
+    async fn abort_upload(&self, id: &str) -> Result<()>;
+
+    /// Every open upload session, for purging abandoned ones.
+    async fn list_uploads(&self) -> Result<Vec<UploadInfo>>;
+
+    /// Stores a whole blob in one call, verified against `digest`.
+    async fn put(&self, digest: &Digest, body: ByteStream, expected_len: Option<u64>) -> Result<u64> {
+        let id = format!("put-{}", uuid::Uuid::new_v4());
+        self.create_upload(&id).await?;
+        let result = async {
+            self.append_upload(&id, 0, body, expected_len).await?;
+            self.commit_upload(&id, digest).await
+        }
+        .await;
+        if result.is_err() {
+            // The blob was never published; the session's bytes are garbage.
+            let _ = self.abort_upload(&id).await;
+        }
+        result
+    }
+}
+
+/// A [`ByteStream`] over bytes already in memory (small bodies, tests).
+pub fn bytes_stream(data: impl Into<Bytes>) -> ByteStream {
+    let data: Bytes = data.into();
+    Box::pin(futures::stream::once(async move { Ok(data) }))
+}
+
+/// The error a backend answers when an upload session does not exist.
+pub fn upload_unknown(id: &str) -> Error {
+    Error::with_detail(
+        ErrorCode::BlobUploadUnknown,
+        format!("upload session {id} is unknown"),
+        serde_json::json!({ "uuid": id }),
+    )
+}
+
+/// The error a backend answers when a blob does not exist.
+pub fn blob_unknown(digest: &Digest) -> Error {
+    Error::with_detail(
+        ErrorCode::BlobUnknown,
+        format!("blob {digest} is unknown"),
+        serde_json::json!({ "digest": digest.to_string() }),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn range_headers_parse_and_resolve() {
+        assert_eq!(ByteRange::parse("bytes=0-9"), Some(ByteRange::FromTo(0, 9)));
+        assert_eq!(ByteRange::parse("bytes=5-"), Some(ByteRange::From(5)));
+        assert_eq!(ByteRange::parse("bytes=-3"), Some(ByteRange::Suffix(3)));
+        for bad in ["bytes=9-0", "bytes=-", "0-9", "bytes=a-b", "bytes=0-1,3-4"] {
+            assert_eq!(ByteRange::parse(bad), None, "{bad}");
+        }
+        assert_eq!(ByteRange::FromTo(0, 99).resolve(10), Some(0..10));
+        assert_eq!(ByteRange::From(10).resolve(10), None);
+        assert_eq!(ByteRange::Suffix(3).resolve(10), Some(7..10));
+        assert_eq!(ByteRange::Suffix(30).resolve(10), Some(0..10));
+        assert_eq!(ByteRange::Suffix(0).resolve(10), None);
+    }
+}

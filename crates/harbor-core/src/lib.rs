@@ -1,0 +1,24 @@
+//! The core of the harbor-rs registry toolkit: validated OCI types, the
+//! [`BlobStore`] and [`MetaStore`] traits that storage backends implement, and
+//! the [`Registry`] engine that carries every operation of the OCI
+//! distribution API as plain async calls.
+//!
+//! This crate does no I/O of its own: bytes and metadata go through the two
+//! traits, whose implementations live in `harbor-storage` (or yours).
+
+pub mod blob_store;
+pub mod digest;
+pub mod error;
+pub mod manifest;
+pub mod media_type;
+pub mod meta_store;
+pub mod name;
+pub mod registry;
+
+pub use blob_store::{bytes_stream, BlobStore, ByteRange, ByteStream, UploadInfo};
+pub use digest::{Algorithm, Digest, Hasher};
+pub use error::{Error, ErrorCode, Result};
+pub use manifest::{Descriptor, Manifest, MAX_MANIFEST_SIZE};
+pub use meta_store::{ManifestRecord, MetaStore, UploadSession};
+pub use name::{Reference, RepositoryName, Tag};
+pub use registry::{BlobContent, ManifestContent, PushedManifest, Registry, UploadStatus};

@@ -1,0 +1,136 @@
+//! The `MetaStore` trait: repositories, manifests, tags, blob links, referrers
+//! and upload sessions.
+
+use std::collections::BTreeMap;
+use std::fmt::Debug;
+use std::time::SystemTime;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+
+use crate::digest::Digest;
+use crate::error::Result;
+use crate::manifest::{Descriptor, Manifest};
+use crate::name::{RepositoryName, Tag};
+
+/// A manifest as stored: its exact bytes and what was learnt from parsing them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ManifestRecord {
+    /// Digest of `payload`.
+    pub digest: Digest,
+    /// Media type it was pushed with.
+    pub media_type: String,
+    /// The exact bytes the client pushed.
+    pub payload: Bytes,
+    /// The manifest it refers to, for the referrers API.
+    pub subject: Option<Digest>,
+    /// Its artifact type, for the referrers API.
+    pub artifact_type: Option<String>,
+    /// Its top-level annotations, for the referrers API.
+    pub annotations: BTreeMap<String, String>,
+    /// Every blob and child manifest it references.
+    pub references: Vec<Digest>,
+    /// When it was pushed.
+    pub pushed_at: SystemTime,
+}
+
+impl ManifestRecord {
+    /// The record for a parsed manifest and its bytes, pushed now.
+    pub fn new(manifest: &Manifest, payload: Bytes) -> Self {
+        ManifestRecord {
+            digest: manifest.digest.clone(),
+            media_type: manifest.media_type.clone(),
+            payload,
+            subject: manifest.subject.as_ref().map(|s| s.digest.clone()),
+            artifact_type: manifest.artifact_type.clone(),
+            annotations: manifest.annotations.clone(),
+            references: manifest.references(),
+            pushed_at: SystemTime::now(),
+        }
+    }
+
+    /// The descriptor that names this manifest in a referrers list.
+    pub fn descriptor(&self) -> Descriptor {
+        Descriptor {
+            media_type: self.media_type.clone(),
+            digest: self.digest.clone(),
+            size: self.payload.len() as u64,
+            urls: Vec::new(),
+            annotations: (!self.annotations.is_empty()).then(|| self.annotations.clone()),
+            platform: None,
+            artifact_type: self.artifact_type.clone(),
+        }
+    }
+}
+
+/// A blob upload session's metadata; its bytes live in the `BlobStore`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UploadSession {
+    /// The session id (a UUID).
+    pub id: String,
+    /// The repository the blob is being pushed to.
+    pub repository: RepositoryName,
+    /// When it began.
+    pub started_at: SystemTime,
+}
+
+/// Registry metadata storage.
+///
+/// Each method is one atomic step: a tag move, a manifest put with its tag or a
+/// manifest delete with its tags either happens whole or not at all. Listing
+/// methods return names in byte order after `last`, at most `limit` of them.
+/// Every backend runs the shared conformance suite in `harbor-storage`.
+#[async_trait]
+pub trait MetaStore: Debug + Send + Sync + 'static {
+    /// Whether the repository has ever received content.
+    async fn repository_exists(&self, repo: &RepositoryName) -> Result<bool>;
+
+    /// Repository names in order, after `last`, at most `limit`.
+    async fn list_repositories(&self, last: Option<&str>, limit: usize) -> Result<Vec<String>>;
+
+    /// Records that `repo` holds blob `digest` of `size` bytes, creating the
+    /// repository if needed. Idempotent.
+    async fn link_blob(&self, repo: &RepositoryName, digest: &Digest, size: u64) -> Result<()>;
+
+    /// The size of a blob linked into `repo`, or `None`.
+    async fn linked_blob(&self, repo: &RepositoryName, digest: &Digest) -> Result<Option<u64>>;
+
+    /// Removes a blob link; `false` if there was none.
+    async fn unlink_blob(&self, repo: &RepositoryName, digest: &Digest) -> Result<bool>;
+
+    /// Stores a manifest and, if given, points `tag` at it, in one transaction.
+    /// Storing the same digest again is idempotent.
+    async fn put_manifest(&self, repo: &RepositoryName, record: &ManifestRecord, tag: Option<&Tag>) -> Result<()>;
+
+    /// A manifest of `repo` by digest.
+    async fn get_manifest(&self, repo: &RepositoryName, digest: &Digest) -> Result<Option<ManifestRecord>>;
+
+    /// The digest a tag points at.
+    async fn resolve_tag(&self, repo: &RepositoryName, tag: &Tag) -> Result<Option<Digest>>;
+
+    /// Tags of `repo` in order, after `last`, at most `limit`.
+    async fn list_tags(&self, repo: &RepositoryName, last: Option<&str>, limit: usize) -> Result<Vec<String>>;
+
+    /// Removes a tag; `false` if there was none.
+    async fn delete_tag(&self, repo: &RepositoryName, tag: &Tag) -> Result<bool>;
+
+    /// Removes a manifest and every tag pointing at it, in one transaction;
+    /// `false` if there was no such manifest.
+    async fn delete_manifest(&self, repo: &RepositoryName, digest: &Digest) -> Result<bool>;
+
+    /// Descriptors of the manifests in `repo` whose subject is `subject`,
+    /// ordered by digest.
+    async fn referrers(&self, repo: &RepositoryName, subject: &Digest) -> Result<Vec<Descriptor>>;
+
+    /// Records a new upload session.
+    async fn create_upload(&self, session: &UploadSession) -> Result<()>;
+
+    /// An upload session by id.
+    async fn get_upload(&self, id: &str) -> Result<Option<UploadSession>>;
+
+    /// Ends an upload session; `false` if unknown.
+    async fn delete_upload(&self, id: &str) -> Result<bool>;
+
+    /// Upload sessions begun before `before`, for purging.
+    async fn uploads_started_before(&self, before: SystemTime) -> Result<Vec<UploadSession>>;
+}

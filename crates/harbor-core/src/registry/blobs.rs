@@ -1,0 +1,116 @@
+//! Blob reads, monolithic pushes, mounts and deletes.
+
+use std::ops::Range;
+
+use super::Registry;
+use crate::blob_store::{blob_unknown, ByteRange, ByteStream};
+use crate::digest::Digest;
+use crate::error::{Error, ErrorCode, Result};
+use crate::name::RepositoryName;
+
+/// A blob, or part of one, ready to stream to a client.
+pub struct BlobContent {
+    /// The whole blob's size.
+    pub size: u64,
+    /// The part being sent (all of it when no range was asked for).
+    pub range: Range<u64>,
+    /// The bytes of `range`.
+    pub body: ByteStream,
+}
+
+impl std::fmt::Debug for BlobContent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BlobContent")
+            .field("size", &self.size)
+            .field("range", &self.range)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Registry {
+    /// The size of a blob that `repo` holds, or `None`.
+    pub async fn stat_blob(&self, repo: &RepositoryName, digest: &Digest) -> Result<Option<u64>> {
+        if self.meta.linked_blob(repo, digest).await?.is_none() {
+            return Ok(None);
+        }
+        self.blobs.stat(digest).await
+    }
+
+    /// Streams a blob of `repo`, or the `range` of it. `BLOB_UNKNOWN` if `repo`
+    /// does not hold it; an unsatisfiable range is `RANGE_INVALID` (416) with
+    /// the blob's size in the detail.
+    pub async fn get_blob(
+        &self,
+        repo: &RepositoryName,
+        digest: &Digest,
+        range: Option<ByteRange>,
+    ) -> Result<BlobContent> {
+        let size = self
+            .stat_blob(repo, digest)
+            .await?
+            .ok_or_else(|| blob_unknown(digest))?;
+        let (range, partial) = match range {
+            None => (0..size, None),
+            Some(r) => {
+                let resolved = r.resolve(size).ok_or_else(|| {
+                    Error::with_detail(
+                        ErrorCode::RangeInvalid,
+                        format!("range cannot be satisfied for a blob of {size} bytes"),
+                        serde_json::json!({ "size": size }),
+                    )
+                })?;
+                (resolved.clone(), Some(resolved))
+            }
+        };
+        let body = self.blobs.get(digest, partial).await?;
+        Ok(BlobContent { size, range, body })
+    }
+
+    /// Pushes a whole blob into `repo` in one request, verified against `digest`.
+    /// Returns its size.
+    pub async fn put_blob(
+        &self,
+        repo: &RepositoryName,
+        digest: &Digest,
+        body: ByteStream,
+        expected_len: Option<u64>,
+    ) -> Result<u64> {
+        let size = self.blobs.put(digest, body, expected_len).await?;
+        self.meta.link_blob(repo, digest, size).await?;
+        tracing::debug!(%repo, %digest, size, "blob pushed");
+        Ok(size)
+    }
+
+    /// Mounts a blob into `repo` without moving bytes: from repository `from`
+    /// when given (which must hold it), otherwise from any repository of this
+    /// registry. Returns the size, or `None` when the mount cannot be done and
+    /// the client should upload instead.
+    pub async fn mount_blob(
+        &self,
+        repo: &RepositoryName,
+        digest: &Digest,
+        from: Option<&RepositoryName>,
+    ) -> Result<Option<u64>> {
+        if let Some(from) = from {
+            if self.meta.linked_blob(from, digest).await?.is_none() {
+                return Ok(None);
+            }
+        }
+        let Some(size) = self.blobs.stat(digest).await? else {
+            return Ok(None);
+        };
+        self.meta.link_blob(repo, digest, size).await?;
+        tracing::debug!(%repo, %digest, ?from, "blob mounted");
+        Ok(Some(size))
+    }
+
+    /// Removes a blob from `repo` (its bytes go when garbage collection finds
+    /// no repository holding them). `BLOB_UNKNOWN` if `repo` did not hold it.
+    pub async fn delete_blob(&self, repo: &RepositoryName, digest: &Digest) -> Result<()> {
+        if self.meta.unlink_blob(repo, digest).await? {
+            Ok(())
+        } else {
+            Err(blob_unknown(digest))
+        }
+    }
+}

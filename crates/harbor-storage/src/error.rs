@@ -1,0 +1,59 @@
+//! The storage crate's error type, converted into `harbor_core::Error` at the
+//! trait boundary.
+
+use std::path::PathBuf;
+
+/// What a storage backend can fail with.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StorageError {
+    /// A file system operation failed.
+    #[error("I/O error on {path}: {source}")]
+    Io {
+        /// The file or directory involved.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// SQLite failed.
+    #[error("SQLite error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// A blocking task panicked or was cancelled.
+    #[error("blocking task failed: {0}")]
+    Join(#[from] tokio::task::JoinError),
+    /// Stored data does not decode.
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+    /// The database was written by a newer version of this software.
+    #[error("database schema version {found} is newer than the {supported} this build supports")]
+    SchemaTooNew {
+        /// Version found in the database.
+        found: i64,
+        /// Newest version this build knows.
+        supported: i64,
+    },
+}
+
+impl StorageError {
+    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        StorageError::Io {
+            path: path.into(),
+            source,
+        }
+    }
+
+    fn backend(&self) -> &'static str {
+        match self {
+            StorageError::Io { .. } => "filesystem",
+            StorageError::Join(_) => "storage",
+            StorageError::Sqlite(_) | StorageError::Corrupt(_) | StorageError::SchemaTooNew { .. } => "sqlite",
+        }
+    }
+}
+
+impl From<StorageError> for harbor_core::Error {
+    fn from(e: StorageError) -> Self {
+        harbor_core::Error::backend(e.backend(), e)
+    }
+}

@@ -1,0 +1,421 @@
+//! `SqliteMetaStore`: registry metadata in SQLite (WAL mode, versioned schema).
+//!
+//! Every call runs on tokio's blocking pool, never on an async worker. Each
+//! trait method is one transaction, so a tag move or a manifest delete with
+//! its tags is atomic. `synchronous=FULL`: what was acknowledged survives a
+//! crash or a power cut.
+
+mod schema;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use harbor_core::{
+    Descriptor, Digest, ManifestRecord, MetaStore, RepositoryName, Result, Tag, UploadSession,
+};
+use rusqlite::{params, Connection, OptionalExtension, Transaction};
+
+use crate::error::StorageError;
+
+/// Registry metadata in a SQLite database.
+#[derive(Debug, Clone)]
+pub struct SqliteMetaStore {
+    conn: Arc<Mutex<Connection>>,
+}
+
+impl SqliteMetaStore {
+    /// Opens (creating and migrating if needed) the database at `path`.
+    /// Call at start-up, not on an async worker.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, StorageError> {
+        let conn = Connection::open(path.as_ref())?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        Self::init(conn)
+    }
+
+    /// A private in-memory database, for tests and embedding.
+    pub fn in_memory() -> Result<Self, StorageError> {
+        Self::init(Connection::open_in_memory()?)
+    }
+
+    fn init(mut conn: Connection) -> Result<Self, StorageError> {
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        conn.busy_timeout(Duration::from_secs(10))?;
+        schema::migrate(&mut conn)?;
+        Ok(SqliteMetaStore {
+            conn: Arc::new(Mutex::new(conn)),
+        })
+    }
+
+    /// The schema version of the open database.
+    pub fn schema_version() -> i64 {
+        schema::CURRENT_VERSION
+    }
+
+    /// Runs `f` with the connection on the blocking pool.
+    async fn call<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<T, StorageError> + Send + 'static,
+    ) -> Result<T> {
+        let conn = self.conn.clone();
+        let out = tokio::task::spawn_blocking(move || {
+            let mut guard = conn.lock().unwrap_or_else(|p| p.into_inner());
+            f(&mut guard)
+        })
+        .await
+        .map_err(StorageError::from)??;
+        Ok(out)
+    }
+
+    /// Runs `f` in a write transaction, committed if it returns `Ok`.
+    async fn write<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Transaction<'_>) -> Result<T, StorageError> + Send + 'static,
+    ) -> Result<T> {
+        self.call(move |conn| {
+            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let out = f(&tx)?;
+            tx.commit()?;
+            Ok(out)
+        })
+        .await
+    }
+}
+
+fn now_ms() -> i64 {
+    to_ms(SystemTime::now())
+}
+
+fn to_ms(t: SystemTime) -> i64 {
+    t.duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+fn from_ms(ms: i64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64)
+}
+
+fn parse_digest(s: &str) -> Result<Digest, StorageError> {
+    Digest::parse(s).map_err(|_| StorageError::Corrupt(format!("bad digest {s:?} in the database")))
+}
+
+fn repo_id(conn: &Connection, repo: &str) -> Result<Option<i64>, StorageError> {
+    Ok(conn
+        .prepare_cached("SELECT id FROM repositories WHERE name = ?1")?
+        .query_row([repo], |r| r.get(0))
+        .optional()?)
+}
+
+fn ensure_repo(tx: &Transaction<'_>, repo: &str) -> Result<i64, StorageError> {
+    tx.prepare_cached("INSERT OR IGNORE INTO repositories (name, created_at) VALUES (?1, ?2)")?
+        .execute(params![repo, now_ms()])?;
+    repo_id(tx, repo)?.ok_or_else(|| StorageError::Corrupt(format!("repository {repo} vanished")))
+}
+
+#[async_trait]
+impl MetaStore for SqliteMetaStore {
+    async fn repository_exists(&self, repo: &RepositoryName) -> Result<bool> {
+        let repo = repo.to_string();
+        self.call(move |c| Ok(repo_id(c, &repo)?.is_some())).await
+    }
+
+    async fn list_repositories(&self, last: Option<&str>, limit: usize) -> Result<Vec<String>> {
+        let last = last.unwrap_or("").to_owned();
+        self.call(move |c| {
+            let mut stmt =
+                c.prepare_cached("SELECT name FROM repositories WHERE name > ?1 ORDER BY name LIMIT ?2")?;
+            let rows = stmt.query_map(params![last, limit as i64], |r| r.get(0))?;
+            Ok(rows.collect::<Result<Vec<String>, _>>()?)
+        })
+        .await
+    }
+
+    async fn link_blob(&self, repo: &RepositoryName, digest: &Digest, size: u64) -> Result<()> {
+        let (repo, digest) = (repo.to_string(), digest.to_string());
+        self.write(move |tx| {
+            let id = ensure_repo(tx, &repo)?;
+            tx.prepare_cached(
+                "INSERT OR IGNORE INTO blob_links (repository_id, digest, size, linked_at) VALUES (?1, ?2, ?3, ?4)",
+            )?
+            .execute(params![id, digest, size as i64, now_ms()])?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn linked_blob(&self, repo: &RepositoryName, digest: &Digest) -> Result<Option<u64>> {
+        let (repo, digest) = (repo.to_string(), digest.to_string());
+        self.call(move |c| {
+            let size: Option<i64> = c
+                .prepare_cached(
+                    "SELECT b.size FROM blob_links b JOIN repositories r ON r.id = b.repository_id
+                     WHERE r.name = ?1 AND b.digest = ?2",
+                )?
+                .query_row([repo, digest], |r| r.get(0))
+                .optional()?;
+            Ok(size.map(|s| s as u64))
+        })
+        .await
+    }
+
+    async fn unlink_blob(&self, repo: &RepositoryName, digest: &Digest) -> Result<bool> {
+        let (repo, digest) = (repo.to_string(), digest.to_string());
+        self.write(move |tx| {
+            let n = tx
+                .prepare_cached(
+                    "DELETE FROM blob_links WHERE digest = ?2
+                     AND repository_id = (SELECT id FROM repositories WHERE name = ?1)",
+                )?
+                .execute([repo, digest])?;
+            Ok(n > 0)
+        })
+        .await
+    }
+
+    async fn put_manifest(&self, repo: &RepositoryName, record: &ManifestRecord, tag: Option<&Tag>) -> Result<()> {
+        let repo = repo.to_string();
+        let record = record.clone();
+        let tag = tag.map(|t| t.to_string());
+        let annotations = serde_json::to_string(&record.annotations)
+            .map_err(|e| StorageError::Corrupt(format!("annotations do not encode: {e}")))?;
+        self.write(move |tx| {
+            let id = ensure_repo(tx, &repo)?;
+            let digest = record.digest.to_string();
+            tx.prepare_cached(
+                "INSERT OR IGNORE INTO manifests
+                 (repository_id, digest, media_type, payload, subject, artifact_type, annotations, pushed_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )?
+            .execute(params![
+                id,
+                digest,
+                record.media_type,
+                &record.payload[..],
+                record.subject.as_ref().map(|s| s.to_string()),
+                record.artifact_type,
+                annotations,
+                to_ms(record.pushed_at),
+            ])?;
+            let mut refs = tx.prepare_cached(
+                "INSERT OR IGNORE INTO manifest_references (repository_id, manifest_digest, reference)
+                 VALUES (?1, ?2, ?3)",
+            )?;
+            for r in &record.references {
+                refs.execute(params![id, digest, r.to_string()])?;
+            }
+            if let Some(tag) = tag {
+                tx.prepare_cached(
+                    "INSERT INTO tags (repository_id, name, digest, updated_at) VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT (repository_id, name) DO UPDATE SET digest = excluded.digest, updated_at = excluded.updated_at",
+                )?
+                .execute(params![id, tag, digest, now_ms()])?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn get_manifest(&self, repo: &RepositoryName, digest: &Digest) -> Result<Option<ManifestRecord>> {
+        let (repo, digest) = (repo.to_string(), digest.clone());
+        self.call(move |c| {
+            let Some(id) = repo_id(c, &repo)? else {
+                return Ok(None);
+            };
+            let key = digest.to_string();
+            type Row = (String, Vec<u8>, Option<String>, Option<String>, String, i64);
+            let row: Option<Row> = c
+                .prepare_cached(
+                    "SELECT media_type, payload, subject, artifact_type, annotations, pushed_at
+                     FROM manifests WHERE repository_id = ?1 AND digest = ?2",
+                )?
+                .query_row(params![id, key], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?))
+                })
+                .optional()?;
+            let Some((media_type, payload, subject, artifact_type, annotations, pushed_at)) = row else {
+                return Ok(None);
+            };
+            let mut stmt = c.prepare_cached(
+                "SELECT reference FROM manifest_references WHERE repository_id = ?1 AND manifest_digest = ?2
+                 ORDER BY reference",
+            )?;
+            let references = stmt
+                .query_map(params![id, key], |r| r.get::<_, String>(0))?
+                .map(|r| parse_digest(&r?))
+                .collect::<Result<Vec<_>, _>>()?;
+            let annotations: BTreeMap<String, String> = serde_json::from_str(&annotations)
+                .map_err(|e| StorageError::Corrupt(format!("annotations of {key}: {e}")))?;
+            Ok(Some(ManifestRecord {
+                digest,
+                media_type,
+                payload: Bytes::from(payload),
+                subject: subject.as_deref().map(parse_digest).transpose()?,
+                artifact_type,
+                annotations,
+                references,
+                pushed_at: from_ms(pushed_at),
+            }))
+        })
+        .await
+    }
+
+    async fn resolve_tag(&self, repo: &RepositoryName, tag: &Tag) -> Result<Option<Digest>> {
+        let (repo, tag) = (repo.to_string(), tag.to_string());
+        self.call(move |c| {
+            let d: Option<String> = c
+                .prepare_cached(
+                    "SELECT t.digest FROM tags t JOIN repositories r ON r.id = t.repository_id
+                     WHERE r.name = ?1 AND t.name = ?2",
+                )?
+                .query_row([repo, tag], |r| r.get(0))
+                .optional()?;
+            d.as_deref().map(parse_digest).transpose()
+        })
+        .await
+    }
+
+    async fn list_tags(&self, repo: &RepositoryName, last: Option<&str>, limit: usize) -> Result<Vec<String>> {
+        let (repo, last) = (repo.to_string(), last.unwrap_or("").to_owned());
+        self.call(move |c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT t.name FROM tags t JOIN repositories r ON r.id = t.repository_id
+                 WHERE r.name = ?1 AND t.name > ?2 ORDER BY t.name LIMIT ?3",
+            )?;
+            let rows = stmt.query_map(params![repo, last, limit as i64], |r| r.get(0))?;
+            Ok(rows.collect::<Result<Vec<String>, _>>()?)
+        })
+        .await
+    }
+
+    async fn delete_tag(&self, repo: &RepositoryName, tag: &Tag) -> Result<bool> {
+        let (repo, tag) = (repo.to_string(), tag.to_string());
+        self.write(move |tx| {
+            let n = tx
+                .prepare_cached(
+                    "DELETE FROM tags WHERE name = ?2
+                     AND repository_id = (SELECT id FROM repositories WHERE name = ?1)",
+                )?
+                .execute([repo, tag])?;
+            Ok(n > 0)
+        })
+        .await
+    }
+
+    async fn delete_manifest(&self, repo: &RepositoryName, digest: &Digest) -> Result<bool> {
+        let (repo, digest) = (repo.to_string(), digest.to_string());
+        self.write(move |tx| {
+            let Some(id) = repo_id(tx, &repo)? else {
+                return Ok(false);
+            };
+            // Tags and references go with it through ON DELETE CASCADE.
+            let n = tx
+                .prepare_cached("DELETE FROM manifests WHERE repository_id = ?1 AND digest = ?2")?
+                .execute(params![id, digest])?;
+            Ok(n > 0)
+        })
+        .await
+    }
+
+    async fn referrers(&self, repo: &RepositoryName, subject: &Digest) -> Result<Vec<Descriptor>> {
+        let (repo, subject) = (repo.to_string(), subject.to_string());
+        self.call(move |c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT m.media_type, m.digest, length(m.payload), m.artifact_type, m.annotations
+                 FROM manifests m JOIN repositories r ON r.id = m.repository_id
+                 WHERE r.name = ?1 AND m.subject = ?2 ORDER BY m.digest",
+            )?;
+            let rows = stmt.query_map([repo, subject], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, i64>(2)?,
+                    r.get::<_, Option<String>>(3)?,
+                    r.get::<_, String>(4)?,
+                ))
+            })?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (media_type, digest, size, artifact_type, annotations) = row?;
+                let annotations: BTreeMap<String, String> = serde_json::from_str(&annotations)
+                    .map_err(|e| StorageError::Corrupt(format!("annotations of {digest}: {e}")))?;
+                out.push(Descriptor {
+                    media_type,
+                    digest: parse_digest(&digest)?,
+                    size: size as u64,
+                    urls: Vec::new(),
+                    annotations: (!annotations.is_empty()).then_some(annotations),
+                    platform: None,
+                    artifact_type,
+                });
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn create_upload(&self, session: &UploadSession) -> Result<()> {
+        let s = session.clone();
+        self.write(move |tx| {
+            tx.prepare_cached("INSERT INTO upload_sessions (id, repository, started_at) VALUES (?1, ?2, ?3)")?
+                .execute(params![s.id, s.repository.as_str(), to_ms(s.started_at)])?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn get_upload(&self, id: &str) -> Result<Option<UploadSession>> {
+        let id = id.to_owned();
+        self.call(move |c| {
+            let row: Option<(String, i64)> = c
+                .prepare_cached("SELECT repository, started_at FROM upload_sessions WHERE id = ?1")?
+                .query_row([&id], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()?;
+            row.map(|(repo, started)| {
+                Ok(UploadSession {
+                    repository: RepositoryName::parse(&repo)
+                        .map_err(|_| StorageError::Corrupt(format!("bad repository name {repo:?}")))?,
+                    id,
+                    started_at: from_ms(started),
+                })
+            })
+            .transpose()
+        })
+        .await
+    }
+
+    async fn delete_upload(&self, id: &str) -> Result<bool> {
+        let id = id.to_owned();
+        self.write(move |tx| {
+            let n = tx.prepare_cached("DELETE FROM upload_sessions WHERE id = ?1")?.execute([id])?;
+            Ok(n > 0)
+        })
+        .await
+    }
+
+    async fn uploads_started_before(&self, before: SystemTime) -> Result<Vec<UploadSession>> {
+        let before = to_ms(before);
+        self.call(move |c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT id, repository, started_at FROM upload_sessions WHERE started_at < ?1 ORDER BY started_at",
+            )?;
+            let rows = stmt.query_map([before], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?))
+            })?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (id, repo, started) = row?;
+                out.push(UploadSession {
+                    id,
+                    repository: RepositoryName::parse(&repo)
+                        .map_err(|_| StorageError::Corrupt(format!("bad repository name {repo:?}")))?,
+                    started_at: from_ms(started),
+                });
+            }
+            Ok(out)
+        })
+        .await
+    }
+}

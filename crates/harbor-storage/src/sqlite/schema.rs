@@ -1,0 +1,86 @@
+//! Versioned schema migrations, tracked in SQLite's `user_version`.
+
+use rusqlite::Connection;
+
+use crate::error::StorageError;
+
+/// Each entry moves the schema one version up; never edit a released one,
+/// append a new one.
+const MIGRATIONS: &[&str] = &[
+    // 1: the registry's metadata.
+    r#"
+    CREATE TABLE repositories (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        created_at INTEGER NOT NULL
+    );
+    CREATE TABLE blob_links (
+        repository_id INTEGER NOT NULL REFERENCES repositories(id) ON DELETE CASCADE,
+        digest TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        linked_at INTEGER NOT NULL,
+        PRIMARY KEY (repository_id, digest)
+    ) WITHOUT ROWID;
+    CREATE INDEX blob_links_digest ON blob_links(digest);
+    CREATE TABLE manifests (
+        repository_id INTEGER NOT NULL REFERENCES repositories(id) ON DELETE CASCADE,
+        digest TEXT NOT NULL,
+        media_type TEXT NOT NULL,
+        payload BLOB NOT NULL,
+        subject TEXT,
+        artifact_type TEXT,
+        annotations TEXT NOT NULL,
+        pushed_at INTEGER NOT NULL,
+        PRIMARY KEY (repository_id, digest)
+    );
+    CREATE INDEX manifests_subject ON manifests(repository_id, subject) WHERE subject IS NOT NULL;
+    CREATE TABLE manifest_references (
+        repository_id INTEGER NOT NULL,
+        manifest_digest TEXT NOT NULL,
+        reference TEXT NOT NULL,
+        PRIMARY KEY (repository_id, manifest_digest, reference),
+        FOREIGN KEY (repository_id, manifest_digest)
+            REFERENCES manifests(repository_id, digest) ON DELETE CASCADE
+    ) WITHOUT ROWID;
+    CREATE INDEX manifest_references_reference ON manifest_references(reference);
+    CREATE TABLE tags (
+        repository_id INTEGER NOT NULL,
+        name TEXT NOT NULL,
+        digest TEXT NOT NULL,
+        updated_at INTEGER NOT NULL,
+        PRIMARY KEY (repository_id, name),
+        FOREIGN KEY (repository_id, digest)
+            REFERENCES manifests(repository_id, digest) ON DELETE CASCADE
+    ) WITHOUT ROWID;
+    CREATE INDEX tags_digest ON tags(repository_id, digest);
+    CREATE TABLE upload_sessions (
+        id TEXT PRIMARY KEY,
+        repository TEXT NOT NULL,
+        started_at INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX upload_sessions_started ON upload_sessions(started_at);
+    "#,
+];
+
+/// The schema version this build writes.
+pub(crate) const CURRENT_VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// Brings the database up to [`CURRENT_VERSION`], one transaction per step.
+pub(crate) fn migrate(conn: &mut Connection) -> Result<(), StorageError> {
+    let found: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if found > CURRENT_VERSION {
+        return Err(StorageError::SchemaTooNew {
+            found,
+            supported: CURRENT_VERSION,
+        });
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {
+        let version = i as i64 + 1;
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", version)?;
+        tx.commit()?;
+        tracing::info!(version, "metadata schema migrated");
+    }
+    Ok(())
+}

@@ -1,0 +1,55 @@
+//! Every backend in this crate passes the shared conformance suites.
+
+use harbor_storage::conformance::{blob_store, meta_store};
+use harbor_storage::{FsBlobStore, MemoryBlobStore, SqliteMetaStore};
+
+fn tempdir() -> tempfile::TempDir {
+    tempfile::tempdir().unwrap_or_else(|e| panic!("temp dir: {e}"))
+}
+
+#[tokio::test]
+async fn filesystem_blob_store_passes_the_blob_store_suite() {
+    let dir = tempdir();
+    let store = FsBlobStore::open(dir.path()).unwrap_or_else(|e| panic!("{e}"));
+    blob_store::run_all(&store).await;
+}
+
+#[tokio::test]
+async fn memory_blob_store_passes_the_blob_store_suite() {
+    blob_store::run_all(&MemoryBlobStore::new()).await;
+}
+
+#[tokio::test]
+async fn in_memory_sqlite_passes_the_meta_store_suite() {
+    let store = SqliteMetaStore::in_memory().unwrap_or_else(|e| panic!("{e}"));
+    meta_store::run_all(&store).await;
+}
+
+#[tokio::test]
+async fn file_sqlite_passes_the_meta_store_suite_and_keeps_data_across_reopen() {
+    let dir = tempdir();
+    let path = dir.path().join("meta.db");
+    {
+        let store = SqliteMetaStore::open(&path).unwrap_or_else(|e| panic!("{e}"));
+        meta_store::run_all(&store).await;
+    }
+    let reopened = SqliteMetaStore::open(&path).unwrap_or_else(|e| panic!("{e}"));
+    let repo = harbor_core::RepositoryName::parse("conf/tags").unwrap_or_else(|e| panic!("{e}"));
+    let tags = harbor_core::MetaStore::list_tags(&reopened, &repo, None, 100)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(tags, ["C", "a", "c10", "c2"], "tags written before the reopen are still there");
+}
+
+#[test]
+fn a_database_from_a_newer_version_is_refused() {
+    let dir = tempdir();
+    let path = dir.path().join("meta.db");
+    drop(SqliteMetaStore::open(&path).unwrap_or_else(|e| panic!("{e}")));
+    let conn = rusqlite::Connection::open(&path).unwrap_or_else(|e| panic!("{e}"));
+    conn.pragma_update(None, "user_version", SqliteMetaStore::schema_version() + 1)
+        .unwrap_or_else(|e| panic!("{e}"));
+    drop(conn);
+    let err = SqliteMetaStore::open(&path).err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(err.contains("newer"), "got {err:?}");
+}
