@@ -41,6 +41,8 @@ pub enum ErrorCode {
     RangeInvalid,
     /// The request body is larger than the registry accepts.
     TooLarge,
+    /// A pagination parameter (`n`) is not a valid number.
+    PaginationNumberInvalid,
     /// An internal failure: a backend, the disk or a bug.
     Unknown,
 }
@@ -66,6 +68,7 @@ impl ErrorCode {
             ErrorCode::TagInvalid => "TAG_INVALID",
             ErrorCode::RangeInvalid => "BLOB_UPLOAD_INVALID",
             ErrorCode::TooLarge => "SIZE_INVALID",
+            ErrorCode::PaginationNumberInvalid => "PAGINATION_NUMBER_INVALID",
             ErrorCode::Unknown => "UNKNOWN",
         }
     }
@@ -83,7 +86,8 @@ impl ErrorCode {
             | ErrorCode::ManifestInvalid
             | ErrorCode::NameInvalid
             | ErrorCode::SizeInvalid
-            | ErrorCode::TagInvalid => 400,
+            | ErrorCode::TagInvalid
+            | ErrorCode::PaginationNumberInvalid => 400,
             ErrorCode::Unauthorized => 401,
             ErrorCode::Denied => 403,
             ErrorCode::Unsupported => 405,

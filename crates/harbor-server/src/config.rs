@@ -1,0 +1,195 @@
+//! Server configuration: a TOML file, overridden by `HARBOR_*` environment
+//! variables, overridden by command-line flags.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer};
+
+use crate::error::ServerError;
+
+/// Everything the server needs to start.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address to listen on (`HARBOR_LISTEN`).
+    pub listen: String,
+    /// Directory holding blobs and the metadata database (`HARBOR_DATA_DIR`).
+    pub data_dir: PathBuf,
+    /// Log filter when `RUST_LOG` is unset, e.g. `info` or `harbor=debug` (`HARBOR_LOG_LEVEL`).
+    pub log_level: String,
+    /// HTTPS certificate and key; plain HTTP when absent (`HARBOR_TLS_CERT`, `HARBOR_TLS_KEY`).
+    pub tls: Option<TlsConfig>,
+    /// Removal of abandoned upload sessions, as Harbor's `upload_purging`.
+    pub upload_purging: UploadPurging,
+    /// How long in-flight requests may take to finish on shutdown (`HARBOR_SHUTDOWN_TIMEOUT`).
+    #[serde(deserialize_with = "duration")]
+    pub shutdown_timeout: Duration,
+}
+
+/// PEM files for HTTPS.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// Certificate chain (PEM).
+    pub cert: PathBuf,
+    /// Private key (PEM: PKCS#8, PKCS#1 or SEC1).
+    pub key: PathBuf,
+}
+
+/// Harbor's `upload_purging` settings.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct UploadPurging {
+    /// Whether to purge at all (`HARBOR_UPLOAD_PURGING_ENABLED`).
+    pub enabled: bool,
+    /// Sessions older than this are removed, e.g. `"168h"` (`HARBOR_UPLOAD_PURGING_AGE`).
+    #[serde(deserialize_with = "duration")]
+    pub age: Duration,
+    /// How often to look, e.g. `"24h"` (`HARBOR_UPLOAD_PURGING_INTERVAL`).
+    #[serde(deserialize_with = "duration")]
+    pub interval: Duration,
+}
+
+impl Default for UploadPurging {
+    fn default() -> Self {
+        UploadPurging {
+            enabled: true,
+            age: Duration::from_secs(7 * 24 * 3600),
+            interval: Duration::from_secs(24 * 3600),
+        }
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: "127.0.0.1:5000".into(),
+            data_dir: PathBuf::from("harbor-data"),
+            log_level: "info".into(),
+            tls: None,
+            upload_purging: UploadPurging::default(),
+            shutdown_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    let s = String::deserialize(d)?;
+    humantime::parse_duration(&s).map_err(serde::de::Error::custom)
+}
+
+impl Config {
+    /// Reads `path` (if given) over the defaults, then applies the process
+    /// environment.
+    pub fn load(path: Option<&Path>) -> Result<Config, ServerError> {
+        let mut config = match path {
+            Some(p) => Self::from_file(p)?,
+            None => Config::default(),
+        };
+        config.apply_env(|k| std::env::var(k).ok())?;
+        Ok(config)
+    }
+
+    /// Parses a TOML file.
+    pub fn from_file(path: &Path) -> Result<Config, ServerError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ServerError::Io {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::from_toml(&text).map_err(|e| ServerError::Config(format!("{}: {e}", path.display())))
+    }
+
+    /// Parses TOML text.
+    pub fn from_toml(text: &str) -> Result<Config, ServerError> {
+        toml::from_str(text).map_err(|e| ServerError::Config(e.to_string()))
+    }
+
+    /// Applies `HARBOR_*` variables found through `lookup` over this configuration.
+    pub fn apply_env(&mut self, lookup: impl Fn(&str) -> Option<String>) -> Result<(), ServerError> {
+        let dur = |key: &str, v: String| {
+            humantime::parse_duration(&v).map_err(|e| ServerError::Config(format!("{key}={v:?}: {e}")))
+        };
+        if let Some(v) = lookup("HARBOR_LISTEN") {
+            self.listen = v;
+        }
+        if let Some(v) = lookup("HARBOR_DATA_DIR") {
+            self.data_dir = v.into();
+        }
+        if let Some(v) = lookup("HARBOR_LOG_LEVEL") {
+            self.log_level = v;
+        }
+        match (lookup("HARBOR_TLS_CERT"), lookup("HARBOR_TLS_KEY")) {
+            (Some(cert), Some(key)) => {
+                self.tls = Some(TlsConfig {
+                    cert: cert.into(),
+                    key: key.into(),
+                })
+            }
+            (None, None) => {}
+            _ => {
+                return Err(ServerError::Config(
+                    "HARBOR_TLS_CERT and HARBOR_TLS_KEY must be set together".into(),
+                ))
+            }
+        }
+        if let Some(v) = lookup("HARBOR_UPLOAD_PURGING_ENABLED") {
+            self.upload_purging.enabled = match v.to_ascii_lowercase().as_str() {
+                "true" | "1" | "yes" => true,
+                "false" | "0" | "no" => false,
+                _ => return Err(ServerError::Config(format!("HARBOR_UPLOAD_PURGING_ENABLED={v:?} is not a boolean"))),
+            };
+        }
+        if let Some(v) = lookup("HARBOR_UPLOAD_PURGING_AGE") {
+            self.upload_purging.age = dur("HARBOR_UPLOAD_PURGING_AGE", v)?;
+        }
+        if let Some(v) = lookup("HARBOR_UPLOAD_PURGING_INTERVAL") {
+            self.upload_purging.interval = dur("HARBOR_UPLOAD_PURGING_INTERVAL", v)?;
+        }
+        if let Some(v) = lookup("HARBOR_SHUTDOWN_TIMEOUT") {
+            self.shutdown_timeout = dur("HARBOR_SHUTDOWN_TIMEOUT", v)?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    #[test]
+    fn a_file_sets_values_and_the_environment_overrides_them() {
+        let mut c = Config::from_toml(
+            r#"
+            listen = "0.0.0.0:8080"
+            data_dir = "/srv/harbor"
+            [upload_purging]
+            age = "48h"
+            [tls]
+            cert = "/etc/c.pem"
+            key = "/etc/k.pem"
+            "#,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(c.listen, "0.0.0.0:8080");
+        assert_eq!(c.upload_purging.age, Duration::from_secs(48 * 3600));
+        assert!(c.upload_purging.enabled);
+        let env: HashMap<&str, &str> = [("HARBOR_LISTEN", "127.0.0.1:9"), ("HARBOR_UPLOAD_PURGING_ENABLED", "false")]
+            .into_iter()
+            .collect();
+        c.apply_env(|k| env.get(k).map(|v| v.to_string())).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(c.listen, "127.0.0.1:9");
+        assert!(!c.upload_purging.enabled);
+        assert_eq!(c.data_dir, PathBuf::from("/srv/harbor"));
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_refused_clearly() {
+        let e = Config::from_toml("listne = \"x\"").err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(e.contains("listne"), "{e}");
+        assert!(Config::from_toml("[upload_purging]\nage = \"soon\"").is_err());
+        let mut c = Config::default();
+        assert!(c.apply_env(|k| (k == "HARBOR_TLS_CERT").then(|| "c.pem".to_string())).is_err());
+    }
+}

@@ -1,0 +1,150 @@
+//! The HTTP face of harbor-rs: the OCI distribution API under `/v2/` and
+//! Harbor's `/api/v2.0` endpoints, as an axum [`Router`] that other programs
+//! can mount, plus [`Server`], which runs it on the embedded default storage
+//! (SQLite metadata and blobs on the file system under a data directory).
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), harbor_server::ServerError> {
+//! let mut config = harbor_server::Config::default();
+//! config.listen = "127.0.0.1:0".into();
+//! let server = harbor_server::Server::bind(config).await?;
+//! println!("listening on {}", server.local_addr());
+//! server.run_until(async { let _ = tokio::signal::ctrl_c().await; }).await;
+//! # Ok(()) }
+//! ```
+
+pub mod config;
+mod error;
+pub mod health;
+pub mod oci;
+pub mod serve;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::routing::{any, get};
+use axum::Router;
+use harbor_core::Registry;
+use harbor_storage::{FsBlobStore, SqliteMetaStore};
+use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
+
+pub use config::Config;
+pub use error::ServerError;
+
+/// The whole HTTP API over `registry`: mount it in your own axum program or
+/// serve it with [`serve::serve`].
+pub fn router(registry: Registry) -> Router {
+    let oci = Router::new()
+        .route("/v2", any(oci::dispatch))
+        .route("/v2/", any(oci::dispatch))
+        .route("/v2/{*path}", any(oci::dispatch))
+        .with_state(oci::OciState {
+            registry: registry.clone(),
+        })
+        .layer(axum::middleware::from_fn(oci::api_version_header));
+    let api = Router::new()
+        .route("/api/v2.0/health", get(health::health))
+        .with_state(registry);
+    oci.merge(api)
+}
+
+/// Opens the embedded default storage under `data_dir`: blobs in
+/// `data_dir/blobs` and `data_dir/uploads`, metadata in `data_dir/registry.db`.
+pub async fn open_registry(data_dir: &std::path::Path) -> Result<Registry, ServerError> {
+    let dir = data_dir.to_owned();
+    tokio::task::spawn_blocking(move || {
+        std::fs::create_dir_all(&dir).map_err(|source| ServerError::Io {
+            path: dir.clone(),
+            source,
+        })?;
+        let blobs = FsBlobStore::open(&dir)?;
+        let meta = SqliteMetaStore::open(dir.join("registry.db"))?;
+        Ok(Registry::new(Arc::new(blobs), Arc::new(meta)))
+    })
+    .await
+    .map_err(|e| ServerError::Config(format!("start-up task failed: {e}")))?
+}
+
+/// A server bound to its address with its storage open, ready to run.
+pub struct Server {
+    config: Config,
+    registry: Registry,
+    listener: TcpListener,
+    tls: Option<TlsAcceptor>,
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server")
+            .field("addr", &self.local_addr())
+            .field("tls", &self.tls.is_some())
+            .field("data_dir", &self.config.data_dir)
+            .finish()
+    }
+}
+
+impl Server {
+    /// Opens the storage under `config.data_dir`, loads TLS if configured and
+    /// binds `config.listen` (port 0 picks a free port).
+    pub async fn bind(config: Config) -> Result<Server, ServerError> {
+        let registry = open_registry(&config.data_dir).await?;
+        let tls = match &config.tls {
+            Some(t) => Some(serve::tls_acceptor(&t.cert, &t.key)?),
+            None => None,
+        };
+        let listener = TcpListener::bind(&config.listen)
+            .await
+            .map_err(|source| ServerError::Bind {
+                addr: config.listen.clone(),
+                source,
+            })?;
+        Ok(Server {
+            config,
+            registry,
+            listener,
+            tls,
+        })
+    }
+
+    /// The address actually bound.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)))
+    }
+
+    /// Whether connections are served over TLS.
+    pub fn is_tls(&self) -> bool {
+        self.tls.is_some()
+    }
+
+    /// The engine, for embedding programs that also want direct calls.
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    /// Serves until `shutdown` completes, then finishes in-flight requests.
+    /// Abandoned uploads are purged in the background as configured.
+    pub async fn run_until(self, shutdown: impl Future<Output = ()>) {
+        let purge = self.config.upload_purging.clone();
+        let purger = purge.enabled.then(|| {
+            let registry = self.registry.clone();
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(purge.interval.max(std::time::Duration::from_secs(1)));
+                loop {
+                    tick.tick().await;
+                    if let Err(e) = registry.purge_uploads(purge.age).await {
+                        tracing::warn!(error = %e, "purging upload sessions failed");
+                    }
+                }
+            })
+        });
+        let router = router(self.registry.clone());
+        serve::serve(self.listener, router, self.tls, shutdown, self.config.shutdown_timeout).await;
+        if let Some(p) = purger {
+            p.abort();
+        }
+    }
+}

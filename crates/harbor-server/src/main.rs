@@ -1,0 +1,117 @@
+//! The `harbor-server` binary.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use harbor_server::{Config, Server};
+use tracing_subscriber::EnvFilter;
+
+#[derive(Parser)]
+#[command(name = "harbor-server", version, about = "A container registry (OCI distribution API) in Rust")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the registry server.
+    Serve {
+        /// Address to listen on [default: 127.0.0.1:5000].
+        #[arg(long)]
+        listen: Option<String>,
+        /// Data directory for blobs and the metadata database [default: ./harbor-data].
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// TOML configuration file; HARBOR_* environment variables override it.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve {
+            listen,
+            data_dir,
+            config,
+        } => {
+            let mut cfg = match Config::load(config.as_deref()) {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("harbor-server: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            if let Some(l) = listen {
+                cfg.listen = l;
+            }
+            if let Some(d) = data_dir {
+                cfg.data_dir = d;
+            }
+            init_logging(&cfg.log_level);
+            let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+                Ok(rt) => rt,
+                Err(e) => {
+                    eprintln!("harbor-server: cannot start the runtime: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            runtime.block_on(serve(cfg))
+        }
+    }
+}
+
+fn init_logging(level: &str) {
+    let filter = EnvFilter::try_from_default_env()
+        .or_else(|_| EnvFilter::try_new(level))
+        .unwrap_or_else(|_| EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+async fn serve(cfg: Config) -> ExitCode {
+    let data_dir = cfg.data_dir.clone();
+    let server = match Server::bind(cfg).await {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!("{e}");
+            eprintln!("harbor-server: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let scheme = if server.is_tls() { "https" } else { "http" };
+    let addr = server.local_addr();
+    tracing::info!(%addr, data_dir = %data_dir.display(), "harbor-server started");
+    // One line on stdout that scripts and tests can wait for.
+    println!("harbor-server listening on {scheme}://{addr}");
+    server.run_until(shutdown_signal()).await;
+    tracing::info!("harbor-server stopped");
+    ExitCode::SUCCESS
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {},
+                    _ = term.recv() => {},
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

@@ -1,0 +1,154 @@
+//! Blob uploads: `POST .../blobs/uploads/` (session, monolithic, mount), and
+//! `GET`/`PATCH`/`PUT`/`DELETE .../blobs/uploads/<id>`.
+
+use axum::extract::Request;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use harbor_core::{Digest, ErrorCode, RepositoryName, UploadStatus};
+
+use super::{body_stream, content_length, header, query_param, set, ApiError, OciState};
+
+pub(super) async fn start(
+    state: &OciState,
+    repo: Result<RepositoryName, ApiError>,
+    req: Request,
+) -> Result<Response, ApiError> {
+    let repo = repo?;
+    if let Some(mount) = query_param(&req, "mount") {
+        let digest = Digest::parse(&mount)?;
+        let from = match query_param(&req, "from") {
+            Some(f) => Some(RepositoryName::parse(&f)?),
+            None => None,
+        };
+        if state.registry.mount_blob(&repo, &digest, from.as_ref()).await?.is_some() {
+            return Ok(created(&repo, &digest));
+        }
+        // The mount cannot be done: fall back to an ordinary upload session.
+    } else if let Some(digest) = query_param(&req, "digest") {
+        let digest = Digest::parse(&digest)?;
+        let len = content_length(req.headers());
+        let body = body_stream(req.into_body());
+        state.registry.put_blob(&repo, &digest, body, len).await?;
+        return Ok(created(&repo, &digest));
+    }
+    let status = state.registry.start_upload(&repo).await?;
+    Ok(session_response(StatusCode::ACCEPTED, &repo, &status))
+}
+
+pub(super) async fn status(
+    state: &OciState,
+    repo: Result<RepositoryName, ApiError>,
+    id: &str,
+) -> Result<Response, ApiError> {
+    let repo = repo?;
+    let status = state.registry.upload_status(&repo, id).await?;
+    Ok(session_response(StatusCode::NO_CONTENT, &repo, &status))
+}
+
+pub(super) async fn patch(
+    state: &OciState,
+    repo: Result<RepositoryName, ApiError>,
+    id: &str,
+    req: Request,
+) -> Result<Response, ApiError> {
+    let repo = repo?;
+    let range = match header(req.headers(), "content-range") {
+        None => None,
+        Some(h) => Some(parse_content_range(h).ok_or_else(|| {
+            ApiError::new(ErrorCode::RangeInvalid, format!("malformed Content-Range {h:?}"))
+        })?),
+    };
+    let len = content_length(req.headers());
+    let body = body_stream(req.into_body());
+    match state.registry.append_upload(&repo, id, range, len, body).await {
+        Ok(status) => Ok(session_response(StatusCode::ACCEPTED, &repo, &status)),
+        Err(e) if e.code() == ErrorCode::RangeInvalid => {
+            // Tell the client where the upload stands so it can resume.
+            let mut resp = ApiError(e).into_response();
+            if let Ok(current) = state.registry.upload_status(&repo, id).await {
+                session_headers(&mut resp, &repo, &current);
+            }
+            Ok(resp)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub(super) async fn complete(
+    state: &OciState,
+    repo: Result<RepositoryName, ApiError>,
+    id: &str,
+    req: Request,
+) -> Result<Response, ApiError> {
+    let repo = repo?;
+    let digest = query_param(&req, "digest").ok_or_else(|| {
+        ApiError::new(ErrorCode::DigestInvalid, "the digest query parameter is required")
+    })?;
+    let digest = Digest::parse(&digest)?;
+    let len = content_length(req.headers());
+    let final_chunk = match len {
+        Some(0) => None,
+        _ => Some((body_stream(req.into_body()), len)),
+    };
+    state.registry.complete_upload(&repo, id, &digest, final_chunk).await?;
+    Ok(created(&repo, &digest))
+}
+
+pub(super) async fn cancel(
+    state: &OciState,
+    repo: Result<RepositoryName, ApiError>,
+    id: &str,
+) -> Result<Response, ApiError> {
+    let repo = repo?;
+    state.registry.cancel_upload(&repo, id).await?;
+    let mut resp = StatusCode::NO_CONTENT.into_response();
+    set(&mut resp, "content-length", "0");
+    Ok(resp)
+}
+
+/// `start-end` as the spec writes it, also accepting `bytes start-end/total`.
+fn parse_content_range(h: &str) -> Option<(u64, u64)> {
+    let h = h.trim();
+    let h = h.strip_prefix("bytes").map(str::trim_start).unwrap_or(h);
+    let h = h.strip_prefix('=').unwrap_or(h);
+    let h = h.split('/').next()?;
+    let (a, b) = h.split_once('-')?;
+    let (a, b) = (a.trim().parse().ok()?, b.trim().parse().ok()?);
+    (a <= b).then_some((a, b))
+}
+
+fn created(repo: &RepositoryName, digest: &Digest) -> Response {
+    let mut resp = StatusCode::CREATED.into_response();
+    set(&mut resp, "location", &format!("/v2/{repo}/blobs/{digest}"));
+    set(&mut resp, "docker-content-digest", &digest.to_string());
+    set(&mut resp, "content-length", "0");
+    resp
+}
+
+fn session_headers(resp: &mut Response, repo: &RepositoryName, status: &UploadStatus) {
+    set(resp, "location", &format!("/v2/{repo}/blobs/uploads/{}", status.id));
+    // As CNCF distribution writes it: the last byte held, `0-0` when empty.
+    set(resp, "range", &format!("0-{}", status.offset.saturating_sub(1)));
+    set(resp, "docker-upload-uuid", &status.id);
+}
+
+fn session_response(code: StatusCode, repo: &RepositoryName, status: &UploadStatus) -> Response {
+    let mut resp = code.into_response();
+    session_headers(&mut resp, repo, status);
+    set(&mut resp, "content-length", "0");
+    resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_content_range;
+
+    #[test]
+    fn content_ranges_parse_in_the_forms_clients_send() {
+        assert_eq!(parse_content_range("0-99"), Some((0, 99)));
+        assert_eq!(parse_content_range("bytes 100-199/*"), Some((100, 199)));
+        assert_eq!(parse_content_range("bytes=5-6"), Some((5, 6)));
+        assert_eq!(parse_content_range("9-1"), None);
+        assert_eq!(parse_content_range("x"), None);
+    }
+}
