@@ -1,0 +1,141 @@
+//! Helpers shared by the server's integration tests: an in-process server on
+//! an ephemeral loopback port and a small HTTP client.
+#![allow(dead_code, unreachable_pub)]
+
+use std::net::SocketAddr;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::header::HeaderMap;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use tokio::sync::oneshot;
+
+/// A server running in this process on 127.0.0.1 with a fresh data directory.
+pub struct TestServer {
+    pub addr: SocketAddr,
+    pub base: String,
+    pub dir: tempfile::TempDir,
+    shutdown: Option<oneshot::Sender<()>>,
+    handle: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl TestServer {
+    /// Starts a server on a fresh data directory.
+    pub async fn start() -> TestServer {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+        Self::start_in(dir, |_| {}).await
+    }
+
+    /// Starts a server on `dir`, letting `tweak` adjust the configuration.
+    pub async fn start_in(dir: tempfile::TempDir, tweak: impl FnOnce(&mut harbor_server::Config)) -> TestServer {
+        let mut config = harbor_server::Config::default();
+        config.listen = "127.0.0.1:0".into();
+        config.data_dir = dir.path().join("data");
+        tweak(&mut config);
+        let server = harbor_server::Server::bind(config)
+            .await
+            .unwrap_or_else(|e| panic!("server start: {e}"));
+        let addr = server.local_addr();
+        let scheme = if server.is_tls() { "https" } else { "http" };
+        let (tx, rx) = oneshot::channel::<()>();
+        let handle = tokio::spawn(server.run_until(async move {
+            let _ = rx.await;
+        }));
+        TestServer {
+            addr,
+            base: format!("{scheme}://{addr}"),
+            dir,
+            shutdown: Some(tx),
+            handle: Some(handle),
+        }
+    }
+
+    /// `host:port`, as skopeo wants it.
+    pub fn host(&self) -> String {
+        self.addr.to_string()
+    }
+
+    /// Stops the server gracefully and returns its data directory.
+    pub async fn stop(mut self) -> tempfile::TempDir {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(h) = self.handle.take() {
+            let _ = h.await;
+        }
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+        std::mem::replace(&mut self.dir, dir)
+    }
+
+    /// Sends a request to `path` (starting with `/`).
+    pub async fn send(&self, method: &str, path: &str, headers: &[(&str, &str)], body: impl Into<Bytes>) -> Resp {
+        request(method, &format!("{}{path}", self.base), headers, body).await
+    }
+
+    pub async fn get(&self, path: &str) -> Resp {
+        self.send("GET", path, &[], Bytes::new()).await
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// A response with its body read whole.
+#[derive(Debug)]
+pub struct Resp {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl Resp {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("body is not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
+    }
+
+    /// The `code` of the first error in an OCI error body.
+    pub fn error_code(&self) -> String {
+        self.json()["errors"][0]["code"].as_str().unwrap_or("").to_owned()
+    }
+}
+
+/// Sends one plain-HTTP request.
+pub async fn request(method: &str, url: &str, headers: &[(&str, &str)], body: impl Into<Bytes>) -> Resp {
+    let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
+    let mut req = hyper::Request::builder().method(method).uri(url);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let req = req
+        .body(Full::new(body.into()))
+        .unwrap_or_else(|e| panic!("request: {e}"));
+    let resp = client
+        .request(req)
+        .await
+        .unwrap_or_else(|e| panic!("{method} {url}: {e}"));
+    let status = resp.status().as_u16();
+    let headers = resp.headers().clone();
+    let body = resp
+        .into_body()
+        .collect()
+        .await
+        .unwrap_or_else(|e| panic!("body of {method} {url}: {e}"))
+        .to_bytes();
+    Resp { status, headers, body }
+}
+
+/// `sha256:<hex>` of `data`.
+pub fn digest(data: &[u8]) -> String {
+    harbor_core::Digest::sha256(data).to_string()
+}
