@@ -117,7 +117,12 @@ pub trait BlobStore: Debug + Send + Sync + 'static {
     async fn list_uploads(&self) -> Result<Vec<UploadInfo>>;
 
     /// Stores a whole blob in one call, verified against `digest`.
-    async fn put(&self, digest: &Digest, body: ByteStream, expected_len: Option<u64>) -> Result<u64> {
+    async fn put(
+        &self,
+        digest: &Digest,
+        body: ByteStream,
+        expected_len: Option<u64>,
+    ) -> Result<u64> {
         let id = format!("put-{}", uuid::Uuid::new_v4());
         self.create_upload(&id).await?;
         let result = async {

@@ -193,7 +193,10 @@ mod tests {
     #[test]
     fn parse_round_trips_and_rejects_bad_input() {
         let d = Digest::sha256(b"hello");
-        assert_eq!(Digest::parse(&d.to_string()).unwrap_or_else(|e| panic!("{e}")), d);
+        assert_eq!(
+            Digest::parse(&d.to_string()).unwrap_or_else(|e| panic!("{e}")),
+            d
+        );
         for bad in [
             "",
             "sha256",
@@ -204,7 +207,11 @@ mod tests {
             "sha512:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
         ] {
             let err = Digest::parse(bad).err().map(|e| e.code());
-            assert_eq!(err, Some(ErrorCode::DigestInvalid), "{bad:?} must be refused");
+            assert_eq!(
+                err,
+                Some(ErrorCode::DigestInvalid),
+                "{bad:?} must be refused"
+            );
         }
     }
 

@@ -142,7 +142,11 @@ impl Error {
     }
 
     /// A protocol error carrying structured detail.
-    pub fn with_detail(code: ErrorCode, message: impl Into<String>, detail: serde_json::Value) -> Self {
+    pub fn with_detail(
+        code: ErrorCode,
+        message: impl Into<String>,
+        detail: serde_json::Value,
+    ) -> Self {
         Error::Protocol {
             code,
             message: message.into(),

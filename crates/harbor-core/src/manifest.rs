@@ -78,7 +78,11 @@ impl Manifest {
     /// Refuses with `MANIFEST_INVALID`: malformed JSON, Docker schema 1, a
     /// `mediaType` that contradicts the Content-Type, a missing config or
     /// manifests list, and anything over [`MAX_MANIFEST_SIZE`] (`SIZE_INVALID`, 413).
-    pub fn parse(content_type: Option<&str>, body: &[u8], algorithm: Algorithm) -> Result<Self, Error> {
+    pub fn parse(
+        content_type: Option<&str>,
+        body: &[u8],
+        algorithm: Algorithm,
+    ) -> Result<Self, Error> {
         if body.len() > MAX_MANIFEST_SIZE {
             return Err(Error::new(
                 ErrorCode::TooLarge,
@@ -87,23 +91,33 @@ impl Manifest {
         }
         let invalid = |msg: String| Error::new(ErrorCode::ManifestInvalid, msg);
         let content_type = content_type
-            .map(|ct| ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase())
+            .map(|ct| {
+                ct.split(';')
+                    .next()
+                    .unwrap_or("")
+                    .trim()
+                    .to_ascii_lowercase()
+            })
             .filter(|ct| !ct.is_empty());
         if matches!(
             content_type.as_deref(),
             Some(media_type::DOCKER_SCHEMA1) | Some(media_type::DOCKER_SCHEMA1_SIGNED)
         ) {
-            return Err(invalid("Docker schema 1 manifests are not supported".into()));
+            return Err(invalid(
+                "Docker schema 1 manifests are not supported".into(),
+            ));
         }
-        let raw: RawManifest =
-            serde_json::from_slice(body).map_err(|e| invalid(format!("manifest is not valid: {e}")))?;
+        let raw: RawManifest = serde_json::from_slice(body)
+            .map_err(|e| invalid(format!("manifest is not valid: {e}")))?;
         if raw.schema_version == Some(1)
             || matches!(
                 raw.media_type.as_deref(),
                 Some(media_type::DOCKER_SCHEMA1) | Some(media_type::DOCKER_SCHEMA1_SIGNED)
             )
         {
-            return Err(invalid("Docker schema 1 manifests are not supported".into()));
+            return Err(invalid(
+                "Docker schema 1 manifests are not supported".into(),
+            ));
         }
         if raw.schema_version != Some(2) {
             return Err(invalid("schemaVersion must be 2".into()));
@@ -121,7 +135,9 @@ impl Manifest {
             (Some(ct), None) if known(ct) => ct.to_owned(),
             (_, Some(body_type)) if known(body_type) => body_type.to_owned(),
             (_, Some(body_type)) => {
-                return Err(invalid(format!("unsupported manifest media type {body_type:?}")))
+                return Err(invalid(format!(
+                    "unsupported manifest media type {body_type:?}"
+                )))
             }
             (_, None) if raw.manifests.is_some() => media_type::OCI_INDEX.to_owned(),
             (_, None) if raw.config.is_some() => media_type::OCI_MANIFEST.to_owned(),
@@ -141,7 +157,9 @@ impl Manifest {
                 return Err(invalid("an image manifest must have a config".into()));
             }
             if raw.manifests.is_some() {
-                return Err(invalid("an image manifest must not have a manifests list".into()));
+                return Err(invalid(
+                    "an image manifest must not have a manifests list".into(),
+                ));
             }
         }
         let artifact_type = raw.artifact_type.clone().or_else(|| {
@@ -170,7 +188,7 @@ impl Manifest {
         self.config.iter().chain(
             self.layers
                 .iter()
-                .filter(|l| !(media_type::is_foreign_layer(&l.media_type) && !l.urls.is_empty())),
+                .filter(|l| !media_type::is_foreign_layer(&l.media_type) || l.urls.is_empty()),
         )
     }
 
@@ -211,7 +229,10 @@ mod tests {
         assert_eq!(m.media_type, OCI_MANIFEST);
         assert_eq!(m.digest, Digest::sha256(body.as_bytes()));
         assert_eq!(m.required_blobs().count(), 2);
-        assert_eq!(m.artifact_type.as_deref(), Some("application/vnd.oci.image.config.v1+json"));
+        assert_eq!(
+            m.artifact_type.as_deref(),
+            Some("application/vnd.oci.image.config.v1+json")
+        );
     }
 
     #[test]
@@ -220,7 +241,8 @@ mod tests {
             r#","artifactType":"application/x-sig","subject":{{"mediaType":"{OCI_MANIFEST}","digest":"{}","size":9}},"annotations":{{"a":"b"}}"#,
             d(b"s")
         ));
-        let m = Manifest::parse(None, body.as_bytes(), Algorithm::Sha256).unwrap_or_else(|e| panic!("{e}"));
+        let m = Manifest::parse(None, body.as_bytes(), Algorithm::Sha256)
+            .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(m.artifact_type.as_deref(), Some("application/x-sig"));
         assert_eq!(m.subject.map(|s| s.digest), Some(Digest::sha256(b"s")));
         assert_eq!(m.annotations.get("a").map(String::as_str), Some("b"));
@@ -242,19 +264,29 @@ mod tests {
             (Some(OCI_MANIFEST), r#"{"schemaVersion":3}"#.into()),
             (Some(OCI_INDEX), image("")),
             (Some(OCI_MANIFEST), r#"{"schemaVersion":2,"layers":[]}"#.into()),
-            (Some(OCI_INDEX), r#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json"}"#.into()),
+            (
+                Some(OCI_INDEX),
+                r#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json"}"#.into(),
+            ),
             (
                 Some(OCI_MANIFEST),
                 r#"{"schemaVersion":2,"config":{"mediaType":"x","digest":"sha256:nothex","size":1}}"#.into(),
             ),
             (
                 Some(OCI_MANIFEST),
-                format!(r#"{{"schemaVersion":2,"config":{{"mediaType":"x","digest":"{}","size":-1}}}}"#, d(b"")),
+                format!(
+                    r#"{{"schemaVersion":2,"config":{{"mediaType":"x","digest":"{}","size":-1}}}}"#,
+                    d(b"")
+                ),
             ),
         ];
         for (ct, body) in cases {
             let e = Manifest::parse(ct, body.as_bytes(), Algorithm::Sha256).err();
-            assert_eq!(e.map(|e| e.code()), Some(ErrorCode::ManifestInvalid), "{body}");
+            assert_eq!(
+                e.map(|e| e.code()),
+                Some(ErrorCode::ManifestInvalid),
+                "{body}"
+            );
         }
     }
 
@@ -271,8 +303,12 @@ mod tests {
             r#"{{"schemaVersion":2,"mediaType":"{DOCKER_MANIFEST_LIST}","manifests":[{{"mediaType":"{DOCKER_MANIFEST}","digest":"{}","size":5,"platform":{{"os":"linux","architecture":"amd64"}}}}]}}"#,
             d(b"child")
         );
-        let m = Manifest::parse(Some(DOCKER_MANIFEST_LIST), body.as_bytes(), Algorithm::Sha256)
-            .unwrap_or_else(|e| panic!("{e}"));
+        let m = Manifest::parse(
+            Some(DOCKER_MANIFEST_LIST),
+            body.as_bytes(),
+            Algorithm::Sha256,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(m.manifests.len(), 1);
         assert_eq!(m.required_blobs().count(), 0);
 

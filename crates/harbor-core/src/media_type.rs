@@ -28,7 +28,12 @@ pub fn is_index(media_type: &str) -> bool {
 }
 
 /// The manifest media types the registry stores.
-pub const MANIFEST_TYPES: [&str; 4] = [OCI_MANIFEST, OCI_INDEX, DOCKER_MANIFEST, DOCKER_MANIFEST_LIST];
+pub const MANIFEST_TYPES: [&str; 4] = [
+    OCI_MANIFEST,
+    OCI_INDEX,
+    DOCKER_MANIFEST,
+    DOCKER_MANIFEST_LIST,
+];
 
 /// Whether an `Accept` header value admits `media_type`: exact, `*/*`, `type/*`,
 /// ignoring parameters such as `q=`.

@@ -100,16 +100,30 @@ pub trait MetaStore: Debug + Send + Sync + 'static {
 
     /// Stores a manifest and, if given, points `tag` at it, in one transaction.
     /// Storing the same digest again is idempotent.
-    async fn put_manifest(&self, repo: &RepositoryName, record: &ManifestRecord, tag: Option<&Tag>) -> Result<()>;
+    async fn put_manifest(
+        &self,
+        repo: &RepositoryName,
+        record: &ManifestRecord,
+        tag: Option<&Tag>,
+    ) -> Result<()>;
 
     /// A manifest of `repo` by digest.
-    async fn get_manifest(&self, repo: &RepositoryName, digest: &Digest) -> Result<Option<ManifestRecord>>;
+    async fn get_manifest(
+        &self,
+        repo: &RepositoryName,
+        digest: &Digest,
+    ) -> Result<Option<ManifestRecord>>;
 
     /// The digest a tag points at.
     async fn resolve_tag(&self, repo: &RepositoryName, tag: &Tag) -> Result<Option<Digest>>;
 
     /// Tags of `repo` in order, after `last`, at most `limit`.
-    async fn list_tags(&self, repo: &RepositoryName, last: Option<&str>, limit: usize) -> Result<Vec<String>>;
+    async fn list_tags(
+        &self,
+        repo: &RepositoryName,
+        last: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<String>>;
 
     /// Removes a tag; `false` if there was none.
     async fn delete_tag(&self, repo: &RepositoryName, tag: &Tag) -> Result<bool>;

@@ -205,7 +205,11 @@ mod tests {
             long.as_str(),
         ] {
             let code = RepositoryName::parse(bad).err().map(|e| e.code());
-            assert_eq!(code, Some(ErrorCode::NameInvalid), "{bad:?} should be refused");
+            assert_eq!(
+                code,
+                Some(ErrorCode::NameInvalid),
+                "{bad:?} should be refused"
+            );
         }
     }
 
@@ -222,7 +226,10 @@ mod tests {
     #[test]
     fn references_are_tags_or_digests() {
         let d = Digest::sha256(b"x");
-        assert_eq!(Reference::parse(&d.to_string()).ok(), Some(Reference::Digest(d)));
+        assert_eq!(
+            Reference::parse(&d.to_string()).ok(),
+            Some(Reference::Digest(d))
+        );
         assert!(matches!(Reference::parse("latest"), Ok(Reference::Tag(_))));
         assert!(Reference::parse("sha256:zz").is_err());
     }

@@ -106,9 +106,13 @@ impl Config {
     }
 
     /// Applies `HARBOR_*` variables found through `lookup` over this configuration.
-    pub fn apply_env(&mut self, lookup: impl Fn(&str) -> Option<String>) -> Result<(), ServerError> {
+    pub fn apply_env(
+        &mut self,
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<(), ServerError> {
         let dur = |key: &str, v: String| {
-            humantime::parse_duration(&v).map_err(|e| ServerError::Config(format!("{key}={v:?}: {e}")))
+            humantime::parse_duration(&v)
+                .map_err(|e| ServerError::Config(format!("{key}={v:?}: {e}")))
         };
         if let Some(v) = lookup("HARBOR_LISTEN") {
             self.listen = v;
@@ -137,7 +141,11 @@ impl Config {
             self.upload_purging.enabled = match v.to_ascii_lowercase().as_str() {
                 "true" | "1" | "yes" => true,
                 "false" | "0" | "no" => false,
-                _ => return Err(ServerError::Config(format!("HARBOR_UPLOAD_PURGING_ENABLED={v:?} is not a boolean"))),
+                _ => {
+                    return Err(ServerError::Config(format!(
+                        "HARBOR_UPLOAD_PURGING_ENABLED={v:?} is not a boolean"
+                    )))
+                }
             };
         }
         if let Some(v) = lookup("HARBOR_UPLOAD_PURGING_AGE") {
@@ -175,10 +183,14 @@ mod tests {
         assert_eq!(c.listen, "0.0.0.0:8080");
         assert_eq!(c.upload_purging.age, Duration::from_secs(48 * 3600));
         assert!(c.upload_purging.enabled);
-        let env: HashMap<&str, &str> = [("HARBOR_LISTEN", "127.0.0.1:9"), ("HARBOR_UPLOAD_PURGING_ENABLED", "false")]
-            .into_iter()
-            .collect();
-        c.apply_env(|k| env.get(k).map(|v| v.to_string())).unwrap_or_else(|e| panic!("{e}"));
+        let env: HashMap<&str, &str> = [
+            ("HARBOR_LISTEN", "127.0.0.1:9"),
+            ("HARBOR_UPLOAD_PURGING_ENABLED", "false"),
+        ]
+        .into_iter()
+        .collect();
+        c.apply_env(|k| env.get(k).map(|v| v.to_string()))
+            .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(c.listen, "127.0.0.1:9");
         assert!(!c.upload_purging.enabled);
         assert_eq!(c.data_dir, PathBuf::from("/srv/harbor"));
@@ -186,10 +198,15 @@ mod tests {
 
     #[test]
     fn unknown_keys_and_bad_values_are_refused_clearly() {
-        let e = Config::from_toml("listne = \"x\"").err().map(|e| e.to_string()).unwrap_or_default();
+        let e = Config::from_toml("listne = \"x\"")
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
         assert!(e.contains("listne"), "{e}");
         assert!(Config::from_toml("[upload_purging]\nage = \"soon\"").is_err());
         let mut c = Config::default();
-        assert!(c.apply_env(|k| (k == "HARBOR_TLS_CERT").then(|| "c.pem".to_string())).is_err());
+        assert!(c
+            .apply_env(|k| (k == "HARBOR_TLS_CERT").then(|| "c.pem".to_string()))
+            .is_err());
     }
 }

@@ -8,8 +8,16 @@ use harbor_core::{Digest, Registry};
 
 /// Reports each component's health; 503 if any is unhealthy.
 pub async fn health(State(registry): State<Registry>) -> Response {
-    let database = registry.meta_store().list_repositories(None, 1).await.is_ok();
-    let storage = registry.blob_store().stat(&Digest::sha256(b"health")).await.is_ok();
+    let database = registry
+        .meta_store()
+        .list_repositories(None, 1)
+        .await
+        .is_ok();
+    let storage = registry
+        .blob_store()
+        .stat(&Digest::sha256(b"health"))
+        .await
+        .is_ok();
     let status = |ok: bool| if ok { "healthy" } else { "unhealthy" };
     let all = database && storage;
     let body = serde_json::json!({
@@ -20,6 +28,10 @@ pub async fn health(State(registry): State<Registry>) -> Response {
             { "name": "registry", "status": status(storage) },
         ]
     });
-    let code = if all { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let code = if all {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     (code, Json(body)).into_response()
 }

@@ -94,12 +94,13 @@ impl Server {
             Some(t) => Some(serve::tls_acceptor(&t.cert, &t.key)?),
             None => None,
         };
-        let listener = TcpListener::bind(&config.listen)
-            .await
-            .map_err(|source| ServerError::Bind {
-                addr: config.listen.clone(),
-                source,
-            })?;
+        let listener =
+            TcpListener::bind(&config.listen)
+                .await
+                .map_err(|source| ServerError::Bind {
+                    addr: config.listen.clone(),
+                    source,
+                })?;
         Ok(Server {
             config,
             registry,
@@ -132,7 +133,8 @@ impl Server {
         let purger = purge.enabled.then(|| {
             let registry = self.registry.clone();
             tokio::spawn(async move {
-                let mut tick = tokio::time::interval(purge.interval.max(std::time::Duration::from_secs(1)));
+                let mut tick =
+                    tokio::time::interval(purge.interval.max(std::time::Duration::from_secs(1)));
                 loop {
                     tick.tick().await;
                     if let Err(e) = registry.purge_uploads(purge.age).await {
@@ -142,7 +144,14 @@ impl Server {
             })
         });
         let router = router(self.registry.clone());
-        serve::serve(self.listener, router, self.tls, shutdown, self.config.shutdown_timeout).await;
+        serve::serve(
+            self.listener,
+            router,
+            self.tls,
+            shutdown,
+            self.config.shutdown_timeout,
+        )
+        .await;
         if let Some(p) = purger {
             p.abort();
         }

@@ -8,7 +8,11 @@ use harbor_server::{Config, Server};
 use tracing_subscriber::EnvFilter;
 
 #[derive(Parser)]
-#[command(name = "harbor-server", version, about = "A container registry (OCI distribution API) in Rust")]
+#[command(
+    name = "harbor-server",
+    version,
+    about = "A container registry (OCI distribution API) in Rust"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -52,7 +56,10 @@ fn main() -> ExitCode {
                 cfg.data_dir = d;
             }
             init_logging(&cfg.log_level);
-            let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+            let runtime = match tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+            {
                 Ok(rt) => rt,
                 Err(e) => {
                     eprintln!("harbor-server: cannot start the runtime: {e}");

@@ -15,16 +15,28 @@ const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+j
 async fn push_blob(s: &TestServer, repo: &str, data: &[u8]) -> String {
     let d = digest(data);
     let r = s
-        .send("POST", &format!("/v2/{repo}/blobs/uploads/?digest={d}"), &[], data.to_vec())
+        .send(
+            "POST",
+            &format!("/v2/{repo}/blobs/uploads/?digest={d}"),
+            &[],
+            data.to_vec(),
+        )
         .await;
     assert_eq!(r.status, 201, "monolithic push: {:?}", r.body);
     d
 }
 
-fn image_manifest(config: &str, config_len: usize, layers: &[(&str, usize)], extra: &str) -> String {
+fn image_manifest(
+    config: &str,
+    config_len: usize,
+    layers: &[(&str, usize)],
+    extra: &str,
+) -> String {
     let layers: Vec<String> = layers
         .iter()
-        .map(|(d, n)| format!(r#"{{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"{d}","size":{n}}}"#))
+        .map(|(d, n)| {
+            format!(r#"{{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"{d}","size":{n}}}"#)
+        })
         .collect();
     format!(
         r#"{{"schemaVersion":2,"mediaType":"{OCI_MANIFEST}","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{config}","size":{config_len}}},"layers":[{}]{extra}}}"#,
@@ -48,10 +60,18 @@ async fn push_image(s: &TestServer, repo: &str, tag: &str, seed: &str) -> (Strin
             manifest.clone(),
         )
         .await;
-    assert_eq!(r.status, 201, "manifest push: {}", String::from_utf8_lossy(&r.body));
+    assert_eq!(
+        r.status,
+        201,
+        "manifest push: {}",
+        String::from_utf8_lossy(&r.body)
+    );
     let md = digest(manifest.as_bytes());
     assert_eq!(r.header("docker-content-digest"), Some(md.as_str()));
-    assert_eq!(r.header("location"), Some(format!("/v2/{repo}/manifests/{md}").as_str()));
+    assert_eq!(
+        r.header("location"),
+        Some(format!("/v2/{repo}/manifests/{md}").as_str())
+    );
     (manifest, md)
 }
 
@@ -60,7 +80,10 @@ async fn the_base_endpoint_answers_with_the_api_version_header() {
     let s = TestServer::start().await;
     let r = s.get("/v2/").await;
     assert_eq!(r.status, 200);
-    assert_eq!(r.header("docker-distribution-api-version"), Some("registry/2.0"));
+    assert_eq!(
+        r.header("docker-distribution-api-version"),
+        Some("registry/2.0")
+    );
     let r = s.get("/v2").await;
     assert_eq!(r.status, 200);
 }
@@ -72,7 +95,9 @@ async fn health_reports_every_component_healthy() {
     assert_eq!(r.status, 200);
     let j = r.json();
     assert_eq!(j["status"], "healthy");
-    assert!(j["components"].as_array().is_some_and(|c| c.iter().all(|c| c["status"] == "healthy")));
+    assert!(j["components"]
+        .as_array()
+        .is_some_and(|c| c.iter().all(|c| c["status"] == "healthy")));
 }
 
 #[tokio::test]
@@ -81,7 +106,9 @@ async fn a_monolithic_blob_push_is_served_whole_by_head_and_get_and_in_ranges() 
     let data: Vec<u8> = (0..100u8).collect();
     let d = push_blob(&s, "library/blobs", &data).await;
 
-    let r = s.send("HEAD", &format!("/v2/library/blobs/blobs/{d}"), &[], vec![]).await;
+    let r = s
+        .send("HEAD", &format!("/v2/library/blobs/blobs/{d}"), &[], vec![])
+        .await;
     assert_eq!(r.status, 200);
     assert_eq!(r.header("content-length"), Some("100"));
     assert_eq!(r.header("docker-content-digest"), Some(d.as_str()));
@@ -92,20 +119,35 @@ async fn a_monolithic_blob_push_is_served_whole_by_head_and_get_and_in_ranges() 
     assert_eq!(&r.body[..], &data[..]);
 
     let r = s
-        .send("GET", &format!("/v2/library/blobs/blobs/{d}"), &[("range", "bytes=10-19")], vec![])
+        .send(
+            "GET",
+            &format!("/v2/library/blobs/blobs/{d}"),
+            &[("range", "bytes=10-19")],
+            vec![],
+        )
         .await;
     assert_eq!(r.status, 206);
     assert_eq!(r.header("content-range"), Some("bytes 10-19/100"));
     assert_eq!(&r.body[..], &data[10..20]);
 
     let r = s
-        .send("GET", &format!("/v2/library/blobs/blobs/{d}"), &[("range", "bytes=-5")], vec![])
+        .send(
+            "GET",
+            &format!("/v2/library/blobs/blobs/{d}"),
+            &[("range", "bytes=-5")],
+            vec![],
+        )
         .await;
     assert_eq!(r.status, 206);
     assert_eq!(&r.body[..], &data[95..]);
 
     let r = s
-        .send("GET", &format!("/v2/library/blobs/blobs/{d}"), &[("range", "bytes=100-")], vec![])
+        .send(
+            "GET",
+            &format!("/v2/library/blobs/blobs/{d}"),
+            &[("range", "bytes=100-")],
+            vec![],
+        )
         .await;
     assert_eq!(r.status, 416);
     assert_eq!(r.header("content-range"), Some("bytes */100"));
@@ -119,26 +161,46 @@ async fn blobs_are_visible_only_in_the_repositories_that_hold_them() {
     let r = s.get(&format!("/v2/library/b/blobs/{d}")).await;
     assert_eq!(r.status, 404);
     assert_eq!(r.error_code(), "BLOB_UNKNOWN");
-    let r = s.send("HEAD", &format!("/v2/library/b/blobs/{d}"), &[], vec![]).await;
+    let r = s
+        .send("HEAD", &format!("/v2/library/b/blobs/{d}"), &[], vec![])
+        .await;
     assert_eq!(r.status, 404);
 }
 
 #[tokio::test]
 async fn post_then_put_uploads_a_blob() {
     let s = TestServer::start().await;
-    let r = s.send("POST", "/v2/library/up/blobs/uploads/", &[], vec![]).await;
+    let r = s
+        .send("POST", "/v2/library/up/blobs/uploads/", &[], vec![])
+        .await;
     assert_eq!(r.status, 202);
     let location = r.header("location").unwrap_or_default().to_owned();
-    let uuid = r.header("docker-upload-uuid").unwrap_or_default().to_owned();
-    assert!(location.ends_with(&uuid) && !uuid.is_empty(), "{location} {uuid}");
+    let uuid = r
+        .header("docker-upload-uuid")
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        location.ends_with(&uuid) && !uuid.is_empty(),
+        "{location} {uuid}"
+    );
     assert_eq!(r.header("range"), Some("0-0"));
     let data = b"put in one go";
     let r = s
-        .send("PUT", &format!("{location}?digest={}", digest(data)), &[("content-type", "application/octet-stream")], data.to_vec())
+        .send(
+            "PUT",
+            &format!("{location}?digest={}", digest(data)),
+            &[("content-type", "application/octet-stream")],
+            data.to_vec(),
+        )
         .await;
     assert_eq!(r.status, 201);
-    assert_eq!(r.header("location"), Some(format!("/v2/library/up/blobs/{}", digest(data)).as_str()));
-    let r = s.get(&format!("/v2/library/up/blobs/{}", digest(data))).await;
+    assert_eq!(
+        r.header("location"),
+        Some(format!("/v2/library/up/blobs/{}", digest(data)).as_str())
+    );
+    let r = s
+        .get(&format!("/v2/library/up/blobs/{}", digest(data)))
+        .await;
     assert_eq!(&r.body[..], data);
     // The session is over.
     let r = s.get(&location).await;
@@ -149,12 +211,22 @@ async fn post_then_put_uploads_a_blob() {
 #[tokio::test]
 async fn chunked_uploads_resume_and_an_out_of_order_chunk_gets_416_with_the_current_range() {
     let s = TestServer::start().await;
-    let r = s.send("POST", "/v2/library/chunks/blobs/uploads/", &[], vec![]).await;
+    let r = s
+        .send("POST", "/v2/library/chunks/blobs/uploads/", &[], vec![])
+        .await;
     let location = r.header("location").unwrap_or_default().to_owned();
     let data: Vec<u8> = (0..3000u32).map(|i| (i % 251) as u8).collect();
 
     let r = s
-        .send("PATCH", &location, &[("content-range", "0-999"), ("content-type", "application/octet-stream")], data[..1000].to_vec())
+        .send(
+            "PATCH",
+            &location,
+            &[
+                ("content-range", "0-999"),
+                ("content-type", "application/octet-stream"),
+            ],
+            data[..1000].to_vec(),
+        )
         .await;
     assert_eq!(r.status, 202);
     assert_eq!(r.header("range"), Some("0-999"));
@@ -162,7 +234,12 @@ async fn chunked_uploads_resume_and_an_out_of_order_chunk_gets_416_with_the_curr
 
     // A chunk that skips ahead is refused and changes nothing.
     let r = s
-        .send("PATCH", &location, &[("content-range", "2000-2999")], data[2000..].to_vec())
+        .send(
+            "PATCH",
+            &location,
+            &[("content-range", "2000-2999")],
+            data[2000..].to_vec(),
+        )
         .await;
     assert_eq!(r.status, 416);
     assert_eq!(r.header("range"), Some("0-999"));
@@ -170,7 +247,12 @@ async fn chunked_uploads_resume_and_an_out_of_order_chunk_gets_416_with_the_curr
 
     // A chunk whose length contradicts its range is refused too.
     let r = s
-        .send("PATCH", &location, &[("content-range", "1000-1999")], data[1000..1500].to_vec())
+        .send(
+            "PATCH",
+            &location,
+            &[("content-range", "1000-1999")],
+            data[1000..1500].to_vec(),
+        )
         .await;
     assert_eq!(r.status, 400);
     assert_eq!(r.error_code(), "SIZE_INVALID");
@@ -180,41 +262,69 @@ async fn chunked_uploads_resume_and_an_out_of_order_chunk_gets_416_with_the_curr
     assert_eq!(r.header("range"), Some("0-999"));
 
     let r = s
-        .send("PATCH", &location, &[("content-range", "1000-1999")], data[1000..2000].to_vec())
+        .send(
+            "PATCH",
+            &location,
+            &[("content-range", "1000-1999")],
+            data[1000..2000].to_vec(),
+        )
         .await;
     assert_eq!(r.status, 202);
     assert_eq!(r.header("range"), Some("0-1999"));
 
     // The last chunk rides on the closing PUT.
     let r = s
-        .send("PUT", &format!("{location}?digest={}", digest(&data)), &[], data[2000..].to_vec())
+        .send(
+            "PUT",
+            &format!("{location}?digest={}", digest(&data)),
+            &[],
+            data[2000..].to_vec(),
+        )
         .await;
     assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
-    let r = s.get(&format!("/v2/library/chunks/blobs/{}", digest(&data))).await;
+    let r = s
+        .get(&format!("/v2/library/chunks/blobs/{}", digest(&data)))
+        .await;
     assert_eq!(&r.body[..], &data[..]);
 }
 
 #[tokio::test]
 async fn a_streamed_patch_without_content_range_then_an_empty_put_completes_the_upload() {
     let s = TestServer::start().await;
-    let r = s.send("POST", "/v2/library/stream/blobs/uploads/", &[], vec![]).await;
+    let r = s
+        .send("POST", "/v2/library/stream/blobs/uploads/", &[], vec![])
+        .await;
     let location = r.header("location").unwrap_or_default().to_owned();
     let data = vec![7u8; 200_000];
     let r = s.send("PATCH", &location, &[], data.clone()).await;
     assert_eq!(r.status, 202);
     assert_eq!(r.header("range"), Some("0-199999"));
     let r = s
-        .send("PUT", &format!("{location}?digest={}", digest(&data)), &[], vec![])
+        .send(
+            "PUT",
+            &format!("{location}?digest={}", digest(&data)),
+            &[],
+            vec![],
+        )
         .await;
     assert_eq!(r.status, 201);
-    let r = s.send("HEAD", &format!("/v2/library/stream/blobs/{}", digest(&data)), &[], vec![]).await;
+    let r = s
+        .send(
+            "HEAD",
+            &format!("/v2/library/stream/blobs/{}", digest(&data)),
+            &[],
+            vec![],
+        )
+        .await;
     assert_eq!(r.header("content-length"), Some("200000"));
 }
 
 #[tokio::test]
 async fn a_cancelled_upload_is_gone() {
     let s = TestServer::start().await;
-    let r = s.send("POST", "/v2/library/cancel/blobs/uploads/", &[], vec![]).await;
+    let r = s
+        .send("POST", "/v2/library/cancel/blobs/uploads/", &[], vec![])
+        .await;
     let location = r.header("location").unwrap_or_default().to_owned();
     s.send("PATCH", &location, &[], b"abc".to_vec()).await;
     let r = s.send("DELETE", &location, &[], vec![]).await;
@@ -229,14 +339,28 @@ async fn a_cancelled_upload_is_gone() {
 #[tokio::test]
 async fn unknown_or_foreign_upload_sessions_are_blob_upload_unknown() {
     let s = TestServer::start().await;
-    let r = s.send("POST", "/v2/library/one/blobs/uploads/", &[], vec![]).await;
-    let uuid = r.header("docker-upload-uuid").unwrap_or_default().to_owned();
+    let r = s
+        .send("POST", "/v2/library/one/blobs/uploads/", &[], vec![])
+        .await;
+    let uuid = r
+        .header("docker-upload-uuid")
+        .unwrap_or_default()
+        .to_owned();
     // The session belongs to library/one, not library/two.
-    let r = s.get(&format!("/v2/library/two/blobs/uploads/{uuid}")).await;
+    let r = s
+        .get(&format!("/v2/library/two/blobs/uploads/{uuid}"))
+        .await;
     assert_eq!(r.status, 404);
     assert_eq!(r.error_code(), "BLOB_UPLOAD_UNKNOWN");
     for id in ["not-a-uuid", "..", "00000000-0000-4000-8000-000000000000"] {
-        let r = s.send("PATCH", &format!("/v2/library/one/blobs/uploads/{id}"), &[], b"x".to_vec()).await;
+        let r = s
+            .send(
+                "PATCH",
+                &format!("/v2/library/one/blobs/uploads/{id}"),
+                &[],
+                b"x".to_vec(),
+            )
+            .await;
         assert_eq!(r.status, 404, "{id}");
         assert_eq!(r.error_code(), "BLOB_UPLOAD_UNKNOWN");
     }
@@ -247,29 +371,64 @@ async fn a_wrong_digest_is_refused_and_no_blob_becomes_visible() {
     let s = TestServer::start().await;
     let claimed = digest(b"what the client claims");
     let r = s
-        .send("POST", &format!("/v2/library/bad/blobs/uploads/?digest={claimed}"), &[], b"actual".to_vec())
+        .send(
+            "POST",
+            &format!("/v2/library/bad/blobs/uploads/?digest={claimed}"),
+            &[],
+            b"actual".to_vec(),
+        )
         .await;
     assert_eq!(r.status, 400);
     assert_eq!(r.error_code(), "DIGEST_INVALID");
-    let r = s.send("HEAD", &format!("/v2/library/bad/blobs/{claimed}"), &[], vec![]).await;
+    let r = s
+        .send(
+            "HEAD",
+            &format!("/v2/library/bad/blobs/{claimed}"),
+            &[],
+            vec![],
+        )
+        .await;
     assert_eq!(r.status, 404);
 
-    let r = s.send("POST", "/v2/library/bad/blobs/uploads/", &[], vec![]).await;
+    let r = s
+        .send("POST", "/v2/library/bad/blobs/uploads/", &[], vec![])
+        .await;
     let location = r.header("location").unwrap_or_default().to_owned();
-    let r = s.send("PUT", &format!("{location}?digest={claimed}"), &[], b"actual".to_vec()).await;
+    let r = s
+        .send(
+            "PUT",
+            &format!("{location}?digest={claimed}"),
+            &[],
+            b"actual".to_vec(),
+        )
+        .await;
     assert_eq!(r.status, 400);
     assert_eq!(r.error_code(), "DIGEST_INVALID");
-    let r = s.send("HEAD", &format!("/v2/library/bad/blobs/{}", digest(b"actual")), &[], vec![]).await;
+    let r = s
+        .send(
+            "HEAD",
+            &format!("/v2/library/bad/blobs/{}", digest(b"actual")),
+            &[],
+            vec![],
+        )
+        .await;
     assert_eq!(r.status, 404);
 
     for bad in ["sha256:xyz", "md5:abc", "nonsense"] {
         let r = s
-            .send("POST", &format!("/v2/library/bad/blobs/uploads/?digest={bad}"), &[], b"x".to_vec())
+            .send(
+                "POST",
+                &format!("/v2/library/bad/blobs/uploads/?digest={bad}"),
+                &[],
+                b"x".to_vec(),
+            )
             .await;
         assert_eq!(r.status, 400, "{bad}");
         assert_eq!(r.error_code(), "DIGEST_INVALID");
     }
-    let r = s.send("POST", "/v2/library/bad/blobs/uploads/", &[], vec![]).await;
+    let r = s
+        .send("POST", "/v2/library/bad/blobs/uploads/", &[], vec![])
+        .await;
     let location = r.header("location").unwrap_or_default().to_owned();
     let r = s.send("PUT", &location, &[], vec![]).await;
     assert_eq!(r.status, 400, "PUT without a digest");
@@ -281,24 +440,59 @@ async fn a_blob_is_mounted_across_repositories_or_the_client_gets_a_session() {
     let s = TestServer::start().await;
     let d = push_blob(&s, "library/src", b"mount me").await;
     let r = s
-        .send("POST", &format!("/v2/library/dst/blobs/uploads/?mount={d}&from=library/src"), &[], vec![])
+        .send(
+            "POST",
+            &format!("/v2/library/dst/blobs/uploads/?mount={d}&from=library/src"),
+            &[],
+            vec![],
+        )
         .await;
     assert_eq!(r.status, 201);
-    assert_eq!(r.header("location"), Some(format!("/v2/library/dst/blobs/{d}").as_str()));
-    assert_eq!(s.get(&format!("/v2/library/dst/blobs/{d}")).await.body.as_ref(), b"mount me");
+    assert_eq!(
+        r.header("location"),
+        Some(format!("/v2/library/dst/blobs/{d}").as_str())
+    );
+    assert_eq!(
+        s.get(&format!("/v2/library/dst/blobs/{d}"))
+            .await
+            .body
+            .as_ref(),
+        b"mount me"
+    );
 
     // The source does not hold it: fall back to an upload session.
     let r = s
-        .send("POST", &format!("/v2/library/dst2/blobs/uploads/?mount={d}&from=library/nothing"), &[], vec![])
+        .send(
+            "POST",
+            &format!("/v2/library/dst2/blobs/uploads/?mount={d}&from=library/nothing"),
+            &[],
+            vec![],
+        )
         .await;
     assert_eq!(r.status, 202);
-    assert!(r.header("location").is_some_and(|l| l.starts_with("/v2/library/dst2/blobs/uploads/")));
+    assert!(r
+        .header("location")
+        .is_some_and(|l| l.starts_with("/v2/library/dst2/blobs/uploads/")));
 
     // Without `from`, a blob this registry holds is mounted.
-    let r = s.send("POST", &format!("/v2/library/dst3/blobs/uploads/?mount={d}"), &[], vec![]).await;
+    let r = s
+        .send(
+            "POST",
+            &format!("/v2/library/dst3/blobs/uploads/?mount={d}"),
+            &[],
+            vec![],
+        )
+        .await;
     assert_eq!(r.status, 201);
     let unknown = digest(b"never pushed");
-    let r = s.send("POST", &format!("/v2/library/dst3/blobs/uploads/?mount={unknown}"), &[], vec![]).await;
+    let r = s
+        .send(
+            "POST",
+            &format!("/v2/library/dst3/blobs/uploads/?mount={unknown}"),
+            &[],
+            vec![],
+        )
+        .await;
     assert_eq!(r.status, 202);
 }
 
@@ -307,28 +501,57 @@ async fn manifests_are_pulled_by_tag_and_digest_with_their_headers() {
     let s = TestServer::start().await;
     let (manifest, md) = push_image(&s, "library/img", "v1", "one").await;
     for reference in ["v1", md.as_str()] {
-        let r = s.get(&format!("/v2/library/img/manifests/{reference}")).await;
+        let r = s
+            .get(&format!("/v2/library/img/manifests/{reference}"))
+            .await;
         assert_eq!(r.status, 200);
         assert_eq!(r.body.as_ref(), manifest.as_bytes());
         assert_eq!(r.header("content-type"), Some(OCI_MANIFEST));
         assert_eq!(r.header("docker-content-digest"), Some(md.as_str()));
-        let r = s.send("HEAD", &format!("/v2/library/img/manifests/{reference}"), &[], vec![]).await;
+        let r = s
+            .send(
+                "HEAD",
+                &format!("/v2/library/img/manifests/{reference}"),
+                &[],
+                vec![],
+            )
+            .await;
         assert_eq!(r.status, 200);
-        assert_eq!(r.header("content-length"), Some(manifest.len().to_string().as_str()));
+        assert_eq!(
+            r.header("content-length"),
+            Some(manifest.len().to_string().as_str())
+        );
         assert!(r.body.is_empty());
     }
     // Content negotiation: a client that accepts only Docker manifests does
     // not get an OCI manifest by tag, but one that accepts it (or */*) does.
     let r = s
-        .send("GET", "/v2/library/img/manifests/v1", &[("accept", DOCKER_MANIFEST)], vec![])
+        .send(
+            "GET",
+            "/v2/library/img/manifests/v1",
+            &[("accept", DOCKER_MANIFEST)],
+            vec![],
+        )
         .await;
     assert_eq!(r.status, 404);
     assert_eq!(r.error_code(), "MANIFEST_UNKNOWN");
     let r = s
-        .send("GET", "/v2/library/img/manifests/v1", &[("accept", DOCKER_MANIFEST), ("accept", OCI_MANIFEST)], vec![])
+        .send(
+            "GET",
+            "/v2/library/img/manifests/v1",
+            &[("accept", DOCKER_MANIFEST), ("accept", OCI_MANIFEST)],
+            vec![],
+        )
         .await;
     assert_eq!(r.status, 200);
-    let r = s.send("GET", "/v2/library/img/manifests/v1", &[("accept", "*/*")], vec![]).await;
+    let r = s
+        .send(
+            "GET",
+            "/v2/library/img/manifests/v1",
+            &[("accept", "*/*")],
+            vec![],
+        )
+        .await;
     assert_eq!(r.status, 200);
 
     let r = s.get("/v2/library/img/manifests/v2").await;
@@ -349,23 +572,52 @@ async fn bad_manifests_are_refused_with_their_codes_and_change_nothing() {
     let put = |body: String, ct: &'static str, reference: String| {
         let s = &s;
         async move {
-            s.send("PUT", &format!("/v2/{repo}/manifests/{reference}"), &[("content-type", ct)], body)
-                .await
+            s.send(
+                "PUT",
+                &format!("/v2/{repo}/manifests/{reference}"),
+                &[("content-type", ct)],
+                body,
+            )
+            .await
         }
     };
-    let r = put(image_manifest(&cd, config.len(), &[(&missing, 5)], ""), OCI_MANIFEST, "t".into()).await;
-    assert_eq!((r.status, r.error_code().as_str()), (400, "MANIFEST_BLOB_UNKNOWN"));
+    let r = put(
+        image_manifest(&cd, config.len(), &[(&missing, 5)], ""),
+        OCI_MANIFEST,
+        "t".into(),
+    )
+    .await;
+    assert_eq!(
+        (r.status, r.error_code().as_str()),
+        (400, "MANIFEST_BLOB_UNKNOWN")
+    );
 
-    let schema1 = r#"{"schemaVersion":1,"name":"library/badm","tag":"t","fsLayers":[],"history":[]}"#;
-    let r = put(schema1.into(), "application/vnd.docker.distribution.manifest.v1+prettyjws", "t".into()).await;
-    assert_eq!((r.status, r.error_code().as_str()), (400, "MANIFEST_INVALID"));
+    let schema1 =
+        r#"{"schemaVersion":1,"name":"library/badm","tag":"t","fsLayers":[],"history":[]}"#;
+    let r = put(
+        schema1.into(),
+        "application/vnd.docker.distribution.manifest.v1+prettyjws",
+        "t".into(),
+    )
+    .await;
+    assert_eq!(
+        (r.status, r.error_code().as_str()),
+        (400, "MANIFEST_INVALID")
+    );
 
     let r = put("{not json".into(), OCI_MANIFEST, "t".into()).await;
-    assert_eq!((r.status, r.error_code().as_str()), (400, "MANIFEST_INVALID"));
+    assert_eq!(
+        (r.status, r.error_code().as_str()),
+        (400, "MANIFEST_INVALID")
+    );
 
     let good = image_manifest(&cd, config.len(), &[], "");
     let r = put(good.clone(), OCI_INDEX, "t".into()).await;
-    assert_eq!((r.status, r.error_code().as_str()), (400, "MANIFEST_INVALID"), "Content-Type contradicts mediaType");
+    assert_eq!(
+        (r.status, r.error_code().as_str()),
+        (400, "MANIFEST_INVALID"),
+        "Content-Type contradicts mediaType"
+    );
 
     let r = put(good.clone(), OCI_MANIFEST, digest(b"other")).await;
     assert_eq!((r.status, r.error_code().as_str()), (400, "DIGEST_INVALID"));
@@ -403,15 +655,33 @@ async fn an_index_needs_its_children_first() {
         arm.len()
     );
     let r = s
-        .send("PUT", &format!("/v2/{repo}/manifests/latest"), &[("content-type", OCI_INDEX)], index.clone())
+        .send(
+            "PUT",
+            &format!("/v2/{repo}/manifests/latest"),
+            &[("content-type", OCI_INDEX)],
+            index.clone(),
+        )
         .await;
-    assert_eq!((r.status, r.error_code().as_str()), (400, "MANIFEST_BLOB_UNKNOWN"));
+    assert_eq!(
+        (r.status, r.error_code().as_str()),
+        (400, "MANIFEST_BLOB_UNKNOWN")
+    );
     let r = s
-        .send("PUT", &format!("/v2/{repo}/manifests/{arm_d}"), &[("content-type", OCI_MANIFEST)], arm)
+        .send(
+            "PUT",
+            &format!("/v2/{repo}/manifests/{arm_d}"),
+            &[("content-type", OCI_MANIFEST)],
+            arm,
+        )
         .await;
     assert_eq!(r.status, 201);
     let r = s
-        .send("PUT", &format!("/v2/{repo}/manifests/latest"), &[("content-type", OCI_INDEX)], index.clone())
+        .send(
+            "PUT",
+            &format!("/v2/{repo}/manifests/latest"),
+            &[("content-type", OCI_INDEX)],
+            index.clone(),
+        )
         .await;
     assert_eq!(r.status, 201);
     let r = s.get(&format!("/v2/{repo}/manifests/latest")).await;
@@ -423,20 +693,34 @@ async fn an_index_needs_its_children_first() {
 async fn tags_and_catalog_page_in_order_with_link_headers() {
     let s = TestServer::start().await;
     let (_, md) = push_image(&s, "library/paged", "seed", "paged").await;
-    let manifest = s.get(&format!("/v2/library/paged/manifests/{md}")).await.body;
+    let manifest = s
+        .get(&format!("/v2/library/paged/manifests/{md}"))
+        .await
+        .body;
     for tag in ["b", "a", "d", "c"] {
         let r = s
-            .send("PUT", &format!("/v2/library/paged/manifests/{tag}"), &[("content-type", OCI_MANIFEST)], manifest.clone())
+            .send(
+                "PUT",
+                &format!("/v2/library/paged/manifests/{tag}"),
+                &[("content-type", OCI_MANIFEST)],
+                manifest.clone(),
+            )
             .await;
         assert_eq!(r.status, 201);
     }
     let r = s.get("/v2/library/paged/tags/list").await;
-    assert_eq!(r.json(), serde_json::json!({"name": "library/paged", "tags": ["a", "b", "c", "d", "seed"]}));
+    assert_eq!(
+        r.json(),
+        serde_json::json!({"name": "library/paged", "tags": ["a", "b", "c", "d", "seed"]})
+    );
     assert!(r.header("link").is_none());
 
     let r = s.get("/v2/library/paged/tags/list?n=2").await;
     assert_eq!(r.json()["tags"], serde_json::json!(["a", "b"]));
-    assert_eq!(r.header("link"), Some(r#"</v2/library/paged/tags/list?n=2&last=b>; rel="next""#));
+    assert_eq!(
+        r.header("link"),
+        Some(r#"</v2/library/paged/tags/list?n=2&last=b>; rel="next""#)
+    );
     let r = s.get("/v2/library/paged/tags/list?n=2&last=b").await;
     assert_eq!(r.json()["tags"], serde_json::json!(["c", "d"]));
     let r = s.get("/v2/library/paged/tags/list?n=2&last=d").await;
@@ -445,7 +729,10 @@ async fn tags_and_catalog_page_in_order_with_link_headers() {
     let r = s.get("/v2/library/paged/tags/list?n=0").await;
     assert_eq!(r.json()["tags"], serde_json::json!([]));
     let r = s.get("/v2/library/paged/tags/list?n=many").await;
-    assert_eq!((r.status, r.error_code().as_str()), (400, "PAGINATION_NUMBER_INVALID"));
+    assert_eq!(
+        (r.status, r.error_code().as_str()),
+        (400, "PAGINATION_NUMBER_INVALID")
+    );
     let r = s.get("/v2/library/unknown/tags/list").await;
     assert_eq!((r.status, r.error_code().as_str()), (404, "NAME_UNKNOWN"));
 
@@ -453,46 +740,119 @@ async fn tags_and_catalog_page_in_order_with_link_headers() {
         push_blob(&s, repo, b"catalog").await;
     }
     let r = s.get("/v2/_catalog").await;
-    assert_eq!(r.json()["repositories"], serde_json::json!(["alpha/x", "library/paged", "zeta/x"]));
+    assert_eq!(
+        r.json()["repositories"],
+        serde_json::json!(["alpha/x", "library/paged", "zeta/x"])
+    );
     let r = s.get("/v2/_catalog?n=1").await;
     assert_eq!(r.json()["repositories"], serde_json::json!(["alpha/x"]));
-    assert_eq!(r.header("link"), Some(r#"</v2/_catalog?n=1&last=alpha%2Fx>; rel="next""#));
+    assert_eq!(
+        r.header("link"),
+        Some(r#"</v2/_catalog?n=1&last=alpha%2Fx>; rel="next""#)
+    );
     let r = s.get("/v2/_catalog?n=5&last=alpha/x").await;
-    assert_eq!(r.json()["repositories"], serde_json::json!(["library/paged", "zeta/x"]));
+    assert_eq!(
+        r.json()["repositories"],
+        serde_json::json!(["library/paged", "zeta/x"])
+    );
 }
 
 #[tokio::test]
 async fn deleting_a_tag_keeps_the_manifest_and_deleting_a_manifest_removes_its_tags() {
     let s = TestServer::start().await;
     let (manifest, md) = push_image(&s, "library/del", "v1", "del").await;
-    s.send("PUT", "/v2/library/del/manifests/v2", &[("content-type", OCI_MANIFEST)], manifest.clone())
+    s.send(
+        "PUT",
+        "/v2/library/del/manifests/v2",
+        &[("content-type", OCI_MANIFEST)],
+        manifest.clone(),
+    )
+    .await;
+    let r = s
+        .send("DELETE", "/v2/library/del/manifests/v1", &[], vec![])
         .await;
-    let r = s.send("DELETE", "/v2/library/del/manifests/v1", &[], vec![]).await;
     assert_eq!(r.status, 202);
     assert_eq!(s.get("/v2/library/del/manifests/v1").await.status, 404);
-    assert_eq!(s.get(&format!("/v2/library/del/manifests/{md}")).await.status, 200);
-    assert_eq!(s.get("/v2/library/del/tags/list").await.json()["tags"], serde_json::json!(["v2"]));
+    assert_eq!(
+        s.get(&format!("/v2/library/del/manifests/{md}"))
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        s.get("/v2/library/del/tags/list").await.json()["tags"],
+        serde_json::json!(["v2"])
+    );
 
-    let r = s.send("DELETE", &format!("/v2/library/del/manifests/{md}"), &[], vec![]).await;
+    let r = s
+        .send(
+            "DELETE",
+            &format!("/v2/library/del/manifests/{md}"),
+            &[],
+            vec![],
+        )
+        .await;
     assert_eq!(r.status, 202);
     let r = s.get(&format!("/v2/library/del/manifests/{md}")).await;
-    assert_eq!((r.status, r.error_code().as_str()), (404, "MANIFEST_UNKNOWN"));
-    assert_eq!(s.get("/v2/library/del/tags/list").await.json()["tags"], serde_json::json!([]));
-    let r = s.send("DELETE", &format!("/v2/library/del/manifests/{md}"), &[], vec![]).await;
-    assert_eq!((r.status, r.error_code().as_str()), (404, "MANIFEST_UNKNOWN"));
-    let r = s.send("DELETE", "/v2/library/del/manifests/v9", &[], vec![]).await;
-    assert_eq!((r.status, r.error_code().as_str()), (404, "MANIFEST_UNKNOWN"));
+    assert_eq!(
+        (r.status, r.error_code().as_str()),
+        (404, "MANIFEST_UNKNOWN")
+    );
+    assert_eq!(
+        s.get("/v2/library/del/tags/list").await.json()["tags"],
+        serde_json::json!([])
+    );
+    let r = s
+        .send(
+            "DELETE",
+            &format!("/v2/library/del/manifests/{md}"),
+            &[],
+            vec![],
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.error_code().as_str()),
+        (404, "MANIFEST_UNKNOWN")
+    );
+    let r = s
+        .send("DELETE", "/v2/library/del/manifests/v9", &[], vec![])
+        .await;
+    assert_eq!(
+        (r.status, r.error_code().as_str()),
+        (404, "MANIFEST_UNKNOWN")
+    );
 }
 
 #[tokio::test]
 async fn deleting_a_blob_unlinks_it_from_the_repository() {
     let s = TestServer::start().await;
     let d = push_blob(&s, "library/delblob", b"delete me").await;
-    let r = s.send("DELETE", &format!("/v2/library/delblob/blobs/{d}"), &[], vec![]).await;
+    let r = s
+        .send(
+            "DELETE",
+            &format!("/v2/library/delblob/blobs/{d}"),
+            &[],
+            vec![],
+        )
+        .await;
     assert_eq!(r.status, 202);
-    let r = s.send("HEAD", &format!("/v2/library/delblob/blobs/{d}"), &[], vec![]).await;
+    let r = s
+        .send(
+            "HEAD",
+            &format!("/v2/library/delblob/blobs/{d}"),
+            &[],
+            vec![],
+        )
+        .await;
     assert_eq!(r.status, 404);
-    let r = s.send("DELETE", &format!("/v2/library/delblob/blobs/{d}"), &[], vec![]).await;
+    let r = s
+        .send(
+            "DELETE",
+            &format!("/v2/library/delblob/blobs/{d}"),
+            &[],
+            vec![],
+        )
+        .await;
     assert_eq!((r.status, r.error_code().as_str()), (404, "BLOB_UNKNOWN"));
 }
 
@@ -509,11 +869,19 @@ async fn referrers_list_the_manifests_that_name_a_subject() {
         )
     };
     let mut pushed = Vec::new();
-    for kind in ["application/vnd.example.sig", "application/vnd.example.sbom"] {
+    for kind in [
+        "application/vnd.example.sig",
+        "application/vnd.example.sbom",
+    ] {
         let body = artifact(kind);
         let d = digest(body.as_bytes());
         let r = s
-            .send("PUT", &format!("/v2/{repo}/manifests/{d}"), &[("content-type", OCI_MANIFEST)], body.clone())
+            .send(
+                "PUT",
+                &format!("/v2/{repo}/manifests/{d}"),
+                &[("content-type", OCI_MANIFEST)],
+                body.clone(),
+            )
             .await;
         assert_eq!(r.status, 201);
         assert_eq!(r.header("oci-subject"), Some(subject_d.as_str()));
@@ -534,12 +902,19 @@ async fn referrers_list_the_manifests_that_name_a_subject() {
         assert_eq!(entry["annotations"]["org.example"], *kind);
     }
     let r = s
-        .get(&format!("/v2/{repo}/referrers/{subject_d}?artifactType=application/vnd.example.sbom"))
+        .get(&format!(
+            "/v2/{repo}/referrers/{subject_d}?artifactType=application/vnd.example.sbom"
+        ))
         .await;
     assert_eq!(r.header("oci-filters-applied"), Some("artifactType"));
     assert_eq!(r.json()["manifests"].as_array().map(Vec::len), Some(1));
 
-    let r = s.get(&format!("/v2/{repo}/referrers/{}", digest(b"no such subject"))).await;
+    let r = s
+        .get(&format!(
+            "/v2/{repo}/referrers/{}",
+            digest(b"no such subject")
+        ))
+        .await;
     assert_eq!(r.status, 200);
     assert_eq!(r.json()["manifests"], serde_json::json!([]));
     let r = s.get(&format!("/v2/{repo}/referrers/sha256:bad")).await;
@@ -550,15 +925,26 @@ async fn referrers_list_the_manifests_that_name_a_subject() {
 async fn bad_names_unknown_paths_and_unsupported_methods_are_refused_in_the_spec_form() {
     let s = TestServer::start().await;
     for name in ["UPPER/case", "a//b", "-x", "a..b"] {
-        let r = s.send("POST", &format!("/v2/{name}/blobs/uploads/"), &[], vec![]).await;
-        assert_eq!((r.status, r.error_code().as_str()), (400, "NAME_INVALID"), "{name}");
-        assert_eq!(r.header("content-type"), Some("application/json; charset=utf-8"));
+        let r = s
+            .send("POST", &format!("/v2/{name}/blobs/uploads/"), &[], vec![])
+            .await;
+        assert_eq!(
+            (r.status, r.error_code().as_str()),
+            (400, "NAME_INVALID"),
+            "{name}"
+        );
+        assert_eq!(
+            r.header("content-type"),
+            Some("application/json; charset=utf-8")
+        );
     }
     let long = format!("library/{}", "a".repeat(250));
     let r = s.get(&format!("/v2/{long}/tags/list")).await;
     assert_eq!((r.status, r.error_code().as_str()), (400, "NAME_INVALID"));
 
-    let r = s.send("PATCH", "/v2/library/x/manifests/latest", &[], vec![]).await;
+    let r = s
+        .send("PATCH", "/v2/library/x/manifests/latest", &[], vec![])
+        .await;
     assert_eq!((r.status, r.error_code().as_str()), (405, "UNSUPPORTED"));
     let r = s.send("POST", "/v2/_catalog", &[], vec![]).await;
     assert_eq!(r.status, 405);
@@ -574,7 +960,9 @@ async fn abandoned_upload_sessions_are_purged_after_their_age() {
         c.upload_purging.interval = Duration::from_secs(1);
     })
     .await;
-    let r = s.send("POST", "/v2/library/purge/blobs/uploads/", &[], vec![]).await;
+    let r = s
+        .send("POST", "/v2/library/purge/blobs/uploads/", &[], vec![])
+        .await;
     let location = r.header("location").unwrap_or_default().to_owned();
     s.send("PATCH", &location, &[], b"partial".to_vec()).await;
     let mut status = 0;
@@ -586,6 +974,8 @@ async fn abandoned_upload_sessions_are_purged_after_their_age() {
         }
     }
     assert_eq!(status, 404, "the session should have been purged");
-    let uploads = std::fs::read_dir(s.dir.path().join("data/uploads")).map(|d| d.count()).ok();
+    let uploads = std::fs::read_dir(s.dir.path().join("data/uploads"))
+        .map(|d| d.count())
+        .ok();
     assert_eq!(uploads, Some(0), "its bytes are gone too");
 }

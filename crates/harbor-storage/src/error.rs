@@ -47,7 +47,9 @@ impl StorageError {
         match self {
             StorageError::Io { .. } => "filesystem",
             StorageError::Join(_) => "storage",
-            StorageError::Sqlite(_) | StorageError::Corrupt(_) | StorageError::SchemaTooNew { .. } => "sqlite",
+            StorageError::Sqlite(_)
+            | StorageError::Corrupt(_)
+            | StorageError::SchemaTooNew { .. } => "sqlite",
         }
     }
 }

@@ -21,7 +21,9 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use futures::stream::{self, BoxStream, StreamExt};
 use harbor_core::blob_store::{blob_unknown, upload_unknown};
-use harbor_core::{Algorithm, BlobStore, ByteStream, Digest, Error, ErrorCode, Hasher, Result, UploadInfo};
+use harbor_core::{
+    Algorithm, BlobStore, ByteStream, Digest, Error, ErrorCode, Hasher, Result, UploadInfo,
+};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use tokio_util::io::ReaderStream;
 
@@ -113,7 +115,9 @@ fn system_time_from_millis(ms: u64) -> SystemTime {
 }
 
 fn millis(t: SystemTime) -> u64 {
-    t.duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+    t.duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
 }
 
 /// Moves the session file and hasher between the async side and blocking
@@ -233,7 +237,11 @@ impl BlobStore for FsBlobStore {
         let (start, len) = match range {
             Some(r) => (r.start, r.end.saturating_sub(r.start)),
             None => {
-                let len = file.metadata().await.map_err(|e| StorageError::io(&path, e))?.len();
+                let len = file
+                    .metadata()
+                    .await
+                    .map_err(|e| StorageError::io(&path, e))?
+                    .len();
                 (0, len)
             }
         };
@@ -242,7 +250,10 @@ impl BlobStore for FsBlobStore {
                 .await
                 .map_err(|e| StorageError::io(&path, e))?;
         }
-        Ok(Box::pin(ReaderStream::with_capacity(file.take(len), READ_CHUNK)))
+        Ok(Box::pin(ReaderStream::with_capacity(
+            file.take(len),
+            READ_CHUNK,
+        )))
     }
 
     async fn delete(&self, digest: &Digest) -> Result<bool> {
@@ -265,7 +276,8 @@ impl BlobStore for FsBlobStore {
                 };
                 for prefix in prefixes {
                     let prefix = prefix.map_err(|e| StorageError::io(&alg_dir, e))?;
-                    let files = std::fs::read_dir(prefix.path()).map_err(|e| StorageError::io(prefix.path(), e))?;
+                    let files = std::fs::read_dir(prefix.path())
+                        .map_err(|e| StorageError::io(prefix.path(), e))?;
                     for file in files {
                         let file = file.map_err(|e| StorageError::io(prefix.path(), e))?;
                         let name = file.file_name();
@@ -323,14 +335,16 @@ impl BlobStore for FsBlobStore {
         let state = self.session_state(id);
         let mut state = state.lock().await;
         let path = data.clone();
-        let opened = blocking(move || match std::fs::OpenOptions::new().append(true).open(&path) {
-            Ok(f) => {
-                let len = f.metadata().map_err(|e| StorageError::io(&path, e))?.len();
-                Ok(Some((f, len)))
-            }
-            Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(StorageError::io(&path, e)),
-        })
+        let opened = blocking(
+            move || match std::fs::OpenOptions::new().append(true).open(&path) {
+                Ok(f) => {
+                    let len = f.metadata().map_err(|e| StorageError::io(&path, e))?.len();
+                    Ok(Some((f, len)))
+                }
+                Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
+                Err(e) => Err(StorageError::io(&path, e)),
+            },
+        )
         .await?;
         let Some((file, len)) = opened else {
             return Err(upload_unknown(id));
@@ -360,7 +374,10 @@ impl BlobStore for FsBlobStore {
             let mut pending_len = 0usize;
             while let Some(chunk) = body.next().await {
                 let chunk = chunk.map_err(|e| {
-                    Error::new(ErrorCode::BlobUploadInvalid, format!("upload body was cut off: {e}"))
+                    Error::new(
+                        ErrorCode::BlobUploadInvalid,
+                        format!("upload body was cut off: {e}"),
+                    )
                 })?;
                 total += chunk.len() as u64;
                 if let Some(exp) = expected_len.filter(|exp| total > *exp) {
@@ -464,7 +481,10 @@ impl BlobStore for FsBlobStore {
                     .map(system_time_from_millis)
                     .or_else(|| entry.metadata().and_then(|m| m.modified()).ok())
                     .unwrap_or(UNIX_EPOCH);
-                out.push(UploadInfo { id, started_at: started });
+                out.push(UploadInfo {
+                    id,
+                    started_at: started,
+                });
             }
             out.sort_by(|a, b| a.id.cmp(&b.id));
             Ok(out)
@@ -488,10 +508,19 @@ mod tests {
             .put(&digest, bytes_stream(&b"hello"[..]), Some(5))
             .await
             .unwrap_or_else(|e| panic!("{e}"));
-        let path = dir.path().join("blobs/sha256").join(&digest.hex()[..2]).join(digest.hex());
+        let path = dir
+            .path()
+            .join("blobs/sha256")
+            .join(&digest.hex()[..2])
+            .join(digest.hex());
         assert_eq!(std::fs::read(path).ok().as_deref(), Some(&b"hello"[..]));
         // Nothing left behind in uploads/.
-        assert_eq!(std::fs::read_dir(dir.path().join("uploads")).map(|d| d.count()).ok(), Some(0));
+        assert_eq!(
+            std::fs::read_dir(dir.path().join("uploads"))
+                .map(|d| d.count())
+                .ok(),
+            Some(0)
+        );
     }
 
     #[tokio::test]
@@ -500,7 +529,10 @@ mod tests {
         let digest = Digest::sha256(b"first second");
         {
             let store = FsBlobStore::open(dir.path()).unwrap_or_else(|e| panic!("{e}"));
-            store.create_upload("u1").await.unwrap_or_else(|e| panic!("{e}"));
+            store
+                .create_upload("u1")
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
             store
                 .append_upload("u1", 0, bytes_stream(&b"first "[..]), None)
                 .await

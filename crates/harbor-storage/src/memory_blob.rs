@@ -47,7 +47,12 @@ impl BlobStore for MemoryBlobStore {
     }
 
     async fn get(&self, digest: &Digest, range: Option<Range<u64>>) -> Result<ByteStream> {
-        let blob = self.lock().blobs.get(digest).cloned().ok_or_else(|| blob_unknown(digest))?;
+        let blob = self
+            .lock()
+            .blobs
+            .get(digest)
+            .cloned()
+            .ok_or_else(|| blob_unknown(digest))?;
         let part = match range {
             Some(r) => {
                 let end = (r.end as usize).min(blob.len());
@@ -90,7 +95,12 @@ impl BlobStore for MemoryBlobStore {
         expected_len: Option<u64>,
     ) -> Result<u64> {
         let check_offset = |inner: &Inner| -> Result<()> {
-            let len = inner.uploads.get(id).ok_or_else(|| upload_unknown(id))?.data.len() as u64;
+            let len = inner
+                .uploads
+                .get(id)
+                .ok_or_else(|| upload_unknown(id))?
+                .data
+                .len() as u64;
             if len != offset {
                 return Err(Error::with_detail(
                     ErrorCode::RangeInvalid,
@@ -105,7 +115,10 @@ impl BlobStore for MemoryBlobStore {
         let mut chunk = BytesMut::new();
         while let Some(part) = body.next().await {
             let part = part.map_err(|e| {
-                Error::new(ErrorCode::BlobUploadInvalid, format!("upload body was cut off: {e}"))
+                Error::new(
+                    ErrorCode::BlobUploadInvalid,
+                    format!("upload body was cut off: {e}"),
+                )
             })?;
             chunk.extend_from_slice(&part);
             if expected_len.is_some_and(|exp| chunk.len() as u64 > exp) {
@@ -120,7 +133,10 @@ impl BlobStore for MemoryBlobStore {
         }
         let mut inner = self.lock();
         check_offset(&inner)?;
-        let upload = inner.uploads.get_mut(id).ok_or_else(|| upload_unknown(id))?;
+        let upload = inner
+            .uploads
+            .get_mut(id)
+            .ok_or_else(|| upload_unknown(id))?;
         upload.data.extend_from_slice(&chunk);
         Ok(upload.data.len() as u64)
     }

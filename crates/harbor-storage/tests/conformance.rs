@@ -38,7 +38,11 @@ async fn file_sqlite_passes_the_meta_store_suite_and_keeps_data_across_reopen() 
     let tags = harbor_core::MetaStore::list_tags(&reopened, &repo, None, 100)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(tags, ["C", "a", "c10", "c2"], "tags written before the reopen are still there");
+    assert_eq!(
+        tags,
+        ["C", "a", "c10", "c2"],
+        "tags written before the reopen are still there"
+    );
 }
 
 #[test]
@@ -50,6 +54,9 @@ fn a_database_from_a_newer_version_is_refused() {
     conn.pragma_update(None, "user_version", SqliteMetaStore::schema_version() + 1)
         .unwrap_or_else(|e| panic!("{e}"));
     drop(conn);
-    let err = SqliteMetaStore::open(&path).err().map(|e| e.to_string()).unwrap_or_default();
+    let err = SqliteMetaStore::open(&path)
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
     assert!(err.contains("newer"), "got {err:?}");
 }

@@ -101,7 +101,9 @@ impl Registry {
         let Some(record) = self.meta.get_manifest(repo, &digest).await? else {
             return Err(self.manifest_unknown(repo, reference).await);
         };
-        if let (Reference::Tag(_), Some(accept)) = (reference, accept.filter(|a| !a.trim().is_empty())) {
+        if let (Reference::Tag(_), Some(accept)) =
+            (reference, accept.filter(|a| !a.trim().is_empty()))
+        {
             if !media_type::accepts(accept, &record.media_type) {
                 return Err(Error::with_detail(
                     ErrorCode::ManifestUnknown,
@@ -122,7 +124,11 @@ impl Registry {
 
     /// Deletes by digest (the manifest and every tag on it) or by tag (the tag
     /// only). `MANIFEST_UNKNOWN` if there is nothing to delete.
-    pub async fn delete_manifest(&self, repo: &RepositoryName, reference: &Reference) -> Result<()> {
+    pub async fn delete_manifest(
+        &self,
+        repo: &RepositoryName,
+        reference: &Reference,
+    ) -> Result<()> {
         let deleted = match reference {
             Reference::Digest(d) => self.meta.delete_manifest(repo, d).await?,
             Reference::Tag(t) => self.meta.delete_tag(repo, t).await?,

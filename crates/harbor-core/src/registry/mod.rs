@@ -55,7 +55,11 @@ impl Registry {
 
     /// Repository names in order, after `last`, at most `n` (capped at [`MAX_PAGE`]).
     /// Returns the page and whether more may follow.
-    pub async fn catalog(&self, last: Option<&str>, n: Option<usize>) -> Result<(Vec<String>, bool)> {
+    pub async fn catalog(
+        &self,
+        last: Option<&str>,
+        n: Option<usize>,
+    ) -> Result<(Vec<String>, bool)> {
         let limit = n.unwrap_or(MAX_PAGE).min(MAX_PAGE);
         if limit == 0 {
             return Ok((Vec::new(), false));

@@ -46,7 +46,10 @@ impl Registry {
             .upload_size(id)
             .await?
             .ok_or_else(|| upload_unknown(id))?;
-        Ok(UploadStatus { id: id.to_owned(), offset })
+        Ok(UploadStatus {
+            id: id.to_owned(),
+            offset,
+        })
     }
 
     /// Appends a chunk to upload `id`. With `range` (the inclusive
@@ -84,8 +87,14 @@ impl Registry {
             }
             None => content_length,
         };
-        let offset = self.blobs.append_upload(id, current, body, expected_len).await?;
-        Ok(UploadStatus { id: id.to_owned(), offset })
+        let offset = self
+            .blobs
+            .append_upload(id, current, body, expected_len)
+            .await?;
+        Ok(UploadStatus {
+            id: id.to_owned(),
+            offset,
+        })
     }
 
     /// Completes upload `id`: appends the optional final chunk, verifies the

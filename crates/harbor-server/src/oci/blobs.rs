@@ -19,7 +19,10 @@ pub(super) async fn get(
     let range = match header(req.headers(), "range") {
         None => None,
         Some(h) => Some(ByteRange::parse(h).ok_or_else(|| {
-            ApiError::new(ErrorCode::RangeInvalid, format!("unsupported Range header {h:?}"))
+            ApiError::new(
+                ErrorCode::RangeInvalid,
+                format!("unsupported Range header {h:?}"),
+            )
         })?),
     };
     if req.method() == Method::HEAD {
@@ -53,7 +56,12 @@ pub(super) async fn get(
         set(
             &mut resp,
             "content-range",
-            &format!("bytes {}-{}/{}", content.range.start, content.range.end - 1, content.size),
+            &format!(
+                "bytes {}-{}/{}",
+                content.range.start,
+                content.range.end - 1,
+                content.size
+            ),
         );
     }
     set(&mut resp, "content-length", &len.to_string());

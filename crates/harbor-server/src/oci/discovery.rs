@@ -12,7 +12,10 @@ fn page_params(req: &Request) -> Result<(Option<usize>, Option<String>), ApiErro
     let n = match query_param(req, "n") {
         None => None,
         Some(s) => Some(s.parse::<usize>().map_err(|_| {
-            ApiError::new(ErrorCode::PaginationNumberInvalid, format!("n={s:?} is not a number"))
+            ApiError::new(
+                ErrorCode::PaginationNumberInvalid,
+                format!("n={s:?} is not a number"),
+            )
         })?),
     };
     Ok((n, query_param(req, "last").filter(|l| !l.is_empty())))
@@ -26,7 +29,11 @@ fn json(body: serde_json::Value) -> Response {
 
 fn link_next(resp: &mut Response, path: &str, n: usize, last: &str) {
     let last: String = url::form_urlencoded::byte_serialize(last.as_bytes()).collect();
-    set(resp, "link", &format!("<{path}?n={n}&last={last}>; rel=\"next\""));
+    set(
+        resp,
+        "link",
+        &format!("<{path}?n={n}&last={last}>; rel=\"next\""),
+    );
 }
 
 pub(super) async fn tags(
@@ -40,7 +47,9 @@ pub(super) async fn tags(
     let next = tags.last().cloned();
     let mut resp = json(serde_json::json!({ "name": repo.as_str(), "tags": tags }));
     if let (true, Some(last)) = (more, next) {
-        let n = n.unwrap_or(harbor_core::registry::MAX_PAGE).min(harbor_core::registry::MAX_PAGE);
+        let n = n
+            .unwrap_or(harbor_core::registry::MAX_PAGE)
+            .min(harbor_core::registry::MAX_PAGE);
         link_next(&mut resp, &format!("/v2/{repo}/tags/list"), n, &last);
     }
     Ok(resp)
@@ -52,7 +61,9 @@ pub(super) async fn catalog(state: &OciState, req: Request) -> Result<Response, 
     let next = repos.last().cloned();
     let mut resp = json(serde_json::json!({ "repositories": repos }));
     if let (true, Some(last)) = (more, next) {
-        let n = n.unwrap_or(harbor_core::registry::MAX_PAGE).min(harbor_core::registry::MAX_PAGE);
+        let n = n
+            .unwrap_or(harbor_core::registry::MAX_PAGE)
+            .min(harbor_core::registry::MAX_PAGE);
         link_next(&mut resp, "/v2/_catalog", n, &last);
     }
     Ok(resp)

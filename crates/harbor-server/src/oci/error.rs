@@ -38,11 +38,14 @@ impl IntoResponse for ApiError {
         } else {
             tracing::debug!(error = %self.0, "request refused");
         }
-        let status = StatusCode::from_u16(code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let status =
+            StatusCode::from_u16(code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let body = error_body(code.as_str(), &self.0.message(), self.0.detail());
         let mut resp = (status, body).into_response();
-        resp.headers_mut()
-            .insert("content-type", HeaderValue::from_static("application/json; charset=utf-8"));
+        resp.headers_mut().insert(
+            "content-type",
+            HeaderValue::from_static("application/json; charset=utf-8"),
+        );
         resp
     }
 }

@@ -24,7 +24,10 @@ pub(super) async fn get(
         .collect();
     let accept = accept.join(",");
     let accept = (!accept.is_empty()).then_some(accept.as_str());
-    let manifest = state.registry.get_manifest(&repo, &reference, accept).await?;
+    let manifest = state
+        .registry
+        .get_manifest(&repo, &reference, accept)
+        .await?;
     let len = manifest.payload.len();
     let mut resp = if req.method() == Method::HEAD {
         Response::new(Body::empty())
@@ -33,7 +36,11 @@ pub(super) async fn get(
     };
     set(&mut resp, "content-type", &manifest.media_type);
     set(&mut resp, "content-length", &len.to_string());
-    set(&mut resp, "docker-content-digest", &manifest.digest.to_string());
+    set(
+        &mut resp,
+        "docker-content-digest",
+        &manifest.digest.to_string(),
+    );
     set(&mut resp, "etag", &format!("\"{}\"", manifest.digest));
     Ok(resp)
 }
@@ -65,8 +72,16 @@ pub(super) async fn put(
         .put_manifest(&repo, &reference, content_type.as_deref(), payload)
         .await?;
     let mut resp = StatusCode::CREATED.into_response();
-    set(&mut resp, "location", &format!("/v2/{repo}/manifests/{}", pushed.digest));
-    set(&mut resp, "docker-content-digest", &pushed.digest.to_string());
+    set(
+        &mut resp,
+        "location",
+        &format!("/v2/{repo}/manifests/{}", pushed.digest),
+    );
+    set(
+        &mut resp,
+        "docker-content-digest",
+        &pushed.digest.to_string(),
+    );
     set(&mut resp, "content-length", "0");
     if let Some(subject) = &pushed.subject {
         set(&mut resp, "oci-subject", &subject.to_string());

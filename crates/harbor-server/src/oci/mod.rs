@@ -51,7 +51,10 @@ fn parse_route(path: &str) -> Option<Route<'_>> {
     if let Some(name) = rest.strip_suffix("/tags/list") {
         return Some(Route::Tags(name));
     }
-    if let Some(name) = rest.strip_suffix("/blobs/uploads/").or_else(|| rest.strip_suffix("/blobs/uploads")) {
+    if let Some(name) = rest
+        .strip_suffix("/blobs/uploads/")
+        .or_else(|| rest.strip_suffix("/blobs/uploads"))
+    {
         return Some(Route::UploadStart(name));
     }
     let (prefix, last) = rest.rsplit_once('/')?;
@@ -64,10 +67,10 @@ fn parse_route(path: &str) -> Option<Route<'_>> {
         Some(Route::Upload(name, last))
     } else if let Some(name) = prefix.strip_suffix("/blobs") {
         Some(Route::Blob(name, last))
-    } else if let Some(name) = prefix.strip_suffix("/referrers") {
-        Some(Route::Referrers(name, last))
     } else {
-        None
+        prefix
+            .strip_suffix("/referrers")
+            .map(|name| Route::Referrers(name, last))
     }
 }
 
@@ -88,18 +91,26 @@ pub async fn dispatch(State(state): State<OciState>, req: Request) -> Response {
         (Route::Manifest(name, reference), m) if is_one_of(m, &[Method::GET, Method::HEAD]) => {
             manifests::get(&state, repo(name), reference, req).await
         }
-        (Route::Manifest(name, reference), &Method::PUT) => manifests::put(&state, repo(name), reference, req).await,
+        (Route::Manifest(name, reference), &Method::PUT) => {
+            manifests::put(&state, repo(name), reference, req).await
+        }
         (Route::Manifest(name, reference), &Method::DELETE) => {
             manifests::delete(&state, repo(name), reference).await
         }
         (Route::Blob(name, digest), m) if is_one_of(m, &[Method::GET, Method::HEAD]) => {
             blobs::get(&state, repo(name), digest, req).await
         }
-        (Route::Blob(name, digest), &Method::DELETE) => blobs::delete(&state, repo(name), digest).await,
+        (Route::Blob(name, digest), &Method::DELETE) => {
+            blobs::delete(&state, repo(name), digest).await
+        }
         (Route::UploadStart(name), &Method::POST) => uploads::start(&state, repo(name), req).await,
         (Route::Upload(name, id), &Method::GET) => uploads::status(&state, repo(name), id).await,
-        (Route::Upload(name, id), &Method::PATCH) => uploads::patch(&state, repo(name), id, req).await,
-        (Route::Upload(name, id), &Method::PUT) => uploads::complete(&state, repo(name), id, req).await,
+        (Route::Upload(name, id), &Method::PATCH) => {
+            uploads::patch(&state, repo(name), id, req).await
+        }
+        (Route::Upload(name, id), &Method::PUT) => {
+            uploads::complete(&state, repo(name), id, req).await
+        }
         (Route::Upload(name, id), &Method::DELETE) => uploads::cancel(&state, repo(name), id).await,
         _ => Err(ApiError::new(
             ErrorCode::Unsupported,
@@ -182,11 +193,26 @@ mod tests {
             parse_route("/v2/x/blobs/y/manifests/latest"),
             Some(Route::Manifest("x/blobs/y", "latest"))
         );
-        assert_eq!(parse_route("/v2/a/blobs/uploads/"), Some(Route::UploadStart("a")));
-        assert_eq!(parse_route("/v2/a/blobs/uploads"), Some(Route::UploadStart("a")));
-        assert_eq!(parse_route("/v2/a/b/blobs/uploads/123"), Some(Route::Upload("a/b", "123")));
-        assert_eq!(parse_route("/v2/a/blobs/sha256:00"), Some(Route::Blob("a", "sha256:00")));
-        assert_eq!(parse_route("/v2/a/referrers/sha256:00"), Some(Route::Referrers("a", "sha256:00")));
+        assert_eq!(
+            parse_route("/v2/a/blobs/uploads/"),
+            Some(Route::UploadStart("a"))
+        );
+        assert_eq!(
+            parse_route("/v2/a/blobs/uploads"),
+            Some(Route::UploadStart("a"))
+        );
+        assert_eq!(
+            parse_route("/v2/a/b/blobs/uploads/123"),
+            Some(Route::Upload("a/b", "123"))
+        );
+        assert_eq!(
+            parse_route("/v2/a/blobs/sha256:00"),
+            Some(Route::Blob("a", "sha256:00"))
+        );
+        assert_eq!(
+            parse_route("/v2/a/referrers/sha256:00"),
+            Some(Route::Referrers("a", "sha256:00"))
+        );
         assert_eq!(parse_route("/v2/a/manifests/"), None);
         assert_eq!(parse_route("/v2/a/other/x"), None);
         assert_eq!(parse_route("/v3/a"), None);

@@ -20,7 +20,12 @@ pub(super) async fn start(
             Some(f) => Some(RepositoryName::parse(&f)?),
             None => None,
         };
-        if state.registry.mount_blob(&repo, &digest, from.as_ref()).await?.is_some() {
+        if state
+            .registry
+            .mount_blob(&repo, &digest, from.as_ref())
+            .await?
+            .is_some()
+        {
             return Ok(created(&repo, &digest));
         }
         // The mount cannot be done: fall back to an ordinary upload session.
@@ -55,12 +60,19 @@ pub(super) async fn patch(
     let range = match header(req.headers(), "content-range") {
         None => None,
         Some(h) => Some(parse_content_range(h).ok_or_else(|| {
-            ApiError::new(ErrorCode::RangeInvalid, format!("malformed Content-Range {h:?}"))
+            ApiError::new(
+                ErrorCode::RangeInvalid,
+                format!("malformed Content-Range {h:?}"),
+            )
         })?),
     };
     let len = content_length(req.headers());
     let body = body_stream(req.into_body());
-    match state.registry.append_upload(&repo, id, range, len, body).await {
+    match state
+        .registry
+        .append_upload(&repo, id, range, len, body)
+        .await
+    {
         Ok(status) => Ok(session_response(StatusCode::ACCEPTED, &repo, &status)),
         Err(e) if e.code() == ErrorCode::RangeInvalid => {
             // Tell the client where the upload stands so it can resume.
@@ -82,7 +94,10 @@ pub(super) async fn complete(
 ) -> Result<Response, ApiError> {
     let repo = repo?;
     let digest = query_param(&req, "digest").ok_or_else(|| {
-        ApiError::new(ErrorCode::DigestInvalid, "the digest query parameter is required")
+        ApiError::new(
+            ErrorCode::DigestInvalid,
+            "the digest query parameter is required",
+        )
     })?;
     let digest = Digest::parse(&digest)?;
     let len = content_length(req.headers());
@@ -90,7 +105,10 @@ pub(super) async fn complete(
         Some(0) => None,
         _ => Some((body_stream(req.into_body()), len)),
     };
-    state.registry.complete_upload(&repo, id, &digest, final_chunk).await?;
+    state
+        .registry
+        .complete_upload(&repo, id, &digest, final_chunk)
+        .await?;
     Ok(created(&repo, &digest))
 }
 
@@ -126,9 +144,17 @@ fn created(repo: &RepositoryName, digest: &Digest) -> Response {
 }
 
 fn session_headers(resp: &mut Response, repo: &RepositoryName, status: &UploadStatus) {
-    set(resp, "location", &format!("/v2/{repo}/blobs/uploads/{}", status.id));
+    set(
+        resp,
+        "location",
+        &format!("/v2/{repo}/blobs/uploads/{}", status.id),
+    );
     // As CNCF distribution writes it: the last byte held, `0-0` when empty.
-    set(resp, "range", &format!("0-{}", status.offset.saturating_sub(1)));
+    set(
+        resp,
+        "range",
+        &format!("0-{}", status.offset.saturating_sub(1)),
+    );
     set(resp, "docker-upload-uuid", &status.id);
 }
 

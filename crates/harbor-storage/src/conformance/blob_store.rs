@@ -6,14 +6,19 @@ use harbor_core::{bytes_stream, Algorithm, BlobStore, ByteStream, Digest, ErrorC
 
 use super::ok;
 
-async fn read_all(store: &dyn BlobStore, d: &Digest, range: Option<std::ops::Range<u64>>) -> Vec<u8> {
+async fn read_all(
+    store: &dyn BlobStore,
+    d: &Digest,
+    range: Option<std::ops::Range<u64>>,
+) -> Vec<u8> {
     let s = ok("get", store.get(d, range).await);
     let parts: Vec<Bytes> = ok("read body", s.try_collect().await);
     parts.concat()
 }
 
 fn chunks(parts: &[&'static [u8]]) -> ByteStream {
-    let items: Vec<std::io::Result<Bytes>> = parts.iter().map(|p| Ok(Bytes::from_static(p))).collect();
+    let items: Vec<std::io::Result<Bytes>> =
+        parts.iter().map(|p| Ok(Bytes::from_static(p))).collect();
     stream::iter(items).boxed()
 }
 
@@ -49,14 +54,22 @@ pub async fn put_then_stat_get_list_and_delete(store: &dyn BlobStore) {
     assert_eq!(ok("stat absent", store.stat(&d).await), None);
     let e = store.get(&d, None).await.err().map(|e| e.code());
     assert_eq!(e, Some(ErrorCode::BlobUnknown), "get of an absent blob");
-    let size = ok("put", store.put(&d, bytes_stream(&data[..]), Some(data.len() as u64)).await);
+    let size = ok(
+        "put",
+        store
+            .put(&d, bytes_stream(&data[..]), Some(data.len() as u64))
+            .await,
+    );
     assert_eq!(size, data.len() as u64);
     assert_eq!(ok("stat", store.stat(&d).await), Some(size));
     assert_eq!(read_all(store, &d, None).await, data);
     let listed: Vec<Digest> = ok("list", ok("list", store.list().await).try_collect().await);
     assert!(listed.contains(&d), "list must include a stored blob");
     // Putting the same content again is harmless.
-    ok("put again", store.put(&d, bytes_stream(&data[..]), None).await);
+    ok(
+        "put again",
+        store.put(&d, bytes_stream(&data[..]), None).await,
+    );
     assert!(ok("delete", store.delete(&d).await));
     assert!(!ok("delete again", store.delete(&d).await));
     assert_eq!(ok("stat after delete", store.stat(&d).await), None);
@@ -78,17 +91,29 @@ pub async fn chunked_upload_commits_under_its_digest(store: &dyn BlobStore) {
     let id = "conformance-chunked";
     ok("create", store.create_upload(id).await);
     assert_eq!(ok("size", store.upload_size(id).await), Some(0));
-    assert!(ok("list uploads", store.list_uploads().await).iter().any(|u| u.id == id));
-    let n = ok("append 1", store.append_upload(id, 0, chunks(&[b"hello ", b"chunked "]), Some(14)).await);
+    assert!(ok("list uploads", store.list_uploads().await)
+        .iter()
+        .any(|u| u.id == id));
+    let n = ok(
+        "append 1",
+        store
+            .append_upload(id, 0, chunks(&[b"hello ", b"chunked "]), Some(14))
+            .await,
+    );
     assert_eq!(n, 14);
-    let n = ok("append 2", store.append_upload(id, 14, chunks(&[b"world"]), None).await);
+    let n = ok(
+        "append 2",
+        store.append_upload(id, 14, chunks(&[b"world"]), None).await,
+    );
     assert_eq!(n, 19);
     assert_eq!(ok("size", store.upload_size(id).await), Some(19));
     let d = Digest::sha256(b"hello chunked world");
     assert_eq!(ok("commit", store.commit_upload(id, &d).await), 19);
     assert_eq!(read_all(store, &d, None).await, b"hello chunked world");
     assert_eq!(ok("size after commit", store.upload_size(id).await), None);
-    assert!(!ok("list uploads", store.list_uploads().await).iter().any(|u| u.id == id));
+    assert!(!ok("list uploads", store.list_uploads().await)
+        .iter()
+        .any(|u| u.id == id));
     ok("delete", store.delete(&d).await);
 }
 
@@ -96,13 +121,28 @@ pub async fn chunked_upload_commits_under_its_digest(store: &dyn BlobStore) {
 pub async fn chunk_at_the_wrong_offset_is_refused_and_changes_nothing(store: &dyn BlobStore) {
     let id = "conformance-offset";
     ok("create", store.create_upload(id).await);
-    ok("append", store.append_upload(id, 0, chunks(&[b"abc"]), None).await);
+    ok(
+        "append",
+        store.append_upload(id, 0, chunks(&[b"abc"]), None).await,
+    );
     for wrong in [0, 2, 4] {
-        let e = store.append_upload(id, wrong, chunks(&[b"def"]), None).await.err().map(|e| e.code());
-        assert_eq!(e, Some(ErrorCode::RangeInvalid), "append at {wrong} of a 3-byte upload");
+        let e = store
+            .append_upload(id, wrong, chunks(&[b"def"]), None)
+            .await
+            .err()
+            .map(|e| e.code());
+        assert_eq!(
+            e,
+            Some(ErrorCode::RangeInvalid),
+            "append at {wrong} of a 3-byte upload"
+        );
     }
     assert_eq!(ok("size", store.upload_size(id).await), Some(3));
-    let e = store.append_upload("conformance-missing", 0, chunks(&[b"x"]), None).await.err().map(|e| e.code());
+    let e = store
+        .append_upload("conformance-missing", 0, chunks(&[b"x"]), None)
+        .await
+        .err()
+        .map(|e| e.code());
     assert_eq!(e, Some(ErrorCode::BlobUploadUnknown));
     ok("abort", store.abort_upload(id).await);
 }
@@ -112,16 +152,39 @@ pub async fn chunk_at_the_wrong_offset_is_refused_and_changes_nothing(store: &dy
 pub async fn cut_off_or_wrong_length_chunk_changes_nothing(store: &dyn BlobStore) {
     let id = "conformance-atomic";
     ok("create", store.create_upload(id).await);
-    ok("append", store.append_upload(id, 0, chunks(&[b"keep "]), None).await);
-    let e = store.append_upload(id, 5, failing_after(&[b"lost"]), None).await.err().map(|e| e.code());
+    ok(
+        "append",
+        store.append_upload(id, 0, chunks(&[b"keep "]), None).await,
+    );
+    let e = store
+        .append_upload(id, 5, failing_after(&[b"lost"]), None)
+        .await
+        .err()
+        .map(|e| e.code());
     assert_eq!(e, Some(ErrorCode::BlobUploadInvalid));
     assert_eq!(ok("size after cut", store.upload_size(id).await), Some(5));
-    let e = store.append_upload(id, 5, chunks(&[b"too long"]), Some(3)).await.err().map(|e| e.code());
+    let e = store
+        .append_upload(id, 5, chunks(&[b"too long"]), Some(3))
+        .await
+        .err()
+        .map(|e| e.code());
     assert_eq!(e, Some(ErrorCode::SizeInvalid));
-    let e = store.append_upload(id, 5, chunks(&[b"ab"]), Some(3)).await.err().map(|e| e.code());
+    let e = store
+        .append_upload(id, 5, chunks(&[b"ab"]), Some(3))
+        .await
+        .err()
+        .map(|e| e.code());
     assert_eq!(e, Some(ErrorCode::SizeInvalid));
-    assert_eq!(ok("size after bad lengths", store.upload_size(id).await), Some(5));
-    ok("append", store.append_upload(id, 5, chunks(&[b"this"]), Some(4)).await);
+    assert_eq!(
+        ok("size after bad lengths", store.upload_size(id).await),
+        Some(5)
+    );
+    ok(
+        "append",
+        store
+            .append_upload(id, 5, chunks(&[b"this"]), Some(4))
+            .await,
+    );
     let d = Digest::sha256(b"keep this");
     ok("commit", store.commit_upload(id, &d).await);
     assert_eq!(read_all(store, &d, None).await, b"keep this");
@@ -132,14 +195,28 @@ pub async fn cut_off_or_wrong_length_chunk_changes_nothing(store: &dyn BlobStore
 pub async fn wrong_digest_publishes_nothing_and_keeps_the_session(store: &dyn BlobStore) {
     let id = "conformance-digest";
     ok("create", store.create_upload(id).await);
-    ok("append", store.append_upload(id, 0, chunks(&[b"actual"]), None).await);
+    ok(
+        "append",
+        store.append_upload(id, 0, chunks(&[b"actual"]), None).await,
+    );
     let claimed = Digest::sha256(b"claimed");
-    let e = store.commit_upload(id, &claimed).await.err().map(|e| e.code());
+    let e = store
+        .commit_upload(id, &claimed)
+        .await
+        .err()
+        .map(|e| e.code());
     assert_eq!(e, Some(ErrorCode::DigestInvalid));
     assert_eq!(ok("stat claimed", store.stat(&claimed).await), None);
-    assert_eq!(ok("stat actual", store.stat(&Digest::sha256(b"actual")).await), None);
+    assert_eq!(
+        ok("stat actual", store.stat(&Digest::sha256(b"actual")).await),
+        None
+    );
     assert_eq!(ok("size", store.upload_size(id).await), Some(6));
-    let e = store.put(&claimed, bytes_stream(&b"actual"[..]), None).await.err().map(|e| e.code());
+    let e = store
+        .put(&claimed, bytes_stream(&b"actual"[..]), None)
+        .await
+        .err()
+        .map(|e| e.code());
     assert_eq!(e, Some(ErrorCode::DigestInvalid));
     assert_eq!(ok("stat claimed", store.stat(&claimed).await), None);
     ok("abort", store.abort_upload(id).await);
@@ -149,11 +226,18 @@ pub async fn wrong_digest_publishes_nothing_and_keeps_the_session(store: &dyn Bl
 pub async fn aborted_upload_is_gone(store: &dyn BlobStore) {
     let id = "conformance-abort";
     ok("create", store.create_upload(id).await);
-    ok("append", store.append_upload(id, 0, chunks(&[b"bye"]), None).await);
+    ok(
+        "append",
+        store.append_upload(id, 0, chunks(&[b"bye"]), None).await,
+    );
     ok("abort", store.abort_upload(id).await);
     ok("abort again", store.abort_upload(id).await);
     assert_eq!(ok("size", store.upload_size(id).await), None);
-    let e = store.commit_upload(id, &Digest::sha256(b"bye")).await.err().map(|e| e.code());
+    let e = store
+        .commit_upload(id, &Digest::sha256(b"bye"))
+        .await
+        .err()
+        .map(|e| e.code());
     assert_eq!(e, Some(ErrorCode::BlobUploadUnknown));
 }
 
@@ -161,7 +245,10 @@ pub async fn aborted_upload_is_gone(store: &dyn BlobStore) {
 pub async fn sha512_uploads_are_verified(store: &dyn BlobStore) {
     let data = b"sha512 content";
     let d = Digest::compute(Algorithm::Sha512, data);
-    ok("put", store.put(&d, chunks(&[b"sha512 ", b"content"]), None).await);
+    ok(
+        "put",
+        store.put(&d, chunks(&[b"sha512 ", b"content"]), None).await,
+    );
     assert_eq!(read_all(store, &d, None).await, data);
     ok("delete", store.delete(&d).await);
 }

@@ -52,26 +52,48 @@ pub async fn blob_links_create_the_repository_and_are_per_repository(store: &dyn
     ok("link again", store.link_blob(&a, &d, 6).await);
     assert!(ok("exists", store.repository_exists(&a).await));
     assert_eq!(ok("linked", store.linked_blob(&a, &d).await), Some(6));
-    assert_eq!(ok("linked elsewhere", store.linked_blob(&b, &d).await), None);
+    assert_eq!(
+        ok("linked elsewhere", store.linked_blob(&b, &d).await),
+        None
+    );
     assert!(ok("unlink", store.unlink_blob(&a, &d).await));
     assert!(!ok("unlink again", store.unlink_blob(&a, &d).await));
     assert!(!ok("unlink unknown repo", store.unlink_blob(&b, &d).await));
-    assert_eq!(ok("linked after unlink", store.linked_blob(&a, &d).await), None);
+    assert_eq!(
+        ok("linked after unlink", store.linked_blob(&a, &d).await),
+        None
+    );
 }
 
 /// A manifest comes back exactly as stored, by digest and through its tag.
 pub async fn manifests_round_trip_with_their_tags(store: &dyn MetaStore) {
     let r = repo("conf/manifests");
     let m = record("manifest one", None, Some("application/x-test"));
-    assert_eq!(ok("get absent", store.get_manifest(&r, &m.digest).await), None);
+    assert_eq!(
+        ok("get absent", store.get_manifest(&r, &m.digest).await),
+        None
+    );
     ok("put", store.put_manifest(&r, &m, Some(&tag("v1"))).await);
     ok("put again", store.put_manifest(&r, &m, None).await);
     let back = ok("get", store.get_manifest(&r, &m.digest).await);
-    assert_eq!(back.as_ref(), Some(&m), "the record must round-trip unchanged");
-    assert_eq!(ok("resolve", store.resolve_tag(&r, &tag("v1")).await), Some(m.digest.clone()));
-    assert_eq!(ok("resolve missing", store.resolve_tag(&r, &tag("v2")).await), None);
     assert_eq!(
-        ok("other repo", store.get_manifest(&repo("conf/other"), &m.digest).await),
+        back.as_ref(),
+        Some(&m),
+        "the record must round-trip unchanged"
+    );
+    assert_eq!(
+        ok("resolve", store.resolve_tag(&r, &tag("v1")).await),
+        Some(m.digest.clone())
+    );
+    assert_eq!(
+        ok("resolve missing", store.resolve_tag(&r, &tag("v2")).await),
+        None
+    );
+    assert_eq!(
+        ok(
+            "other repo",
+            store.get_manifest(&repo("conf/other"), &m.digest).await
+        ),
         None,
         "manifests are per repository"
     );
@@ -87,17 +109,35 @@ pub async fn tags_move_atomically_and_list_in_order_with_paging(store: &dyn Meta
         ok("put", store.put_manifest(&r, &m1, Some(&tag(t))).await);
     }
     ok("move", store.put_manifest(&r, &m2, Some(&tag("a"))).await);
-    assert_eq!(ok("resolve moved", store.resolve_tag(&r, &tag("a")).await), Some(m2.digest.clone()));
-    assert_eq!(ok("resolve kept", store.resolve_tag(&r, &tag("b")).await), Some(m1.digest.clone()));
+    assert_eq!(
+        ok("resolve moved", store.resolve_tag(&r, &tag("a")).await),
+        Some(m2.digest.clone())
+    );
+    assert_eq!(
+        ok("resolve kept", store.resolve_tag(&r, &tag("b")).await),
+        Some(m1.digest.clone())
+    );
     let all = ok("list", store.list_tags(&r, None, 100).await);
     assert_eq!(all, ["C", "a", "b", "c10", "c2"]);
     assert_eq!(ok("page 1", store.list_tags(&r, None, 2).await), ["C", "a"]);
-    assert_eq!(ok("page 2", store.list_tags(&r, Some("a"), 2).await), ["b", "c10"]);
-    assert_eq!(ok("page 3", store.list_tags(&r, Some("c10"), 2).await), ["c2"]);
+    assert_eq!(
+        ok("page 2", store.list_tags(&r, Some("a"), 2).await),
+        ["b", "c10"]
+    );
+    assert_eq!(
+        ok("page 3", store.list_tags(&r, Some("c10"), 2).await),
+        ["c2"]
+    );
     assert!(ok("page 4", store.list_tags(&r, Some("c2"), 2).await).is_empty());
     assert!(ok("delete tag", store.delete_tag(&r, &tag("b")).await));
-    assert!(!ok("delete tag again", store.delete_tag(&r, &tag("b")).await));
-    assert_eq!(ok("resolve deleted", store.resolve_tag(&r, &tag("b")).await), None);
+    assert!(!ok(
+        "delete tag again",
+        store.delete_tag(&r, &tag("b")).await
+    ));
+    assert_eq!(
+        ok("resolve deleted", store.resolve_tag(&r, &tag("b")).await),
+        None
+    );
     assert!(ok("manifest stays", store.get_manifest(&r, &m1.digest).await).is_some());
 }
 
@@ -110,9 +150,18 @@ pub async fn deleting_a_manifest_removes_its_tags(store: &dyn MetaStore) {
     ok("put", store.put_manifest(&r, &m1, Some(&tag("y"))).await);
     ok("put", store.put_manifest(&r, &m2, Some(&tag("z"))).await);
     assert!(ok("delete", store.delete_manifest(&r, &m1.digest).await));
-    assert!(!ok("delete again", store.delete_manifest(&r, &m1.digest).await));
-    assert!(!ok("delete in unknown repo", store.delete_manifest(&repo("conf/nope"), &m2.digest).await));
-    assert_eq!(ok("get deleted", store.get_manifest(&r, &m1.digest).await), None);
+    assert!(!ok(
+        "delete again",
+        store.delete_manifest(&r, &m1.digest).await
+    ));
+    assert!(!ok(
+        "delete in unknown repo",
+        store.delete_manifest(&repo("conf/nope"), &m2.digest).await
+    ));
+    assert_eq!(
+        ok("get deleted", store.get_manifest(&r, &m1.digest).await),
+        None
+    );
     assert_eq!(ok("list", store.list_tags(&r, None, 10).await), ["z"]);
 }
 
@@ -120,7 +169,11 @@ pub async fn deleting_a_manifest_removes_its_tags(store: &dyn MetaStore) {
 pub async fn referrers_are_found_by_subject(store: &dyn MetaStore) {
     let r = repo("conf/referrers");
     let subject = record("the subject", None, None);
-    let sig = record("a signature", Some(&subject.digest), Some("application/x-signature"));
+    let sig = record(
+        "a signature",
+        Some(&subject.digest),
+        Some("application/x-signature"),
+    );
     let sbom = record("an sbom", Some(&subject.digest), Some("application/x-sbom"));
     let unrelated = record("unrelated", Some(&Digest::sha256(b"other")), None);
     for m in [&subject, &sig, &sbom, &unrelated] {
@@ -129,15 +182,31 @@ pub async fn referrers_are_found_by_subject(store: &dyn MetaStore) {
     let list = ok("referrers", store.referrers(&r, &subject.digest).await);
     let mut expected = vec![sig.digest.clone(), sbom.digest.clone()];
     expected.sort();
-    assert_eq!(list.iter().map(|d| d.digest.clone()).collect::<Vec<_>>(), expected);
-    let sig_desc = list.iter().find(|d| d.digest == sig.digest).map(|d| d.clone());
+    assert_eq!(
+        list.iter().map(|d| d.digest.clone()).collect::<Vec<_>>(),
+        expected
+    );
+    let sig_desc = list.iter().find(|d| d.digest == sig.digest).cloned();
     let sig_desc = ok("signature listed", sig_desc.ok_or("missing"));
     assert_eq!(sig_desc.size, sig.payload.len() as u64);
-    assert_eq!(sig_desc.artifact_type.as_deref(), Some("application/x-signature"));
+    assert_eq!(
+        sig_desc.artifact_type.as_deref(),
+        Some("application/x-signature")
+    );
     assert_eq!(sig_desc.media_type, sig.media_type);
     assert_eq!(sig_desc.annotations.as_ref(), Some(&sig.annotations));
-    assert!(ok("none", store.referrers(&r, &Digest::sha256(b"nothing")).await).is_empty());
-    assert!(ok("other repo", store.referrers(&repo("conf/elsewhere"), &subject.digest).await).is_empty());
+    assert!(ok(
+        "none",
+        store.referrers(&r, &Digest::sha256(b"nothing")).await
+    )
+    .is_empty());
+    assert!(ok(
+        "other repo",
+        store
+            .referrers(&repo("conf/elsewhere"), &subject.digest)
+            .await
+    )
+    .is_empty());
 }
 
 /// Repositories list in byte order with paging.
@@ -148,7 +217,10 @@ pub async fn repositories_list_in_order_with_paging(store: &dyn MetaStore) {
     }
     let all = ok("list", store.list_repositories(Some("zcat/"), 100).await);
     assert_eq!(all, ["zcat/a", "zcat/b", "zcat/c"]);
-    assert_eq!(ok("page", store.list_repositories(Some("zcat/a"), 1).await), ["zcat/b"]);
+    assert_eq!(
+        ok("page", store.list_repositories(Some("zcat/a"), 1).await),
+        ["zcat/b"]
+    );
     let everything = ok("list all", store.list_repositories(None, 10_000).await);
     let mut sorted = everything.clone();
     sorted.sort();
@@ -171,9 +243,20 @@ pub async fn upload_sessions_are_recorded_and_purgeable(store: &dyn MetaStore) {
     ok("create", store.create_upload(&old).await);
     ok("create", store.create_upload(&fresh).await);
     let got = ok("get", store.get_upload(&old.id).await);
-    assert_eq!(got.map(|s| (s.id, s.repository)), Some((old.id.clone(), old.repository.clone())));
-    let stale = ok("stale", store.uploads_started_before(now - Duration::from_secs(24 * 3600)).await);
-    assert_eq!(stale.iter().map(|s| s.id.as_str()).collect::<Vec<_>>(), [old.id.as_str()]);
+    assert_eq!(
+        got.map(|s| (s.id, s.repository)),
+        Some((old.id.clone(), old.repository.clone()))
+    );
+    let stale = ok(
+        "stale",
+        store
+            .uploads_started_before(now - Duration::from_secs(24 * 3600))
+            .await,
+    );
+    assert_eq!(
+        stale.iter().map(|s| s.id.as_str()).collect::<Vec<_>>(),
+        [old.id.as_str()]
+    );
     assert!(ok("delete", store.delete_upload(&old.id).await));
     assert!(!ok("delete again", store.delete_upload(&old.id).await));
     assert_eq!(ok("get deleted", store.get_upload(&old.id).await), None);

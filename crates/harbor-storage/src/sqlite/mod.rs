@@ -91,7 +91,9 @@ fn now_ms() -> i64 {
 }
 
 fn to_ms(t: SystemTime) -> i64 {
-    t.duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+    t.duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
 }
 
 fn from_ms(ms: i64) -> SystemTime {
@@ -125,8 +127,9 @@ impl MetaStore for SqliteMetaStore {
     async fn list_repositories(&self, last: Option<&str>, limit: usize) -> Result<Vec<String>> {
         let last = last.unwrap_or("").to_owned();
         self.call(move |c| {
-            let mut stmt =
-                c.prepare_cached("SELECT name FROM repositories WHERE name > ?1 ORDER BY name LIMIT ?2")?;
+            let mut stmt = c.prepare_cached(
+                "SELECT name FROM repositories WHERE name > ?1 ORDER BY name LIMIT ?2",
+            )?;
             let rows = stmt.query_map(params![last, limit as i64], |r| r.get(0))?;
             Ok(rows.collect::<Result<Vec<String>, _>>()?)
         })
@@ -175,7 +178,12 @@ impl MetaStore for SqliteMetaStore {
         .await
     }
 
-    async fn put_manifest(&self, repo: &RepositoryName, record: &ManifestRecord, tag: Option<&Tag>) -> Result<()> {
+    async fn put_manifest(
+        &self,
+        repo: &RepositoryName,
+        record: &ManifestRecord,
+        tag: Option<&Tag>,
+    ) -> Result<()> {
         let repo = repo.to_string();
         let record = record.clone();
         let tag = tag.map(|t| t.to_string());
@@ -218,7 +226,11 @@ impl MetaStore for SqliteMetaStore {
         .await
     }
 
-    async fn get_manifest(&self, repo: &RepositoryName, digest: &Digest) -> Result<Option<ManifestRecord>> {
+    async fn get_manifest(
+        &self,
+        repo: &RepositoryName,
+        digest: &Digest,
+    ) -> Result<Option<ManifestRecord>> {
         let (repo, digest) = (repo.to_string(), digest.clone());
         self.call(move |c| {
             let Some(id) = repo_id(c, &repo)? else {
@@ -277,7 +289,12 @@ impl MetaStore for SqliteMetaStore {
         .await
     }
 
-    async fn list_tags(&self, repo: &RepositoryName, last: Option<&str>, limit: usize) -> Result<Vec<String>> {
+    async fn list_tags(
+        &self,
+        repo: &RepositoryName,
+        last: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<String>> {
         let (repo, last) = (repo.to_string(), last.unwrap_or("").to_owned());
         self.call(move |c| {
             let mut stmt = c.prepare_cached(
@@ -359,8 +376,10 @@ impl MetaStore for SqliteMetaStore {
     async fn create_upload(&self, session: &UploadSession) -> Result<()> {
         let s = session.clone();
         self.write(move |tx| {
-            tx.prepare_cached("INSERT INTO upload_sessions (id, repository, started_at) VALUES (?1, ?2, ?3)")?
-                .execute(params![s.id, s.repository.as_str(), to_ms(s.started_at)])?;
+            tx.prepare_cached(
+                "INSERT INTO upload_sessions (id, repository, started_at) VALUES (?1, ?2, ?3)",
+            )?
+            .execute(params![s.id, s.repository.as_str(), to_ms(s.started_at)])?;
             Ok(())
         })
         .await
@@ -375,8 +394,9 @@ impl MetaStore for SqliteMetaStore {
                 .optional()?;
             row.map(|(repo, started)| {
                 Ok(UploadSession {
-                    repository: RepositoryName::parse(&repo)
-                        .map_err(|_| StorageError::Corrupt(format!("bad repository name {repo:?}")))?,
+                    repository: RepositoryName::parse(&repo).map_err(|_| {
+                        StorageError::Corrupt(format!("bad repository name {repo:?}"))
+                    })?,
                     id,
                     started_at: from_ms(started),
                 })
@@ -389,7 +409,9 @@ impl MetaStore for SqliteMetaStore {
     async fn delete_upload(&self, id: &str) -> Result<bool> {
         let id = id.to_owned();
         self.write(move |tx| {
-            let n = tx.prepare_cached("DELETE FROM upload_sessions WHERE id = ?1")?.execute([id])?;
+            let n = tx
+                .prepare_cached("DELETE FROM upload_sessions WHERE id = ?1")?
+                .execute([id])?;
             Ok(n > 0)
         })
         .await

@@ -1,0 +1,86 @@
+//! Criterion micro-benchmarks of the registry's hot paths.
+// criterion's macros generate undocumented public functions.
+#![allow(missing_docs)]
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use harbor_core::{bytes_stream, Algorithm, BlobStore, Digest, Hasher, Manifest};
+
+fn hashing(c: &mut Criterion) {
+    let mut group = c.benchmark_group("hashing");
+    let data = vec![0x5au8; 1024 * 1024];
+    group.throughput(Throughput::Bytes(data.len() as u64));
+    for alg in [Algorithm::Sha256, Algorithm::Sha512] {
+        group.bench_with_input(
+            BenchmarkId::from_parameter(alg.as_str()),
+            &data,
+            |b, data| {
+                b.iter(|| {
+                    let mut h = Hasher::new(alg);
+                    for chunk in data.chunks(64 * 1024) {
+                        h.update(chunk);
+                    }
+                    h.finish()
+                })
+            },
+        );
+    }
+    group.finish();
+}
+
+fn manifest_parsing(c: &mut Criterion) {
+    let layers: Vec<String> = (0..20)
+        .map(|i| {
+            format!(
+                r#"{{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"{}","size":{}}}"#,
+                Digest::sha256(format!("layer{i}").as_bytes()),
+                1000 + i
+            )
+        })
+        .collect();
+    let body = format!(
+        r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{}","size":100}},"layers":[{}]}}"#,
+        Digest::sha256(b"config"),
+        layers.join(",")
+    );
+    c.bench_function("parse a 20-layer manifest", |b| {
+        b.iter(|| {
+            Manifest::parse(
+                Some("application/vnd.oci.image.manifest.v1+json"),
+                body.as_bytes(),
+                Algorithm::Sha256,
+            )
+        })
+    });
+}
+
+fn fs_blob_put(c: &mut Criterion) {
+    let rt = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => panic!("runtime: {e}"),
+    };
+    let dir = match tempfile::tempdir() {
+        Ok(d) => d,
+        Err(e) => panic!("tempdir: {e}"),
+    };
+    let store = match harbor_storage::FsBlobStore::open(dir.path()) {
+        Ok(s) => s,
+        Err(e) => panic!("store: {e}"),
+    };
+    let data = bytes::Bytes::from(vec![7u8; 8 * 1024 * 1024]);
+    let mut group = c.benchmark_group("filesystem blob store");
+    group.throughput(Throughput::Bytes(data.len() as u64));
+    group.sample_size(10);
+    group.bench_function("put 8 MiB (hash, write, fsync, rename)", |b| {
+        b.iter(|| {
+            rt.block_on(async {
+                let d = Digest::sha256(&data);
+                let _ = store.delete(&d).await;
+                store.put(&d, bytes_stream(data.clone()), None).await
+            })
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, hashing, manifest_parsing, fs_blob_put);
+criterion_main!(benches);
