@@ -2,6 +2,9 @@
 //! an ephemeral loopback port and a small HTTP client.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod layout;
+pub mod skopeo;
+
 use std::net::SocketAddr;
 
 use bytes::Bytes;
@@ -28,10 +31,15 @@ impl TestServer {
     }
 
     /// Starts a server on `dir`, letting `tweak` adjust the configuration.
-    pub async fn start_in(dir: tempfile::TempDir, tweak: impl FnOnce(&mut harbor_server::Config)) -> TestServer {
-        let mut config = harbor_server::Config::default();
-        config.listen = "127.0.0.1:0".into();
-        config.data_dir = dir.path().join("data");
+    pub async fn start_in(
+        dir: tempfile::TempDir,
+        tweak: impl FnOnce(&mut harbor_server::Config),
+    ) -> TestServer {
+        let mut config = harbor_server::Config {
+            listen: "127.0.0.1:0".into(),
+            data_dir: dir.path().join("data"),
+            ..Default::default()
+        };
         tweak(&mut config);
         let server = harbor_server::Server::bind(config)
             .await
@@ -69,7 +77,13 @@ impl TestServer {
     }
 
     /// Sends a request to `path` (starting with `/`).
-    pub async fn send(&self, method: &str, path: &str, headers: &[(&str, &str)], body: impl Into<Bytes>) -> Resp {
+    pub async fn send(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: impl Into<Bytes>,
+    ) -> Resp {
         request(method, &format!("{}{path}", self.base), headers, body).await
     }
 
@@ -100,18 +114,30 @@ impl Resp {
     }
 
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_slice(&self.body)
-            .unwrap_or_else(|e| panic!("body is not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
+            panic!(
+                "body is not JSON ({e}): {}",
+                String::from_utf8_lossy(&self.body)
+            )
+        })
     }
 
     /// The `code` of the first error in an OCI error body.
     pub fn error_code(&self) -> String {
-        self.json()["errors"][0]["code"].as_str().unwrap_or("").to_owned()
+        self.json()["errors"][0]["code"]
+            .as_str()
+            .unwrap_or("")
+            .to_owned()
     }
 }
 
 /// Sends one plain-HTTP request.
-pub async fn request(method: &str, url: &str, headers: &[(&str, &str)], body: impl Into<Bytes>) -> Resp {
+pub async fn request(
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: impl Into<Bytes>,
+) -> Resp {
     let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
     let mut req = hyper::Request::builder().method(method).uri(url);
     for (k, v) in headers {
@@ -132,7 +158,11 @@ pub async fn request(method: &str, url: &str, headers: &[(&str, &str)], body: im
         .await
         .unwrap_or_else(|e| panic!("body of {method} {url}: {e}"))
         .to_bytes();
-    Resp { status, headers, body }
+    Resp {
+        status,
+        headers,
+        body,
+    }
 }
 
 /// `sha256:<hex>` of `data`.
