@@ -43,6 +43,14 @@ pub enum ErrorCode {
     TooLarge,
     /// A pagination parameter (`n`) is not a valid number.
     PaginationNumberInvalid,
+    /// The resource already exists (Harbor's `CONFLICT`).
+    Conflict,
+    /// The resource does not exist (Harbor's `NOT_FOUND`).
+    NotFound,
+    /// The request is malformed (Harbor's `BAD_REQUEST`).
+    BadRequest,
+    /// The resource is in a state that forbids the request (Harbor's `PRECONDITION`).
+    Precondition,
     /// An internal failure: a backend, the disk or a bug.
     Unknown,
 }
@@ -69,6 +77,10 @@ impl ErrorCode {
             ErrorCode::RangeInvalid => "BLOB_UPLOAD_INVALID",
             ErrorCode::TooLarge => "SIZE_INVALID",
             ErrorCode::PaginationNumberInvalid => "PAGINATION_NUMBER_INVALID",
+            ErrorCode::Conflict => "CONFLICT",
+            ErrorCode::NotFound => "NOT_FOUND",
+            ErrorCode::BadRequest => "BAD_REQUEST",
+            ErrorCode::Precondition => "PRECONDITION",
             ErrorCode::Unknown => "UNKNOWN",
         }
     }
@@ -79,7 +91,8 @@ impl ErrorCode {
             ErrorCode::BlobUnknown
             | ErrorCode::BlobUploadUnknown
             | ErrorCode::ManifestUnknown
-            | ErrorCode::NameUnknown => 404,
+            | ErrorCode::NameUnknown
+            | ErrorCode::NotFound => 404,
             ErrorCode::BlobUploadInvalid
             | ErrorCode::DigestInvalid
             | ErrorCode::ManifestBlobUnknown
@@ -87,7 +100,10 @@ impl ErrorCode {
             | ErrorCode::NameInvalid
             | ErrorCode::SizeInvalid
             | ErrorCode::TagInvalid
-            | ErrorCode::PaginationNumberInvalid => 400,
+            | ErrorCode::PaginationNumberInvalid
+            | ErrorCode::BadRequest => 400,
+            ErrorCode::Conflict => 409,
+            ErrorCode::Precondition => 412,
             ErrorCode::Unauthorized => 401,
             ErrorCode::Denied => 403,
             ErrorCode::Unsupported => 405,

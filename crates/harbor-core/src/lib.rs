@@ -9,6 +9,7 @@
 pub mod blob_store;
 pub mod digest;
 pub mod error;
+pub mod identity;
 pub mod manifest;
 pub mod media_type;
 pub mod meta_store;
@@ -18,6 +19,7 @@ pub mod registry;
 pub use blob_store::{bytes_stream, BlobStore, ByteRange, ByteStream, UploadInfo};
 pub use digest::{Algorithm, Digest, Hasher};
 pub use error::{Error, ErrorCode, Result};
+pub use identity::{IdentityStore, Member, NewUser, Page, Project, ProjectQuery, Role, User};
 pub use manifest::{Descriptor, Manifest, MAX_MANIFEST_SIZE};
 pub use meta_store::{ManifestRecord, MetaStore, UploadSession};
 pub use name::{Reference, RepositoryName, Tag};

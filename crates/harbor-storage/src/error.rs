@@ -25,6 +25,9 @@ pub enum StorageError {
     /// Stored data does not decode.
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+    /// A unique name is already taken.
+    #[error("{0}")]
+    Conflict(String),
     /// The database was written by a newer version of this software.
     #[error("database schema version {found} is newer than the {supported} this build supports")]
     SchemaTooNew {
@@ -49,13 +52,31 @@ impl StorageError {
             StorageError::Join(_) => "storage",
             StorageError::Sqlite(_)
             | StorageError::Corrupt(_)
-            | StorageError::SchemaTooNew { .. } => "sqlite",
+            | StorageError::SchemaTooNew { .. }
+            | StorageError::Conflict(_) => "sqlite",
         }
     }
 }
 
 impl From<StorageError> for harbor_core::Error {
     fn from(e: StorageError) -> Self {
-        harbor_core::Error::backend(e.backend(), e)
+        match e {
+            StorageError::Conflict(msg) => {
+                harbor_core::Error::new(harbor_core::ErrorCode::Conflict, msg)
+            }
+            e => harbor_core::Error::backend(e.backend(), e),
+        }
+    }
+}
+
+/// Turns a unique-constraint violation into [`StorageError::Conflict`] with `msg`.
+pub(crate) fn conflict_on_unique(e: rusqlite::Error, msg: impl FnOnce() -> String) -> StorageError {
+    match &e {
+        rusqlite::Error::SqliteFailure(f, _)
+            if f.code == rusqlite::ErrorCode::ConstraintViolation =>
+        {
+            StorageError::Conflict(msg())
+        }
+        _ => StorageError::Sqlite(e),
     }
 }

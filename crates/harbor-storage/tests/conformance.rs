@@ -1,6 +1,6 @@
 //! Every backend in this crate passes the shared conformance suites.
 
-use harbor_storage::conformance::{blob_store, meta_store};
+use harbor_storage::conformance::{blob_store, identity, meta_store};
 use harbor_storage::{FsBlobStore, MemoryBlobStore, SqliteMetaStore};
 
 fn tempdir() -> tempfile::TempDir {
@@ -59,4 +59,10 @@ fn a_database_from_a_newer_version_is_refused() {
         .map(|e| e.to_string())
         .unwrap_or_default();
     assert!(err.contains("newer"), "got {err:?}");
+}
+
+#[tokio::test]
+async fn sqlite_passes_the_identity_store_suite() {
+    let store = SqliteMetaStore::in_memory().unwrap_or_else(|e| panic!("{e}"));
+    identity::run_all(&store).await;
 }

@@ -6,6 +6,7 @@
 //! The functions panic (like `assert!`) on the first deviation, naming it.
 
 pub mod blob_store;
+pub mod identity;
 pub mod meta_store;
 
 /// Unwraps a result inside a suite, panicking with the step that failed.

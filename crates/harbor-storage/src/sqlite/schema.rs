@@ -60,6 +60,37 @@ const MIGRATIONS: &[&str] = &[
     ) WITHOUT ROWID;
     CREATE INDEX upload_sessions_started ON upload_sessions(started_at);
     "#,
+    // 2: users, projects and members.
+    r#"
+    CREATE TABLE users (
+        id INTEGER PRIMARY KEY,
+        username TEXT NOT NULL UNIQUE,
+        email TEXT NOT NULL,
+        realname TEXT NOT NULL,
+        comment TEXT NOT NULL,
+        password_hash TEXT NOT NULL,
+        sysadmin INTEGER NOT NULL,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL
+    );
+    CREATE UNIQUE INDEX users_email ON users(email) WHERE email <> '';
+    CREATE TABLE projects (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        public INTEGER NOT NULL,
+        owner_id INTEGER NOT NULL,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL
+    );
+    CREATE TABLE project_members (
+        id INTEGER PRIMARY KEY,
+        project_id INTEGER NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+        user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        role INTEGER NOT NULL,
+        UNIQUE (project_id, user_id)
+    );
+    CREATE INDEX project_members_user ON project_members(user_id);
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -1,0 +1,201 @@
+//! Authentication: the `Authenticator` trait and the database implementation,
+//! with per-account and per-address rate limiting of failed logins.
+
+use std::collections::HashMap;
+use std::fmt::Debug;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use harbor_core::IdentityStore;
+use ring::rand::{SecureRandom, SystemRandom};
+
+use crate::error::AuthError;
+use crate::password::verify_password;
+use crate::principal::Principal;
+
+/// Turns credentials into a principal. Implementations for LDAP or OIDC plug
+/// in here.
+#[async_trait]
+pub trait Authenticator: Debug + Send + Sync + 'static {
+    /// Checks `username`/`password`, coming from `client` (for rate limiting).
+    /// Fails with `Unauthorized` (wrong credentials, deliberately not saying
+    /// which part) or `TooManyAttempts`.
+    async fn authenticate(
+        &self,
+        username: &str,
+        password: &str,
+        client: Option<IpAddr>,
+    ) -> Result<Principal, AuthError>;
+}
+
+/// Failed-login limits: at most `max_failures` within `window`, counted per
+/// account and, separately, per client address.
+#[derive(Debug, Clone, Copy)]
+pub struct RateLimit {
+    /// Failures allowed per window.
+    pub max_failures: u32,
+    /// The window.
+    pub window: Duration,
+}
+
+impl Default for RateLimit {
+    fn default() -> Self {
+        RateLimit {
+            max_failures: 10,
+            window: Duration::from_secs(300),
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct Failures {
+    by_key: HashMap<String, (u32, Instant)>,
+}
+
+impl Failures {
+    fn blocked(&mut self, key: &str, limit: RateLimit, now: Instant) -> Option<Duration> {
+        match self.by_key.get(key) {
+            Some((count, start)) if now.duration_since(*start) < limit.window => {
+                (*count >= limit.max_failures).then(|| limit.window - now.duration_since(*start))
+            }
+            Some(_) => {
+                self.by_key.remove(key);
+                None
+            }
+            None => None,
+        }
+    }
+
+    fn record(&mut self, key: String, limit: RateLimit, now: Instant) {
+        let entry = self.by_key.entry(key).or_insert((0, now));
+        if now.duration_since(entry.1) >= limit.window {
+            *entry = (0, now);
+        }
+        entry.0 += 1;
+    }
+}
+
+/// Authenticates against the users of an [`IdentityStore`].
+///
+/// A successful check is remembered briefly (keyed by a salted hash of the
+/// password and the stored hash it matched), so that a client sending Basic
+/// credentials with every request does not pay for PBKDF2 each time; a
+/// password change invalidates it at once.
+#[derive(Debug, Clone)]
+pub struct DbAuthenticator {
+    store: Arc<dyn IdentityStore>,
+    limit: RateLimit,
+    failures: Arc<Mutex<Failures>>,
+    verified: Arc<Mutex<HashMap<String, (Vec<u8>, String, Instant)>>>,
+    pepper: [u8; 16],
+}
+
+const VERIFIED_TTL: Duration = Duration::from_secs(300);
+
+/// Compares without an early exit, so timing says nothing about where two
+/// fingerprints differ.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+impl DbAuthenticator {
+    /// An authenticator over `store` with `limit` on failures.
+    pub fn new(store: Arc<dyn IdentityStore>, limit: RateLimit) -> Self {
+        let mut pepper = [0u8; 16];
+        // Without randomness the cache still works, only less private.
+        let _ = SystemRandom::new().fill(&mut pepper);
+        DbAuthenticator {
+            store,
+            limit,
+            failures: Arc::new(Mutex::new(Failures::default())),
+            verified: Arc::new(Mutex::new(HashMap::new())),
+            pepper,
+        }
+    }
+
+    fn fingerprint(&self, password: &str) -> Vec<u8> {
+        let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+        ctx.update(&self.pepper);
+        ctx.update(password.as_bytes());
+        ctx.finish().as_ref().to_vec()
+    }
+
+    fn keys(username: &str, client: Option<IpAddr>) -> Vec<String> {
+        let mut keys = vec![format!("user:{username}")];
+        if let Some(ip) = client {
+            keys.push(format!("addr:{ip}"));
+        }
+        keys
+    }
+}
+
+#[async_trait]
+impl Authenticator for DbAuthenticator {
+    async fn authenticate(
+        &self,
+        username: &str,
+        password: &str,
+        client: Option<IpAddr>,
+    ) -> Result<Principal, AuthError> {
+        let now = Instant::now();
+        let keys = Self::keys(username, client);
+        {
+            let mut f = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(retry_after) = keys.iter().find_map(|k| f.blocked(k, self.limit, now)) {
+                tracing::warn!(user = %username, ?client, "login refused: too many failures");
+                return Err(AuthError::TooManyAttempts { retry_after });
+            }
+        }
+        let user = self.store.user_by_name(username).await?;
+        let ok = match &user {
+            None => false,
+            Some(u) => {
+                let fp = self.fingerprint(password);
+                let cached = {
+                    let v = self.verified.lock().unwrap_or_else(|p| p.into_inner());
+                    v.get(username).is_some_and(|(f, hash, at)| {
+                        constant_time_eq(f, &fp)
+                            && *hash == u.password_hash
+                            && now.duration_since(*at) < VERIFIED_TTL
+                    })
+                };
+                if cached {
+                    true
+                } else {
+                    let (pw, hash) = (password.to_owned(), u.password_hash.clone());
+                    let ok = tokio::task::spawn_blocking(move || verify_password(&pw, &hash))
+                        .await
+                        .unwrap_or(false);
+                    if ok {
+                        let mut v = self.verified.lock().unwrap_or_else(|p| p.into_inner());
+                        v.insert(username.to_owned(), (fp, u.password_hash.clone(), now));
+                    }
+                    ok
+                }
+            }
+        };
+        match user {
+            Some(u) if ok => {
+                let mut f = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+                f.by_key.remove(&keys[0]);
+                Ok(Principal::User {
+                    id: u.id,
+                    name: u.username,
+                    sysadmin: u.sysadmin,
+                })
+            }
+            _ => {
+                let mut f = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+                for k in keys {
+                    f.record(k, self.limit, now);
+                }
+                tracing::info!(user = %username, ?client, "login failed");
+                Err(AuthError::Unauthorized(
+                    "invalid username or password".into(),
+                ))
+            }
+        }
+    }
+}

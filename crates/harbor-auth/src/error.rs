@@ -1,0 +1,43 @@
+//! The auth crate's error type.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// What authentication, authorization and token issuance can fail with.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AuthError {
+    /// Credentials are missing or wrong.
+    #[error("unauthorized: {0}")]
+    Unauthorized(String),
+    /// The principal may not do this.
+    #[error("forbidden: {0}")]
+    Forbidden(String),
+    /// Too many failed logins for this account or address.
+    #[error("too many failed login attempts; retry in {} s", retry_after.as_secs())]
+    TooManyAttempts {
+        /// When to try again.
+        retry_after: Duration,
+    },
+    /// A token failed verification.
+    #[error("invalid token: {0}")]
+    InvalidToken(String),
+    /// The request is malformed.
+    #[error("bad request: {0}")]
+    BadRequest(String),
+    /// A cryptographic operation or key failed.
+    #[error("crypto: {0}")]
+    Crypto(String),
+    /// A key or certificate file could not be used.
+    #[error("cannot use {path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The identity store failed.
+    #[error(transparent)]
+    Store(#[from] harbor_core::Error),
+}

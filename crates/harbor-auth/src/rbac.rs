@@ -1,0 +1,306 @@
+//! Authorization: the `Authorizer` trait and Harbor's role-based model.
+//!
+//! The project permission matrix follows Harbor's `rbac_util.go`: five roles,
+//! per-project resources, and the read-only policies every visitor gets on a
+//! public project. System administrators may do everything.
+
+use std::fmt::Debug;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use harbor_core::{IdentityStore, Project, Role};
+
+use crate::error::AuthError;
+use crate::principal::Principal;
+
+/// A project resource, as Harbor names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Resource {
+    /// The project itself.
+    Project,
+    /// Its members.
+    Member,
+    /// Its metadata (e.g. `public`).
+    Metadata,
+    /// Its audit log.
+    Log,
+    /// Its repositories (pull and push live here).
+    Repository,
+    /// Artifacts in its repositories.
+    Artifact,
+    /// Tags in its repositories.
+    Tag,
+    /// Its robot accounts.
+    Robot,
+}
+
+/// An action on a resource.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Action {
+    /// Read one.
+    Read,
+    /// List them.
+    List,
+    /// Create one.
+    Create,
+    /// Change one.
+    Update,
+    /// Delete one.
+    Delete,
+    /// Pull content.
+    Pull,
+    /// Push content.
+    Push,
+}
+
+/// Every resource, for tests and permission listings.
+pub const RESOURCES: [Resource; 8] = [
+    Resource::Project,
+    Resource::Member,
+    Resource::Metadata,
+    Resource::Log,
+    Resource::Repository,
+    Resource::Artifact,
+    Resource::Tag,
+    Resource::Robot,
+];
+
+/// Every action.
+pub const ACTIONS: [Action; 7] = [
+    Action::Read,
+    Action::List,
+    Action::Create,
+    Action::Update,
+    Action::Delete,
+    Action::Pull,
+    Action::Push,
+];
+
+/// Whether `role` grants `action` on `resource` (Harbor's matrix).
+pub fn role_allows(role: Role, resource: Resource, action: Action) -> bool {
+    use Action::*;
+    use Resource as R;
+    let allowed: &[Action] = match (role, resource) {
+        (Role::ProjectAdmin, R::Project) => &[Read, Update, Delete],
+        (Role::ProjectAdmin, R::Member | R::Metadata | R::Robot) => {
+            &[Create, Read, Update, Delete, List]
+        }
+        (Role::ProjectAdmin, R::Log) => &[List],
+        (Role::ProjectAdmin | Role::Maintainer, R::Repository) => {
+            &[Create, Read, Update, Delete, List, Pull, Push]
+        }
+        (Role::ProjectAdmin | Role::Maintainer, R::Artifact) => &[Create, Read, Delete, List],
+        (Role::ProjectAdmin | Role::Maintainer, R::Tag) => &[List, Create, Delete],
+
+        (Role::Maintainer, R::Project | R::Metadata) => &[Read],
+        (Role::Maintainer | Role::Developer | Role::Guest, R::Member | R::Robot) => &[Read, List],
+        (Role::Maintainer | Role::Developer | Role::Guest | Role::LimitedGuest, R::Log) => &[],
+
+        (Role::Developer | Role::Guest | Role::LimitedGuest, R::Project) => &[Read],
+        (Role::Developer, R::Repository) => &[Create, Read, Update, List, Pull, Push],
+        (Role::Developer, R::Artifact) => &[Create, Read, List],
+        (Role::Developer, R::Tag) => &[List, Create],
+        (Role::Developer | Role::Guest | Role::LimitedGuest, R::Metadata) => &[],
+
+        (Role::Guest | Role::LimitedGuest, R::Repository) => &[Read, List, Pull],
+        (Role::Guest | Role::LimitedGuest, R::Artifact) => &[Read, List],
+        (Role::Guest | Role::LimitedGuest, R::Tag) => &[List],
+        (Role::LimitedGuest, R::Member | R::Robot) => &[],
+        // Roles added to the enum later get nothing until listed here.
+        _ => &[],
+    };
+    allowed.contains(&action)
+}
+
+/// What every visitor, anonymous included, may do in a public project.
+pub fn public_project_allows(resource: Resource, action: Action) -> bool {
+    matches!(
+        (resource, action),
+        (Resource::Project, Action::Read)
+            | (Resource::Repository, Action::List | Action::Pull)
+            | (Resource::Tag, Action::List)
+            | (Resource::Artifact, Action::Read | Action::List)
+    )
+}
+
+/// Decides whether a principal may act on a project's resources.
+#[async_trait]
+pub trait Authorizer: Debug + Send + Sync + 'static {
+    /// Whether `principal` may do `action` on `resource` of `project`.
+    async fn allowed(
+        &self,
+        principal: &Principal,
+        project: &Project,
+        resource: Resource,
+        action: Action,
+    ) -> Result<bool, AuthError>;
+
+    /// Whether `principal` may act on the whole system (users, all projects,
+    /// the catalog): system administrators only.
+    fn system_allowed(&self, principal: &Principal) -> bool {
+        principal.is_sysadmin()
+    }
+}
+
+/// Harbor's RBAC over the project memberships in an [`IdentityStore`].
+#[derive(Debug, Clone)]
+pub struct RbacAuthorizer {
+    store: Arc<dyn IdentityStore>,
+    anonymous_access: bool,
+}
+
+impl RbacAuthorizer {
+    /// An authorizer over `store`. With `anonymous_access` off, anonymous
+    /// callers get nothing, even in public projects.
+    pub fn new(store: Arc<dyn IdentityStore>, anonymous_access: bool) -> Self {
+        RbacAuthorizer {
+            store,
+            anonymous_access,
+        }
+    }
+
+    /// The role `principal` holds in `project`, if a member.
+    pub async fn role_in(
+        &self,
+        principal: &Principal,
+        project: &Project,
+    ) -> Result<Option<Role>, AuthError> {
+        match principal.user_id() {
+            Some(uid) => Ok(self.store.member_of(project.id, uid).await?.map(|m| m.role)),
+            None => Ok(None),
+        }
+    }
+}
+
+#[async_trait]
+impl Authorizer for RbacAuthorizer {
+    async fn allowed(
+        &self,
+        principal: &Principal,
+        project: &Project,
+        resource: Resource,
+        action: Action,
+    ) -> Result<bool, AuthError> {
+        if principal.is_sysadmin() {
+            return Ok(true);
+        }
+        if *principal == Principal::Anonymous && !self.anonymous_access {
+            return Ok(false);
+        }
+        if project.public && public_project_allows(resource, action) {
+            return Ok(true);
+        }
+        Ok(self
+            .role_in(principal, project)
+            .await?
+            .is_some_and(|role| role_allows(role, resource, action)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use Action::*;
+    use Resource as R;
+
+    /// The whole matrix, written out as Harbor's table reads, checked cell by cell.
+    #[test]
+    fn every_role_gets_exactly_harbors_permissions() {
+        let expected: &[(Role, Resource, &[Action])] = &[
+            (Role::ProjectAdmin, R::Project, &[Read, Update, Delete]),
+            (
+                Role::ProjectAdmin,
+                R::Member,
+                &[Create, Read, Update, Delete, List],
+            ),
+            (
+                Role::ProjectAdmin,
+                R::Metadata,
+                &[Create, Read, Update, Delete, List],
+            ),
+            (Role::ProjectAdmin, R::Log, &[List]),
+            (
+                Role::ProjectAdmin,
+                R::Repository,
+                &[Create, Read, Update, Delete, List, Pull, Push],
+            ),
+            (
+                Role::ProjectAdmin,
+                R::Artifact,
+                &[Create, Read, Delete, List],
+            ),
+            (Role::ProjectAdmin, R::Tag, &[List, Create, Delete]),
+            (
+                Role::ProjectAdmin,
+                R::Robot,
+                &[Create, Read, Update, Delete, List],
+            ),
+            (Role::Maintainer, R::Project, &[Read]),
+            (Role::Maintainer, R::Member, &[Read, List]),
+            (Role::Maintainer, R::Metadata, &[Read]),
+            (Role::Maintainer, R::Log, &[]),
+            (
+                Role::Maintainer,
+                R::Repository,
+                &[Create, Read, Update, Delete, List, Pull, Push],
+            ),
+            (Role::Maintainer, R::Artifact, &[Create, Read, Delete, List]),
+            (Role::Maintainer, R::Tag, &[List, Create, Delete]),
+            (Role::Maintainer, R::Robot, &[Read, List]),
+            (Role::Developer, R::Project, &[Read]),
+            (Role::Developer, R::Member, &[Read, List]),
+            (Role::Developer, R::Metadata, &[]),
+            (Role::Developer, R::Log, &[]),
+            (
+                Role::Developer,
+                R::Repository,
+                &[Create, Read, Update, List, Pull, Push],
+            ),
+            (Role::Developer, R::Artifact, &[Create, Read, List]),
+            (Role::Developer, R::Tag, &[List, Create]),
+            (Role::Developer, R::Robot, &[Read, List]),
+            (Role::Guest, R::Project, &[Read]),
+            (Role::Guest, R::Member, &[Read, List]),
+            (Role::Guest, R::Metadata, &[]),
+            (Role::Guest, R::Log, &[]),
+            (Role::Guest, R::Repository, &[Read, List, Pull]),
+            (Role::Guest, R::Artifact, &[Read, List]),
+            (Role::Guest, R::Tag, &[List]),
+            (Role::Guest, R::Robot, &[Read, List]),
+            (Role::LimitedGuest, R::Project, &[Read]),
+            (Role::LimitedGuest, R::Member, &[]),
+            (Role::LimitedGuest, R::Metadata, &[]),
+            (Role::LimitedGuest, R::Log, &[]),
+            (Role::LimitedGuest, R::Repository, &[Read, List, Pull]),
+            (Role::LimitedGuest, R::Artifact, &[Read, List]),
+            (Role::LimitedGuest, R::Tag, &[List]),
+            (Role::LimitedGuest, R::Robot, &[]),
+        ];
+        assert_eq!(
+            expected.len(),
+            5 * RESOURCES.len(),
+            "every role × resource is listed"
+        );
+        for (role, resource, actions) in expected {
+            for action in ACTIONS {
+                assert_eq!(
+                    role_allows(*role, *resource, action),
+                    actions.contains(&action),
+                    "{role:?} {resource:?} {action:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_public_project_lets_anyone_read_and_pull_but_nothing_more() {
+        assert!(public_project_allows(R::Repository, Pull));
+        assert!(public_project_allows(R::Project, Read));
+        for action in [Push, Delete, Create, Update] {
+            assert!(!public_project_allows(R::Repository, action), "{action:?}");
+        }
+        assert!(!public_project_allows(R::Member, List));
+    }
+}

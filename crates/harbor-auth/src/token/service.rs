@@ -1,0 +1,255 @@
+//! `TokenService`: decides which of the requested actions a principal holds
+//! and signs a token granting exactly those.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use harbor_core::{IdentityStore, RepositoryName};
+
+use super::jwt::{self, Claims, Expiry};
+use super::keys::SigningKey;
+use super::scope::Access;
+use crate::error::AuthError;
+use crate::principal::Principal;
+use crate::rbac::{Action, Authorizer, Resource};
+
+/// Token service settings, with Harbor's defaults.
+#[derive(Debug, Clone)]
+pub struct TokenConfig {
+    /// `iss` of issued tokens.
+    pub issuer: String,
+    /// The service (audience) tokens are for.
+    pub service: String,
+    /// Token lifetime.
+    pub lifetime: Duration,
+    /// Refresh token lifetime.
+    pub refresh_lifetime: Duration,
+}
+
+impl Default for TokenConfig {
+    fn default() -> Self {
+        TokenConfig {
+            issuer: "harbor-token-issuer".into(),
+            service: "harbor-registry".into(),
+            lifetime: Duration::from_secs(30 * 60),
+            refresh_lifetime: Duration::from_secs(30 * 24 * 3600),
+        }
+    }
+}
+
+/// A token as the token endpoint returns it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IssuedToken {
+    /// The JWT.
+    pub token: String,
+    /// Seconds until it expires.
+    pub expires_in: u64,
+    /// When it was issued.
+    pub issued_at: SystemTime,
+    /// What it grants.
+    pub access: Vec<Access>,
+}
+
+/// Issues and verifies registry tokens.
+#[derive(Debug, Clone)]
+pub struct TokenService {
+    key: Arc<SigningKey>,
+    config: TokenConfig,
+    store: Arc<dyn IdentityStore>,
+    authorizer: Arc<dyn Authorizer>,
+}
+
+const REFRESH_SUFFIX: &str = "#refresh";
+
+impl TokenService {
+    /// A service signing with `key`, deciding with `authorizer` over the
+    /// projects in `store`.
+    pub fn new(
+        key: Arc<SigningKey>,
+        config: TokenConfig,
+        store: Arc<dyn IdentityStore>,
+        authorizer: Arc<dyn Authorizer>,
+    ) -> Self {
+        TokenService {
+            key,
+            config,
+            store,
+            authorizer,
+        }
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &TokenConfig {
+        &self.config
+    }
+
+    /// The signing key (its certificate goes into a registry's `rootcertbundle`).
+    pub fn key(&self) -> &SigningKey {
+        &self.key
+    }
+
+    /// The actions of `requested` that `principal` holds. Never more than
+    /// asked for: a partly permitted scope yields a reduced grant.
+    pub async fn grant(
+        &self,
+        principal: &Principal,
+        requested: &Access,
+    ) -> Result<Vec<String>, AuthError> {
+        match requested.kind.as_str() {
+            "registry" if requested.name == "catalog" => {
+                Ok(if self.authorizer.system_allowed(principal) {
+                    requested.actions.clone()
+                } else {
+                    Vec::new()
+                })
+            }
+            "repository" => self.grant_repository(principal, requested).await,
+            _ => Ok(Vec::new()),
+        }
+    }
+
+    async fn grant_repository(
+        &self,
+        principal: &Principal,
+        requested: &Access,
+    ) -> Result<Vec<String>, AuthError> {
+        let Ok(repo) = RepositoryName::parse(&requested.name) else {
+            return Ok(Vec::new());
+        };
+        let Some(project) = self.store.project_by_name(repo.first_component()).await? else {
+            return Ok(Vec::new());
+        };
+        let mut held = Vec::new();
+        for (name, action) in [
+            ("pull", Action::Pull),
+            ("push", Action::Push),
+            ("delete", Action::Delete),
+        ] {
+            if self
+                .authorizer
+                .allowed(principal, &project, Resource::Repository, action)
+                .await?
+            {
+                held.push(name);
+            }
+        }
+        let mut granted = Vec::new();
+        for a in &requested.actions {
+            let ok = if a == "*" {
+                held.len() == 3
+            } else {
+                held.contains(&a.as_str())
+            };
+            if ok && !granted.contains(a) {
+                granted.push(a.clone());
+            }
+        }
+        Ok(granted)
+    }
+
+    /// Issues a token for `principal` and `service` covering what it holds of
+    /// `scopes`. `BAD_REQUEST` for a service other than ours.
+    pub async fn issue(
+        &self,
+        principal: &Principal,
+        service: &str,
+        scopes: &[Access],
+    ) -> Result<IssuedToken, AuthError> {
+        if service != self.config.service {
+            return Err(AuthError::BadRequest(format!(
+                "unable to handle service {service:?}"
+            )));
+        }
+        let mut access = Vec::with_capacity(scopes.len());
+        for requested in scopes {
+            let actions = self.grant(principal, requested).await?;
+            access.push(Access {
+                kind: requested.kind.clone(),
+                name: requested.name.clone(),
+                actions,
+            });
+        }
+        let issued_at = SystemTime::now();
+        let token = self.sign(
+            principal,
+            &self.config.service,
+            self.config.lifetime,
+            access.clone(),
+            issued_at,
+        )?;
+        tracing::debug!(principal = %principal, scopes = scopes.len(), "token issued");
+        Ok(IssuedToken {
+            token,
+            expires_in: self.config.lifetime.as_secs(),
+            issued_at,
+            access,
+        })
+    }
+
+    /// A refresh token for the OAuth2 flow: proves who `principal` is, grants
+    /// nothing on its own.
+    pub fn refresh_token(&self, principal: &Principal) -> Result<String, AuthError> {
+        let aud = format!("{}{REFRESH_SUFFIX}", self.config.service);
+        self.sign(
+            principal,
+            &aud,
+            self.config.refresh_lifetime,
+            Vec::new(),
+            SystemTime::now(),
+        )
+    }
+
+    /// The user a refresh token was issued to, if it verifies and the user
+    /// still exists (with their current admin flag).
+    pub async fn principal_from_refresh(&self, refresh: &str) -> Result<Principal, AuthError> {
+        let aud = format!("{}{REFRESH_SUFFIX}", self.config.service);
+        let claims = jwt::verify(
+            &self.key,
+            refresh,
+            &self.config.issuer,
+            &aud,
+            Expiry::Enforce,
+        )?;
+        let user = self.store.user_by_name(&claims.sub).await?.ok_or_else(|| {
+            AuthError::InvalidToken("the refresh token's user no longer exists".into())
+        })?;
+        Ok(Principal::User {
+            id: user.id,
+            name: user.username,
+            sysadmin: user.sysadmin,
+        })
+    }
+
+    /// Verifies a registry token for our service.
+    pub fn verify(&self, token: &str, expiry: Expiry) -> Result<Claims, AuthError> {
+        jwt::verify(
+            &self.key,
+            token,
+            &self.config.issuer,
+            &self.config.service,
+            expiry,
+        )
+    }
+
+    fn sign(
+        &self,
+        principal: &Principal,
+        aud: &str,
+        lifetime: Duration,
+        access: Vec<Access>,
+        now: SystemTime,
+    ) -> Result<String, AuthError> {
+        let iat = jwt::unix(now);
+        let claims = Claims {
+            iss: self.config.issuer.clone(),
+            sub: principal.name().to_owned(),
+            aud: aud.to_owned(),
+            exp: iat + lifetime.as_secs(),
+            nbf: iat,
+            iat,
+            jti: uuid::Uuid::new_v4().simple().to_string(),
+            access,
+        };
+        jwt::sign(&self.key, &claims)
+    }
+}

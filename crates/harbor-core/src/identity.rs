@@ -1,0 +1,226 @@
+//! Users, projects and project members, and the `IdentityStore` trait that
+//! persists them (implemented beside `MetaStore` by the same backends).
+
+use std::fmt::Debug;
+use std::time::SystemTime;
+
+use async_trait::async_trait;
+
+use crate::error::Result;
+
+/// A registry user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    /// Id (the first user, the administrator, is 1).
+    pub id: i64,
+    /// Login name, unique.
+    pub username: String,
+    /// E-mail address, unique when set.
+    pub email: String,
+    /// Full name.
+    pub realname: String,
+    /// Free text.
+    pub comment: String,
+    /// The stored password hash (never the password).
+    pub password_hash: String,
+    /// System administrator.
+    pub sysadmin: bool,
+    /// Created.
+    pub created_at: SystemTime,
+    /// Last changed.
+    pub updated_at: SystemTime,
+}
+
+/// What is needed to create a user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewUser {
+    /// Login name.
+    pub username: String,
+    /// E-mail address.
+    pub email: String,
+    /// Full name.
+    pub realname: String,
+    /// Free text.
+    pub comment: String,
+    /// The password hash.
+    pub password_hash: String,
+    /// System administrator.
+    pub sysadmin: bool,
+}
+
+/// A project: the unit of access control; repositories are `<project>/<repo>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Project {
+    /// Id.
+    pub id: i64,
+    /// Name, unique, the first path component of its repositories.
+    pub name: String,
+    /// Readable by anyone, signed in or not.
+    pub public: bool,
+    /// The user who created it.
+    pub owner_id: i64,
+    /// Created.
+    pub created_at: SystemTime,
+    /// Last changed.
+    pub updated_at: SystemTime,
+}
+
+/// Harbor's project roles, with Harbor's ids.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum Role {
+    /// 1: everything in the project, members included.
+    ProjectAdmin,
+    /// 2: pull and push.
+    Developer,
+    /// 3: pull and read.
+    Guest,
+    /// 4: push, delete and manage the project's content, not its members.
+    Maintainer,
+    /// 5: pull only.
+    LimitedGuest,
+}
+
+impl Role {
+    /// Harbor's role id.
+    pub fn id(self) -> i64 {
+        match self {
+            Role::ProjectAdmin => 1,
+            Role::Developer => 2,
+            Role::Guest => 3,
+            Role::Maintainer => 4,
+            Role::LimitedGuest => 5,
+        }
+    }
+
+    /// The role with Harbor's id `id`.
+    pub fn from_id(id: i64) -> Option<Role> {
+        Some(match id {
+            1 => Role::ProjectAdmin,
+            2 => Role::Developer,
+            3 => Role::Guest,
+            4 => Role::Maintainer,
+            5 => Role::LimitedGuest,
+            _ => return None,
+        })
+    }
+
+    /// Harbor's role name (`projectAdmin`, `developer`, ...).
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::ProjectAdmin => "projectAdmin",
+            Role::Developer => "developer",
+            Role::Guest => "guest",
+            Role::Maintainer => "maintainer",
+            Role::LimitedGuest => "limitedGuest",
+        }
+    }
+}
+
+/// A user's membership in a project.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    /// Membership id.
+    pub id: i64,
+    /// The project.
+    pub project_id: i64,
+    /// The user.
+    pub user_id: i64,
+    /// The user's name.
+    pub username: String,
+    /// The role.
+    pub role: Role,
+}
+
+/// One page of a listing: `page` counts from 1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Page {
+    /// Page number, from 1.
+    pub page: u64,
+    /// Entries per page.
+    pub page_size: u64,
+}
+
+impl Default for Page {
+    fn default() -> Self {
+        Page {
+            page: 1,
+            page_size: 10,
+        }
+    }
+}
+
+impl Page {
+    /// Rows to skip.
+    pub fn offset(&self) -> u64 {
+        self.page.saturating_sub(1).saturating_mul(self.page_size)
+    }
+}
+
+/// Filters for listing projects.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProjectQuery {
+    /// Only names containing this.
+    pub name_contains: Option<String>,
+    /// Only public (or only private) projects.
+    pub public: Option<bool>,
+    /// Only projects that are public or of which this user is a member
+    /// (`None`: all projects, for administrators).
+    pub visible_to: Option<Option<i64>>,
+}
+
+/// Persistence of users, projects and members. Each method is one atomic step;
+/// a duplicate name is `CONFLICT`. Every backend runs the identity conformance
+/// suite in `harbor-storage`.
+#[async_trait]
+pub trait IdentityStore: Debug + Send + Sync + 'static {
+    /// Creates a user; `CONFLICT` if the username or e-mail is taken.
+    async fn create_user(&self, user: &NewUser) -> Result<User>;
+    /// A user by id.
+    async fn user_by_id(&self, id: i64) -> Result<Option<User>>;
+    /// A user by login name.
+    async fn user_by_name(&self, username: &str) -> Result<Option<User>>;
+    /// Users whose name contains `name_contains`, by id, and the total count.
+    async fn list_users(&self, name_contains: Option<&str>, page: Page)
+        -> Result<(Vec<User>, u64)>;
+    /// Changes e-mail, real name and comment; `false` if there is no such user.
+    async fn update_user_profile(
+        &self,
+        id: i64,
+        email: &str,
+        realname: &str,
+        comment: &str,
+    ) -> Result<bool>;
+    /// Replaces the password hash.
+    async fn set_password_hash(&self, id: i64, hash: &str) -> Result<bool>;
+    /// Grants or revokes system administration.
+    async fn set_sysadmin(&self, id: i64, sysadmin: bool) -> Result<bool>;
+    /// Deletes a user and their memberships.
+    async fn delete_user(&self, id: i64) -> Result<bool>;
+
+    /// Creates a project with `owner_id` as its ProjectAdmin, in one step.
+    async fn create_project(&self, name: &str, public: bool, owner_id: i64) -> Result<Project>;
+    /// A project by id.
+    async fn project_by_id(&self, id: i64) -> Result<Option<Project>>;
+    /// A project by name.
+    async fn project_by_name(&self, name: &str) -> Result<Option<Project>>;
+    /// Projects matching `query`, by name, and the total count.
+    async fn list_projects(&self, query: &ProjectQuery, page: Page) -> Result<(Vec<Project>, u64)>;
+    /// Makes a project public or private.
+    async fn set_project_public(&self, id: i64, public: bool) -> Result<bool>;
+    /// Deletes a project and its memberships.
+    async fn delete_project(&self, id: i64) -> Result<bool>;
+
+    /// Adds a member; `CONFLICT` if the user already is one.
+    async fn add_member(&self, project_id: i64, user_id: i64, role: Role) -> Result<Member>;
+    /// A user's membership in a project.
+    async fn member_of(&self, project_id: i64, user_id: i64) -> Result<Option<Member>>;
+    /// A membership by id.
+    async fn member_by_id(&self, project_id: i64, member_id: i64) -> Result<Option<Member>>;
+    /// A project's members, by id.
+    async fn list_members(&self, project_id: i64) -> Result<Vec<Member>>;
+    /// Changes a member's role.
+    async fn set_member_role(&self, project_id: i64, member_id: i64, role: Role) -> Result<bool>;
+    /// Removes a member.
+    async fn remove_member(&self, project_id: i64, member_id: i64) -> Result<bool>;
+}

@@ -1,0 +1,305 @@
+//! The `IdentityStore` conformance suite.
+
+use harbor_core::{ErrorCode, IdentityStore, NewUser, Page, ProjectQuery, Role};
+
+use super::ok;
+
+fn new_user(name: &str, email: &str) -> NewUser {
+    NewUser {
+        username: name.to_owned(),
+        email: email.to_owned(),
+        realname: format!("{name} the tester"),
+        comment: String::new(),
+        password_hash: "pbkdf2-sha256$1$00$00".to_owned(),
+        sysadmin: false,
+    }
+}
+
+/// Runs every test of the suite.
+pub async fn run_all(store: &dyn IdentityStore) {
+    users_are_unique_by_name_and_email(store).await;
+    users_list_filter_page_and_change(store).await;
+    a_project_creator_becomes_its_project_admin(store).await;
+    projects_list_by_visibility(store).await;
+    members_are_added_changed_and_removed(store).await;
+}
+
+/// Usernames and (non-empty) e-mails are unique: a duplicate is `CONFLICT`.
+pub async fn users_are_unique_by_name_and_email(store: &dyn IdentityStore) {
+    let u = ok(
+        "create",
+        store.create_user(&new_user("ida", "ida@example.com")).await,
+    );
+    assert_eq!(u.username, "ida");
+    assert!(!u.sysadmin);
+    let e = store
+        .create_user(&new_user("ida", "other@example.com"))
+        .await
+        .err()
+        .map(|e| e.code());
+    assert_eq!(e, Some(ErrorCode::Conflict), "duplicate username");
+    let e = store
+        .create_user(&new_user("ida2", "ida@example.com"))
+        .await
+        .err()
+        .map(|e| e.code());
+    assert_eq!(e, Some(ErrorCode::Conflict), "duplicate e-mail");
+    ok(
+        "empty e-mails do not clash",
+        store.create_user(&new_user("noemail1", "")).await,
+    );
+    ok(
+        "empty e-mails do not clash",
+        store.create_user(&new_user("noemail2", "")).await,
+    );
+    assert_eq!(
+        ok("by name", store.user_by_name("ida").await).map(|x| x.id),
+        Some(u.id)
+    );
+    assert_eq!(
+        ok("by id", store.user_by_id(u.id).await).map(|x| x.username),
+        Some("ida".into())
+    );
+    assert_eq!(ok("absent", store.user_by_name("nobody").await), None);
+}
+
+/// Users list by id with a name filter and pages; profiles, passwords and the
+/// admin flag change; deletion removes them.
+pub async fn users_list_filter_page_and_change(store: &dyn IdentityStore) {
+    for n in ["list_a", "list_b", "list_c"] {
+        ok(
+            "create",
+            store
+                .create_user(&new_user(n, &format!("{n}@example.com")))
+                .await,
+        );
+    }
+    let (page1, total) = ok(
+        "list",
+        store
+            .list_users(
+                Some("list_"),
+                Page {
+                    page: 1,
+                    page_size: 2,
+                },
+            )
+            .await,
+    );
+    assert_eq!(total, 3);
+    assert_eq!(
+        page1
+            .iter()
+            .map(|u| u.username.as_str())
+            .collect::<Vec<_>>(),
+        ["list_a", "list_b"]
+    );
+    let (page2, _) = ok(
+        "list",
+        store
+            .list_users(
+                Some("list_"),
+                Page {
+                    page: 2,
+                    page_size: 2,
+                },
+            )
+            .await,
+    );
+    assert_eq!(
+        page2
+            .iter()
+            .map(|u| u.username.as_str())
+            .collect::<Vec<_>>(),
+        ["list_c"]
+    );
+    let (none, total) = ok("list", store.list_users(Some("%"), Page::default()).await);
+    assert!(
+        none.is_empty() && total == 0,
+        "LIKE wildcards in the filter are literal"
+    );
+
+    let b = ok("get", store.user_by_name("list_b").await)
+        .map(|u| u.id)
+        .unwrap_or(-1);
+    assert!(ok(
+        "profile",
+        store
+            .update_user_profile(b, "b@new.example.com", "Bee", "hi")
+            .await
+    ));
+    assert!(ok("password", store.set_password_hash(b, "new-hash").await));
+    assert!(ok("admin", store.set_sysadmin(b, true).await));
+    let u = ok("get", store.user_by_id(b).await);
+    let u = ok("exists", u.ok_or("missing"));
+    assert_eq!(
+        (u.email.as_str(), u.realname.as_str(), u.comment.as_str()),
+        ("b@new.example.com", "Bee", "hi")
+    );
+    assert_eq!(u.password_hash, "new-hash");
+    assert!(u.sysadmin);
+    assert!(ok("delete", store.delete_user(b).await));
+    assert!(!ok("delete again", store.delete_user(b).await));
+    assert!(!ok("update absent", store.set_sysadmin(b, false).await));
+}
+
+/// Creating a project makes its creator a ProjectAdmin in the same step;
+/// names are unique.
+pub async fn a_project_creator_becomes_its_project_admin(store: &dyn IdentityStore) {
+    let owner = ok(
+        "create",
+        store
+            .create_user(&new_user("owner", "owner@example.com"))
+            .await,
+    );
+    let p = ok(
+        "create",
+        store.create_project("team-a", false, owner.id).await,
+    );
+    assert_eq!(
+        (p.name.as_str(), p.public, p.owner_id),
+        ("team-a", false, owner.id)
+    );
+    let m = ok("member", store.member_of(p.id, owner.id).await);
+    assert_eq!(m.map(|m| m.role), Some(Role::ProjectAdmin));
+    let e = store
+        .create_project("team-a", true, owner.id)
+        .await
+        .err()
+        .map(|e| e.code());
+    assert_eq!(e, Some(ErrorCode::Conflict));
+    assert_eq!(
+        ok("by name", store.project_by_name("team-a").await).map(|p| p.id),
+        Some(p.id)
+    );
+    assert!(ok("public", store.set_project_public(p.id, true).await));
+    assert_eq!(
+        ok("by id", store.project_by_id(p.id).await).map(|p| p.public),
+        Some(true)
+    );
+    assert!(ok("delete", store.delete_project(p.id).await));
+    assert_eq!(ok("gone", store.project_by_id(p.id).await), None);
+    assert_eq!(
+        ok("members gone", store.member_of(p.id, owner.id).await),
+        None
+    );
+}
+
+/// Listing shows administrators everything and others public projects plus
+/// their own.
+pub async fn projects_list_by_visibility(store: &dyn IdentityStore) {
+    let alice = ok(
+        "create",
+        store
+            .create_user(&new_user("vis_alice", "vis_alice@example.com"))
+            .await,
+    );
+    let bob = ok(
+        "create",
+        store
+            .create_user(&new_user("vis_bob", "vis_bob@example.com"))
+            .await,
+    );
+    ok(
+        "create",
+        store.create_project("vis-public", true, alice.id).await,
+    );
+    ok(
+        "create",
+        store.create_project("vis-alice", false, alice.id).await,
+    );
+    ok(
+        "create",
+        store.create_project("vis-bob", false, bob.id).await,
+    );
+    let names = |q: ProjectQuery| async move {
+        let (list, total) = ok(
+            "list",
+            store
+                .list_projects(
+                    &q,
+                    Page {
+                        page: 1,
+                        page_size: 100,
+                    },
+                )
+                .await,
+        );
+        assert_eq!(total as usize, list.len());
+        list.into_iter().map(|p| p.name).collect::<Vec<_>>()
+    };
+    let base = ProjectQuery {
+        name_contains: Some("vis-".into()),
+        ..Default::default()
+    };
+    assert_eq!(
+        names(base.clone()).await,
+        ["vis-alice", "vis-bob", "vis-public"]
+    );
+    let for_alice = ProjectQuery {
+        visible_to: Some(Some(alice.id)),
+        ..base.clone()
+    };
+    assert_eq!(names(for_alice).await, ["vis-alice", "vis-public"]);
+    let anonymous = ProjectQuery {
+        visible_to: Some(None),
+        ..base.clone()
+    };
+    assert_eq!(names(anonymous).await, ["vis-public"]);
+    let private = ProjectQuery {
+        public: Some(false),
+        ..base
+    };
+    assert_eq!(names(private).await, ["vis-alice", "vis-bob"]);
+}
+
+/// Members are added once, change role and leave.
+pub async fn members_are_added_changed_and_removed(store: &dyn IdentityStore) {
+    let owner = ok(
+        "create",
+        store
+            .create_user(&new_user("m_owner", "m_owner@example.com"))
+            .await,
+    );
+    let dev = ok(
+        "create",
+        store
+            .create_user(&new_user("m_dev", "m_dev@example.com"))
+            .await,
+    );
+    let p = ok(
+        "create",
+        store.create_project("members", false, owner.id).await,
+    );
+    let m = ok("add", store.add_member(p.id, dev.id, Role::Developer).await);
+    assert_eq!(
+        (m.user_id, m.username.as_str(), m.role),
+        (dev.id, "m_dev", Role::Developer)
+    );
+    let e = store
+        .add_member(p.id, dev.id, Role::Guest)
+        .await
+        .err()
+        .map(|e| e.code());
+    assert_eq!(e, Some(ErrorCode::Conflict));
+    let list = ok("list", store.list_members(p.id).await);
+    assert_eq!(
+        list.iter().map(|m| m.username.as_str()).collect::<Vec<_>>(),
+        ["m_owner", "m_dev"]
+    );
+    assert!(ok(
+        "role",
+        store.set_member_role(p.id, m.id, Role::Maintainer).await
+    ));
+    assert_eq!(
+        ok("get", store.member_by_id(p.id, m.id).await).map(|m| m.role),
+        Some(Role::Maintainer)
+    );
+    assert!(ok("remove", store.remove_member(p.id, m.id).await));
+    assert!(!ok("remove again", store.remove_member(p.id, m.id).await));
+    assert_eq!(ok("gone", store.member_of(p.id, dev.id).await), None);
+    // Deleting a user ends their memberships.
+    ok("add", store.add_member(p.id, dev.id, Role::Guest).await);
+    ok("delete user", store.delete_user(dev.id).await);
+    assert_eq!(ok("list", store.list_members(p.id).await).len(), 1);
+}

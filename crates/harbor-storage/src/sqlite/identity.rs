@@ -1,0 +1,341 @@
+//! `IdentityStore` for `SqliteMetaStore`: users, projects and members.
+
+use async_trait::async_trait;
+use harbor_core::{
+    IdentityStore, Member, NewUser, Page, Project, ProjectQuery, Result, Role, User,
+};
+use rusqlite::{params, Connection, OptionalExtension, Row};
+
+use super::{from_ms, now_ms, SqliteMetaStore};
+use crate::error::{conflict_on_unique, StorageError};
+
+const USER_COLUMNS: &str =
+    "id, username, email, realname, comment, password_hash, sysadmin, created_at, updated_at";
+const PROJECT_COLUMNS: &str = "id, name, public, owner_id, created_at, updated_at";
+const MEMBER_SELECT: &str = "SELECT m.id, m.project_id, m.user_id, u.username, m.role
+     FROM project_members m JOIN users u ON u.id = m.user_id";
+
+fn user_row(r: &Row<'_>) -> rusqlite::Result<User> {
+    Ok(User {
+        id: r.get(0)?,
+        username: r.get(1)?,
+        email: r.get(2)?,
+        realname: r.get(3)?,
+        comment: r.get(4)?,
+        password_hash: r.get(5)?,
+        sysadmin: r.get(6)?,
+        created_at: from_ms(r.get(7)?),
+        updated_at: from_ms(r.get(8)?),
+    })
+}
+
+fn project_row(r: &Row<'_>) -> rusqlite::Result<Project> {
+    Ok(Project {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        public: r.get(2)?,
+        owner_id: r.get(3)?,
+        created_at: from_ms(r.get(4)?),
+        updated_at: from_ms(r.get(5)?),
+    })
+}
+
+fn member_row(r: &Row<'_>) -> rusqlite::Result<(i64, i64, i64, String, i64)> {
+    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+}
+
+fn to_member(row: (i64, i64, i64, String, i64)) -> Result<Member, StorageError> {
+    let (id, project_id, user_id, username, role) = row;
+    let role = Role::from_id(role)
+        .ok_or_else(|| StorageError::Corrupt(format!("unknown role id {role}")))?;
+    Ok(Member {
+        id,
+        project_id,
+        user_id,
+        username,
+        role,
+    })
+}
+
+fn user_by(
+    c: &Connection,
+    column: &str,
+    value: &dyn rusqlite::ToSql,
+) -> Result<Option<User>, StorageError> {
+    let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE {column} = ?1");
+    Ok(c.prepare_cached(&sql)?
+        .query_row([value], user_row)
+        .optional()?)
+}
+
+fn project_by(
+    c: &Connection,
+    column: &str,
+    value: &dyn rusqlite::ToSql,
+) -> Result<Option<Project>, StorageError> {
+    let sql = format!("SELECT {PROJECT_COLUMNS} FROM projects WHERE {column} = ?1");
+    Ok(c.prepare_cached(&sql)?
+        .query_row([value], project_row)
+        .optional()?)
+}
+
+fn like_pattern(s: &str) -> String {
+    let escaped = s
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
+    format!("%{escaped}%")
+}
+
+#[async_trait]
+impl IdentityStore for SqliteMetaStore {
+    async fn create_user(&self, user: &NewUser) -> Result<User> {
+        let u = user.clone();
+        self.write(move |tx| {
+            let now = now_ms();
+            tx.prepare_cached(
+                "INSERT INTO users (username, email, realname, comment, password_hash, sysadmin, created_at, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)",
+            )?
+            .execute(params![u.username, u.email, u.realname, u.comment, u.password_hash, u.sysadmin, now])
+            .map_err(|e| conflict_on_unique(e, || format!("the username {:?} or e-mail {:?} is already taken", u.username, u.email)))?;
+            let id = tx.last_insert_rowid();
+            user_by(tx, "id", &id)?.ok_or_else(|| StorageError::Corrupt("new user vanished".into()))
+        })
+        .await
+    }
+
+    async fn user_by_id(&self, id: i64) -> Result<Option<User>> {
+        self.call(move |c| user_by(c, "id", &id)).await
+    }
+
+    async fn user_by_name(&self, username: &str) -> Result<Option<User>> {
+        let name = username.to_owned();
+        self.call(move |c| user_by(c, "username", &name)).await
+    }
+
+    async fn list_users(
+        &self,
+        name_contains: Option<&str>,
+        page: Page,
+    ) -> Result<(Vec<User>, u64)> {
+        let pattern = like_pattern(name_contains.unwrap_or(""));
+        self.call(move |c| {
+            let total: i64 = c
+                .prepare_cached("SELECT count(*) FROM users WHERE username LIKE ?1 ESCAPE '\\'")?
+                .query_row([&pattern], |r| r.get(0))?;
+            let sql = format!(
+                "SELECT {USER_COLUMNS} FROM users WHERE username LIKE ?1 ESCAPE '\\' ORDER BY id LIMIT ?2 OFFSET ?3"
+            );
+            let mut stmt = c.prepare_cached(&sql)?;
+            let rows = stmt.query_map(params![pattern, page.page_size as i64, page.offset() as i64], user_row)?;
+            Ok((rows.collect::<Result<Vec<_>, _>>()?, total as u64))
+        })
+        .await
+    }
+
+    async fn update_user_profile(
+        &self,
+        id: i64,
+        email: &str,
+        realname: &str,
+        comment: &str,
+    ) -> Result<bool> {
+        let (email, realname, comment) =
+            (email.to_owned(), realname.to_owned(), comment.to_owned());
+        self.write(move |tx| {
+            let n = tx
+                .prepare_cached("UPDATE users SET email = ?2, realname = ?3, comment = ?4, updated_at = ?5 WHERE id = ?1")?
+                .execute(params![id, email, realname, comment, now_ms()])
+                .map_err(|e| conflict_on_unique(e, || format!("the e-mail {email:?} is already taken")))?;
+            Ok(n > 0)
+        })
+        .await
+    }
+
+    async fn set_password_hash(&self, id: i64, hash: &str) -> Result<bool> {
+        let hash = hash.to_owned();
+        self.write(move |tx| {
+            let n = tx
+                .prepare_cached(
+                    "UPDATE users SET password_hash = ?2, updated_at = ?3 WHERE id = ?1",
+                )?
+                .execute(params![id, hash, now_ms()])?;
+            Ok(n > 0)
+        })
+        .await
+    }
+
+    async fn set_sysadmin(&self, id: i64, sysadmin: bool) -> Result<bool> {
+        self.write(move |tx| {
+            let n = tx
+                .prepare_cached("UPDATE users SET sysadmin = ?2, updated_at = ?3 WHERE id = ?1")?
+                .execute(params![id, sysadmin, now_ms()])?;
+            Ok(n > 0)
+        })
+        .await
+    }
+
+    async fn delete_user(&self, id: i64) -> Result<bool> {
+        self.write(move |tx| {
+            Ok(tx
+                .prepare_cached("DELETE FROM users WHERE id = ?1")?
+                .execute([id])?
+                > 0)
+        })
+        .await
+    }
+
+    async fn create_project(&self, name: &str, public: bool, owner_id: i64) -> Result<Project> {
+        let name = name.to_owned();
+        self.write(move |tx| {
+            let now = now_ms();
+            tx.prepare_cached(
+                "INSERT INTO projects (name, public, owner_id, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?4)",
+            )?
+            .execute(params![name, public, owner_id, now])
+            .map_err(|e| conflict_on_unique(e, || format!("the project {name:?} already exists")))?;
+            let id = tx.last_insert_rowid();
+            tx.prepare_cached("INSERT INTO project_members (project_id, user_id, role) VALUES (?1, ?2, ?3)")?
+                .execute(params![id, owner_id, Role::ProjectAdmin.id()])?;
+            project_by(tx, "id", &id)?.ok_or_else(|| StorageError::Corrupt("new project vanished".into()))
+        })
+        .await
+    }
+
+    async fn project_by_id(&self, id: i64) -> Result<Option<Project>> {
+        self.call(move |c| project_by(c, "id", &id)).await
+    }
+
+    async fn project_by_name(&self, name: &str) -> Result<Option<Project>> {
+        let name = name.to_owned();
+        self.call(move |c| project_by(c, "name", &name)).await
+    }
+
+    async fn list_projects(&self, query: &ProjectQuery, page: Page) -> Result<(Vec<Project>, u64)> {
+        let q = query.clone();
+        self.call(move |c| {
+            // -1 / NULL disable a filter, so one prepared statement serves all.
+            let public: i64 = q.public.map(i64::from).unwrap_or(-1);
+            let (restrict, user): (bool, i64) = match q.visible_to {
+                None => (false, 0),
+                Some(user) => (true, user.unwrap_or(-1)),
+            };
+            let filter = "FROM projects p WHERE p.name LIKE ?1 ESCAPE '\\'
+                 AND (?2 = -1 OR p.public = ?2)
+                 AND (?3 = 0 OR p.public = 1 OR EXISTS
+                      (SELECT 1 FROM project_members m WHERE m.project_id = p.id AND m.user_id = ?4))";
+            let pattern = like_pattern(q.name_contains.as_deref().unwrap_or(""));
+            let total: i64 = c
+                .prepare_cached(&format!("SELECT count(*) {filter}"))?
+                .query_row(params![pattern, public, restrict, user], |r| r.get(0))?;
+            let sql = format!(
+                "SELECT p.id, p.name, p.public, p.owner_id, p.created_at, p.updated_at {filter} ORDER BY p.name LIMIT ?5 OFFSET ?6"
+            );
+            let mut stmt = c.prepare_cached(&sql)?;
+            let rows = stmt.query_map(
+                params![pattern, public, restrict, user, page.page_size as i64, page.offset() as i64],
+                project_row,
+            )?;
+            Ok((rows.collect::<Result<Vec<_>, _>>()?, total as u64))
+        })
+        .await
+    }
+
+    async fn set_project_public(&self, id: i64, public: bool) -> Result<bool> {
+        self.write(move |tx| {
+            let n = tx
+                .prepare_cached("UPDATE projects SET public = ?2, updated_at = ?3 WHERE id = ?1")?
+                .execute(params![id, public, now_ms()])?;
+            Ok(n > 0)
+        })
+        .await
+    }
+
+    async fn delete_project(&self, id: i64) -> Result<bool> {
+        self.write(move |tx| {
+            Ok(tx
+                .prepare_cached("DELETE FROM projects WHERE id = ?1")?
+                .execute([id])?
+                > 0)
+        })
+        .await
+    }
+
+    async fn add_member(&self, project_id: i64, user_id: i64, role: Role) -> Result<Member> {
+        self.write(move |tx| {
+            tx.prepare_cached(
+                "INSERT INTO project_members (project_id, user_id, role) VALUES (?1, ?2, ?3)",
+            )?
+            .execute(params![project_id, user_id, role.id()])
+            .map_err(|e| {
+                conflict_on_unique(e, || "the user is already a member of the project".into())
+            })?;
+            let id = tx.last_insert_rowid();
+            let row = tx
+                .prepare_cached(&format!("{MEMBER_SELECT} WHERE m.id = ?1"))?
+                .query_row([id], member_row)?;
+            to_member(row)
+        })
+        .await
+    }
+
+    async fn member_of(&self, project_id: i64, user_id: i64) -> Result<Option<Member>> {
+        self.call(move |c| {
+            c.prepare_cached(&format!(
+                "{MEMBER_SELECT} WHERE m.project_id = ?1 AND m.user_id = ?2"
+            ))?
+            .query_row([project_id, user_id], member_row)
+            .optional()?
+            .map(to_member)
+            .transpose()
+        })
+        .await
+    }
+
+    async fn member_by_id(&self, project_id: i64, member_id: i64) -> Result<Option<Member>> {
+        self.call(move |c| {
+            c.prepare_cached(&format!(
+                "{MEMBER_SELECT} WHERE m.project_id = ?1 AND m.id = ?2"
+            ))?
+            .query_row([project_id, member_id], member_row)
+            .optional()?
+            .map(to_member)
+            .transpose()
+        })
+        .await
+    }
+
+    async fn list_members(&self, project_id: i64) -> Result<Vec<Member>> {
+        self.call(move |c| {
+            let mut stmt = c.prepare_cached(&format!(
+                "{MEMBER_SELECT} WHERE m.project_id = ?1 ORDER BY m.id"
+            ))?;
+            let rows = stmt.query_map([project_id], member_row)?;
+            rows.map(|r| to_member(r?)).collect()
+        })
+        .await
+    }
+
+    async fn set_member_role(&self, project_id: i64, member_id: i64, role: Role) -> Result<bool> {
+        self.write(move |tx| {
+            let n = tx
+                .prepare_cached(
+                    "UPDATE project_members SET role = ?3 WHERE project_id = ?1 AND id = ?2",
+                )?
+                .execute(params![project_id, member_id, role.id()])?;
+            Ok(n > 0)
+        })
+        .await
+    }
+
+    async fn remove_member(&self, project_id: i64, member_id: i64) -> Result<bool> {
+        self.write(move |tx| {
+            let n = tx
+                .prepare_cached("DELETE FROM project_members WHERE project_id = ?1 AND id = ?2")?
+                .execute([project_id, member_id])?;
+            Ok(n > 0)
+        })
+        .await
+    }
+}
