@@ -88,9 +88,13 @@ pub struct DbAuthenticator {
     store: Arc<dyn IdentityStore>,
     limit: RateLimit,
     failures: Arc<Mutex<Failures>>,
-    verified: Arc<Mutex<HashMap<String, (Vec<u8>, String, Instant)>>>,
+    verified: Arc<Mutex<HashMap<String, Verified>>>,
     pepper: [u8; 16],
 }
+
+/// A recent successful check: the password's fingerprint, the stored hash it
+/// matched, and when.
+type Verified = (Vec<u8>, String, Instant);
 
 const VERIFIED_TTL: Duration = Duration::from_secs(300);
 
