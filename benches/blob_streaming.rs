@@ -37,11 +37,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let size = chunks * CHUNK as u64;
 
     let dir = tempfile::tempdir()?;
-    let config = harbor_server::Config {
+    let mut config = harbor_server::Config {
         listen: "127.0.0.1:0".into(),
         data_dir: dir.path().to_path_buf(),
         ..Default::default()
     };
+    // The data path is measured, not access control.
+    config.auth.mode = harbor_server::config::AuthMode::None;
     let server = harbor_server::Server::bind(config).await?;
     let base = format!("http://{}", server.local_addr());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

@@ -25,6 +25,57 @@ pub struct Config {
     /// How long in-flight requests may take to finish on shutdown (`HARBOR_SHUTDOWN_TIMEOUT`).
     #[serde(deserialize_with = "duration")]
     pub shutdown_timeout: Duration,
+    /// Users, projects and the token service.
+    pub auth: AuthConfig,
+}
+
+/// How requests are authenticated and authorized.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum AuthMode {
+    /// Harbor's model: users, projects and roles; `/v2/` takes tokens from
+    /// `/service/token` (or Basic credentials); pushes go into existing projects.
+    Token,
+    /// No authentication at all: an open registry, as CNCF distribution is
+    /// without an `auth` section. For tests, CI caches and embedding.
+    None,
+}
+
+/// The `[auth]` section.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    /// `token` (default) or `none` (`HARBOR_AUTH_MODE`).
+    pub mode: AuthMode,
+    /// Whether anonymous callers may read public projects (`HARBOR_ANONYMOUS_ACCESS`).
+    pub anonymous_access: bool,
+    /// Token lifetime, Harbor's default 30 minutes (`HARBOR_TOKEN_LIFETIME`).
+    #[serde(deserialize_with = "duration")]
+    pub token_lifetime: Duration,
+    /// `iss` of issued tokens.
+    pub issuer: String,
+    /// The service name tokens are issued for (their `aud`).
+    pub service: String,
+    /// The URL clients reach this server at, for the token realm; derived from
+    /// each request's Host when unset (`HARBOR_EXTERNAL_URL`).
+    pub external_url: Option<String>,
+    /// The `admin` password set on first start (`HARBOR_ADMIN_PASSWORD`); when
+    /// unset, one is generated and printed once. Ignored once `admin` exists.
+    pub admin_password: Option<String>,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig {
+            mode: AuthMode::Token,
+            anonymous_access: true,
+            token_lifetime: Duration::from_secs(30 * 60),
+            issuer: "harbor-token-issuer".into(),
+            service: "harbor-registry".into(),
+            external_url: None,
+            admin_password: None,
+        }
+    }
 }
 
 /// PEM files for HTTPS.
@@ -70,7 +121,16 @@ impl Default for Config {
             tls: None,
             upload_purging: UploadPurging::default(),
             shutdown_timeout: Duration::from_secs(30),
+            auth: AuthConfig::default(),
         }
+    }
+}
+
+fn parse_bool(key: &str, v: &str) -> Result<bool, ServerError> {
+    match v.to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" => Ok(true),
+        "false" | "0" | "no" => Ok(false),
+        _ => Err(ServerError::Config(format!("{key}={v:?} is not a boolean"))),
     }
 }
 
@@ -138,15 +198,7 @@ impl Config {
             }
         }
         if let Some(v) = lookup("HARBOR_UPLOAD_PURGING_ENABLED") {
-            self.upload_purging.enabled = match v.to_ascii_lowercase().as_str() {
-                "true" | "1" | "yes" => true,
-                "false" | "0" | "no" => false,
-                _ => {
-                    return Err(ServerError::Config(format!(
-                        "HARBOR_UPLOAD_PURGING_ENABLED={v:?} is not a boolean"
-                    )))
-                }
-            };
+            self.upload_purging.enabled = parse_bool("HARBOR_UPLOAD_PURGING_ENABLED", &v)?;
         }
         if let Some(v) = lookup("HARBOR_UPLOAD_PURGING_AGE") {
             self.upload_purging.age = dur("HARBOR_UPLOAD_PURGING_AGE", v)?;
@@ -156,6 +208,29 @@ impl Config {
         }
         if let Some(v) = lookup("HARBOR_SHUTDOWN_TIMEOUT") {
             self.shutdown_timeout = dur("HARBOR_SHUTDOWN_TIMEOUT", v)?;
+        }
+        if let Some(v) = lookup("HARBOR_AUTH_MODE") {
+            self.auth.mode = match v.as_str() {
+                "token" => AuthMode::Token,
+                "none" => AuthMode::None,
+                _ => {
+                    return Err(ServerError::Config(format!(
+                        "HARBOR_AUTH_MODE={v:?}: expected token or none"
+                    )))
+                }
+            };
+        }
+        if let Some(v) = lookup("HARBOR_ANONYMOUS_ACCESS") {
+            self.auth.anonymous_access = parse_bool("HARBOR_ANONYMOUS_ACCESS", &v)?;
+        }
+        if let Some(v) = lookup("HARBOR_TOKEN_LIFETIME") {
+            self.auth.token_lifetime = dur("HARBOR_TOKEN_LIFETIME", v)?;
+        }
+        if let Some(v) = lookup("HARBOR_ADMIN_PASSWORD").filter(|v| !v.is_empty()) {
+            self.auth.admin_password = Some(v);
+        }
+        if let Some(v) = lookup("HARBOR_EXTERNAL_URL") {
+            self.auth.external_url = Some(v);
         }
         Ok(())
     }

@@ -30,6 +30,9 @@ pub enum ServerError {
     /// The TLS certificate or key is unusable.
     #[error("TLS setup failed: {0}")]
     Tls(String),
+    /// Users or the token signing key could not be set up.
+    #[error("auth setup failed: {0}")]
+    Auth(String),
     /// A storage backend could not be opened.
     #[error("storage: {0}")]
     Storage(#[from] harbor_storage::StorageError),

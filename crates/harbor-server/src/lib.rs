@@ -13,6 +13,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod auth;
 pub mod config;
 mod error;
 pub mod health;
@@ -27,6 +28,8 @@ use axum::routing::{any, get};
 use axum::Router;
 use harbor_core::Registry;
 use harbor_storage::{FsBlobStore, SqliteMetaStore};
+
+pub use auth::AuthState;
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
@@ -34,25 +37,48 @@ pub use config::Config;
 pub use error::ServerError;
 
 /// The whole HTTP API over `registry`: mount it in your own axum program or
-/// serve it with [`serve::serve`].
-pub fn router(registry: Registry) -> Router {
-    let oci = Router::new()
+/// serve it with [`serve::serve`]. With `auth`, `/v2/` demands tokens (or Basic
+/// credentials) and `/service/token` issues them; without, the registry is open.
+pub fn router(registry: Registry, auth: Option<Arc<AuthState>>) -> Router {
+    let mut oci = Router::new()
         .route("/v2", any(oci::dispatch))
         .route("/v2/", any(oci::dispatch))
         .route("/v2/{*path}", any(oci::dispatch))
         .with_state(oci::OciState {
             registry: registry.clone(),
-        })
-        .layer(axum::middleware::from_fn(oci::api_version_header));
-    let api = Router::new()
+        });
+    if let Some(auth) = &auth {
+        oci = oci.layer(axum::middleware::from_fn_with_state(
+            auth::GuardState {
+                auth: auth.clone(),
+                registry: registry.clone(),
+            },
+            auth::guard,
+        ));
+    }
+    let oci = oci.layer(axum::middleware::from_fn(oci::api_version_header));
+    let mut api = Router::new()
         .route("/api/v2.0/health", get(health::health))
         .with_state(registry);
+    if let Some(auth) = auth {
+        api = api.merge(
+            Router::new()
+                .route(
+                    "/service/token",
+                    get(auth::token_get).post(auth::token_post),
+                )
+                .with_state(auth),
+        );
+    }
     oci.merge(api)
 }
 
 /// Opens the embedded default storage under `data_dir`: blobs in
-/// `data_dir/blobs` and `data_dir/uploads`, metadata in `data_dir/registry.db`.
-pub async fn open_registry(data_dir: &std::path::Path) -> Result<Registry, ServerError> {
+/// `data_dir/blobs` and `data_dir/uploads`, metadata (and users and projects)
+/// in `data_dir/registry.db`.
+pub async fn open_storage(
+    data_dir: &std::path::Path,
+) -> Result<(Registry, Arc<SqliteMetaStore>), ServerError> {
     let dir = data_dir.to_owned();
     tokio::task::spawn_blocking(move || {
         std::fs::create_dir_all(&dir).map_err(|source| ServerError::Io {
@@ -60,17 +86,53 @@ pub async fn open_registry(data_dir: &std::path::Path) -> Result<Registry, Serve
             source,
         })?;
         let blobs = FsBlobStore::open(&dir)?;
-        let meta = SqliteMetaStore::open(dir.join("registry.db"))?;
-        Ok(Registry::new(Arc::new(blobs), Arc::new(meta)))
+        let meta = Arc::new(SqliteMetaStore::open(dir.join("registry.db"))?);
+        Ok((Registry::new(Arc::new(blobs), meta.clone()), meta))
     })
     .await
     .map_err(|e| ServerError::Config(format!("start-up task failed: {e}")))?
+}
+
+/// Sets up users and tokens on `store`: the signing key and certificate in
+/// `data_dir` (`token.key`, `token.crt`), the `admin` user and the `library`
+/// project on first start. Returns the auth state and, when the admin password
+/// was generated here, that password (to be shown once).
+pub async fn open_auth(
+    config: &Config,
+    store: Arc<SqliteMetaStore>,
+    admin_password: Option<String>,
+) -> Result<(Arc<AuthState>, Option<String>), ServerError> {
+    let dir = config.data_dir.clone();
+    let key = tokio::task::spawn_blocking(move || harbor_auth::SigningKey::load_or_create(&dir))
+        .await
+        .map_err(|e| ServerError::Config(format!("start-up task failed: {e}")))?
+        .map_err(|e| ServerError::Auth(e.to_string()))?;
+    let boot = harbor_auth::bootstrap(store.as_ref(), admin_password.as_deref())
+        .await
+        .map_err(|e| ServerError::Auth(e.to_string()))?;
+    let token_config = harbor_auth::TokenConfig {
+        issuer: config.auth.issuer.clone(),
+        service: config.auth.service.clone(),
+        lifetime: config.auth.token_lifetime,
+        ..Default::default()
+    };
+    let state = AuthState::new(
+        store,
+        key,
+        token_config,
+        config.auth.anonymous_access,
+        config.auth.external_url.clone(),
+        config.tls.is_some(),
+    );
+    Ok((Arc::new(state), boot.generated_admin_password))
 }
 
 /// A server bound to its address with its storage open, ready to run.
 pub struct Server {
     config: Config,
     registry: Registry,
+    auth: Option<Arc<AuthState>>,
+    generated_admin_password: Option<String>,
     listener: TcpListener,
     tls: Option<TlsAcceptor>,
 }
@@ -89,7 +151,15 @@ impl Server {
     /// Opens the storage under `config.data_dir`, loads TLS if configured and
     /// binds `config.listen` (port 0 picks a free port).
     pub async fn bind(config: Config) -> Result<Server, ServerError> {
-        let registry = open_registry(&config.data_dir).await?;
+        let (registry, meta) = open_storage(&config.data_dir).await?;
+        let (auth, generated_admin_password) = match config.auth.mode {
+            config::AuthMode::Token => {
+                let admin_password = config.auth.admin_password.clone();
+                let (auth, generated) = open_auth(&config, meta, admin_password).await?;
+                (Some(auth), generated)
+            }
+            config::AuthMode::None => (None, None),
+        };
         let tls = match &config.tls {
             Some(t) => Some(serve::tls_acceptor(&t.cert, &t.key)?),
             None => None,
@@ -104,6 +174,8 @@ impl Server {
         Ok(Server {
             config,
             registry,
+            auth,
+            generated_admin_password,
             listener,
             tls,
         })
@@ -119,6 +191,17 @@ impl Server {
     /// Whether connections are served over TLS.
     pub fn is_tls(&self) -> bool {
         self.tls.is_some()
+    }
+
+    /// The administrator password generated on first start (no
+    /// `HARBOR_ADMIN_PASSWORD` given), to be shown once; `None` otherwise.
+    pub fn generated_admin_password(&self) -> Option<&str> {
+        self.generated_admin_password.as_deref()
+    }
+
+    /// Users, projects and tokens, when authentication is on.
+    pub fn auth(&self) -> Option<&Arc<AuthState>> {
+        self.auth.as_ref()
     }
 
     /// The engine, for embedding programs that also want direct calls.
@@ -143,7 +226,7 @@ impl Server {
                 }
             })
         });
-        let router = router(self.registry.clone());
+        let router = router(self.registry.clone(), self.auth.clone());
         serve::serve(
             self.listener,
             router,

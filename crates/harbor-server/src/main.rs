@@ -91,6 +91,11 @@ async fn serve(cfg: Config) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if let Some(password) = server.generated_admin_password() {
+        // Shown once, on the terminal only: never logged.
+        println!("harbor-server: created the administrator 'admin' with password {password}");
+        println!("harbor-server: this password is not shown again; set HARBOR_ADMIN_PASSWORD to choose one");
+    }
     let scheme = if server.is_tls() { "https" } else { "http" };
     let addr = server.local_addr();
     tracing::info!(%addr, data_dir = %data_dir.display(), "harbor-server started");

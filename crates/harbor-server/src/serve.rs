@@ -85,7 +85,14 @@ pub async fn serve(
             () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
-        let service = TowerToHyperService::new(router.clone());
+        let service = TowerToHyperService::new(
+            tower::ServiceBuilder::new()
+                .map_request(move |mut req: hyper::Request<hyper::body::Incoming>| {
+                    req.extensions_mut().insert(crate::auth::ClientAddr(peer));
+                    req
+                })
+                .service(router.clone()),
+        );
         let watcher = graceful.watcher();
         let builder = builder.clone();
         let tls = tls.clone();

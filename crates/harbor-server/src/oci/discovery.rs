@@ -57,7 +57,13 @@ pub(super) async fn tags(
 
 pub(super) async fn catalog(state: &OciState, req: Request) -> Result<Response, ApiError> {
     let (n, last) = page_params(&req)?;
-    let (repos, more) = state.registry.catalog(last.as_deref(), n).await?;
+    let (mut repos, more) = state.registry.catalog(last.as_deref(), n).await?;
+    // With authentication on, only repositories of projects the caller may see.
+    if let Some(crate::auth::CatalogScope(Some(visible))) =
+        req.extensions().get::<crate::auth::CatalogScope>()
+    {
+        repos.retain(|r| visible.contains(r.split('/').next().unwrap_or(r)));
+    }
     let next = repos.last().cloned();
     let mut resp = json(serde_json::json!({ "repositories": repos }));
     if let (true, Some(last)) = (more, next) {

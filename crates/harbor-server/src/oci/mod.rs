@@ -28,7 +28,7 @@ pub struct OciState {
 
 /// The endpoint a `/v2/` path names.
 #[derive(Debug, PartialEq, Eq)]
-enum Route<'a> {
+pub(crate) enum Route<'a> {
     Base,
     Catalog,
     Tags(&'a str),
@@ -39,7 +39,7 @@ enum Route<'a> {
     Referrers(&'a str, &'a str),
 }
 
-fn parse_route(path: &str) -> Option<Route<'_>> {
+pub(crate) fn parse_route(path: &str) -> Option<Route<'_>> {
     let rest = path.strip_prefix("/v2")?;
     if rest.is_empty() || rest == "/" {
         return Some(Route::Base);

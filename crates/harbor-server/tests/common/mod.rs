@@ -14,8 +14,13 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use tokio::sync::oneshot;
 
+/// The administrator password of [`TestServer::start_with_auth`].
+pub const ADMIN_PASSWORD: &str = "Harbor12345";
+
 /// A server running in this process on 127.0.0.1 with a fresh data directory.
 pub struct TestServer {
+    /// Users, projects and tokens, when started with authentication.
+    pub auth: Option<std::sync::Arc<harbor_server::AuthState>>,
     pub addr: SocketAddr,
     pub base: String,
     pub dir: tempfile::TempDir,
@@ -30,6 +35,17 @@ impl TestServer {
         Self::start_in(dir, |_| {}).await
     }
 
+    /// Starts a server with Harbor's authentication on and `admin` having
+    /// password `ADMIN_PASSWORD`.
+    pub async fn start_with_auth() -> TestServer {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+        Self::start_in(dir, |c| {
+            c.auth.mode = harbor_server::config::AuthMode::Token;
+            c.auth.admin_password = Some(ADMIN_PASSWORD.into());
+        })
+        .await
+    }
+
     /// Starts a server on `dir`, letting `tweak` adjust the configuration.
     pub async fn start_in(
         dir: tempfile::TempDir,
@@ -40,23 +56,69 @@ impl TestServer {
             data_dir: dir.path().join("data"),
             ..Default::default()
         };
+        // The protocol tests run an open registry; auth tests switch it on.
+        config.auth.mode = harbor_server::config::AuthMode::None;
         tweak(&mut config);
         let server = harbor_server::Server::bind(config)
             .await
             .unwrap_or_else(|e| panic!("server start: {e}"));
         let addr = server.local_addr();
+        let auth = server.auth().cloned();
         let scheme = if server.is_tls() { "https" } else { "http" };
         let (tx, rx) = oneshot::channel::<()>();
         let handle = tokio::spawn(server.run_until(async move {
             let _ = rx.await;
         }));
         TestServer {
+            auth,
             addr,
             base: format!("{scheme}://{addr}"),
             dir,
             shutdown: Some(tx),
             handle: Some(handle),
         }
+    }
+
+    fn store(&self) -> &dyn harbor_core::IdentityStore {
+        match &self.auth {
+            Some(a) => a.store.as_ref(),
+            None => panic!("the server was started without authentication"),
+        }
+    }
+
+    /// Creates a user with `password`; returns its id.
+    pub async fn create_user(&self, name: &str, password: &str) -> i64 {
+        let password_hash = password_hash(password);
+        let user = harbor_core::NewUser {
+            username: name.into(),
+            email: format!("{name}@example.com"),
+            realname: name.into(),
+            comment: String::new(),
+            password_hash,
+            sysadmin: false,
+        };
+        self.store()
+            .create_user(&user)
+            .await
+            .unwrap_or_else(|e| panic!("create user {name}: {e}"))
+            .id
+    }
+
+    /// Creates a project owned by the admin; returns its id.
+    pub async fn create_project(&self, name: &str, public: bool) -> i64 {
+        self.store()
+            .create_project(name, public, 1)
+            .await
+            .unwrap_or_else(|e| panic!("create project {name}: {e}"))
+            .id
+    }
+
+    /// Makes user `user_id` a member of project `project_id` with `role`.
+    pub async fn add_member(&self, project_id: i64, user_id: i64, role: harbor_core::Role) {
+        self.store()
+            .add_member(project_id, user_id, role)
+            .await
+            .unwrap_or_else(|e| panic!("add member: {e}"));
     }
 
     /// `host:port`, as skopeo wants it.
@@ -168,4 +230,16 @@ pub async fn request(
 /// `sha256:<hex>` of `data`.
 pub fn digest(data: &[u8]) -> String {
     harbor_core::Digest::sha256(data).to_string()
+}
+
+/// PBKDF2 hashes, computed once per password for the whole test binary.
+pub fn password_hash(password: &str) -> String {
+    static CACHE: std::sync::Mutex<Vec<(String, String)>> = std::sync::Mutex::new(Vec::new());
+    let mut cache = CACHE.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some((_, h)) = cache.iter().find(|(p, _)| p == password) {
+        return h.clone();
+    }
+    let h = harbor_auth::password::hash_password(password).unwrap_or_else(|e| panic!("hash: {e}"));
+    cache.push((password.to_owned(), h.clone()));
+    h
 }
