@@ -21,6 +21,8 @@ pub const ADMIN_PASSWORD: &str = "Harbor12345";
 pub struct TestServer {
     /// Users, projects and tokens, when started with authentication.
     pub auth: Option<std::sync::Arc<harbor_server::AuthState>>,
+    /// The engine behind the server.
+    pub registry: harbor_core::Registry,
     pub addr: SocketAddr,
     pub base: String,
     pub dir: tempfile::TempDir,
@@ -64,6 +66,7 @@ impl TestServer {
             .unwrap_or_else(|e| panic!("server start: {e}"));
         let addr = server.local_addr();
         let auth = server.auth().cloned();
+        let registry = server.registry().clone();
         let scheme = if server.is_tls() { "https" } else { "http" };
         let (tx, rx) = oneshot::channel::<()>();
         let handle = tokio::spawn(server.run_until(async move {
@@ -71,6 +74,7 @@ impl TestServer {
         }));
         TestServer {
             auth,
+            registry,
             addr,
             base: format!("{scheme}://{addr}"),
             dir,
@@ -147,6 +151,17 @@ impl TestServer {
         body: impl Into<Bytes>,
     ) -> Resp {
         request(method, &format!("{}{path}", self.base), headers, body).await
+    }
+
+    /// GET with an `Authorization` header.
+    pub async fn get_with(&self, path: &str, authorization: &str) -> Resp {
+        self.send(
+            "GET",
+            path,
+            &[("authorization", authorization)],
+            Bytes::new(),
+        )
+        .await
     }
 
     pub async fn get(&self, path: &str) -> Resp {
