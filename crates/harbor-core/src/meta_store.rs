@@ -10,6 +10,7 @@ use bytes::Bytes;
 
 use crate::digest::Digest;
 use crate::error::Result;
+use crate::identity::Page;
 use crate::manifest::{Descriptor, Manifest};
 use crate::name::{RepositoryName, Tag};
 
@@ -74,6 +75,47 @@ pub struct UploadSession {
     pub started_at: SystemTime,
 }
 
+/// A repository with the figures the management API shows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RepositoryInfo {
+    /// Id.
+    pub id: i64,
+    /// Full name, `<project>/<repo...>`.
+    pub name: String,
+    /// First content received.
+    pub created_at: SystemTime,
+    /// Last manifest pushed (or creation).
+    pub updated_at: SystemTime,
+    /// Top-level artifacts: manifests no index of the repository lists.
+    pub artifact_count: u64,
+}
+
+/// A tag as the management API shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TagInfo {
+    /// The tag.
+    pub name: String,
+    /// When it was last pointed at its manifest.
+    pub updated_at: SystemTime,
+}
+
+/// A manifest as the management API lists it (an "artifact").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArtifactInfo {
+    /// Id, unique within the registry.
+    pub id: i64,
+    /// Its digest.
+    pub digest: Digest,
+    /// Its manifest media type.
+    pub media_type: String,
+    /// Its artifact type (config media type for images).
+    pub artifact_type: Option<String>,
+    /// When it was pushed.
+    pub pushed_at: SystemTime,
+    /// Its tags, by name.
+    pub tags: Vec<TagInfo>,
+}
+
 /// Registry metadata storage.
 ///
 /// Each method is one atomic step: a tag move, a manifest put with its tag or a
@@ -135,6 +177,19 @@ pub trait MetaStore: Debug + Send + Sync + 'static {
     /// Descriptors of the manifests in `repo` whose subject is `subject`,
     /// ordered by digest.
     async fn referrers(&self, repo: &RepositoryName, subject: &Digest) -> Result<Vec<Descriptor>>;
+
+    /// Repositories whose names start with `prefix`, by name, one page of
+    /// them and the total count.
+    async fn repositories_with_prefix(&self, prefix: &str, page: Page) -> Result<(Vec<RepositoryInfo>, u64)>;
+
+    /// One repository's figures.
+    async fn repository_info(&self, repo: &RepositoryName) -> Result<Option<RepositoryInfo>>;
+
+    /// The top-level artifacts of `repo`, newest first, one page and the total.
+    async fn list_artifacts(&self, repo: &RepositoryName, page: Page) -> Result<(Vec<ArtifactInfo>, u64)>;
+
+    /// One artifact of `repo` by digest, with its tags.
+    async fn artifact(&self, repo: &RepositoryName, digest: &Digest) -> Result<Option<ArtifactInfo>>;
 
     /// Records a new upload session.
     async fn create_upload(&self, session: &UploadSession) -> Result<()>;

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
-use harbor_core::{Digest, ManifestRecord, MetaStore, RepositoryName, Tag, UploadSession};
+use harbor_core::{Digest, ManifestRecord, MetaStore, Page, RepositoryName, Tag, UploadSession};
 
 use super::ok;
 
@@ -40,6 +40,7 @@ pub async fn run_all(store: &dyn MetaStore) {
     referrers_are_found_by_subject(store).await;
     repositories_list_in_order_with_paging(store).await;
     upload_sessions_are_recorded_and_purgeable(store).await;
+    repositories_and_artifacts_list_with_their_figures(store).await;
 }
 
 /// Linking a blob creates the repository; links are per repository.
@@ -261,4 +262,46 @@ pub async fn upload_sessions_are_recorded_and_purgeable(store: &dyn MetaStore) {
     assert!(!ok("delete again", store.delete_upload(&old.id).await));
     assert_eq!(ok("get deleted", store.get_upload(&old.id).await), None);
     assert!(ok("delete", store.delete_upload(&fresh.id).await));
+}
+
+/// Repositories list by prefix with their artifact counts; artifacts list
+/// newest first with their tags, leaving out the children of an index.
+pub async fn repositories_and_artifacts_list_with_their_figures(store: &dyn MetaStore) {
+    let page = Page {
+        page: 1,
+        page_size: 10,
+    };
+    let a = repo("figures/a");
+    let b = repo("figures/b/nested");
+    let child = record("figures child", None, None);
+    let mut index = record("figures index", None, None);
+    index.media_type = harbor_core::media_type::OCI_INDEX.to_owned();
+    index.references = vec![child.digest.clone()];
+    index.pushed_at += Duration::from_secs(10);
+    ok("put", store.put_manifest(&a, &child, None).await);
+    ok("put", store.put_manifest(&a, &index, Some(&tag("latest"))).await);
+    ok("put", store.put_manifest(&a, &index, Some(&tag("v1"))).await);
+    let lone = record("figures lone", None, None);
+    ok("put", store.put_manifest(&b, &lone, None).await);
+    // A repository holding only blobs is not listed.
+    ok("link", store.link_blob(&repo("figures/blobs-only"), &Digest::sha256(b"x"), 1).await);
+
+    let (list, total) = ok("repos", store.repositories_with_prefix("figures/", page).await);
+    assert_eq!(total, 2);
+    assert_eq!(list.iter().map(|r| r.name.as_str()).collect::<Vec<_>>(), ["figures/a", "figures/b/nested"]);
+    assert_eq!(list[0].artifact_count, 1, "the index's child is not a top-level artifact");
+    let (_, none) = ok("repos", store.repositories_with_prefix("figures-nope/", page).await);
+    assert_eq!(none, 0);
+    let info = ok("info", store.repository_info(&a).await);
+    assert_eq!(info.map(|i| i.artifact_count), Some(1));
+    assert_eq!(ok("info", store.repository_info(&repo("figures/none")).await), None);
+
+    let (arts, total) = ok("artifacts", store.list_artifacts(&a, page).await);
+    assert_eq!(total, 1);
+    assert_eq!(arts[0].digest, index.digest);
+    assert_eq!(arts[0].media_type, index.media_type);
+    assert_eq!(arts[0].tags.iter().map(|t| t.name.as_str()).collect::<Vec<_>>(), ["latest", "v1"]);
+    let one = ok("artifact", store.artifact(&a, &child.digest).await);
+    assert_eq!(one.map(|x| (x.digest, x.tags.len())), Some((child.digest.clone(), 0)));
+    assert_eq!(ok("artifact", store.artifact(&b, &child.digest).await), None);
 }
