@@ -21,6 +21,8 @@ pub use digest::{Algorithm, Digest, Hasher};
 pub use error::{Error, ErrorCode, Result};
 pub use identity::{IdentityStore, Member, NewUser, Page, Project, ProjectQuery, Role, User};
 pub use manifest::{Descriptor, Manifest, MAX_MANIFEST_SIZE};
-pub use meta_store::{ArtifactInfo, ManifestRecord, MetaStore, RepositoryInfo, TagInfo, UploadSession};
+pub use meta_store::{
+    ArtifactInfo, ManifestRecord, MetaStore, RepositoryInfo, TagInfo, UploadSession,
+};
 pub use name::{Reference, RepositoryName, Tag};
 pub use registry::{BlobContent, ManifestContent, PushedManifest, Registry, UploadStatus};

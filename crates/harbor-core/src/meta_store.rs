@@ -180,16 +180,28 @@ pub trait MetaStore: Debug + Send + Sync + 'static {
 
     /// Repositories whose names start with `prefix`, by name, one page of
     /// them and the total count.
-    async fn repositories_with_prefix(&self, prefix: &str, page: Page) -> Result<(Vec<RepositoryInfo>, u64)>;
+    async fn repositories_with_prefix(
+        &self,
+        prefix: &str,
+        page: Page,
+    ) -> Result<(Vec<RepositoryInfo>, u64)>;
 
     /// One repository's figures.
     async fn repository_info(&self, repo: &RepositoryName) -> Result<Option<RepositoryInfo>>;
 
     /// The top-level artifacts of `repo`, newest first, one page and the total.
-    async fn list_artifacts(&self, repo: &RepositoryName, page: Page) -> Result<(Vec<ArtifactInfo>, u64)>;
+    async fn list_artifacts(
+        &self,
+        repo: &RepositoryName,
+        page: Page,
+    ) -> Result<(Vec<ArtifactInfo>, u64)>;
 
     /// One artifact of `repo` by digest, with its tags.
-    async fn artifact(&self, repo: &RepositoryName, digest: &Digest) -> Result<Option<ArtifactInfo>>;
+    async fn artifact(
+        &self,
+        repo: &RepositoryName,
+        digest: &Digest,
+    ) -> Result<Option<ArtifactInfo>>;
 
     /// Records a new upload session.
     async fn create_upload(&self, session: &UploadSession) -> Result<()>;

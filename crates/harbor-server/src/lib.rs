@@ -13,6 +13,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod api;
 pub mod auth;
 pub mod config;
 mod error;
@@ -59,16 +60,21 @@ pub fn router(registry: Registry, auth: Option<Arc<AuthState>>) -> Router {
     let oci = oci.layer(axum::middleware::from_fn(oci::api_version_header));
     let mut api = Router::new()
         .route("/api/v2.0/health", get(health::health))
-        .with_state(registry);
+        .with_state(registry.clone());
     if let Some(auth) = auth {
-        api = api.merge(
-            Router::new()
-                .route(
-                    "/service/token",
-                    get(auth::token_get).post(auth::token_post),
-                )
-                .with_state(auth),
-        );
+        api = api
+            .merge(
+                Router::new()
+                    .route(
+                        "/service/token",
+                        get(auth::token_get).post(auth::token_post),
+                    )
+                    .with_state(auth.clone()),
+            )
+            .merge(api::routes(api::ApiState {
+                auth,
+                registry: registry.clone(),
+            }));
     }
     oci.merge(api)
 }

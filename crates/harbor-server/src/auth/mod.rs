@@ -38,6 +38,8 @@ pub struct AuthState {
     pub external_url: Option<String>,
     /// Whether we serve HTTPS (for a realm derived from the Host header).
     pub tls: bool,
+    /// Whether anonymous callers may read public projects.
+    pub anonymous_access: bool,
 }
 
 impl AuthState {
@@ -59,7 +61,13 @@ impl AuthState {
             tokens,
             external_url,
             tls,
+            anonymous_access,
         }
+    }
+
+    /// Whether anonymous callers may read public projects.
+    pub fn authorizer_allows_anonymous(&self) -> bool {
+        self.anonymous_access
     }
 
     /// The token realm clients are sent to.

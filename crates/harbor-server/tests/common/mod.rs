@@ -215,6 +215,19 @@ pub async fn request(
     headers: &[(&str, &str)],
     body: impl Into<Bytes>,
 ) -> Resp {
+    try_request(method, url, headers, body)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Sends one plain-HTTP request; `Err` (with a message naming the request) if
+/// it cannot be sent or its body cannot be read, e.g. while a peer starts.
+pub async fn try_request(
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: impl Into<Bytes>,
+) -> Result<Resp, String> {
     let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
     let mut req = hyper::Request::builder().method(method).uri(url);
     for (k, v) in headers {
@@ -222,24 +235,24 @@ pub async fn request(
     }
     let req = req
         .body(Full::new(body.into()))
-        .unwrap_or_else(|e| panic!("request: {e}"));
+        .map_err(|e| format!("request: {e}"))?;
     let resp = client
         .request(req)
         .await
-        .unwrap_or_else(|e| panic!("{method} {url}: {e}"));
+        .map_err(|e| format!("{method} {url}: {e}"))?;
     let status = resp.status().as_u16();
     let headers = resp.headers().clone();
     let body = resp
         .into_body()
         .collect()
         .await
-        .unwrap_or_else(|e| panic!("body of {method} {url}: {e}"))
+        .map_err(|e| format!("body of {method} {url}: {e}"))?
         .to_bytes();
-    Resp {
+    Ok(Resp {
         status,
         headers,
         body,
-    }
+    })
 }
 
 /// `sha256:<hex>` of `data`.

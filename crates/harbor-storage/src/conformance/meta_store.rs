@@ -279,29 +279,68 @@ pub async fn repositories_and_artifacts_list_with_their_figures(store: &dyn Meta
     index.references = vec![child.digest.clone()];
     index.pushed_at += Duration::from_secs(10);
     ok("put", store.put_manifest(&a, &child, None).await);
-    ok("put", store.put_manifest(&a, &index, Some(&tag("latest"))).await);
-    ok("put", store.put_manifest(&a, &index, Some(&tag("v1"))).await);
+    ok(
+        "put",
+        store.put_manifest(&a, &index, Some(&tag("latest"))).await,
+    );
+    ok(
+        "put",
+        store.put_manifest(&a, &index, Some(&tag("v1"))).await,
+    );
     let lone = record("figures lone", None, None);
     ok("put", store.put_manifest(&b, &lone, None).await);
     // A repository holding only blobs is not listed.
-    ok("link", store.link_blob(&repo("figures/blobs-only"), &Digest::sha256(b"x"), 1).await);
+    ok(
+        "link",
+        store
+            .link_blob(&repo("figures/blobs-only"), &Digest::sha256(b"x"), 1)
+            .await,
+    );
 
-    let (list, total) = ok("repos", store.repositories_with_prefix("figures/", page).await);
+    let (list, total) = ok(
+        "repos",
+        store.repositories_with_prefix("figures/", page).await,
+    );
     assert_eq!(total, 2);
-    assert_eq!(list.iter().map(|r| r.name.as_str()).collect::<Vec<_>>(), ["figures/a", "figures/b/nested"]);
-    assert_eq!(list[0].artifact_count, 1, "the index's child is not a top-level artifact");
-    let (_, none) = ok("repos", store.repositories_with_prefix("figures-nope/", page).await);
+    assert_eq!(
+        list.iter().map(|r| r.name.as_str()).collect::<Vec<_>>(),
+        ["figures/a", "figures/b/nested"]
+    );
+    assert_eq!(
+        list[0].artifact_count, 1,
+        "the index's child is not a top-level artifact"
+    );
+    let (_, none) = ok(
+        "repos",
+        store.repositories_with_prefix("figures-nope/", page).await,
+    );
     assert_eq!(none, 0);
     let info = ok("info", store.repository_info(&a).await);
     assert_eq!(info.map(|i| i.artifact_count), Some(1));
-    assert_eq!(ok("info", store.repository_info(&repo("figures/none")).await), None);
+    assert_eq!(
+        ok("info", store.repository_info(&repo("figures/none")).await),
+        None
+    );
 
     let (arts, total) = ok("artifacts", store.list_artifacts(&a, page).await);
     assert_eq!(total, 1);
     assert_eq!(arts[0].digest, index.digest);
     assert_eq!(arts[0].media_type, index.media_type);
-    assert_eq!(arts[0].tags.iter().map(|t| t.name.as_str()).collect::<Vec<_>>(), ["latest", "v1"]);
+    assert_eq!(
+        arts[0]
+            .tags
+            .iter()
+            .map(|t| t.name.as_str())
+            .collect::<Vec<_>>(),
+        ["latest", "v1"]
+    );
     let one = ok("artifact", store.artifact(&a, &child.digest).await);
-    assert_eq!(one.map(|x| (x.digest, x.tags.len())), Some((child.digest.clone(), 0)));
-    assert_eq!(ok("artifact", store.artifact(&b, &child.digest).await), None);
+    assert_eq!(
+        one.map(|x| (x.digest, x.tags.len())),
+        Some((child.digest.clone(), 0))
+    );
+    assert_eq!(
+        ok("artifact", store.artifact(&b, &child.digest).await),
+        None
+    );
 }

@@ -73,10 +73,21 @@ fn to_artifact(c: &Connection, row: Row) -> Result<ArtifactInfo, StorageError> {
 }
 
 fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
-    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?))
+    Ok((
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+    ))
 }
 
-pub(super) fn artifacts(c: &Connection, repo: &str, page: Page) -> Result<(Vec<ArtifactInfo>, u64), StorageError> {
+pub(super) fn artifacts(
+    c: &Connection,
+    repo: &str,
+    page: Page,
+) -> Result<(Vec<ArtifactInfo>, u64), StorageError> {
     let filter = format!(
         "FROM manifests m JOIN repositories r ON r.id = m.repository_id WHERE r.name = ?1 AND {TOP_LEVEL}"
     );
@@ -89,13 +100,23 @@ pub(super) fn artifacts(c: &Connection, repo: &str, page: Page) -> Result<(Vec<A
     );
     let rows: Vec<Row> = c
         .prepare_cached(&sql)?
-        .query_map(params![repo, page.page_size as i64, page.offset() as i64], row)?
+        .query_map(
+            params![repo, page.page_size as i64, page.offset() as i64],
+            row,
+        )?
         .collect::<Result<_, _>>()?;
-    let list = rows.into_iter().map(|r| to_artifact(c, r)).collect::<Result<Vec<_>, _>>()?;
+    let list = rows
+        .into_iter()
+        .map(|r| to_artifact(c, r))
+        .collect::<Result<Vec<_>, _>>()?;
     Ok((list, total as u64))
 }
 
-pub(super) fn artifact(c: &Connection, repo: &str, digest: &Digest) -> Result<Option<ArtifactInfo>, StorageError> {
+pub(super) fn artifact(
+    c: &Connection,
+    repo: &str,
+    digest: &Digest,
+) -> Result<Option<ArtifactInfo>, StorageError> {
     let found = c
         .prepare_cached(
             "SELECT m.rowid, m.repository_id, m.digest, m.media_type, m.artifact_type, m.pushed_at

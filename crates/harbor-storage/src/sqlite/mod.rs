@@ -17,8 +17,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use async_trait::async_trait;
 use bytes::Bytes;
 use harbor_core::{
-    ArtifactInfo, Descriptor, Digest, ManifestRecord, MetaStore, Page, RepositoryInfo, RepositoryName, Result,
-    Tag, UploadSession,
+    ArtifactInfo, Descriptor, Digest, ManifestRecord, MetaStore, Page, RepositoryInfo,
+    RepositoryName, Result, Tag, UploadSession,
 };
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 
@@ -376,28 +376,50 @@ impl MetaStore for SqliteMetaStore {
         .await
     }
 
-    async fn repositories_with_prefix(&self, prefix: &str, page: Page) -> Result<(Vec<RepositoryInfo>, u64)> {
+    async fn repositories_with_prefix(
+        &self,
+        prefix: &str,
+        page: Page,
+    ) -> Result<(Vec<RepositoryInfo>, u64)> {
         let prefix = prefix.to_owned();
-        self.call(move |c| listing::repositories(c, &prefix, None, page)).await
+        self.call(move |c| listing::repositories(c, &prefix, None, page))
+            .await
     }
 
     async fn repository_info(&self, repo: &RepositoryName) -> Result<Option<RepositoryInfo>> {
         let repo = repo.to_string();
         self.call(move |c| {
-            let (mut list, _) = listing::repositories(c, "", Some(&repo), Page { page: 1, page_size: 1 })?;
+            let (mut list, _) = listing::repositories(
+                c,
+                "",
+                Some(&repo),
+                Page {
+                    page: 1,
+                    page_size: 1,
+                },
+            )?;
             Ok(list.pop())
         })
         .await
     }
 
-    async fn list_artifacts(&self, repo: &RepositoryName, page: Page) -> Result<(Vec<ArtifactInfo>, u64)> {
+    async fn list_artifacts(
+        &self,
+        repo: &RepositoryName,
+        page: Page,
+    ) -> Result<(Vec<ArtifactInfo>, u64)> {
         let repo = repo.to_string();
         self.call(move |c| listing::artifacts(c, &repo, page)).await
     }
 
-    async fn artifact(&self, repo: &RepositoryName, digest: &Digest) -> Result<Option<ArtifactInfo>> {
+    async fn artifact(
+        &self,
+        repo: &RepositoryName,
+        digest: &Digest,
+    ) -> Result<Option<ArtifactInfo>> {
         let (repo, digest) = (repo.to_string(), digest.clone());
-        self.call(move |c| listing::artifact(c, &repo, &digest)).await
+        self.call(move |c| listing::artifact(c, &repo, &digest))
+            .await
     }
 
     async fn create_upload(&self, session: &UploadSession) -> Result<()> {

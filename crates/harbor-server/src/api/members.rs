@@ -1,0 +1,186 @@
+//! `/projects/{project}/members`: add a user with a role, change the role,
+//! remove, list.
+
+use axum::extract::{Path, Request, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::IntoResponse;
+use harbor_auth::{Action, Resource};
+use harbor_core::{Member, Page, Role};
+use serde::Deserialize;
+
+use super::{
+    body, created, find_project, json, page_of, paged, param, query_of, require, ApiResult,
+    ApiState, Caller, HarborError,
+};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct MemberUser {
+    user_id: Option<i64>,
+    username: Option<String>,
+}
+
+/// `ProjectMember`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ProjectMember {
+    role_id: i64,
+    member_user: Option<MemberUser>,
+    member_group: Option<serde_json::Value>,
+}
+
+/// `RoleRequest`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RoleRequest {
+    role_id: i64,
+}
+
+fn role(id: i64) -> Result<Role, HarborError> {
+    Role::from_id(id).ok_or_else(|| {
+        HarborError::bad_request(format!(
+            "role_id {id} is not a role: 1 ProjectAdmin, 2 Developer, 3 Guest, 4 Maintainer, 5 LimitedGuest"
+        ))
+    })
+}
+
+fn member_json(m: &Member) -> serde_json::Value {
+    serde_json::json!({
+        "id": m.id,
+        "project_id": m.project_id,
+        "entity_name": m.username,
+        "entity_id": m.user_id,
+        "entity_type": "u",
+        "role_id": m.role.id(),
+        "role_name": m.role.name(),
+    })
+}
+
+fn member_id(raw: &str) -> Result<i64, HarborError> {
+    raw.parse()
+        .map_err(|_| HarborError::bad_request(format!("member id {raw:?} is not a number")))
+}
+
+pub(super) async fn list(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path(key): Path<String>,
+    req: Request,
+) -> ApiResult {
+    let p = find_project(&state, req.headers(), &key).await?;
+    require(&state, &caller, &p, Resource::Member, Action::List).await?;
+    let query = query_of(&req);
+    let page = page_of(&query)?;
+    let mut all = state.auth.store.list_members(p.id).await?;
+    if let Some(name) = param(&query, "entityname") {
+        all.retain(|m| m.username.contains(name));
+    }
+    let total = all.len() as u64;
+    let Page { page: n, page_size } = page;
+    let items: Vec<serde_json::Value> = all
+        .iter()
+        .skip(((n - 1) * page_size) as usize)
+        .take(page_size as usize)
+        .map(member_json)
+        .collect();
+    Ok(paged(
+        &format!("/api/v2.0/projects/{key}/members"),
+        &query,
+        page,
+        total,
+        &items,
+    ))
+}
+
+pub(super) async fn create(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path(key): Path<String>,
+    req: Request,
+) -> ApiResult {
+    let p = find_project(&state, req.headers(), &key).await?;
+    require(&state, &caller, &p, Resource::Member, Action::Create).await?;
+    let r: ProjectMember = body(req).await?;
+    if r.member_group.is_some() {
+        return Err(HarborError::bad_request(
+            "group members are not supported yet",
+        ));
+    }
+    let role = role(r.role_id)?;
+    let who = r
+        .member_user
+        .ok_or_else(|| HarborError::bad_request("member_user is required"))?;
+    let user = match (who.user_id, who.username.as_deref()) {
+        (Some(id), _) => state.auth.store.user_by_id(id).await?,
+        (None, Some(name)) => state.auth.store.user_by_name(name).await?,
+        (None, None) => {
+            return Err(HarborError::bad_request(
+                "member_user needs user_id or username",
+            ))
+        }
+    };
+    let user = user.ok_or_else(|| HarborError::not_found("user not found"))?;
+    let m = state.auth.store.add_member(p.id, user.id, role).await?;
+    tracing::info!(project = %p.name, user = %user.username, role = role.name(), by = %caller.0, "member added");
+    Ok(created(&format!(
+        "/api/v2.0/projects/{key}/members/{}",
+        m.id
+    )))
+}
+
+pub(super) async fn get(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path((key, mid)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> ApiResult {
+    let p = find_project(&state, &headers, &key).await?;
+    require(&state, &caller, &p, Resource::Member, Action::Read).await?;
+    let m = state
+        .auth
+        .store
+        .member_by_id(p.id, member_id(&mid)?)
+        .await?
+        .ok_or_else(|| HarborError::not_found("member not found"))?;
+    Ok(json(StatusCode::OK, &member_json(&m)))
+}
+
+pub(super) async fn update(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path((key, mid)): Path<(String, String)>,
+    req: Request,
+) -> ApiResult {
+    let p = find_project(&state, req.headers(), &key).await?;
+    require(&state, &caller, &p, Resource::Member, Action::Update).await?;
+    let r: RoleRequest = body(req).await?;
+    let role = role(r.role_id)?;
+    if !state
+        .auth
+        .store
+        .set_member_role(p.id, member_id(&mid)?, role)
+        .await?
+    {
+        return Err(HarborError::not_found("member not found"));
+    }
+    Ok(StatusCode::OK.into_response())
+}
+
+pub(super) async fn delete(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path((key, mid)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> ApiResult {
+    let p = find_project(&state, &headers, &key).await?;
+    require(&state, &caller, &p, Resource::Member, Action::Delete).await?;
+    if !state
+        .auth
+        .store
+        .remove_member(p.id, member_id(&mid)?)
+        .await?
+    {
+        return Err(HarborError::not_found("member not found"));
+    }
+    Ok(StatusCode::OK.into_response())
+}

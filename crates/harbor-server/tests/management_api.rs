@@ -1,0 +1,825 @@
+//! Harbor's management API (`/api/v2.0`) over HTTP: projects, members, users,
+//! repositories, artifacts and tags, system info; bad input gets a clear 4xx
+//! and changes nothing.
+
+mod common;
+
+use base64::Engine;
+use common::{digest, Resp, TestServer, ADMIN_PASSWORD};
+
+const PASSWORD: &str = "Passw0rdPassw0rd";
+const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+
+fn basic(user: &str, password: &str) -> String {
+    let raw = format!("{user}:{password}");
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(raw)
+    )
+}
+
+fn admin() -> String {
+    basic("admin", ADMIN_PASSWORD)
+}
+
+async fn call(s: &TestServer, method: &str, path: &str, auth: Option<&str>, body: &str) -> Resp {
+    let mut headers = vec![("content-type", "application/json")];
+    if let Some(a) = auth {
+        headers.push(("authorization", a));
+    }
+    s.send(
+        method,
+        &format!("/api/v2.0{path}"),
+        &headers,
+        body.to_owned(),
+    )
+    .await
+}
+
+fn error_code(r: &Resp) -> String {
+    r.json()["errors"][0]["code"]
+        .as_str()
+        .unwrap_or("")
+        .to_owned()
+}
+
+/// Creates a user through the API as admin; returns its id.
+async fn api_user(s: &TestServer, name: &str) -> i64 {
+    let body = format!(
+        r#"{{"username":"{name}","email":"{name}@example.com","realname":"{name}","password":"{PASSWORD}","comment":"test"}}"#
+    );
+    let r = call(s, "POST", "/users", Some(&admin()), &body).await;
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    let location = r.header("location").unwrap_or_default().to_owned();
+    location
+        .rsplit('/')
+        .next()
+        .and_then(|id| id.parse().ok())
+        .unwrap_or_else(|| panic!("location {location}"))
+}
+
+/// Pushes a one-layer image to `repo:tag` as admin through /v2/; returns the manifest digest.
+async fn push_image(s: &TestServer, repo: &str, tag: &str) -> String {
+    let auth = admin();
+    let config = format!(r#"{{"architecture":"amd64","os":"linux","repo":"{repo}"}}"#);
+    let layer = format!("layer of {repo}").into_bytes();
+    for data in [config.as_bytes(), &layer[..]] {
+        let r = s
+            .send(
+                "POST",
+                &format!("/v2/{repo}/blobs/uploads/?digest={}", digest(data)),
+                &[("authorization", &auth)],
+                data.to_vec(),
+            )
+            .await;
+        assert_eq!(r.status, 201);
+    }
+    let manifest = format!(
+        r#"{{"schemaVersion":2,"mediaType":"{OCI_MANIFEST}","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{}","size":{}}},"layers":[{{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"{}","size":{}}}],"annotations":{{"org.example":"yes"}}}}"#,
+        digest(config.as_bytes()),
+        config.len(),
+        digest(&layer),
+        layer.len()
+    );
+    let r = s
+        .send(
+            "PUT",
+            &format!("/v2/{repo}/manifests/{tag}"),
+            &[("authorization", &auth), ("content-type", OCI_MANIFEST)],
+            manifest.clone(),
+        )
+        .await;
+    assert_eq!(r.status, 201);
+    digest(manifest.as_bytes())
+}
+
+#[tokio::test]
+async fn ping_systeminfo_and_the_library_project_exist_from_the_start() {
+    let s = TestServer::start_with_auth().await;
+    let r = call(&s, "GET", "/ping", None, "").await;
+    assert_eq!((r.status, r.body.as_ref()), (200, &b"Pong"[..]));
+    let r = call(&s, "GET", "/systeminfo", None, "").await;
+    assert_eq!(r.json()["auth_mode"], "db_auth");
+    assert!(
+        r.json().get("registry_storage_provider_name").is_none(),
+        "anonymous callers see the public part"
+    );
+    let r = call(&s, "GET", "/systeminfo", Some(&admin()), "").await;
+    assert_eq!(r.json()["registry_storage_provider_name"], "filesystem");
+    let r = call(&s, "GET", "/projects", None, "").await;
+    assert_eq!(r.status, 200);
+    let j = r.json();
+    assert_eq!(j[0]["name"], "library");
+    assert_eq!(j[0]["metadata"]["public"], "true");
+    assert_eq!(j[0]["owner_name"], "admin");
+    assert_eq!(r.header("x-total-count"), Some("1"));
+}
+
+#[tokio::test]
+async fn projects_are_created_listed_updated_and_deleted_with_harbors_rules() {
+    let s = TestServer::start_with_auth().await;
+    api_user(&s, "alice").await;
+    api_user(&s, "bob").await;
+    let alice = basic("alice", PASSWORD);
+    let r = call(
+        &s,
+        "POST",
+        "/projects",
+        Some(&alice),
+        r#"{"project_name":"team-a","metadata":{"public":"false"}}"#,
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    let location = r.header("location").unwrap_or_default().to_owned();
+    assert!(location.starts_with("/api/v2.0/projects/"));
+    let id = location.rsplit('/').next().unwrap_or_default().to_owned();
+
+    // The creator is its ProjectAdmin.
+    let r = call(&s, "GET", &format!("/projects/{id}"), Some(&alice), "").await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json()["name"], "team-a");
+    assert_eq!(r.json()["current_user_role_id"], 1);
+    let r = call(&s, "GET", "/projects/team-a/members", Some(&alice), "").await;
+    assert_eq!(r.json()[0]["entity_name"], "alice");
+    assert_eq!(r.json()[0]["role_name"], "projectAdmin");
+
+    // Names are resources too, numeric names need the header.
+    let r = s
+        .send(
+            "GET",
+            "/api/v2.0/projects/team-a",
+            &[("authorization", &alice), ("x-is-resource-name", "true")],
+            vec![],
+        )
+        .await;
+    assert_eq!(r.status, 200);
+
+    // Bob does not see the private project; anonymous callers see only public ones.
+    let bob = basic("bob", PASSWORD);
+    let names = |r: Resp| {
+        r.json()
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|p| p["name"].as_str().unwrap_or("").to_owned())
+                    .collect::<Vec<_>>()
+            })
+            .unwrap_or_default()
+    };
+    assert_eq!(
+        names(call(&s, "GET", "/projects", Some(&bob), "").await),
+        ["library"]
+    );
+    assert_eq!(
+        names(call(&s, "GET", "/projects", Some(&alice), "").await),
+        ["library", "team-a"]
+    );
+    assert_eq!(
+        names(call(&s, "GET", "/projects?public=false", Some(&admin()), "").await),
+        ["team-a"]
+    );
+    assert_eq!(
+        names(call(&s, "GET", "/projects?name=team", Some(&admin()), "").await),
+        ["team-a"]
+    );
+    let r = call(&s, "GET", "/projects/team-a", Some(&bob), "").await;
+    assert_eq!(r.status, 404);
+    let r = call(&s, "GET", "/projects/team-a", None, "").await;
+    assert_eq!(r.status, 401);
+
+    // Existence check.
+    assert_eq!(
+        call(&s, "HEAD", "/projects?project_name=team-a", Some(&bob), "")
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        call(&s, "HEAD", "/projects?project_name=nope", Some(&bob), "")
+            .await
+            .status,
+        404
+    );
+
+    // Update: public, by its admin only.
+    let r = call(
+        &s,
+        "PUT",
+        "/projects/team-a",
+        Some(&bob),
+        r#"{"metadata":{"public":"true"}}"#,
+    )
+    .await;
+    assert_eq!(r.status, 404, "bob cannot even see it");
+    let r = call(
+        &s,
+        "PUT",
+        "/projects/team-a",
+        Some(&alice),
+        r#"{"metadata":{"public":"true"}}"#,
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        names(call(&s, "GET", "/projects", Some(&bob), "").await),
+        ["library", "team-a"]
+    );
+    let r = call(
+        &s,
+        "PUT",
+        "/projects/team-a",
+        Some(&bob),
+        r#"{"metadata":{"public":"false"}}"#,
+    )
+    .await;
+    assert_eq!((r.status, error_code(&r).as_str()), (403, "FORBIDDEN"));
+
+    // Deletion is refused while the project holds repositories.
+    push_image(&s, "team-a/app", "v1").await;
+    let r = call(&s, "DELETE", "/projects/team-a", Some(&alice), "").await;
+    assert_eq!((r.status, error_code(&r).as_str()), (412, "PRECONDITION"));
+    let r = call(
+        &s,
+        "POST",
+        "/projects",
+        Some(&alice),
+        r#"{"project_name":"empty"}"#,
+    )
+    .await;
+    assert_eq!(r.status, 201);
+    assert_eq!(
+        call(&s, "DELETE", "/projects/empty", Some(&alice), "")
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        call(&s, "GET", "/projects/empty", Some(&alice), "")
+            .await
+            .status,
+        404
+    );
+}
+
+#[tokio::test]
+async fn bad_project_requests_get_clear_errors_and_change_nothing() {
+    let s = TestServer::start_with_auth().await;
+    let a = admin();
+    let cases: &[(&str, u16, &str)] = &[
+        (r#"{"project_name":"Bad Name"}"#, 400, "BAD_REQUEST"),
+        (r#"{"project_name":"-dash"}"#, 400, "BAD_REQUEST"),
+        (
+            r#"{"project_name":"ok","unknown_field":1}"#,
+            400,
+            "BAD_REQUEST",
+        ),
+        (r#"{"project_name":42}"#, 400, "BAD_REQUEST"),
+        (
+            r#"{"project_name":"ok","metadata":{"public":"yes"}}"#,
+            400,
+            "BAD_REQUEST",
+        ),
+        (
+            r#"{"project_name":"ok","public":"true"}"#,
+            400,
+            "BAD_REQUEST",
+        ),
+        (r#"not json"#, 400, "BAD_REQUEST"),
+        (r#"{}"#, 400, "BAD_REQUEST"),
+        (r#"{"project_name":"library"}"#, 409, "CONFLICT"),
+    ];
+    for (body, status, code) in cases {
+        let r = call(&s, "POST", "/projects", Some(&a), body).await;
+        assert_eq!(
+            (r.status, error_code(&r).as_str()),
+            (*status, *code),
+            "{body}"
+        );
+        assert!(!r.json()["errors"][0]["message"]
+            .as_str()
+            .unwrap_or("")
+            .is_empty());
+    }
+    let r = call(&s, "POST", "/projects", None, r#"{"project_name":"anon"}"#).await;
+    assert_eq!(r.status, 401);
+    let r = call(&s, "GET", "/projects", Some(&a), "").await;
+    assert_eq!(r.header("x-total-count"), Some("1"), "nothing was created");
+    let r = call(&s, "GET", "/projects?page=zero", Some(&a), "").await;
+    assert_eq!(r.status, 400);
+    let r = s
+        .send(
+            "GET",
+            "/api/v2.0/projects",
+            &[("authorization", &basic("admin", "wrong"))],
+            vec![],
+        )
+        .await;
+    assert_eq!(r.status, 401);
+}
+
+#[tokio::test]
+async fn members_are_managed_by_project_admins_only() {
+    let s = TestServer::start_with_auth().await;
+    let carol = api_user(&s, "carol").await;
+    api_user(&s, "dave").await;
+    let r = call(
+        &s,
+        "POST",
+        "/projects",
+        Some(&admin()),
+        r#"{"project_name":"crew"}"#,
+    )
+    .await;
+    assert_eq!(r.status, 201);
+    let r = call(
+        &s,
+        "POST",
+        "/projects/crew/members",
+        Some(&admin()),
+        &format!(r#"{{"role_id":2,"member_user":{{"user_id":{carol}}}}}"#),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    let member_path = r
+        .header("location")
+        .unwrap_or_default()
+        .trim_start_matches("/api/v2.0")
+        .to_owned();
+    let r = call(&s, "GET", &member_path, Some(&admin()), "").await;
+    assert_eq!(
+        (
+            r.json()["entity_name"].as_str(),
+            r.json()["role_id"].as_i64()
+        ),
+        (Some("carol"), Some(2))
+    );
+
+    // Duplicate, unknown user, bad role: refused.
+    let r = call(
+        &s,
+        "POST",
+        "/projects/crew/members",
+        Some(&admin()),
+        r#"{"role_id":3,"member_user":{"username":"carol"}}"#,
+    )
+    .await;
+    assert_eq!(r.status, 409);
+    let r = call(
+        &s,
+        "POST",
+        "/projects/crew/members",
+        Some(&admin()),
+        r#"{"role_id":3,"member_user":{"username":"ghost"}}"#,
+    )
+    .await;
+    assert_eq!(r.status, 404);
+    let r = call(
+        &s,
+        "POST",
+        "/projects/crew/members",
+        Some(&admin()),
+        r#"{"role_id":9,"member_user":{"username":"dave"}}"#,
+    )
+    .await;
+    assert_eq!(r.status, 400);
+
+    // A developer may list members but not add any.
+    let carol_auth = basic("carol", PASSWORD);
+    let r = call(&s, "GET", "/projects/crew/members", Some(&carol_auth), "").await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("x-total-count"), Some("2"));
+    let r = call(
+        &s,
+        "POST",
+        "/projects/crew/members",
+        Some(&carol_auth),
+        r#"{"role_id":3,"member_user":{"username":"dave"}}"#,
+    )
+    .await;
+    assert_eq!((r.status, error_code(&r).as_str()), (403, "FORBIDDEN"));
+
+    // Promote carol to ProjectAdmin: now she can.
+    let r = call(&s, "PUT", &member_path, Some(&admin()), r#"{"role_id":1}"#).await;
+    assert_eq!(r.status, 200);
+    let r = call(
+        &s,
+        "POST",
+        "/projects/crew/members",
+        Some(&carol_auth),
+        r#"{"role_id":3,"member_user":{"username":"dave"}}"#,
+    )
+    .await;
+    assert_eq!(r.status, 201);
+    let r = call(
+        &s,
+        "PUT",
+        &member_path,
+        Some(&admin()),
+        r#"{"role_id":"admin"}"#,
+    )
+    .await;
+    assert_eq!(r.status, 400, "wrong type");
+    assert_eq!(
+        call(&s, "DELETE", &member_path, Some(&admin()), "")
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        call(&s, "GET", &member_path, Some(&admin()), "")
+            .await
+            .status,
+        404
+    );
+}
+
+#[tokio::test]
+async fn users_are_created_by_admins_and_manage_their_own_profile_and_password() {
+    let s = TestServer::start_with_auth().await;
+    let erin = api_user(&s, "erin").await;
+    let erin_auth = basic("erin", PASSWORD);
+    let r = call(&s, "GET", "/users/current", Some(&erin_auth), "").await;
+    assert_eq!(r.json()["username"], "erin");
+    assert_eq!(r.json()["sysadmin_flag"], false);
+    assert!(r.json().get("password").is_none());
+
+    // Only admins create or list users.
+    let body = format!(r#"{{"username":"frank","email":"f@example.com","password":"{PASSWORD}"}}"#);
+    assert_eq!(
+        call(&s, "POST", "/users", Some(&erin_auth), &body)
+            .await
+            .status,
+        403
+    );
+    assert_eq!(
+        call(&s, "GET", "/users", Some(&erin_auth), "").await.status,
+        403
+    );
+    assert_eq!(
+        call(&s, "GET", "/users/current", None, "").await.status,
+        401
+    );
+    for (bad, status) in [
+        (
+            format!(r#"{{"username":"erin","email":"x@example.com","password":"{PASSWORD}"}}"#),
+            409,
+        ),
+        (
+            format!(r#"{{"username":"g","email":"erin@example.com","password":"{PASSWORD}"}}"#),
+            409,
+        ),
+        (
+            r#"{"username":"g","email":"g@example.com","password":"weak"}"#.to_owned(),
+            400,
+        ),
+        (
+            format!(r#"{{"username":"g","email":"not-an-email","password":"{PASSWORD}"}}"#),
+            400,
+        ),
+        (
+            format!(r#"{{"username":"g$","email":"g@example.com","password":"{PASSWORD}"}}"#),
+            400,
+        ),
+        (
+            format!(
+                r#"{{"username":"g","email":"g@example.com","password":"{PASSWORD}","role":"admin"}}"#
+            ),
+            400,
+        ),
+    ] {
+        let r = call(&s, "POST", "/users", Some(&admin()), &bad).await;
+        assert_eq!(r.status, status, "{bad}");
+    }
+    let r = call(&s, "GET", "/users?username=erin", Some(&admin()), "").await;
+    assert_eq!(r.header("x-total-count"), Some("1"));
+    let r = call(&s, "GET", "/users/search?username=er", Some(&erin_auth), "").await;
+    assert_eq!(r.json()[0]["username"], "erin");
+
+    // Profile: self or admin.
+    let r = call(
+        &s,
+        "PUT",
+        &format!("/users/{erin}"),
+        Some(&erin_auth),
+        r#"{"realname":"Erin E.","email":"erin@new.example.com"}"#,
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        call(&s, "GET", &format!("/users/{erin}"), Some(&erin_auth), "")
+            .await
+            .json()["email"],
+        "erin@new.example.com"
+    );
+    assert_eq!(
+        call(&s, "GET", "/users/1", Some(&erin_auth), "")
+            .await
+            .status,
+        403
+    );
+
+    // Password: the old one is needed, must differ, must be strong.
+    let path = format!("/users/{erin}/password");
+    let r = call(
+        &s,
+        "PUT",
+        &path,
+        Some(&erin_auth),
+        r#"{"old_password":"wrong","new_password":"NewPassw0rd1"}"#,
+    )
+    .await;
+    assert_eq!(r.status, 403);
+    let r = call(
+        &s,
+        "PUT",
+        &path,
+        Some(&erin_auth),
+        &format!(r#"{{"old_password":"{PASSWORD}","new_password":"{PASSWORD}"}}"#),
+    )
+    .await;
+    assert_eq!(r.status, 400);
+    let r = call(
+        &s,
+        "PUT",
+        &path,
+        Some(&erin_auth),
+        &format!(r#"{{"old_password":"{PASSWORD}","new_password":"short"}}"#),
+    )
+    .await;
+    assert_eq!(r.status, 400);
+    let r = call(
+        &s,
+        "PUT",
+        &path,
+        Some(&erin_auth),
+        &format!(r#"{{"old_password":"{PASSWORD}","new_password":"NewPassw0rd1"}}"#),
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        call(&s, "GET", "/users/current", Some(&erin_auth), "")
+            .await
+            .status,
+        401,
+        "the old password is gone"
+    );
+    let erin_auth = basic("erin", "NewPassw0rd1");
+    assert_eq!(
+        call(&s, "GET", "/users/current", Some(&erin_auth), "")
+            .await
+            .status,
+        200
+    );
+
+    // Admin flag and deletion are the administrator's.
+    assert_eq!(
+        call(
+            &s,
+            "PUT",
+            &format!("/users/{erin}/sysadmin"),
+            Some(&erin_auth),
+            r#"{"sysadmin_flag":true}"#
+        )
+        .await
+        .status,
+        403
+    );
+    assert_eq!(
+        call(
+            &s,
+            "PUT",
+            &format!("/users/{erin}/sysadmin"),
+            Some(&admin()),
+            r#"{"sysadmin_flag":true}"#
+        )
+        .await
+        .status,
+        200
+    );
+    assert_eq!(
+        call(&s, "GET", "/users", Some(&erin_auth), "").await.status,
+        200,
+        "erin is an administrator now"
+    );
+    assert_eq!(
+        call(&s, "DELETE", "/users/1", Some(&erin_auth), "")
+            .await
+            .status,
+        403
+    );
+    assert_eq!(
+        call(&s, "DELETE", &format!("/users/{erin}"), Some(&admin()), "")
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        call(&s, "GET", "/users/current", Some(&erin_auth), "")
+            .await
+            .status,
+        401
+    );
+}
+
+#[tokio::test]
+async fn repositories_artifacts_and_tags_are_listed_and_managed() {
+    let s = TestServer::start_with_auth().await;
+    let d1 = push_image(&s, "library/app", "v1").await;
+    push_image(&s, "library/team/nested", "latest").await;
+    let a = admin();
+
+    let r = call(&s, "GET", "/projects/library/repositories", None, "").await;
+    assert_eq!(r.status, 200, "public project: anonymous may list");
+    let j = r.json();
+    assert_eq!(j.as_array().map(Vec::len), Some(2));
+    assert_eq!(j[0]["name"], "library/app");
+    assert_eq!(j[0]["artifact_count"], 1);
+    let r = call(
+        &s,
+        "GET",
+        "/projects/library/repositories/team%252Fnested",
+        Some(&a),
+        "",
+    )
+    .await;
+    assert_eq!(r.json()["name"], "library/team/nested");
+
+    let r = call(
+        &s,
+        "GET",
+        "/projects/library/repositories/app/artifacts",
+        Some(&a),
+        "",
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    let art = r.json()[0].clone();
+    assert_eq!(art["digest"], d1.as_str());
+    assert_eq!(art["manifest_media_type"], OCI_MANIFEST);
+    assert_eq!(
+        art["media_type"],
+        "application/vnd.oci.image.config.v1+json"
+    );
+    assert_eq!(art["type"], "IMAGE");
+    assert_eq!(art["tags"][0]["name"], "v1");
+    assert!(art["size"].as_u64().is_some_and(|n| n > 300), "{art}");
+    assert!(art["push_time"]
+        .as_str()
+        .is_some_and(|t| t.starts_with("20")));
+    assert_eq!(art["annotations"]["org.example"], "yes");
+
+    // One artifact, by tag or digest.
+    for reference in ["v1", d1.as_str()] {
+        let r = call(
+            &s,
+            "GET",
+            &format!("/projects/library/repositories/app/artifacts/{reference}"),
+            Some(&a),
+            "",
+        )
+        .await;
+        assert_eq!(r.json()["digest"], d1.as_str());
+    }
+    assert_eq!(
+        call(
+            &s,
+            "GET",
+            "/projects/library/repositories/app/artifacts/v9",
+            Some(&a),
+            ""
+        )
+        .await
+        .status,
+        404
+    );
+
+    // Tags: create, conflict, list, delete.
+    let tags = "/projects/library/repositories/app/artifacts/v1/tags";
+    assert_eq!(
+        call(&s, "POST", tags, Some(&a), r#"{"name":"stable"}"#)
+            .await
+            .status,
+        201
+    );
+    assert_eq!(
+        call(&s, "POST", tags, Some(&a), r#"{"name":"stable"}"#)
+            .await
+            .status,
+        409
+    );
+    assert_eq!(
+        call(&s, "POST", tags, Some(&a), r#"{"name":"bad tag"}"#)
+            .await
+            .status,
+        400
+    );
+    assert_eq!(
+        call(&s, "POST", tags, None, r#"{"name":"anon"}"#)
+            .await
+            .status,
+        401
+    );
+    let r = call(&s, "GET", tags, Some(&a), "").await;
+    let listed = r.json();
+    let names: Vec<&str> = listed
+        .as_array()
+        .map(|a| a.iter().filter_map(|t| t["name"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(names, ["stable", "v1"]);
+    let r = s.get("/v2/library/app/manifests/stable").await;
+    assert_eq!(r.status, 401, "the registry itself still asks for a token");
+    assert_eq!(
+        call(&s, "DELETE", &format!("{tags}/v1"), Some(&a), "")
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        call(&s, "DELETE", &format!("{tags}/v1"), Some(&a), "")
+            .await
+            .status,
+        404
+    );
+    let r = call(
+        &s,
+        "GET",
+        &format!("/projects/library/repositories/app/artifacts/{d1}/tags"),
+        Some(&a),
+        "",
+    )
+    .await;
+    assert_eq!(r.json().as_array().map(Vec::len), Some(1));
+
+    // Deleting the artifact removes it and its tags.
+    assert_eq!(
+        call(
+            &s,
+            "DELETE",
+            "/projects/library/repositories/app/artifacts/stable",
+            Some(&a),
+            ""
+        )
+        .await
+        .status,
+        200
+    );
+    let r = call(
+        &s,
+        "GET",
+        "/projects/library/repositories/app/artifacts",
+        Some(&a),
+        "",
+    )
+    .await;
+    assert_eq!(r.json(), serde_json::json!([]));
+    let r = s
+        .send(
+            "GET",
+            &format!("/v2/library/app/manifests/{d1}"),
+            &[("authorization", &a)],
+            vec![],
+        )
+        .await;
+    assert_eq!(r.status, 404);
+}
+
+#[tokio::test]
+async fn lists_page_with_total_count_and_link_headers() {
+    let s = TestServer::start_with_auth().await;
+    for i in 0..5 {
+        let r = call(
+            &s,
+            "POST",
+            "/projects",
+            Some(&admin()),
+            &format!(r#"{{"project_name":"p{i}"}}"#),
+        )
+        .await;
+        assert_eq!(r.status, 201);
+    }
+    let r = call(
+        &s,
+        "GET",
+        "/projects?page=2&page_size=2",
+        Some(&admin()),
+        "",
+    )
+    .await;
+    assert_eq!(r.header("x-total-count"), Some("6"));
+    let names: Vec<String> = r
+        .json()
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|p| p["name"].as_str().unwrap_or("").to_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    assert_eq!(names, ["p1", "p2"]);
+    assert_eq!(
+        r.header("link"),
+        Some(
+            r#"</api/v2.0/projects?page=1&page_size=2>; rel="prev" , </api/v2.0/projects?page=3&page_size=2>; rel="next""#
+        )
+    );
+}
