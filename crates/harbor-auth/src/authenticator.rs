@@ -135,6 +135,76 @@ impl DbAuthenticator {
     }
 }
 
+impl DbAuthenticator {
+    /// Whether `password` matches `stored_hash`, through the short-lived cache.
+    async fn check_secret(
+        &self,
+        account: &str,
+        password: &str,
+        stored_hash: &str,
+        now: Instant,
+    ) -> bool {
+        let fp = self.fingerprint(password);
+        let cached = {
+            let v = self.verified.lock().unwrap_or_else(|p| p.into_inner());
+            v.get(account).is_some_and(|(f, hash, at)| {
+                constant_time_eq(f, &fp)
+                    && hash == stored_hash
+                    && now.duration_since(*at) < VERIFIED_TTL
+            })
+        };
+        if cached {
+            return true;
+        }
+        let (pw, hash) = (password.to_owned(), stored_hash.to_owned());
+        let ok = tokio::task::spawn_blocking(move || verify_password(&pw, &hash))
+            .await
+            .unwrap_or(false);
+        if ok {
+            let mut v = self.verified.lock().unwrap_or_else(|p| p.into_inner());
+            v.insert(account.to_owned(), (fp, stored_hash.to_owned(), now));
+        }
+        ok
+    }
+
+    fn record_failure(&self, keys: Vec<String>, now: Instant) {
+        let mut f = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        for k in keys {
+            f.record(k, self.limit, now);
+        }
+    }
+
+    async fn authenticate_robot(
+        &self,
+        name: &str,
+        secret: &str,
+        keys: &[String],
+        now: Instant,
+    ) -> Result<Principal, AuthError> {
+        let robot = self.store.robot_by_name(name).await?;
+        let ok = match &robot {
+            Some(r) if crate::principal::robot_usable(r) => {
+                self.check_secret(name, secret, &r.secret_hash, now).await
+            }
+            _ => false,
+        };
+        match robot {
+            Some(r) if ok => Ok(Principal::Robot {
+                id: r.id,
+                name: r.name,
+                permissions: Arc::new(r.permissions),
+            }),
+            _ => {
+                self.record_failure(keys.to_vec(), now);
+                tracing::info!(robot = %name, "robot login failed");
+                Err(AuthError::Unauthorized(
+                    "invalid username or password".into(),
+                ))
+            }
+        }
+    }
+}
+
 #[async_trait]
 impl Authenticator for DbAuthenticator {
     async fn authenticate(
@@ -152,32 +222,17 @@ impl Authenticator for DbAuthenticator {
                 return Err(AuthError::TooManyAttempts { retry_after });
             }
         }
+        if username.starts_with(crate::principal::ROBOT_PREFIX) {
+            return self
+                .authenticate_robot(username, password, &keys, now)
+                .await;
+        }
         let user = self.store.user_by_name(username).await?;
         let ok = match &user {
             None => false,
             Some(u) => {
-                let fp = self.fingerprint(password);
-                let cached = {
-                    let v = self.verified.lock().unwrap_or_else(|p| p.into_inner());
-                    v.get(username).is_some_and(|(f, hash, at)| {
-                        constant_time_eq(f, &fp)
-                            && *hash == u.password_hash
-                            && now.duration_since(*at) < VERIFIED_TTL
-                    })
-                };
-                if cached {
-                    true
-                } else {
-                    let (pw, hash) = (password.to_owned(), u.password_hash.clone());
-                    let ok = tokio::task::spawn_blocking(move || verify_password(&pw, &hash))
-                        .await
-                        .unwrap_or(false);
-                    if ok {
-                        let mut v = self.verified.lock().unwrap_or_else(|p| p.into_inner());
-                        v.insert(username.to_owned(), (fp, u.password_hash.clone(), now));
-                    }
-                    ok
-                }
+                self.check_secret(username, password, &u.password_hash, now)
+                    .await
             }
         };
         match user {
@@ -191,10 +246,7 @@ impl Authenticator for DbAuthenticator {
                 })
             }
             _ => {
-                let mut f = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-                for k in keys {
-                    f.record(k, self.limit, now);
-                }
+                self.record_failure(keys, now);
                 tracing::info!(user = %username, ?client, "login failed");
                 Err(AuthError::Unauthorized(
                     "invalid username or password".into(),

@@ -34,6 +34,6 @@ pub mod token;
 pub use authenticator::{Authenticator, DbAuthenticator, RateLimit};
 pub use bootstrap::{bootstrap, Bootstrap};
 pub use error::AuthError;
-pub use principal::Principal;
+pub use principal::{resolve_principal, robot_usable, Principal, ROBOT_PREFIX};
 pub use rbac::{Action, Authorizer, RbacAuthorizer, Resource};
 pub use token::{Access, Claims, Expiry, IssuedToken, SigningKey, TokenConfig, TokenService};

@@ -1,6 +1,9 @@
 //! Who is making a request.
 
 use std::fmt;
+use std::sync::Arc;
+
+use harbor_core::RobotPermission;
 
 /// The authenticated caller, or nobody.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -17,6 +20,15 @@ pub enum Principal {
         /// System administrator.
         sysadmin: bool,
     },
+    /// A robot account, holding exactly its permission list.
+    Robot {
+        /// Robot id.
+        id: i64,
+        /// Full name, `robot$...`.
+        name: String,
+        /// What it may do.
+        permissions: Arc<Vec<RobotPermission>>,
+    },
 }
 
 impl Principal {
@@ -24,7 +36,7 @@ impl Principal {
     pub fn name(&self) -> &str {
         match self {
             Principal::Anonymous => "",
-            Principal::User { name, .. } => name,
+            Principal::User { name, .. } | Principal::Robot { name, .. } => name,
         }
     }
 
@@ -37,7 +49,7 @@ impl Principal {
     pub fn user_id(&self) -> Option<i64> {
         match self {
             Principal::User { id, .. } => Some(*id),
-            Principal::Anonymous => None,
+            Principal::Anonymous | Principal::Robot { .. } => None,
         }
     }
 }
@@ -46,7 +58,38 @@ impl fmt::Display for Principal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Principal::Anonymous => f.write_str("anonymous"),
-            Principal::User { name, .. } => f.write_str(name),
+            Principal::User { name, .. } | Principal::Robot { name, .. } => f.write_str(name),
         }
     }
+}
+
+/// The prefix of robot account names, as Harbor's default `robot_name_prefix`.
+pub const ROBOT_PREFIX: &str = "robot$";
+
+/// The principal a token's subject names: a user, or a robot account that is
+/// still enabled and unexpired. `None` if there is no such (usable) account.
+pub async fn resolve_principal(
+    store: &dyn harbor_core::IdentityStore,
+    name: &str,
+) -> Result<Option<Principal>, harbor_core::Error> {
+    if name.starts_with(ROBOT_PREFIX) {
+        let robot = store.robot_by_name(name).await?;
+        return Ok(robot.filter(robot_usable).map(|r| Principal::Robot {
+            id: r.id,
+            name: r.name,
+            permissions: Arc::new(r.permissions),
+        }));
+    }
+    Ok(store.user_by_name(name).await?.map(|u| Principal::User {
+        id: u.id,
+        name: u.username,
+        sysadmin: u.sysadmin,
+    }))
+}
+
+/// Whether a robot may authenticate: enabled and not expired.
+pub fn robot_usable(r: &harbor_core::Robot) -> bool {
+    !r.disabled
+        && r.expires_at
+            .is_none_or(|t| t > std::time::SystemTime::now())
 }

@@ -125,6 +125,56 @@ pub fn public_project_allows(resource: Resource, action: Action) -> bool {
     )
 }
 
+impl Resource {
+    /// Harbor's name for it in robot permissions.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Resource::Project => "project",
+            Resource::Member => "member",
+            Resource::Metadata => "metadata",
+            Resource::Log => "log",
+            Resource::Repository => "repository",
+            Resource::Artifact => "artifact",
+            Resource::Tag => "tag",
+            Resource::Robot => "robot",
+        }
+    }
+}
+
+impl Action {
+    /// Harbor's name for it in robot permissions.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Read => "read",
+            Action::List => "list",
+            Action::Create => "create",
+            Action::Update => "update",
+            Action::Delete => "delete",
+            Action::Pull => "pull",
+            Action::Push => "push",
+        }
+    }
+}
+
+/// Whether a robot's permission list grants `action` on `resource` of the
+/// project named `project` (`*` namespaces cover every project; push implies
+/// pull, as in Harbor).
+pub fn robot_allows(
+    permissions: &[harbor_core::RobotPermission],
+    project: &str,
+    resource: Resource,
+    action: Action,
+) -> bool {
+    permissions
+        .iter()
+        .filter(|p| p.kind == "project" && (p.namespace == project || p.namespace == "*"))
+        .flat_map(|p| &p.access)
+        .filter(|a| {
+            a.effect.as_deref().unwrap_or("allow") == "allow" && a.resource == resource.as_str()
+        })
+        .any(|a| a.action == action.as_str() || (action == Action::Pull && a.action == "push"))
+}
+
 /// Decides whether a principal may act on a project's resources.
 #[async_trait]
 pub trait Authorizer: Debug + Send + Sync + 'static {
@@ -191,6 +241,9 @@ impl Authorizer for RbacAuthorizer {
         }
         if project.public && public_project_allows(resource, action) {
             return Ok(true);
+        }
+        if let Principal::Robot { permissions, .. } = principal {
+            return Ok(robot_allows(permissions, &project.name, resource, action));
         }
         Ok(self
             .role_in(principal, project)

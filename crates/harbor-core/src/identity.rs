@@ -132,6 +132,59 @@ pub struct Member {
     pub role: Role,
 }
 
+/// One permission of a robot account: what it may do in a project
+/// (`namespace` is the project name, or `*` for every project).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RobotPermission {
+    /// `project` (the only kind so far).
+    pub kind: String,
+    /// The project name, or `*`.
+    pub namespace: String,
+    /// The resource/action pairs granted.
+    pub access: Vec<RobotAccess>,
+}
+
+/// One granted resource/action pair, with Harbor's names (`repository`/`pull`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RobotAccess {
+    /// `repository`, `artifact`, `tag`, ...
+    pub resource: String,
+    /// `pull`, `push`, `read`, `list`, ...
+    pub action: String,
+    /// `allow` (the default; `deny` is not supported).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub effect: Option<String>,
+}
+
+/// A robot account: a non-human credential with a fixed permission list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Robot {
+    /// Id.
+    pub id: i64,
+    /// Full login name: `robot$<project>+<name>` or `robot$<name>`.
+    pub name: String,
+    /// Free text.
+    pub description: String,
+    /// `system` or `project`.
+    pub level: String,
+    /// The project of a project-level robot.
+    pub project_id: Option<i64>,
+    /// Hash of its secret.
+    pub secret_hash: String,
+    /// When it stops working; `None`: never.
+    pub expires_at: Option<SystemTime>,
+    /// Switched off.
+    pub disabled: bool,
+    /// What it may do.
+    pub permissions: Vec<RobotPermission>,
+    /// Created.
+    pub created_at: SystemTime,
+    /// Last changed.
+    pub updated_at: SystemTime,
+}
+
 /// One page of a listing: `page` counts from 1.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Page {
@@ -223,4 +276,20 @@ pub trait IdentityStore: Debug + Send + Sync + 'static {
     async fn set_member_role(&self, project_id: i64, member_id: i64, role: Role) -> Result<bool>;
     /// Removes a member.
     async fn remove_member(&self, project_id: i64, member_id: i64) -> Result<bool>;
+
+    /// Creates a robot account (`id`, `created_at` and `updated_at` of `robot`
+    /// are ignored); `CONFLICT` if the name is taken.
+    async fn create_robot(&self, robot: &Robot) -> Result<Robot>;
+    /// A robot by id.
+    async fn robot_by_id(&self, id: i64) -> Result<Option<Robot>>;
+    /// A robot by full name.
+    async fn robot_by_name(&self, name: &str) -> Result<Option<Robot>>;
+    /// Robots (of one project, or all), by id, one page and the total.
+    async fn list_robots(&self, project_id: Option<i64>, page: Page) -> Result<(Vec<Robot>, u64)>;
+    /// Replaces description, expiry, disabled flag and permissions.
+    async fn update_robot(&self, robot: &Robot) -> Result<bool>;
+    /// Replaces the secret hash.
+    async fn set_robot_secret(&self, id: i64, hash: &str) -> Result<bool>;
+    /// Deletes a robot.
+    async fn delete_robot(&self, id: i64) -> Result<bool>;
 }

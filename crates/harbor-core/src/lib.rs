@@ -19,7 +19,10 @@ pub mod registry;
 pub use blob_store::{bytes_stream, BlobStore, ByteRange, ByteStream, UploadInfo};
 pub use digest::{Algorithm, Digest, Hasher};
 pub use error::{Error, ErrorCode, Result};
-pub use identity::{IdentityStore, Member, NewUser, Page, Project, ProjectQuery, Role, User};
+pub use identity::{
+    IdentityStore, Member, NewUser, Page, Project, ProjectQuery, Robot, RobotAccess,
+    RobotPermission, Role, User,
+};
 pub use manifest::{Descriptor, Manifest, MAX_MANIFEST_SIZE};
 pub use meta_store::{
     ArtifactInfo, ManifestRecord, MetaStore, RepositoryInfo, TagInfo, UploadSession,

@@ -823,3 +823,224 @@ async fn lists_page_with_total_count_and_link_headers() {
         )
     );
 }
+
+#[tokio::test]
+async fn robot_accounts_push_and_pull_with_exactly_their_permissions() {
+    let s = TestServer::start_with_auth().await;
+    let a = admin();
+    assert_eq!(
+        call(
+            &s,
+            "POST",
+            "/projects",
+            Some(&a),
+            r#"{"project_name":"team"}"#
+        )
+        .await
+        .status,
+        201
+    );
+    let body = r#"{"name":"ci","description":"CI pusher","duration":-1,"level":"project","disable":false,
+        "permissions":[{"kind":"project","namespace":"team","access":[{"resource":"repository","action":"push"}]}]}"#;
+    let r = call(&s, "POST", "/robots", Some(&a), body).await;
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    let created = r.json();
+    assert_eq!(created["name"], "robot$team+ci");
+    assert_eq!(created["expires_at"], -1);
+    let secret = created["secret"].as_str().unwrap_or_default().to_owned();
+    assert!(secret.len() >= 16);
+    let id = created["id"].as_i64().unwrap_or(0);
+    let robot = basic("robot$team+ci", &secret);
+
+    // Push and pull in its project, by Basic credentials and by token.
+    let data = b"robot layer";
+    let push = |auth: String, repo: &'static str| {
+        let s = &s;
+        async move {
+            s.send(
+                "POST",
+                &format!("/v2/{repo}/blobs/uploads/?digest={}", digest(data)),
+                &[("authorization", &auth)],
+                data.to_vec(),
+            )
+            .await
+            .status
+        }
+    };
+    assert_eq!(push(robot.clone(), "team/app").await, 201);
+    assert_eq!(
+        s.get_with(&format!("/v2/team/app/blobs/{}", digest(data)), &robot)
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        push(robot.clone(), "library/app").await,
+        401,
+        "no permission outside its project"
+    );
+    let r = s
+        .send(
+            "GET",
+            "/service/token?service=harbor-registry&scope=repository:team/app:pull,push,delete",
+            &[("authorization", &robot)],
+            vec![],
+        )
+        .await;
+    let token = r.json()["token"].as_str().unwrap_or_default().to_owned();
+    let claims = s
+        .auth
+        .as_ref()
+        .and_then(|x| x.tokens.verify(&token, harbor_auth::Expiry::Enforce).ok());
+    let claims = claims.unwrap_or_else(|| panic!("robot token does not verify"));
+    assert_eq!(claims.sub, "robot$team+ci");
+    assert_eq!(
+        claims.access[0].actions,
+        ["pull", "push"],
+        "no delete: it was not granted"
+    );
+
+    // Listing and reading never show the secret.
+    let r = call(&s, "GET", &format!("/robots/{id}"), Some(&a), "").await;
+    assert_eq!(
+        (r.json()["secret"].as_str(), r.json()["disable"].as_bool()),
+        (Some(""), Some(false))
+    );
+    let r = call(
+        &s,
+        "GET",
+        "/robots?q=Level=project,ProjectID=2",
+        Some(&a),
+        "",
+    )
+    .await;
+    assert_eq!(r.header("x-total-count"), Some("1"));
+
+    // Disabled: refused; enabled again: accepted.
+    let r = call(
+        &s,
+        "PUT",
+        &format!("/robots/{id}"),
+        Some(&a),
+        r#"{"disable":true}"#,
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(push(robot.clone(), "team/app").await, 401);
+    assert_eq!(
+        call(
+            &s,
+            "PUT",
+            &format!("/robots/{id}"),
+            Some(&a),
+            r#"{"disable":false}"#
+        )
+        .await
+        .status,
+        200
+    );
+    assert_eq!(push(robot.clone(), "team/app").await, 201);
+
+    // A refreshed secret replaces the old one.
+    let r = call(&s, "PATCH", &format!("/robots/{id}"), Some(&a), "{}").await;
+    let fresh = r.json()["secret"].as_str().unwrap_or_default().to_owned();
+    assert!(!fresh.is_empty() && fresh != secret);
+    assert_eq!(push(robot.clone(), "team/app").await, 401);
+    assert_eq!(push(basic("robot$team+ci", &fresh), "team/app").await, 201);
+
+    // Expired: refused.
+    let store = s
+        .auth
+        .as_ref()
+        .map(|x| x.store.clone())
+        .unwrap_or_else(|| panic!("auth"));
+    let mut r = store
+        .robot_by_id(id)
+        .await
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| panic!("robot"));
+    r.expires_at = Some(std::time::SystemTime::now() - std::time::Duration::from_secs(60));
+    store
+        .update_robot(&r)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(push(basic("robot$team+ci", &fresh), "team/app").await, 401);
+
+    assert_eq!(
+        call(&s, "DELETE", &format!("/robots/{id}"), Some(&a), "")
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        call(&s, "GET", &format!("/robots/{id}"), Some(&a), "")
+            .await
+            .status,
+        404
+    );
+}
+
+#[tokio::test]
+async fn robot_requests_are_checked_and_bad_ones_change_nothing() {
+    let s = TestServer::start_with_auth().await;
+    let a = admin();
+    api_user(&s, "gina").await;
+    let gina = basic("gina", PASSWORD);
+    let r = call(
+        &s,
+        "POST",
+        "/projects",
+        Some(&gina),
+        r#"{"project_name":"gina-proj"}"#,
+    )
+    .await;
+    assert_eq!(r.status, 201);
+    let system = r#"{"name":"ops","level":"system","duration":0,"permissions":[{"kind":"project","namespace":"*","access":[{"resource":"repository","action":"pull"}]}]}"#;
+    assert_eq!(
+        call(&s, "POST", "/robots", Some(&gina), system)
+            .await
+            .status,
+        403,
+        "system robots are the admin's"
+    );
+    let r = call(&s, "POST", "/robots", Some(&a), system).await;
+    assert_eq!(r.status, 201);
+    assert_eq!(r.json()["name"], "robot$ops");
+    let own = r#"{"name":"mine","level":"project","permissions":[{"kind":"project","namespace":"gina-proj","access":[{"resource":"repository","action":"pull"}]}]}"#;
+    assert_eq!(
+        call(&s, "POST", "/robots", Some(&gina), own).await.status,
+        201,
+        "a project admin makes robots for her project"
+    );
+    for bad in [
+        r#"{"name":"Bad Name","level":"system","permissions":[]}"#,
+        r#"{"name":"x","level":"galaxy","permissions":[]}"#,
+        r#"{"name":"x","level":"system","permissions":[],"colour":"red"}"#,
+        r#"{"name":"x","level":"system","duration":-5,"permissions":[]}"#,
+        r#"{"name":"x","level":"project","permissions":[]}"#,
+        r#"{"name":"x","level":"system","permissions":[{"kind":"project","namespace":"*","access":[{"resource":"repository","action":"fly"}]}]}"#,
+    ] {
+        let r = call(&s, "POST", "/robots", Some(&a), bad).await;
+        assert_eq!(r.status, 400, "{bad}");
+    }
+    assert_eq!(
+        call(&s, "POST", "/robots", Some(&a), system).await.status,
+        409
+    );
+    let r = call(&s, "GET", "/robots", Some(&a), "").await;
+    assert_eq!(
+        r.header("x-total-count"),
+        Some("2"),
+        "only the two good robots exist"
+    );
+    let r = call(
+        &s,
+        "PUT",
+        "/robots/1",
+        Some(&a),
+        r#"{"name":"robot$renamed"}"#,
+    )
+    .await;
+    assert_eq!(r.status, 400);
+}

@@ -210,14 +210,11 @@ impl TokenService {
             &aud,
             Expiry::Enforce,
         )?;
-        let user = self.store.user_by_name(&claims.sub).await?.ok_or_else(|| {
-            AuthError::InvalidToken("the refresh token's user no longer exists".into())
-        })?;
-        Ok(Principal::User {
-            id: user.id,
-            name: user.username,
-            sysadmin: user.sysadmin,
-        })
+        crate::principal::resolve_principal(self.store.as_ref(), &claims.sub)
+            .await?
+            .ok_or_else(|| {
+                AuthError::InvalidToken("the refresh token's account no longer exists".into())
+            })
     }
 
     /// Verifies a registry token for our service.

@@ -5,6 +5,7 @@
 mod artifacts;
 mod members;
 mod projects;
+mod robots;
 mod system;
 mod users;
 
@@ -73,6 +74,14 @@ pub fn routes(state: ApiState) -> Router {
         .route(
             "/api/v2.0/projects/{project}/repositories/{repository}/artifacts/{reference}/tags/{tag}",
             axum::routing::delete(artifacts::delete_tag),
+        )
+        .route("/api/v2.0/robots", get(robots::list).post(robots::create))
+        .route(
+            "/api/v2.0/robots/{id}",
+            get(robots::get)
+                .put(robots::update)
+                .patch(robots::refresh)
+                .delete(robots::delete),
         )
         .route("/api/v2.0/users", get(users::list).post(users::create))
         .route("/api/v2.0/users/current", get(users::current))

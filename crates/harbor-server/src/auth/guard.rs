@@ -152,18 +152,13 @@ async fn identify(
         };
         let principal = match claims.sub.as_str() {
             "" => Principal::Anonymous,
-            name => match state.auth.store.user_by_name(name).await? {
-                Some(u) => Principal::User {
-                    id: u.id,
-                    name: u.username,
-                    sysadmin: u.sysadmin,
-                },
-                None => {
-                    return Err(AuthError::InvalidToken(
-                        "the token's user no longer exists".into(),
-                    ))
-                }
-            },
+            name => harbor_auth::resolve_principal(state.auth.store.as_ref(), name)
+                .await?
+                .ok_or_else(|| {
+                    AuthError::InvalidToken(
+                        "the token's account no longer exists or is disabled".into(),
+                    )
+                })?,
         };
         return Ok(Caller::Token(principal, claims));
     }

@@ -1,6 +1,11 @@
 //! The `IdentityStore` conformance suite.
 
-use harbor_core::{ErrorCode, IdentityStore, NewUser, Page, ProjectQuery, Role};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use harbor_core::{
+    ErrorCode, IdentityStore, NewUser, Page, ProjectQuery, Robot, RobotAccess, RobotPermission,
+    Role,
+};
 
 use super::ok;
 
@@ -22,6 +27,7 @@ pub async fn run_all(store: &dyn IdentityStore) {
     a_project_creator_becomes_its_project_admin(store).await;
     projects_list_by_visibility(store).await;
     members_are_added_changed_and_removed(store).await;
+    robots_are_created_found_updated_and_deleted(store).await;
 }
 
 /// Usernames and (non-empty) e-mails are unique: a duplicate is `CONFLICT`.
@@ -302,4 +308,107 @@ pub async fn members_are_added_changed_and_removed(store: &dyn IdentityStore) {
     ok("add", store.add_member(p.id, dev.id, Role::Guest).await);
     ok("delete user", store.delete_user(dev.id).await);
     assert_eq!(ok("list", store.list_members(p.id).await).len(), 1);
+}
+
+/// Robot accounts round-trip with their permissions, are unique by name,
+/// change, and go with their project.
+pub async fn robots_are_created_found_updated_and_deleted(store: &dyn IdentityStore) {
+    let owner = ok(
+        "create",
+        store
+            .create_user(&new_user("r_owner", "r_owner@example.com"))
+            .await,
+    );
+    let p = ok(
+        "create",
+        store.create_project("robots", false, owner.id).await,
+    );
+    let expires = UNIX_EPOCH + Duration::from_secs(4_000_000_000);
+    let robot = Robot {
+        id: 0,
+        name: "robot$robots+ci".into(),
+        description: "CI pusher".into(),
+        level: "project".into(),
+        project_id: Some(p.id),
+        secret_hash: "hash".into(),
+        expires_at: Some(expires),
+        disabled: false,
+        permissions: vec![RobotPermission {
+            kind: "project".into(),
+            namespace: "robots".into(),
+            access: vec![RobotAccess {
+                resource: "repository".into(),
+                action: "push".into(),
+                effect: None,
+            }],
+        }],
+        created_at: SystemTime::UNIX_EPOCH,
+        updated_at: SystemTime::UNIX_EPOCH,
+    };
+    let created = ok("create", store.create_robot(&robot).await);
+    assert_eq!(
+        (created.name.as_str(), created.project_id),
+        ("robot$robots+ci", Some(p.id))
+    );
+    assert_eq!(created.permissions, robot.permissions);
+    assert_eq!(created.expires_at, Some(expires));
+    let e = store.create_robot(&robot).await.err().map(|e| e.code());
+    assert_eq!(e, Some(ErrorCode::Conflict));
+    let system = Robot {
+        name: "robot$ops".into(),
+        level: "system".into(),
+        project_id: None,
+        expires_at: None,
+        ..robot.clone()
+    };
+    let system = ok("create", store.create_robot(&system).await);
+    assert_eq!(system.expires_at, None);
+    assert_eq!(
+        ok("by name", store.robot_by_name("robot$robots+ci").await).map(|r| r.id),
+        Some(created.id)
+    );
+    let (mine, total) = ok("list", store.list_robots(Some(p.id), Page::default()).await);
+    assert_eq!((mine.len(), total), (1, 1));
+    let (all, _) = ok(
+        "list",
+        store
+            .list_robots(
+                None,
+                Page {
+                    page: 1,
+                    page_size: 100,
+                },
+            )
+            .await,
+    );
+    assert!(all.len() >= 2);
+
+    let mut changed = created.clone();
+    changed.description = "disabled now".into();
+    changed.disabled = true;
+    changed.permissions[0].access[0].action = "pull".into();
+    assert!(ok("update", store.update_robot(&changed).await));
+    assert!(ok(
+        "secret",
+        store.set_robot_secret(created.id, "new-hash").await
+    ));
+    let back = ok("get", store.robot_by_id(created.id).await);
+    let back = ok("exists", back.ok_or("missing"));
+    assert_eq!(
+        (
+            back.disabled,
+            back.description.as_str(),
+            back.secret_hash.as_str()
+        ),
+        (true, "disabled now", "new-hash")
+    );
+    assert_eq!(back.permissions[0].access[0].action, "pull");
+
+    assert!(ok("delete", store.delete_robot(system.id).await));
+    assert_eq!(ok("gone", store.robot_by_id(system.id).await), None);
+    ok("delete project", store.delete_project(p.id).await);
+    assert_eq!(
+        ok("gone with its project", store.robot_by_id(created.id).await),
+        None
+    );
 }

@@ -1,12 +1,13 @@
-//! `IdentityStore` for `SqliteMetaStore`: users, projects and members.
+//! `IdentityStore` for `SqliteMetaStore`: users, projects, members and robot accounts.
 
 use async_trait::async_trait;
 use harbor_core::{
-    IdentityStore, Member, NewUser, Page, Project, ProjectQuery, Result, Role, User,
+    IdentityStore, Member, NewUser, Page, Project, ProjectQuery, Result, Robot, RobotPermission,
+    Role, User,
 };
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
-use super::{from_ms, now_ms, SqliteMetaStore};
+use super::{from_ms, now_ms, to_ms, SqliteMetaStore};
 use crate::error::{conflict_on_unique, StorageError};
 
 const USER_COLUMNS: &str =
@@ -14,6 +15,89 @@ const USER_COLUMNS: &str =
 const PROJECT_COLUMNS: &str = "id, name, public, owner_id, created_at, updated_at";
 const MEMBER_SELECT: &str = "SELECT m.id, m.project_id, m.user_id, u.username, m.role
      FROM project_members m JOIN users u ON u.id = m.user_id";
+
+const ROBOT_COLUMNS: &str =
+    "id, name, description, level, project_id, secret_hash, expires_at, disabled,
+     permissions, created_at, updated_at";
+
+type RobotRow = (
+    i64,
+    String,
+    String,
+    String,
+    Option<i64>,
+    String,
+    Option<i64>,
+    bool,
+    String,
+    i64,
+    i64,
+);
+
+fn robot_row(r: &Row<'_>) -> rusqlite::Result<RobotRow> {
+    Ok((
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+        r.get(6)?,
+        r.get(7)?,
+        r.get(8)?,
+        r.get(9)?,
+        r.get(10)?,
+    ))
+}
+
+fn to_robot(row: RobotRow) -> Result<Robot, StorageError> {
+    let (
+        id,
+        name,
+        description,
+        level,
+        project_id,
+        secret_hash,
+        expires_at,
+        disabled,
+        permissions,
+        created,
+        updated,
+    ) = row;
+    let permissions: Vec<RobotPermission> = serde_json::from_str(&permissions)
+        .map_err(|e| StorageError::Corrupt(format!("permissions of robot {name}: {e}")))?;
+    Ok(Robot {
+        id,
+        name,
+        description,
+        level,
+        project_id,
+        secret_hash,
+        expires_at: expires_at.map(from_ms),
+        disabled,
+        permissions,
+        created_at: from_ms(created),
+        updated_at: from_ms(updated),
+    })
+}
+
+fn robot_by(
+    c: &Connection,
+    column: &str,
+    value: &dyn rusqlite::ToSql,
+) -> Result<Option<Robot>, StorageError> {
+    let sql = format!("SELECT {ROBOT_COLUMNS} FROM robots WHERE {column} = ?1");
+    c.prepare_cached(&sql)?
+        .query_row([value], robot_row)
+        .optional()?
+        .map(to_robot)
+        .transpose()
+}
+
+fn permissions_json(p: &[RobotPermission]) -> Result<String, StorageError> {
+    serde_json::to_string(p)
+        .map_err(|e| StorageError::Corrupt(format!("permissions do not encode: {e}")))
+}
 
 fn user_row(r: &Row<'_>) -> rusqlite::Result<User> {
     Ok(User {
@@ -335,6 +419,103 @@ impl IdentityStore for SqliteMetaStore {
                 .prepare_cached("DELETE FROM project_members WHERE project_id = ?1 AND id = ?2")?
                 .execute([project_id, member_id])?;
             Ok(n > 0)
+        })
+        .await
+    }
+
+    async fn create_robot(&self, robot: &Robot) -> Result<Robot> {
+        let r = robot.clone();
+        let permissions = permissions_json(&r.permissions)?;
+        self.write(move |tx| {
+            let now = now_ms();
+            tx.prepare_cached(
+                "INSERT INTO robots (name, description, level, project_id, secret_hash, expires_at, disabled,
+                 permissions, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9)",
+            )?
+            .execute(params![
+                r.name,
+                r.description,
+                r.level,
+                r.project_id,
+                r.secret_hash,
+                r.expires_at.map(to_ms),
+                r.disabled,
+                permissions,
+                now
+            ])
+            .map_err(|e| conflict_on_unique(e, || format!("the robot account {:?} already exists", r.name)))?;
+            let id = tx.last_insert_rowid();
+            robot_by(tx, "id", &id)?.ok_or_else(|| StorageError::Corrupt("new robot vanished".into()))
+        })
+        .await
+    }
+
+    async fn robot_by_id(&self, id: i64) -> Result<Option<Robot>> {
+        self.call(move |c| robot_by(c, "id", &id)).await
+    }
+
+    async fn robot_by_name(&self, name: &str) -> Result<Option<Robot>> {
+        let name = name.to_owned();
+        self.call(move |c| robot_by(c, "name", &name)).await
+    }
+
+    async fn list_robots(&self, project_id: Option<i64>, page: Page) -> Result<(Vec<Robot>, u64)> {
+        self.call(move |c| {
+            let filter = "FROM robots WHERE (?1 IS NULL OR project_id = ?1)";
+            let total: i64 = c
+                .prepare_cached(&format!("SELECT count(*) {filter}"))?
+                .query_row([project_id], |r| r.get(0))?;
+            let sql = format!("SELECT {ROBOT_COLUMNS} {filter} ORDER BY id LIMIT ?2 OFFSET ?3");
+            let rows: Vec<RobotRow> = c
+                .prepare_cached(&sql)?
+                .query_map(
+                    params![project_id, page.page_size as i64, page.offset() as i64],
+                    robot_row,
+                )?
+                .collect::<Result<_, _>>()?;
+            let robots = rows
+                .into_iter()
+                .map(to_robot)
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok((robots, total as u64))
+        })
+        .await
+    }
+
+    async fn update_robot(&self, robot: &Robot) -> Result<bool> {
+        let r = robot.clone();
+        let permissions = permissions_json(&r.permissions)?;
+        self.write(move |tx| {
+            let n = tx
+                .prepare_cached(
+                    "UPDATE robots SET description = ?2, expires_at = ?3, disabled = ?4, permissions = ?5,
+                     updated_at = ?6 WHERE id = ?1",
+                )?
+                .execute(params![r.id, r.description, r.expires_at.map(to_ms), r.disabled, permissions, now_ms()])?;
+            Ok(n > 0)
+        })
+        .await
+    }
+
+    async fn set_robot_secret(&self, id: i64, hash: &str) -> Result<bool> {
+        let hash = hash.to_owned();
+        self.write(move |tx| {
+            let n = tx
+                .prepare_cached(
+                    "UPDATE robots SET secret_hash = ?2, updated_at = ?3 WHERE id = ?1",
+                )?
+                .execute(params![id, hash, now_ms()])?;
+            Ok(n > 0)
+        })
+        .await
+    }
+
+    async fn delete_robot(&self, id: i64) -> Result<bool> {
+        self.write(move |tx| {
+            Ok(tx
+                .prepare_cached("DELETE FROM robots WHERE id = ?1")?
+                .execute([id])?
+                > 0)
         })
         .await
     }

@@ -91,6 +91,23 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX project_members_user ON project_members(user_id);
     "#,
+    // 3: robot accounts.
+    r#"
+    CREATE TABLE robots (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        description TEXT NOT NULL,
+        level TEXT NOT NULL,
+        project_id INTEGER REFERENCES projects(id) ON DELETE CASCADE,
+        secret_hash TEXT NOT NULL,
+        expires_at INTEGER,
+        disabled INTEGER NOT NULL,
+        permissions TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL
+    );
+    CREATE INDEX robots_project ON robots(project_id);
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -1,0 +1,414 @@
+//! `/robots`: robot accounts, system-level (`robot$<name>`) or project-level
+//! (`robot$<project>+<name>`), with a permission list, an expiry, a secret
+//! shown once at creation and refreshable, and a disabled switch.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::extract::{Path, Request, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use harbor_auth::password::{check_password_strength, hash_password, random_secret};
+use harbor_auth::{Action, Resource, ROBOT_PREFIX};
+use harbor_core::{Project, Robot, RobotPermission};
+use serde::Deserialize;
+
+use super::{
+    body, json, page_of, paged, param, query_of, require, time, ApiResult, ApiState, Caller,
+    HarborError,
+};
+
+/// Harbor's default robot lifetime when `duration` is 0.
+const DEFAULT_DAYS: i64 = 30;
+
+/// `RobotCreate`, and `Robot` for updates (whose read-only fields are accepted
+/// and must not change).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RobotReq {
+    name: Option<String>,
+    description: Option<String>,
+    duration: Option<i64>,
+    level: Option<String>,
+    disable: Option<bool>,
+    permissions: Option<Vec<RobotPermission>>,
+    secret: Option<String>,
+    id: Option<i64>,
+    editable: Option<bool>,
+    expires_at: Option<i64>,
+    creation_time: Option<String>,
+    update_time: Option<String>,
+}
+
+/// `RobotSec`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RobotSec {
+    secret: Option<String>,
+}
+
+fn valid_name(name: &str) -> bool {
+    let alnum = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit();
+    let mut prev_sep = true;
+    for c in name.chars() {
+        if alnum(c) {
+            prev_sep = false;
+        } else if matches!(c, '.' | '_' | '-') && !prev_sep {
+            prev_sep = true;
+        } else {
+            return false;
+        }
+    }
+    !name.is_empty() && !prev_sep && name.len() <= 255
+}
+
+fn expiry(duration: i64) -> ApiResult<Option<SystemTime>> {
+    match duration {
+        -1 => Ok(None),
+        d if d < -1 || d >= i64::from(i32::MAX) => Err(HarborError::bad_request(
+            "duration is days: -1 (never expires), 0 (30 days) or more",
+        )),
+        0 => Ok(Some(
+            SystemTime::now() + Duration::from_secs(DEFAULT_DAYS as u64 * 86400),
+        )),
+        d => Ok(Some(
+            SystemTime::now() + Duration::from_secs(d as u64 * 86400),
+        )),
+    }
+}
+
+fn expires_unix(t: Option<SystemTime>) -> i64 {
+    t.and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(-1)
+}
+
+fn robot_json(r: &Robot) -> serde_json::Value {
+    let duration = r
+        .expires_at
+        .and_then(|e| e.duration_since(r.created_at).ok())
+        .map(|d| (d.as_secs() as f64 / 86400.0).round() as i64)
+        .unwrap_or(-1);
+    serde_json::json!({
+        "id": r.id,
+        "name": r.name,
+        "description": r.description,
+        "secret": "",
+        "level": r.level,
+        "duration": duration,
+        "editable": true,
+        "disable": r.disabled,
+        "expires_at": expires_unix(r.expires_at),
+        "permissions": r.permissions,
+        "creation_time": time(r.created_at),
+        "update_time": time(r.updated_at),
+    })
+}
+
+fn check_permissions(
+    perms: &[RobotPermission],
+    level: &str,
+    project: Option<&Project>,
+) -> ApiResult<()> {
+    const ACTIONS: [&str; 7] = ["pull", "push", "read", "list", "create", "update", "delete"];
+    for p in perms {
+        if p.kind != "project" {
+            return Err(HarborError::bad_request(format!(
+                "permission kind {:?} is not supported",
+                p.kind
+            )));
+        }
+        if let Some(project) = project {
+            if level == "project" && p.namespace != project.name {
+                return Err(HarborError::bad_request(
+                    "a project robot's permissions must name its own project",
+                ));
+            }
+        }
+        for a in &p.access {
+            if !ACTIONS.contains(&a.action.as_str()) || a.resource.is_empty() {
+                return Err(HarborError::bad_request(format!(
+                    "access {}:{} is not valid",
+                    a.resource, a.action
+                )));
+            }
+            if a.effect.as_deref().is_some_and(|e| e != "allow") {
+                return Err(HarborError::bad_request(
+                    "only effect \"allow\" is supported",
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The project a project-level robot belongs to, after checking the caller
+/// may manage its robots; system robots are for administrators.
+async fn authorize(
+    state: &ApiState,
+    caller: &Caller,
+    project_id: Option<i64>,
+    action: Action,
+) -> ApiResult<Option<Project>> {
+    match project_id {
+        None => {
+            caller.require_admin()?;
+            Ok(None)
+        }
+        Some(id) => {
+            let p = state
+                .auth
+                .store
+                .project_by_id(id)
+                .await?
+                .ok_or_else(|| HarborError::not_found("project not found"))?;
+            require(state, caller, &p, Resource::Robot, action).await?;
+            Ok(Some(p))
+        }
+    }
+}
+
+async fn hash(secret: String) -> ApiResult<String> {
+    tokio::task::spawn_blocking(move || hash_password(&secret))
+        .await
+        .map_err(|_| {
+            HarborError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "UNKNOWN",
+                "internal server error",
+            )
+        })?
+        .map_err(HarborError::from)
+}
+
+fn new_secret() -> ApiResult<String> {
+    // 32 hex characters and a fixed tail, so it also passes Harbor's password rule.
+    Ok(format!("{}Rb1", random_secret(16)?))
+}
+
+async fn find(state: &ApiState, raw: &str) -> ApiResult<Robot> {
+    let id: i64 = raw
+        .parse()
+        .map_err(|_| HarborError::bad_request(format!("robot id {raw:?} is not a number")))?;
+    state
+        .auth
+        .store
+        .robot_by_id(id)
+        .await?
+        .ok_or_else(|| HarborError::not_found(format!("robot {id} not found")))
+}
+
+pub(super) async fn create(
+    State(state): State<ApiState>,
+    caller: Caller,
+    req: Request,
+) -> ApiResult {
+    caller.require_user()?;
+    let r: RobotReq = body(req).await?;
+    let name = r
+        .name
+        .clone()
+        .ok_or_else(|| HarborError::bad_request("name is required"))?;
+    if !valid_name(&name) {
+        return Err(HarborError::bad_request(
+            "robot name is not in lower case or contains illegal characters",
+        ));
+    }
+    let level = r.level.clone().unwrap_or_else(|| "system".into());
+    let permissions = r.permissions.clone().unwrap_or_default();
+    let (project, full_name) = match level.as_str() {
+        "system" => {
+            authorize(&state, &caller, None, Action::Create).await?;
+            (None, format!("{ROBOT_PREFIX}{name}"))
+        }
+        "project" => {
+            let [only] = permissions.as_slice() else {
+                return Err(HarborError::bad_request(
+                    "a project robot has exactly one permission, for its project",
+                ));
+            };
+            let p = state
+                .auth
+                .store
+                .project_by_name(&only.namespace)
+                .await?
+                .ok_or_else(|| {
+                    HarborError::not_found(format!("project {} not found", only.namespace))
+                })?;
+            authorize(&state, &caller, Some(p.id), Action::Create).await?;
+            let full = format!("{ROBOT_PREFIX}{}+{name}", p.name);
+            (Some(p), full)
+        }
+        other => {
+            return Err(HarborError::bad_request(format!(
+                "level {other:?} is not system or project"
+            )))
+        }
+    };
+    check_permissions(&permissions, &level, project.as_ref())?;
+    let secret = match r.secret.clone() {
+        Some(s) => {
+            check_password_strength(&s)?;
+            s
+        }
+        None => new_secret()?,
+    };
+    let robot = Robot {
+        id: 0,
+        name: full_name,
+        description: r.description.clone().unwrap_or_default(),
+        level,
+        project_id: project.as_ref().map(|p| p.id),
+        secret_hash: hash(secret.clone()).await?,
+        expires_at: expiry(r.duration.unwrap_or(0))?,
+        disabled: r.disable.unwrap_or(false),
+        permissions,
+        created_at: SystemTime::now(),
+        updated_at: SystemTime::now(),
+    };
+    let created = state.auth.store.create_robot(&robot).await?;
+    tracing::info!(robot = %created.name, by = %caller.0, "robot account created");
+    let mut resp = json(
+        StatusCode::CREATED,
+        &serde_json::json!({
+            "id": created.id,
+            "name": created.name,
+            "secret": secret,
+            "creation_time": time(created.created_at),
+            "expires_at": expires_unix(created.expires_at),
+        }),
+    );
+    super::set(
+        &mut resp,
+        "location",
+        &format!("/api/v2.0/robots/{}", created.id),
+    );
+    Ok(resp)
+}
+
+pub(super) async fn list(State(state): State<ApiState>, caller: Caller, req: Request) -> ApiResult {
+    caller.require_user()?;
+    let query = query_of(&req);
+    let page = page_of(&query)?;
+    // Harbor's `q=Level=project,ProjectID=<id>`.
+    let project_id = param(&query, "q").and_then(|q| {
+        q.split(',').find_map(|kv| {
+            kv.strip_prefix("ProjectID=")
+                .and_then(|v| v.parse::<i64>().ok())
+        })
+    });
+    if project_id.is_none() {
+        caller.require_admin()?;
+    }
+    authorize(&state, &caller, project_id, Action::List).await?;
+    let (robots, total) = state.auth.store.list_robots(project_id, page).await?;
+    let items: Vec<_> = robots.iter().map(robot_json).collect();
+    Ok(paged("/api/v2.0/robots", &query, page, total, &items))
+}
+
+pub(super) async fn get(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult {
+    caller.require_user()?;
+    let robot = find(&state, &id).await?;
+    authorize(&state, &caller, robot.project_id, Action::Read).await?;
+    Ok(json(StatusCode::OK, &robot_json(&robot)))
+}
+
+pub(super) async fn update(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    req: Request,
+) -> ApiResult {
+    caller.require_user()?;
+    let mut robot = find(&state, &id).await?;
+    let project = authorize(&state, &caller, robot.project_id, Action::Update).await?;
+    let r: RobotReq = body(req).await?;
+    let _ = (
+        r.id,
+        r.editable,
+        r.expires_at,
+        &r.creation_time,
+        &r.update_time,
+        &r.secret,
+    );
+    if r.level.as_deref().is_some_and(|l| l != robot.level)
+        || r.name.as_deref().is_some_and(|n| n != robot.name)
+    {
+        return Err(HarborError::bad_request(
+            "cannot update the level or name of robot",
+        ));
+    }
+    if let Some(perms) = r.permissions {
+        check_permissions(&perms, &robot.level, project.as_ref())?;
+        robot.permissions = perms;
+    }
+    if let Some(d) = r.description {
+        robot.description = d;
+    }
+    if let Some(disable) = r.disable {
+        robot.disabled = disable;
+    }
+    if let Some(days) = r.duration {
+        robot.expires_at = match days {
+            -1 => None,
+            d if d > 0 && d < i64::from(i32::MAX) => {
+                Some(robot.created_at + Duration::from_secs(d as u64 * 86400))
+            }
+            _ => {
+                return Err(HarborError::bad_request(
+                    "duration is -1 (never) or a positive number of days",
+                ))
+            }
+        };
+    }
+    state.auth.store.update_robot(&robot).await?;
+    Ok(StatusCode::OK.into_response())
+}
+
+pub(super) async fn refresh(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    req: Request,
+) -> ApiResult {
+    caller.require_user()?;
+    let robot = find(&state, &id).await?;
+    authorize(&state, &caller, robot.project_id, Action::Update).await?;
+    let r: RobotSec = body(req).await?;
+    let (secret, shown) = match r.secret.filter(|s| !s.is_empty()) {
+        Some(s) => {
+            check_password_strength(&s)?;
+            (s, String::new())
+        }
+        None => {
+            let s = new_secret()?;
+            (s.clone(), s)
+        }
+    };
+    state
+        .auth
+        .store
+        .set_robot_secret(robot.id, &hash(secret).await?)
+        .await?;
+    tracing::info!(robot = %robot.name, by = %caller.0, "robot secret refreshed");
+    Ok(json(
+        StatusCode::OK,
+        &serde_json::json!({ "secret": shown }),
+    ))
+}
+
+pub(super) async fn delete(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult {
+    caller.require_user()?;
+    let robot = find(&state, &id).await?;
+    authorize(&state, &caller, robot.project_id, Action::Delete).await?;
+    state.auth.store.delete_robot(robot.id).await?;
+    tracing::info!(robot = %robot.name, by = %caller.0, "robot account deleted");
+    Ok(StatusCode::OK.into_response())
+}
