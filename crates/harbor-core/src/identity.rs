@@ -185,6 +185,40 @@ pub struct Robot {
     pub updated_at: SystemTime,
 }
 
+/// One audit-log record: who did what to which resource, when.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditEntry {
+    /// Id (assigned by the store; ignored when appending).
+    pub id: i64,
+    /// The project the resource belongs to, if any.
+    pub project: Option<String>,
+    /// Who: a user or robot name, or `anonymous`.
+    pub username: String,
+    /// What, e.g. `library/nginx:latest` or a project name.
+    pub resource: String,
+    /// Its kind: `artifact`, `project`, `user`, `robot`, `member`, `tag`.
+    pub resource_type: String,
+    /// `create`, `pull`, `delete`, `update`.
+    pub operation: String,
+    /// When.
+    pub op_time: SystemTime,
+}
+
+/// Filters for listing audit entries; every set field must match.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditQuery {
+    /// Entries of this project only.
+    pub project: Option<String>,
+    /// By this operator only.
+    pub username: Option<String>,
+    /// This operation only.
+    pub operation: Option<String>,
+    /// This resource type only.
+    pub resource_type: Option<String>,
+    /// Resources containing this text.
+    pub resource_contains: Option<String>,
+}
+
 /// One page of a listing: `page` counts from 1.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Page {
@@ -292,4 +326,9 @@ pub trait IdentityStore: Debug + Send + Sync + 'static {
     async fn set_robot_secret(&self, id: i64, hash: &str) -> Result<bool>;
     /// Deletes a robot.
     async fn delete_robot(&self, id: i64) -> Result<bool>;
+
+    /// Appends audit entries in one transaction.
+    async fn append_audit(&self, entries: &[AuditEntry]) -> Result<()>;
+    /// Audit entries matching `query`, newest first, one page and the total.
+    async fn list_audit(&self, query: &AuditQuery, page: Page) -> Result<(Vec<AuditEntry>, u64)>;
 }

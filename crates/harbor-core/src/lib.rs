@@ -20,8 +20,8 @@ pub use blob_store::{bytes_stream, BlobStore, ByteRange, ByteStream, UploadInfo}
 pub use digest::{Algorithm, Digest, Hasher};
 pub use error::{Error, ErrorCode, Result};
 pub use identity::{
-    IdentityStore, Member, NewUser, Page, Project, ProjectQuery, Robot, RobotAccess,
-    RobotPermission, Role, User,
+    AuditEntry, AuditQuery, IdentityStore, Member, NewUser, Page, Project, ProjectQuery, Robot,
+    RobotAccess, RobotPermission, Role, User,
 };
 pub use manifest::{Descriptor, Manifest, MAX_MANIFEST_SIZE};
 pub use meta_store::{

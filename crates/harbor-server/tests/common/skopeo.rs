@@ -11,6 +11,8 @@ const TIMEOUT: Duration = Duration::from_secs(240);
 /// A skopeo runner with a private configuration directory.
 pub struct Skopeo {
     dir: tempfile::TempDir,
+    /// Numbers the scratch layouts of [`Skopeo::push`] and [`Skopeo::pull`].
+    copies: std::sync::atomic::AtomicUsize,
 }
 
 /// What one skopeo run produced.
@@ -52,7 +54,10 @@ impl Skopeo {
             let p = dir.path().join(sub);
             std::fs::create_dir_all(&p).unwrap_or_else(|e| panic!("create {}: {e}", p.display()));
         }
-        Skopeo { dir }
+        Skopeo {
+            dir,
+            copies: std::sync::atomic::AtomicUsize::new(0),
+        }
     }
 
     /// A scratch directory that lives as long as the runner.
@@ -128,6 +133,85 @@ impl Skopeo {
             out.command, out.stdout, out.stderr
         );
         out
+    }
+}
+
+impl Skopeo {
+    fn next_scratch(&self, what: &str) -> PathBuf {
+        let n = self
+            .copies
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.scratch(&format!("{what}-{n}"))
+    }
+
+    /// Writes `image` as a layout tagged `v1` in a fresh scratch directory and
+    /// copies it to `target` (`docker://...`) over plain HTTP with
+    /// `--preserve-digests`, as `creds` (`user:password`) or anonymously.
+    /// Returns the layout's directory and what skopeo did, success or not.
+    pub async fn push(
+        &self,
+        image: &super::layout::Image,
+        target: &str,
+        creds: Option<&str>,
+    ) -> (PathBuf, Output) {
+        let src = self.next_scratch("push");
+        super::layout::write_image(&src, "v1", image);
+        let src_ref = oci(&src, "v1");
+        let creds_arg = creds.map(|c| format!("--dest-creds={c}"));
+        let mut args = vec!["copy", "--preserve-digests", "--dest-tls-verify=false"];
+        args.extend(creds_arg.as_deref());
+        args.extend([src_ref.as_str(), target]);
+        let out = self.run(&args).await;
+        (src, out)
+    }
+
+    /// Copies `source` (`docker://...`) over plain HTTP into a fresh layout
+    /// tagged `v1`, as `creds` (`user:password`) or anonymously. Returns the
+    /// layout's directory and what skopeo did, success or not.
+    pub async fn pull(&self, source: &str, creds: Option<&str>) -> (PathBuf, Output) {
+        let dest = self.next_scratch("pull");
+        let dest_ref = oci(&dest, "v1");
+        let creds_arg = creds.map(|c| format!("--src-creds={c}"));
+        let mut args = vec!["copy", "--preserve-digests", "--src-tls-verify=false"];
+        args.extend(creds_arg.as_deref());
+        args.extend([source, dest_ref.as_str()]);
+        let out = self.run(&args).await;
+        (dest, out)
+    }
+}
+
+/// `user:password`, as skopeo's `--creds`, `--src-creds` and `--dest-creds` take it.
+pub fn creds(user: &str, password: &str) -> String {
+    format!("{user}:{password}")
+}
+
+impl Output {
+    /// Fails the test, showing skopeo's output, unless it succeeded.
+    pub fn assert_success(&self) {
+        assert!(
+            self.success,
+            "`{}` failed\n--- stdout\n{}\n--- stderr\n{}",
+            self.command, self.stdout, self.stderr
+        );
+    }
+
+    /// Fails the test unless skopeo failed, with standard error mentioning
+    /// one of `reasons` (case-insensitive).
+    pub fn assert_refused(&self, reasons: &[&str]) {
+        assert!(
+            !self.success,
+            "`{}` succeeded but should have been refused\n--- stdout\n{}\n--- stderr\n{}",
+            self.command, self.stdout, self.stderr
+        );
+        let stderr = self.stderr.to_ascii_lowercase();
+        assert!(
+            reasons
+                .iter()
+                .any(|r| stderr.contains(&r.to_ascii_lowercase())),
+            "`{}` failed, but not for any of {reasons:?}\n--- stderr\n{}",
+            self.command,
+            self.stderr
+        );
     }
 }
 

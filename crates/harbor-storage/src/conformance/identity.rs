@@ -3,8 +3,8 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use harbor_core::{
-    ErrorCode, IdentityStore, NewUser, Page, ProjectQuery, Robot, RobotAccess, RobotPermission,
-    Role,
+    AuditEntry, AuditQuery, ErrorCode, IdentityStore, NewUser, Page, ProjectQuery, Robot,
+    RobotAccess, RobotPermission, Role,
 };
 
 use super::ok;
@@ -28,6 +28,7 @@ pub async fn run_all(store: &dyn IdentityStore) {
     projects_list_by_visibility(store).await;
     members_are_added_changed_and_removed(store).await;
     robots_are_created_found_updated_and_deleted(store).await;
+    audit_entries_are_kept_and_filtered(store).await;
 }
 
 /// Usernames and (non-empty) e-mails are unique: a duplicate is `CONFLICT`.
@@ -411,4 +412,111 @@ pub async fn robots_are_created_found_updated_and_deleted(store: &dyn IdentitySt
         ok("gone with its project", store.robot_by_id(created.id).await),
         None
     );
+}
+
+/// Audit entries come back newest first and filter by project, operator,
+/// operation, type and resource text.
+pub async fn audit_entries_are_kept_and_filtered(store: &dyn IdentityStore) {
+    let at = |s: u64| UNIX_EPOCH + Duration::from_secs(1_800_000_000 + s);
+    let entry = |p: Option<&str>, user: &str, res: &str, ty: &str, op: &str, t: u64| AuditEntry {
+        id: 0,
+        project: p.map(str::to_owned),
+        username: user.into(),
+        resource: res.into(),
+        resource_type: ty.into(),
+        operation: op.into(),
+        op_time: at(t),
+    };
+    ok(
+        "append",
+        store
+            .append_audit(&[
+                entry(
+                    Some("audit-a"),
+                    "ann",
+                    "audit-a/app:v1",
+                    "artifact",
+                    "create",
+                    1,
+                ),
+                entry(
+                    Some("audit-a"),
+                    "bo",
+                    "audit-a/app:v1",
+                    "artifact",
+                    "pull",
+                    2,
+                ),
+                entry(
+                    Some("audit-b"),
+                    "ann",
+                    "audit-b/x:latest",
+                    "artifact",
+                    "delete",
+                    3,
+                ),
+                entry(None, "admin", "ann", "user", "create", 4),
+            ])
+            .await,
+    );
+    let page = Page {
+        page: 1,
+        page_size: 50,
+    };
+    let list = |q: AuditQuery| async move {
+        let (l, total) = ok("list", store.list_audit(&q, page).await);
+        assert_eq!(total as usize, l.len());
+        l.into_iter()
+            .map(|e| (e.resource, e.operation))
+            .collect::<Vec<_>>()
+    };
+    let a = list(AuditQuery {
+        project: Some("audit-a".into()),
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(
+        a,
+        [
+            ("audit-a/app:v1".into(), "pull".into()),
+            ("audit-a/app:v1".into(), "create".into())
+        ]
+    );
+    let ann = list(AuditQuery {
+        username: Some("ann".into()),
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(ann.len(), 2);
+    let deletes = list(AuditQuery {
+        operation: Some("delete".into()),
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(deletes, [("audit-b/x:latest".into(), "delete".into())]);
+    let users = list(AuditQuery {
+        resource_type: Some("user".into()),
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(users.len(), 1);
+    let app = list(AuditQuery {
+        resource_contains: Some("app:v".into()),
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(app.len(), 2);
+    let (newest, _) = ok(
+        "list",
+        store
+            .list_audit(
+                &AuditQuery::default(),
+                Page {
+                    page: 1,
+                    page_size: 1,
+                },
+            )
+            .await,
+    );
+    assert_eq!(newest[0].op_time, at(4));
 }

@@ -2,8 +2,8 @@
 
 use async_trait::async_trait;
 use harbor_core::{
-    IdentityStore, Member, NewUser, Page, Project, ProjectQuery, Result, Robot, RobotPermission,
-    Role, User,
+    AuditEntry, AuditQuery, IdentityStore, Member, NewUser, Page, Project, ProjectQuery, Result,
+    Robot, RobotPermission, Role, User,
 };
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
@@ -516,6 +516,70 @@ impl IdentityStore for SqliteMetaStore {
                 .prepare_cached("DELETE FROM robots WHERE id = ?1")?
                 .execute([id])?
                 > 0)
+        })
+        .await
+    }
+
+    async fn append_audit(&self, entries: &[AuditEntry]) -> Result<()> {
+        let entries = entries.to_vec();
+        self.write(move |tx| {
+            let mut stmt = tx.prepare_cached(
+                "INSERT INTO audit_log (project, username, resource, resource_type, operation, op_time)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?;
+            for e in &entries {
+                stmt.execute(params![
+                    e.project,
+                    e.username,
+                    e.resource,
+                    e.resource_type,
+                    e.operation,
+                    to_ms(e.op_time)
+                ])?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn list_audit(&self, query: &AuditQuery, page: Page) -> Result<(Vec<AuditEntry>, u64)> {
+        let q = query.clone();
+        self.call(move |c| {
+            let filter = "FROM audit_log WHERE (?1 IS NULL OR project = ?1) AND (?2 IS NULL OR username = ?2)
+                 AND (?3 IS NULL OR operation = ?3) AND (?4 IS NULL OR resource_type = ?4)
+                 AND (?5 IS NULL OR instr(resource, ?5) > 0)";
+            let args = params![q.project, q.username, q.operation, q.resource_type, q.resource_contains];
+            let total: i64 = c
+                .prepare_cached(&format!("SELECT count(*) {filter}"))?
+                .query_row(args, |r| r.get(0))?;
+            let sql = format!(
+                "SELECT id, project, username, resource, resource_type, operation, op_time {filter}
+                 ORDER BY op_time DESC, id DESC LIMIT ?6 OFFSET ?7"
+            );
+            let mut stmt = c.prepare_cached(&sql)?;
+            let rows = stmt.query_map(
+                params![
+                    q.project,
+                    q.username,
+                    q.operation,
+                    q.resource_type,
+                    q.resource_contains,
+                    page.page_size as i64,
+                    page.offset() as i64
+                ],
+                |r| {
+                    Ok(AuditEntry {
+                        id: r.get(0)?,
+                        project: r.get(1)?,
+                        username: r.get(2)?,
+                        resource: r.get(3)?,
+                        resource_type: r.get(4)?,
+                        operation: r.get(5)?,
+                        op_time: from_ms(r.get(6)?),
+                    })
+                },
+            )?;
+            Ok((rows.collect::<Result<Vec<_>, _>>()?, total as u64))
         })
         .await
     }

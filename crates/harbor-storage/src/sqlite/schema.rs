@@ -108,6 +108,20 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX robots_project ON robots(project_id);
     "#,
+    // 4: the audit log.
+    r#"
+    CREATE TABLE audit_log (
+        id INTEGER PRIMARY KEY,
+        project TEXT,
+        username TEXT NOT NULL,
+        resource TEXT NOT NULL,
+        resource_type TEXT NOT NULL,
+        operation TEXT NOT NULL,
+        op_time INTEGER NOT NULL
+    );
+    CREATE INDEX audit_log_project ON audit_log(project, op_time);
+    CREATE INDEX audit_log_time ON audit_log(op_time);
+    "#,
 ];
 
 /// The schema version this build writes.
