@@ -14,6 +14,7 @@
 //! ```
 
 pub mod api;
+pub mod audit;
 pub mod auth;
 pub mod config;
 mod error;
@@ -49,13 +50,19 @@ pub fn router(registry: Registry, auth: Option<Arc<AuthState>>) -> Router {
             registry: registry.clone(),
         });
     if let Some(auth) = &auth {
-        oci = oci.layer(axum::middleware::from_fn_with_state(
-            auth::GuardState {
-                auth: auth.clone(),
-                registry: registry.clone(),
-            },
-            auth::guard,
-        ));
+        // Layers run outside in: the guard first, then the audit record.
+        oci = oci
+            .layer(axum::middleware::from_fn_with_state(
+                auth.audit.clone(),
+                audit::record_v2,
+            ))
+            .layer(axum::middleware::from_fn_with_state(
+                auth::GuardState {
+                    auth: auth.clone(),
+                    registry: registry.clone(),
+                },
+                auth::guard,
+            ));
     }
     let oci = oci.layer(axum::middleware::from_fn(oci::api_version_header));
     let mut api = Router::new()

@@ -1044,3 +1044,114 @@ async fn robot_requests_are_checked_and_bad_ones_change_nothing() {
     .await;
     assert_eq!(r.status, 400);
 }
+
+/// Polls the audit log until `n` entries match `q` (the writer is asynchronous).
+async fn audit_entries(s: &TestServer, path: &str, n: usize) -> serde_json::Value {
+    for _ in 0..100 {
+        let r = call(s, "GET", path, Some(&admin()), "").await;
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+        let j = r.json();
+        if j.as_array().is_some_and(|a| a.len() >= n) {
+            return j;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("fewer than {n} audit entries at {path}");
+}
+
+#[tokio::test]
+async fn pushes_pulls_deletes_and_creations_are_audited() {
+    let s = TestServer::start_with_auth().await;
+    let a = admin();
+    let d = push_image(&s, "library/app", "v1").await;
+    let r = s.get_with("/v2/library/app/manifests/v1", &a).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        call(
+            &s,
+            "POST",
+            "/projects",
+            Some(&a),
+            r#"{"project_name":"other"}"#
+        )
+        .await
+        .status,
+        201
+    );
+    api_user(&s, "hal").await;
+    assert_eq!(
+        call(
+            &s,
+            "DELETE",
+            &format!("/projects/library/repositories/app/artifacts/{d}"),
+            Some(&a),
+            ""
+        )
+        .await
+        .status,
+        200
+    );
+
+    let all = audit_entries(&s, "/audit-logs?page_size=50", 5).await;
+    let ops: Vec<(String, String, String, String)> = all
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|e| {
+                    let f = |k: &str| e[k].as_str().unwrap_or("").to_owned();
+                    (
+                        f("username"),
+                        f("operation"),
+                        f("resource_type"),
+                        f("resource"),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    for expected in [
+        ("admin", "create", "artifact", "library/app:v1".to_owned()),
+        ("admin", "pull", "artifact", "library/app:v1".to_owned()),
+        ("admin", "create", "project", "other".to_owned()),
+        ("admin", "create", "user", "hal".to_owned()),
+        ("admin", "delete", "artifact", format!("library/app@{d}")),
+    ] {
+        let wanted = (
+            expected.0.to_owned(),
+            expected.1.to_owned(),
+            expected.2.to_owned(),
+            expected.3.clone(),
+        );
+        assert!(ops.contains(&wanted), "{wanted:?} missing from {ops:?}");
+    }
+    assert!(all[0]["op_time"]
+        .as_str()
+        .is_some_and(|t| t.starts_with("20")));
+
+    let pulls = audit_entries(&s, "/audit-logs?q=operation=pull", 1).await;
+    assert_eq!(pulls.as_array().map(Vec::len), Some(1));
+    let library = audit_entries(&s, "/projects/library/logs", 3).await;
+    assert!(library
+        .as_array()
+        .is_some_and(|a| a.iter().all(|e| e["resource"]
+            .as_str()
+            .is_some_and(|r| r.starts_with("library/")))));
+
+    let hal = basic("hal", PASSWORD);
+    assert_eq!(
+        call(&s, "GET", "/audit-logs", Some(&hal), "").await.status,
+        403
+    );
+    assert_eq!(
+        call(&s, "GET", "/projects/library/logs", Some(&hal), "")
+            .await
+            .status,
+        403
+    );
+    assert_eq!(
+        call(&s, "GET", "/audit-logs?q=colour=red", Some(&a), "")
+            .await
+            .status,
+        400
+    );
+}

@@ -301,6 +301,15 @@ pub(super) async fn delete_artifact(
         .delete_manifest(&repo, &Reference::Digest(a.digest.clone()))
         .await?;
     tracing::info!(%repo, digest = %a.digest, by = %caller.0, "artifact deleted");
+    state
+        .audit(
+            Some(repo.first_component()),
+            &caller,
+            format!("{repo}@{}", a.digest),
+            "artifact",
+            "delete",
+        )
+        .await;
     Ok(StatusCode::OK.into_response())
 }
 

@@ -122,6 +122,15 @@ pub(super) async fn create(
     let user = user.ok_or_else(|| HarborError::not_found("user not found"))?;
     let m = state.auth.store.add_member(p.id, user.id, role).await?;
     tracing::info!(project = %p.name, user = %user.username, role = role.name(), by = %caller.0, "member added");
+    state
+        .audit(
+            Some(&p.name),
+            &caller,
+            user.username.clone(),
+            "member",
+            "create",
+        )
+        .await;
     Ok(created(&format!(
         "/api/v2.0/projects/{key}/members/{}",
         m.id

@@ -3,6 +3,7 @@
 //! form, so that existing Harbor scripts work for what is implemented.
 
 mod artifacts;
+mod audit_logs;
 mod members;
 mod projects;
 mod robots;
@@ -75,6 +76,8 @@ pub fn routes(state: ApiState) -> Router {
             "/api/v2.0/projects/{project}/repositories/{repository}/artifacts/{reference}/tags/{tag}",
             axum::routing::delete(artifacts::delete_tag),
         )
+        .route("/api/v2.0/audit-logs", get(audit_logs::system))
+        .route("/api/v2.0/projects/{project}/logs", get(audit_logs::project))
         .route("/api/v2.0/robots", get(robots::list).post(robots::create))
         .route(
             "/api/v2.0/robots/{id}",
@@ -229,6 +232,23 @@ impl FromRequestParts<ApiState> for Caller {
                 ))
             }
         }
+    }
+}
+
+impl ApiState {
+    /// Records an operation in the audit log.
+    async fn audit(
+        &self,
+        project: Option<&str>,
+        caller: &Caller,
+        resource: String,
+        resource_type: &str,
+        operation: &str,
+    ) {
+        self.auth
+            .audit
+            .record(project, &caller.0, resource, resource_type, operation)
+            .await;
     }
 }
 

@@ -200,6 +200,9 @@ pub(super) async fn create(
         .create_project(&name, public, owner)
         .await?;
     tracing::info!(project = %p.name, by = %caller.0, "project created");
+    state
+        .audit(Some(&p.name), &caller, p.name.clone(), "project", "create")
+        .await;
     let key = if name_in_location {
         p.name.clone()
     } else {
@@ -269,6 +272,9 @@ pub(super) async fn delete(
     }
     state.auth.store.delete_project(p.id).await?;
     tracing::info!(project = %p.name, by = %caller.0, "project deleted");
+    state
+        .audit(Some(&p.name), &caller, p.name.clone(), "project", "delete")
+        .await;
     Ok(StatusCode::OK.into_response())
 }
 

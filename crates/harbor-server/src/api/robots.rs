@@ -267,6 +267,16 @@ pub(super) async fn create(
     };
     let created = state.auth.store.create_robot(&robot).await?;
     tracing::info!(robot = %created.name, by = %caller.0, "robot account created");
+    let project_name = project.as_ref().map(|p| p.name.clone());
+    state
+        .audit(
+            project_name.as_deref(),
+            &caller,
+            created.name.clone(),
+            "robot",
+            "create",
+        )
+        .await;
     let mut resp = json(
         StatusCode::CREATED,
         &serde_json::json!({
@@ -410,5 +420,8 @@ pub(super) async fn delete(
     authorize(&state, &caller, robot.project_id, Action::Delete).await?;
     state.auth.store.delete_robot(robot.id).await?;
     tracing::info!(robot = %robot.name, by = %caller.0, "robot account deleted");
+    state
+        .audit(None, &caller, robot.name.clone(), "robot", "delete")
+        .await;
     Ok(StatusCode::OK.into_response())
 }

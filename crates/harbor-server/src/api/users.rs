@@ -161,6 +161,9 @@ pub(super) async fn create(
         })
         .await?;
     tracing::info!(user = %u.username, by = %caller.0, "user created");
+    state
+        .audit(None, &caller, u.username.clone(), "user", "create")
+        .await;
     Ok(created(&format!("/api/v2.0/users/{}", u.id)))
 }
 
@@ -305,5 +308,8 @@ pub(super) async fn delete(
     let u = find(&state, id).await?;
     state.auth.store.delete_user(id).await?;
     tracing::info!(user = %u.username, by = %caller.0, "user deleted");
+    state
+        .audit(None, &caller, u.username.clone(), "user", "delete")
+        .await;
     Ok(StatusCode::OK.into_response())
 }

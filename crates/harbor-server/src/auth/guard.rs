@@ -131,6 +131,7 @@ pub async fn guard(State(state): State<GuardState>, mut req: Request, next: Next
         }
         (_, None) => {}
     }
+    req.extensions_mut().insert(caller.principal());
     next.run(req).await
 }
 

@@ -40,10 +40,13 @@ pub struct AuthState {
     pub tls: bool,
     /// Whether anonymous callers may read public projects.
     pub anonymous_access: bool,
+    /// The audit log.
+    pub audit: crate::audit::AuditSink,
 }
 
 impl AuthState {
-    /// Auth over `store`, signing with `key`.
+    /// Auth over `store`, signing with `key`. Starts the audit-log writer, so
+    /// call it inside a tokio runtime.
     pub fn new(
         store: Arc<dyn IdentityStore>,
         key: SigningKey,
@@ -53,6 +56,7 @@ impl AuthState {
         tls: bool,
     ) -> Self {
         let authorizer = Arc::new(RbacAuthorizer::new(store.clone(), anonymous_access));
+        let store_for_audit = store.clone();
         let tokens = TokenService::new(Arc::new(key), config, store.clone(), authorizer.clone());
         AuthState {
             authenticator: Arc::new(DbAuthenticator::new(store.clone(), RateLimit::default())),
@@ -62,6 +66,7 @@ impl AuthState {
             external_url,
             tls,
             anonymous_access,
+            audit: crate::audit::AuditSink::spawn(store_for_audit),
         }
     }
 
