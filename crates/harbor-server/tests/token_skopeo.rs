@@ -158,3 +158,62 @@ async fn pushing_into_a_project_that_does_not_exist_is_refused_even_for_the_admi
         pull.stdout
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_project_robot_pushes_and_pulls_with_its_secret_and_nothing_elsewhere() {
+    let server = TestServer::start_with_auth().await;
+    team(&server).await;
+    let store = match &server.auth {
+        Some(a) => a.store.clone(),
+        None => panic!("auth is on"),
+    };
+    let project = store
+        .project_by_name("team")
+        .await
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| panic!("team project"));
+    let secret = "Robot5ecretRobot5ecret";
+    let robot = harbor_core::Robot {
+        id: 0,
+        name: "robot$team+ci".into(),
+        description: String::new(),
+        level: "project".into(),
+        project_id: Some(project.id),
+        secret_hash: common::password_hash(secret),
+        expires_at: None,
+        disabled: false,
+        permissions: vec![harbor_core::RobotPermission {
+            kind: "project".into(),
+            namespace: "team".into(),
+            access: vec![harbor_core::RobotAccess {
+                resource: "repository".into(),
+                action: "push".into(),
+                effect: None,
+            }],
+        }],
+        created_at: std::time::SystemTime::now(),
+        updated_at: std::time::SystemTime::now(),
+    };
+    store
+        .create_robot(&robot)
+        .await
+        .unwrap_or_else(|e| panic!("create robot: {e}"));
+    let skopeo = Skopeo::new();
+    let robot_creds = creds("robot$team+ci", secret);
+    let image = layout::three_layer_image(21);
+    let target = docker(&server.host(), "team/robot-app:v1");
+    let (src, push) = skopeo.push(&image, &target, Some(&robot_creds)).await;
+    push.assert_success();
+    let (out, pull) = skopeo.pull(&target, Some(&robot_creds)).await;
+    pull.assert_success();
+    assert_pulled(&out, &src, &image);
+
+    // Outside its project (and `library` is only readable), the robot is refused.
+    let elsewhere = docker(&server.host(), "library/robot-app:v1");
+    let (_, push) = skopeo.push(&image, &elsewhere, Some(&robot_creds)).await;
+    push.assert_refused(DENIED);
+    // A wrong secret is refused outright.
+    let (_, pull) = skopeo.pull(&target, Some(&creds("robot$team+ci", "wrong"))).await;
+    assert!(!pull.success, "a wrong robot secret pulled: {}", pull.stdout);
+}
