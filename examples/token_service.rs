@@ -9,8 +9,8 @@ use std::sync::Arc;
 
 use harbor_auth::password::hash_password;
 use harbor_auth::{
-    bootstrap, Access, Authenticator, DbAuthenticator, Expiry, RateLimit, RbacAuthorizer, SigningKey, TokenConfig,
-    TokenService,
+    bootstrap, Access, Authenticator, DbAuthenticator, Expiry, RateLimit, RbacAuthorizer,
+    SigningKey, TokenConfig, TokenService,
 };
 use harbor_core::{IdentityStore, NewUser, Role};
 use harbor_storage::SqliteMetaStore;
@@ -36,26 +36,43 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             sysadmin: false,
         })
         .await?;
-    store.add_member(project.id, dev.id, Role::Developer).await?;
+    store
+        .add_member(project.id, dev.id, Role::Developer)
+        .await?;
 
     // The signing key and its certificate (token.crt) live in the data directory.
     let key = SigningKey::load_or_create(dir.path())?;
-    println!("certificate for the registry's rootcertbundle: {}", dir.path().join("token.crt").display());
+    println!(
+        "certificate for the registry's rootcertbundle: {}",
+        dir.path().join("token.crt").display()
+    );
     println!("key id (kid): {}", key.kid());
     let authorizer = Arc::new(RbacAuthorizer::new(store.clone(), true));
-    let tokens = TokenService::new(Arc::new(key), TokenConfig::default(), store.clone(), authorizer);
+    let tokens = TokenService::new(
+        Arc::new(key),
+        TokenConfig::default(),
+        store.clone(),
+        authorizer,
+    );
     let authenticator = DbAuthenticator::new(store.clone(), RateLimit::default());
 
     // What a registry's token endpoint does for `docker push team/app`.
-    let principal = authenticator.authenticate("dev", "Passw0rd1234", None).await?;
+    let principal = authenticator
+        .authenticate("dev", "Passw0rd1234", None)
+        .await?;
     let scopes = Access::parse_all(["repository:team/app:pull,push repository:team/app:delete"]);
     let issued = tokens.issue(&principal, "harbor-registry", &scopes).await?;
     for a in &issued.access {
         println!("granted {}:{}: {:?}", a.kind, a.name, a.actions);
     }
     let claims = tokens.verify(&issued.token, Expiry::Enforce)?;
-    println!("token for {:?}, audience {:?}, expires in {} s", claims.sub, claims.aud, issued.expires_in);
-    if claims.access.first().map(|a| a.actions.clone()) != Some(vec!["pull".to_owned(), "push".to_owned()]) {
+    println!(
+        "token for {:?}, audience {:?}, expires in {} s",
+        claims.sub, claims.aud, issued.expires_in
+    );
+    if claims.access.first().map(|a| a.actions.clone())
+        != Some(vec!["pull".to_owned(), "push".to_owned()])
+    {
         return Err("a developer should get pull and push, not delete".into());
     }
     println!("OK");

@@ -40,10 +40,22 @@ fn the_embedded_registry_example_pushes_and_pulls_an_image() {
 fn the_token_service_example_grants_a_developer_pull_and_push_only() {
     let path = example("token_service");
     assert!(path.exists(), "{} was not built", path.display());
-    let out = Command::new(&path).output().unwrap_or_else(|e| panic!("run {}: {e}", path.display()));
+    let out = Command::new(&path)
+        .output()
+        .unwrap_or_else(|e| panic!("run {}: {e}", path.display()));
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "example failed: {stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-    assert!(stdout.contains("granted repository:team/app: [\"pull\", \"push\"]"), "{stdout}");
-    assert!(stdout.contains("granted repository:team/app: []"), "delete was not granted: {stdout}");
+    assert!(
+        out.status.success(),
+        "example failed: {stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("granted repository:team/app: [\"pull\", \"push\"]"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("granted repository:team/app: []"),
+        "delete was not granted: {stdout}"
+    );
     assert!(stdout.ends_with("OK\n"), "{stdout}");
 }

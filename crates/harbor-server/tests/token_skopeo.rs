@@ -214,6 +214,12 @@ async fn a_project_robot_pushes_and_pulls_with_its_secret_and_nothing_elsewhere(
     let (_, push) = skopeo.push(&image, &elsewhere, Some(&robot_creds)).await;
     push.assert_refused(DENIED);
     // A wrong secret is refused outright.
-    let (_, pull) = skopeo.pull(&target, Some(&creds("robot$team+ci", "wrong"))).await;
-    assert!(!pull.success, "a wrong robot secret pulled: {}", pull.stdout);
+    let (_, pull) = skopeo
+        .pull(&target, Some(&creds("robot$team+ci", "wrong")))
+        .await;
+    assert!(
+        !pull.success,
+        "a wrong robot secret pulled: {}",
+        pull.stdout
+    );
 }
