@@ -1,0 +1,213 @@
+//! The `RegistryAdapter` trait: everything a copy needs from a registry, and
+//! the factory that makes adapters by type name.
+
+use std::collections::HashMap;
+use std::fmt::Debug;
+use std::sync::{Arc, RwLock};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use harbor_core::{ByteStream, Digest};
+
+use crate::error::{ReplicateError, Result};
+
+/// What an adapter can do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdapterInfo {
+    /// The adapter's type name (`docker-registry`, `harbor`, `local`).
+    pub kind: String,
+    /// Whether cross-repository mounts are worth trying.
+    pub supports_mount: bool,
+    /// The largest page of tags or repositories the remote answers.
+    pub max_page: usize,
+}
+
+/// A manifest as pulled: its bytes, media type and digest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PulledManifest {
+    /// The exact bytes.
+    pub payload: Bytes,
+    /// Its media type.
+    pub media_type: String,
+    /// Its digest.
+    pub digest: Digest,
+}
+
+/// A registry replication reads from or writes to.
+///
+/// Repository names are full names on that registry (`project/repo`). Blob
+/// bodies stream both ways; nothing holds a whole blob in memory.
+#[async_trait]
+pub trait RegistryAdapter: Debug + Send + Sync + 'static {
+    /// What this adapter is and can do.
+    fn info(&self) -> AdapterInfo;
+
+    /// Checks that the registry answers and accepts our credentials.
+    async fn health(&self) -> Result<()>;
+
+    /// Every repository (from the catalog).
+    async fn list_repositories(&self) -> Result<Vec<String>>;
+
+    /// Every tag of `repo`, paging as far as the remote allows.
+    async fn list_tags(&self, repo: &str) -> Result<Vec<String>>;
+
+    /// The digest of `reference` in `repo`, or `None` if absent.
+    async fn manifest_digest(&self, repo: &str, reference: &str) -> Result<Option<Digest>>;
+
+    /// Pulls a manifest by tag or digest.
+    async fn pull_manifest(&self, repo: &str, reference: &str) -> Result<PulledManifest>;
+
+    /// Pushes a manifest under `reference` (a tag or its digest).
+    async fn push_manifest(
+        &self,
+        repo: &str,
+        reference: &str,
+        media_type: &str,
+        payload: Bytes,
+    ) -> Result<Digest>;
+
+    /// Deletes a manifest (by digest) or a tag.
+    async fn delete_manifest(&self, repo: &str, reference: &str) -> Result<()>;
+
+    /// The size of a blob `repo` holds, or `None`.
+    async fn blob_size(&self, repo: &str, digest: &Digest) -> Result<Option<u64>>;
+
+    /// Streams a blob.
+    async fn pull_blob(&self, repo: &str, digest: &Digest) -> Result<(u64, ByteStream)>;
+
+    /// Pushes a blob of `size` bytes, verified against `digest` by the remote.
+    async fn push_blob(
+        &self,
+        repo: &str,
+        digest: &Digest,
+        size: u64,
+        body: ByteStream,
+    ) -> Result<()>;
+
+    /// Mounts a blob from another repository of the same registry; `false`
+    /// when the registry would rather have it uploaded.
+    async fn mount_blob(&self, repo: &str, digest: &Digest, from: &str) -> Result<bool>;
+
+    /// Makes sure pushes into `repos` can succeed (creates namespaces or
+    /// projects where the registry needs them).
+    async fn prepare_for_push(&self, repos: &[String]) -> Result<()>;
+}
+
+/// Where a registry is and how to reach it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Endpoint {
+    /// Base URL, e.g. `https://registry.example.com`.
+    pub url: String,
+    /// Credentials, if any.
+    pub credential: Option<Credential>,
+    /// Accept any TLS certificate (self-signed registries).
+    #[serde(default)]
+    pub insecure: bool,
+}
+
+/// Credentials for a remote registry.
+#[derive(Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum Credential {
+    /// Username and password (or robot name and secret).
+    Basic {
+        /// Username.
+        username: String,
+        /// Password.
+        password: String,
+    },
+    /// A fixed bearer token.
+    Bearer {
+        /// The token.
+        token: String,
+    },
+}
+
+impl Debug for Credential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Secrets never reach logs.
+        match self {
+            Credential::Basic { username, .. } => write!(f, "Basic({username}, ***)"),
+            Credential::Bearer { .. } => f.write_str("Bearer(***)"),
+        }
+    }
+}
+
+/// Makes an adapter for an endpoint.
+pub type AdapterFactory = Arc<dyn Fn(&Endpoint) -> Result<Arc<dyn RegistryAdapter>> + Send + Sync>;
+
+/// Adapter factories by type name, so vendors can be added without touching
+/// the engine. [`AdapterRegistry::with_defaults`] knows `docker-registry` and
+/// `harbor`.
+#[derive(Clone, Default)]
+pub struct AdapterRegistry {
+    factories: Arc<RwLock<HashMap<String, AdapterFactory>>>,
+}
+
+impl Debug for AdapterRegistry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names: Vec<String> = self
+            .factories
+            .read()
+            .map(|m| m.keys().cloned().collect())
+            .unwrap_or_default();
+        f.debug_struct("AdapterRegistry")
+            .field("types", &names)
+            .finish()
+    }
+}
+
+impl AdapterRegistry {
+    /// The built-in adapter types.
+    pub fn with_defaults() -> Self {
+        let r = AdapterRegistry::default();
+        r.register(
+            "docker-registry",
+            Arc::new(|e: &Endpoint| {
+                Ok(Arc::new(crate::adapters::DockerRegistry::new(
+                    e.clone(),
+                    "docker-registry",
+                )?) as Arc<dyn RegistryAdapter>)
+            }),
+        );
+        r.register(
+            "harbor",
+            Arc::new(|e: &Endpoint| {
+                Ok(
+                    Arc::new(crate::adapters::DockerRegistry::new(e.clone(), "harbor")?)
+                        as Arc<dyn RegistryAdapter>,
+                )
+            }),
+        );
+        r
+    }
+
+    /// Registers (or replaces) the factory for `kind`.
+    pub fn register(&self, kind: &str, factory: AdapterFactory) {
+        if let Ok(mut m) = self.factories.write() {
+            m.insert(kind.to_owned(), factory);
+        }
+    }
+
+    /// The registered type names.
+    pub fn kinds(&self) -> Vec<String> {
+        let mut k: Vec<String> = self
+            .factories
+            .read()
+            .map(|m| m.keys().cloned().collect())
+            .unwrap_or_default();
+        k.sort();
+        k
+    }
+
+    /// An adapter of type `kind` for `endpoint`.
+    pub fn create(&self, kind: &str, endpoint: &Endpoint) -> Result<Arc<dyn RegistryAdapter>> {
+        let factory = self
+            .factories
+            .read()
+            .ok()
+            .and_then(|m| m.get(kind).cloned())
+            .ok_or_else(|| ReplicateError::Invalid(format!("unknown registry type {kind:?}")))?;
+        factory(endpoint)
+    }
+}

@@ -1,0 +1,368 @@
+//! Copying images between registries: indexes child by child and then the
+//! index, blobs skipped when present and mounted when source and destination
+//! are one registry, every byte streamed and its digest verified on the way,
+//! and the tag written last so nobody sees a tag whose content is incomplete.
+
+use std::fmt;
+use std::sync::Arc;
+
+use futures::stream::{self, StreamExt};
+use harbor_core::{Algorithm, ByteStream, Descriptor, Digest, Hasher, Manifest};
+
+use crate::adapter::RegistryAdapter;
+use crate::error::{ReplicateError, Result};
+
+/// What happened during a copy, for progress bars and logs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CopyEvent {
+    /// The destination already had the blob.
+    BlobSkipped {
+        /// Digest.
+        digest: Digest,
+        /// Size.
+        size: u64,
+    },
+    /// The blob was mounted from another repository of the destination.
+    BlobMounted {
+        /// Digest.
+        digest: Digest,
+        /// Size.
+        size: u64,
+    },
+    /// A blob transfer began.
+    BlobStarted {
+        /// Digest.
+        digest: Digest,
+        /// Size.
+        size: u64,
+    },
+    /// Bytes of a blob moved (cumulative).
+    BlobProgress {
+        /// Digest.
+        digest: Digest,
+        /// Bytes sent so far.
+        done: u64,
+    },
+    /// A blob arrived and verified.
+    BlobDone {
+        /// Digest.
+        digest: Digest,
+        /// Size.
+        size: u64,
+    },
+    /// A manifest was written.
+    ManifestPushed {
+        /// Destination repository.
+        repository: String,
+        /// Tag or digest written.
+        reference: String,
+    },
+    /// The destination tag points elsewhere and `override` is off.
+    TagKept {
+        /// Destination repository.
+        repository: String,
+        /// The tag left alone.
+        tag: String,
+    },
+}
+
+/// Receives [`CopyEvent`]s.
+pub type Progress = Arc<dyn Fn(&CopyEvent) + Send + Sync>;
+
+/// How to copy.
+#[derive(Clone)]
+pub struct CopyOptions {
+    /// Replace a destination tag that points at different content.
+    pub override_tags: bool,
+    /// Try cross-repository mounts (when source and destination are one registry).
+    pub same_registry: bool,
+    /// Called on every event.
+    pub progress: Option<Progress>,
+}
+
+impl fmt::Debug for CopyOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CopyOptions")
+            .field("override_tags", &self.override_tags)
+            .field("same_registry", &self.same_registry)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for CopyOptions {
+    fn default() -> Self {
+        CopyOptions {
+            override_tags: true,
+            same_registry: false,
+            progress: None,
+        }
+    }
+}
+
+/// What a copy did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CopyReport {
+    /// The digest of the copied manifest (or index).
+    pub digest: Option<Digest>,
+    /// Blobs transferred.
+    pub blobs_copied: usize,
+    /// Blobs the destination already had.
+    pub blobs_skipped: usize,
+    /// Blobs mounted.
+    pub blobs_mounted: usize,
+    /// Bytes transferred.
+    pub bytes: u64,
+    /// Manifests written (children and the root).
+    pub manifests: usize,
+    /// True when the destination tag was left alone (`override` off).
+    pub tag_kept: bool,
+}
+
+/// Copies images from one adapter to another.
+#[derive(Debug, Clone)]
+pub struct Copier {
+    src: Arc<dyn RegistryAdapter>,
+    dst: Arc<dyn RegistryAdapter>,
+    options: CopyOptions,
+}
+
+impl Copier {
+    /// A copier from `src` to `dst`.
+    pub fn new(
+        src: Arc<dyn RegistryAdapter>,
+        dst: Arc<dyn RegistryAdapter>,
+        options: CopyOptions,
+    ) -> Self {
+        Copier { src, dst, options }
+    }
+
+    fn emit(&self, e: CopyEvent) {
+        if let Some(p) = &self.options.progress {
+            p(&e);
+        }
+    }
+
+    /// Copies `src_repo:reference` (a tag or digest, every platform of an
+    /// index) to `dst_repo`, under `dst_tag` if given.
+    pub async fn copy_image(
+        &self,
+        src_repo: &str,
+        reference: &str,
+        dst_repo: &str,
+        dst_tag: Option<&str>,
+    ) -> Result<CopyReport> {
+        let mut report = CopyReport::default();
+        let root = self.src.pull_manifest(src_repo, reference).await?;
+        if let Some(tag) = dst_tag {
+            if !self.options.override_tags {
+                if let Some(existing) = self.dst.manifest_digest(dst_repo, tag).await? {
+                    if existing != root.digest {
+                        report.tag_kept = true;
+                        report.digest = Some(existing);
+                        self.emit(CopyEvent::TagKept {
+                            repository: dst_repo.to_owned(),
+                            tag: tag.to_owned(),
+                        });
+                        return Ok(report);
+                    }
+                }
+            }
+        }
+        self.dst.prepare_for_push(&[dst_repo.to_owned()]).await?;
+        self.copy_content(
+            src_repo,
+            dst_repo,
+            &root.media_type,
+            &root.payload,
+            &root.digest,
+            &mut report,
+        )
+        .await?;
+        // Written by digest first, then the tag: a tag never names an
+        // incomplete image.
+        let reference = dst_tag
+            .map(str::to_owned)
+            .unwrap_or_else(|| root.digest.to_string());
+        self.dst
+            .push_manifest(dst_repo, &reference, &root.media_type, root.payload.clone())
+            .await?;
+        report.manifests += 1;
+        self.emit(CopyEvent::ManifestPushed {
+            repository: dst_repo.to_owned(),
+            reference,
+        });
+        report.digest = Some(root.digest);
+        Ok(report)
+    }
+
+    /// Copies what a manifest references (children first for an index).
+    async fn copy_content(
+        &self,
+        src_repo: &str,
+        dst_repo: &str,
+        media_type: &str,
+        payload: &[u8],
+        digest: &Digest,
+        report: &mut CopyReport,
+    ) -> Result<()> {
+        let manifest = Manifest::parse(Some(media_type), payload, digest.algorithm())?;
+        for child in &manifest.manifests {
+            let c = self
+                .src
+                .pull_manifest(src_repo, &child.digest.to_string())
+                .await?;
+            Box::pin(self.copy_content(
+                src_repo,
+                dst_repo,
+                &c.media_type,
+                &c.payload,
+                &c.digest,
+                report,
+            ))
+            .await?;
+            self.dst
+                .push_manifest(
+                    dst_repo,
+                    &c.digest.to_string(),
+                    &c.media_type,
+                    c.payload.clone(),
+                )
+                .await?;
+            report.manifests += 1;
+            self.emit(CopyEvent::ManifestPushed {
+                repository: dst_repo.to_owned(),
+                reference: c.digest.to_string(),
+            });
+        }
+        let blobs: Vec<Descriptor> = manifest.required_blobs().cloned().collect();
+        for blob in blobs {
+            self.copy_blob(src_repo, dst_repo, &blob, report).await?;
+        }
+        Ok(())
+    }
+
+    async fn copy_blob(
+        &self,
+        src_repo: &str,
+        dst_repo: &str,
+        blob: &Descriptor,
+        report: &mut CopyReport,
+    ) -> Result<()> {
+        let digest = &blob.digest;
+        if let Some(size) = self.dst.blob_size(dst_repo, digest).await? {
+            report.blobs_skipped += 1;
+            self.emit(CopyEvent::BlobSkipped {
+                digest: digest.clone(),
+                size,
+            });
+            return Ok(());
+        }
+        if self.options.same_registry
+            && src_repo != dst_repo
+            && self.dst.mount_blob(dst_repo, digest, src_repo).await?
+        {
+            report.blobs_mounted += 1;
+            self.emit(CopyEvent::BlobMounted {
+                digest: digest.clone(),
+                size: blob.size,
+            });
+            return Ok(());
+        }
+        let (size, body) = self.src.pull_blob(src_repo, digest).await?;
+        if size != blob.size {
+            return Err(ReplicateError::Corrupt {
+                digest: digest.to_string(),
+                message: format!(
+                    "the manifest says {} bytes, the source serves {size}",
+                    blob.size
+                ),
+            });
+        }
+        self.emit(CopyEvent::BlobStarted {
+            digest: digest.clone(),
+            size,
+        });
+        let body = verified(body, digest.clone(), size, self.options.progress.clone());
+        self.dst.push_blob(dst_repo, digest, size, body).await?;
+        report.blobs_copied += 1;
+        report.bytes += size;
+        self.emit(CopyEvent::BlobDone {
+            digest: digest.clone(),
+            size,
+        });
+        Ok(())
+    }
+}
+
+/// Passes `body` through while hashing and counting it; ends in an error
+/// (so the destination refuses the upload) if the bytes are not `digest`.
+pub fn verified(
+    body: ByteStream,
+    digest: Digest,
+    size: u64,
+    progress: Option<Progress>,
+) -> ByteStream {
+    struct State {
+        body: ByteStream,
+        hasher: Option<Hasher>,
+        digest: Digest,
+        size: u64,
+        done: u64,
+        progress: Option<Progress>,
+        reported: u64,
+    }
+    let algorithm = digest.algorithm();
+    let state = State {
+        body,
+        hasher: Some(Hasher::new(if algorithm == Algorithm::Sha512 {
+            Algorithm::Sha512
+        } else {
+            Algorithm::Sha256
+        })),
+        digest,
+        size,
+        done: 0,
+        progress,
+        reported: 0,
+    };
+    stream::unfold(state, |mut st| async move {
+        let hasher = st.hasher.as_mut()?;
+        match st.body.next().await {
+            Some(Ok(chunk)) => {
+                hasher.update(&chunk);
+                st.done += chunk.len() as u64;
+                if let Some(p) = &st.progress {
+                    if st.done - st.reported >= 1 << 20 || st.done == st.size {
+                        st.reported = st.done;
+                        p(&CopyEvent::BlobProgress {
+                            digest: st.digest.clone(),
+                            done: st.done,
+                        });
+                    }
+                }
+                Some((Ok(chunk), st))
+            }
+            Some(Err(e)) => {
+                st.hasher = None;
+                Some((Err(e), st))
+            }
+            None => {
+                let actual = st.hasher.take()?.finish();
+                if actual == st.digest && st.done == st.size {
+                    None
+                } else {
+                    let msg = format!(
+                        "source sent {} bytes with digest {actual}, expected {} bytes of {}",
+                        st.done, st.size, st.digest
+                    );
+                    Some((
+                        Err(std::io::Error::new(std::io::ErrorKind::InvalidData, msg)),
+                        st,
+                    ))
+                }
+            }
+        }
+    })
+    .boxed()
+}

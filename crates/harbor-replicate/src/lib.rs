@@ -1,0 +1,25 @@
+//! Replication for harbor-rs: the [`RegistryAdapter`] trait with adapters for
+//! any OCI distribution registry (`docker-registry`), Harbor (`harbor`) and
+//! the embedded engine (`local`), and a [`Copier`] that moves images between
+//! them, streaming and verifying every byte.
+//!
+//! ```
+//! # async fn demo(src: harbor_core::Registry, dst: harbor_core::Registry) -> harbor_replicate::Result<()> {
+//! use std::sync::Arc;
+//! use harbor_replicate::{adapters::Local, Copier, CopyOptions};
+//! let copier = Copier::new(Arc::new(Local::new(src)), Arc::new(Local::new(dst)), CopyOptions::default());
+//! let report = copier.copy_image("library/app", "v1", "mirror/app", Some("v1")).await?;
+//! println!("copied {} blobs, {} bytes", report.blobs_copied, report.bytes);
+//! # Ok(()) }
+//! ```
+
+pub mod adapter;
+pub mod adapters;
+pub mod copy;
+mod error;
+
+pub use adapter::{
+    AdapterInfo, AdapterRegistry, Credential, Endpoint, PulledManifest, RegistryAdapter,
+};
+pub use copy::{Copier, CopyEvent, CopyOptions, CopyReport, Progress};
+pub use error::{ReplicateError, Result};
