@@ -17,6 +17,7 @@ pub mod api;
 pub mod audit;
 pub mod auth;
 pub mod config;
+pub mod copy_cmd;
 mod error;
 pub mod health;
 pub mod oci;

@@ -32,6 +32,35 @@ enum Command {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+    /// Copy an image (every platform of an index) between registries:
+    /// SRC and DEST are http[s]://host[:port]/repo[:tag|@digest] or docker://host/repo[:tag].
+    Copy {
+        /// Source image.
+        src: String,
+        /// Destination image.
+        dest: String,
+        /// Source credentials, user:password.
+        #[arg(long)]
+        src_creds: Option<String>,
+        /// Destination credentials, user:password.
+        #[arg(long)]
+        dest_creds: Option<String>,
+        /// Accept any TLS certificate from the source.
+        #[arg(long)]
+        src_insecure: bool,
+        /// Accept any TLS certificate from the destination.
+        #[arg(long)]
+        dest_insecure: bool,
+        /// Destination type: docker-registry, or harbor (creates missing projects).
+        #[arg(long, default_value = "docker-registry")]
+        dest_type: String,
+        /// Keep a destination tag that points at other content.
+        #[arg(long)]
+        no_override: bool,
+        /// Print only the summary.
+        #[arg(long, short)]
+        quiet: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -67,6 +96,49 @@ fn main() -> ExitCode {
                 }
             };
             runtime.block_on(serve(cfg))
+        }
+        Command::Copy {
+            src,
+            dest,
+            src_creds,
+            dest_creds,
+            src_insecure,
+            dest_insecure,
+            dest_type,
+            no_override,
+            quiet,
+        } => {
+            let args = harbor_server::copy_cmd::CopyArgs {
+                src,
+                dest,
+                src_creds,
+                dest_creds,
+                src_insecure,
+                dest_insecure,
+                dest_type,
+                no_override,
+                quiet,
+            };
+            let runtime = match tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(e) => {
+                    eprintln!("harbor-server: cannot start the runtime: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            match runtime.block_on(harbor_server::copy_cmd::run(args)) {
+                Ok(summary) => {
+                    println!("{summary}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("harbor-server copy: {e}");
+                    ExitCode::FAILURE
+                }
+            }
         }
     }
 }
