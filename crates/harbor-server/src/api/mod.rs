@@ -5,6 +5,7 @@
 mod artifacts;
 mod audit_logs;
 mod members;
+mod openapi;
 mod projects;
 mod robots;
 mod system;
@@ -39,6 +40,7 @@ pub fn routes(state: ApiState) -> Router {
     Router::new()
         .route("/api/v2.0/ping", get(system::ping))
         .route("/api/v2.0/systeminfo", get(system::systeminfo))
+        .route("/api/v2.0/openapi.json", get(openapi::openapi))
         .route(
             "/api/v2.0/projects",
             get(projects::list).post(projects::create).head(projects::exists),

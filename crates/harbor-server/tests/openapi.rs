@@ -1,0 +1,533 @@
+//! The OpenAPI document (`crates/harbor-server/openapi.json`): served as it is
+//! in the repository at `GET /api/v2.0/openapi.json`, describing exactly the
+//! routes of `api/mod.rs`, each of which answers on a running server, with
+//! statuses and (for reads) bodies of the documented shape.
+
+mod common;
+
+use std::collections::BTreeSet;
+
+use base64::Engine;
+use common::{digest, Resp, TestServer, ADMIN_PASSWORD};
+use serde_json::Value;
+
+/// Every route of `api::routes` (`crates/harbor-server/src/api/mod.rs`), plus
+/// `/health` (mounted in `lib.rs`), as (method, path).
+const ROUTES: &[(&str, &str)] = &[
+    ("GET", "/api/v2.0/ping"),
+    ("GET", "/api/v2.0/systeminfo"),
+    ("GET", "/api/v2.0/openapi.json"),
+    ("GET", "/api/v2.0/projects"),
+    ("POST", "/api/v2.0/projects"),
+    ("HEAD", "/api/v2.0/projects"),
+    ("GET", "/api/v2.0/projects/{project}"),
+    ("PUT", "/api/v2.0/projects/{project}"),
+    ("DELETE", "/api/v2.0/projects/{project}"),
+    ("GET", "/api/v2.0/projects/{project}/members"),
+    ("POST", "/api/v2.0/projects/{project}/members"),
+    ("GET", "/api/v2.0/projects/{project}/members/{member}"),
+    ("PUT", "/api/v2.0/projects/{project}/members/{member}"),
+    ("DELETE", "/api/v2.0/projects/{project}/members/{member}"),
+    ("GET", "/api/v2.0/projects/{project}/repositories"),
+    (
+        "GET",
+        "/api/v2.0/projects/{project}/repositories/{repository}",
+    ),
+    (
+        "GET",
+        "/api/v2.0/projects/{project}/repositories/{repository}/artifacts",
+    ),
+    (
+        "GET",
+        "/api/v2.0/projects/{project}/repositories/{repository}/artifacts/{reference}",
+    ),
+    (
+        "DELETE",
+        "/api/v2.0/projects/{project}/repositories/{repository}/artifacts/{reference}",
+    ),
+    (
+        "GET",
+        "/api/v2.0/projects/{project}/repositories/{repository}/artifacts/{reference}/tags",
+    ),
+    (
+        "POST",
+        "/api/v2.0/projects/{project}/repositories/{repository}/artifacts/{reference}/tags",
+    ),
+    (
+        "DELETE",
+        "/api/v2.0/projects/{project}/repositories/{repository}/artifacts/{reference}/tags/{tag}",
+    ),
+    ("GET", "/api/v2.0/audit-logs"),
+    ("GET", "/api/v2.0/projects/{project}/logs"),
+    ("GET", "/api/v2.0/robots"),
+    ("POST", "/api/v2.0/robots"),
+    ("GET", "/api/v2.0/robots/{id}"),
+    ("PUT", "/api/v2.0/robots/{id}"),
+    ("PATCH", "/api/v2.0/robots/{id}"),
+    ("DELETE", "/api/v2.0/robots/{id}"),
+    ("GET", "/api/v2.0/users"),
+    ("POST", "/api/v2.0/users"),
+    ("GET", "/api/v2.0/users/current"),
+    ("GET", "/api/v2.0/users/search"),
+    ("GET", "/api/v2.0/users/{id}"),
+    ("PUT", "/api/v2.0/users/{id}"),
+    ("DELETE", "/api/v2.0/users/{id}"),
+    ("PUT", "/api/v2.0/users/{id}/password"),
+    ("PUT", "/api/v2.0/users/{id}/sysadmin"),
+    // Mounted in lib.rs, beside the management API.
+    ("GET", "/api/v2.0/health"),
+];
+
+/// The methods an OpenAPI path item may hold.
+const METHODS: &[&str] = &[
+    "get", "put", "post", "delete", "options", "head", "patch", "trace",
+];
+
+const PREFIX: &str = "/api/v2.0";
+
+/// The document as it is in the repository.
+fn document() -> Value {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/openapi.json");
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("read {path}: {e}"));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path} is not JSON: {e}"))
+}
+
+/// `path` with every `{name}` made `{}`, so that axum's and the document's
+/// placeholder names need not agree.
+fn shape(path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    let mut in_braces = false;
+    for c in path.chars() {
+        match c {
+            '{' => {
+                in_braces = true;
+                out.push('{');
+            }
+            '}' => {
+                in_braces = false;
+                out.push('}');
+            }
+            _ if in_braces => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The placeholder names of `path`, in order.
+fn placeholders(path: &str) -> Vec<String> {
+    path.split('{')
+        .skip(1)
+        .filter_map(|s| s.split_once('}').map(|(name, _)| name.to_owned()))
+        .collect()
+}
+
+fn paths(doc: &Value) -> &serde_json::Map<String, Value> {
+    doc["paths"]
+        .as_object()
+        .unwrap_or_else(|| panic!("the document has no paths object"))
+}
+
+/// Every (METHOD, path-relative-to-/api/v2.0) operation of the document.
+fn operations(doc: &Value) -> Vec<(String, String, Value)> {
+    let mut ops = Vec::new();
+    for (path, item) in paths(doc) {
+        for m in METHODS {
+            if let Some(op) = item.get(*m) {
+                ops.push((m.to_uppercase(), path.clone(), op.clone()));
+            }
+        }
+    }
+    ops
+}
+
+/// Follows a local `$ref` (`#/components/...`).
+fn resolve<'a>(doc: &'a Value, v: &'a Value) -> &'a Value {
+    match v.get("$ref").and_then(Value::as_str) {
+        Some(r) => {
+            let pointer = r
+                .strip_prefix('#')
+                .unwrap_or_else(|| panic!("non-local $ref {r}"));
+            let target = doc
+                .pointer(pointer)
+                .unwrap_or_else(|| panic!("$ref {r} points nowhere"));
+            resolve(doc, target)
+        }
+        None => v,
+    }
+}
+
+/// Every `$ref` string in `v`.
+fn refs(v: &Value, out: &mut Vec<String>) {
+    match v {
+        Value::Object(m) => {
+            for (k, x) in m {
+                match (k.as_str(), x) {
+                    ("$ref", Value::String(r)) => out.push(r.clone()),
+                    _ => refs(x, out),
+                }
+            }
+        }
+        Value::Array(a) => a.iter().for_each(|x| refs(x, out)),
+        _ => {}
+    }
+}
+
+fn basic(user: &str, password: &str) -> String {
+    let raw = format!("{user}:{password}");
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(raw)
+    )
+}
+
+fn admin() -> String {
+    basic("admin", ADMIN_PASSWORD)
+}
+
+/// `path` (relative to /api/v2.0, as in the document) with its placeholders
+/// filled: the `library` project, repository `app`, reference and tag
+/// `latest`, ids 1.
+fn fill(path: &str) -> String {
+    let mut out = path.to_owned();
+    for name in placeholders(path) {
+        let value = match name.as_str() {
+            "project_name_or_id" | "project_name" => "library",
+            "repository_name" => "app",
+            "reference" | "tag_name" => "latest",
+            _ => "1",
+        };
+        out = out.replace(&format!("{{{name}}}"), value);
+    }
+    format!("{PREFIX}{out}")
+}
+
+fn text(r: &Resp) -> String {
+    String::from_utf8_lossy(&r.body).into_owned()
+}
+
+/// The operation's documented status codes.
+fn documented_statuses(op: &Value) -> BTreeSet<String> {
+    op["responses"]
+        .as_object()
+        .map(|m| m.keys().cloned().collect())
+        .unwrap_or_default()
+}
+
+/// Pushes a one-layer image to `repo:tag` as admin through /v2/.
+async fn push_image(s: &TestServer, repo: &str, tag: &str) {
+    const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+    let auth = admin();
+    let config = format!(r#"{{"architecture":"amd64","os":"linux","repo":"{repo}"}}"#);
+    let layer = format!("layer of {repo}").into_bytes();
+    for data in [config.as_bytes(), &layer[..]] {
+        let r = s
+            .send(
+                "POST",
+                &format!("/v2/{repo}/blobs/uploads/?digest={}", digest(data)),
+                &[("authorization", &auth)],
+                data.to_vec(),
+            )
+            .await;
+        assert_eq!(r.status, 201, "blob upload: {}", text(&r));
+    }
+    let manifest = format!(
+        r#"{{"schemaVersion":2,"mediaType":"{OCI_MANIFEST}","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{}","size":{}}},"layers":[{{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"{}","size":{}}}],"annotations":{{"org.example":"yes"}}}}"#,
+        digest(config.as_bytes()),
+        config.len(),
+        digest(&layer),
+        layer.len()
+    );
+    let r = s
+        .send(
+            "PUT",
+            &format!("/v2/{repo}/manifests/{tag}"),
+            &[("authorization", &auth), ("content-type", OCI_MANIFEST)],
+            manifest,
+        )
+        .await;
+    assert_eq!(r.status, 201, "manifest push: {}", text(&r));
+}
+
+/// Checks `value` against `schema` as far as this document uses JSON Schema:
+/// `$ref`, `allOf`, `nullable`, `type`, `enum`, `required`, `properties`,
+/// `additionalProperties` (false or a schema) and `items`. Undocumented object
+/// keys are errors unless the schema declares no properties at all.
+fn check(doc: &Value, schema: &Value, value: &Value, at: &str, errors: &mut Vec<String>) {
+    let schema = resolve(doc, schema);
+    if value.is_null() && schema["nullable"] == Value::Bool(true) {
+        return;
+    }
+    if let Some(all) = schema.get("allOf").and_then(Value::as_array) {
+        for s in all {
+            check(doc, s, value, at, errors);
+        }
+    }
+    if let Some(allowed) = schema.get("enum").and_then(Value::as_array) {
+        if !allowed.contains(value) {
+            errors.push(format!("{at}: {value} is not one of {allowed:?}"));
+        }
+    }
+    let Some(ty) = schema.get("type").and_then(Value::as_str) else {
+        return;
+    };
+    let type_ok = match ty {
+        "object" => value.is_object(),
+        "array" => value.is_array(),
+        "string" => value.is_string(),
+        "integer" => value.is_i64() || value.is_u64(),
+        "number" => value.is_number(),
+        "boolean" => value.is_boolean(),
+        _ => true,
+    };
+    if !type_ok {
+        errors.push(format!("{at}: {value} is not of type {ty}"));
+        return;
+    }
+    if let Value::Array(items) = value {
+        if let Some(item_schema) = schema.get("items") {
+            for (i, item) in items.iter().enumerate() {
+                check(doc, item_schema, item, &format!("{at}[{i}]"), errors);
+            }
+        }
+    }
+    if let Value::Object(fields) = value {
+        for name in schema
+            .get("required")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+        {
+            if !fields.contains_key(name) {
+                errors.push(format!("{at}: required field {name:?} is missing"));
+            }
+        }
+        let props = schema.get("properties").and_then(Value::as_object);
+        let additional = schema.get("additionalProperties");
+        for (name, v) in fields {
+            let field_at = format!("{at}.{name}");
+            match (props.and_then(|p| p.get(name)), additional) {
+                (Some(s), _) => check(doc, s, v, &field_at, errors),
+                (None, Some(Value::Bool(false))) => {
+                    errors.push(format!("{at}: field {name:?} is not documented"))
+                }
+                (None, Some(s @ Value::Object(_))) => check(doc, s, v, &field_at, errors),
+                (None, _) if props.is_some() => {
+                    errors.push(format!("{at}: field {name:?} is not documented"))
+                }
+                (None, _) => {}
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_served_document_is_the_file_in_the_repository() {
+    let s = TestServer::start_with_auth().await;
+    let r = s.get("/api/v2.0/openapi.json").await;
+    assert_eq!(r.status, 200, "{}", text(&r));
+    assert!(
+        r.header("content-type")
+            .is_some_and(|c| c.starts_with("application/json")),
+        "content-type {:?}",
+        r.header("content-type")
+    );
+    let served = r.json();
+    assert_eq!(served, document());
+    assert_eq!(served["openapi"], "3.0.3");
+    assert_eq!(served["info"]["title"], "harbor-rs API");
+    assert_eq!(served["info"]["version"], "2.0");
+    assert_eq!(served["servers"][0]["url"], PREFIX);
+    assert_eq!(
+        served["components"]["securitySchemes"]["basic"],
+        serde_json::json!({ "type": "http", "scheme": "basic" })
+    );
+}
+
+#[tokio::test]
+async fn the_document_describes_exactly_the_registered_routes() {
+    let doc = document();
+    let mut expected = BTreeSet::new();
+    for (method, path) in ROUTES {
+        let relative = path
+            .strip_prefix(PREFIX)
+            .unwrap_or_else(|| panic!("{path} is not under {PREFIX}"));
+        assert!(
+            expected.insert((method.to_string(), shape(relative))),
+            "{method} {path} is listed twice"
+        );
+    }
+    let mut documented = BTreeSet::new();
+    for (method, path, _) in operations(&doc) {
+        assert!(
+            documented.insert((method.clone(), shape(&path))),
+            "{method} {path} is documented twice"
+        );
+    }
+    let missing: Vec<_> = expected.difference(&documented).collect();
+    let extra: Vec<_> = documented.difference(&expected).collect();
+    assert!(
+        missing.is_empty(),
+        "routes missing from the document: {missing:?}"
+    );
+    assert!(extra.is_empty(), "operations without a route: {extra:?}");
+
+    // Each operation names its path parameters, and only those.
+    for (method, path, op) in operations(&doc) {
+        let mut declared = BTreeSet::new();
+        for p in op["parameters"].as_array().into_iter().flatten() {
+            let p = resolve(&doc, p);
+            if p["in"] == "path" {
+                assert_eq!(p["required"], true, "{method} {path}: {p}");
+                declared.insert(p["name"].as_str().unwrap_or_default().to_owned());
+            }
+        }
+        let in_path: BTreeSet<String> = placeholders(&path).into_iter().collect();
+        assert_eq!(declared, in_path, "{method} {path}: path parameters");
+        assert!(
+            op["responses"].as_object().is_some_and(|r| !r.is_empty()),
+            "{method} {path} has no responses"
+        );
+    }
+
+    // Every reference resolves, and the schemas the brief names are there.
+    let mut all = Vec::new();
+    refs(&doc, &mut all);
+    for r in &all {
+        let pointer = r.strip_prefix('#').unwrap_or(r);
+        assert!(doc.pointer(pointer).is_some(), "$ref {r} points nowhere");
+    }
+    for name in [
+        "Project",
+        "ProjectReq",
+        "ProjectMemberEntity",
+        "ProjectMember",
+        "RoleRequest",
+        "UserResp",
+        "UserCreationReq",
+        "UserProfile",
+        "PasswordReq",
+        "UserSysAdminFlag",
+        "Robot",
+        "RobotCreate",
+        "RobotCreated",
+        "RobotSec",
+        "RobotPermission",
+        "Access",
+        "Repository",
+        "Artifact",
+        "Tag",
+        "AuditLog",
+        "GeneralInfo",
+        "Errors",
+    ] {
+        assert!(
+            doc["components"]["schemas"].get(name).is_some(),
+            "schema {name} is missing"
+        );
+    }
+    // Request bodies are parsed strictly, so their schemas are closed.
+    for (method, path, op) in operations(&doc) {
+        if let Some(body) = op.get("requestBody") {
+            let schema = resolve(&doc, &body["content"]["application/json"]["schema"]);
+            assert_eq!(
+                schema["additionalProperties"], false,
+                "{method} {path}: request schema is open"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn every_documented_path_is_routed() {
+    let doc = document();
+    let s = TestServer::start_with_auth().await;
+    let auth = admin();
+    for (path, item) in paths(&doc) {
+        let url = fill(path);
+        // Reads run as admin and answer a documented status.
+        if let Some(op) = item.get("get") {
+            let r = s.get_with(&url, &auth).await;
+            assert!(
+                !(r.status == 404 && r.body.is_empty()) && r.status != 405,
+                "GET {url}: no route ({})",
+                r.status
+            );
+            assert!(
+                documented_statuses(op).contains(&r.status.to_string()),
+                "GET {url}: status {} is not documented: {}",
+                r.status,
+                text(&r)
+            );
+        }
+        // Writes run anonymously, so that they change nothing: each is routed
+        // and refused for want of credentials.
+        for m in ["post", "put", "patch", "delete", "head"] {
+            if m == "head" && item.get("get").is_some() {
+                continue; // axum answers HEAD wherever GET is routed.
+            }
+            let method = m.to_uppercase();
+            let r = s
+                .send(&method, &url, &[("content-type", "application/json")], "{}")
+                .await;
+            match item.get(m) {
+                Some(op) => {
+                    assert_eq!(r.status, 401, "{method} {url} anonymously: {}", text(&r));
+                    assert!(
+                        documented_statuses(op).contains("401"),
+                        "{method} {path}: 401 is not documented"
+                    );
+                }
+                None => assert_eq!(
+                    r.status,
+                    405,
+                    "{method} {url} is not documented but answers: {}",
+                    text(&r)
+                ),
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn read_answers_have_the_documented_shape() {
+    let doc = document();
+    let s = TestServer::start_with_auth().await;
+    push_image(&s, "library/app", "latest").await;
+    let auth = admin();
+    let mut errors = Vec::new();
+    for (path, item) in paths(&doc) {
+        let Some(op) = item.get("get") else { continue };
+        let url = fill(path);
+        let r = s.get_with(&url, &auth).await;
+        let status = r.status.to_string();
+        let Some(resp) = op["responses"].get(&status).map(|v| resolve(&doc, v)) else {
+            errors.push(format!("GET {url}: status {status} is not documented"));
+            continue;
+        };
+        if let Some(headers) = resp.get("headers").and_then(Value::as_object) {
+            for name in headers.keys() {
+                // `Link` only appears when there is another page.
+                if name != "Link" && r.header(name).is_none() {
+                    errors.push(format!("GET {url}: header {name} is missing"));
+                }
+            }
+        }
+        if let Some(schema) = resp.pointer("/content/application~1json/schema") {
+            let value = r.json();
+            check(&doc, schema, &value, &format!("GET {url}"), &mut errors);
+        }
+        // With the image pushed, every read succeeds but the search (which
+        // needs `username`) and robot 1 (there is none).
+        let expected = match path.as_str() {
+            "/users/search" => 400,
+            "/robots/{robot_id}" => 404,
+            _ => 200,
+        };
+        if r.status != expected {
+            errors.push(format!("GET {url}: {status} {}", text(&r)));
+        }
+    }
+    assert!(errors.is_empty(), "{}", errors.join("\n"));
+}
