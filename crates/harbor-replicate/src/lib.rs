@@ -17,9 +17,13 @@ pub mod adapter;
 pub mod adapters;
 pub mod copy;
 mod error;
+pub mod policy;
+mod replicator;
 
 pub use adapter::{
     AdapterInfo, AdapterRegistry, Credential, Endpoint, PulledManifest, RegistryAdapter,
 };
 pub use copy::{Copier, CopyEvent, CopyOptions, CopyReport, Progress};
 pub use error::{ReplicateError, Result};
+pub use policy::{Filter, Filters, Policy, RegistryRef, Trigger, TriggerSettings};
+pub use replicator::{CopyTask, Replicator, RetryPolicy, RunReport, TaskOutcome};

@@ -1,0 +1,222 @@
+//! Running a policy between embedded registries: filters and flattening pick
+//! and name what is copied; transient failures are retried until they pass.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use harbor_core::{bytes_stream, ByteStream, Digest, Reference, Registry, RepositoryName, Tag};
+use harbor_replicate::adapters::Local;
+use harbor_replicate::{
+    AdapterInfo, Policy, PulledManifest, RegistryAdapter, ReplicateError, Replicator, RetryPolicy,
+};
+use harbor_storage::{MemoryBlobStore, SqliteMetaStore};
+
+const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+
+fn registry() -> Registry {
+    let meta = SqliteMetaStore::in_memory().unwrap_or_else(|e| panic!("{e}"));
+    Registry::new(Arc::new(MemoryBlobStore::new()), Arc::new(meta))
+}
+
+fn repo(s: &str) -> RepositoryName {
+    RepositoryName::parse(s).unwrap_or_else(|e| panic!("{e}"))
+}
+
+async fn tagged_image(r: &Registry, name: &str, tags: &[&str]) {
+    let config = format!(r#"{{"os":"linux","repo":"{name}"}}"#);
+    let d = Digest::sha256(config.as_bytes());
+    r.put_blob(
+        &repo(name),
+        &d,
+        bytes_stream(config.clone().into_bytes()),
+        None,
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    let manifest = format!(
+        r#"{{"schemaVersion":2,"mediaType":"{OCI_MANIFEST}","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{d}","size":{}}},"layers":[]}}"#,
+        config.len()
+    );
+    for t in tags {
+        let tag = Reference::Tag(Tag::parse(t).unwrap_or_else(|e| panic!("{e}")));
+        r.put_manifest(
+            &repo(name),
+            &tag,
+            Some(OCI_MANIFEST),
+            Bytes::from(manifest.clone()),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    }
+}
+
+fn policy(json: &str) -> Policy {
+    serde_json::from_str(json).unwrap_or_else(|e| panic!("{e}"))
+}
+
+#[tokio::test]
+async fn filters_and_flattening_decide_what_is_copied_and_where() {
+    let (src, dst) = (registry(), registry());
+    tagged_image(&src, "library/app", &["v1", "v2", "v3-rc1"]).await;
+    tagged_image(&src, "library/team/tool", &["v1"]).await;
+    tagged_image(&src, "other/app", &["v1"]).await;
+    let p = policy(
+        r#"{"name":"mirror","dest_registry":{"id":1},"dest_namespace":"mirror","dest_namespace_replace_count":-1,
+            "filters":[{"type":"name","value":"library/**"},{"type":"tag","value":"*-rc*","decoration":"excludes"}]}"#,
+    );
+    let r = Replicator::default();
+    let report = r
+        .run_policy(
+            &p,
+            Arc::new(Local::new(src)),
+            Arc::new(Local::new(dst.clone())),
+            None,
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!((report.succeeded(), report.failed()), (3, 0));
+    let copied: Vec<(String, String)> = report
+        .tasks
+        .iter()
+        .map(|t| (t.task.dst_repo.clone(), t.task.tag.clone()))
+        .collect();
+    assert_eq!(
+        copied,
+        [
+            ("mirror/app".into(), "v1".into()),
+            ("mirror/app".into(), "v2".into()),
+            ("mirror/tool".into(), "v1".into())
+        ]
+    );
+    let (tags, _) = dst
+        .list_tags(&repo("mirror/app"), None, None)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(tags, ["v1", "v2"]);
+    let (repos, _) = dst
+        .catalog(None, None)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(repos, ["mirror/app", "mirror/tool"]);
+}
+
+/// A destination whose manifest pushes fail with 503 a few times first.
+#[derive(Debug)]
+struct Flaky {
+    inner: Local,
+    failures_left: AtomicU32,
+}
+
+#[async_trait]
+impl RegistryAdapter for Flaky {
+    fn info(&self) -> AdapterInfo {
+        self.inner.info()
+    }
+    async fn health(&self) -> harbor_replicate::Result<()> {
+        self.inner.health().await
+    }
+    async fn list_repositories(&self) -> harbor_replicate::Result<Vec<String>> {
+        self.inner.list_repositories().await
+    }
+    async fn list_tags(&self, r: &str) -> harbor_replicate::Result<Vec<String>> {
+        self.inner.list_tags(r).await
+    }
+    async fn manifest_digest(&self, r: &str, x: &str) -> harbor_replicate::Result<Option<Digest>> {
+        self.inner.manifest_digest(r, x).await
+    }
+    async fn pull_manifest(&self, r: &str, x: &str) -> harbor_replicate::Result<PulledManifest> {
+        self.inner.pull_manifest(r, x).await
+    }
+    async fn push_manifest(
+        &self,
+        r: &str,
+        x: &str,
+        mt: &str,
+        p: Bytes,
+    ) -> harbor_replicate::Result<Digest> {
+        if self
+            .failures_left
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok()
+        {
+            return Err(ReplicateError::Remote {
+                registry: "flaky".into(),
+                method: "PUT".into(),
+                path: format!("/v2/{r}/manifests/{x}"),
+                status: 503,
+                message: "try again".into(),
+                retry_after: None,
+            });
+        }
+        self.inner.push_manifest(r, x, mt, p).await
+    }
+    async fn delete_manifest(&self, r: &str, x: &str) -> harbor_replicate::Result<()> {
+        self.inner.delete_manifest(r, x).await
+    }
+    async fn blob_size(&self, r: &str, d: &Digest) -> harbor_replicate::Result<Option<u64>> {
+        self.inner.blob_size(r, d).await
+    }
+    async fn pull_blob(&self, r: &str, d: &Digest) -> harbor_replicate::Result<(u64, ByteStream)> {
+        self.inner.pull_blob(r, d).await
+    }
+    async fn push_blob(
+        &self,
+        r: &str,
+        d: &Digest,
+        s: u64,
+        b: ByteStream,
+    ) -> harbor_replicate::Result<()> {
+        self.inner.push_blob(r, d, s, b).await
+    }
+    async fn mount_blob(&self, r: &str, d: &Digest, f: &str) -> harbor_replicate::Result<bool> {
+        self.inner.mount_blob(r, d, f).await
+    }
+    async fn prepare_for_push(&self, repos: &[String]) -> harbor_replicate::Result<()> {
+        self.inner.prepare_for_push(repos).await
+    }
+}
+
+#[tokio::test]
+async fn transient_failures_are_retried_until_the_copy_succeeds() {
+    let (src, dst) = (registry(), registry());
+    tagged_image(&src, "library/app", &["v1"]).await;
+    let p = policy(r#"{"name":"retry","dest_registry":{"id":1}}"#);
+    let flaky = Arc::new(Flaky {
+        inner: Local::new(dst.clone()),
+        failures_left: AtomicU32::new(2),
+    });
+    let r = Replicator {
+        workers: 2,
+        retry: RetryPolicy {
+            attempts: 4,
+            base: Duration::from_millis(10),
+            max: Duration::from_millis(50),
+        },
+    };
+    let report = r
+        .run_policy(&p, Arc::new(Local::new(src.clone())), flaky, None)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(report.succeeded(), 1);
+    assert_eq!(report.tasks[0].attempts, 3);
+
+    // Too many failures: the task fails with the reason, and says how often it tried.
+    let hopeless = Arc::new(Flaky {
+        inner: Local::new(registry()),
+        failures_left: AtomicU32::new(100),
+    });
+    let report = r
+        .run_policy(&p, Arc::new(Local::new(src)), hopeless, None)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(report.failed(), 1);
+    assert_eq!(report.tasks[0].attempts, 4);
+    assert!(report.tasks[0]
+        .result
+        .as_ref()
+        .err()
+        .is_some_and(|e| e.contains("503")));
+}
