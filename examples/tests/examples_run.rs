@@ -59,3 +59,24 @@ fn the_token_service_example_grants_a_developer_pull_and_push_only() {
     );
     assert!(stdout.ends_with("OK\n"), "{stdout}");
 }
+
+#[test]
+fn the_replicate_example_runs_a_policy_and_a_direct_copy() {
+    let path = example("replicate");
+    assert!(path.exists(), "{} was not built", path.display());
+    let out = Command::new(&path)
+        .output()
+        .unwrap_or_else(|e| panic!("run {}: {e}", path.display()));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "example failed: {stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("pushed mirror/web:v1"), "{stdout}");
+    assert!(
+        !stdout.contains("v2-rc1"),
+        "the rc tag is filtered out: {stdout}"
+    );
+    assert!(stdout.ends_with("OK\n"), "{stdout}");
+}
