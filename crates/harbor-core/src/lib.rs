@@ -15,6 +15,7 @@ pub mod media_type;
 pub mod meta_store;
 pub mod name;
 pub mod registry;
+pub mod replication;
 
 pub use blob_store::{bytes_stream, BlobStore, ByteRange, ByteStream, UploadInfo};
 pub use digest::{Algorithm, Digest, Hasher};
@@ -29,3 +30,6 @@ pub use meta_store::{
 };
 pub use name::{Reference, RepositoryName, Tag};
 pub use registry::{BlobContent, ManifestContent, PushedManifest, Registry, UploadStatus};
+pub use replication::{
+    Execution, NewTask, PolicyRecord, RegistryRecord, ReplicationStore, RunStatus, TaskRecord,
+};

@@ -1,6 +1,6 @@
 //! Every backend in this crate passes the shared conformance suites.
 
-use harbor_storage::conformance::{blob_store, identity, meta_store};
+use harbor_storage::conformance::{blob_store, identity, meta_store, replication};
 use harbor_storage::{FsBlobStore, MemoryBlobStore, SqliteMetaStore};
 
 fn tempdir() -> tempfile::TempDir {
@@ -65,4 +65,10 @@ fn a_database_from_a_newer_version_is_refused() {
 async fn sqlite_passes_the_identity_store_suite() {
     let store = SqliteMetaStore::in_memory().unwrap_or_else(|e| panic!("{e}"));
     identity::run_all(&store).await;
+}
+
+#[tokio::test]
+async fn sqlite_passes_the_replication_store_suite() {
+    let store = SqliteMetaStore::in_memory().unwrap_or_else(|e| panic!("{e}"));
+    replication::run_all(&store).await;
 }

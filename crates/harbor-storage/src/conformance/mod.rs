@@ -8,6 +8,7 @@
 pub mod blob_store;
 pub mod identity;
 pub mod meta_store;
+pub mod replication;
 
 /// Unwraps a result inside a suite, panicking with the step that failed.
 fn ok<T, E: std::fmt::Display>(step: &str, r: Result<T, E>) -> T {

@@ -7,6 +7,7 @@
 
 mod identity;
 mod listing;
+mod replication;
 mod schema;
 
 use std::collections::BTreeMap;

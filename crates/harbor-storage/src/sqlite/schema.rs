@@ -122,6 +122,50 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX audit_log_project ON audit_log(project, op_time);
     CREATE INDEX audit_log_time ON audit_log(op_time);
     "#,
+    // 5: replication.
+    r#"
+    CREATE TABLE replication_registries (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        kind TEXT NOT NULL,
+        url TEXT NOT NULL,
+        credential TEXT,
+        insecure INTEGER NOT NULL,
+        description TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL
+    );
+    CREATE TABLE replication_policies (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        definition TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL
+    );
+    CREATE TABLE replication_executions (
+        id INTEGER PRIMARY KEY,
+        policy_id INTEGER NOT NULL REFERENCES replication_policies(id) ON DELETE CASCADE,
+        trigger TEXT NOT NULL,
+        status TEXT NOT NULL,
+        status_text TEXT NOT NULL,
+        start_time INTEGER NOT NULL,
+        end_time INTEGER
+    );
+    CREATE INDEX replication_executions_policy ON replication_executions(policy_id, id);
+    CREATE TABLE replication_tasks (
+        id INTEGER PRIMARY KEY,
+        execution_id INTEGER NOT NULL REFERENCES replication_executions(id) ON DELETE CASCADE,
+        operation TEXT NOT NULL,
+        src_resource TEXT NOT NULL,
+        dst_resource TEXT NOT NULL,
+        status TEXT NOT NULL,
+        attempts INTEGER NOT NULL,
+        start_time INTEGER,
+        end_time INTEGER,
+        log TEXT NOT NULL DEFAULT ''
+    );
+    CREATE INDEX replication_tasks_execution ON replication_tasks(execution_id, id);
+    "#,
 ];
 
 /// The schema version this build writes.

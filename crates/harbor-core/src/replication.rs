@@ -1,0 +1,228 @@
+//! Replication state: registry endpoints, policies, executions and their
+//! tasks, and the `ReplicationStore` trait that persists them (implemented by
+//! the same backends as `MetaStore`).
+
+use std::fmt::{self, Debug};
+use std::time::SystemTime;
+
+use async_trait::async_trait;
+
+use crate::error::Result;
+use crate::identity::Page;
+
+/// A remote registry replication talks to.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RegistryRecord {
+    /// Id.
+    pub id: i64,
+    /// Unique name.
+    pub name: String,
+    /// Adapter type: `docker-registry`, `harbor`, ...
+    pub kind: String,
+    /// Base URL.
+    pub url: String,
+    /// The credential, encrypted by the caller (the store never sees it in clear).
+    pub credential: Option<String>,
+    /// Accept any TLS certificate.
+    pub insecure: bool,
+    /// Free text.
+    pub description: String,
+    /// Created.
+    pub created_at: SystemTime,
+    /// Last changed.
+    pub updated_at: SystemTime,
+}
+
+impl Debug for RegistryRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RegistryRecord")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .field("kind", &self.kind)
+            .field("url", &self.url)
+            .field("credential", &self.credential.as_ref().map(|_| "***"))
+            .field("insecure", &self.insecure)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A stored replication policy: its name and its definition (JSON, in
+/// Harbor's shape, owned by `harbor-replicate`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicyRecord {
+    /// Id.
+    pub id: i64,
+    /// Unique name.
+    pub name: String,
+    /// The policy as JSON.
+    pub definition: String,
+    /// Created.
+    pub created_at: SystemTime,
+    /// Last changed.
+    pub updated_at: SystemTime,
+}
+
+/// Where an execution or a task stands, with Harbor's names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RunStatus {
+    /// Waiting to run.
+    Pending,
+    /// Running.
+    InProgress,
+    /// Done, successfully.
+    Succeeded,
+    /// Done, with a failure.
+    Failed,
+    /// Stopped on request.
+    Stopped,
+}
+
+impl RunStatus {
+    /// Harbor's name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Pending => "Pending",
+            RunStatus::InProgress => "InProgress",
+            RunStatus::Succeeded => "Succeeded",
+            RunStatus::Failed => "Failed",
+            RunStatus::Stopped => "Stopped",
+        }
+    }
+
+    /// Parses Harbor's name.
+    pub fn parse(s: &str) -> Option<RunStatus> {
+        Some(match s {
+            "Pending" => RunStatus::Pending,
+            "InProgress" => RunStatus::InProgress,
+            "Succeeded" => RunStatus::Succeeded,
+            "Failed" => RunStatus::Failed,
+            "Stopped" => RunStatus::Stopped,
+            _ => return None,
+        })
+    }
+
+    /// Whether nothing more will happen.
+    pub fn is_final(self) -> bool {
+        matches!(
+            self,
+            RunStatus::Succeeded | RunStatus::Failed | RunStatus::Stopped
+        )
+    }
+}
+
+/// One run of a policy, with its task counts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Execution {
+    /// Id.
+    pub id: i64,
+    /// The policy run.
+    pub policy_id: i64,
+    /// `manual`, `scheduled` or `event_based`.
+    pub trigger: String,
+    /// Where it stands.
+    pub status: RunStatus,
+    /// Why it ended as it did.
+    pub status_text: String,
+    /// Started.
+    pub start_time: SystemTime,
+    /// Ended.
+    pub end_time: Option<SystemTime>,
+    /// Tasks in all.
+    pub total: u64,
+    /// Tasks succeeded.
+    pub succeeded: u64,
+    /// Tasks failed.
+    pub failed: u64,
+    /// Tasks running or waiting.
+    pub in_progress: u64,
+    /// Tasks stopped.
+    pub stopped: u64,
+}
+
+/// A task to create: one artifact to copy or delete.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewTask {
+    /// `copy` or `deletion`.
+    pub operation: String,
+    /// Source, e.g. `library/nginx:1.25`.
+    pub src_resource: String,
+    /// Destination, e.g. `mirror/nginx:1.25`.
+    pub dst_resource: String,
+}
+
+/// One task of an execution.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskRecord {
+    /// Id.
+    pub id: i64,
+    /// Its execution.
+    pub execution_id: i64,
+    /// `copy` or `deletion`.
+    pub operation: String,
+    /// Source resource.
+    pub src_resource: String,
+    /// Destination resource.
+    pub dst_resource: String,
+    /// Where it stands.
+    pub status: RunStatus,
+    /// Attempts made.
+    pub attempts: u32,
+    /// Started.
+    pub start_time: Option<SystemTime>,
+    /// Ended.
+    pub end_time: Option<SystemTime>,
+}
+
+/// Persistence of replication state. Each method is atomic.
+#[async_trait]
+pub trait ReplicationStore: Debug + Send + Sync + 'static {
+    /// Creates an endpoint; `CONFLICT` if the name is taken.
+    async fn create_registry(&self, r: &RegistryRecord) -> Result<RegistryRecord>;
+    /// An endpoint by id.
+    async fn registry(&self, id: i64) -> Result<Option<RegistryRecord>>;
+    /// Every endpoint, by id.
+    async fn list_registries(&self) -> Result<Vec<RegistryRecord>>;
+    /// Replaces an endpoint's fields (by id).
+    async fn update_registry(&self, r: &RegistryRecord) -> Result<bool>;
+    /// Deletes an endpoint.
+    async fn delete_registry(&self, id: i64) -> Result<bool>;
+
+    /// Stores a policy; `CONFLICT` if the name is taken.
+    async fn create_policy(&self, name: &str, definition: &str) -> Result<PolicyRecord>;
+    /// A policy by id.
+    async fn policy(&self, id: i64) -> Result<Option<PolicyRecord>>;
+    /// Every policy, by id.
+    async fn list_policies(&self) -> Result<Vec<PolicyRecord>>;
+    /// Replaces a policy's name and definition.
+    async fn update_policy(&self, id: i64, name: &str, definition: &str) -> Result<bool>;
+    /// Deletes a policy and its executions.
+    async fn delete_policy(&self, id: i64) -> Result<bool>;
+
+    /// Starts recording an execution (status InProgress).
+    async fn create_execution(&self, policy_id: i64, trigger: &str) -> Result<Execution>;
+    /// An execution with its counts.
+    async fn execution(&self, id: i64) -> Result<Option<Execution>>;
+    /// Executions (of one policy, or all), newest first, one page and the total.
+    async fn list_executions(
+        &self,
+        policy_id: Option<i64>,
+        page: Page,
+    ) -> Result<(Vec<Execution>, u64)>;
+    /// Executions not yet final, for recovery after a crash.
+    async fn unfinished_executions(&self) -> Result<Vec<Execution>>;
+    /// Ends (or updates) an execution.
+    async fn set_execution_status(&self, id: i64, status: RunStatus, text: &str) -> Result<bool>;
+
+    /// Adds Pending tasks to an execution.
+    async fn create_tasks(&self, execution_id: i64, tasks: &[NewTask]) -> Result<Vec<TaskRecord>>;
+    /// An execution's tasks, by id.
+    async fn tasks(&self, execution_id: i64) -> Result<Vec<TaskRecord>>;
+    /// One task.
+    async fn task(&self, id: i64) -> Result<Option<TaskRecord>>;
+    /// Moves a task to `status` (setting its start on InProgress and its end on a final status).
+    async fn set_task_status(&self, id: i64, status: RunStatus, attempts: u32) -> Result<bool>;
+    /// Appends a line to a task's log.
+    async fn append_task_log(&self, id: i64, line: &str) -> Result<()>;
+    /// A task's log.
+    async fn task_log(&self, id: i64) -> Result<Option<String>>;
+}
