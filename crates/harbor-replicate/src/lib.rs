@@ -17,6 +17,7 @@ pub mod adapter;
 pub mod adapters;
 pub mod copy;
 mod error;
+pub mod execution;
 pub mod policy;
 mod replicator;
 
@@ -25,5 +26,6 @@ pub use adapter::{
 };
 pub use copy::{Copier, CopyEvent, CopyOptions, CopyReport, Progress};
 pub use error::{ReplicateError, Result};
+pub use execution::{JobRunner, PolicyResolver};
 pub use policy::{Filter, Filters, Policy, RegistryRef, Trigger, TriggerSettings};
 pub use replicator::{CopyTask, Replicator, RetryPolicy, RunReport, TaskOutcome};

@@ -374,7 +374,16 @@ impl DockerRegistry {
         payload: Payload,
     ) -> Result<Response<Incoming>> {
         let mut req = Request::builder().method(method.clone()).uri(url);
-        if let Some(a) = self.authorization(scopes).await? {
+        // An explicit `authorization` (Basic for /api/v2.0) replaces the registry's.
+        let explicit = headers
+            .iter()
+            .any(|(k, _)| k.eq_ignore_ascii_case("authorization"));
+        let auth = if explicit {
+            None
+        } else {
+            self.authorization(scopes).await?
+        };
+        if let Some(a) = auth {
             req = req.header("authorization", a);
         }
         for (k, v) in headers {

@@ -1,0 +1,347 @@
+//! Durable executions: a policy run is recorded as an execution with one task
+//! per image, every state change is persisted through a `ReplicationStore`,
+//! a stop aborts in-flight transfers at once and leaves no task InProgress,
+//! and after a crash the unfinished executions are picked up again (copies
+//! are idempotent, so redoing a task that was cut off is safe).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use futures::stream::{self, StreamExt};
+use harbor_core::{Execution, NewTask, ReplicationStore, RunStatus, TaskRecord};
+
+use crate::adapter::RegistryAdapter;
+use crate::copy::{Copier, CopyOptions};
+use crate::error::{ReplicateError, Result};
+use crate::policy::Policy;
+use crate::replicator::{CopyTask, Replicator};
+
+/// Turns a stored policy into what a run needs: the policy and its two ends.
+#[async_trait]
+pub trait PolicyResolver: Send + Sync + 'static {
+    /// The policy `policy_id` with its source and destination adapters.
+    async fn resolve(
+        &self,
+        policy_id: i64,
+    ) -> Result<(Policy, Arc<dyn RegistryAdapter>, Arc<dyn RegistryAdapter>)>;
+}
+
+/// Runs executions in the background and records them.
+pub struct JobRunner {
+    store: Arc<dyn ReplicationStore>,
+    resolver: Arc<dyn PolicyResolver>,
+    replicator: Replicator,
+    running: Mutex<HashMap<i64, tokio::task::JoinHandle<()>>>,
+}
+
+impl std::fmt::Debug for JobRunner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let running: Vec<i64> = self
+            .running
+            .lock()
+            .map(|m| m.keys().copied().collect())
+            .unwrap_or_default();
+        f.debug_struct("JobRunner")
+            .field("running", &running)
+            .finish_non_exhaustive()
+    }
+}
+
+fn resource(repo: &str, tag: &str) -> String {
+    format!("{repo}:{tag}")
+}
+
+fn split_resource(r: &str) -> Option<(String, String)> {
+    let (repo, tag) = r.rsplit_once(':')?;
+    Some((repo.to_owned(), tag.to_owned()))
+}
+
+impl JobRunner {
+    /// A runner recording into `store`, resolving policies with `resolver`.
+    pub fn new(
+        store: Arc<dyn ReplicationStore>,
+        resolver: Arc<dyn PolicyResolver>,
+        replicator: Replicator,
+    ) -> Arc<Self> {
+        Arc::new(JobRunner {
+            store,
+            resolver,
+            replicator,
+            running: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Starts a run of `policy_id`: records the execution and its tasks, then
+    /// copies in the background. Returns the execution as recorded.
+    pub async fn start(self: &Arc<Self>, policy_id: i64, trigger: &str) -> Result<Execution> {
+        let (policy, src, dst) = self.resolver.resolve(policy_id).await?;
+        if policy.single_active_replication {
+            let (recent, _) = self
+                .store
+                .list_executions(
+                    Some(policy_id),
+                    harbor_core::Page {
+                        page: 1,
+                        page_size: 20,
+                    },
+                )
+                .await?;
+            if recent.iter().any(|e| !e.status.is_final()) {
+                return Err(ReplicateError::Invalid(format!(
+                    "policy {} already has an execution running (single_active_replication)",
+                    policy.name
+                )));
+            }
+        }
+        let execution = self.store.create_execution(policy_id, trigger).await?;
+        let planned = match self.replicator.plan(&policy, src.as_ref()).await {
+            Ok(p) => p,
+            Err(e) => {
+                self.store
+                    .set_execution_status(
+                        execution.id,
+                        RunStatus::Failed,
+                        &format!("planning failed: {e}"),
+                    )
+                    .await?;
+                return Err(e);
+            }
+        };
+        let new: Vec<NewTask> = planned
+            .iter()
+            .map(|t| NewTask {
+                operation: "copy".into(),
+                src_resource: resource(&t.src_repo, &t.tag),
+                dst_resource: resource(&t.dst_repo, &t.tag),
+            })
+            .collect();
+        let tasks = self.store.create_tasks(execution.id, &new).await?;
+        self.spawn(execution.id, policy, src, dst, tasks);
+        Ok(self
+            .store
+            .execution(execution.id)
+            .await?
+            .unwrap_or(execution))
+    }
+
+    fn spawn(
+        self: &Arc<Self>,
+        execution_id: i64,
+        policy: Policy,
+        src: Arc<dyn RegistryAdapter>,
+        dst: Arc<dyn RegistryAdapter>,
+        tasks: Vec<TaskRecord>,
+    ) {
+        let runner = self.clone();
+        let handle = tokio::spawn(async move {
+            let outcome = runner.drive(execution_id, &policy, src, dst, tasks).await;
+            let (status, text) = match outcome {
+                Ok(0) => (RunStatus::Succeeded, String::new()),
+                Ok(failed) => (RunStatus::Failed, format!("{failed} task(s) failed")),
+                Err(e) => (RunStatus::Failed, e.to_string()),
+            };
+            if let Err(e) = runner
+                .store
+                .set_execution_status(execution_id, status, &text)
+                .await
+            {
+                tracing::error!(execution_id, error = %e, "recording the end of an execution failed");
+            }
+            if let Ok(mut m) = runner.running.lock() {
+                m.remove(&execution_id);
+            }
+        });
+        if let Ok(mut m) = self.running.lock() {
+            m.insert(execution_id, handle);
+        }
+    }
+
+    /// Runs the not-yet-final tasks; returns how many failed.
+    async fn drive(
+        &self,
+        execution_id: i64,
+        policy: &Policy,
+        src: Arc<dyn RegistryAdapter>,
+        dst: Arc<dyn RegistryAdapter>,
+        tasks: Vec<TaskRecord>,
+    ) -> Result<usize> {
+        let todo: Vec<TaskRecord> = tasks.into_iter().filter(|t| !t.status.is_final()).collect();
+        let mut repos: Vec<String> = todo
+            .iter()
+            .filter_map(|t| split_resource(&t.dst_resource).map(|(r, _)| r))
+            .collect();
+        repos.sort();
+        repos.dedup();
+        dst.prepare_for_push(&repos).await?;
+        let options = CopyOptions {
+            override_tags: policy.override_tags,
+            same_registry: false,
+            progress: None,
+        };
+        let copier = Copier::new(src, dst, options);
+        let copier = &copier;
+        let failed = stream::iter(todo)
+            .map(|task| async move { self.run_task(execution_id, copier, task).await })
+            .buffer_unordered(self.replicator.workers.max(1))
+            .filter(|ok| std::future::ready(!*ok))
+            .count()
+            .await;
+        Ok(failed)
+    }
+
+    /// One task with retries, every attempt logged; `true` on success.
+    async fn run_task(&self, execution_id: i64, copier: &Copier, task: TaskRecord) -> bool {
+        let (Some((src_repo, tag)), Some((dst_repo, _))) = (
+            split_resource(&task.src_resource),
+            split_resource(&task.dst_resource),
+        ) else {
+            let _ = self
+                .store
+                .set_task_status(task.id, RunStatus::Failed, task.attempts)
+                .await;
+            return false;
+        };
+        let copy = CopyTask {
+            src_repo,
+            tag,
+            dst_repo,
+        };
+        let retry = self.replicator.retry;
+        let mut attempt = task.attempts;
+        loop {
+            attempt += 1;
+            let _ = self
+                .store
+                .set_task_status(task.id, RunStatus::InProgress, attempt)
+                .await;
+            let _ = self
+                .store
+                .append_task_log(
+                    task.id,
+                    &format!(
+                        "attempt {attempt}: copying {} to {}",
+                        task.src_resource, task.dst_resource
+                    ),
+                )
+                .await;
+            match copier
+                .copy_image(&copy.src_repo, &copy.tag, &copy.dst_repo, Some(&copy.tag))
+                .await
+            {
+                Ok(report) => {
+                    let note = if report.tag_kept {
+                        "destination tag points at other content; kept (override is off)".to_owned()
+                    } else {
+                        format!(
+                            "done: {} blob(s) copied ({} bytes), {} already present, digest {}",
+                            report.blobs_copied,
+                            report.bytes,
+                            report.blobs_skipped,
+                            report.digest.map(|d| d.to_string()).unwrap_or_default()
+                        )
+                    };
+                    let _ = self.store.append_task_log(task.id, &note).await;
+                    let _ = self
+                        .store
+                        .set_task_status(task.id, RunStatus::Succeeded, attempt)
+                        .await;
+                    return true;
+                }
+                Err(e) => {
+                    let _ = self
+                        .store
+                        .append_task_log(task.id, &format!("attempt {attempt} failed: {e}"))
+                        .await;
+                    if e.is_transient() && attempt < retry.attempts.max(1) {
+                        let wait = retry.backoff(attempt, &e);
+                        tokio::time::sleep(wait).await;
+                        continue;
+                    }
+                    let _ = self
+                        .store
+                        .set_task_status(task.id, RunStatus::Failed, attempt)
+                        .await;
+                    tracing::warn!(execution_id, task = task.id, error = %e, "replication task failed");
+                    return false;
+                }
+            }
+        }
+    }
+
+    /// Stops an execution: in-flight transfers are aborted at once, the
+    /// remaining tasks and the execution are marked Stopped.
+    pub async fn stop(&self, execution_id: i64) -> Result<Execution> {
+        let handle = self
+            .running
+            .lock()
+            .ok()
+            .and_then(|mut m| m.remove(&execution_id));
+        if let Some(h) = handle {
+            h.abort();
+            let _ = h.await;
+        }
+        let execution = self.store.execution(execution_id).await?.ok_or_else(|| {
+            ReplicateError::Invalid(format!("execution {execution_id} not found"))
+        })?;
+        if !execution.status.is_final() {
+            for t in self.store.tasks(execution_id).await? {
+                if !t.status.is_final() {
+                    self.store
+                        .set_task_status(t.id, RunStatus::Stopped, t.attempts)
+                        .await?;
+                    let _ = self.store.append_task_log(t.id, "stopped").await;
+                }
+            }
+            self.store
+                .set_execution_status(execution_id, RunStatus::Stopped, "stopped on request")
+                .await?;
+        }
+        Ok(self
+            .store
+            .execution(execution_id)
+            .await?
+            .unwrap_or(execution))
+    }
+
+    /// Picks up executions a crash left unfinished: their tasks that were
+    /// running are run again. Call once at start.
+    pub async fn recover(self: &Arc<Self>) -> Result<usize> {
+        let unfinished = self.store.unfinished_executions().await?;
+        let count = unfinished.len();
+        for e in unfinished {
+            match self.resolver.resolve(e.policy_id).await {
+                Ok((policy, src, dst)) => {
+                    let tasks = self.store.tasks(e.id).await?;
+                    tracing::info!(execution = e.id, "resuming an execution left unfinished");
+                    self.spawn(e.id, policy, src, dst, tasks);
+                }
+                Err(err) => {
+                    self.store
+                        .set_execution_status(
+                            e.id,
+                            RunStatus::Failed,
+                            &format!("cannot resume: {err}"),
+                        )
+                        .await?;
+                }
+            }
+        }
+        Ok(count)
+    }
+
+    /// Waits until an execution is final (or `timeout` passes) and returns it.
+    pub async fn wait(&self, execution_id: i64, timeout: Duration) -> Result<Execution> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let e = self.store.execution(execution_id).await?.ok_or_else(|| {
+                ReplicateError::Invalid(format!("execution {execution_id} not found"))
+            })?;
+            if e.status.is_final() || tokio::time::Instant::now() >= deadline {
+                return Ok(e);
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}

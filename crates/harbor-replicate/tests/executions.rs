@@ -1,0 +1,315 @@
+//! Durable executions: recorded with their tasks and logs, stopped at once
+//! with nothing left InProgress, and resumed after a crash without losing or
+//! duplicating anything.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use harbor_core::{
+    bytes_stream, ByteStream, Digest, NewTask, Reference, Registry, ReplicationStore,
+    RepositoryName, RunStatus, Tag,
+};
+use harbor_replicate::adapters::Local;
+use harbor_replicate::{
+    AdapterInfo, JobRunner, Policy, PolicyResolver, PulledManifest, RegistryAdapter, Replicator,
+    RetryPolicy,
+};
+use harbor_storage::{MemoryBlobStore, SqliteMetaStore};
+
+const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+
+fn registry() -> Registry {
+    let meta = SqliteMetaStore::in_memory().unwrap_or_else(|e| panic!("{e}"));
+    Registry::new(Arc::new(MemoryBlobStore::new()), Arc::new(meta))
+}
+
+fn repo(s: &str) -> RepositoryName {
+    RepositoryName::parse(s).unwrap_or_else(|e| panic!("{e}"))
+}
+
+async fn tagged_image(r: &Registry, name: &str, tags: &[&str]) {
+    let layer = format!("layer of {name}").repeat(100).into_bytes();
+    let d = Digest::sha256(&layer);
+    r.put_blob(&repo(name), &d, bytes_stream(layer.clone()), None)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let manifest = format!(
+        r#"{{"schemaVersion":2,"mediaType":"{OCI_MANIFEST}","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{d}","size":{}}},"layers":[]}}"#,
+        layer.len()
+    );
+    for t in tags {
+        let tag = Reference::Tag(Tag::parse(t).unwrap_or_else(|e| panic!("{e}")));
+        r.put_manifest(
+            &repo(name),
+            &tag,
+            Some(OCI_MANIFEST),
+            Bytes::from(manifest.clone()),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    }
+}
+
+struct Fixed {
+    policy: Policy,
+    src: Arc<dyn RegistryAdapter>,
+    dst: Arc<dyn RegistryAdapter>,
+}
+
+#[async_trait]
+impl PolicyResolver for Fixed {
+    async fn resolve(
+        &self,
+        _: i64,
+    ) -> harbor_replicate::Result<(Policy, Arc<dyn RegistryAdapter>, Arc<dyn RegistryAdapter>)>
+    {
+        Ok((self.policy.clone(), self.src.clone(), self.dst.clone()))
+    }
+}
+
+fn policy(json: &str) -> Policy {
+    serde_json::from_str(json).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn replicator() -> Replicator {
+    Replicator {
+        workers: 2,
+        retry: RetryPolicy {
+            attempts: 2,
+            base: Duration::from_millis(10),
+            max: Duration::from_millis(20),
+        },
+    }
+}
+
+async fn store_with_policy(p: &Policy) -> (Arc<SqliteMetaStore>, i64) {
+    let store = Arc::new(SqliteMetaStore::in_memory().unwrap_or_else(|e| panic!("{e}")));
+    let json = serde_json::to_string(p).unwrap_or_default();
+    let id = store
+        .create_policy(&p.name, &json)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .id;
+    (store, id)
+}
+
+#[tokio::test]
+async fn an_execution_is_recorded_with_its_tasks_and_their_logs() {
+    let (src, dst) = (registry(), registry());
+    tagged_image(&src, "library/a", &["v1", "v2"]).await;
+    tagged_image(&src, "library/b", &["latest"]).await;
+    let p = policy(
+        r#"{"name":"all","dest_registry":{"id":1},"dest_namespace":"mirror","dest_namespace_replace_count":1}"#,
+    );
+    let (store, policy_id) = store_with_policy(&p).await;
+    let resolver = Arc::new(Fixed {
+        policy: p,
+        src: Arc::new(Local::new(src)),
+        dst: Arc::new(Local::new(dst.clone())),
+    });
+    let runner = JobRunner::new(store.clone(), resolver, replicator());
+    let started = runner
+        .start(policy_id, "manual")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(started.total, 3);
+    let done = runner
+        .wait(started.id, Duration::from_secs(10))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        (done.status, done.succeeded, done.failed),
+        (RunStatus::Succeeded, 3, 0)
+    );
+    assert!(done.end_time.is_some());
+    let tasks = store.tasks(done.id).await.unwrap_or_default();
+    let dsts: Vec<&str> = tasks.iter().map(|t| t.dst_resource.as_str()).collect();
+    assert_eq!(dsts, ["mirror/a:v1", "mirror/a:v2", "mirror/b:latest"]);
+    let log = store
+        .task_log(tasks[0].id)
+        .await
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+    assert!(
+        log.contains("attempt 1: copying library/a:v1 to mirror/a:v1") && log.contains("done: "),
+        "{log}"
+    );
+    let (tags, _) = dst
+        .list_tags(&repo("mirror/a"), None, None)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(tags, ["v1", "v2"]);
+}
+
+/// A destination whose blob uploads hang, so an execution can be caught mid-flight.
+#[derive(Debug)]
+struct Hanging(Local);
+
+#[async_trait]
+impl RegistryAdapter for Hanging {
+    fn info(&self) -> AdapterInfo {
+        self.0.info()
+    }
+    async fn health(&self) -> harbor_replicate::Result<()> {
+        self.0.health().await
+    }
+    async fn list_repositories(&self) -> harbor_replicate::Result<Vec<String>> {
+        self.0.list_repositories().await
+    }
+    async fn list_tags(&self, r: &str) -> harbor_replicate::Result<Vec<String>> {
+        self.0.list_tags(r).await
+    }
+    async fn manifest_digest(&self, r: &str, x: &str) -> harbor_replicate::Result<Option<Digest>> {
+        self.0.manifest_digest(r, x).await
+    }
+    async fn pull_manifest(&self, r: &str, x: &str) -> harbor_replicate::Result<PulledManifest> {
+        self.0.pull_manifest(r, x).await
+    }
+    async fn push_manifest(
+        &self,
+        r: &str,
+        x: &str,
+        mt: &str,
+        p: Bytes,
+    ) -> harbor_replicate::Result<Digest> {
+        self.0.push_manifest(r, x, mt, p).await
+    }
+    async fn delete_manifest(&self, r: &str, x: &str) -> harbor_replicate::Result<()> {
+        self.0.delete_manifest(r, x).await
+    }
+    async fn blob_size(&self, r: &str, d: &Digest) -> harbor_replicate::Result<Option<u64>> {
+        self.0.blob_size(r, d).await
+    }
+    async fn pull_blob(&self, r: &str, d: &Digest) -> harbor_replicate::Result<(u64, ByteStream)> {
+        self.0.pull_blob(r, d).await
+    }
+    async fn push_blob(
+        &self,
+        _: &str,
+        _: &Digest,
+        _: u64,
+        _: ByteStream,
+    ) -> harbor_replicate::Result<()> {
+        tokio::time::sleep(Duration::from_secs(3600)).await;
+        Ok(())
+    }
+    async fn mount_blob(&self, r: &str, d: &Digest, f: &str) -> harbor_replicate::Result<bool> {
+        self.0.mount_blob(r, d, f).await
+    }
+    async fn prepare_for_push(&self, repos: &[String]) -> harbor_replicate::Result<()> {
+        self.0.prepare_for_push(repos).await
+    }
+}
+
+#[tokio::test]
+async fn a_stop_aborts_in_flight_copies_at_once_and_leaves_nothing_in_progress() {
+    let src = registry();
+    for n in 0..5 {
+        tagged_image(&src, &format!("library/img{n}"), &["v1"]).await;
+    }
+    let p = policy(r#"{"name":"slow","dest_registry":{"id":1},"single_active_replication":true}"#);
+    let (store, policy_id) = store_with_policy(&p).await;
+    let resolver = Arc::new(Fixed {
+        policy: p,
+        src: Arc::new(Local::new(src)),
+        dst: Arc::new(Hanging(Local::new(registry()))),
+    });
+    let runner = JobRunner::new(store.clone(), resolver, replicator());
+    let e = runner
+        .start(policy_id, "manual")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    // Wait until copies are under way.
+    let until = Instant::now() + Duration::from_secs(10);
+    while store
+        .tasks(e.id)
+        .await
+        .unwrap_or_default()
+        .iter()
+        .all(|t| t.status != RunStatus::InProgress)
+    {
+        assert!(Instant::now() < until, "no task started");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(
+        runner.start(policy_id, "manual").await.is_err(),
+        "single_active_replication refuses a second run"
+    );
+    let t0 = Instant::now();
+    let stopped = runner.stop(e.id).await.unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        t0.elapsed() < Duration::from_secs(5),
+        "the stop took {:?}",
+        t0.elapsed()
+    );
+    assert_eq!(stopped.status, RunStatus::Stopped);
+    assert_eq!((stopped.in_progress, stopped.stopped), (0, 5));
+    let tasks = store.tasks(e.id).await.unwrap_or_default();
+    assert!(tasks
+        .iter()
+        .all(|t| t.status == RunStatus::Stopped && t.end_time.is_some()));
+}
+
+#[tokio::test]
+async fn an_execution_cut_off_by_a_crash_is_finished_at_the_next_start() {
+    let (src, dst) = (registry(), registry());
+    tagged_image(&src, "library/a", &["v1"]).await;
+    tagged_image(&src, "library/b", &["v1"]).await;
+    let p = policy(r#"{"name":"crash","dest_registry":{"id":1}}"#);
+    let (store, policy_id) = store_with_policy(&p).await;
+    // What a crash leaves: an execution InProgress, one task done, one running.
+    let e = store
+        .create_execution(policy_id, "manual")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let tasks = store
+        .create_tasks(
+            e.id,
+            &[
+                NewTask {
+                    operation: "copy".into(),
+                    src_resource: "library/a:v1".into(),
+                    dst_resource: "library/a:v1".into(),
+                },
+                NewTask {
+                    operation: "copy".into(),
+                    src_resource: "library/b:v1".into(),
+                    dst_resource: "library/b:v1".into(),
+                },
+            ],
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    store
+        .set_task_status(tasks[0].id, RunStatus::InProgress, 1)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    // The process comes back.
+    let resolver = Arc::new(Fixed {
+        policy: p,
+        src: Arc::new(Local::new(src)),
+        dst: Arc::new(Local::new(dst.clone())),
+    });
+    let runner = JobRunner::new(store.clone(), resolver, replicator());
+    assert_eq!(runner.recover().await.unwrap_or(0), 1);
+    let done = runner
+        .wait(e.id, Duration::from_secs(10))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        (done.status, done.total, done.succeeded),
+        (RunStatus::Succeeded, 2, 2)
+    );
+    let tasks = store.tasks(e.id).await.unwrap_or_default();
+    assert_eq!(tasks[0].attempts, 2, "the cut-off task ran again");
+    for name in ["library/a", "library/b"] {
+        let (tags, _) = dst
+            .list_tags(&repo(name), None, None)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(tags, ["v1"], "{name} copied once, completely");
+    }
+}
