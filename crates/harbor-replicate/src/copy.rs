@@ -137,6 +137,11 @@ impl Copier {
         Copier { src, dst, options }
     }
 
+    /// The destination adapter.
+    pub fn destination(&self) -> &Arc<dyn RegistryAdapter> {
+        &self.dst
+    }
+
     fn emit(&self, e: CopyEvent) {
         if let Some(p) = &self.options.progress {
             p(&e);

@@ -126,6 +126,25 @@ impl JobRunner {
             .unwrap_or(execution))
     }
 
+    /// Starts an execution of `policy_id` made of exactly `tasks` (what an
+    /// event trigger asks for: one pushed or deleted artifact).
+    pub async fn start_tasks(
+        self: &Arc<Self>,
+        policy_id: i64,
+        trigger: &str,
+        tasks: Vec<NewTask>,
+    ) -> Result<Execution> {
+        let (policy, src, dst) = self.resolver.resolve(policy_id).await?;
+        let execution = self.store.create_execution(policy_id, trigger).await?;
+        let tasks = self.store.create_tasks(execution.id, &tasks).await?;
+        self.spawn(execution.id, policy, src, dst, tasks);
+        Ok(self
+            .store
+            .execution(execution.id)
+            .await?
+            .unwrap_or(execution))
+    }
+
     fn spawn(
         self: &Arc<Self>,
         execution_id: i64,
@@ -208,6 +227,9 @@ impl JobRunner {
             tag,
             dst_repo,
         };
+        if task.operation == "deletion" {
+            return self.run_deletion(copier, &task, &copy).await;
+        }
         let retry = self.replicator.retry;
         let mut attempt = task.attempts;
         loop {
@@ -268,6 +290,36 @@ impl JobRunner {
                 }
             }
         }
+    }
+
+    /// Deletes the destination's copy of a deleted artifact; absent is fine.
+    async fn run_deletion(&self, copier: &Copier, task: &TaskRecord, copy: &CopyTask) -> bool {
+        let attempt = task.attempts + 1;
+        let _ = self
+            .store
+            .set_task_status(task.id, RunStatus::InProgress, attempt)
+            .await;
+        let result = copier
+            .destination()
+            .delete_manifest(&copy.dst_repo, &copy.tag)
+            .await;
+        let (status, note) = match result {
+            Ok(()) => (
+                RunStatus::Succeeded,
+                format!("deleted {}", task.dst_resource),
+            ),
+            Err(e) if e.is_not_found() => (
+                RunStatus::Succeeded,
+                format!("{} was already gone", task.dst_resource),
+            ),
+            Err(e) => (
+                RunStatus::Failed,
+                format!("deleting {} failed: {e}", task.dst_resource),
+            ),
+        };
+        let _ = self.store.append_task_log(task.id, &note).await;
+        let _ = self.store.set_task_status(task.id, status, attempt).await;
+        status == RunStatus::Succeeded
     }
 
     /// Stops an execution: in-flight transfers are aborted at once, the

@@ -79,9 +79,20 @@ impl AuditSink {
     }
 }
 
+/// What happens after a `/v2/` request succeeds: the audit record and the
+/// replication event triggers.
+#[derive(Debug, Clone)]
+pub struct V2Hooks {
+    /// The audit log.
+    pub audit: AuditSink,
+    /// Replication, for event-based policies.
+    pub replication: Option<Arc<crate::replication::ReplicationService>>,
+}
+
 /// Records manifest pushes, pulls and deletes on `/v2/` (after the guard has
-/// put the caller in the request).
-pub async fn record_v2(State(sink): State<AuditSink>, req: Request, next: Next) -> Response {
+/// put the caller in the request), and fires event-based replication.
+pub async fn record_v2(State(hooks): State<V2Hooks>, req: Request, next: Next) -> Response {
+    let sink = &hooks.audit;
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
     let who = req

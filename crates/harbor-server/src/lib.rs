@@ -21,6 +21,7 @@ pub mod copy_cmd;
 mod error;
 pub mod health;
 pub mod oci;
+pub mod replication;
 pub mod serve;
 
 use std::future::Future;
@@ -54,7 +55,10 @@ pub fn router(registry: Registry, auth: Option<Arc<AuthState>>) -> Router {
         // Layers run outside in: the guard first, then the audit record.
         oci = oci
             .layer(axum::middleware::from_fn_with_state(
-                auth.audit.clone(),
+                audit::V2Hooks {
+                    audit: auth.audit.clone(),
+                    replication: auth.replication.get().cloned(),
+                },
                 audit::record_v2,
             ))
             .layer(axum::middleware::from_fn_with_state(
@@ -80,6 +84,7 @@ pub fn router(registry: Registry, auth: Option<Arc<AuthState>>) -> Router {
                     .with_state(auth.clone()),
             )
             .merge(api::routes(api::ApiState {
+                replication: auth.replication.get().cloned(),
                 auth,
                 registry: registry.clone(),
             }));
@@ -169,7 +174,31 @@ impl Server {
         let (auth, generated_admin_password) = match config.auth.mode {
             config::AuthMode::Token => {
                 let admin_password = config.auth.admin_password.clone();
-                let (auth, generated) = open_auth(&config, meta, admin_password).await?;
+                let (auth, generated) = open_auth(&config, meta.clone(), admin_password).await?;
+                let dir = config.data_dir.clone();
+                let secrets = tokio::task::spawn_blocking(move || {
+                    replication::SecretBox::load_or_create(&dir)
+                })
+                .await
+                .map_err(|e| ServerError::Config(format!("start-up task failed: {e}")))??;
+                let service = replication::ReplicationService::new(
+                    meta.clone(),
+                    meta,
+                    secrets,
+                    registry.clone(),
+                    harbor_replicate::Replicator::default(),
+                );
+                match service.runner() {
+                    Ok(runner) => match runner.recover().await {
+                        Ok(0) => {}
+                        Ok(n) => tracing::info!(executions = n, "resuming replication executions"),
+                        Err(e) => {
+                            tracing::error!(error = %e, "resuming replication executions failed")
+                        }
+                    },
+                    Err(e) => tracing::error!(error = %e, "replication runner"),
+                }
+                let _ = auth.replication.set(service);
                 (Some(auth), generated)
             }
             config::AuthMode::None => (None, None),
@@ -240,6 +269,11 @@ impl Server {
                 }
             })
         });
+        let scheduler = self
+            .auth
+            .as_ref()
+            .and_then(|a| a.replication.get())
+            .map(|r| r.spawn_scheduler());
         let router = router(self.registry.clone(), self.auth.clone());
         serve::serve(
             self.listener,
@@ -251,6 +285,9 @@ impl Server {
         .await;
         if let Some(p) = purger {
             p.abort();
+        }
+        if let Some(s) = scheduler {
+            s.abort();
         }
     }
 }

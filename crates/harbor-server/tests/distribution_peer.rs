@@ -10,180 +10,20 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::path::Path;
 
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
+use common::distribution::Distribution;
 use common::layout::{self, Image};
 use common::skopeo::{creds, docker, Skopeo};
 use common::{TestServer, ADMIN_PASSWORD};
 use harbor_core::Role;
 
 const PASSWORD: &str = "Passw0rdPassw0rd";
-const DISTRIBUTION: &str = "/usr/bin/docker-registry";
 
 /// What skopeo says when distribution refuses it for lack of rights.
 const DENIED: &[&str] = &["requested access to the resource is denied"];
-
-/// A `docker-registry serve` child process trusting `server`'s tokens, killed
-/// (by its PID) when dropped.
-struct Distribution {
-    child: std::process::Child,
-    port: u16,
-    log: PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-impl Distribution {
-    /// Writes a configuration whose token realm is `server`'s `/service/token`
-    /// and whose root certificate is the server's `token.crt`, starts
-    /// distribution on a free loopback port and waits until `/v2/` answers 401.
-    async fn start(server: &TestServer) -> Distribution {
-        if !Path::new(DISTRIBUTION).exists() {
-            panic!(
-                "{DISTRIBUTION} is missing: these tests need CNCF distribution 2.8 as Debian \
-                 packages it; install it with `apt-get install docker-registry` (scripts/test \
-                 does this)"
-            );
-        }
-        let cert = server.dir.path().join("data").join("token.crt");
-        assert!(
-            cert.is_file(),
-            "the server did not write its token certificate at {}",
-            cert.display()
-        );
-        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
-        let storage = dir.path().join("storage");
-        std::fs::create_dir_all(&storage)
-            .unwrap_or_else(|e| panic!("create {}: {e}", storage.display()));
-        let port = free_port();
-        let config = format!(
-            "version: 0.1\n\
-             log:\n  level: info\n\
-             storage:\n  filesystem:\n    rootdirectory: {storage}\n  delete:\n    enabled: true\n\
-             http:\n  addr: 127.0.0.1:{port}\n\
-             auth:\n  token:\n    realm: \"http://{addr}/service/token\"\n    \
-             service: harbor-registry\n    issuer: harbor-token-issuer\n    \
-             rootcertbundle: {cert}\n",
-            storage = storage.display(),
-            addr = server.addr,
-            cert = cert.display(),
-        );
-        let config_path = dir.path().join("config.yml");
-        std::fs::write(&config_path, &config)
-            .unwrap_or_else(|e| panic!("write {}: {e}", config_path.display()));
-        let log = dir.path().join("distribution.log");
-        let log_file =
-            std::fs::File::create(&log).unwrap_or_else(|e| panic!("create {}: {e}", log.display()));
-        let log_out = log_file
-            .try_clone()
-            .unwrap_or_else(|e| panic!("clone {}: {e}", log.display()));
-        let child = std::process::Command::new(DISTRIBUTION)
-            .arg("serve")
-            .arg(&config_path)
-            .stdin(std::process::Stdio::null())
-            .stdout(log_out)
-            .stderr(log_file)
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start `{DISTRIBUTION} serve`: {e}"));
-        let mut peer = Distribution {
-            child,
-            port,
-            log,
-            _dir: dir,
-        };
-        peer.wait_until_ready(&config).await;
-        peer
-    }
-
-    async fn wait_until_ready(&mut self, config: &str) {
-        let url = format!("{}/v2/", self.base());
-        let deadline = Instant::now() + Duration::from_secs(10);
-        let mut last = String::from("no answer yet");
-        while Instant::now() < deadline {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                panic!(
-                    "distribution exited ({status}) while starting\n--- config\n{config}\n--- log\n{}",
-                    self.log_text()
-                );
-            }
-            match common::try_request("GET", &url, &[], Vec::new()).await {
-                Ok(r) if r.status == 401 => return,
-                Ok(r) => last = format!("status {}", r.status),
-                Err(e) => last = e,
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        panic!(
-            "distribution did not answer 401 at {url} within 10 s (last: {last})\n--- config\n{config}\n--- log\n{}",
-            self.log_text()
-        );
-    }
-
-    fn base(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-
-    /// `127.0.0.1:<port>`, as skopeo wants it.
-    fn host(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
-    }
-
-    /// What distribution has logged so far.
-    fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log)
-            .unwrap_or_else(|e| format!("(cannot read {}: {e})", self.log.display()))
-    }
-
-    /// Fails the test, with skopeo's output and distribution's log, unless
-    /// skopeo succeeded.
-    fn assert_success(&self, out: &common::skopeo::Output) {
-        assert!(
-            out.success,
-            "`{}` failed\n--- stdout\n{}\n--- stderr\n{}\n--- distribution log\n{}",
-            out.command,
-            out.stdout,
-            out.stderr,
-            self.log_text()
-        );
-    }
-
-    /// Fails the test unless skopeo failed with one of `reasons` in its error.
-    fn assert_refused(&self, out: &common::skopeo::Output, reasons: &[&str]) {
-        let stderr = out.stderr.to_ascii_lowercase();
-        assert!(
-            !out.success
-                && reasons
-                    .iter()
-                    .any(|r| stderr.contains(&r.to_ascii_lowercase())),
-            "`{}` should have failed with one of {reasons:?} (success: {})\n--- stdout\n{}\n\
-             --- stderr\n{}\n--- distribution log\n{}",
-            out.command,
-            out.success,
-            out.stdout,
-            out.stderr,
-            self.log_text()
-        );
-    }
-}
-
-impl Drop for Distribution {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A loopback port nobody listens on (the listener is dropped at once).
-fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap_or_else(|e| panic!("bind 127.0.0.1:0: {e}"));
-    listener
-        .local_addr()
-        .unwrap_or_else(|e| panic!("local address: {e}"))
-        .port()
-}
 
 /// Our server with a private project `team` (Developer `dev`, Guest `guest`),
 /// a user `outsider` in no project, and distribution trusting its tokens.
@@ -195,7 +35,7 @@ async fn start() -> (TestServer, Distribution) {
     server.create_user("outsider", PASSWORD).await;
     server.add_member(project, dev, Role::Developer).await;
     server.add_member(project, guest, Role::Guest).await;
-    let peer = Distribution::start(&server).await;
+    let peer = Distribution::with_token(&server).await;
     (server, peer)
 }
 

@@ -9,16 +9,42 @@ use harbor_core::{ByteStream, Digest, ErrorCode, Reference, Registry, Repository
 use crate::adapter::{AdapterInfo, PulledManifest, RegistryAdapter};
 use crate::error::Result;
 
+/// What to do before pushing into repositories (e.g. create their projects).
+pub type PrepareHook = std::sync::Arc<
+    dyn Fn(Vec<String>) -> futures::future::BoxFuture<'static, Result<()>> + Send + Sync,
+>;
+
 /// The embedded registry as a replication source or destination.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Local {
     registry: Registry,
+    prepare: Option<PrepareHook>,
+}
+
+impl std::fmt::Debug for Local {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Local")
+            .field("registry", &self.registry)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Local {
     /// An adapter over `registry`.
     pub fn new(registry: Registry) -> Self {
-        Local { registry }
+        Local {
+            registry,
+            prepare: None,
+        }
+    }
+
+    /// An adapter that runs `hook` before pushes (the server creates missing
+    /// projects with it).
+    pub fn with_prepare(registry: Registry, hook: PrepareHook) -> Self {
+        Local {
+            registry,
+            prepare: Some(hook),
+        }
     }
 }
 
@@ -159,8 +185,11 @@ impl RegistryAdapter for Local {
             .is_some())
     }
 
-    async fn prepare_for_push(&self, _repos: &[String]) -> Result<()> {
-        Ok(())
+    async fn prepare_for_push(&self, repos: &[String]) -> Result<()> {
+        match &self.prepare {
+            Some(hook) => hook(repos.to_vec()).await,
+            None => Ok(()),
+        }
     }
 }
 

@@ -4,4 +4,4 @@ mod docker_registry;
 mod local;
 
 pub use docker_registry::DockerRegistry;
-pub use local::{collect, Local};
+pub use local::{collect, Local, PrepareHook};

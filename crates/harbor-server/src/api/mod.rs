@@ -7,6 +7,7 @@ mod audit_logs;
 mod members;
 mod openapi;
 mod projects;
+mod replication;
 mod robots;
 mod system;
 mod users;
@@ -33,6 +34,8 @@ pub struct ApiState {
     pub auth: Arc<AuthState>,
     /// The engine.
     pub registry: Registry,
+    /// Replication, when enabled.
+    pub replication: Option<Arc<crate::replication::ReplicationService>>,
 }
 
 /// The management API routes (without the `/api/v2.0` prefix applied by the caller).
@@ -80,6 +83,40 @@ pub fn routes(state: ApiState) -> Router {
         )
         .route("/api/v2.0/audit-logs", get(audit_logs::system))
         .route("/api/v2.0/projects/{project}/logs", get(audit_logs::project))
+        .route(
+            "/api/v2.0/registries",
+            get(replication::list_registries).post(replication::create_registry),
+        )
+        .route("/api/v2.0/registries/ping", axum::routing::post(replication::ping_registry))
+        .route(
+            "/api/v2.0/registries/{id}",
+            get(replication::get_registry)
+                .put(replication::update_registry)
+                .delete(replication::delete_registry),
+        )
+        .route(
+            "/api/v2.0/replication/policies",
+            get(replication::list_policies).post(replication::create_policy),
+        )
+        .route(
+            "/api/v2.0/replication/policies/{id}",
+            get(replication::get_policy)
+                .put(replication::update_policy)
+                .delete(replication::delete_policy),
+        )
+        .route(
+            "/api/v2.0/replication/executions",
+            get(replication::list_executions).post(replication::start_execution),
+        )
+        .route(
+            "/api/v2.0/replication/executions/{id}",
+            get(replication::get_execution).put(replication::stop_execution),
+        )
+        .route("/api/v2.0/replication/executions/{id}/tasks", get(replication::list_tasks))
+        .route(
+            "/api/v2.0/replication/executions/{id}/tasks/{task}/log",
+            get(replication::task_log),
+        )
         .route("/api/v2.0/robots", get(robots::list).post(robots::create))
         .route(
             "/api/v2.0/robots/{id}",

@@ -42,6 +42,8 @@ pub struct AuthState {
     pub anonymous_access: bool,
     /// The audit log.
     pub audit: crate::audit::AuditSink,
+    /// Replication, once set up.
+    pub replication: std::sync::OnceLock<Arc<crate::replication::ReplicationService>>,
 }
 
 impl AuthState {
@@ -67,6 +69,7 @@ impl AuthState {
             tls,
             anonymous_access,
             audit: crate::audit::AuditSink::spawn(store_for_audit),
+            replication: std::sync::OnceLock::new(),
         }
     }
 
