@@ -121,6 +121,20 @@ pub async fn record_v2(State(hooks): State<V2Hooks>, req: Request, next: Next) -
             operation,
         )
         .await;
+        if let (Some(service), "create" | "delete") = (&hooks.replication, operation) {
+            let event = crate::replication::ArtifactEvent {
+                operation: if operation == "create" {
+                    "push"
+                } else {
+                    "delete"
+                },
+                repository: name.to_owned(),
+                reference: reference.to_owned(),
+            };
+            let service = service.clone();
+            // Off the request path: the push is acknowledged already.
+            tokio::spawn(async move { service.on_event(&event).await });
+        }
     }
     resp
 }

@@ -5,7 +5,7 @@
 mod secret;
 
 use std::str::FromStr;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -42,7 +42,6 @@ pub struct ReplicationService {
     /// The local registry.
     pub local: Registry,
     runner: OnceLock<Arc<JobRunner>>,
-    last_tick: Mutex<Option<DateTime<Utc>>>,
 }
 
 impl std::fmt::Debug for ReplicationService {
@@ -75,7 +74,6 @@ impl ReplicationService {
             secrets,
             local,
             runner: OnceLock::new(),
-            last_tick: Mutex::new(None),
         });
         let runner = JobRunner::new(
             store,
@@ -252,18 +250,10 @@ impl ReplicationService {
         }
     }
 
-    /// Starts the scheduled policies whose cron fired in `(last tick, now]`.
-    /// The background loop calls it every second; tests call it with their
-    /// own clock. Returns the policies started.
-    pub async fn tick(&self, now: DateTime<Utc>) -> Vec<i64> {
-        let since = {
-            let Ok(mut last) = self.last_tick.lock() else {
-                return Vec::new();
-            };
-            let since = last.unwrap_or(now);
-            *last = Some(now);
-            since
-        };
+    /// Starts the scheduled policies whose cron fired in `(since, now]`. The
+    /// background loop calls it every second; tests call it with their own
+    /// clock. Returns the policies started.
+    pub async fn fire_due(&self, since: DateTime<Utc>, now: DateTime<Utc>) -> Vec<i64> {
         if since >= now {
             return Vec::new();
         }
@@ -309,12 +299,15 @@ impl ReplicationService {
         let weak = Arc::downgrade(self);
         tokio::spawn(async move {
             let mut interval = tokio::time::interval(std::time::Duration::from_secs(1));
+            let mut last = Utc::now();
             loop {
                 interval.tick().await;
                 let Some(service) = weak.upgrade() else {
                     return;
                 };
-                service.tick(Utc::now()).await;
+                let now = Utc::now();
+                service.fire_due(last, now).await;
+                last = now;
             }
         })
     }
