@@ -374,7 +374,12 @@ async fn event_based_policies_follow_pushes_and_deletions() {
     })
     .await;
     // Images outside the filter do not replicate.
-    assert_eq!(call(&a, "POST", "/projects", r#"{"project_name":"library2"}"#).await.status, 201);
+    assert_eq!(
+        call(&a, "POST", "/projects", r#"{"project_name":"library2"}"#)
+            .await
+            .status,
+        201
+    );
     push_image(&a, "library2/web", "v1").await;
     // Deleting the tag on A deletes it on B.
     let r = a
