@@ -59,6 +59,26 @@ const ROUTES: &[(&str, &str)] = &[
     ),
     ("GET", "/api/v2.0/audit-logs"),
     ("GET", "/api/v2.0/projects/{project}/logs"),
+    ("GET", "/api/v2.0/registries"),
+    ("POST", "/api/v2.0/registries"),
+    ("POST", "/api/v2.0/registries/ping"),
+    ("GET", "/api/v2.0/registries/{id}"),
+    ("PUT", "/api/v2.0/registries/{id}"),
+    ("DELETE", "/api/v2.0/registries/{id}"),
+    ("GET", "/api/v2.0/replication/policies"),
+    ("POST", "/api/v2.0/replication/policies"),
+    ("GET", "/api/v2.0/replication/policies/{id}"),
+    ("PUT", "/api/v2.0/replication/policies/{id}"),
+    ("DELETE", "/api/v2.0/replication/policies/{id}"),
+    ("GET", "/api/v2.0/replication/executions"),
+    ("POST", "/api/v2.0/replication/executions"),
+    ("GET", "/api/v2.0/replication/executions/{id}"),
+    ("PUT", "/api/v2.0/replication/executions/{id}"),
+    ("GET", "/api/v2.0/replication/executions/{id}/tasks"),
+    (
+        "GET",
+        "/api/v2.0/replication/executions/{id}/tasks/{task}/log",
+    ),
     ("GET", "/api/v2.0/robots"),
     ("POST", "/api/v2.0/robots"),
     ("GET", "/api/v2.0/robots/{id}"),
@@ -249,6 +269,103 @@ async fn push_image(s: &TestServer, repo: &str, tag: &str) {
     assert_eq!(r.status, 201, "manifest push: {}", text(&r));
 }
 
+/// POSTs `body` as admin to `path` (relative to /api/v2.0, as in the
+/// document) after checking it against the operation's documented request
+/// schema; expects `201` with `location` in `Location`.
+async fn create_documented(s: &TestServer, doc: &Value, path: &str, body: Value, location: &str) {
+    let schema =
+        &doc["paths"][path]["post"]["requestBody"]["content"]["application/json"]["schema"];
+    assert!(
+        !schema.is_null(),
+        "POST {path} documents no JSON request body"
+    );
+    let mut errors = Vec::new();
+    check(
+        doc,
+        schema,
+        &body,
+        &format!("POST {path} request"),
+        &mut errors,
+    );
+    assert!(errors.is_empty(), "{}", errors.join("\n"));
+    let r = s
+        .send(
+            "POST",
+            &format!("{PREFIX}{path}"),
+            &[
+                ("authorization", &admin()),
+                ("content-type", "application/json"),
+            ],
+            body.to_string(),
+        )
+        .await;
+    assert_eq!(r.status, 201, "POST {path}: {}", text(&r));
+    assert_eq!(r.header("location"), Some(location), "POST {path}");
+}
+
+/// Registry 1 (this server itself, as `harbor`, with the admin's
+/// credential), push-mode policy 1 copying `library/**` to `mirror`, and its
+/// execution 1 (with task 1, `library/app:latest`), run to its end.
+async fn replicate_to_self(s: &TestServer, doc: &Value) {
+    create_documented(
+        s,
+        doc,
+        "/registries",
+        serde_json::json!({
+            "name": "self",
+            "type": "harbor",
+            "url": s.base,
+            "insecure": false,
+            "credential": {"type": "basic", "access_key": "admin", "access_secret": ADMIN_PASSWORD},
+        }),
+        "/api/v2.0/registries/1",
+    )
+    .await;
+    create_documented(
+        s,
+        doc,
+        "/replication/policies",
+        serde_json::json!({
+            "name": "to-mirror",
+            "dest_registry": {"id": 1},
+            "dest_namespace": "mirror",
+            "filters": [
+                {"type": "name", "value": "library/**"},
+                {"type": "tag", "value": "*", "decoration": "matches"},
+            ],
+            "trigger": {"type": "manual"},
+            "override": true,
+        }),
+        "/api/v2.0/replication/policies/1",
+    )
+    .await;
+    create_documented(
+        s,
+        doc,
+        "/replication/executions",
+        serde_json::json!({ "policy_id": 1 }),
+        "/api/v2.0/replication/executions/1",
+    )
+    .await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let r = s
+            .get_with("/api/v2.0/replication/executions/1", &admin())
+            .await;
+        assert_eq!(r.status, 200, "{}", text(&r));
+        let status = r.json()["status"].as_str().unwrap_or_default().to_owned();
+        if ["Succeeded", "Failed", "Stopped"].contains(&status.as_str()) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "execution 1 is still {status}: {}",
+            text(&r)
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
 /// Checks `value` against `schema` as far as this document uses JSON Schema:
 /// `$ref`, `allOf`, `nullable`, `type`, `enum`, `required`, `properties`,
 /// `additionalProperties` (false or a schema) and `items`. Undocumented object
@@ -419,6 +536,15 @@ async fn the_document_describes_exactly_the_registered_routes() {
         "Artifact",
         "Tag",
         "AuditLog",
+        "Registry",
+        "RegistryCredential",
+        "RegistryReq",
+        "ReplicationPolicy",
+        "ReplicationFilter",
+        "ReplicationTrigger",
+        "StartReplicationExecution",
+        "ReplicationExecution",
+        "ReplicationTask",
         "GeneralInfo",
         "Errors",
     ] {
@@ -495,6 +621,7 @@ async fn read_answers_have_the_documented_shape() {
     let doc = document();
     let s = TestServer::start_with_auth().await;
     push_image(&s, "library/app", "latest").await;
+    replicate_to_self(&s, &doc).await;
     let auth = admin();
     let mut errors = Vec::new();
     for (path, item) in paths(&doc) {
@@ -514,12 +641,24 @@ async fn read_answers_have_the_documented_shape() {
                 }
             }
         }
+        if let Some(content) = resp.get("content").and_then(Value::as_object) {
+            let served = r.header("content-type").unwrap_or_default();
+            if !content
+                .keys()
+                .any(|media| served.starts_with(media.as_str()))
+            {
+                errors.push(format!(
+                    "GET {url}: content-type {served:?} is not one of {:?}",
+                    content.keys().collect::<Vec<_>>()
+                ));
+            }
+        }
         if let Some(schema) = resp.pointer("/content/application~1json/schema") {
             let value = r.json();
             check(&doc, schema, &value, &format!("GET {url}"), &mut errors);
         }
-        // With the image pushed, every read succeeds but the search (which
-        // needs `username`) and robot 1 (there is none).
+        // With the image pushed and replicated, every read succeeds but the
+        // search (which needs `username`) and robot 1 (there is none).
         let expected = match path.as_str() {
             "/users/search" => 400,
             "/robots/{robot_id}" => 404,

@@ -88,7 +88,11 @@ fn credential(c: &Option<CredentialReq>) -> ApiResult<Option<Credential>> {
     }
 }
 
-fn registry_json(r: &RegistryRecord, status: Option<&str>) -> serde_json::Value {
+fn registry_json(
+    svc: &ReplicationService,
+    r: &RegistryRecord,
+    status: Option<&str>,
+) -> serde_json::Value {
     let mut v = serde_json::json!({
         "id": r.id,
         "name": r.name,
@@ -99,9 +103,19 @@ fn registry_json(r: &RegistryRecord, status: Option<&str>) -> serde_json::Value 
         "creation_time": time(r.created_at),
         "update_time": time(r.updated_at),
     });
-    if r.credential.is_some() {
-        // Never the secret itself.
-        v["credential"] = serde_json::json!({ "type": "basic", "access_secret": "*****" });
+    if let Some(sealed) = &r.credential {
+        // The kind and the user name, never the secret itself.
+        let credential = svc
+            .secrets
+            .open(sealed)
+            .ok()
+            .and_then(|json| serde_json::from_str::<Credential>(&json).ok());
+        v["credential"] = match credential {
+            Some(Credential::Basic { username, .. }) => {
+                serde_json::json!({ "type": "basic", "access_key": username, "access_secret": "*****" })
+            }
+            _ => serde_json::json!({ "type": "secret", "access_secret": "*****" }),
+        };
     }
     if let Some(s) = status {
         v["status"] = s.into();
@@ -176,7 +190,7 @@ pub(super) async fn list_registries(State(state): State<ApiState>, caller: Calle
         .list_registries()
         .await?
         .iter()
-        .map(|r| registry_json(r, None))
+        .map(|r| registry_json(svc, r, None))
         .collect();
     Ok(json(StatusCode::OK, &items))
 }
@@ -241,7 +255,7 @@ pub(super) async fn get_registry(
         Ok(a) if a.health().await.is_ok() => "healthy",
         _ => "unhealthy",
     };
-    Ok(json(StatusCode::OK, &registry_json(&r, Some(status))))
+    Ok(json(StatusCode::OK, &registry_json(svc, &r, Some(status))))
 }
 
 pub(super) async fn update_registry(
