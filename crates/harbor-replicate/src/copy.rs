@@ -79,6 +79,8 @@ pub struct CopyOptions {
     pub same_registry: bool,
     /// Called on every event.
     pub progress: Option<Progress>,
+    /// Bandwidth limit per blob transfer, in KB/s (Harbor's `speed`).
+    pub speed_kbps: Option<u64>,
 }
 
 impl fmt::Debug for CopyOptions {
@@ -86,6 +88,7 @@ impl fmt::Debug for CopyOptions {
         f.debug_struct("CopyOptions")
             .field("override_tags", &self.override_tags)
             .field("same_registry", &self.same_registry)
+            .field("speed_kbps", &self.speed_kbps)
             .finish_non_exhaustive()
     }
 }
@@ -96,6 +99,7 @@ impl Default for CopyOptions {
             override_tags: true,
             same_registry: false,
             progress: None,
+            speed_kbps: None,
         }
     }
 }
@@ -289,6 +293,10 @@ impl Copier {
             size,
         });
         let body = verified(body, digest.clone(), size, self.options.progress.clone());
+        let body = match self.options.speed_kbps.filter(|k| *k > 0) {
+            Some(kbps) => throttled(body, kbps),
+            None => body,
+        };
         self.dst.push_blob(dst_repo, digest, size, body).await?;
         report.blobs_copied += 1;
         report.bytes += size;
@@ -368,6 +376,20 @@ pub fn verified(
                 }
             }
         }
+    })
+    .boxed()
+}
+
+/// Limits `body` to `kbps` KB/s by pausing between chunks.
+pub fn throttled(body: ByteStream, kbps: u64) -> ByteStream {
+    let rate = (kbps * 1024) as f64;
+    let start = tokio::time::Instant::now();
+    stream::unfold((body, 0u64), move |(mut body, sent)| async move {
+        let item = body.next().await?;
+        let sent = sent + item.as_ref().map(|c| c.len() as u64).unwrap_or(0);
+        let due = start + std::time::Duration::from_secs_f64(sent as f64 / rate);
+        tokio::time::sleep_until(due).await;
+        Some((item, (body, sent)))
     })
     .boxed()
 }

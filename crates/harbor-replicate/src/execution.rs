@@ -198,6 +198,7 @@ impl JobRunner {
             override_tags: policy.override_tags,
             same_registry: false,
             progress: None,
+            speed_kbps: policy.speed.filter(|s| *s > 0).map(|s| s as u64),
         };
         let copier = Copier::new(src, dst, options);
         let copier = &copier;

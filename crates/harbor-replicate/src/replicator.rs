@@ -158,6 +158,7 @@ impl Replicator {
             override_tags: policy.override_tags,
             same_registry: false,
             progress,
+            speed_kbps: policy.speed.filter(|s| *s > 0).map(|s| s as u64),
         };
         Ok(self.run_tasks(tasks, Copier::new(src, dst, options)).await)
     }

@@ -354,3 +354,32 @@ async fn tampered_source_bytes_never_become_a_blob_or_a_tag() {
         assert_eq!(visible, None, "blob {} must not be visible", blob.digest);
     }
 }
+
+#[tokio::test]
+async fn a_speed_limit_slows_the_transfer_to_the_rate_asked_for() {
+    let (src, dst) = (registry(), registry());
+    // About 11 KB of layers: half a second at 20 KB/s.
+    image(&src, "library/app", Some("v1"), "s").await;
+    let options = CopyOptions {
+        speed_kbps: Some(20),
+        ..Default::default()
+    };
+    let copier = Copier::new(
+        Arc::new(Local::new(src)),
+        Arc::new(Local::new(dst.clone())),
+        options,
+    );
+    let started = std::time::Instant::now();
+    let report = copier
+        .copy_image("library/app", "v1", "mirror/app", Some("v1"))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let expected = report.bytes as f64 / (20.0 * 1024.0);
+    let took = started.elapsed().as_secs_f64();
+    assert!(report.bytes > 10_000, "{report:?}");
+    assert!(
+        took >= expected * 0.8,
+        "took {took:.3} s for {} bytes at 20 KB/s",
+        report.bytes
+    );
+}

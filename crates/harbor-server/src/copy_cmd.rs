@@ -171,6 +171,7 @@ pub async fn run(args: CopyArgs) -> Result<String, String> {
         override_tags: !args.no_override,
         same_registry: src.url == dest.url,
         progress: Some(progress),
+        speed_kbps: None,
     };
     let started = Instant::now();
     let dest_tag = (!dest.reference.contains(':')).then_some(dest.reference.as_str());
