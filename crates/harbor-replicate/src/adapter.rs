@@ -9,6 +9,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use harbor_core::{ByteStream, Digest};
 
+use crate::checkpoint::UploadCheckpoints;
 use crate::error::{ReplicateError, Result};
 
 /// What an adapter can do.
@@ -31,6 +32,32 @@ pub struct PulledManifest {
     pub media_type: String,
     /// Its digest.
     pub digest: Digest,
+}
+
+/// Re-opens a blob's content from a byte offset, for resumable chunked pushes.
+pub type BlobSource =
+    Arc<dyn Fn(u64) -> futures::future::BoxFuture<'static, Result<ByteStream>> + Send + Sync>;
+
+/// How to push a blob by chunks, and where to keep its resume point.
+#[derive(Clone)]
+pub struct ChunkedPush {
+    /// Bytes per `PATCH`.
+    pub chunk: u64,
+    /// Opens the blob's content from a byte offset (0 first; after a cut, the
+    /// offset the destination acknowledged).
+    pub open: BlobSource,
+    /// Where the upload session is remembered, so a copy restarted after a
+    /// crash continues it.
+    pub checkpoints: Option<Arc<dyn UploadCheckpoints>>,
+}
+
+impl Debug for ChunkedPush {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChunkedPush")
+            .field("chunk", &self.chunk)
+            .field("checkpoints", &self.checkpoints)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A registry replication reads from or writes to.
@@ -83,6 +110,33 @@ pub trait RegistryAdapter: Debug + Send + Sync + 'static {
         size: u64,
         body: ByteStream,
     ) -> Result<()>;
+
+    /// Streams a blob from byte `offset` on. Registries that cannot serve
+    /// ranges answer only offset 0.
+    async fn pull_blob_from(&self, repo: &str, digest: &Digest, offset: u64) -> Result<ByteStream> {
+        if offset == 0 {
+            Ok(self.pull_blob(repo, digest).await?.1)
+        } else {
+            Err(ReplicateError::Invalid(format!(
+                "{} cannot read blobs from an offset",
+                self.info().kind
+            )))
+        }
+    }
+
+    /// Pushes a blob of `size` bytes in chunks; after a cut (or, with
+    /// checkpoints, a crash) it resumes from the last chunk the registry
+    /// acknowledged. The default sends the blob whole with `push_blob`.
+    async fn push_blob_chunked(
+        &self,
+        repo: &str,
+        digest: &Digest,
+        size: u64,
+        how: ChunkedPush,
+    ) -> Result<()> {
+        let body = (how.open)(0).await?;
+        self.push_blob(repo, digest, size, body).await
+    }
 
     /// Mounts a blob from another repository of the same registry; `false`
     /// when the registry would rather have it uploaded.

@@ -9,7 +9,8 @@ use std::sync::Arc;
 use futures::stream::{self, StreamExt};
 use harbor_core::{Algorithm, ByteStream, Descriptor, Digest, Hasher, Manifest};
 
-use crate::adapter::RegistryAdapter;
+use crate::adapter::{ChunkedPush, RegistryAdapter};
+use crate::checkpoint::UploadCheckpoints;
 use crate::error::{ReplicateError, Result};
 
 /// What happened during a copy, for progress bars and logs.
@@ -81,7 +82,17 @@ pub struct CopyOptions {
     pub progress: Option<Progress>,
     /// Bandwidth limit per blob transfer, in KB/s (Harbor's `speed`).
     pub speed_kbps: Option<u64>,
+    /// Push blobs larger than this by chunks of this many bytes, resuming
+    /// from the last acknowledged chunk after a cut (Harbor's
+    /// `copy_by_chunk`; [`DEFAULT_CHUNK`] is the usual size).
+    pub chunk_size: Option<u64>,
+    /// Where chunked uploads are remembered, so that a copy restarted after
+    /// a crash continues them instead of starting each blob again.
+    pub checkpoints: Option<Arc<dyn UploadCheckpoints>>,
 }
+
+/// The chunk size used for `copy_by_chunk` policies: 10 MiB, as Harbor's.
+pub const DEFAULT_CHUNK: u64 = 10 << 20;
 
 impl fmt::Debug for CopyOptions {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -89,6 +100,7 @@ impl fmt::Debug for CopyOptions {
             .field("override_tags", &self.override_tags)
             .field("same_registry", &self.same_registry)
             .field("speed_kbps", &self.speed_kbps)
+            .field("chunk_size", &self.chunk_size)
             .finish_non_exhaustive()
     }
 }
@@ -100,6 +112,8 @@ impl Default for CopyOptions {
             same_registry: false,
             progress: None,
             speed_kbps: None,
+            chunk_size: None,
+            checkpoints: None,
         }
     }
 }
@@ -251,6 +265,36 @@ impl Copier {
         Ok(())
     }
 
+    /// Opens `blob` at the source from any offset, for chunked pushes. From
+    /// offset 0 the bytes are hashed on the way, as in a whole copy; a resumed
+    /// tail cannot be hashed alone, and relies on the destination checking
+    /// the digest when the upload completes (the distribution API requires
+    /// it to).
+    fn source_from(&self, src_repo: &str, blob: &Descriptor) -> crate::adapter::BlobSource {
+        let src = self.src.clone();
+        let repo = src_repo.to_owned();
+        let digest = blob.digest.clone();
+        let size = blob.size;
+        let progress = self.options.progress.clone();
+        let speed = self.options.speed_kbps.filter(|k| *k > 0);
+        Arc::new(move |offset| {
+            let (src, repo, digest, progress) =
+                (src.clone(), repo.clone(), digest.clone(), progress.clone());
+            Box::pin(async move {
+                let body = src.pull_blob_from(&repo, &digest, offset).await?;
+                let body = if offset == 0 {
+                    verified(body, digest, size, progress)
+                } else {
+                    counted(body, digest, offset, size, progress)
+                };
+                Ok(match speed {
+                    Some(kbps) => throttled(body, kbps),
+                    None => body,
+                })
+            })
+        })
+    }
+
     async fn copy_blob(
         &self,
         src_repo: &str,
@@ -273,6 +317,27 @@ impl Copier {
         {
             report.blobs_mounted += 1;
             self.emit(CopyEvent::BlobMounted {
+                digest: digest.clone(),
+                size: blob.size,
+            });
+            return Ok(());
+        }
+        if let Some(chunk) = self.options.chunk_size.filter(|c| *c > 0 && blob.size > *c) {
+            self.emit(CopyEvent::BlobStarted {
+                digest: digest.clone(),
+                size: blob.size,
+            });
+            let how = ChunkedPush {
+                chunk,
+                open: self.source_from(src_repo, blob),
+                checkpoints: self.options.checkpoints.clone(),
+            };
+            self.dst
+                .push_blob_chunked(dst_repo, digest, blob.size, how)
+                .await?;
+            report.blobs_copied += 1;
+            report.bytes += blob.size;
+            self.emit(CopyEvent::BlobDone {
                 digest: digest.clone(),
                 size: blob.size,
             });
@@ -374,6 +439,34 @@ pub fn verified(
                         st,
                     ))
                 }
+            }
+        }
+    })
+    .boxed()
+}
+
+/// Passes the tail of a blob from `offset` on through, reporting progress.
+fn counted(
+    body: ByteStream,
+    digest: Digest,
+    offset: u64,
+    size: u64,
+    progress: Option<Progress>,
+) -> ByteStream {
+    let Some(progress) = progress else {
+        return body;
+    };
+    let mut done = offset;
+    let mut reported = offset;
+    body.inspect(move |item| {
+        if let Ok(chunk) = item {
+            done += chunk.len() as u64;
+            if done - reported >= 1 << 20 || done == size {
+                reported = done;
+                progress(&CopyEvent::BlobProgress {
+                    digest: digest.clone(),
+                    done,
+                });
             }
         }
     })

@@ -199,6 +199,8 @@ impl JobRunner {
             same_registry: false,
             progress: None,
             speed_kbps: policy.speed.filter(|s| *s > 0).map(|s| s as u64),
+            chunk_size: policy.copy_by_chunk.then_some(crate::copy::DEFAULT_CHUNK),
+            checkpoints: self.replicator.checkpoints.clone(),
         };
         let copier = Copier::new(src, dst, options);
         let copier = &copier;

@@ -15,6 +15,7 @@
 
 pub mod adapter;
 pub mod adapters;
+pub mod checkpoint;
 pub mod copy;
 mod error;
 pub mod execution;
@@ -22,8 +23,10 @@ pub mod policy;
 mod replicator;
 
 pub use adapter::{
-    AdapterInfo, AdapterRegistry, Credential, Endpoint, PulledManifest, RegistryAdapter,
+    AdapterInfo, AdapterRegistry, BlobSource, ChunkedPush, Credential, Endpoint, PulledManifest,
+    RegistryAdapter,
 };
+pub use checkpoint::{FsCheckpoints, MemoryCheckpoints, UploadCheckpoints};
 pub use copy::{Copier, CopyEvent, CopyOptions, CopyReport, Progress};
 pub use error::{ReplicateError, Result};
 pub use execution::{JobRunner, PolicyResolver};

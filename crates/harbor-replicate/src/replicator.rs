@@ -8,6 +8,7 @@ use std::time::Duration;
 use futures::stream::{self, StreamExt};
 
 use crate::adapter::RegistryAdapter;
+use crate::checkpoint::UploadCheckpoints;
 use crate::copy::{Copier, CopyOptions, CopyReport, Progress};
 use crate::error::{ReplicateError, Result};
 use crate::policy::{destination, Filters, Policy};
@@ -97,6 +98,9 @@ pub struct Replicator {
     pub workers: usize,
     /// Retries of transient failures.
     pub retry: RetryPolicy,
+    /// Where chunked uploads (`copy_by_chunk` policies) are remembered, so
+    /// a run resumed after a crash continues each blob where it stopped.
+    pub checkpoints: Option<Arc<dyn UploadCheckpoints>>,
 }
 
 impl Default for Replicator {
@@ -104,6 +108,7 @@ impl Default for Replicator {
         Replicator {
             workers: 4,
             retry: RetryPolicy::default(),
+            checkpoints: None,
         }
     }
 }
@@ -159,6 +164,8 @@ impl Replicator {
             same_registry: false,
             progress,
             speed_kbps: policy.speed.filter(|s| *s > 0).map(|s| s as u64),
+            chunk_size: policy.copy_by_chunk.then_some(crate::copy::DEFAULT_CHUNK),
+            checkpoints: self.checkpoints.clone(),
         };
         Ok(self.run_tasks(tasks, Copier::new(src, dst, options)).await)
     }

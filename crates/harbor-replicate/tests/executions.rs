@@ -81,6 +81,7 @@ fn replicator() -> Replicator {
             base: Duration::from_millis(10),
             max: Duration::from_millis(20),
         },
+        ..Replicator::default()
     }
 }
 

@@ -195,6 +195,7 @@ async fn transient_failures_are_retried_until_the_copy_succeeds() {
             base: Duration::from_millis(10),
             max: Duration::from_millis(50),
         },
+        ..Replicator::default()
     };
     let report = r
         .run_policy(&p, Arc::new(Local::new(src.clone())), flaky, None)

@@ -172,6 +172,8 @@ pub async fn run(args: CopyArgs) -> Result<String, String> {
         same_registry: src.url == dest.url,
         progress: Some(progress),
         speed_kbps: None,
+        chunk_size: None,
+        checkpoints: None,
     };
     let started = Instant::now();
     let dest_tag = (!dest.reference.contains(':')).then_some(dest.reference.as_str());

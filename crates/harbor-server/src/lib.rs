@@ -186,7 +186,13 @@ impl Server {
                     meta,
                     secrets,
                     registry.clone(),
-                    harbor_replicate::Replicator::default(),
+                    harbor_replicate::Replicator {
+                        // Chunked uploads in flight survive a restart.
+                        checkpoints: Some(Arc::new(harbor_replicate::FsCheckpoints::new(
+                            config.data_dir.join("replication").join("uploads"),
+                        ))),
+                        ..harbor_replicate::Replicator::default()
+                    },
                 );
                 match service.runner() {
                     Ok(runner) => match runner.recover().await {

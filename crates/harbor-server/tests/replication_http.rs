@@ -443,7 +443,8 @@ async fn a_copy_between_projects_of_one_server_mounts_every_blob_and_moves_no_by
 /// Copies `library/app:v1` and `library/multi:v1` of `server` to `<ns>/app`
 /// and `<ns>/multi` on `peer` (reached through `remote`), pulls them from
 /// `peer` with skopeo as `peer_creds`, then copies them back into the new
-/// project `back` of `server`, and pulls them from there.
+/// project `back` of `server`, and pulls them from there. With `chunk`,
+/// blobs larger than it are pushed by chunks of that size both ways.
 async fn round_trip_through(
     server: &TestServer,
     peer: &Distribution,
@@ -451,13 +452,18 @@ async fn round_trip_through(
     ns: &str,
     peer_creds: &str,
     seed: u64,
+    chunk: Option<u64>,
 ) {
+    let options = || CopyOptions {
+        chunk_size: chunk,
+        ..CopyOptions::default()
+    };
     let skopeo = Skopeo::new();
     let pushed = push_both(&skopeo, server, seed).await;
     let ours = adapter(&server.base, admin(), "harbor");
     let (app, multi) = (format!("{ns}/app"), format!("{ns}/multi"));
 
-    let out = Copier::new(ours.clone(), remote.clone(), CopyOptions::default());
+    let out = Copier::new(ours.clone(), remote.clone(), options());
     let report = copy(&out, "library/app", "v1", &app, "v1").await;
     assert_eq!(digest_of(&report), pushed.image.digest);
     assert_eq!(
@@ -491,7 +497,7 @@ async fn round_trip_through(
     peer.assert_success(&pull);
     assert_index(&dir, &pushed.multi_src, &pushed.multi);
 
-    let back = Copier::new(remote, ours, CopyOptions::default());
+    let back = Copier::new(remote, ours, options());
     let report = copy(&back, &app, "v1", "back/app", "v1").await;
     assert_eq!(digest_of(&report), pushed.image.digest);
     assert_eq!(report.blobs_copied, 4, "{report:?}");
@@ -537,6 +543,7 @@ async fn images_replicate_to_distribution_with_htpasswd_basic_auth_and_back_with
         "mirror",
         &creds("mirror-user", PASSWORD),
         61,
+        None,
     )
     .await;
 }
@@ -549,11 +556,25 @@ async fn images_replicate_to_distribution_trusting_our_tokens_and_back_with_the_
     server.add_member(team, dev, Role::Developer).await;
     let peer = Distribution::with_token(&server).await;
     let remote = adapter(&peer.base(), basic("dev", PASSWORD), "docker-registry");
-    round_trip_through(&server, &peer, remote, "team", &creds("dev", PASSWORD), 71).await;
+    // By 1 MiB chunks, with distribution checking our tokens on every PATCH.
+    round_trip_through(
+        &server,
+        &peer,
+        remote,
+        "team",
+        &creds("dev", PASSWORD),
+        71,
+        Some(1 << 20),
+    )
+    .await;
     let log = peer.log_text();
     assert!(
         log.contains("auth.user.name=dev"),
         "distribution did not log requests authorized as dev by our tokens:\n{log}"
+    );
+    assert!(
+        log.contains("http.request.method=PATCH"),
+        "the 5 MiB layers did not go by chunks:\n{log}"
     );
 }
 

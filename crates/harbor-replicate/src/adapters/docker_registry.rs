@@ -20,7 +20,9 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 
-use crate::adapter::{AdapterInfo, Credential, Endpoint, PulledManifest, RegistryAdapter};
+use crate::adapter::{
+    AdapterInfo, ChunkedPush, Credential, Endpoint, PulledManifest, RegistryAdapter,
+};
 use crate::error::{ReplicateError, Result};
 
 type Body = UnsyncBoxBody<Bytes, std::io::Error>;
@@ -213,6 +215,30 @@ impl DockerRegistry {
 
     fn name(&self) -> String {
         self.base.clone()
+    }
+
+    /// Where an upload session stands: the offset after the last byte it
+    /// holds and its current location; `None` when the registry no longer
+    /// knows it.
+    async fn upload_status(
+        &self,
+        location: &str,
+        scopes: &[String],
+    ) -> Result<Option<(u64, String)>> {
+        let resp = self
+            .send(Method::GET, location, scopes, &[], Payload::Empty)
+            .await?;
+        match resp.status() {
+            StatusCode::NO_CONTENT => {
+                let at = acknowledged(header(&resp, "range")).unwrap_or(0);
+                let l = header(&resp, "location")
+                    .map(|l| self.absolute(l))
+                    .unwrap_or_else(|| location.to_owned());
+                Ok(Some((at, l)))
+            }
+            StatusCode::NOT_FOUND => Ok(None),
+            _ => Err(self.fail("GET", location, resp).await),
+        }
     }
 
     fn absolute(&self, location: &str) -> String {
@@ -527,6 +553,58 @@ async fn read_small(body: Incoming, limit: usize) -> std::result::Result<Bytes, 
         .map_err(|e| e.to_string())
 }
 
+/// A source read chunk by chunk: what a chunk's body does not take stays
+/// for the next one, so the source is read once unless a cut forces a re-open.
+struct Cursor {
+    body: ByteStream,
+    pending: Option<Bytes>,
+}
+
+/// The next `n` bytes of `cursor`, as one request body.
+fn take_bytes(cursor: Arc<tokio::sync::Mutex<Cursor>>, n: u64) -> ByteStream {
+    futures::stream::unfold((cursor, n), |(cursor, left)| async move {
+        if left == 0 {
+            return None;
+        }
+        let mut c = cursor.clone().lock_owned().await;
+        let next = match c.pending.take() {
+            Some(b) => Some(Ok(b)),
+            None => c.body.next().await,
+        };
+        match next {
+            Some(Ok(mut chunk)) => {
+                if chunk.len() as u64 > left {
+                    c.pending = Some(chunk.split_off(left as usize));
+                }
+                let left = left - chunk.len() as u64;
+                drop(c);
+                Some((Ok(chunk), (cursor, left)))
+            }
+            Some(Err(e)) => {
+                drop(c);
+                Some((Err(e), (cursor, 0)))
+            }
+            None => {
+                drop(c);
+                let e = std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    format!("the source ended {left} bytes early"),
+                );
+                Some((Err(e), (cursor, 0)))
+            }
+        }
+    })
+    .boxed()
+}
+
+/// The offset after the last byte a `Range: 0-N` header acknowledges.
+fn acknowledged(range: Option<&str>) -> Option<u64> {
+    let (_, end) = range?.trim().trim_start_matches("bytes=").split_once('-')?;
+    let end: u64 = end.trim().parse().ok()?;
+    // `0-0` is what registries say for an empty upload.
+    Some(if end == 0 { 0 } else { end + 1 })
+}
+
 fn stream_of(body: Incoming) -> ByteStream {
     let frames = TryStreamExt::map_err(BodyStream::new(body), std::io::Error::other);
     StreamExt::boxed(frames.try_filter_map(|frame| async move { Ok(frame.into_data().ok()) }))
@@ -773,6 +851,161 @@ impl RegistryAdapter for DockerRegistry {
         } else {
             Err(self.fail("PUT", &put, resp).await)
         }
+    }
+
+    async fn pull_blob_from(&self, repo: &str, digest: &Digest, offset: u64) -> Result<ByteStream> {
+        if offset == 0 {
+            return Ok(self.pull_blob(repo, digest).await?.1);
+        }
+        let url = format!("{}/v2/{repo}/blobs/{digest}", self.base);
+        let resp = self
+            .send(
+                Method::GET,
+                &url,
+                &Self::scope(repo, "pull"),
+                &[("range", format!("bytes={offset}-"))],
+                Payload::Empty,
+            )
+            .await?;
+        if resp.status() != StatusCode::PARTIAL_CONTENT {
+            return Err(self.fail("GET", &url, resp).await);
+        }
+        Ok(stream_of(resp.into_body()))
+    }
+
+    async fn push_blob_chunked(
+        &self,
+        repo: &str,
+        digest: &Digest,
+        size: u64,
+        how: ChunkedPush,
+    ) -> Result<()> {
+        let scopes = Self::scope(repo, "pull,push");
+        let key = format!("{}/v2/{repo}/blobs/{digest}", self.base);
+        let checkpoints = how.checkpoints.clone();
+        // A session saved before a crash is continued where the registry says
+        // it stands; one the registry no longer knows is started afresh.
+        let mut resumed = None;
+        if let Some(saved) = match &checkpoints {
+            Some(c) => c.load(&key).await,
+            None => None,
+        } {
+            match self.upload_status(&saved, &scopes).await {
+                Ok(Some(at)) => {
+                    tracing::info!(%digest, offset = at.0, "resuming a chunked upload saved before a restart");
+                    resumed = Some(at);
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::info!(%digest, error = %e, "a saved upload cannot be resumed; starting again")
+                }
+            }
+        }
+        let (mut offset, mut location) = match resumed {
+            Some(at) => at,
+            None => {
+                let start = format!("{}/v2/{repo}/blobs/uploads/", self.base);
+                let resp = self
+                    .send(Method::POST, &start, &scopes, &[], Payload::Empty)
+                    .await?;
+                if resp.status() != StatusCode::ACCEPTED {
+                    return Err(self.fail("POST", &start, resp).await);
+                }
+                let location = header(&resp, "location")
+                    .map(|l| self.absolute(l))
+                    .ok_or_else(|| {
+                        ReplicateError::Invalid("upload session without a Location".into())
+                    })?;
+                (0, location)
+            }
+        };
+        if let Some(c) = &checkpoints {
+            c.save(&key, &location).await;
+        }
+        let chunk = how.chunk.max(1);
+        let mut source: Option<Arc<tokio::sync::Mutex<Cursor>>> = None;
+        let mut cuts = 0u32;
+        while offset < size {
+            let cursor = match &source {
+                Some(c) => c.clone(),
+                None => {
+                    let body = (how.open)(offset).await?;
+                    let c = Arc::new(tokio::sync::Mutex::new(Cursor {
+                        body,
+                        pending: None,
+                    }));
+                    source = Some(c.clone());
+                    c
+                }
+            };
+            let end = (offset + chunk).min(size) - 1;
+            let len = end - offset + 1;
+            let headers = [
+                ("content-type", "application/octet-stream".to_owned()),
+                ("content-range", format!("{offset}-{end}")),
+                ("content-length", len.to_string()),
+            ];
+            let body = take_bytes(cursor, len);
+            let sent = self
+                .send(
+                    Method::PATCH,
+                    &location,
+                    &scopes,
+                    &headers,
+                    Payload::Stream(body),
+                )
+                .await;
+            let error = match sent {
+                Ok(resp) if resp.status() == StatusCode::ACCEPTED => {
+                    if let Some(l) = header(&resp, "location") {
+                        location = self.absolute(l);
+                    }
+                    offset = end + 1;
+                    cuts = 0;
+                    if let Some(c) = &checkpoints {
+                        c.save(&key, &location).await;
+                    }
+                    continue;
+                }
+                Ok(resp) => self.fail("PATCH", &location, resp).await,
+                Err(e) => e,
+            };
+            cuts += 1;
+            if !error.is_transient() || cuts > 5 {
+                return Err(error);
+            }
+            // Ask the registry where the upload stands and go on from there,
+            // re-reading the source from that offset.
+            tokio::time::sleep(Duration::from_millis(100 * u64::from(cuts))).await;
+            match self.upload_status(&location, &scopes).await? {
+                Some((at, l)) => {
+                    tracing::info!(%digest, offset = at, error = %error, "chunked upload cut; resuming");
+                    offset = at;
+                    location = l;
+                    source = None;
+                }
+                None => return Err(error),
+            }
+        }
+        let sep = if location.contains('?') { '&' } else { '?' };
+        let put = format!("{location}{sep}digest={digest}");
+        let resp = self
+            .send(Method::PUT, &put, &scopes, &[], Payload::Empty)
+            .await?;
+        let status = resp.status();
+        let result = if status.is_success() {
+            Ok(())
+        } else {
+            Err(self.fail("PUT", &put, resp).await)
+        };
+        // A finished or refused session cannot be continued; a transient
+        // failure of the PUT leaves the checkpoint for the retry.
+        if let Some(c) = &checkpoints {
+            if result.as_ref().map_or_else(|e| !e.is_transient(), |_| true) {
+                c.clear(&key).await;
+            }
+        }
+        result
     }
 
     async fn mount_blob(&self, repo: &str, digest: &Digest, from: &str) -> Result<bool> {

@@ -177,6 +177,18 @@ impl RegistryAdapter for Local {
         Ok(())
     }
 
+    async fn pull_blob_from(&self, name: &str, digest: &Digest, offset: u64) -> Result<ByteStream> {
+        let b = self
+            .registry
+            .get_blob(
+                &repo(name)?,
+                digest,
+                Some(harbor_core::ByteRange::From(offset)),
+            )
+            .await?;
+        Ok(b.body)
+    }
+
     async fn mount_blob(&self, name: &str, digest: &Digest, from: &str) -> Result<bool> {
         Ok(self
             .registry
