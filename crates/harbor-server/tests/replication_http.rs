@@ -714,3 +714,48 @@ async fn a_missing_source_tag_or_repository_is_an_error_that_says_not_found() {
         "a failed copy created the destination project"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_harbor_adapter_lists_repositories_through_the_projects_api_as_its_user_sees_them() {
+    let server = TestServer::start_with_auth().await;
+    let team = server.create_project("team", false).await;
+    server.create_project("other", false).await;
+    let dev = server.create_user("dev", PASSWORD).await;
+    server.add_member(team, dev, Role::Developer).await;
+    let skopeo = Skopeo::new();
+    let (_, out) = skopeo
+        .push(
+            &layout::three_layer_image(81),
+            &docker(&server.host(), "library/app:v1"),
+            Some(&creds("admin", ADMIN_PASSWORD)),
+        )
+        .await;
+    out.assert_success();
+    let ours = adapter(&server.base, admin(), "harbor");
+    let within = Copier::new(
+        ours.clone(),
+        ours.clone(),
+        CopyOptions {
+            same_registry: true,
+            ..CopyOptions::default()
+        },
+    );
+    for dst in ["team/app", "team/tools/cli", "other/secret"] {
+        copy(&within, "library/app", "v1", dst, "v1").await;
+    }
+
+    let as_dev = adapter(&server.base, basic("dev", PASSWORD), "harbor");
+    let repos = as_dev
+        .list_repositories()
+        .await
+        .unwrap_or_else(|e| panic!("listing as dev: {e}"));
+    assert_eq!(repos, ["library/app", "team/app", "team/tools/cli"]);
+    let all = ours
+        .list_repositories()
+        .await
+        .unwrap_or_else(|e| panic!("listing as admin: {e}"));
+    assert_eq!(
+        all,
+        ["library/app", "other/secret", "team/app", "team/tools/cli"]
+    );
+}

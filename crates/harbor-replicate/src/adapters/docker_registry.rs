@@ -512,6 +512,61 @@ impl DockerRegistry {
         }
     }
 
+    /// Every item of a paged Harbor `/api/v2.0` listing, following its
+    /// `Link: <...>; rel="next"` headers (100 per page, Harbor's largest).
+    async fn harbor_list(&self, path: &str) -> Result<Vec<serde_json::Value>> {
+        let auth = self.basic().map(|b| ("authorization", b));
+        let headers: Vec<(&str, String)> = auth.into_iter().collect();
+        let sep = if path.contains('?') { '&' } else { '?' };
+        let mut url = format!("{}{path}{sep}page=1&page_size=100", self.base);
+        let mut out = Vec::new();
+        loop {
+            let resp = self
+                .send_once(Method::GET, &url, &[], &headers, Payload::Empty)
+                .await?;
+            if !resp.status().is_success() {
+                return Err(self.fail("GET", &url, resp).await);
+            }
+            let next = next_link(&resp);
+            let body = read_small(resp.into_body(), 64 * 1024 * 1024)
+                .await
+                .map_err(|e| ReplicateError::Transport {
+                    registry: self.name(),
+                    message: e,
+                })?;
+            let page: Vec<serde_json::Value> = serde_json::from_slice(&body).map_err(|e| {
+                ReplicateError::Invalid(format!("{url} did not answer a JSON list: {e}"))
+            })?;
+            let empty = page.is_empty();
+            out.extend(page);
+            match next {
+                Some(n) if !empty => url = self.absolute(&n),
+                _ => return Ok(out),
+            }
+        }
+    }
+
+    /// Repositories of a Harbor, project by project through `/api/v2.0`
+    /// (Harbor's catalog is for system administrators only; the projects a
+    /// robot or member can see are what it may replicate).
+    async fn harbor_repositories(&self) -> Result<Vec<String>> {
+        let mut repos = Vec::new();
+        for project in self.harbor_list("/api/v2.0/projects").await? {
+            let Some(name) = project["name"].as_str() else {
+                continue;
+            };
+            let path = format!("/api/v2.0/projects/{name}/repositories");
+            repos.extend(
+                self.harbor_list(&path)
+                    .await?
+                    .iter()
+                    .filter_map(|r| r["name"].as_str().map(str::to_owned)),
+            );
+        }
+        repos.sort();
+        Ok(repos)
+    }
+
     async fn ensure_harbor_project(&self, project: &str) -> Result<()> {
         let head = format!("{}/api/v2.0/projects?project_name={project}", self.base);
         let auth = self.basic().map(|b| ("authorization", b));
@@ -633,6 +688,9 @@ impl RegistryAdapter for DockerRegistry {
     }
 
     async fn list_repositories(&self) -> Result<Vec<String>> {
+        if self.kind == "harbor" {
+            return self.harbor_repositories().await;
+        }
         let url = format!("{}/v2/_catalog?n={PAGE}", self.base);
         self.paged_list(url, &["registry:catalog:*".to_owned()], "repositories")
             .await
