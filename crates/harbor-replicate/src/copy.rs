@@ -71,6 +71,24 @@ pub enum CopyEvent {
 /// Receives [`CopyEvent`]s.
 pub type Progress = Arc<dyn Fn(&CopyEvent) + Send + Sync>;
 
+/// A [`Progress`] callback and the stream of the events it receives, for
+/// callers who would rather consume events than be called back. The stream
+/// ends once every copy of the callback (every `CopyOptions` holding it) is
+/// dropped.
+pub fn event_stream() -> (Progress, futures::stream::BoxStream<'static, CopyEvent>) {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let progress: Progress = Arc::new(move |e: &CopyEvent| {
+        // A receiver that is gone just stops listening.
+        let _ = tx.send(e.clone());
+    });
+    let events = stream::unfold(rx, |mut rx| async move {
+        let e = rx.recv().await?;
+        Some((e, rx))
+    })
+    .boxed();
+    (progress, events)
+}
+
 /// How to copy.
 #[derive(Clone)]
 pub struct CopyOptions {
@@ -153,6 +171,11 @@ impl Copier {
         options: CopyOptions,
     ) -> Self {
         Copier { src, dst, options }
+    }
+
+    /// The source adapter.
+    pub fn source(&self) -> &Arc<dyn RegistryAdapter> {
+        &self.src
     }
 
     /// The destination adapter.

@@ -27,7 +27,7 @@ pub use adapter::{
     RegistryAdapter,
 };
 pub use checkpoint::{FsCheckpoints, MemoryCheckpoints, UploadCheckpoints};
-pub use copy::{Copier, CopyEvent, CopyOptions, CopyReport, Progress};
+pub use copy::{event_stream, Copier, CopyEvent, CopyOptions, CopyReport, Progress};
 pub use error::{ReplicateError, Result};
 pub use execution::{JobRunner, PolicyResolver};
 pub use policy::{Filter, Filters, Policy, RegistryRef, Trigger, TriggerSettings};

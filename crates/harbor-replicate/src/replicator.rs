@@ -170,6 +170,30 @@ impl Replicator {
         Ok(self.run_tasks(tasks, Copier::new(src, dst, options)).await)
     }
 
+    /// Copies every tag of `src_repo` to `dst_repo` through `copier` (the
+    /// copier's source and destination), tags in the source's order.
+    pub async fn sync_repository(
+        &self,
+        copier: Copier,
+        src_repo: &str,
+        dst_repo: &str,
+    ) -> Result<RunReport> {
+        let tags = copier.source().list_tags(src_repo).await?;
+        copier
+            .destination()
+            .prepare_for_push(&[dst_repo.to_owned()])
+            .await?;
+        let tasks = tags
+            .into_iter()
+            .map(|tag| CopyTask {
+                src_repo: src_repo.to_owned(),
+                tag,
+                dst_repo: dst_repo.to_owned(),
+            })
+            .collect();
+        Ok(self.run_tasks(tasks, copier).await)
+    }
+
     /// Runs `tasks` with at most `workers` at once; the report keeps plan order.
     pub async fn run_tasks(&self, tasks: Vec<CopyTask>, copier: Copier) -> RunReport {
         let copier = &copier;

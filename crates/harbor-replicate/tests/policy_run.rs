@@ -7,10 +7,12 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
+use futures::StreamExt;
 use harbor_core::{bytes_stream, ByteStream, Digest, Reference, Registry, RepositoryName, Tag};
 use harbor_replicate::adapters::Local;
 use harbor_replicate::{
-    AdapterInfo, Policy, PulledManifest, RegistryAdapter, ReplicateError, Replicator, RetryPolicy,
+    AdapterInfo, CopyEvent, Policy, PulledManifest, RegistryAdapter, ReplicateError, Replicator,
+    RetryPolicy,
 };
 use harbor_storage::{MemoryBlobStore, SqliteMetaStore};
 
@@ -220,4 +222,75 @@ async fn transient_failures_are_retried_until_the_copy_succeeds() {
         .as_ref()
         .err()
         .is_some_and(|e| e.contains("503")));
+}
+
+#[tokio::test]
+async fn sync_repository_copies_every_tag_and_a_second_sync_moves_nothing() {
+    let (src, dst) = (registry(), registry());
+    tagged_image(&src, "library/app", &["v1", "v2", "latest"]).await;
+    tagged_image(&src, "library/other", &["v9"]).await;
+    let copier = |progress| {
+        harbor_replicate::Copier::new(
+            Arc::new(Local::new(src.clone())),
+            Arc::new(Local::new(dst.clone())),
+            harbor_replicate::CopyOptions {
+                progress,
+                ..harbor_replicate::CopyOptions::default()
+            },
+        )
+    };
+    // One at a time, so which copy finds the shared config in place is fixed.
+    let r = Replicator {
+        workers: 1,
+        ..Replicator::default()
+    };
+    let (progress, events) = harbor_replicate::event_stream();
+    let report = r
+        .sync_repository(copier(Some(progress)), "library/app", "mirror/app")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!((report.succeeded(), report.failed()), (3, 0));
+    // The copier is gone, so the stream ends: one config blob copied once,
+    // then found in place twice; one manifest pushed under each tag.
+    let events: Vec<CopyEvent> = events.collect().await;
+    let count = |f: fn(&CopyEvent) -> bool| events.iter().filter(|e| f(e)).count();
+    assert_eq!(count(|e| matches!(e, CopyEvent::BlobDone { .. })), 1);
+    assert_eq!(count(|e| matches!(e, CopyEvent::BlobSkipped { .. })), 2);
+    let mut pushed: Vec<&str> = events
+        .iter()
+        .filter_map(|e| match e {
+            CopyEvent::ManifestPushed { reference, .. } => Some(reference.as_str()),
+            _ => None,
+        })
+        .collect();
+    pushed.sort_unstable();
+    assert_eq!(pushed, ["latest", "v1", "v2"]);
+    let dst_adapter = Local::new(dst.clone());
+    let mut tags = dst_adapter
+        .list_tags("mirror/app")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    tags.sort();
+    assert_eq!(tags, ["latest", "v1", "v2"]);
+    assert!(dst_adapter
+        .list_tags("mirror/other")
+        .await
+        .is_err_and(|e| e.is_not_found()));
+
+    let again = r
+        .sync_repository(copier(None), "library/app", "mirror/app")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let copied: usize = again
+        .tasks
+        .iter()
+        .filter_map(|t| t.result.as_ref().ok())
+        .map(|c| c.blobs_copied)
+        .sum();
+    assert_eq!((again.succeeded(), copied), (3, 0));
+
+    let missing = r
+        .sync_repository(copier(None), "library/none", "mirror/none")
+        .await;
+    assert!(missing.is_err_and(|e| e.is_not_found()));
 }
