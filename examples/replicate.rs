@@ -1,5 +1,6 @@
 //! Replication as a library: runs a Harbor-style policy between two
-//! registries and copies one image directly, printing progress events.
+//! registries, syncs a repository (watching its events as a stream) and
+//! copies one image directly, printing progress events.
 //!
 //! Both registries are embedded here (the `local` adapter), so the example
 //! runs anywhere; for remote registries use
@@ -92,6 +93,33 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         report.failed()
     );
 
+    // A whole repository, every tag, watching the copy as a stream of events.
+    let (events, mut stream) = harbor_replicate::event_stream();
+    let copier = Copier::new(
+        Arc::new(Local::new(src.clone())),
+        Arc::new(Local::new(dst.clone())),
+        CopyOptions {
+            progress: Some(events),
+            ..CopyOptions::default()
+        },
+    );
+    let synced = Replicator::default()
+        .sync_repository(copier, "library/web", "archive/web")
+        .await?;
+    let mut blobs = 0;
+    while let Some(e) = futures::StreamExt::next(&mut stream).await {
+        if matches!(
+            e,
+            CopyEvent::BlobDone { .. } | CopyEvent::BlobSkipped { .. }
+        ) {
+            blobs += 1;
+        }
+    }
+    println!(
+        "synced library/web: {} tags, {blobs} blobs seen",
+        synced.succeeded()
+    );
+
     // One image, directly.
     let copier = Copier::new(
         Arc::new(Local::new(src)),
@@ -113,7 +141,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let (repos, _) = dst.catalog(None, None).await?;
     println!("destination repositories: {repos:?}");
-    if repos != ["mirror/builder", "mirror/web"] || report.succeeded() != 1 {
+    if repos != ["archive/web", "mirror/builder", "mirror/web"]
+        || report.succeeded() != 1
+        || synced.succeeded() != 2
+    {
         return Err("unexpected replication result".into());
     }
     println!("OK");
