@@ -252,6 +252,17 @@ async fn issued_tokens_carry_the_claims_distribution_checks() {
         Vec::<String>::new(),
         "no push into library for a non-member"
     );
+    // A second verification (served from the cache of verified tokens)
+    // agrees; a token differing in one signature byte is still refused.
+    assert_eq!(
+        w.tokens.verify(&issued.token, Expiry::Enforce).ok(),
+        Some(claims.clone())
+    );
+    let mut tampered = issued.token.clone().into_bytes();
+    let last = tampered.len() - 2;
+    tampered[last] = if tampered[last] == b'A' { b'B' } else { b'A' };
+    let tampered = String::from_utf8(tampered).unwrap_or_default();
+    assert!(w.tokens.verify(&tampered, Expiry::Enforce).is_err());
     // `aud` is a single JSON string, never an array.
     let payload = issued.token.split('.').nth(1).unwrap_or_default();
     let json: serde_json::Value = serde_json::from_slice(&base64_url(payload)).unwrap_or_default();

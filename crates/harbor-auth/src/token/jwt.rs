@@ -90,6 +90,19 @@ pub fn verify(
     audience: &str,
     expiry: Expiry,
 ) -> Result<Claims, AuthError> {
+    let claims = verify_signed(key, token, issuer, audience)?;
+    check_times(&claims, expiry)?;
+    Ok(claims)
+}
+
+/// What never changes about a token: its signature (ES256 only, with our
+/// key), issuer and audience. The times are [`check_times`]'s.
+pub fn verify_signed(
+    key: &SigningKey,
+    token: &str,
+    issuer: &str,
+    audience: &str,
+) -> Result<Claims, AuthError> {
     let bad = |why: &str| AuthError::InvalidToken(why.to_owned());
     let mut parts = token.split('.');
     let (Some(h), Some(p), Some(s), None) =
@@ -124,6 +137,12 @@ pub fn verify(
     if claims.aud != audience {
         return Err(bad("wrong audience"));
     }
+    Ok(claims)
+}
+
+/// Checks `nbf` and (unless ignored) `exp` against the clock, with [`LEEWAY`].
+pub fn check_times(claims: &Claims, expiry: Expiry) -> Result<(), AuthError> {
+    let bad = |why: &str| AuthError::InvalidToken(why.to_owned());
     let now = unix(SystemTime::now());
     let leeway = LEEWAY.as_secs();
     if claims.nbf > now + leeway {
@@ -132,7 +151,7 @@ pub fn verify(
     if expiry == Expiry::Enforce && claims.exp + leeway < now {
         return Err(bad("expired"));
     }
-    Ok(claims)
+    Ok(())
 }
 
 #[cfg(test)]

@@ -57,6 +57,40 @@ pub struct TokenService {
     config: TokenConfig,
     store: Arc<dyn IdentityStore>,
     authorizer: Arc<dyn Authorizer>,
+    verified: Arc<VerifiedTokens>,
+}
+
+/// Tokens whose signature, issuer and audience already checked out, by the
+/// SHA-256 of the token: a client sends the same token with every request of
+/// a pull or push, and an ECDSA verification costs far more than the request.
+/// Bounded: emptied when full.
+#[derive(Debug, Default)]
+struct VerifiedTokens {
+    claims: std::sync::Mutex<std::collections::HashMap<[u8; 32], Arc<Claims>>>,
+}
+
+impl VerifiedTokens {
+    const CAPACITY: usize = 4096;
+
+    fn key(token: &str) -> [u8; 32] {
+        let d = ring::digest::digest(&ring::digest::SHA256, token.as_bytes());
+        let mut k = [0u8; 32];
+        k.copy_from_slice(d.as_ref());
+        k
+    }
+
+    fn get(&self, key: &[u8; 32]) -> Option<Arc<Claims>> {
+        self.claims.lock().ok()?.get(key).cloned()
+    }
+
+    fn put(&self, key: [u8; 32], claims: Arc<Claims>) {
+        if let Ok(mut map) = self.claims.lock() {
+            if map.len() >= Self::CAPACITY {
+                map.clear();
+            }
+            map.insert(key, claims);
+        }
+    }
 }
 
 const REFRESH_SUFFIX: &str = "#refresh";
@@ -75,6 +109,7 @@ impl TokenService {
             config,
             store,
             authorizer,
+            verified: Arc::default(),
         }
     }
 
@@ -219,13 +254,23 @@ impl TokenService {
 
     /// Verifies a registry token for our service.
     pub fn verify(&self, token: &str, expiry: Expiry) -> Result<Claims, AuthError> {
-        jwt::verify(
-            &self.key,
-            token,
-            &self.config.issuer,
-            &self.config.service,
-            expiry,
-        )
+        let key = VerifiedTokens::key(token);
+        let claims = match self.verified.get(&key) {
+            Some(c) => c,
+            None => {
+                let c = Arc::new(jwt::verify_signed(
+                    &self.key,
+                    token,
+                    &self.config.issuer,
+                    &self.config.service,
+                )?);
+                self.verified.put(key, c.clone());
+                c
+            }
+        };
+        // The clock moves on: times are checked on every use.
+        jwt::check_times(&claims, expiry)?;
+        Ok(Claims::clone(&claims))
     }
 
     fn sign(
