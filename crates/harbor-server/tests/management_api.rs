@@ -916,6 +916,13 @@ async fn robot_accounts_push_and_pull_with_exactly_their_permissions() {
     .await;
     assert_eq!(r.header("x-total-count"), Some("1"));
 
+    // The robot's token reads the blob (and its account is now cached).
+    let (blob, bearer) = (
+        format!("/v2/team/app/blobs/{}", digest(data)),
+        format!("Bearer {token}"),
+    );
+    assert_eq!(s.get_with(&blob, &bearer).await.status, 200);
+
     // Disabled: refused; enabled again: accepted.
     let r = call(
         &s,
@@ -927,6 +934,12 @@ async fn robot_accounts_push_and_pull_with_exactly_their_permissions() {
     .await;
     assert_eq!(r.status, 200);
     assert_eq!(push(robot.clone(), "team/app").await, 401);
+    // A token issued before it was disabled stops working at once too.
+    assert_eq!(
+        s.get_with(&blob, &bearer).await.status,
+        401,
+        "the disabled robot's token"
+    );
     assert_eq!(
         call(
             &s,
