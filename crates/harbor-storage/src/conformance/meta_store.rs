@@ -37,6 +37,7 @@ pub async fn run_all(store: &dyn MetaStore) {
     manifests_round_trip_with_their_tags(store).await;
     tags_move_atomically_and_list_in_order_with_paging(store).await;
     deleting_a_manifest_removes_its_tags(store).await;
+    reads_see_every_write_at_once(store).await;
     referrers_are_found_by_subject(store).await;
     repositories_list_in_order_with_paging(store).await;
     upload_sessions_are_recorded_and_purgeable(store).await;
@@ -164,6 +165,43 @@ pub async fn deleting_a_manifest_removes_its_tags(store: &dyn MetaStore) {
         None
     );
     assert_eq!(ok("list", store.list_tags(&r, None, 10).await), ["z"]);
+}
+
+/// A read right after a write sees it, however the store caches reads:
+/// every lookup here is made twice before the write that changes it.
+pub async fn reads_see_every_write_at_once(store: &dyn MetaStore) {
+    let r = repo("conf/fresh");
+    let m1 = record("fresh one", None, None);
+    let m2 = record("fresh two", None, None);
+    let t = tag("t");
+    let resolve = || async { ok("resolve", store.resolve_tag(&r, &t).await) };
+    let get = |d: Digest| {
+        let r = r.clone();
+        async move { ok("get", store.get_manifest(&r, &d).await).map(|m| m.digest) }
+    };
+    ok("put", store.put_manifest(&r, &m1, Some(&t)).await);
+    for _ in 0..2 {
+        assert_eq!(resolve().await, Some(m1.digest.clone()));
+        assert_eq!(get(m1.digest.clone()).await, Some(m1.digest.clone()));
+    }
+    ok("move", store.put_manifest(&r, &m2, Some(&t)).await);
+    for _ in 0..2 {
+        assert_eq!(resolve().await, Some(m2.digest.clone()), "after the move");
+    }
+    assert!(ok("delete tag", store.delete_tag(&r, &t).await));
+    assert_eq!(resolve().await, None, "after the tag's delete");
+    ok("put again", store.put_manifest(&r, &m1, Some(&t)).await);
+    for _ in 0..2 {
+        assert_eq!(resolve().await, Some(m1.digest.clone()), "tagged again");
+    }
+    assert!(ok("delete", store.delete_manifest(&r, &m1.digest).await));
+    assert_eq!(
+        get(m1.digest.clone()).await,
+        None,
+        "after the manifest's delete"
+    );
+    assert_eq!(resolve().await, None, "its tag went with it");
+    assert_eq!(get(m2.digest.clone()).await, Some(m2.digest.clone()));
 }
 
 /// Referrers are the manifests whose subject is the given digest.

@@ -5,6 +5,7 @@
 //! its tags is atomic. `synchronous=FULL`: what was acknowledged survives a
 //! crash or a power cut.
 
+mod cache;
 mod identity;
 mod listing;
 mod replication;
@@ -29,6 +30,7 @@ use crate::error::StorageError;
 #[derive(Debug, Clone)]
 pub struct SqliteMetaStore {
     conn: Arc<Mutex<Connection>>,
+    cache: Arc<cache::ReadCache>,
 }
 
 impl SqliteMetaStore {
@@ -52,6 +54,7 @@ impl SqliteMetaStore {
         schema::migrate(&mut conn)?;
         Ok(SqliteMetaStore {
             conn: Arc::new(Mutex::new(conn)),
+            cache: Arc::default(),
         })
     }
 
@@ -193,7 +196,7 @@ impl MetaStore for SqliteMetaStore {
         let tag = tag.map(|t| t.to_string());
         let annotations = serde_json::to_string(&record.annotations)
             .map_err(|e| StorageError::Corrupt(format!("annotations do not encode: {e}")))?;
-        self.write(move |tx| {
+        let out = self.write(move |tx| {
             let id = ensure_repo(tx, &repo)?;
             let digest = record.digest.to_string();
             tx.prepare_cached(
@@ -227,7 +230,9 @@ impl MetaStore for SqliteMetaStore {
             }
             Ok(())
         })
-        .await
+        .await;
+        self.cache.invalidate();
+        out
     }
 
     async fn get_manifest(
@@ -235,8 +240,14 @@ impl MetaStore for SqliteMetaStore {
         repo: &RepositoryName,
         digest: &Digest,
     ) -> Result<Option<ManifestRecord>> {
-        let (repo, digest) = (repo.to_string(), digest.clone());
-        self.call(move |c| {
+        let repo = repo.to_string();
+        if let Some(hit) = self.cache.manifest(&repo, digest) {
+            return Ok(Some(hit));
+        }
+        let generation = self.cache.generation();
+        let digest = digest.clone();
+        let name = repo.clone();
+        let found = self.call(move |c| {
             let Some(id) = repo_id(c, &repo)? else {
                 return Ok(None);
             };
@@ -275,22 +286,36 @@ impl MetaStore for SqliteMetaStore {
                 pushed_at: from_ms(pushed_at),
             }))
         })
-        .await
+        .await?;
+        if let Some(record) = &found {
+            self.cache.put_manifest(generation, &name, record);
+        }
+        Ok(found)
     }
 
     async fn resolve_tag(&self, repo: &RepositoryName, tag: &Tag) -> Result<Option<Digest>> {
         let (repo, tag) = (repo.to_string(), tag.to_string());
-        self.call(move |c| {
-            let d: Option<String> = c
-                .prepare_cached(
-                    "SELECT t.digest FROM tags t JOIN repositories r ON r.id = t.repository_id
-                     WHERE r.name = ?1 AND t.name = ?2",
-                )?
-                .query_row([repo, tag], |r| r.get(0))
-                .optional()?;
-            d.as_deref().map(parse_digest).transpose()
-        })
-        .await
+        if let Some(hit) = self.cache.tag(&repo, &tag) {
+            return Ok(Some(hit));
+        }
+        let generation = self.cache.generation();
+        let (name, tag_name) = (repo.clone(), tag.clone());
+        let found = self
+            .call(move |c| {
+                let d: Option<String> = c
+                    .prepare_cached(
+                        "SELECT t.digest FROM tags t JOIN repositories r ON r.id = t.repository_id
+                         WHERE r.name = ?1 AND t.name = ?2",
+                    )?
+                    .query_row([repo, tag], |r| r.get(0))
+                    .optional()?;
+                d.as_deref().map(parse_digest).transpose()
+            })
+            .await?;
+        if let Some(d) = &found {
+            self.cache.put_tag(generation, &name, &tag_name, d);
+        }
+        Ok(found)
     }
 
     async fn list_tags(
@@ -313,31 +338,39 @@ impl MetaStore for SqliteMetaStore {
 
     async fn delete_tag(&self, repo: &RepositoryName, tag: &Tag) -> Result<bool> {
         let (repo, tag) = (repo.to_string(), tag.to_string());
-        self.write(move |tx| {
-            let n = tx
-                .prepare_cached(
-                    "DELETE FROM tags WHERE name = ?2
-                     AND repository_id = (SELECT id FROM repositories WHERE name = ?1)",
-                )?
-                .execute([repo, tag])?;
-            Ok(n > 0)
-        })
-        .await
+        let out = self
+            .write(move |tx| {
+                let n = tx
+                    .prepare_cached(
+                        "DELETE FROM tags WHERE name = ?2
+                         AND repository_id = (SELECT id FROM repositories WHERE name = ?1)",
+                    )?
+                    .execute([repo, tag])?;
+                Ok(n > 0)
+            })
+            .await;
+        self.cache.invalidate();
+        out
     }
 
     async fn delete_manifest(&self, repo: &RepositoryName, digest: &Digest) -> Result<bool> {
         let (repo, digest) = (repo.to_string(), digest.to_string());
-        self.write(move |tx| {
-            let Some(id) = repo_id(tx, &repo)? else {
-                return Ok(false);
-            };
-            // Tags and references go with it through ON DELETE CASCADE.
-            let n = tx
-                .prepare_cached("DELETE FROM manifests WHERE repository_id = ?1 AND digest = ?2")?
-                .execute(params![id, digest])?;
-            Ok(n > 0)
-        })
-        .await
+        let out = self
+            .write(move |tx| {
+                let Some(id) = repo_id(tx, &repo)? else {
+                    return Ok(false);
+                };
+                // Tags and references go with it through ON DELETE CASCADE.
+                let n = tx
+                    .prepare_cached(
+                        "DELETE FROM manifests WHERE repository_id = ?1 AND digest = ?2",
+                    )?
+                    .execute(params![id, digest])?;
+                Ok(n > 0)
+            })
+            .await;
+        self.cache.invalidate();
+        out
     }
 
     async fn referrers(&self, repo: &RepositoryName, subject: &Digest) -> Result<Vec<Descriptor>> {
