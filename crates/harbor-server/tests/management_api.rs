@@ -1092,6 +1092,19 @@ async fn pushes_pulls_deletes_and_creations_are_audited() {
         201
     );
     api_user(&s, "hal").await;
+    let tags = format!("/projects/library/repositories/app/artifacts/{d}/tags");
+    assert_eq!(
+        call(&s, "POST", &tags, Some(&a), r#"{"name":"stable"}"#)
+            .await
+            .status,
+        201
+    );
+    assert_eq!(
+        call(&s, "DELETE", &format!("{tags}/stable"), Some(&a), "")
+            .await
+            .status,
+        200
+    );
     assert_eq!(
         call(
             &s,
@@ -1105,7 +1118,7 @@ async fn pushes_pulls_deletes_and_creations_are_audited() {
         200
     );
 
-    let all = audit_entries(&s, "/audit-logs?page_size=50", 5).await;
+    let all = audit_entries(&s, "/audit-logs?page_size=50", 7).await;
     let ops: Vec<(String, String, String, String)> = all
         .as_array()
         .map(|a| {
@@ -1127,6 +1140,8 @@ async fn pushes_pulls_deletes_and_creations_are_audited() {
         ("admin", "pull", "artifact", "library/app:v1".to_owned()),
         ("admin", "create", "project", "other".to_owned()),
         ("admin", "create", "user", "hal".to_owned()),
+        ("admin", "create", "tag", "library/app:stable".to_owned()),
+        ("admin", "delete", "tag", "library/app:stable".to_owned()),
         ("admin", "delete", "artifact", format!("library/app@{d}")),
     ] {
         let wanted = (

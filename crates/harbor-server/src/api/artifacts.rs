@@ -391,11 +391,20 @@ pub(super) async fn create_tag(
         .registry
         .put_manifest(
             &repo,
-            &Reference::Tag(tag),
+            &Reference::Tag(tag.clone()),
             Some(&content.media_type),
             payload,
         )
         .await?;
+    state
+        .audit(
+            Some(repo.first_component()),
+            &caller,
+            format!("{repo}:{tag}"),
+            "tag",
+            "create",
+        )
+        .await;
     Ok(StatusCode::CREATED.into_response())
 }
 
@@ -423,7 +432,16 @@ pub(super) async fn delete_tag(
     let tag = Tag::parse(&tag).map_err(|e| HarborError::bad_request(e.message()))?;
     state
         .registry
-        .delete_manifest(&repo, &Reference::Tag(tag))
+        .delete_manifest(&repo, &Reference::Tag(tag.clone()))
         .await?;
+    state
+        .audit(
+            Some(repo.first_component()),
+            &caller,
+            format!("{repo}:{tag}"),
+            "tag",
+            "delete",
+        )
+        .await;
     Ok(StatusCode::OK.into_response())
 }
