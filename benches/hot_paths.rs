@@ -82,5 +82,54 @@ fn fs_blob_put(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, hashing, manifest_parsing, fs_blob_put);
+/// The raw cost of a registry token: an ES256 JWT signed (and verified) with
+/// the token service's own code, no HTTP, no database. Token issuance over
+/// HTTP is measured against this (`oci-bench token` and `oci-bench sign`).
+fn token_signing(c: &mut Criterion) {
+    use harbor_auth::token::jwt;
+    let key = match harbor_auth::SigningKey::ephemeral() {
+        Ok(k) => k,
+        Err(e) => panic!("signing key: {e}"),
+    };
+    let access = harbor_auth::Access::parse("repository:library/app:pull,push")
+        .map_or_else(Vec::new, |a| vec![a]);
+    let claims = harbor_auth::Claims {
+        iss: "harbor-token-issuer".into(),
+        sub: "admin".into(),
+        aud: "harbor-registry".into(),
+        exp: 4_000_000_000,
+        nbf: 1_700_000_000,
+        iat: 1_700_000_000,
+        jti: "0123456789abcdef0123456789abcdef".into(),
+        access,
+    };
+    let mut group = c.benchmark_group("token");
+    group.bench_function("sign an ES256 registry token", |b| {
+        b.iter(|| jwt::sign(&key, &claims))
+    });
+    let token = match jwt::sign(&key, &claims) {
+        Ok(t) => t,
+        Err(e) => panic!("sign: {e}"),
+    };
+    group.bench_function("verify an ES256 registry token", |b| {
+        b.iter(|| {
+            jwt::verify(
+                &key,
+                &token,
+                "harbor-token-issuer",
+                "harbor-registry",
+                jwt::Expiry::Enforce,
+            )
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(
+    benches,
+    hashing,
+    manifest_parsing,
+    fs_blob_put,
+    token_signing
+);
 criterion_main!(benches);

@@ -24,8 +24,6 @@ use harbor_core::blob_store::{blob_unknown, upload_unknown};
 use harbor_core::{
     Algorithm, BlobStore, ByteStream, Digest, Error, ErrorCode, Hasher, Result, UploadInfo,
 };
-use tokio::io::{AsyncReadExt, AsyncSeekExt};
-use tokio_util::io::ReaderStream;
 
 use crate::error::StorageError;
 
@@ -33,6 +31,9 @@ use crate::error::StorageError;
 const WRITE_BATCH: usize = 1024 * 1024;
 /// Read size when streaming a blob out.
 const READ_CHUNK: usize = 256 * 1024;
+/// Chunks read ahead of the network per blob being sent: with the one being
+/// read and the one being written, about 1 MiB per stream at most.
+const READ_AHEAD: usize = 2;
 
 /// A crash-safe, content-addressed blob store in a local directory.
 #[derive(Debug)]
@@ -96,6 +97,42 @@ impl FsBlobStore {
         let mut map = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
         map.remove(id);
     }
+}
+
+/// Streams `len` bytes of `file` from its current position: one blocking
+/// task reads `READ_CHUNK`s straight into the buffers handed to the network
+/// (one copy, from the page cache), at most `READ_AHEAD` ahead, and stops
+/// when the reader goes away.
+fn read_ahead(file: std::fs::File, len: u64, path: PathBuf) -> ByteStream {
+    let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(READ_AHEAD);
+    tokio::task::spawn_blocking(move || {
+        let mut file = file;
+        let mut left = len;
+        while left > 0 {
+            let n = left.min(READ_CHUNK as u64);
+            let mut buf = Vec::with_capacity(n as usize);
+            let item = match (&mut file).take(n).read_to_end(&mut buf) {
+                Ok(k) if k as u64 == n => {
+                    left -= n;
+                    Ok(Bytes::from(buf))
+                }
+                Ok(_) => Err(std::io::Error::new(
+                    ErrorKind::UnexpectedEof,
+                    format!("{} ended {left} bytes early", path.display()),
+                )),
+                Err(e) => Err(e),
+            };
+            let failed = item.is_err();
+            if tx.blocking_send(item).is_err() || failed {
+                return;
+            }
+        }
+    });
+    stream::unfold(rx, |mut rx| async move {
+        let item = rx.recv().await?;
+        Some((item, rx))
+    })
+    .boxed()
 }
 
 async fn blocking<T: Send + 'static>(
@@ -229,31 +266,35 @@ impl BlobStore for FsBlobStore {
 
     async fn get(&self, digest: &Digest, range: Option<Range<u64>>) -> Result<ByteStream> {
         let path = self.blob_path(digest);
-        let mut file = match tokio::fs::File::open(&path).await {
-            Ok(f) => f,
-            Err(e) if e.kind() == ErrorKind::NotFound => return Err(blob_unknown(digest)),
-            Err(e) => return Err(StorageError::io(&path, e).into()),
-        };
-        let (start, len) = match range {
-            Some(r) => (r.start, r.end.saturating_sub(r.start)),
-            None => {
-                let len = file
-                    .metadata()
-                    .await
-                    .map_err(|e| StorageError::io(&path, e))?
-                    .len();
-                (0, len)
+        // Open, size and seek in one hop to the blocking pool; a missing blob
+        // is an error now, before any byte is promised.
+        let opened = blocking(move || {
+            let mut file = match std::fs::File::open(&path) {
+                Ok(f) => f,
+                Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
+                Err(e) => return Err(StorageError::io(&path, e)),
+            };
+            let (start, len) = match range {
+                Some(r) => (r.start, r.end.saturating_sub(r.start)),
+                None => {
+                    let len = file
+                        .metadata()
+                        .map_err(|e| StorageError::io(&path, e))?
+                        .len();
+                    (0, len)
+                }
+            };
+            if start > 0 {
+                std::io::Seek::seek(&mut file, std::io::SeekFrom::Start(start))
+                    .map_err(|e| StorageError::io(&path, e))?;
             }
+            Ok(Some((file, len, path)))
+        })
+        .await?;
+        let Some((file, len, path)) = opened else {
+            return Err(blob_unknown(digest));
         };
-        if start > 0 {
-            file.seek(std::io::SeekFrom::Start(start))
-                .await
-                .map_err(|e| StorageError::io(&path, e))?;
-        }
-        Ok(Box::pin(ReaderStream::with_capacity(
-            file.take(len),
-            READ_CHUNK,
-        )))
+        Ok(read_ahead(file, len, path))
     }
 
     async fn delete(&self, digest: &Digest) -> Result<bool> {
