@@ -27,6 +27,7 @@ pub async fn run_all(store: &dyn IdentityStore) {
     a_project_creator_becomes_its_project_admin(store).await;
     projects_list_by_visibility(store).await;
     members_are_added_changed_and_removed(store).await;
+    identity_reads_see_every_write_at_once(store).await;
     robots_are_created_found_updated_and_deleted(store).await;
     audit_entries_are_kept_and_filtered(store).await;
 }
@@ -311,6 +312,76 @@ pub async fn members_are_added_changed_and_removed(store: &dyn IdentityStore) {
     assert_eq!(ok("list", store.list_members(p.id).await).len(), 1);
 }
 
+/// A lookup right after a write sees it, however the store caches lookups:
+/// each is made (and so perhaps cached) before the write that changes it.
+pub async fn identity_reads_see_every_write_at_once(store: &dyn IdentityStore) {
+    assert_eq!(ok("absent user", store.user_by_name("fresh_u").await), None);
+    let u = ok(
+        "create",
+        store
+            .create_user(&new_user("fresh_u", "fresh_u@example.com"))
+            .await,
+    );
+    let found = ok("user", store.user_by_name("fresh_u").await);
+    assert_eq!(
+        found.as_ref().map(|u| u.id),
+        Some(u.id),
+        "created after a miss"
+    );
+    ok(
+        "hash",
+        store.set_password_hash(u.id, "pbkdf2-sha256$1$11$11").await,
+    );
+    let found = ok("user", store.user_by_name("fresh_u").await);
+    assert_eq!(
+        found.map(|u| u.password_hash),
+        Some("pbkdf2-sha256$1$11$11".to_owned()),
+        "the new password hash"
+    );
+    ok("admin", store.set_sysadmin(u.id, true).await);
+    let found = ok("user", store.user_by_name("fresh_u").await);
+    assert_eq!(found.map(|u| u.sysadmin), Some(true));
+
+    let owner = ok(
+        "create",
+        store
+            .create_user(&new_user("fresh_o", "fresh_o@example.com"))
+            .await,
+    );
+    assert_eq!(ok("absent", store.project_by_name("fresh").await), None);
+    let p = ok(
+        "create",
+        store.create_project("fresh", false, owner.id).await,
+    );
+    let found = ok("project", store.project_by_name("fresh").await);
+    assert_eq!(found.map(|p| (p.id, p.public)), Some((p.id, false)));
+    ok("public", store.set_project_public(p.id, true).await);
+    let found = ok("project", store.project_by_name("fresh").await);
+    assert_eq!(found.map(|p| p.public), Some(true), "made public");
+
+    assert_eq!(ok("not a member", store.member_of(p.id, u.id).await), None);
+    let m = ok("add", store.add_member(p.id, u.id, Role::Guest).await);
+    let found = ok("member", store.member_of(p.id, u.id).await);
+    assert_eq!(
+        found.map(|m| m.role),
+        Some(Role::Guest),
+        "added after a miss"
+    );
+    ok(
+        "role",
+        store.set_member_role(p.id, m.id, Role::Developer).await,
+    );
+    let found = ok("member", store.member_of(p.id, u.id).await);
+    assert_eq!(found.map(|m| m.role), Some(Role::Developer), "role changed");
+    ok("remove", store.remove_member(p.id, m.id).await);
+    assert_eq!(ok("removed", store.member_of(p.id, u.id).await), None);
+
+    ok("delete user", store.delete_user(u.id).await);
+    assert_eq!(ok("deleted", store.user_by_name("fresh_u").await), None);
+    ok("delete project", store.delete_project(p.id).await);
+    assert_eq!(ok("deleted", store.project_by_name("fresh").await), None);
+}
+
 /// Robot accounts round-trip with their permissions, are unique by name,
 /// change, and go with their project.
 pub async fn robots_are_created_found_updated_and_deleted(store: &dyn IdentityStore) {
@@ -404,12 +475,22 @@ pub async fn robots_are_created_found_updated_and_deleted(store: &dyn IdentitySt
         (true, "disabled now", "new-hash")
     );
     assert_eq!(back.permissions[0].access[0].action, "pull");
+    // Found by name (as every token for it is) after the change, too.
+    let by_name = ok("by name", store.robot_by_name("robot$robots+ci").await);
+    assert_eq!(
+        by_name.map(|r| (r.disabled, r.secret_hash)),
+        Some((true, "new-hash".to_owned()))
+    );
 
     assert!(ok("delete", store.delete_robot(system.id).await));
     assert_eq!(ok("gone", store.robot_by_id(system.id).await), None);
     ok("delete project", store.delete_project(p.id).await);
     assert_eq!(
         ok("gone with its project", store.robot_by_id(created.id).await),
+        None
+    );
+    assert_eq!(
+        ok("by name", store.robot_by_name("robot$robots+ci").await),
         None
     );
 }

@@ -94,3 +94,49 @@ impl ReadCache {
         }
     }
 }
+
+/// An account, project or membership as last read (absent ones too).
+#[derive(Debug, Clone)]
+pub(super) enum Identity {
+    User(Option<harbor_core::User>),
+    Project(Option<harbor_core::Project>),
+    Member(Option<harbor_core::Member>),
+    Robot(Option<harbor_core::Robot>),
+}
+
+/// The lookups every token and every authenticated request makes (a user or
+/// robot by name, a project by name, a membership), kept until the next write
+/// to users, projects, members or robots, with the same generation check as
+/// [`ReadCache`].
+#[derive(Debug, Default)]
+pub(super) struct IdentityCache {
+    inner: Mutex<(u64, HashMap<String, Identity>)>,
+}
+
+impl IdentityCache {
+    pub(super) fn generation(&self) -> u64 {
+        self.inner.lock().map(|i| i.0).unwrap_or(u64::MAX)
+    }
+
+    pub(super) fn get(&self, key: &str) -> Option<Identity> {
+        self.inner.lock().ok()?.1.get(key).cloned()
+    }
+
+    pub(super) fn put(&self, generation: u64, key: String, value: Identity) {
+        if let Ok(mut i) = self.inner.lock() {
+            if i.0 == generation {
+                if i.1.len() >= MAX_ENTRIES {
+                    i.1.clear();
+                }
+                i.1.insert(key, value);
+            }
+        }
+    }
+
+    pub(super) fn invalidate(&self) {
+        if let Ok(mut i) = self.inner.lock() {
+            i.0 = i.0.wrapping_add(1);
+            i.1.clear();
+        }
+    }
+}

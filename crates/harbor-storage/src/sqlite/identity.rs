@@ -7,7 +7,7 @@ use harbor_core::{
 };
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
-use super::{from_ms, now_ms, to_ms, SqliteMetaStore};
+use super::{cache, from_ms, now_ms, to_ms, SqliteMetaStore};
 use crate::error::{conflict_on_unique, StorageError};
 
 const USER_COLUMNS: &str =
@@ -171,11 +171,24 @@ fn like_pattern(s: &str) -> String {
     format!("%{escaped}%")
 }
 
+impl SqliteMetaStore {
+    /// A write to users, projects, members or robots: the identity cache is
+    /// emptied once it is done (committed or not).
+    async fn write_identity<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T, StorageError> + Send + 'static,
+    ) -> Result<T> {
+        let out = self.write(f).await;
+        self.identity.invalidate();
+        out
+    }
+}
+
 #[async_trait]
 impl IdentityStore for SqliteMetaStore {
     async fn create_user(&self, user: &NewUser) -> Result<User> {
         let u = user.clone();
-        self.write(move |tx| {
+        self.write_identity(move |tx| {
             let now = now_ms();
             tx.prepare_cached(
                 "INSERT INTO users (username, email, realname, comment, password_hash, sysadmin, created_at, updated_at)
@@ -194,8 +207,16 @@ impl IdentityStore for SqliteMetaStore {
     }
 
     async fn user_by_name(&self, username: &str) -> Result<Option<User>> {
+        let key = format!("u:{username}");
+        if let Some(cache::Identity::User(hit)) = self.identity.get(&key) {
+            return Ok(hit);
+        }
+        let generation = self.identity.generation();
         let name = username.to_owned();
-        self.call(move |c| user_by(c, "username", &name)).await
+        let found = self.call(move |c| user_by(c, "username", &name)).await?;
+        self.identity
+            .put(generation, key, cache::Identity::User(found.clone()));
+        Ok(found)
     }
 
     async fn list_users(
@@ -227,7 +248,7 @@ impl IdentityStore for SqliteMetaStore {
     ) -> Result<bool> {
         let (email, realname, comment) =
             (email.to_owned(), realname.to_owned(), comment.to_owned());
-        self.write(move |tx| {
+        self.write_identity(move |tx| {
             let n = tx
                 .prepare_cached("UPDATE users SET email = ?2, realname = ?3, comment = ?4, updated_at = ?5 WHERE id = ?1")?
                 .execute(params![id, email, realname, comment, now_ms()])
@@ -239,7 +260,7 @@ impl IdentityStore for SqliteMetaStore {
 
     async fn set_password_hash(&self, id: i64, hash: &str) -> Result<bool> {
         let hash = hash.to_owned();
-        self.write(move |tx| {
+        self.write_identity(move |tx| {
             let n = tx
                 .prepare_cached(
                     "UPDATE users SET password_hash = ?2, updated_at = ?3 WHERE id = ?1",
@@ -251,7 +272,7 @@ impl IdentityStore for SqliteMetaStore {
     }
 
     async fn set_sysadmin(&self, id: i64, sysadmin: bool) -> Result<bool> {
-        self.write(move |tx| {
+        self.write_identity(move |tx| {
             let n = tx
                 .prepare_cached("UPDATE users SET sysadmin = ?2, updated_at = ?3 WHERE id = ?1")?
                 .execute(params![id, sysadmin, now_ms()])?;
@@ -261,7 +282,7 @@ impl IdentityStore for SqliteMetaStore {
     }
 
     async fn delete_user(&self, id: i64) -> Result<bool> {
-        self.write(move |tx| {
+        self.write_identity(move |tx| {
             Ok(tx
                 .prepare_cached("DELETE FROM users WHERE id = ?1")?
                 .execute([id])?
@@ -272,7 +293,7 @@ impl IdentityStore for SqliteMetaStore {
 
     async fn create_project(&self, name: &str, public: bool, owner_id: i64) -> Result<Project> {
         let name = name.to_owned();
-        self.write(move |tx| {
+        self.write_identity(move |tx| {
             let now = now_ms();
             tx.prepare_cached(
                 "INSERT INTO projects (name, public, owner_id, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?4)",
@@ -292,8 +313,16 @@ impl IdentityStore for SqliteMetaStore {
     }
 
     async fn project_by_name(&self, name: &str) -> Result<Option<Project>> {
+        let key = format!("p:{name}");
+        if let Some(cache::Identity::Project(hit)) = self.identity.get(&key) {
+            return Ok(hit);
+        }
+        let generation = self.identity.generation();
         let name = name.to_owned();
-        self.call(move |c| project_by(c, "name", &name)).await
+        let found = self.call(move |c| project_by(c, "name", &name)).await?;
+        self.identity
+            .put(generation, key, cache::Identity::Project(found.clone()));
+        Ok(found)
     }
 
     async fn list_projects(&self, query: &ProjectQuery, page: Page) -> Result<(Vec<Project>, u64)> {
@@ -327,7 +356,7 @@ impl IdentityStore for SqliteMetaStore {
     }
 
     async fn set_project_public(&self, id: i64, public: bool) -> Result<bool> {
-        self.write(move |tx| {
+        self.write_identity(move |tx| {
             let n = tx
                 .prepare_cached("UPDATE projects SET public = ?2, updated_at = ?3 WHERE id = ?1")?
                 .execute(params![id, public, now_ms()])?;
@@ -337,7 +366,7 @@ impl IdentityStore for SqliteMetaStore {
     }
 
     async fn delete_project(&self, id: i64) -> Result<bool> {
-        self.write(move |tx| {
+        self.write_identity(move |tx| {
             Ok(tx
                 .prepare_cached("DELETE FROM projects WHERE id = ?1")?
                 .execute([id])?
@@ -347,7 +376,7 @@ impl IdentityStore for SqliteMetaStore {
     }
 
     async fn add_member(&self, project_id: i64, user_id: i64, role: Role) -> Result<Member> {
-        self.write(move |tx| {
+        self.write_identity(move |tx| {
             tx.prepare_cached(
                 "INSERT INTO project_members (project_id, user_id, role) VALUES (?1, ?2, ?3)",
             )?
@@ -365,16 +394,25 @@ impl IdentityStore for SqliteMetaStore {
     }
 
     async fn member_of(&self, project_id: i64, user_id: i64) -> Result<Option<Member>> {
-        self.call(move |c| {
-            c.prepare_cached(&format!(
-                "{MEMBER_SELECT} WHERE m.project_id = ?1 AND m.user_id = ?2"
-            ))?
-            .query_row([project_id, user_id], member_row)
-            .optional()?
-            .map(to_member)
-            .transpose()
-        })
-        .await
+        let key = format!("m:{project_id}:{user_id}");
+        if let Some(cache::Identity::Member(hit)) = self.identity.get(&key) {
+            return Ok(hit);
+        }
+        let generation = self.identity.generation();
+        let found = self
+            .call(move |c| {
+                c.prepare_cached(&format!(
+                    "{MEMBER_SELECT} WHERE m.project_id = ?1 AND m.user_id = ?2"
+                ))?
+                .query_row([project_id, user_id], member_row)
+                .optional()?
+                .map(to_member)
+                .transpose()
+            })
+            .await?;
+        self.identity
+            .put(generation, key, cache::Identity::Member(found.clone()));
+        Ok(found)
     }
 
     async fn member_by_id(&self, project_id: i64, member_id: i64) -> Result<Option<Member>> {
@@ -402,7 +440,7 @@ impl IdentityStore for SqliteMetaStore {
     }
 
     async fn set_member_role(&self, project_id: i64, member_id: i64, role: Role) -> Result<bool> {
-        self.write(move |tx| {
+        self.write_identity(move |tx| {
             let n = tx
                 .prepare_cached(
                     "UPDATE project_members SET role = ?3 WHERE project_id = ?1 AND id = ?2",
@@ -414,7 +452,7 @@ impl IdentityStore for SqliteMetaStore {
     }
 
     async fn remove_member(&self, project_id: i64, member_id: i64) -> Result<bool> {
-        self.write(move |tx| {
+        self.write_identity(move |tx| {
             let n = tx
                 .prepare_cached("DELETE FROM project_members WHERE project_id = ?1 AND id = ?2")?
                 .execute([project_id, member_id])?;
@@ -426,7 +464,7 @@ impl IdentityStore for SqliteMetaStore {
     async fn create_robot(&self, robot: &Robot) -> Result<Robot> {
         let r = robot.clone();
         let permissions = permissions_json(&r.permissions)?;
-        self.write(move |tx| {
+        self.write_identity(move |tx| {
             let now = now_ms();
             tx.prepare_cached(
                 "INSERT INTO robots (name, description, level, project_id, secret_hash, expires_at, disabled,
@@ -455,8 +493,16 @@ impl IdentityStore for SqliteMetaStore {
     }
 
     async fn robot_by_name(&self, name: &str) -> Result<Option<Robot>> {
+        let key = format!("r:{name}");
+        if let Some(cache::Identity::Robot(hit)) = self.identity.get(&key) {
+            return Ok(hit);
+        }
+        let generation = self.identity.generation();
         let name = name.to_owned();
-        self.call(move |c| robot_by(c, "name", &name)).await
+        let found = self.call(move |c| robot_by(c, "name", &name)).await?;
+        self.identity
+            .put(generation, key, cache::Identity::Robot(found.clone()));
+        Ok(found)
     }
 
     async fn list_robots(&self, project_id: Option<i64>, page: Page) -> Result<(Vec<Robot>, u64)> {
@@ -485,7 +531,7 @@ impl IdentityStore for SqliteMetaStore {
     async fn update_robot(&self, robot: &Robot) -> Result<bool> {
         let r = robot.clone();
         let permissions = permissions_json(&r.permissions)?;
-        self.write(move |tx| {
+        self.write_identity(move |tx| {
             let n = tx
                 .prepare_cached(
                     "UPDATE robots SET description = ?2, expires_at = ?3, disabled = ?4, permissions = ?5,
@@ -499,7 +545,7 @@ impl IdentityStore for SqliteMetaStore {
 
     async fn set_robot_secret(&self, id: i64, hash: &str) -> Result<bool> {
         let hash = hash.to_owned();
-        self.write(move |tx| {
+        self.write_identity(move |tx| {
             let n = tx
                 .prepare_cached(
                     "UPDATE robots SET secret_hash = ?2, updated_at = ?3 WHERE id = ?1",
@@ -511,7 +557,7 @@ impl IdentityStore for SqliteMetaStore {
     }
 
     async fn delete_robot(&self, id: i64) -> Result<bool> {
-        self.write(move |tx| {
+        self.write_identity(move |tx| {
             Ok(tx
                 .prepare_cached("DELETE FROM robots WHERE id = ?1")?
                 .execute([id])?

@@ -31,6 +31,7 @@ use crate::error::StorageError;
 pub struct SqliteMetaStore {
     conn: Arc<Mutex<Connection>>,
     cache: Arc<cache::ReadCache>,
+    identity: Arc<cache::IdentityCache>,
 }
 
 impl SqliteMetaStore {
@@ -55,6 +56,7 @@ impl SqliteMetaStore {
         Ok(SqliteMetaStore {
             conn: Arc::new(Mutex::new(conn)),
             cache: Arc::default(),
+            identity: Arc::default(),
         })
     }
 
