@@ -148,8 +148,10 @@ def main():
     target("concentrated / spread pulls (ours)",
            figures.get(("spread", "concentrated_over_spread"), {}).get("ours"),
            "0.9–1.1", lambda v: abs(v - 1) <= 0.1)
-    target("token issuance / raw ES256 signing on all cores (ours)",
-           rr(("token", "tokens_per_s", "ours"), ("sign", "signs_per_s", "local")), "≥ 0.5", lambda v: v >= 0.5)
+    # The target: tokens/s at least half of ring's raw ES256 signing
+    # rate on one core.
+    target("token issuance / raw ES256 signing on one core (ours)",
+           rr(("token", "tokens_per_s", "ours"), ("sign", "signs_per_s_1thread", "local")), "≥ 0.5", lambda v: v >= 0.5)
     target("peak RSS, 8 x 1 GiB uploads in flight (ours), MiB",
            figures.get(("heavy-push-mono", "server_peak_rss_mib"), {}).get("ours"), "≤ 64", lambda v: v <= 64)
     target("peak RSS, 32 clients pulling 1 GiB (ours), MiB",

@@ -57,16 +57,19 @@ pub fn unix(t: SystemTime) -> u64 {
 
 /// Signs `claims` into a compact JWS.
 pub fn sign(key: &SigningKey, claims: &Claims) -> Result<String, AuthError> {
-    let header = Header {
-        typ: "JWT".into(),
-        alg: "ES256".into(),
-        kid: Some(key.kid().to_owned()),
-        x5c: vec![STANDARD.encode(key.cert_der())],
-    };
     let enc = |v: &[u8]| URL_SAFE_NO_PAD.encode(v);
-    let header = serde_json::to_vec(&header).map_err(|e| AuthError::Crypto(e.to_string()))?;
+    // The header (with the certificate) is the same for every token.
+    let header = key.header_with(|| {
+        let header = Header {
+            typ: "JWT".into(),
+            alg: "ES256".into(),
+            kid: Some(key.kid().to_owned()),
+            x5c: vec![STANDARD.encode(key.cert_der())],
+        };
+        enc(&serde_json::to_vec(&header).unwrap_or_default())
+    });
     let payload = serde_json::to_vec(claims).map_err(|e| AuthError::Crypto(e.to_string()))?;
-    let signing_input = format!("{}.{}", enc(&header), enc(&payload));
+    let signing_input = format!("{header}.{}", enc(&payload));
     let sig = key.sign(signing_input.as_bytes())?;
     Ok(format!("{signing_input}.{}", enc(&sig)))
 }

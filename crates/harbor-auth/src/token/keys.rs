@@ -23,6 +23,8 @@ pub struct SigningKey {
     kid: String,
     cert_der: Vec<u8>,
     cert_pem: String,
+    /// The encoded JWS header of every token, made once.
+    header: std::sync::OnceLock<String>,
 }
 
 impl std::fmt::Debug for SigningKey {
@@ -34,6 +36,11 @@ impl std::fmt::Debug for SigningKey {
 }
 
 impl SigningKey {
+    /// The base64url JWS header for this key (made by `make` the first time).
+    pub(crate) fn header_with(&self, make: impl FnOnce() -> String) -> &str {
+        self.header.get_or_init(make)
+    }
+
     /// Loads `token.key` and `token.crt` from `dir`, creating both on first use.
     /// Blocking file I/O: call at start-up.
     pub fn load_or_create(dir: &Path) -> Result<SigningKey, AuthError> {
@@ -96,6 +103,7 @@ impl SigningKey {
         .map_err(|e| AuthError::Crypto(format!("token key is not a P-256 key: {e}")))?;
         let kid = libtrust_key_id(pair.public_key().as_ref());
         Ok(SigningKey {
+            header: std::sync::OnceLock::new(),
             pair,
             kid,
             cert_der,
