@@ -32,8 +32,9 @@ const WRITE_BATCH: usize = 1024 * 1024;
 /// Read size when streaming a blob out.
 const READ_CHUNK: usize = 256 * 1024;
 /// Chunks read ahead of the network per blob being sent: with the one being
-/// read and the one being written, about 1 MiB per stream at most.
-const READ_AHEAD: usize = 2;
+/// read and the one being written, 768 KiB per stream at most, so that 32
+/// clients pulling at once stay well under 64 MiB.
+const READ_AHEAD: usize = 1;
 
 /// A crash-safe, content-addressed blob store in a local directory.
 #[derive(Debug)]
