@@ -17,29 +17,74 @@ use crate::oci::{parse_route, Route};
 /// Entries waiting to be written, at most.
 const QUEUE: usize = 65_536;
 /// Entries written per transaction, at most.
-const BATCH: usize = 512;
+const BATCH: usize = 4096;
+/// How long the writer waits for more entries before a transaction.
+const GATHER: Duration = Duration::from_millis(50);
+
+/// What the writer receives: entries, or a request to write what it holds now.
+#[derive(Debug)]
+enum Msg {
+    Entry(AuditEntry),
+    Flush(tokio::sync::oneshot::Sender<()>),
+}
 
 /// Where handlers send audit entries.
 #[derive(Debug, Clone)]
 pub struct AuditSink {
-    tx: mpsc::Sender<AuditEntry>,
+    tx: mpsc::Sender<Msg>,
 }
 
 impl AuditSink {
     /// A sink writing to `store` from a background task (which ends when the
     /// last sink is dropped, after writing what is queued).
     pub fn spawn(store: Arc<dyn IdentityStore>) -> Self {
-        let (tx, mut rx) = mpsc::channel::<AuditEntry>(QUEUE);
+        let (tx, mut rx) = mpsc::channel::<Msg>(QUEUE);
         tokio::spawn(async move {
-            let mut batch = Vec::with_capacity(BATCH);
-            while rx.recv_many(&mut batch, BATCH).await > 0 {
-                if let Err(e) = store.append_audit(&batch).await {
-                    tracing::error!(error = %e, lost = batch.len(), "writing the audit log failed");
+            let mut msgs = Vec::with_capacity(BATCH);
+            while rx.recv_many(&mut msgs, BATCH).await > 0 {
+                // Under a burst of pulls, let entries gather for a moment so
+                // they go in one transaction (one fsync) instead of many; a
+                // flush request cuts the wait short.
+                let flushing = |m: &[Msg]| m.iter().any(|m| matches!(m, Msg::Flush(_)));
+                if msgs.len() < BATCH && !flushing(&msgs) {
+                    let _ = tokio::time::timeout(GATHER, async {
+                        while msgs.len() < BATCH && !flushing(&msgs) {
+                            match rx.recv().await {
+                                Some(m) => msgs.push(m),
+                                None => break,
+                            }
+                        }
+                    })
+                    .await;
                 }
-                batch.clear();
+                let mut batch = Vec::with_capacity(msgs.len());
+                let mut waiting = Vec::new();
+                for m in msgs.drain(..) {
+                    match m {
+                        Msg::Entry(e) => batch.push(e),
+                        Msg::Flush(done) => waiting.push(done),
+                    }
+                }
+                if !batch.is_empty() {
+                    if let Err(e) = store.append_audit(&batch).await {
+                        tracing::error!(error = %e, lost = batch.len(), "writing the audit log failed");
+                    }
+                }
+                for done in waiting {
+                    let _ = done.send(());
+                }
             }
         });
         AuditSink { tx }
+    }
+
+    /// Waits until every entry recorded before this call is written (for a
+    /// graceful shutdown).
+    pub async fn flush(&self) {
+        let (done, written) = tokio::sync::oneshot::channel();
+        if self.tx.send(Msg::Flush(done)).await.is_ok() {
+            let _ = written.await;
+        }
     }
 
     /// Records an operation. Changes wait for room in the queue; pulls are
@@ -64,6 +109,7 @@ impl AuditSink {
             operation: operation.to_owned(),
             op_time: SystemTime::now(),
         };
+        let entry = Msg::Entry(entry);
         if operation == "pull" {
             if self.tx.try_send(entry).is_err() {
                 tracing::warn!("audit queue full: a pull was not recorded");

@@ -289,6 +289,11 @@ impl Server {
             self.config.shutdown_timeout,
         )
         .await;
+        // What the finished requests recorded reaches the database before
+        // the process goes.
+        if let Some(auth) = &self.auth {
+            auth.audit.flush().await;
+        }
         if let Some(p) = purger {
             p.abort();
         }

@@ -1183,3 +1183,31 @@ async fn pushes_pulls_deletes_and_creations_are_audited() {
         400
     );
 }
+
+#[tokio::test]
+async fn a_graceful_stop_writes_the_audit_entries_of_the_last_requests() {
+    let s = TestServer::start_with_auth().await;
+    let a = admin();
+    push_image(&s, "library/last", "v1").await;
+    assert_eq!(
+        s.get_with("/v2/library/last/manifests/v1", &a).await.status,
+        200
+    );
+    // Stopped at once, before the audit writer's batching delay is over.
+    let dir = s.stop().await;
+    let store = harbor_storage::SqliteMetaStore::open(dir.path().join("data").join("registry.db"))
+        .unwrap_or_else(|e| panic!("reopen: {e}"));
+    let (entries, _) = harbor_core::IdentityStore::list_audit(
+        &store,
+        &harbor_core::AuditQuery::default(),
+        harbor_core::Page::default(),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("audit: {e}"));
+    let ops: Vec<(&str, &str)> = entries
+        .iter()
+        .map(|e| (e.operation.as_str(), e.resource.as_str()))
+        .collect();
+    assert!(ops.contains(&("create", "library/last:v1")), "{ops:?}");
+    assert!(ops.contains(&("pull", "library/last:v1")), "{ops:?}");
+}
