@@ -410,8 +410,6 @@ pub fn verified(
         digest: Digest,
         size: u64,
         done: u64,
-        progress: Option<Progress>,
-        reported: u64,
     }
     let algorithm = digest.algorithm();
     let state = State {
@@ -421,27 +419,16 @@ pub fn verified(
         } else {
             Algorithm::Sha256
         })),
-        digest,
+        digest: digest.clone(),
         size,
         done: 0,
-        progress,
-        reported: 0,
     };
-    stream::unfold(state, |mut st| async move {
+    let checked = stream::unfold(state, |mut st| async move {
         let hasher = st.hasher.as_mut()?;
         match st.body.next().await {
             Some(Ok(chunk)) => {
                 hasher.update(&chunk);
                 st.done += chunk.len() as u64;
-                if let Some(p) = &st.progress {
-                    if st.done - st.reported >= 1 << 20 || st.done == st.size {
-                        st.reported = st.done;
-                        p(&CopyEvent::BlobProgress {
-                            digest: st.digest.clone(),
-                            done: st.done,
-                        });
-                    }
-                }
                 Some((Ok(chunk), st))
             }
             Some(Err(e)) => {
@@ -465,10 +452,12 @@ pub fn verified(
             }
         }
     })
-    .boxed()
+    .boxed();
+    counted(checked, digest, 0, size, progress)
 }
 
-/// Passes the tail of a blob from `offset` on through, reporting progress.
+/// Passes a blob from byte `offset` on through, reporting progress every MiB
+/// and at its end.
 fn counted(
     body: ByteStream,
     digest: Digest,

@@ -13,7 +13,7 @@ use futures::stream::{self, StreamExt};
 use harbor_core::{Execution, NewTask, ReplicationStore, RunStatus, TaskRecord};
 
 use crate::adapter::RegistryAdapter;
-use crate::copy::{Copier, CopyOptions};
+use crate::copy::Copier;
 use crate::error::{ReplicateError, Result};
 use crate::policy::Policy;
 use crate::replicator::{CopyTask, Replicator};
@@ -194,15 +194,7 @@ impl JobRunner {
         repos.sort();
         repos.dedup();
         dst.prepare_for_push(&repos).await?;
-        let options = CopyOptions {
-            override_tags: policy.override_tags,
-            same_registry: false,
-            progress: None,
-            speed_kbps: policy.speed.filter(|s| *s > 0).map(|s| s as u64),
-            chunk_size: policy.copy_by_chunk.then_some(crate::copy::DEFAULT_CHUNK),
-            checkpoints: self.replicator.checkpoints.clone(),
-        };
-        let copier = Copier::new(src, dst, options);
+        let copier = Copier::new(src, dst, self.replicator.options_for(policy, None));
         let copier = &copier;
         let failed = stream::iter(todo)
             .map(|task| async move { self.run_task(execution_id, copier, task).await })

@@ -159,15 +159,21 @@ impl Replicator {
         repos.sort();
         repos.dedup();
         dst.prepare_for_push(&repos).await?;
-        let options = CopyOptions {
+        let options = self.options_for(policy, progress);
+        Ok(self.run_tasks(tasks, Copier::new(src, dst, options)).await)
+    }
+
+    /// How the copies of `policy` are made: its `override`, `speed` and
+    /// `copy_by_chunk`, with this replicator's checkpoints.
+    pub fn options_for(&self, policy: &Policy, progress: Option<Progress>) -> CopyOptions {
+        CopyOptions {
             override_tags: policy.override_tags,
             same_registry: false,
             progress,
             speed_kbps: policy.speed.filter(|s| *s > 0).map(|s| s as u64),
             chunk_size: policy.copy_by_chunk.then_some(crate::copy::DEFAULT_CHUNK),
             checkpoints: self.checkpoints.clone(),
-        };
-        Ok(self.run_tasks(tasks, Copier::new(src, dst, options)).await)
+        }
     }
 
     /// Copies every tag of `src_repo` to `dst_repo` through `copier` (the

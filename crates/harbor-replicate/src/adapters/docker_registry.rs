@@ -217,6 +217,20 @@ impl DockerRegistry {
         self.base.clone()
     }
 
+    /// Opens an upload session in `repo`; its absolute location.
+    async fn start_upload(&self, repo: &str, scopes: &[String]) -> Result<String> {
+        let start = format!("{}/v2/{repo}/blobs/uploads/", self.base);
+        let resp = self
+            .send(Method::POST, &start, scopes, &[], Payload::Empty)
+            .await?;
+        if resp.status() != StatusCode::ACCEPTED {
+            return Err(self.fail("POST", &start, resp).await);
+        }
+        header(&resp, "location")
+            .map(|l| self.absolute(l))
+            .ok_or_else(|| ReplicateError::Invalid("upload session without a Location".into()))
+    }
+
     /// Where an upload session stands: the offset after the last byte it
     /// holds and its current location; `None` when the registry no longer
     /// knows it.
@@ -471,18 +485,35 @@ impl DockerRegistry {
         vec![format!("repository:{repo}:{actions}")]
     }
 
-    async fn paged_list(
+    /// Every page of a listing from `first` on, following `Link: <...>;
+    /// rel="next"` headers until a page comes back empty; `page` takes each
+    /// page's JSON apart. Registry listings go through the token flow
+    /// (`scopes`); `/api/v2.0` ones (`api`) carry Basic credentials.
+    async fn paged<T>(
         &self,
         first: String,
         scopes: &[String],
-        field: &str,
-    ) -> Result<Vec<String>> {
+        api: bool,
+        page: impl Fn(serde_json::Value) -> Option<Vec<T>>,
+    ) -> Result<Vec<T>> {
+        let headers: Vec<(&str, String)> = if api {
+            self.basic()
+                .map(|b| ("authorization", b))
+                .into_iter()
+                .collect()
+        } else {
+            Vec::new()
+        };
         let mut out = Vec::new();
         let mut url = first;
         loop {
-            let resp = self
-                .send(Method::GET, &url, scopes, &[], Payload::Empty)
-                .await?;
+            let resp = if api {
+                self.send_once(Method::GET, &url, &[], &headers, Payload::Empty)
+                    .await?
+            } else {
+                self.send(Method::GET, &url, scopes, &headers, Payload::Empty)
+                    .await?
+            };
             if !resp.status().is_success() {
                 return Err(self.fail("GET", &url, resp).await);
             }
@@ -493,18 +524,14 @@ impl DockerRegistry {
                     registry: self.name(),
                     message: e,
                 })?;
-            let json: serde_json::Value = serde_json::from_slice(&body)
-                .map_err(|e| ReplicateError::Invalid(format!("listing is not JSON: {e}")))?;
-            let page: Vec<String> = json[field]
-                .as_array()
-                .map(|a| {
-                    a.iter()
-                        .filter_map(|v| v.as_str().map(str::to_owned))
-                        .collect()
-                })
-                .unwrap_or_default();
-            let empty = page.is_empty();
-            out.extend(page);
+            let items = serde_json::from_slice(&body)
+                .ok()
+                .and_then(&page)
+                .ok_or_else(|| {
+                    ReplicateError::Invalid(format!("{url} did not answer a listing"))
+                })?;
+            let empty = items.is_empty();
+            out.extend(items);
             match next {
                 Some(n) if !empty => url = self.absolute(&n),
                 _ => return Ok(out),
@@ -512,38 +539,38 @@ impl DockerRegistry {
         }
     }
 
-    /// Every item of a paged Harbor `/api/v2.0` listing, following its
-    /// `Link: <...>; rel="next"` headers (100 per page, Harbor's largest).
+    /// The strings under `field` of a registry listing (`_catalog`, `tags/list`).
+    async fn paged_list(
+        &self,
+        first: String,
+        scopes: &[String],
+        field: &str,
+    ) -> Result<Vec<String>> {
+        self.paged(first, scopes, false, |json| {
+            Some(
+                json[field]
+                    .as_array()
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|v| v.as_str().map(str::to_owned))
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+            )
+        })
+        .await
+    }
+
+    /// Every item of a paged Harbor `/api/v2.0` listing (100 per page,
+    /// Harbor's largest).
     async fn harbor_list(&self, path: &str) -> Result<Vec<serde_json::Value>> {
-        let auth = self.basic().map(|b| ("authorization", b));
-        let headers: Vec<(&str, String)> = auth.into_iter().collect();
         let sep = if path.contains('?') { '&' } else { '?' };
-        let mut url = format!("{}{path}{sep}page=1&page_size=100", self.base);
-        let mut out = Vec::new();
-        loop {
-            let resp = self
-                .send_once(Method::GET, &url, &[], &headers, Payload::Empty)
-                .await?;
-            if !resp.status().is_success() {
-                return Err(self.fail("GET", &url, resp).await);
-            }
-            let next = next_link(&resp);
-            let body = read_small(resp.into_body(), 64 * 1024 * 1024)
-                .await
-                .map_err(|e| ReplicateError::Transport {
-                    registry: self.name(),
-                    message: e,
-                })?;
-            let page: Vec<serde_json::Value> = serde_json::from_slice(&body).map_err(|e| {
-                ReplicateError::Invalid(format!("{url} did not answer a JSON list: {e}"))
-            })?;
-            let empty = page.is_empty();
-            out.extend(page);
-            match next {
-                Some(n) if !empty => url = self.absolute(&n),
-                _ => return Ok(out),
-            }
-        }
+        let first = format!("{}{path}{sep}page=1&page_size=100", self.base);
+        self.paged(first, &[], true, |json| match json {
+            serde_json::Value::Array(items) => Some(items),
+            _ => None,
+        })
+        .await
     }
 
     /// Repositories of a Harbor, project by project through `/api/v2.0`
@@ -650,6 +677,12 @@ fn take_bytes(cursor: Arc<tokio::sync::Mutex<Cursor>>, n: u64) -> ByteStream {
         }
     })
     .boxed()
+}
+
+/// The URL whose `PUT` completes the upload session at `location` as `digest`.
+fn completion_url(location: &str, digest: &Digest) -> String {
+    let sep = if location.contains('?') { '&' } else { '?' };
+    format!("{location}{sep}digest={digest}")
 }
 
 /// The offset after the last byte a `Range: 0-N` header acknowledges.
@@ -885,18 +918,8 @@ impl RegistryAdapter for DockerRegistry {
         body: ByteStream,
     ) -> Result<()> {
         let scopes = Self::scope(repo, "pull,push");
-        let start = format!("{}/v2/{repo}/blobs/uploads/", self.base);
-        let resp = self
-            .send(Method::POST, &start, &scopes, &[], Payload::Empty)
-            .await?;
-        if resp.status() != StatusCode::ACCEPTED {
-            return Err(self.fail("POST", &start, resp).await);
-        }
-        let location = header(&resp, "location")
-            .map(|l| self.absolute(l))
-            .ok_or_else(|| ReplicateError::Invalid("upload session without a Location".into()))?;
-        let sep = if location.contains('?') { '&' } else { '?' };
-        let put = format!("{location}{sep}digest={digest}");
+        let location = self.start_upload(repo, &scopes).await?;
+        let put = completion_url(&location, digest);
         let headers = [
             ("content-type", "application/octet-stream".to_owned()),
             ("content-length", size.to_string()),
@@ -961,21 +984,7 @@ impl RegistryAdapter for DockerRegistry {
         }
         let (mut offset, mut location) = match resumed {
             Some(at) => at,
-            None => {
-                let start = format!("{}/v2/{repo}/blobs/uploads/", self.base);
-                let resp = self
-                    .send(Method::POST, &start, &scopes, &[], Payload::Empty)
-                    .await?;
-                if resp.status() != StatusCode::ACCEPTED {
-                    return Err(self.fail("POST", &start, resp).await);
-                }
-                let location = header(&resp, "location")
-                    .map(|l| self.absolute(l))
-                    .ok_or_else(|| {
-                        ReplicateError::Invalid("upload session without a Location".into())
-                    })?;
-                (0, location)
-            }
+            None => (0, self.start_upload(repo, &scopes).await?),
         };
         if let Some(c) = &checkpoints {
             c.save(&key, &location).await;
@@ -1045,8 +1054,7 @@ impl RegistryAdapter for DockerRegistry {
                 None => return Err(error),
             }
         }
-        let sep = if location.contains('?') { '&' } else { '?' };
-        let put = format!("{location}{sep}digest={digest}");
+        let put = completion_url(&location, digest);
         let resp = self
             .send(Method::PUT, &put, &scopes, &[], Payload::Empty)
             .await?;
