@@ -172,6 +172,25 @@ fn like_pattern(s: &str) -> String {
 }
 
 impl SqliteMetaStore {
+    /// A lookup through the identity cache: `key`'s entry if it holds one
+    /// (`unwrap` tells it apart), else `f` on the database, kept unless an
+    /// identity write completed meanwhile.
+    async fn cached<T: Clone + Send + 'static>(
+        &self,
+        key: String,
+        unwrap: fn(cache::Identity) -> Option<Option<T>>,
+        wrap: fn(Option<T>) -> cache::Identity,
+        f: impl FnOnce(&mut Connection) -> Result<Option<T>, StorageError> + Send + 'static,
+    ) -> Result<Option<T>> {
+        if let Some(hit) = self.identity.get(&key).and_then(unwrap) {
+            return Ok(hit);
+        }
+        let generation = self.identity.generation();
+        let found = self.call(f).await?;
+        self.identity.put(generation, key, wrap(found.clone()));
+        Ok(found)
+    }
+
     /// A write to users, projects, members or robots: the identity cache is
     /// emptied once it is done (committed or not).
     async fn write_identity<T: Send + 'static>(
@@ -207,16 +226,17 @@ impl IdentityStore for SqliteMetaStore {
     }
 
     async fn user_by_name(&self, username: &str) -> Result<Option<User>> {
-        let key = format!("u:{username}");
-        if let Some(cache::Identity::User(hit)) = self.identity.get(&key) {
-            return Ok(hit);
-        }
-        let generation = self.identity.generation();
         let name = username.to_owned();
-        let found = self.call(move |c| user_by(c, "username", &name)).await?;
-        self.identity
-            .put(generation, key, cache::Identity::User(found.clone()));
-        Ok(found)
+        self.cached(
+            format!("u:{username}"),
+            |i| match i {
+                cache::Identity::User(u) => Some(u),
+                _ => None,
+            },
+            cache::Identity::User,
+            move |c| user_by(c, "username", &name),
+        )
+        .await
     }
 
     async fn list_users(
@@ -314,15 +334,17 @@ impl IdentityStore for SqliteMetaStore {
 
     async fn project_by_name(&self, name: &str) -> Result<Option<Project>> {
         let key = format!("p:{name}");
-        if let Some(cache::Identity::Project(hit)) = self.identity.get(&key) {
-            return Ok(hit);
-        }
-        let generation = self.identity.generation();
         let name = name.to_owned();
-        let found = self.call(move |c| project_by(c, "name", &name)).await?;
-        self.identity
-            .put(generation, key, cache::Identity::Project(found.clone()));
-        Ok(found)
+        self.cached(
+            key,
+            |i| match i {
+                cache::Identity::Project(p) => Some(p),
+                _ => None,
+            },
+            cache::Identity::Project,
+            move |c| project_by(c, "name", &name),
+        )
+        .await
     }
 
     async fn list_projects(&self, query: &ProjectQuery, page: Page) -> Result<(Vec<Project>, u64)> {
@@ -394,13 +416,14 @@ impl IdentityStore for SqliteMetaStore {
     }
 
     async fn member_of(&self, project_id: i64, user_id: i64) -> Result<Option<Member>> {
-        let key = format!("m:{project_id}:{user_id}");
-        if let Some(cache::Identity::Member(hit)) = self.identity.get(&key) {
-            return Ok(hit);
-        }
-        let generation = self.identity.generation();
-        let found = self
-            .call(move |c| {
+        self.cached(
+            format!("m:{project_id}:{user_id}"),
+            |i| match i {
+                cache::Identity::Member(m) => Some(m),
+                _ => None,
+            },
+            cache::Identity::Member,
+            move |c| {
                 c.prepare_cached(&format!(
                     "{MEMBER_SELECT} WHERE m.project_id = ?1 AND m.user_id = ?2"
                 ))?
@@ -408,11 +431,9 @@ impl IdentityStore for SqliteMetaStore {
                 .optional()?
                 .map(to_member)
                 .transpose()
-            })
-            .await?;
-        self.identity
-            .put(generation, key, cache::Identity::Member(found.clone()));
-        Ok(found)
+            },
+        )
+        .await
     }
 
     async fn member_by_id(&self, project_id: i64, member_id: i64) -> Result<Option<Member>> {
@@ -494,15 +515,17 @@ impl IdentityStore for SqliteMetaStore {
 
     async fn robot_by_name(&self, name: &str) -> Result<Option<Robot>> {
         let key = format!("r:{name}");
-        if let Some(cache::Identity::Robot(hit)) = self.identity.get(&key) {
-            return Ok(hit);
-        }
-        let generation = self.identity.generation();
         let name = name.to_owned();
-        let found = self.call(move |c| robot_by(c, "name", &name)).await?;
-        self.identity
-            .put(generation, key, cache::Identity::Robot(found.clone()));
-        Ok(found)
+        self.cached(
+            key,
+            |i| match i {
+                cache::Identity::Robot(r) => Some(r),
+                _ => None,
+            },
+            cache::Identity::Robot,
+            move |c| robot_by(c, "name", &name),
+        )
+        .await
     }
 
     async fn list_robots(&self, project_id: Option<i64>, page: Page) -> Result<(Vec<Robot>, u64)> {

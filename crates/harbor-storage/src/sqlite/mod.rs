@@ -80,6 +80,17 @@ impl SqliteMetaStore {
         Ok(out)
     }
 
+    /// A write to tags or manifests: the read cache is emptied once it is
+    /// done (committed or not).
+    async fn write_content<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Transaction<'_>) -> Result<T, StorageError> + Send + 'static,
+    ) -> Result<T> {
+        let out = self.write(f).await;
+        self.cache.invalidate();
+        out
+    }
+
     /// Runs `f` in a write transaction, committed if it returns `Ok`.
     async fn write<T: Send + 'static>(
         &self,
@@ -198,7 +209,7 @@ impl MetaStore for SqliteMetaStore {
         let tag = tag.map(|t| t.to_string());
         let annotations = serde_json::to_string(&record.annotations)
             .map_err(|e| StorageError::Corrupt(format!("annotations do not encode: {e}")))?;
-        let out = self.write(move |tx| {
+        self.write_content(move |tx| {
             let id = ensure_repo(tx, &repo)?;
             let digest = record.digest.to_string();
             tx.prepare_cached(
@@ -232,9 +243,7 @@ impl MetaStore for SqliteMetaStore {
             }
             Ok(())
         })
-        .await;
-        self.cache.invalidate();
-        out
+        .await
     }
 
     async fn get_manifest(
@@ -340,39 +349,31 @@ impl MetaStore for SqliteMetaStore {
 
     async fn delete_tag(&self, repo: &RepositoryName, tag: &Tag) -> Result<bool> {
         let (repo, tag) = (repo.to_string(), tag.to_string());
-        let out = self
-            .write(move |tx| {
-                let n = tx
-                    .prepare_cached(
-                        "DELETE FROM tags WHERE name = ?2
+        self.write_content(move |tx| {
+            let n = tx
+                .prepare_cached(
+                    "DELETE FROM tags WHERE name = ?2
                          AND repository_id = (SELECT id FROM repositories WHERE name = ?1)",
-                    )?
-                    .execute([repo, tag])?;
-                Ok(n > 0)
-            })
-            .await;
-        self.cache.invalidate();
-        out
+                )?
+                .execute([repo, tag])?;
+            Ok(n > 0)
+        })
+        .await
     }
 
     async fn delete_manifest(&self, repo: &RepositoryName, digest: &Digest) -> Result<bool> {
         let (repo, digest) = (repo.to_string(), digest.to_string());
-        let out = self
-            .write(move |tx| {
-                let Some(id) = repo_id(tx, &repo)? else {
-                    return Ok(false);
-                };
-                // Tags and references go with it through ON DELETE CASCADE.
-                let n = tx
-                    .prepare_cached(
-                        "DELETE FROM manifests WHERE repository_id = ?1 AND digest = ?2",
-                    )?
-                    .execute(params![id, digest])?;
-                Ok(n > 0)
-            })
-            .await;
-        self.cache.invalidate();
-        out
+        self.write_content(move |tx| {
+            let Some(id) = repo_id(tx, &repo)? else {
+                return Ok(false);
+            };
+            // Tags and references go with it through ON DELETE CASCADE.
+            let n = tx
+                .prepare_cached("DELETE FROM manifests WHERE repository_id = ?1 AND digest = ?2")?
+                .execute(params![id, digest])?;
+            Ok(n > 0)
+        })
+        .await
     }
 
     async fn referrers(&self, repo: &RepositoryName, subject: &Digest) -> Result<Vec<Descriptor>> {
