@@ -12,16 +12,15 @@
 mod common;
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdout, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use common::layout::{self, Image};
+use common::process::ServerProcess;
 use common::skopeo::{creds, docker, Skopeo};
 use common::{TestServer, ADMIN_PASSWORD};
 use futures::StreamExt;
@@ -985,118 +984,21 @@ async fn a_chunked_copy_abandoned_mid_blob_is_continued_from_its_checkpoint_by_a
 // The real binary killed in the middle of an execution
 // ---------------------------------------------------------------------------
 
-/// How long the server may take to announce itself or to die.
-const PATIENCE: Duration = Duration::from_secs(30);
-
-/// A `harbor-server serve` child process with authentication on. Dropping it
-/// kills the process (by its PID), so a failing test never leaves one behind.
-struct ServerProcess {
-    child: Child,
-    /// `host:port` it listens on.
-    addr: String,
-    /// Where its standard error (the log) goes.
-    log: PathBuf,
-    /// Kept open so that the server can still write to its standard output.
-    _stdout: BufReader<ChildStdout>,
+/// Starts the binary with authentication on over `data_dir`.
+async fn start_server(data_dir: &Path, log: &Path) -> ServerProcess {
+    ServerProcess::start(
+        data_dir,
+        log,
+        &[
+            ("HARBOR_AUTH_MODE", "token"),
+            ("HARBOR_ADMIN_PASSWORD", ADMIN_PASSWORD),
+        ],
+    )
+    .await
 }
 
+/// The management API as the administrator, on the server process.
 impl ServerProcess {
-    /// Starts the binary on an ephemeral port over `data_dir` and waits for
-    /// its `harbor-server listening on http://ADDR` line.
-    async fn start(data_dir: &Path, log: &Path) -> ServerProcess {
-        let (data_dir, log) = (data_dir.to_owned(), log.to_owned());
-        tokio::task::spawn_blocking(move || Self::start_blocking(&data_dir, &log))
-            .await
-            .unwrap_or_else(|e| panic!("starting the server: {e}"))
-    }
-
-    fn start_blocking(data_dir: &Path, log: &Path) -> ServerProcess {
-        let log_file =
-            std::fs::File::create(log).unwrap_or_else(|e| panic!("create {}: {e}", log.display()));
-        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_harbor-server"));
-        cmd.arg("serve")
-            .arg("--listen")
-            .arg("127.0.0.1:0")
-            .arg("--data-dir")
-            .arg(data_dir)
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::from(log_file));
-        // The environment overrides configuration: keep the caller's out.
-        for (key, _) in std::env::vars().filter(|(k, _)| k.starts_with("HARBOR_")) {
-            cmd.env_remove(key);
-        }
-        cmd.env("HARBOR_AUTH_MODE", "token")
-            .env("HARBOR_ADMIN_PASSWORD", ADMIN_PASSWORD);
-        let mut child = cmd
-            .spawn()
-            .unwrap_or_else(|e| panic!("spawn harbor-server: {e}"));
-        let Some(stdout) = child.stdout.take() else {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("harbor-server has no stdout pipe");
-        };
-        // From here on the guard owns the child and kills it on any panic.
-        let mut server = ServerProcess {
-            child,
-            addr: String::new(),
-            log: log.to_owned(),
-            _stdout: BufReader::new(stdout),
-        };
-        let mut line = String::new();
-        loop {
-            line.clear();
-            let n = server
-                ._stdout
-                .read_line(&mut line)
-                .unwrap_or_else(|e| panic!("reading harbor-server's stdout: {e}"));
-            if n == 0 {
-                panic!(
-                    "harbor-server closed its stdout before announcing its address; log:\n{}",
-                    server.log_text()
-                );
-            }
-            if let Some(addr) = line
-                .trim()
-                .strip_prefix("harbor-server listening on http://")
-            {
-                server.addr = addr.to_owned();
-                return server;
-            }
-        }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
-    }
-
-    fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log)
-            .unwrap_or_else(|e| format!("(no log at {}: {e})", self.log.display()))
-    }
-
-    /// `kill -9 <pid>`, then waits for the process to be gone.
-    async fn kill_hard(&mut self) -> ExitStatus {
-        let pid = self.child.id().to_string();
-        let status = std::process::Command::new("kill")
-            .args(["-9", &pid])
-            .status()
-            .unwrap_or_else(|e| panic!("run kill -9 {pid}: {e}"));
-        assert!(status.success(), "kill -9 {pid} failed: {status}");
-        let deadline = Instant::now() + PATIENCE;
-        loop {
-            match self.child.try_wait() {
-                Ok(Some(status)) => return status,
-                Ok(None) if Instant::now() < deadline => {
-                    tokio::time::sleep(Duration::from_millis(20)).await
-                }
-                Ok(None) => panic!("harbor-server (pid {pid}) survived kill -9 for {PATIENCE:?}"),
-                Err(e) => panic!("waiting for harbor-server (pid {pid}): {e}"),
-            }
-        }
-    }
-
     /// Sends an `/api/v2.0` request as the administrator.
     async fn api(&self, method: &str, path: &str, body: serde_json::Value) -> common::Resp {
         let auth = format!(
@@ -1176,16 +1078,6 @@ impl ServerProcess {
     }
 }
 
-impl Drop for ServerProcess {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            // Child::kill sends SIGKILL to this child's own PID.
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_killed_in_the_middle_of_an_execution_resumes_it_after_a_restart_and_every_image_arrives_intact(
 ) {
@@ -1209,7 +1101,7 @@ async fn killed_in_the_middle_of_an_execution(chunked: bool) {
     let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
     let data = tmp.path().join("data");
     let skopeo = Skopeo::new();
-    let mut first = ServerProcess::start(&data, &tmp.path().join("first.log")).await;
+    let mut first = start_server(&data, &tmp.path().join("first.log")).await;
     // Two ordinary images and one whose 32 MiB layer cannot sit whole in the
     // sockets' buffers between the server and the proxy: killing the server
     // surely cuts that upload short.
@@ -1296,7 +1188,7 @@ async fn killed_in_the_middle_of_an_execution(chunked: bool) {
         tokio::time::sleep(Duration::from_millis(25)).await;
     };
     assert_eq!(before.len(), names.len(), "one task per image: {before:#?}");
-    let status = first.kill_hard().await;
+    let status = first.signal("9").await;
     assert_eq!(status.signal(), Some(9), "the server died of {status}");
     let first_log = first.log_text();
     drop(first);
@@ -1353,7 +1245,7 @@ async fn killed_in_the_middle_of_an_execution(chunked: bool) {
 
     let big_before = proxy.upload_bytes_into("mirror/big");
     // Restarted on the same data directory: the execution goes on.
-    let second = ServerProcess::start(&data, &tmp.path().join("second.log")).await;
+    let second = start_server(&data, &tmp.path().join("second.log")).await;
     let deadline = Instant::now() + Duration::from_secs(180);
     let finished = loop {
         let e = second

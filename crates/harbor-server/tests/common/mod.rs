@@ -4,6 +4,7 @@
 
 pub mod distribution;
 pub mod layout;
+pub mod process;
 pub mod skopeo;
 
 use std::net::SocketAddr;
