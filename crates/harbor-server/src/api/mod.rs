@@ -134,30 +134,7 @@ pub fn routes(state: ApiState) -> Router {
         )
         .route("/api/v2.0/users/{id}/password", put(users::password))
         .route("/api/v2.0/users/{id}/sysadmin", put(users::sysadmin))
-        .layer(axum::middleware::from_fn_with_state(
-            state.auth.clone(),
-            forget_accounts,
-        ))
         .with_state(state)
-}
-
-/// Empties the cache of accounts named by tokens after every change made
-/// through the API (users, robots, members...), so that it never outlives
-/// what it caches.
-async fn forget_accounts(
-    axum::extract::State(auth): axum::extract::State<Arc<AuthState>>,
-    req: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> axum::response::Response {
-    let read_only = matches!(
-        *req.method(),
-        axum::http::Method::GET | axum::http::Method::HEAD
-    );
-    let resp = next.run(req).await;
-    if !read_only {
-        auth.principals.clear();
-    }
-    resp
 }
 
 /// An error in Harbor's form: `{"errors":[{"code":..,"message":..}]}`.

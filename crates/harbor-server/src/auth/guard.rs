@@ -153,20 +153,13 @@ async fn identify(
         };
         let principal = match claims.sub.as_str() {
             "" => Principal::Anonymous,
-            name => match state.auth.principals.get(name) {
-                Some(p) => p,
-                None => {
-                    let p = harbor_auth::resolve_principal(state.auth.store.as_ref(), name)
-                        .await?
-                        .ok_or_else(|| {
-                            AuthError::InvalidToken(
-                                "the token's account no longer exists or is disabled".into(),
-                            )
-                        })?;
-                    state.auth.principals.put(name, p.clone());
-                    p
-                }
-            },
+            name => harbor_auth::resolve_principal(state.auth.store.as_ref(), name)
+                .await?
+                .ok_or_else(|| {
+                    AuthError::InvalidToken(
+                        "the token's account no longer exists or is disabled".into(),
+                    )
+                })?,
         };
         return Ok(Caller::Token(principal, claims));
     }

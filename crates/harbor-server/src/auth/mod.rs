@@ -11,7 +11,7 @@ use std::sync::Arc;
 use axum::http::HeaderMap;
 use base64::Engine;
 use harbor_auth::{
-    Authenticator, DbAuthenticator, Principal, RateLimit, RbacAuthorizer, SigningKey, TokenConfig,
+    Authenticator, DbAuthenticator, RateLimit, RbacAuthorizer, SigningKey, TokenConfig,
     TokenService,
 };
 use harbor_core::IdentityStore;
@@ -44,48 +44,6 @@ pub struct AuthState {
     pub audit: crate::audit::AuditSink,
     /// Replication, once set up.
     pub replication: std::sync::OnceLock<Arc<crate::replication::ReplicationService>>,
-    /// Accounts named by tokens, recently looked up.
-    pub principals: PrincipalCache,
-}
-
-/// The accounts that bearer tokens name, kept for a few seconds so that the
-/// requests of a pull or push do not each read the account from the
-/// database. Any change made through the management API empties it, so a
-/// disabled account or a deleted robot is refused at once; a change made to
-/// the store behind our back shows within [`PrincipalCache::TTL`].
-#[derive(Debug, Default)]
-pub struct PrincipalCache {
-    entries: std::sync::Mutex<std::collections::HashMap<String, (std::time::Instant, Principal)>>,
-}
-
-impl PrincipalCache {
-    /// How long an account is trusted without a new look.
-    pub const TTL: std::time::Duration = std::time::Duration::from_secs(5);
-    const CAPACITY: usize = 4096;
-
-    /// The account `name`, if looked up within the TTL.
-    pub fn get(&self, name: &str) -> Option<Principal> {
-        let entries = self.entries.lock().ok()?;
-        let (at, p) = entries.get(name)?;
-        (at.elapsed() < Self::TTL).then(|| p.clone())
-    }
-
-    /// Remembers the account `name`.
-    pub fn put(&self, name: &str, principal: Principal) {
-        if let Ok(mut entries) = self.entries.lock() {
-            if entries.len() >= Self::CAPACITY {
-                entries.clear();
-            }
-            entries.insert(name.to_owned(), (std::time::Instant::now(), principal));
-        }
-    }
-
-    /// Forgets every account.
-    pub fn clear(&self) {
-        if let Ok(mut entries) = self.entries.lock() {
-            entries.clear();
-        }
-    }
 }
 
 impl AuthState {
@@ -112,7 +70,6 @@ impl AuthState {
             anonymous_access,
             audit: crate::audit::AuditSink::spawn(store_for_audit),
             replication: std::sync::OnceLock::new(),
-            principals: PrincipalCache::default(),
         }
     }
 
