@@ -2,7 +2,7 @@
 //! version 2.8) stores the images and trusts OUR token service. Its `auth.token`
 //! section points its realm at our `/service/token` and its `rootcertbundle` at
 //! the `token.crt` our server writes; skopeo follows distribution's challenge to
-//! us, and distribution must accept the ES256 tokens we sign (`kid` and `x5c`
+//! us, and distribution must accept the ES256 tokens we sign (`kid`
 //! in the header, `aud` a single string) and honour the access they grant.
 //!
 //! `/usr/bin/docker-registry` and skopeo must be installed (`scripts/test`

@@ -116,7 +116,7 @@ impl SigningKey {
         &self.kid
     }
 
-    /// The certificate (DER), for the `x5c` header.
+    /// The certificate (DER), for verifiers that pin or bundle it.
     pub fn cert_der(&self) -> &[u8] {
         &self.cert_der
     }

@@ -62,20 +62,48 @@ pub(crate) fn auth_error(e: &AuthError) -> Response {
     }
 }
 
-fn token_body(issued: &IssuedToken, refresh: Option<String>, scope: Option<String>) -> Response {
-    let mut body = serde_json::json!({
-        "token": issued.token,
-        "access_token": issued.token,
-        "expires_in": issued.expires_in,
-        "issued_at": humantime::format_rfc3339_seconds(issued.issued_at).to_string(),
-    });
-    if let Some(r) = refresh {
-        body["refresh_token"] = r.into();
+/// A token response. `GET` answers in the Docker form (`token`, as Harbor
+/// does); the OAuth2 `POST` also carries `access_token`, which that form
+/// requires. Serialized straight from borrowed fields: the token is the
+/// bulk of the body and is not copied into an intermediate JSON value.
+#[derive(serde::Serialize)]
+struct TokenBody<'a> {
+    token: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    access_token: Option<&'a str>,
+    expires_in: u64,
+    issued_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    refresh_token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    scope: Option<String>,
+}
+
+fn token_body(
+    issued: &IssuedToken,
+    oauth2: bool,
+    refresh: Option<String>,
+    scope: Option<String>,
+) -> Response {
+    let body = TokenBody {
+        token: &issued.token,
+        access_token: oauth2.then_some(issued.token.as_str()),
+        expires_in: issued.expires_in,
+        issued_at: humantime::format_rfc3339_seconds(issued.issued_at).to_string(),
+        refresh_token: refresh,
+        scope,
+    };
+    match serde_json::to_vec(&body) {
+        Ok(bytes) => {
+            let mut resp = (StatusCode::OK, bytes).into_response();
+            resp.headers_mut().insert(
+                "content-type",
+                HeaderValue::from_static("application/json; charset=utf-8"),
+            );
+            resp
+        }
+        Err(e) => auth_error(&AuthError::Crypto(e.to_string())),
     }
-    if let Some(s) = scope {
-        body["scope"] = s.into();
-    }
-    json(StatusCode::OK, body)
 }
 
 fn params(query: &str) -> Vec<(String, String)> {
@@ -130,7 +158,7 @@ pub async fn token_get(State(auth): State<Arc<AuthState>>, req: Request) -> Resp
         },
         _ => None,
     };
-    token_body(&issued, refresh, None)
+    token_body(&issued, false, refresh, None)
 }
 
 /// `POST /service/token` with a form: the OAuth2 password and refresh-token grants.
@@ -188,5 +216,5 @@ pub async fn token_post(State(auth): State<Arc<AuthState>>, req: Request) -> Res
         }
         _ => None,
     };
-    token_body(&issued, refresh, scope_param)
+    token_body(&issued, true, refresh, scope_param)
 }
