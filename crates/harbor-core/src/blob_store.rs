@@ -66,6 +66,16 @@ pub struct UploadInfo {
     pub started_at: SystemTime,
 }
 
+/// A stored blob as an open local file, handed out by
+/// [`BlobStore::open_local`] so that a server can send it with `sendfile`.
+#[derive(Debug)]
+pub struct LocalFile {
+    /// The blob's file, opened for reading at offset 0.
+    pub file: std::fs::File,
+    /// Its size in bytes.
+    pub size: u64,
+}
+
 /// Content-addressed blob storage.
 ///
 /// Blobs become visible only once complete and verified: an upload writes to a
@@ -80,6 +90,15 @@ pub trait BlobStore: Debug + Send + Sync + 'static {
     /// Streams a blob, or the `range` of it (already resolved against its size).
     /// `BLOB_UNKNOWN` if absent.
     async fn get(&self, digest: &Digest, range: Option<Range<u64>>) -> Result<ByteStream>;
+
+    /// The blob as an open local file, so that a server can send it without
+    /// copying it through user space (`sendfile`). `Ok(None)` when this backend
+    /// does not keep blobs in local files, which is the default; callers then
+    /// stream it with [`BlobStore::get`]. `BLOB_UNKNOWN` if absent.
+    async fn open_local(&self, digest: &Digest) -> Result<Option<LocalFile>> {
+        let _ = digest;
+        Ok(None)
+    }
 
     /// Removes a blob; `false` if it was not there.
     async fn delete(&self, digest: &Digest) -> Result<bool>;

@@ -17,7 +17,7 @@ pub mod name;
 pub mod registry;
 pub mod replication;
 
-pub use blob_store::{bytes_stream, BlobStore, ByteRange, ByteStream, UploadInfo};
+pub use blob_store::{bytes_stream, BlobStore, ByteRange, ByteStream, LocalFile, UploadInfo};
 pub use digest::{Algorithm, Digest, Hasher};
 pub use error::{Error, ErrorCode, Result};
 pub use identity::{
@@ -29,7 +29,9 @@ pub use meta_store::{
     ArtifactInfo, ManifestRecord, MetaStore, RepositoryInfo, TagInfo, UploadSession,
 };
 pub use name::{Reference, RepositoryName, Tag};
-pub use registry::{BlobContent, ManifestContent, PushedManifest, Registry, UploadStatus};
+pub use registry::{
+    BlobContent, BlobFile, ManifestContent, PushedManifest, Registry, UploadStatus,
+};
 pub use replication::{
     Execution, NewTask, PolicyRecord, RegistryRecord, ReplicationStore, RunStatus, TaskRecord,
 };

@@ -22,6 +22,7 @@ mod error;
 pub mod health;
 pub mod oci;
 pub mod replication;
+pub mod sendfile;
 pub mod serve;
 
 use std::future::Future;

@@ -15,6 +15,7 @@ use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
 use crate::error::ServerError;
+use crate::sendfile::{SendfileIo, SendfileSlot};
 
 /// How long a client may take to send a request's headers.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
@@ -65,10 +66,14 @@ pub async fn serve(
     let mut builder = auto::Builder::new(TokioExecutor::new());
     // A client that never finishes its headers is dropped rather than holding
     // a connection (and shutdown) open.
+    // Always queue body buffers rather than copy them into one: blob bodies on
+    // plain connections are placeholders that `SendfileIo` must see as they
+    // are (see `sendfile`).
     builder
         .http1()
         .timer(hyper_util::rt::TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT);
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .writev(true);
     let builder = Arc::new(builder);
     tokio::pin!(shutdown);
     loop {
@@ -85,10 +90,16 @@ pub async fn serve(
             () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
+        // Plain connections send blobs with `sendfile` (TLS ones cannot).
+        let slot = Arc::new(SendfileSlot::default());
+        let request_slot = tls.is_none().then(|| slot.clone());
         let service = TowerToHyperService::new(
             tower::ServiceBuilder::new()
                 .map_request(move |mut req: hyper::Request<hyper::body::Incoming>| {
                     req.extensions_mut().insert(crate::auth::ClientAddr(peer));
+                    if let Some(slot) = &request_slot {
+                        req.extensions_mut().insert(slot.clone());
+                    }
                     req
                 })
                 .service(router.clone()),
@@ -99,8 +110,8 @@ pub async fn serve(
         tokio::spawn(async move {
             let result = match tls {
                 None => {
-                    let conn =
-                        builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+                    let io = TokioIo::new(SendfileIo::new(stream, slot));
+                    let conn = builder.serve_connection_with_upgrades(io, service);
                     watcher.watch(conn.into_owned()).await
                 }
                 Some(acceptor) => match acceptor.accept(stream).await {

@@ -22,7 +22,8 @@ use bytes::Bytes;
 use futures::stream::{self, BoxStream, StreamExt};
 use harbor_core::blob_store::{blob_unknown, upload_unknown};
 use harbor_core::{
-    Algorithm, BlobStore, ByteStream, Digest, Error, ErrorCode, Hasher, Result, UploadInfo,
+    Algorithm, BlobStore, ByteStream, Digest, Error, ErrorCode, Hasher, LocalFile, Result,
+    UploadInfo,
 };
 
 use crate::error::StorageError;
@@ -296,6 +297,26 @@ impl BlobStore for FsBlobStore {
             return Err(blob_unknown(digest));
         };
         Ok(read_ahead(file, len, path))
+    }
+
+    async fn open_local(&self, digest: &Digest) -> Result<Option<LocalFile>> {
+        let path = self.blob_path(digest);
+        // Published blobs are immutable (a new push of the same digest renames
+        // identical bytes over it), so the open file stays valid to send.
+        let opened = blocking(move || {
+            let file = match std::fs::File::open(&path) {
+                Ok(f) => f,
+                Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
+                Err(e) => return Err(StorageError::io(&path, e)),
+            };
+            let size = file
+                .metadata()
+                .map_err(|e| StorageError::io(&path, e))?
+                .len();
+            Ok(Some(LocalFile { file, size }))
+        })
+        .await?;
+        opened.map(Some).ok_or_else(|| blob_unknown(digest))
     }
 
     async fn delete(&self, digest: &Digest) -> Result<bool> {

@@ -27,6 +27,37 @@ impl std::fmt::Debug for BlobContent {
     }
 }
 
+/// A blob, or part of one, as a local file: what [`Registry::get_blob_file`]
+/// hands to a server that sends files with `sendfile`.
+#[derive(Debug)]
+pub struct BlobFile {
+    /// The whole blob's size.
+    pub size: u64,
+    /// The part being sent (all of it when no range was asked for).
+    pub range: Range<u64>,
+    /// The blob's file; `range` is relative to its start.
+    pub file: std::fs::File,
+}
+
+/// Resolves a client's `range` against a blob of `size` bytes: the part to
+/// send, and that part again when it is not the whole blob. An unsatisfiable
+/// range is `RANGE_INVALID` (416) with the size in the detail.
+fn resolve(size: u64, range: Option<ByteRange>) -> Result<(Range<u64>, Option<Range<u64>>)> {
+    match range {
+        None => Ok((0..size, None)),
+        Some(r) => {
+            let resolved = r.resolve(size).ok_or_else(|| {
+                Error::with_detail(
+                    ErrorCode::RangeInvalid,
+                    format!("range cannot be satisfied for a blob of {size} bytes"),
+                    serde_json::json!({ "size": size }),
+                )
+            })?;
+            Ok((resolved.clone(), Some(resolved)))
+        }
+    }
+}
+
 impl Registry {
     /// The size of a blob that `repo` holds, or `None`.
     pub async fn stat_blob(&self, repo: &RepositoryName, digest: &Digest) -> Result<Option<u64>> {
@@ -49,21 +80,33 @@ impl Registry {
             .stat_blob(repo, digest)
             .await?
             .ok_or_else(|| blob_unknown(digest))?;
-        let (range, partial) = match range {
-            None => (0..size, None),
-            Some(r) => {
-                let resolved = r.resolve(size).ok_or_else(|| {
-                    Error::with_detail(
-                        ErrorCode::RangeInvalid,
-                        format!("range cannot be satisfied for a blob of {size} bytes"),
-                        serde_json::json!({ "size": size }),
-                    )
-                })?;
-                (resolved.clone(), Some(resolved))
-            }
-        };
+        let (range, partial) = resolve(size, range)?;
         let body = self.blobs.get(digest, partial).await?;
         Ok(BlobContent { size, range, body })
+    }
+
+    /// Like [`Registry::get_blob`], but the blob's local file instead of a
+    /// stream, when the blob store keeps blobs in local files
+    /// ([`BlobStore::open_local`](crate::BlobStore::open_local)); `Ok(None)`
+    /// when it does not, and the caller streams with `get_blob`.
+    pub async fn get_blob_file(
+        &self,
+        repo: &RepositoryName,
+        digest: &Digest,
+        range: Option<ByteRange>,
+    ) -> Result<Option<BlobFile>> {
+        if self.meta.linked_blob(repo, digest).await?.is_none() {
+            return Err(blob_unknown(digest));
+        }
+        let Some(local) = self.blobs.open_local(digest).await? else {
+            return Ok(None);
+        };
+        let (range, _) = resolve(local.size, range)?;
+        Ok(Some(BlobFile {
+            size: local.size,
+            range,
+            file: local.file,
+        }))
     }
 
     /// Pushes a whole blob into `repo` in one request, verified against `digest`.

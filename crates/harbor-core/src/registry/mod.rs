@@ -12,7 +12,7 @@ use crate::error::{Error, ErrorCode, Result};
 use crate::meta_store::MetaStore;
 use crate::name::RepositoryName;
 
-pub use blobs::BlobContent;
+pub use blobs::{BlobContent, BlobFile};
 pub use manifests::{ManifestContent, PushedManifest};
 pub use uploads::UploadStatus;
 

@@ -2,11 +2,15 @@
 
 use axum::body::Body;
 use axum::extract::Request;
-use axum::http::{Method, StatusCode};
+use std::ops::Range;
+use std::sync::Arc;
+
+use axum::http::{Method, StatusCode, Version};
 use axum::response::{IntoResponse, Response};
 use harbor_core::{ByteRange, Digest, ErrorCode, RepositoryName};
 
 use super::{header, set, ApiError, OciState};
+use crate::sendfile::{FileBody, SendfileSlot};
 
 pub(super) async fn get(
     state: &OciState,
@@ -36,37 +40,77 @@ pub(super) async fn get(
         blob_headers(&mut resp, &digest);
         return Ok(resp);
     }
+    // On a plain HTTP/1 connection, a blob kept in a local file goes out by
+    // `sendfile`; otherwise it is streamed through the read path.
+    let slot = req
+        .extensions()
+        .get::<Arc<SendfileSlot>>()
+        .filter(|_| req.version() <= Version::HTTP_11)
+        .cloned();
+    if let Some(slot) = slot {
+        match state.registry.get_blob_file(&repo, &digest, range).await {
+            Ok(Some(f)) => {
+                let body = FileBody::new(slot, f.file, f.range.start, f.range.end);
+                return Ok(blob_response(
+                    Body::new(body),
+                    f.size,
+                    f.range,
+                    range.is_some(),
+                    &digest,
+                ));
+            }
+            Ok(None) => {}
+            Err(e) => return range_error(e),
+        }
+    }
     let content = match state.registry.get_blob(&repo, &digest, range).await {
         Ok(c) => c,
-        Err(e) if e.code() == ErrorCode::RangeInvalid => {
-            let size = e.detail().and_then(|d| d["size"].as_u64());
-            let mut resp = ApiError(e).into_response();
-            if let Some(size) = size {
-                set(&mut resp, "content-range", &format!("bytes */{size}"));
-            }
-            return Ok(resp);
-        }
-        Err(e) => return Err(e.into()),
+        Err(e) => return range_error(e),
     };
-    let len = content.range.end - content.range.start;
-    let partial = range.is_some();
-    let mut resp = Response::new(Body::from_stream(content.body));
+    Ok(blob_response(
+        Body::from_stream(content.body),
+        content.size,
+        content.range,
+        range.is_some(),
+        &digest,
+    ))
+}
+
+/// An unsatisfiable range answers 416 with the blob's size in
+/// `Content-Range`, as RFC 9110 asks; other errors pass through.
+fn range_error(e: harbor_core::Error) -> Result<Response, ApiError> {
+    if e.code() != ErrorCode::RangeInvalid {
+        return Err(e.into());
+    }
+    let size = e.detail().and_then(|d| d["size"].as_u64());
+    let mut resp = ApiError(e).into_response();
+    if let Some(size) = size {
+        set(&mut resp, "content-range", &format!("bytes */{size}"));
+    }
+    Ok(resp)
+}
+
+/// The 200 (or 206 for a range) carrying `range` of a blob of `size` bytes.
+fn blob_response(
+    body: Body,
+    size: u64,
+    range: Range<u64>,
+    partial: bool,
+    digest: &Digest,
+) -> Response {
+    let len = range.end - range.start;
+    let mut resp = Response::new(body);
     if partial {
         *resp.status_mut() = StatusCode::PARTIAL_CONTENT;
         set(
             &mut resp,
             "content-range",
-            &format!(
-                "bytes {}-{}/{}",
-                content.range.start,
-                content.range.end - 1,
-                content.size
-            ),
+            &format!("bytes {}-{}/{size}", range.start, range.end - 1),
         );
     }
     set(&mut resp, "content-length", &len.to_string());
-    blob_headers(&mut resp, &digest);
-    Ok(resp)
+    blob_headers(&mut resp, digest);
+    resp
 }
 
 fn blob_headers(resp: &mut Response, digest: &Digest) {

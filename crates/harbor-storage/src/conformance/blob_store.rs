@@ -45,6 +45,7 @@ pub async fn run_all(store: &dyn BlobStore) {
     aborted_upload_is_gone(store).await;
     sha512_uploads_are_verified(store).await;
     a_large_blob_streams_through_in_many_chunks(store).await;
+    a_local_file_holds_exactly_the_blob(store).await;
 }
 
 /// A whole put is visible by stat, get and list, and delete removes it.
@@ -277,5 +278,33 @@ pub async fn a_large_blob_streams_through_in_many_chunks(store: &dyn BlobStore) 
     }
     assert_eq!(total, size);
     assert_eq!(h.finish(), d);
+    ok("delete", store.delete(&d).await);
+}
+
+/// A backend that hands out local files (for `sendfile`) hands out exactly
+/// the blob's bytes and size, and refuses an absent blob as `BLOB_UNKNOWN`;
+/// one that does not answers `None`.
+pub async fn a_local_file_holds_exactly_the_blob(store: &dyn BlobStore) {
+    let data: Vec<u8> = (0..=255u8).cycle().take(300_000).collect();
+    let d = Digest::sha256(&data);
+    ok("put", store.put(&d, bytes_stream(data.clone()), None).await);
+    if let Some(local) = ok("open_local", store.open_local(&d).await) {
+        assert_eq!(local.size, data.len() as u64);
+        let read = tokio::task::spawn_blocking(move || {
+            let mut file = local.file;
+            let mut buf = Vec::new();
+            std::io::Read::read_to_end(&mut file, &mut buf).map(|_| buf)
+        })
+        .await;
+        let read = ok("read the local file", ok("join", read));
+        assert!(read == data, "the local file differs from the blob");
+        let absent = Digest::sha256(b"conformance: never stored");
+        let e = store.open_local(&absent).await.err().map(|e| e.code());
+        assert_eq!(
+            e,
+            Some(ErrorCode::BlobUnknown),
+            "open_local of an absent blob"
+        );
+    }
     ok("delete", store.delete(&d).await);
 }

@@ -1,0 +1,371 @@
+//! Zero-copy blob bodies: `sendfile(2)` from the blob's file to the client's
+//! socket, under hyper's HTTP/1 framing.
+//!
+//! hyper writes bodies from buffers; it has no way to hand a file to the
+//! socket. So a blob body ([`FileBody`]) yields *placeholder* frames: slices of
+//! one shared, never-written buffer, as long as the file segment each stands
+//! for, and it queues that segment on the connection's [`SendfileSlot`].
+//! hyper frames and queues the placeholders like any body (with the
+//! `Content-Length` it was told), and the connection's IO ([`SendfileIo`])
+//! recognises a placeholder by its address when hyper writes it, and sends the
+//! queued file segment in its place with `sendfile`: page cache to socket,
+//! with no copy through user space. Everything else hyper writes (heads, other
+//! bodies) goes to the socket unchanged.
+//!
+//! Placeholders and segments are matched in order: on one HTTP/1 connection
+//! hyper writes one response at a time, each body's frames in the order
+//! polled, each byte once. A placeholder out of step with its segment ends the
+//! connection with an error; placeholder bytes are never sent as data.
+//!
+//! `sendfile` may wait for the disk when the blob is not in the page cache, so
+//! it runs on the blocking pool, never on an async worker; and it runs only
+//! while the socket has room (a non-blocking socket), so a slow client holds
+//! no thread while it reads. Only plain-TCP HTTP/1 connections get a slot:
+//! TLS and HTTP/2 stream blobs through the ordinary read path.
+
+use std::collections::VecDeque;
+use std::fs::File;
+use std::future::Future;
+use std::io::{self, IoSlice};
+use std::os::fd::{AsFd, OwnedFd};
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::task::{ready, Context, Poll};
+
+use bytes::Bytes;
+use http_body::{Body, Frame, SizeHint};
+use tokio::io::{AsyncRead, AsyncWrite, Interest, ReadBuf};
+use tokio::net::TcpStream;
+use tokio::task::JoinHandle;
+
+/// The most one placeholder frame stands for. hyper queues at most one such
+/// frame ahead of the socket (its write buffer limit is ~400 KiB), and the
+/// placeholder buffer is never touched, so this costs no memory.
+const SEGMENT: usize = 4 * 1024 * 1024;
+
+/// The shared placeholder buffer: allocated zeroed (untouched pages, so no
+/// resident memory) and never read or written.
+fn placeholder() -> &'static Bytes {
+    static BUF: OnceLock<Bytes> = OnceLock::new();
+    BUF.get_or_init(|| Bytes::from(vec![0u8; SEGMENT]))
+}
+
+/// Whether `slice` lies inside the placeholder buffer; its offset there if so.
+fn placeholder_offset(slice: &[u8]) -> Option<usize> {
+    let base = placeholder().as_ptr() as usize;
+    let at = slice.as_ptr() as usize;
+    (!slice.is_empty() && at >= base && at + slice.len() <= base + SEGMENT).then(|| at - base)
+}
+
+/// A part of a file standing in for one placeholder frame.
+#[derive(Debug)]
+struct Segment {
+    file: Arc<File>,
+    /// Where in the file the segment starts.
+    offset: u64,
+    len: u64,
+    /// Bytes of it already on the wire.
+    sent: u64,
+}
+
+/// The file segments one connection owes its socket, in the order their
+/// placeholders were handed to hyper. Put in each request's extensions by the
+/// accept loop for plain-TCP connections.
+#[derive(Debug, Default)]
+pub struct SendfileSlot {
+    segments: Mutex<VecDeque<Segment>>,
+}
+
+impl SendfileSlot {
+    fn segments(&self) -> std::sync::MutexGuard<'_, VecDeque<Segment>> {
+        self.segments.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// A response body that sends `range` of `file` by `sendfile` through the
+/// connection's [`SendfileIo`]. Only valid on the HTTP/1 connection whose
+/// slot it was given.
+#[derive(Debug)]
+pub struct FileBody {
+    slot: Arc<SendfileSlot>,
+    file: Arc<File>,
+    next: u64,
+    end: u64,
+}
+
+impl FileBody {
+    /// The body for bytes `start..end` of `file`, on the connection of `slot`.
+    pub fn new(slot: Arc<SendfileSlot>, file: File, start: u64, end: u64) -> Self {
+        FileBody {
+            slot,
+            file: Arc::new(file),
+            next: start,
+            end: end.max(start),
+        }
+    }
+}
+
+impl Body for FileBody {
+    type Data = Bytes;
+    type Error = io::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
+        let left = self.end - self.next;
+        if left == 0 {
+            return Poll::Ready(None);
+        }
+        let len = left.min(SEGMENT as u64);
+        let segment = Segment {
+            file: self.file.clone(),
+            offset: self.next,
+            len,
+            sent: 0,
+        };
+        self.slot.segments().push_back(segment);
+        self.next += len;
+        // `len` <= SEGMENT, so the slice is in bounds.
+        let frame = placeholder().slice(..len as usize);
+        Poll::Ready(Some(Ok(Frame::data(frame))))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.next == self.end
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        SizeHint::with_exact(self.end - self.next)
+    }
+}
+
+/// What a `sendfile` run on the blocking pool did.
+#[derive(Debug)]
+enum Sent {
+    /// This many bytes (> 0) went out.
+    Bytes(usize),
+    /// The socket was full before any byte went out.
+    Full,
+}
+
+/// A plain TCP connection's IO for hyper: writes pass through, except
+/// placeholder slices, for which the queued file segment is sent.
+#[derive(Debug)]
+pub struct SendfileIo {
+    stream: TcpStream,
+    slot: Arc<SendfileSlot>,
+    /// A duplicate of the socket's descriptor for blocking-pool sends, so a
+    /// send in progress never writes to a descriptor number closed and reused.
+    socket: Option<Arc<OwnedFd>>,
+    job: Option<JoinHandle<io::Result<Sent>>>,
+}
+
+impl SendfileIo {
+    /// Wraps `stream`; `slot` is the one given to this connection's requests.
+    pub fn new(stream: TcpStream, slot: Arc<SendfileSlot>) -> Self {
+        SendfileIo {
+            stream,
+            slot,
+            socket: None,
+            job: None,
+        }
+    }
+
+    /// Sends (part of) the segment standing for the placeholder `slice`,
+    /// found at `offset` in the placeholder buffer.
+    fn poll_segment(
+        &mut self,
+        cx: &mut Context<'_>,
+        offset: usize,
+        slice_len: usize,
+    ) -> Poll<io::Result<usize>> {
+        loop {
+            if let Some(job) = self.job.as_mut() {
+                let result = ready!(Pin::new(job).poll(cx));
+                self.job = None;
+                match result.map_err(io::Error::other)?? {
+                    Sent::Bytes(n) => {
+                        let mut segments = self.slot.segments();
+                        if let Some(front) = segments.front_mut() {
+                            front.sent += n as u64;
+                            if front.sent == front.len {
+                                segments.pop_front();
+                            }
+                        }
+                        return Poll::Ready(Ok(n));
+                    }
+                    // Wait for room below, then try again.
+                    Sent::Full => {}
+                }
+            }
+            // Wait until the socket has room. The probe runs inside `try_io`
+            // so that tokio forgets a stale readiness without losing a new one.
+            loop {
+                ready!(self.stream.poll_write_ready(cx))?;
+                match self
+                    .stream
+                    .try_io(Interest::WRITABLE, || writable(&self.stream))
+                {
+                    Ok(()) => break,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                    Err(e) => return Poll::Ready(Err(e)),
+                }
+            }
+            let (file, at, count) = {
+                let segments = self.slot.segments();
+                let Some(front) = segments.front() else {
+                    return Poll::Ready(Err(out_of_step("no file segment is queued")));
+                };
+                let left = front.len - front.sent;
+                if offset as u64 != front.sent || slice_len as u64 > left {
+                    return Poll::Ready(Err(out_of_step(
+                        "the placeholder does not match its file segment",
+                    )));
+                }
+                (front.file.clone(), front.offset + front.sent, slice_len)
+            };
+            let socket = match &self.socket {
+                Some(s) => s.clone(),
+                None => {
+                    let s = Arc::new(self.stream.as_fd().try_clone_to_owned()?);
+                    self.socket = Some(s.clone());
+                    s
+                }
+            };
+            self.job = Some(tokio::task::spawn_blocking(move || {
+                send_segment(&socket, &file, at, count)
+            }));
+        }
+    }
+}
+
+fn out_of_step(what: &str) -> io::Error {
+    io::Error::other(format!("sendfile: {what}"))
+}
+
+/// `Ok` if the socket can take bytes now, `WouldBlock` if not.
+fn writable(stream: &TcpStream) -> io::Result<()> {
+    use rustix::event::{poll, PollFd, PollFlags, Timespec};
+    let mut fds = [PollFd::new(stream, PollFlags::OUT)];
+    let now = Timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    poll(&mut fds, Some(&now))?;
+    let revents = fds[0].revents();
+    if revents.intersects(PollFlags::OUT | PollFlags::ERR | PollFlags::HUP) {
+        // An error or hang-up is reported by the send itself.
+        Ok(())
+    } else {
+        Err(io::ErrorKind::WouldBlock.into())
+    }
+}
+
+/// Sends up to `count` bytes of `file` from `at` to the (non-blocking)
+/// socket, until they are all sent or the socket is full. On the blocking pool.
+fn send_segment(socket: &OwnedFd, file: &File, at: u64, count: usize) -> io::Result<Sent> {
+    let mut offset = at;
+    let mut sent = 0usize;
+    while sent < count {
+        match rustix::fs::sendfile(socket, file, Some(&mut offset), count - sent) {
+            Ok(0) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "sendfile: the blob's file ended early",
+                ))
+            }
+            Ok(n) => sent += n,
+            Err(rustix::io::Errno::INTR) => {}
+            Err(rustix::io::Errno::AGAIN) => break,
+            Err(e) if sent > 0 => {
+                // Report what went out; the error comes back on the next write.
+                let _ = e;
+                break;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(if sent == 0 {
+        Sent::Full
+    } else {
+        Sent::Bytes(sent)
+    })
+}
+
+impl AsyncRead for SendfileIo {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for SendfileIo {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match placeholder_offset(buf) {
+            Some(offset) => self.poll_segment(cx, offset, buf.len()),
+            None => Pin::new(&mut self.stream).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        // Bytes up to the first placeholder go out as they are; a placeholder
+        // at the front is sent from its file.
+        let first = bufs.iter().position(|b| placeholder_offset(b).is_some());
+        match first {
+            Some(0) => {
+                let slice: &[u8] = &bufs[0];
+                match placeholder_offset(slice) {
+                    Some(offset) => self.poll_segment(cx, offset, slice.len()),
+                    None => Poll::Ready(Err(out_of_step("lost the placeholder"))),
+                }
+            }
+            Some(k) => Pin::new(&mut self.stream).poll_write_vectored(cx, &bufs[..k]),
+            None => Pin::new(&mut self.stream).poll_write_vectored(cx, bufs),
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        true
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_are_recognised_by_address_only() {
+        let p = placeholder();
+        assert_eq!(placeholder_offset(&p[..10]), Some(0));
+        assert_eq!(placeholder_offset(&p[100..200]), Some(100));
+        assert_eq!(placeholder_offset(&p[SEGMENT - 1..]), Some(SEGMENT - 1));
+        assert_eq!(
+            placeholder_offset(&p[5..5]),
+            None,
+            "empty slices are not placeholders"
+        );
+        // The same (zero) bytes elsewhere are ordinary data.
+        let zeros = vec![0u8; 64];
+        assert_eq!(placeholder_offset(&zeros), None);
+    }
+}
