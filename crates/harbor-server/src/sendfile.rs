@@ -14,8 +14,14 @@
 //!
 //! Placeholders and segments are matched in order: on one HTTP/1 connection
 //! hyper writes one response at a time, each body's frames in the order
-//! polled, each byte once. A placeholder out of step with its segment ends the
-//! connection with an error; placeholder bytes are never sent as data.
+//! polled, each byte once. Consecutive frames of a connection use different
+//! parts of the placeholder buffer, and each segment remembers its part, so a
+//! placeholder out of step with its segment is noticed; it ends the
+//! connection with an error. Placeholder bytes are never sent as data.
+//!
+//! So a router served with [`crate::serve::serve`] must not have layers that
+//! read or rewrite response bodies (compression, say): on plain connections a
+//! blob body is placeholders until it reaches the socket.
 //!
 //! `sendfile` may wait for the disk when the blob is not in the page cache, so
 //! it runs on the blocking pool, never on an async worker; and it runs only
@@ -29,6 +35,7 @@ use std::future::Future;
 use std::io::{self, IoSlice};
 use std::os::fd::{AsFd, OwnedFd};
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::task::{ready, Context, Poll};
 
@@ -39,27 +46,55 @@ use tokio::net::TcpStream;
 use tokio::task::JoinHandle;
 
 /// The most one placeholder frame stands for. hyper queues at most one such
-/// frame ahead of the socket (its write buffer limit is ~400 KiB), and the
-/// placeholder buffer is never touched, so this costs no memory.
+/// frame ahead of the socket (its write buffer limit is ~400 KiB).
 const SEGMENT: usize = 4 * 1024 * 1024;
 
-/// The shared placeholder buffer: allocated zeroed (untouched pages, so no
-/// resident memory) and never read or written.
+/// Parts of the placeholder buffer that consecutive frames of a connection
+/// take in turn, so that a frame is told apart from its neighbours.
+const PARTS: usize = 8;
+
+/// The shared placeholder buffer, `PARTS` frames long: allocated zeroed
+/// (untouched pages, so address space but no resident memory) and never read
+/// or written.
 fn placeholder() -> &'static Bytes {
     static BUF: OnceLock<Bytes> = OnceLock::new();
-    BUF.get_or_init(|| Bytes::from(vec![0u8; SEGMENT]))
+    BUF.get_or_init(|| Bytes::from(vec![0u8; SEGMENT * PARTS]))
 }
 
 /// Whether `slice` lies inside the placeholder buffer; its offset there if so.
 fn placeholder_offset(slice: &[u8]) -> Option<usize> {
     let base = placeholder().as_ptr() as usize;
     let at = slice.as_ptr() as usize;
-    (!slice.is_empty() && at >= base && at + slice.len() <= base + SEGMENT).then(|| at - base)
+    (!slice.is_empty() && at >= base && at + slice.len() <= base + SEGMENT * PARTS)
+        .then(|| at - base)
+}
+
+static BYTES_SENT: AtomicU64 = AtomicU64::new(0);
+static SOCKET_FULL: AtomicU64 = AtomicU64::new(0);
+
+/// What the `sendfile` path has done since the process started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SendfileStats {
+    /// Blob bytes sent with `sendfile`.
+    pub bytes: u64,
+    /// Times a send found the client's socket full and waited for room.
+    pub waits: u64,
+}
+
+/// The `sendfile` path's counters, for metrics (and for tests that must know
+/// the path was taken rather than the read path).
+pub fn stats() -> SendfileStats {
+    SendfileStats {
+        bytes: BYTES_SENT.load(Ordering::Relaxed),
+        waits: SOCKET_FULL.load(Ordering::Relaxed),
+    }
 }
 
 /// A part of a file standing in for one placeholder frame.
 #[derive(Debug)]
 struct Segment {
+    /// Where its frame starts in the placeholder buffer.
+    part: usize,
     file: Arc<File>,
     /// Where in the file the segment starts.
     offset: u64,
@@ -73,12 +108,19 @@ struct Segment {
 /// accept loop for plain-TCP connections.
 #[derive(Debug, Default)]
 pub struct SendfileSlot {
-    segments: Mutex<VecDeque<Segment>>,
+    queue: Mutex<Queue>,
+}
+
+#[derive(Debug, Default)]
+struct Queue {
+    segments: VecDeque<Segment>,
+    /// The placeholder part the next frame takes.
+    next_part: usize,
 }
 
 impl SendfileSlot {
-    fn segments(&self) -> std::sync::MutexGuard<'_, VecDeque<Segment>> {
-        self.segments.lock().unwrap_or_else(|p| p.into_inner())
+    fn queue(&self) -> std::sync::MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 
@@ -118,16 +160,22 @@ impl Body for FileBody {
             return Poll::Ready(None);
         }
         let len = left.min(SEGMENT as u64);
-        let segment = Segment {
-            file: self.file.clone(),
-            offset: self.next,
-            len,
-            sent: 0,
+        let part = {
+            let mut queue = self.slot.queue();
+            let part = queue.next_part * SEGMENT;
+            queue.next_part = (queue.next_part + 1) % PARTS;
+            queue.segments.push_back(Segment {
+                part,
+                file: self.file.clone(),
+                offset: self.next,
+                len,
+                sent: 0,
+            });
+            part
         };
-        self.slot.segments().push_back(segment);
         self.next += len;
-        // `len` <= SEGMENT, so the slice is in bounds.
-        let frame = placeholder().slice(..len as usize);
+        // `part` + `len` <= SEGMENT * PARTS, so the slice is in bounds.
+        let frame = placeholder().slice(part..part + len as usize);
         Poll::Ready(Some(Ok(Frame::data(frame))))
     }
 
@@ -155,10 +203,13 @@ enum Sent {
 pub struct SendfileIo {
     stream: TcpStream,
     slot: Arc<SendfileSlot>,
-    /// A duplicate of the socket's descriptor for blocking-pool sends, so a
-    /// send in progress never writes to a descriptor number closed and reused.
-    socket: Option<Arc<OwnedFd>>,
+    /// The send in progress on the blocking pool.
     job: Option<JoinHandle<io::Result<Sent>>>,
+    /// Sends in a row that found the socket full although `poll(2)` said it
+    /// had room (under memory pressure TCP can say both).
+    full_streak: u32,
+    /// A pause before trying again after such a streak, rather than spinning.
+    backoff: Option<Pin<Box<tokio::time::Sleep>>>,
 }
 
 impl SendfileIo {
@@ -167,8 +218,20 @@ impl SendfileIo {
         SendfileIo {
             stream,
             slot,
-            socket: None,
             job: None,
+            full_streak: 0,
+            backoff: None,
+        }
+    }
+
+    /// Refuses a plain write while a file segment is being sent: hyper writes
+    /// in order, so this would put bytes in the middle of a body.
+    fn check_idle(&self) -> io::Result<()> {
+        match self.job {
+            Some(_) => Err(out_of_step(
+                "a write came while a file segment was being sent",
+            )),
+            None => Ok(()),
         }
     }
 
@@ -186,18 +249,29 @@ impl SendfileIo {
                 self.job = None;
                 match result.map_err(io::Error::other)?? {
                     Sent::Bytes(n) => {
-                        let mut segments = self.slot.segments();
-                        if let Some(front) = segments.front_mut() {
+                        self.full_streak = 0;
+                        BYTES_SENT.fetch_add(n as u64, Ordering::Relaxed);
+                        let mut queue = self.slot.queue();
+                        if let Some(front) = queue.segments.front_mut() {
                             front.sent += n as u64;
                             if front.sent == front.len {
-                                segments.pop_front();
+                                queue.segments.pop_front();
                             }
                         }
                         return Poll::Ready(Ok(n));
                     }
                     // Wait for room below, then try again.
-                    Sent::Full => {}
+                    Sent::Full => {
+                        self.full_streak += 1;
+                        if self.full_streak >= 2 {
+                            self.backoff = Some(Box::pin(tokio::time::sleep(BACKOFF)));
+                        }
+                    }
                 }
+            }
+            if let Some(pause) = self.backoff.as_mut() {
+                ready!(pause.as_mut().poll(cx));
+                self.backoff = None;
             }
             // Wait until the socket has room. The probe runs inside `try_io`
             // so that tokio forgets a stale readiness without losing a new one.
@@ -208,37 +282,38 @@ impl SendfileIo {
                     .try_io(Interest::WRITABLE, || writable(&self.stream))
                 {
                     Ok(()) => break,
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        SOCKET_FULL.fetch_add(1, Ordering::Relaxed);
+                    }
                     Err(e) => return Poll::Ready(Err(e)),
                 }
             }
             let (file, at, count) = {
-                let segments = self.slot.segments();
-                let Some(front) = segments.front() else {
+                let queue = self.slot.queue();
+                let Some(front) = queue.segments.front() else {
                     return Poll::Ready(Err(out_of_step("no file segment is queued")));
                 };
                 let left = front.len - front.sent;
-                if offset as u64 != front.sent || slice_len as u64 > left {
+                if offset as u64 != front.part as u64 + front.sent || slice_len as u64 > left {
                     return Poll::Ready(Err(out_of_step(
                         "the placeholder does not match its file segment",
                     )));
                 }
                 (front.file.clone(), front.offset + front.sent, slice_len)
             };
-            let socket = match &self.socket {
-                Some(s) => s.clone(),
-                None => {
-                    let s = Arc::new(self.stream.as_fd().try_clone_to_owned()?);
-                    self.socket = Some(s.clone());
-                    s
-                }
-            };
+            // A duplicate of the socket's descriptor, so that a send still
+            // running after the connection is dropped never writes to a
+            // descriptor number closed and reused meanwhile.
+            let socket = self.stream.as_fd().try_clone_to_owned()?;
             self.job = Some(tokio::task::spawn_blocking(move || {
                 send_segment(&socket, &file, at, count)
             }));
         }
     }
 }
+
+/// The pause after sends found the socket full twice in a row.
+const BACKOFF: std::time::Duration = std::time::Duration::from_millis(1);
 
 fn out_of_step(what: &str) -> io::Error {
     io::Error::other(format!("sendfile: {what}"))
@@ -278,11 +353,8 @@ fn send_segment(socket: &OwnedFd, file: &File, at: u64, count: usize) -> io::Res
             Ok(n) => sent += n,
             Err(rustix::io::Errno::INTR) => {}
             Err(rustix::io::Errno::AGAIN) => break,
-            Err(e) if sent > 0 => {
-                // Report what went out; the error comes back on the next write.
-                let _ = e;
-                break;
-            }
+            // Report what went out; the error comes back on the next send.
+            Err(_) if sent > 0 => break,
             Err(e) => return Err(e.into()),
         }
     }
@@ -311,7 +383,10 @@ impl AsyncWrite for SendfileIo {
     ) -> Poll<io::Result<usize>> {
         match placeholder_offset(buf) {
             Some(offset) => self.poll_segment(cx, offset, buf.len()),
-            None => Pin::new(&mut self.stream).poll_write(cx, buf),
+            None => {
+                self.check_idle()?;
+                Pin::new(&mut self.stream).poll_write(cx, buf)
+            }
         }
     }
 
@@ -331,8 +406,14 @@ impl AsyncWrite for SendfileIo {
                     None => Poll::Ready(Err(out_of_step("lost the placeholder"))),
                 }
             }
-            Some(k) => Pin::new(&mut self.stream).poll_write_vectored(cx, &bufs[..k]),
-            None => Pin::new(&mut self.stream).poll_write_vectored(cx, bufs),
+            Some(k) => {
+                self.check_idle()?;
+                Pin::new(&mut self.stream).poll_write_vectored(cx, &bufs[..k])
+            }
+            None => {
+                self.check_idle()?;
+                Pin::new(&mut self.stream).poll_write_vectored(cx, bufs)
+            }
         }
     }
 
@@ -358,7 +439,12 @@ mod tests {
         let p = placeholder();
         assert_eq!(placeholder_offset(&p[..10]), Some(0));
         assert_eq!(placeholder_offset(&p[100..200]), Some(100));
-        assert_eq!(placeholder_offset(&p[SEGMENT - 1..]), Some(SEGMENT - 1));
+        assert_eq!(
+            placeholder_offset(&p[SEGMENT + 7..SEGMENT + 9]),
+            Some(SEGMENT + 7)
+        );
+        let end = SEGMENT * PARTS;
+        assert_eq!(placeholder_offset(&p[end - 1..]), Some(end - 1));
         assert_eq!(
             placeholder_offset(&p[5..5]),
             None,
@@ -367,5 +453,51 @@ mod tests {
         // The same (zero) bytes elsewhere are ordinary data.
         let zeros = vec![0u8; 64];
         assert_eq!(placeholder_offset(&zeros), None);
+    }
+
+    #[test]
+    fn a_body_queues_one_segment_per_frame_each_in_its_own_part() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+        let path = dir.path().join("blob");
+        let size = 2 * SEGMENT + 1000;
+        std::fs::write(&path, vec![1u8; size]).unwrap_or_else(|e| panic!("write: {e}"));
+        let file = File::open(&path).unwrap_or_else(|e| panic!("open: {e}"));
+        let slot = Arc::new(SendfileSlot::default());
+        let (start, end) = (500u64, size as u64);
+        let mut body = FileBody::new(slot.clone(), file, start, end);
+        assert_eq!(body.size_hint().exact(), Some(end - start));
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        let mut frames = Vec::new();
+        while let Poll::Ready(Some(frame)) = Pin::new(&mut body).poll_frame(&mut cx) {
+            let data = frame
+                .unwrap_or_else(|e| panic!("frame: {e}"))
+                .into_data()
+                .unwrap_or_else(|_| panic!("not a data frame"));
+            frames.push((placeholder_offset(&data), data.len()));
+        }
+        assert!(body.is_end_stream());
+        assert_eq!(
+            frames,
+            vec![
+                (Some(0), SEGMENT),
+                (Some(SEGMENT), SEGMENT),
+                (Some(2 * SEGMENT), 500),
+            ]
+        );
+        let queue = slot.queue();
+        let queued: Vec<_> = queue
+            .segments
+            .iter()
+            .map(|s| (s.part, s.offset, s.len, s.sent))
+            .collect();
+        let seg = SEGMENT as u64;
+        assert_eq!(
+            queued,
+            vec![
+                (0, 500, seg, 0),
+                (SEGMENT, 500 + seg, seg, 0),
+                (2 * SEGMENT, 500 + 2 * seg, 500, 0),
+            ]
+        );
     }
 }

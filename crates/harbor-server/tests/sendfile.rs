@@ -10,6 +10,7 @@ mod common;
 use std::time::Duration;
 
 use common::{digest, TestServer};
+use harbor_server::sendfile;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -143,12 +144,19 @@ async fn blobs_go_out_whole_ranged_and_in_order_on_one_connection() {
 
     let mut conn = connect(&s).await;
     let mut pending = Vec::new();
+    let before = sendfile::stats().bytes;
     send(&mut conn, &request("GET", &big_path, "")).await;
     let r = read_response(&mut conn, &mut pending, false, None).await;
     assert_eq!(r.status, 200);
     assert_eq!(r.header("docker-content-digest"), Some(big_d.as_str()));
     assert_eq!(r.body.len(), big.len());
     assert!(r.body == big, "the whole blob differs");
+    // It went by sendfile, not the read path. Other tests of this binary may
+    // add to the counters, but with the path unused they would not move at all.
+    assert!(
+        sendfile::stats().bytes - before >= big.len() as u64,
+        "the blob was not sent with sendfile"
+    );
 
     // The next responses on the same connection are framed right after it.
     send(&mut conn, &request("GET", &small_path, "")).await;
@@ -195,6 +203,43 @@ async fn blobs_go_out_whole_ranged_and_in_order_on_one_connection() {
     assert_eq!(r.status, 206);
     assert!(r.body == big[big.len() - 10..], "suffix range");
     assert!(pending.is_empty(), "stray bytes after the responses");
+    let mut extra = [0u8; 1];
+    let more = tokio::time::timeout(Duration::from_millis(200), conn.read(&mut extra)).await;
+    assert!(
+        more.is_err(),
+        "the server sent more than the four responses"
+    );
+}
+
+#[tokio::test]
+async fn http_1_0_and_connection_close_end_right_after_the_blob() {
+    let s = TestServer::start().await;
+    let big = data(5 * 1024 * 1024 + 7, 21);
+    let d = push(&s, "library/close", &big).await;
+    let path = format!("/v2/library/close/blobs/{d}");
+    for text in [
+        format!("GET {path} HTTP/1.0\r\nhost: test\r\n\r\n"),
+        request("GET", &path, "connection: close\r\n"),
+    ] {
+        let mut conn = connect(&s).await;
+        send(&mut conn, &text).await;
+        let mut all = Vec::new();
+        tokio::time::timeout(Duration::from_secs(30), conn.read_to_end(&mut all))
+            .await
+            .unwrap_or_else(|_| panic!("the server kept the connection open"))
+            .unwrap_or_else(|e| panic!("read: {e}"));
+        let head_end = all
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .map(|i| i + 4)
+            .unwrap_or_else(|| panic!("no response head"));
+        let head = String::from_utf8_lossy(&all[..head_end]);
+        assert!(head.contains(" 200 "), "{head}");
+        assert!(
+            all[head_end..] == big[..],
+            "the body up to the close differs"
+        );
+    }
 }
 
 #[tokio::test]
@@ -210,6 +255,7 @@ async fn a_reader_slower_than_the_server_gets_every_byte() {
         .await
         .unwrap_or_else(|e| panic!("connect: {e}"));
     let mut pending = Vec::new();
+    let waits = sendfile::stats().waits;
     send(
         &mut conn,
         &request("GET", &format!("/v2/library/slow/blobs/{d}"), ""),
@@ -224,6 +270,10 @@ async fn a_reader_slower_than_the_server_gets_every_byte() {
     .await;
     assert_eq!(r.status, 200);
     assert!(r.body == big, "a slow read got different bytes");
+    assert!(
+        sendfile::stats().waits > waits,
+        "the server never found the slow reader's socket full"
+    );
 }
 
 #[tokio::test]
