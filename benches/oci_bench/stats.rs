@@ -84,18 +84,6 @@ pub(crate) fn cpu_seconds(pid: &str) -> Option<f64> {
     Some(ticks / clock_ticks())
 }
 
-/// A process's peak resident set (`VmHWM`) in KiB.
-pub(crate) fn peak_rss_kib(pid: &str) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))?
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()
-}
-
 /// Measures the server (when its pid is known) and this process over a scenario.
 pub(crate) struct Probe {
     pid: Option<String>,
@@ -139,7 +127,7 @@ impl Probe {
                     result(scenario, "server_cpu_s_per_gib", cpu / gib, "s/GiB");
                 }
             }
-            if let Some(kib) = peak_rss_kib(pid) {
+            if let Some(kib) = harbor_benches::peak_rss_kib_of(pid) {
                 result(scenario, "server_peak_rss_mib", kib as f64 / 1024.0, "MiB");
                 if !self.reset {
                     note(
