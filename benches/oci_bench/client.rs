@@ -65,6 +65,27 @@ pub(crate) enum Auth {
     },
 }
 
+impl Auth {
+    /// The token flow a Bearer challenge's parameters describe.
+    fn bearer(params: &HashMap<String, String>) -> Res<Auth> {
+        Ok(Auth::Bearer {
+            realm: params
+                .get("realm")
+                .cloned()
+                .ok_or("a Bearer challenge without realm")?,
+            service: params.get("service").cloned().unwrap_or_default(),
+        })
+    }
+}
+
+/// The parsed `WWW-Authenticate` challenge of a response, if it has one.
+fn challenge(resp: &Response<Incoming>) -> Option<(String, HashMap<String, String>)> {
+    resp.headers()
+        .get("www-authenticate")
+        .and_then(|v| v.to_str().ok())
+        .and_then(parse_challenge)
+}
+
 /// A registry at one base URL.
 pub(crate) struct Registry {
     base: url::Url,
@@ -153,21 +174,13 @@ impl Registry {
             .request(Request::get(reg.url("/v2/")).body(empty())?)
             .await?;
         let status = resp.status();
-        let challenge = resp
-            .headers()
-            .get("www-authenticate")
-            .and_then(|v| v.to_str().ok())
-            .and_then(parse_challenge);
+        let challenge = challenge(&resp);
         read_body(resp).await?;
         let auth = match (status, challenge) {
             (StatusCode::OK, _) => Auth::Open,
-            (StatusCode::UNAUTHORIZED, Some((scheme, p))) if scheme == "bearer" => Auth::Bearer {
-                realm: p
-                    .get("realm")
-                    .cloned()
-                    .ok_or("a Bearer challenge without realm")?,
-                service: p.get("service").cloned().unwrap_or_default(),
-            },
+            (StatusCode::UNAUTHORIZED, Some((scheme, p))) if scheme == "bearer" => {
+                Auth::bearer(&p)?
+            }
             (StatusCode::UNAUTHORIZED, Some((scheme, _))) if scheme == "basic" => Auth::Basic,
             (s, _) => return Err(format!("GET /v2/ answered {s}").into()),
         };
@@ -281,20 +294,11 @@ impl Registry {
             if resp.status() != StatusCode::UNAUTHORIZED || attempt == 1 {
                 return Ok(resp);
             }
-            let challenge = resp
-                .headers()
-                .get("www-authenticate")
-                .and_then(|v| v.to_str().ok())
-                .and_then(parse_challenge);
+            let challenge = challenge(&resp);
             read_body(resp).await?;
             match challenge {
                 Some((scheme, p)) if scheme == "bearer" => {
-                    let realm = p
-                        .get("realm")
-                        .cloned()
-                        .ok_or("Bearer challenge without realm")?;
-                    let service = p.get("service").cloned().unwrap_or_default();
-                    *lock(&self.auth) = Auth::Bearer { realm, service };
+                    *lock(&self.auth) = Auth::bearer(&p)?;
                     let wanted = p.get("scope").map_or(scope, String::as_str);
                     let url = self.token_url(wanted)?.ok_or("no token service")?;
                     let token = self.fetch_token(&url).await?;
