@@ -95,12 +95,14 @@ impl Registry {
         digest: &Digest,
         range: Option<ByteRange>,
     ) -> Result<Option<BlobFile>> {
-        if self.meta.linked_blob(repo, digest).await?.is_none() {
-            return Err(blob_unknown(digest));
-        }
+        // The store first: one that keeps no local files answers at once, and
+        // the caller's `get_blob` then makes the repository check only once.
         let Some(local) = self.blobs.open_local(digest).await? else {
             return Ok(None);
         };
+        if self.meta.linked_blob(repo, digest).await?.is_none() {
+            return Err(blob_unknown(digest));
+        }
         let (range, _) = resolve(local.size, range)?;
         Ok(Some(BlobFile {
             size: local.size,
