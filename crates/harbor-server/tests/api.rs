@@ -11,21 +11,6 @@ const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
 const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
 
-/// Pushes `data` monolithically into `repo` and returns its digest.
-async fn push_blob(s: &TestServer, repo: &str, data: &[u8]) -> String {
-    let d = digest(data);
-    let r = s
-        .send(
-            "POST",
-            &format!("/v2/{repo}/blobs/uploads/?digest={d}"),
-            &[],
-            data.to_vec(),
-        )
-        .await;
-    assert_eq!(r.status, 201, "monolithic push: {:?}", r.body);
-    d
-}
-
 fn image_manifest(
     config: &str,
     config_len: usize,
@@ -49,8 +34,8 @@ fn image_manifest(
 async fn push_image(s: &TestServer, repo: &str, tag: &str, seed: &str) -> (String, String) {
     let config = format!(r#"{{"architecture":"amd64","os":"linux","seed":"{seed}"}}"#);
     let layer = format!("layer bytes for {seed}").into_bytes();
-    let cd = push_blob(s, repo, config.as_bytes()).await;
-    let ld = push_blob(s, repo, &layer).await;
+    let cd = s.push_blob(repo, config.as_bytes()).await;
+    let ld = s.push_blob(repo, &layer).await;
     let manifest = image_manifest(&cd, config.len(), &[(&ld, layer.len())], "");
     let r = s
         .send(
@@ -104,7 +89,7 @@ async fn health_reports_every_component_healthy() {
 async fn a_monolithic_blob_push_is_served_whole_by_head_and_get_and_in_ranges() {
     let s = TestServer::start().await;
     let data: Vec<u8> = (0..100u8).collect();
-    let d = push_blob(&s, "library/blobs", &data).await;
+    let d = s.push_blob("library/blobs", &data).await;
 
     let r = s
         .send("HEAD", &format!("/v2/library/blobs/blobs/{d}"), &[], vec![])
@@ -157,7 +142,7 @@ async fn a_monolithic_blob_push_is_served_whole_by_head_and_get_and_in_ranges() 
 #[tokio::test]
 async fn blobs_are_visible_only_in_the_repositories_that_hold_them() {
     let s = TestServer::start().await;
-    let d = push_blob(&s, "library/a", b"private to a").await;
+    let d = s.push_blob("library/a", b"private to a").await;
     let r = s.get(&format!("/v2/library/b/blobs/{d}")).await;
     assert_eq!(r.status, 404);
     assert_eq!(r.error_code(), "BLOB_UNKNOWN");
@@ -438,7 +423,7 @@ async fn a_wrong_digest_is_refused_and_no_blob_becomes_visible() {
 #[tokio::test]
 async fn a_blob_is_mounted_across_repositories_or_the_client_gets_a_session() {
     let s = TestServer::start().await;
-    let d = push_blob(&s, "library/src", b"mount me").await;
+    let d = s.push_blob("library/src", b"mount me").await;
     let r = s
         .send(
             "POST",
@@ -567,7 +552,7 @@ async fn bad_manifests_are_refused_with_their_codes_and_change_nothing() {
     let s = TestServer::start().await;
     let repo = "library/badm";
     let config = br#"{"os":"linux"}"#;
-    let cd = push_blob(&s, repo, config).await;
+    let cd = s.push_blob(repo, config).await;
     let missing = digest(b"layer never uploaded");
     let put = |body: String, ct: &'static str, reference: String| {
         let s = &s;
@@ -646,7 +631,7 @@ async fn an_index_needs_its_children_first() {
     let repo = "library/multi";
     let (amd, amd_d) = push_image(&s, repo, "amd64", "amd").await;
     let arm_config = br#"{"architecture":"arm64","os":"linux"}"#;
-    let cd = push_blob(&s, repo, arm_config).await;
+    let cd = s.push_blob(repo, arm_config).await;
     let arm = image_manifest(&cd, arm_config.len(), &[], "");
     let arm_d = digest(arm.as_bytes());
     let index = format!(
@@ -737,7 +722,7 @@ async fn tags_and_catalog_page_in_order_with_link_headers() {
     assert_eq!((r.status, r.error_code().as_str()), (404, "NAME_UNKNOWN"));
 
     for repo in ["zeta/x", "alpha/x"] {
-        push_blob(&s, repo, b"catalog").await;
+        s.push_blob(repo, b"catalog").await;
     }
     let r = s.get("/v2/_catalog").await;
     assert_eq!(
@@ -826,7 +811,7 @@ async fn deleting_a_tag_keeps_the_manifest_and_deleting_a_manifest_removes_its_t
 #[tokio::test]
 async fn deleting_a_blob_unlinks_it_from_the_repository() {
     let s = TestServer::start().await;
-    let d = push_blob(&s, "library/delblob", b"delete me").await;
+    let d = s.push_blob("library/delblob", b"delete me").await;
     let r = s
         .send(
             "DELETE",
@@ -861,7 +846,7 @@ async fn referrers_list_the_manifests_that_name_a_subject() {
     let s = TestServer::start().await;
     let repo = "library/refs";
     let (subject, subject_d) = push_image(&s, repo, "v1", "subject").await;
-    let empty = push_blob(&s, repo, b"{}").await;
+    let empty = s.push_blob(repo, b"{}").await;
     let artifact = |kind: &str| {
         format!(
             r#"{{"schemaVersion":2,"mediaType":"{OCI_MANIFEST}","artifactType":"{kind}","config":{{"mediaType":"application/vnd.oci.empty.v1+json","digest":"{empty}","size":2}},"layers":[],"subject":{{"mediaType":"{OCI_MANIFEST}","digest":"{subject_d}","size":{}}},"annotations":{{"org.example":"{kind}"}}}}"#,

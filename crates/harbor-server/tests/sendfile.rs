@@ -9,37 +9,11 @@ mod common;
 
 use std::time::Duration;
 
+use common::layout::pseudo_random;
 use common::{digest, TestServer};
 use harbor_server::sendfile;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-
-/// Bytes that differ at every offset, so a misplaced segment shows.
-fn data(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
-}
-
-async fn push(s: &TestServer, repo: &str, body: &[u8]) -> String {
-    let d = digest(body);
-    let r = s
-        .send(
-            "POST",
-            &format!("/v2/{repo}/blobs/uploads/?digest={d}"),
-            &[],
-            body.to_vec(),
-        )
-        .await;
-    assert_eq!(r.status, 201, "push: {:?}", r.body);
-    d
-}
 
 /// One response read off a raw connection.
 struct Raw {
@@ -135,10 +109,10 @@ async fn send(conn: &mut TcpStream, text: &str) {
 #[tokio::test]
 async fn blobs_go_out_whole_ranged_and_in_order_on_one_connection() {
     let s = TestServer::start().await;
-    let big = data(9 * 1024 * 1024 + 123, 7);
-    let small = data(100, 8);
-    let big_d = push(&s, "library/sf", &big).await;
-    let small_d = push(&s, "library/sf", &small).await;
+    let big = pseudo_random(7, 9 * 1024 * 1024 + 123);
+    let small = pseudo_random(8, 100);
+    let big_d = s.push_blob("library/sf", &big).await;
+    let small_d = s.push_blob("library/sf", &small).await;
     let big_path = format!("/v2/library/sf/blobs/{big_d}");
     let small_path = format!("/v2/library/sf/blobs/{small_d}");
 
@@ -214,8 +188,8 @@ async fn blobs_go_out_whole_ranged_and_in_order_on_one_connection() {
 #[tokio::test]
 async fn http_1_0_and_connection_close_end_right_after_the_blob() {
     let s = TestServer::start().await;
-    let big = data(5 * 1024 * 1024 + 7, 21);
-    let d = push(&s, "library/close", &big).await;
+    let big = pseudo_random(21, 5 * 1024 * 1024 + 7);
+    let d = s.push_blob("library/close", &big).await;
     let path = format!("/v2/library/close/blobs/{d}");
     for text in [
         format!("GET {path} HTTP/1.0\r\nhost: test\r\n\r\n"),
@@ -245,8 +219,8 @@ async fn http_1_0_and_connection_close_end_right_after_the_blob() {
 #[tokio::test]
 async fn a_reader_slower_than_the_server_gets_every_byte() {
     let s = TestServer::start().await;
-    let big = data(6 * 1024 * 1024, 11);
-    let d = push(&s, "library/slow", &big).await;
+    let big = pseudo_random(11, 6 * 1024 * 1024);
+    let d = s.push_blob("library/slow", &big).await;
     let socket = tokio::net::TcpSocket::new_v4().unwrap_or_else(|e| panic!("socket: {e}"));
     // A small receive window fills the server's socket again and again.
     let _ = socket.set_recv_buffer_size(64 * 1024);
@@ -279,8 +253,8 @@ async fn a_reader_slower_than_the_server_gets_every_byte() {
 #[tokio::test]
 async fn a_client_leaving_mid_blob_disturbs_no_one() {
     let s = TestServer::start().await;
-    let big = data(12 * 1024 * 1024, 13);
-    let d = push(&s, "library/leave", &big).await;
+    let big = pseudo_random(13, 12 * 1024 * 1024);
+    let d = s.push_blob("library/leave", &big).await;
     let path = format!("/v2/library/leave/blobs/{d}");
     for _ in 0..3 {
         let mut conn = connect(&s).await;

@@ -169,6 +169,21 @@ impl TestServer {
     pub async fn get(&self, path: &str) -> Resp {
         self.send("GET", path, &[], Bytes::new()).await
     }
+
+    /// Pushes `data` monolithically into `repo` and returns its digest.
+    pub async fn push_blob(&self, repo: &str, data: &[u8]) -> String {
+        let d = digest(data);
+        let r = self
+            .send(
+                "POST",
+                &format!("/v2/{repo}/blobs/uploads/?digest={d}"),
+                &[],
+                data.to_vec(),
+            )
+            .await;
+        assert_eq!(r.status, 201, "monolithic push: {:?}", r.body);
+        d
+    }
 }
 
 impl Drop for TestServer {
