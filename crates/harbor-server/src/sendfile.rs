@@ -250,7 +250,6 @@ impl SendfileIo {
                 match result.map_err(io::Error::other)?? {
                     Sent::Bytes(n) => {
                         self.full_streak = 0;
-                        BYTES_SENT.fetch_add(n as u64, Ordering::Relaxed);
                         let mut queue = self.slot.queue();
                         if let Some(front) = queue.segments.front_mut() {
                             front.sent += n as u64;
@@ -350,7 +349,12 @@ fn send_segment(socket: &OwnedFd, file: &File, at: u64, count: usize) -> io::Res
                     "sendfile: the blob's file ended early",
                 ))
             }
-            Ok(n) => sent += n,
+            Ok(n) => {
+                // Counted as it goes out, not when the connection's task
+                // next looks at the job.
+                BYTES_SENT.fetch_add(n as u64, Ordering::Relaxed);
+                sent += n;
+            }
             Err(rustix::io::Errno::INTR) => {}
             Err(rustix::io::Errno::AGAIN) => break,
             // Report what went out; the error comes back on the next send.
