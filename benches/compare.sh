@@ -62,7 +62,7 @@ free_port() {
 log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
 COMMIT=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
-git -C "$ROOT" diff --quiet HEAD -- crates 2>/dev/null || COMMIT="$COMMIT + uncommitted changes in crates/"
+git -C "$ROOT" diff --quiet HEAD -- harbor-core harbor-storage harbor-auth harbor-replicate harbor-server 2>/dev/null || COMMIT="$COMMIT + uncommitted changes in the crates"
 echo "== building (release)" >&2
 (cd "$ROOT" && cargo build --release -p harbor-server -p harbor-benches)
 BIN=$CARGO_TARGET_DIR/release

@@ -1,4 +1,4 @@
-//! The OpenAPI document (`crates/harbor-server/openapi.json`): served as it is
+//! The OpenAPI document (`harbor-server/openapi.json`): served as it is
 //! in the repository at `GET /api/v2.0/openapi.json`, describing exactly the
 //! routes of `api/mod.rs`, each of which answers on a running server, with
 //! statuses and (for reads) bodies of the documented shape.
@@ -11,7 +11,7 @@ use base64::Engine;
 use common::{digest, Resp, TestServer, ADMIN_PASSWORD};
 use serde_json::Value;
 
-/// Every route of `api::routes` (`crates/harbor-server/src/api/mod.rs`), plus
+/// Every route of `api::routes` (`harbor-server/src/api/mod.rs`), plus
 /// `/health` (mounted in `lib.rs`), as (method, path).
 const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/v2.0/ping"),

@@ -1,5 +1,5 @@
 //! `GET /openapi.json`: the OpenAPI 3.0 document of this API
-//! (`crates/harbor-server/openapi.json`, built into the binary).
+//! (`harbor-server/openapi.json`, built into the binary).
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
