@@ -18,6 +18,9 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// Log filter when `RUST_LOG` is unset, e.g. `info` or `harbor=debug` (`HARBOR_LOG_LEVEL`).
     pub log_level: String,
+    /// How log lines are written: `text` for people, `json` for log
+    /// collectors (`HARBOR_LOG_FORMAT`).
+    pub log_format: LogFormat,
     /// HTTPS certificate and key; plain HTTP when absent (`HARBOR_TLS_CERT`, `HARBOR_TLS_KEY`).
     pub tls: Option<TlsConfig>,
     /// Removal of abandoned upload sessions, as Harbor's `upload_purging`.
@@ -27,6 +30,19 @@ pub struct Config {
     pub shutdown_timeout: Duration,
     /// Users, projects and the token service.
     pub auth: AuthConfig,
+}
+
+/// The form of log lines on standard error.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// One readable line per event, coloured only when standard error is a
+    /// terminal.
+    #[default]
+    Text,
+    /// One JSON object per line (timestamp, level, target, fields), for log
+    /// collectors.
+    Json,
 }
 
 /// How requests are authenticated and authorized.
@@ -118,6 +134,7 @@ impl Default for Config {
             listen: "127.0.0.1:5000".into(),
             data_dir: PathBuf::from("harbor-data"),
             log_level: "info".into(),
+            log_format: LogFormat::Text,
             tls: None,
             upload_purging: UploadPurging::default(),
             shutdown_timeout: Duration::from_secs(30),
@@ -182,6 +199,17 @@ impl Config {
         }
         if let Some(v) = lookup("HARBOR_LOG_LEVEL") {
             self.log_level = v;
+        }
+        if let Some(v) = lookup("HARBOR_LOG_FORMAT") {
+            self.log_format = match v.as_str() {
+                "text" => LogFormat::Text,
+                "json" => LogFormat::Json,
+                _ => {
+                    return Err(ServerError::Config(format!(
+                        "HARBOR_LOG_FORMAT={v:?}: expected text or json"
+                    )))
+                }
+            };
         }
         match (lookup("HARBOR_TLS_CERT"), lookup("HARBOR_TLS_KEY")) {
             (Some(cert), Some(key)) => {
@@ -269,6 +297,16 @@ mod tests {
         assert_eq!(c.listen, "127.0.0.1:9");
         assert!(!c.upload_purging.enabled);
         assert_eq!(c.data_dir, PathBuf::from("/srv/harbor"));
+        assert_eq!(c.log_format, LogFormat::Text);
+        c.apply_env(|k| (k == "HARBOR_LOG_FORMAT").then(|| "json".to_string()))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(c.log_format, LogFormat::Json);
+        assert_eq!(
+            Config::from_toml("log_format = \"json\"")
+                .map(|c| c.log_format)
+                .ok(),
+            Some(LogFormat::Json)
+        );
     }
 
     #[test]
@@ -279,6 +317,10 @@ mod tests {
             .unwrap_or_default();
         assert!(e.contains("listne"), "{e}");
         assert!(Config::from_toml("[upload_purging]\nage = \"soon\"").is_err());
+        assert!(Config::from_toml("log_format = \"xml\"").is_err());
+        assert!(Config::default()
+            .apply_env(|k| (k == "HARBOR_LOG_FORMAT").then(|| "xml".to_string()))
+            .is_err());
         let mut c = Config::default();
         assert!(c
             .apply_env(|k| (k == "HARBOR_TLS_CERT").then(|| "c.pem".to_string()))

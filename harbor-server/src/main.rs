@@ -3,7 +3,10 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use std::io::IsTerminal;
+
 use clap::{Parser, Subcommand};
+use harbor_server::config::LogFormat;
 use harbor_server::{Config, Server};
 use tracing_subscriber::EnvFilter;
 
@@ -84,7 +87,7 @@ fn main() -> ExitCode {
             if let Some(d) = data_dir {
                 cfg.data_dir = d;
             }
-            init_logging(&cfg.log_level);
+            init_logging(&cfg.log_level, cfg.log_format);
             let runtime = match tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()
@@ -143,14 +146,19 @@ fn main() -> ExitCode {
     }
 }
 
-fn init_logging(level: &str) {
+fn init_logging(level: &str, format: LogFormat) {
     let filter = EnvFilter::try_from_default_env()
         .or_else(|_| EnvFilter::try_new(level))
         .unwrap_or_else(|_| EnvFilter::new("info"));
-    tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(std::io::stderr);
+    match format {
+        // Colour codes are for a person at a terminal; in a file or a
+        // collector they are noise.
+        LogFormat::Text => logs.with_ansi(std::io::stderr().is_terminal()).init(),
+        LogFormat::Json => logs.json().with_ansi(false).init(),
+    }
 }
 
 async fn serve(cfg: Config) -> ExitCode {

@@ -964,3 +964,145 @@ async fn abandoned_upload_sessions_are_purged_after_their_age() {
         .ok();
     assert_eq!(uploads, Some(0), "its bytes are gone too");
 }
+
+#[tokio::test]
+async fn a_manifest_under_a_name_that_is_neither_tag_nor_digest_is_unknown_but_cannot_be_pushed() {
+    let s = TestServer::start().await;
+    let repo = "library/probe";
+    let (manifest, _) = push_image(&s, repo, "v1", "probe").await;
+    for reference in [
+        "bad:tag!",
+        "-leadingdash",
+        "sha256:short",
+        "a%20b",
+        &"t".repeat(200),
+    ] {
+        let path = format!("/v2/{repo}/manifests/{reference}");
+        for method in ["GET", "HEAD", "DELETE"] {
+            let r = s.send(method, &path, &[], vec![]).await;
+            assert_eq!(r.status, 404, "{method} {reference}");
+            if method != "HEAD" {
+                assert_eq!(r.error_code(), "MANIFEST_UNKNOWN", "{method} {reference}");
+            }
+        }
+        let r = s
+            .send(
+                "PUT",
+                &path,
+                &[("content-type", OCI_MANIFEST)],
+                manifest.clone(),
+            )
+            .await;
+        assert_eq!(r.status, 400, "PUT {reference}");
+        assert!(
+            ["TAG_INVALID", "DIGEST_INVALID"].contains(&r.error_code().as_str()),
+            "PUT {reference}: {}",
+            r.error_code()
+        );
+    }
+    let r = s.get(&format!("/v2/{repo}/tags/list")).await;
+    assert_eq!(r.json()["tags"], serde_json::json!(["v1"]));
+}
+
+#[tokio::test]
+async fn a_patch_with_a_malformed_content_range_is_refused_with_the_current_range_and_appends_nothing(
+) {
+    let s = TestServer::start().await;
+    let r = s
+        .send("POST", "/v2/library/ranges/blobs/uploads/", &[], vec![])
+        .await;
+    let location = r.header("location").unwrap_or_default().to_owned();
+    let r = s
+        .send(
+            "PATCH",
+            &location,
+            &[("content-range", "0-9")],
+            vec![7u8; 10],
+        )
+        .await;
+    assert_eq!(r.status, 202);
+    for bad in [
+        "10-",
+        "-19",
+        "x-y",
+        "10 - 19",
+        "+10-19",
+        "bytes=10-19",
+        "10-19/20",
+        "19-10",
+        "10-18446744073709551616",
+    ] {
+        let r = s
+            .send("PATCH", &location, &[("content-range", bad)], vec![1u8; 10])
+            .await;
+        assert_eq!(r.status, 416, "{bad}");
+        assert_eq!(r.header("range"), Some("0-9"), "{bad}");
+        assert_eq!(r.error_code(), "BLOB_UPLOAD_INVALID", "{bad}");
+    }
+    // A range as long as u64 allows, with an empty body, must not wrap
+    // around to an empty chunk that is accepted.
+    let r = s
+        .send("POST", "/v2/library/ranges/blobs/uploads/", &[], vec![])
+        .await;
+    let fresh = r.header("location").unwrap_or_default().to_owned();
+    let r = s
+        .send(
+            "PATCH",
+            &fresh,
+            &[("content-range", "0-18446744073709551615")],
+            vec![],
+        )
+        .await;
+    assert_eq!((r.status, r.header("range")), (416, Some("0-0")));
+    let r = s
+        .send(
+            "PATCH",
+            &location,
+            &[("content-range", "10-18446744073709551615")],
+            vec![],
+        )
+        .await;
+    assert_eq!((r.status, r.error_code().as_str()), (400, "SIZE_INVALID"));
+    let r = s.get(&location).await;
+    assert_eq!((r.status, r.header("range")), (204, Some("0-9")));
+    let r = s
+        .send(
+            "PATCH",
+            &location,
+            &[("content-range", "10-19")],
+            vec![8u8; 10],
+        )
+        .await;
+    assert_eq!((r.status, r.header("range")), (202, Some("0-19")));
+}
+
+#[tokio::test]
+async fn an_oversized_manifest_gets_413_in_the_spec_form_not_a_closed_connection() {
+    let s = TestServer::start().await;
+    let big = vec![b' '; 6 * 1024 * 1024];
+    // With a Content-Length over the limit.
+    let head = format!(
+        "PUT /v2/library/big/manifests/v1 HTTP/1.1\r\nHost: x\r\nContent-Type: {OCI_MANIFEST}\r\nContent-Length: {}",
+        big.len()
+    );
+    let (status, headers, body) = common::raw_request(s.addr, head.as_bytes(), big.clone()).await;
+    assert_eq!(status, 413, "{headers}");
+    let j: serde_json::Value = serde_json::from_slice(&body).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(j["errors"][0]["code"], "SIZE_INVALID");
+    // Chunked, so the size shows only while reading.
+    let mut chunked = Vec::new();
+    for piece in big.chunks(256 * 1024) {
+        chunked.extend_from_slice(format!("{:x}\r\n", piece.len()).as_bytes());
+        chunked.extend_from_slice(piece);
+        chunked.extend_from_slice(b"\r\n");
+    }
+    chunked.extend_from_slice(b"0\r\n\r\n");
+    let head = format!(
+        "PUT /v2/library/big/manifests/v1 HTTP/1.1\r\nHost: x\r\nContent-Type: {OCI_MANIFEST}\r\nTransfer-Encoding: chunked"
+    );
+    let (status, headers, body) = common::raw_request(s.addr, head.as_bytes(), chunked).await;
+    assert_eq!(status, 413, "{headers}");
+    assert!(String::from_utf8_lossy(&body).contains("SIZE_INVALID"));
+    let r = s.get("/v2/library/big/tags/list").await;
+    assert_eq!(r.status, 404);
+}

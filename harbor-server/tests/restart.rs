@@ -229,3 +229,41 @@ async fn an_upload_session_begun_before_a_graceful_restart_completes_after_it() 
     assert_eq!(resp.error_code(), "BLOB_UPLOAD_UNKNOWN");
     stop_gracefully(&mut second).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logs_carry_no_colour_codes_off_a_terminal_and_json_logs_are_one_object_a_line() {
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+    // Standard error is a file here, not a terminal.
+    let mut text = start(&tmp.path().join("text"), &tmp.path().join("text.log")).await;
+    stop_gracefully(&mut text).await;
+    let log = text.log_text();
+    assert!(log.contains("harbor-server started"), "{log}");
+    assert!(
+        !log.contains('\u{1b}'),
+        "ANSI escapes in a log file:\n{log}"
+    );
+
+    let mut json = ServerProcess::start(
+        &tmp.path().join("json"),
+        &tmp.path().join("json.log"),
+        &[("HARBOR_AUTH_MODE", "none"), ("HARBOR_LOG_FORMAT", "json")],
+    )
+    .await;
+    stop_gracefully(&mut json).await;
+    let log = json.log_text();
+    let mut messages = Vec::new();
+    for line in log.lines().filter(|l| !l.trim().is_empty()) {
+        let v: serde_json::Value = serde_json::from_str(line)
+            .unwrap_or_else(|e| panic!("a log line that is not JSON ({e}): {line}"));
+        assert!(
+            v["timestamp"].is_string() && v["level"].is_string(),
+            "{line}"
+        );
+        messages.extend(v["fields"]["message"].as_str().map(str::to_owned));
+    }
+    assert!(
+        messages.iter().any(|m| m == "harbor-server started"),
+        "{log}"
+    );
+    assert!(!log.contains('\u{1b}'), "{log}");
+}

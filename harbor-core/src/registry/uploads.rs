@@ -76,7 +76,15 @@ impl Registry {
                         serde_json::json!({ "offset": current }),
                     ));
                 }
-                let len = end - start + 1;
+                // `end` comes from the client: `0-18446744073709551615`
+                // must not wrap around to an empty chunk.
+                let Some(len) = (end - start).checked_add(1) else {
+                    return Err(Error::with_detail(
+                        ErrorCode::RangeInvalid,
+                        format!("chunk range {start}-{end} is larger than any blob"),
+                        serde_json::json!({ "offset": current }),
+                    ));
+                };
                 if content_length.is_some_and(|cl| cl != len) {
                     return Err(Error::new(
                         ErrorCode::SizeInvalid,

@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use harbor_core::{Digest, ErrorCode, RepositoryName, UploadStatus};
 
-use super::{body_stream, content_length, header, query_param, set, ApiError, OciState};
+use super::{body_stream, content_length, query_param, set, ApiError, OciState};
 
 pub(super) async fn start(
     state: &OciState,
@@ -57,22 +57,31 @@ pub(super) async fn patch(
     req: Request,
 ) -> Result<Response, ApiError> {
     let repo = repo?;
-    let range = match header(req.headers(), "content-range") {
-        None => None,
-        Some(h) => Some(parse_content_range(h).ok_or_else(|| {
-            ApiError::new(
+    // A Content-Range that is present but not `<start>-<end>` in digits
+    // (or not even text) is refused like a chunk out of order: nothing is
+    // appended and the client is told where the upload stands.
+    let range = match req.headers().get("content-range") {
+        None => Ok(None),
+        Some(h) => match h.to_str().ok().and_then(parse_content_range) {
+            Some(r) => Ok(Some(r)),
+            None => Err(harbor_core::Error::new(
                 ErrorCode::RangeInvalid,
-                format!("malformed Content-Range {h:?}"),
-            )
-        })?),
+                format!("malformed Content-Range {h:?}: expected <start>-<end>"),
+            )),
+        },
     };
-    let len = content_length(req.headers());
-    let body = body_stream(req.into_body());
-    match state
-        .registry
-        .append_upload(&repo, id, range, len, body)
-        .await
-    {
+    let result = match range {
+        Ok(range) => {
+            let len = content_length(req.headers());
+            let body = body_stream(req.into_body());
+            state
+                .registry
+                .append_upload(&repo, id, range, len, body)
+                .await
+        }
+        Err(e) => Err(e),
+    };
+    match result {
         Ok(status) => Ok(session_response(StatusCode::ACCEPTED, &repo, &status)),
         Err(e) if e.code() == ErrorCode::RangeInvalid => {
             // Tell the client where the upload stands so it can resume.
@@ -124,14 +133,15 @@ pub(super) async fn cancel(
     Ok(resp)
 }
 
-/// `start-end` as the spec writes it, also accepting `bytes start-end/total`.
+/// `<start>-<end>` as the spec writes it: two runs of ASCII digits, start
+/// not after end (as CNCF distribution reads it); anything else is `None`.
 fn parse_content_range(h: &str) -> Option<(u64, u64)> {
-    let h = h.trim();
-    let h = h.strip_prefix("bytes").map(str::trim_start).unwrap_or(h);
-    let h = h.strip_prefix('=').unwrap_or(h);
-    let h = h.split('/').next()?;
     let (a, b) = h.split_once('-')?;
-    let (a, b) = (a.trim().parse().ok()?, b.trim().parse().ok()?);
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|c| c.is_ascii_digit());
+    if !digits(a) || !digits(b) {
+        return None;
+    }
+    let (a, b): (u64, u64) = (a.parse().ok()?, b.parse().ok()?);
     (a <= b).then_some((a, b))
 }
 
@@ -170,11 +180,29 @@ mod tests {
     use super::parse_content_range;
 
     #[test]
-    fn content_ranges_parse_in_the_forms_clients_send() {
+    fn content_ranges_parse_only_in_the_spec_form() {
         assert_eq!(parse_content_range("0-99"), Some((0, 99)));
-        assert_eq!(parse_content_range("bytes 100-199/*"), Some((100, 199)));
-        assert_eq!(parse_content_range("bytes=5-6"), Some((5, 6)));
-        assert_eq!(parse_content_range("9-1"), None);
-        assert_eq!(parse_content_range("x"), None);
+        assert_eq!(parse_content_range("100-199"), Some((100, 199)));
+        for bad in [
+            "9-1",
+            "x",
+            "",
+            "-",
+            "0-",
+            "-5",
+            "+0-5",
+            "0-+5",
+            " 0-5",
+            "0-5 ",
+            "0 - 5",
+            "bytes 100-199/*",
+            "bytes=5-6",
+            "0-5/10",
+            "0x1-2",
+            "1-2-3",
+            "0-99999999999999999999999",
+        ] {
+            assert_eq!(parse_content_range(bad), None, "{bad:?}");
+        }
     }
 }

@@ -288,3 +288,42 @@ pub fn password_hash(password: &str) -> String {
     cache.push((password.to_owned(), h.clone()));
     h
 }
+
+/// One request over a raw TCP connection, for what a well-behaved client
+/// library will not send (bytes that are not text in a header, a body far
+/// over a limit). `head` is the request line and headers without the blank
+/// line; `Connection: close` is added. The body is written while the answer
+/// is read, so a server that answers early is seen doing so. Returns the
+/// status, the header block and the body.
+pub async fn raw_request(addr: SocketAddr, head: &[u8], body: Vec<u8>) -> (u16, String, Vec<u8>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let conn = tokio::net::TcpStream::connect(addr)
+        .await
+        .unwrap_or_else(|e| panic!("connect: {e}"));
+    let (mut rd, mut wr) = conn.into_split();
+    let mut request = head.to_vec();
+    request.extend_from_slice(b"\r\nConnection: close\r\n\r\n");
+    let writer = tokio::spawn(async move {
+        wr.write_all(&request).await?;
+        for piece in body.chunks(64 * 1024) {
+            wr.write_all(piece).await?;
+        }
+        wr.flush().await
+    });
+    let mut answer = Vec::new();
+    rd.read_to_end(&mut answer)
+        .await
+        .unwrap_or_else(|e| panic!("reading the answer: {e}"));
+    let _ = writer.await;
+    let split = answer
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or_else(|| panic!("no answer: {:?}", String::from_utf8_lossy(&answer)));
+    let headers = String::from_utf8_lossy(&answer[..split]).into_owned();
+    let status = headers
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("status line: {headers}"));
+    (status, headers, answer[split + 4..].to_vec())
+}
