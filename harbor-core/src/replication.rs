@@ -62,6 +62,83 @@ pub struct PolicyRecord {
     pub updated_at: SystemTime,
 }
 
+/// What started an execution, with Harbor's names (`trigger.type` of a
+/// policy, `trigger` of an execution).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum TriggerKind {
+    /// Someone asked for it (`POST /replication/executions`).
+    Manual,
+    /// A cron schedule fired.
+    Scheduled,
+    /// A push or a delete in the local registry.
+    EventBased,
+}
+
+impl TriggerKind {
+    /// Harbor's name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TriggerKind::Manual => "manual",
+            TriggerKind::Scheduled => "scheduled",
+            TriggerKind::EventBased => "event_based",
+        }
+    }
+
+    /// Parses Harbor's name.
+    pub fn parse(s: &str) -> Option<TriggerKind> {
+        Some(match s {
+            "manual" => TriggerKind::Manual,
+            "scheduled" => TriggerKind::Scheduled,
+            "event_based" => TriggerKind::EventBased,
+            _ => return None,
+        })
+    }
+}
+
+impl fmt::Display for TriggerKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What a replication task does to its artifact, with Harbor's names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum TaskOperation {
+    /// Copy it to the destination.
+    Copy,
+    /// Delete it at the destination.
+    Deletion,
+}
+
+impl TaskOperation {
+    /// Harbor's name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TaskOperation::Copy => "copy",
+            TaskOperation::Deletion => "deletion",
+        }
+    }
+
+    /// Parses Harbor's name.
+    pub fn parse(s: &str) -> Option<TaskOperation> {
+        Some(match s {
+            "copy" => TaskOperation::Copy,
+            "deletion" => TaskOperation::Deletion,
+            _ => return None,
+        })
+    }
+}
+
+impl fmt::Display for TaskOperation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// Where an execution or a task stands, with Harbor's names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum RunStatus {
@@ -117,8 +194,8 @@ pub struct Execution {
     pub id: i64,
     /// The policy run.
     pub policy_id: i64,
-    /// `manual`, `scheduled` or `event_based`.
-    pub trigger: String,
+    /// What started it.
+    pub trigger: TriggerKind,
     /// Where it stands.
     pub status: RunStatus,
     /// Why it ended as it did.
@@ -142,8 +219,8 @@ pub struct Execution {
 /// A task to create: one artifact to copy or delete.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewTask {
-    /// `copy` or `deletion`.
-    pub operation: String,
+    /// Copy or delete.
+    pub operation: TaskOperation,
     /// Source, e.g. `library/nginx:1.25`.
     pub src_resource: String,
     /// Destination, e.g. `mirror/nginx:1.25`.
@@ -157,8 +234,8 @@ pub struct TaskRecord {
     pub id: i64,
     /// Its execution.
     pub execution_id: i64,
-    /// `copy` or `deletion`.
-    pub operation: String,
+    /// Copy or delete.
+    pub operation: TaskOperation,
     /// Source resource.
     pub src_resource: String,
     /// Destination resource.
@@ -199,7 +276,7 @@ pub trait ReplicationStore: Debug + Send + Sync + 'static {
     async fn delete_policy(&self, id: i64) -> Result<bool>;
 
     /// Starts recording an execution (status InProgress).
-    async fn create_execution(&self, policy_id: i64, trigger: &str) -> Result<Execution>;
+    async fn create_execution(&self, policy_id: i64, trigger: TriggerKind) -> Result<Execution>;
     /// An execution with its counts.
     async fn execution(&self, id: i64) -> Result<Option<Execution>>;
     /// Executions (of one policy, or all), newest first, one page and the total.

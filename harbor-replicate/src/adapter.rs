@@ -117,7 +117,7 @@ pub trait RegistryAdapter: Debug + Send + Sync + 'static {
         if offset == 0 {
             Ok(self.pull_blob(repo, digest).await?.1)
         } else {
-            Err(ReplicateError::Invalid(format!(
+            Err(ReplicateError::invalid(format!(
                 "{} cannot read blobs from an offset",
                 self.info().kind
             )))
@@ -261,7 +261,7 @@ impl AdapterRegistry {
             .read()
             .ok()
             .and_then(|m| m.get(kind).cloned())
-            .ok_or_else(|| ReplicateError::Invalid(format!("unknown registry type {kind:?}")))?;
+            .ok_or_else(|| ReplicateError::invalid(format!("unknown registry type {kind:?}")))?;
         factory(endpoint)
     }
 }

@@ -1,6 +1,9 @@
 //! The replication crate's error type.
 
-/// What a copy or an adapter call can fail with.
+/// Any error a transport or a parser can give, kept as the source.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// What a copy, an adapter call or the replication service can fail with.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ReplicateError {
@@ -21,12 +24,15 @@ pub enum ReplicateError {
         retry_after: Option<u64>,
     },
     /// The connection failed or was cut.
-    #[error("cannot reach {registry}: {message}")]
+    #[error("cannot reach {registry}: {context}")]
     Transport {
         /// Which registry.
         registry: String,
-        /// What went wrong.
-        message: String,
+        /// What was being done.
+        context: String,
+        /// The transport's error.
+        #[source]
+        source: BoxError,
     },
     /// Credentials were refused.
     #[error("{registry} refused the credentials: {message}")]
@@ -44,15 +50,85 @@ pub enum ReplicateError {
         /// What went wrong.
         message: String,
     },
-    /// The request or the configuration is wrong.
+    /// A remote answered something that is not what the protocol promises
+    /// (a body that does not parse, a missing header).
+    #[error("{registry} answered unexpectedly: {message}")]
+    Protocol {
+        /// Which registry.
+        registry: String,
+        /// What was wrong.
+        message: String,
+        /// The parser's error, if one failed.
+        #[source]
+        source: Option<BoxError>,
+    },
+    /// The request or the configuration is wrong (a policy, a filter, a URL,
+    /// a registry type): says what, with the parser's error when there is one.
+    #[error("{message}")]
+    Invalid {
+        /// What is wrong.
+        message: String,
+        /// The underlying parse error, if any.
+        #[source]
+        source: Option<BoxError>,
+    },
+    /// A policy, registry or execution that does not exist.
+    #[error("{kind} {id} not found")]
+    NotFound {
+        /// `policy`, `registry`, `execution`.
+        kind: &'static str,
+        /// Its id.
+        id: i64,
+    },
+    /// The operation cannot be done now (a policy already running with
+    /// `single_active_replication`).
     #[error("{0}")]
-    Invalid(String),
-    /// The embedded registry failed.
+    Busy(String),
+    /// An adapter cannot do what was asked (e.g. read a blob from an offset).
+    #[error("{adapter} cannot {what}")]
+    Unsupported {
+        /// The adapter type.
+        adapter: String,
+        /// What it cannot do.
+        what: &'static str,
+    },
+    /// A stored credential could not be sealed or opened.
+    #[error("credential encryption: {0}")]
+    Secret(&'static str),
+    /// A file (key, checkpoint) could not be read or written.
+    #[error("cannot use {path}: {source}")]
+    Io {
+        /// The file.
+        path: std::path::PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The embedded registry or a store failed.
     #[error(transparent)]
     Core(#[from] harbor_core::Error),
 }
 
 impl ReplicateError {
+    /// A request or configuration error with no underlying error.
+    pub fn invalid(message: impl Into<String>) -> Self {
+        ReplicateError::Invalid {
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    /// A request or configuration error caused by `source`.
+    pub fn invalid_because(
+        message: impl Into<String>,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        ReplicateError::Invalid {
+            message: message.into(),
+            source: Some(Box::new(source)),
+        }
+    }
+
     /// Whether retrying may help: connection failures, 5xx, 429.
     pub fn is_transient(&self) -> bool {
         match self {
@@ -67,6 +143,7 @@ impl ReplicateError {
     pub fn is_not_found(&self) -> bool {
         match self {
             ReplicateError::Remote { status, .. } => *status == 404,
+            ReplicateError::NotFound { .. } => true,
             ReplicateError::Core(e) => matches!(
                 e.code(),
                 harbor_core::ErrorCode::ManifestUnknown

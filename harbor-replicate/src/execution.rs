@@ -10,7 +10,10 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use futures::stream::{self, StreamExt};
-use harbor_core::{Execution, NewTask, ReplicationStore, RunStatus, TaskRecord};
+use harbor_core::{
+    Execution, NewTask, ReplicationStore, RunStatus, TaskOperation, TaskRecord,
+    TriggerKind,
+};
 
 use crate::adapter::RegistryAdapter;
 use crate::copy::Copier;
@@ -49,13 +52,13 @@ impl std::fmt::Debug for JobRunner {
     }
 }
 
-fn resource(repo: &str, tag: &str) -> String {
-    format!("{repo}:{tag}")
-}
-
+/// `repo:tag` or `repo@digest` back into its parts.
 fn split_resource(r: &str) -> Option<(String, String)> {
-    let (repo, tag) = r.rsplit_once(':')?;
-    Some((repo.to_owned(), tag.to_owned()))
+    let (repo, reference) = match r.split_once('@') {
+        Some((repo, digest)) => (repo, digest),
+        None => r.rsplit_once(':')?,
+    };
+    Some((repo.to_owned(), reference.to_owned()))
 }
 
 impl JobRunner {
@@ -75,7 +78,7 @@ impl JobRunner {
 
     /// Starts a run of `policy_id`: records the execution and its tasks, then
     /// copies in the background. Returns the execution as recorded.
-    pub async fn start(self: &Arc<Self>, policy_id: i64, trigger: &str) -> Result<Execution> {
+    pub async fn start(self: &Arc<Self>, policy_id: i64, trigger: TriggerKind) -> Result<Execution> {
         let (policy, src, dst) = self.resolver.resolve(policy_id).await?;
         if policy.single_active_replication {
             let (recent, _) = self
@@ -89,7 +92,7 @@ impl JobRunner {
                 )
                 .await?;
             if recent.iter().any(|e| !e.status.is_final()) {
-                return Err(ReplicateError::Invalid(format!(
+                return Err(ReplicateError::Busy(format!(
                     "policy {} already has an execution running (single_active_replication)",
                     policy.name
                 )));
@@ -112,9 +115,9 @@ impl JobRunner {
         let new: Vec<NewTask> = planned
             .iter()
             .map(|t| NewTask {
-                operation: "copy".into(),
-                src_resource: resource(&t.src_repo, &t.tag),
-                dst_resource: resource(&t.dst_repo, &t.tag),
+                operation: TaskOperation::Copy,
+                src_resource: format!("{}:{}", t.src_repo, t.tag),
+                dst_resource: format!("{}:{}", t.dst_repo, t.tag),
             })
             .collect();
         let tasks = self.store.create_tasks(execution.id, &new).await?;
@@ -131,7 +134,7 @@ impl JobRunner {
     pub async fn start_tasks(
         self: &Arc<Self>,
         policy_id: i64,
-        trigger: &str,
+        trigger: TriggerKind,
         tasks: Vec<NewTask>,
     ) -> Result<Execution> {
         let (policy, src, dst) = self.resolver.resolve(policy_id).await?;
@@ -222,7 +225,7 @@ impl JobRunner {
             tag,
             dst_repo,
         };
-        if task.operation == "deletion" {
+        if task.operation == TaskOperation::Deletion {
             return self.run_deletion(copier, &task, &copy).await;
         }
         let retry = self.replicator.retry;
@@ -329,9 +332,14 @@ impl JobRunner {
             h.abort();
             let _ = h.await;
         }
-        let execution = self.store.execution(execution_id).await?.ok_or_else(|| {
-            ReplicateError::Invalid(format!("execution {execution_id} not found"))
-        })?;
+        let execution = self
+            .store
+            .execution(execution_id)
+            .await?
+            .ok_or(ReplicateError::NotFound {
+                kind: "execution",
+                id: execution_id,
+            })?;
         if !execution.status.is_final() {
             for t in self.store.tasks(execution_id).await? {
                 if !t.status.is_final() {
@@ -350,6 +358,22 @@ impl JobRunner {
             .execution(execution_id)
             .await?
             .unwrap_or(execution))
+    }
+
+    /// Aborts every run in flight without recording anything, as a crash
+    /// would: their executions stay unfinished and the next
+    /// [`JobRunner::recover`] (at the next start) picks them up. For a
+    /// graceful stop of the process that embeds the runner.
+    pub async fn shutdown(&self) {
+        let running: Vec<tokio::task::JoinHandle<()>> = self
+            .running
+            .lock()
+            .map(|mut m| m.drain().map(|(_, h)| h).collect())
+            .unwrap_or_default();
+        for h in running {
+            h.abort();
+            let _ = h.await;
+        }
     }
 
     /// Picks up executions a crash left unfinished: their tasks that were
@@ -382,9 +406,14 @@ impl JobRunner {
     pub async fn wait(&self, execution_id: i64, timeout: Duration) -> Result<Execution> {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
-            let e = self.store.execution(execution_id).await?.ok_or_else(|| {
-                ReplicateError::Invalid(format!("execution {execution_id} not found"))
-            })?;
+            let e = self
+                .store
+                .execution(execution_id)
+                .await?
+                .ok_or(ReplicateError::NotFound {
+                    kind: "execution",
+                    id: execution_id,
+                })?;
             if e.status.is_final() || tokio::time::Instant::now() >= deadline {
                 return Ok(e);
             }

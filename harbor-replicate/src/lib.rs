@@ -21,6 +21,9 @@ mod error;
 pub mod execution;
 pub mod policy;
 mod replicator;
+mod secret;
+mod service;
+pub mod trigger;
 
 pub use adapter::{
     AdapterInfo, AdapterRegistry, BlobSource, ChunkedPush, Credential, Endpoint, PulledManifest,
@@ -28,7 +31,13 @@ pub use adapter::{
 };
 pub use checkpoint::{FsCheckpoints, MemoryCheckpoints, UploadCheckpoints};
 pub use copy::{event_stream, Copier, CopyEvent, CopyOptions, CopyReport, Progress};
-pub use error::{ReplicateError, Result};
+pub use error::{BoxError, ReplicateError, Result};
 pub use execution::{JobRunner, PolicyResolver};
-pub use policy::{Filter, Filters, Policy, RegistryRef, Trigger, TriggerSettings};
+pub use policy::{
+    Decoration, Filter, FilterKind, Filters, Policy, PolicyBuilder, RegistryRef, Trigger,
+    TriggerSettings,
+};
 pub use replicator::{CopyTask, Replicator, RetryPolicy, RunReport, TaskOutcome};
+pub use secret::SecretBox;
+pub use service::{parse_policy, ReplicationService, Triggers};
+pub use trigger::{ArtifactEvent, ArtifactEventKind};

@@ -261,7 +261,8 @@ mod tests {
         };
         let transport = ReplicateError::Transport {
             registry: "r".into(),
-            message: "reset".into(),
+            context: "GET /v2/".into(),
+            source: "reset".into(),
         };
         assert_eq!(r.backoff(1, &transport), Duration::from_millis(100));
         assert_eq!(r.backoff(3, &transport), Duration::from_millis(400));

@@ -301,7 +301,7 @@ impl RegistryAdapter for Tampering {
         let (size, body) = self.0.pull_blob(repo, d).await?;
         let mut data = collect(body)
             .await
-            .map_err(|e| ReplicateError::Invalid(e.to_string()))?;
+            .map_err(|e| ReplicateError::invalid(e.to_string()))?;
         if let Some(b) = data.last_mut() {
             *b ^= 0xff;
         }

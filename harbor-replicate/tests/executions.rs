@@ -112,7 +112,7 @@ async fn an_execution_is_recorded_with_its_tasks_and_their_logs() {
     });
     let runner = JobRunner::new(store.clone(), resolver, replicator());
     let started = runner
-        .start(policy_id, "manual")
+        .start(policy_id, harbor_core::TriggerKind::Manual)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(started.total, 3);
@@ -220,7 +220,7 @@ async fn a_stop_aborts_in_flight_copies_at_once_and_leaves_nothing_in_progress()
     });
     let runner = JobRunner::new(store.clone(), resolver, replicator());
     let e = runner
-        .start(policy_id, "manual")
+        .start(policy_id, harbor_core::TriggerKind::Manual)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     // Wait until copies are under way.
@@ -236,7 +236,7 @@ async fn a_stop_aborts_in_flight_copies_at_once_and_leaves_nothing_in_progress()
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     assert!(
-        runner.start(policy_id, "manual").await.is_err(),
+        runner.start(policy_id, harbor_core::TriggerKind::Manual).await.is_err(),
         "single_active_replication refuses a second run"
     );
     let t0 = Instant::now();
@@ -263,7 +263,7 @@ async fn an_execution_cut_off_by_a_crash_is_finished_at_the_next_start() {
     let (store, policy_id) = store_with_policy(&p).await;
     // What a crash leaves: an execution InProgress, one task done, one running.
     let e = store
-        .create_execution(policy_id, "manual")
+        .create_execution(policy_id, harbor_core::TriggerKind::Manual)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     let tasks = store
@@ -271,12 +271,12 @@ async fn an_execution_cut_off_by_a_crash_is_finished_at_the_next_start() {
             e.id,
             &[
                 NewTask {
-                    operation: "copy".into(),
+                    operation: harbor_core::TaskOperation::Copy,
                     src_resource: "library/a:v1".into(),
                     dst_resource: "library/a:v1".into(),
                 },
                 NewTask {
-                    operation: "copy".into(),
+                    operation: harbor_core::TaskOperation::Copy,
                     src_resource: "library/b:v1".into(),
                     dst_resource: "library/b:v1".into(),
                 },

@@ -122,7 +122,7 @@ fn client(insecure: bool) -> Result<HttpClient> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
-        .map_err(|e| ReplicateError::Invalid(format!("TLS setup: {e}")))?;
+        .map_err(|e| ReplicateError::invalid(format!("TLS setup: {e}")))?;
     let config = if insecure {
         builder
             .dangerous()
@@ -202,7 +202,7 @@ impl DockerRegistry {
     pub fn new(endpoint: Endpoint, kind: &'static str) -> Result<Self> {
         let base = endpoint.url.trim_end_matches('/').to_owned();
         url::Url::parse(&base)
-            .map_err(|e| ReplicateError::Invalid(format!("registry URL {base:?}: {e}")))?;
+            .map_err(|e| ReplicateError::invalid(format!("registry URL {base:?}: {e}")))?;
         Ok(DockerRegistry {
             client: client(endpoint.insecure)?,
             endpoint,
@@ -228,7 +228,7 @@ impl DockerRegistry {
         }
         header(&resp, "location")
             .map(|l| self.absolute(l))
-            .ok_or_else(|| ReplicateError::Invalid("upload session without a Location".into()))
+            .ok_or_else(|| ReplicateError::invalid("upload session without a Location"))
     }
 
     /// Where an upload session stands: the offset after the last byte it
@@ -300,7 +300,7 @@ impl DockerRegistry {
 
     async fn fetch_token(&self, realm: &str, service: &str, scopes: &[String]) -> Result<String> {
         let mut url = url::Url::parse(realm)
-            .map_err(|e| ReplicateError::Invalid(format!("token realm {realm:?}: {e}")))?;
+            .map_err(|e| ReplicateError::invalid(format!("token realm {realm:?}: {e}")))?;
         {
             let mut q = url.query_pairs_mut();
             q.append_pair("service", service);
@@ -318,21 +318,23 @@ impl DockerRegistry {
                     .map_err(|never| match never {})
                     .boxed_unsync(),
             )
-            .map_err(|e| ReplicateError::Invalid(e.to_string()))?;
+            .map_err(|e| ReplicateError::invalid(e.to_string()))?;
         let resp = self
             .client
             .request(req)
             .await
             .map_err(|e| ReplicateError::Transport {
                 registry: realm.to_owned(),
-                message: e.to_string(),
+                context: format!("GET {realm}"),
+                source: e.into(),
             })?;
         let status = resp.status();
         let body = read_small(resp.into_body(), 1024 * 1024)
             .await
             .map_err(|e| ReplicateError::Transport {
                 registry: realm.to_owned(),
-                message: e,
+                context: "reading the token".into(),
+                source: e.into(),
             })?;
         if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
             return Err(ReplicateError::Unauthorized {
@@ -351,11 +353,11 @@ impl DockerRegistry {
             });
         }
         let json: serde_json::Value = serde_json::from_slice(&body)
-            .map_err(|e| ReplicateError::Invalid(format!("token response is not JSON: {e}")))?;
+            .map_err(|e| ReplicateError::invalid(format!("token response is not JSON: {e}")))?;
         let token = json["token"]
             .as_str()
             .or_else(|| json["access_token"].as_str())
-            .ok_or_else(|| ReplicateError::Invalid("token response has no token".into()))?
+            .ok_or_else(|| ReplicateError::invalid("token response has no token"))?
             .to_owned();
         // Refresh well before expiry: a token must not die mid-request.
         let lifetime = json["expires_in"].as_u64().unwrap_or(60).max(60);
@@ -438,13 +440,14 @@ impl DockerRegistry {
         };
         let req = req
             .body(body)
-            .map_err(|e| ReplicateError::Invalid(e.to_string()))?;
+            .map_err(|e| ReplicateError::invalid(e.to_string()))?;
         self.client
             .request(req)
             .await
             .map_err(|e| ReplicateError::Transport {
                 registry: self.name(),
-                message: format!("{method} {url}: {e}"),
+                context: format!("{method} {url}"),
+                source: e.into(),
             })
     }
 
@@ -522,13 +525,14 @@ impl DockerRegistry {
                 .await
                 .map_err(|e| ReplicateError::Transport {
                     registry: self.name(),
-                    message: e,
+                    context: format!("reading the listing {url}"),
+                    source: e.into(),
                 })?;
             let items = serde_json::from_slice(&body)
                 .ok()
                 .and_then(&page)
                 .ok_or_else(|| {
-                    ReplicateError::Invalid(format!("{url} did not answer a listing"))
+                    ReplicateError::invalid(format!("{url} did not answer a listing"))
                 })?;
             let empty = items.is_empty();
             out.extend(items);
@@ -749,7 +753,7 @@ impl RegistryAdapter for DockerRegistry {
         match resp.status() {
             s if s.is_success() => {
                 let d = header(&resp, "docker-content-digest").ok_or_else(|| {
-                    ReplicateError::Invalid("no Docker-Content-Digest on a manifest HEAD".into())
+                    ReplicateError::invalid("no Docker-Content-Digest on a manifest HEAD")
                 })?;
                 Ok(Some(Digest::parse(d)?))
             }
@@ -779,7 +783,8 @@ impl RegistryAdapter for DockerRegistry {
             .await
             .map_err(|e| ReplicateError::Transport {
                 registry: self.name(),
-                message: e,
+                context: format!("reading the manifest {reference} of {repo}"),
+                source: e.into(),
             })?;
         let algorithm = Digest::parse(reference)
             .map(|d| d.algorithm())
@@ -889,14 +894,15 @@ impl RegistryAdapter for DockerRegistry {
                         .map_err(|never| match never {})
                         .boxed_unsync(),
                 )
-                .map_err(|e| ReplicateError::Invalid(e.to_string()))?;
+                .map_err(|e| ReplicateError::invalid(e.to_string()))?;
             resp = self
                 .client
                 .request(req)
                 .await
                 .map_err(|e| ReplicateError::Transport {
                     registry: self.name(),
-                    message: e.to_string(),
+                    context: format!("GET {url}"),
+                    source: e.into(),
                 })?;
         }
         if !resp.status().is_success() {
@@ -905,7 +911,7 @@ impl RegistryAdapter for DockerRegistry {
         let size = header(&resp, "content-length")
             .and_then(|v| v.parse().ok())
             .ok_or_else(|| {
-                ReplicateError::Invalid(format!("no Content-Length for blob {digest}"))
+                ReplicateError::invalid(format!("no Content-Length for blob {digest}"))
             })?;
         Ok((size, stream_of(resp.into_body())))
     }

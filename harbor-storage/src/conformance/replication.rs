@@ -2,7 +2,10 @@
 
 use std::time::SystemTime;
 
-use harbor_core::{ErrorCode, NewTask, Page, RegistryRecord, ReplicationStore, RunStatus};
+use harbor_core::{
+    ErrorCode, NewTask, Page, RegistryRecord, ReplicationStore, RunStatus, TaskOperation,
+    TriggerKind,
+};
 
 use super::ok;
 
@@ -73,7 +76,7 @@ pub async fn executions_count_their_tasks_and_policies_take_them_along(
         Some(r#"{"name":"conf-policy","x":1}"#.into())
     );
 
-    let first = ok("execution", store.create_execution(p.id, "manual").await);
+    let first = ok("execution", store.create_execution(p.id, TriggerKind::Manual).await);
     assert_eq!((first.status, first.total), (RunStatus::InProgress, 0));
     let tasks = ok(
         "tasks",
@@ -82,17 +85,17 @@ pub async fn executions_count_their_tasks_and_policies_take_them_along(
                 first.id,
                 &[
                     NewTask {
-                        operation: "copy".into(),
+                        operation: TaskOperation::Copy,
                         src_resource: "a/x:1".into(),
                         dst_resource: "m/x:1".into(),
                     },
                     NewTask {
-                        operation: "copy".into(),
+                        operation: TaskOperation::Copy,
                         src_resource: "a/x:2".into(),
                         dst_resource: "m/x:2".into(),
                     },
                     NewTask {
-                        operation: "copy".into(),
+                        operation: TaskOperation::Copy,
                         src_resource: "a/x:3".into(),
                         dst_resource: "m/x:3".into(),
                     },
@@ -169,7 +172,7 @@ pub async fn executions_count_their_tasks_and_policies_take_them_along(
         .iter()
         .any(|x| x.id == first.id));
 
-    let second = ok("execution", store.create_execution(p.id, "scheduled").await);
+    let second = ok("execution", store.create_execution(p.id, TriggerKind::Scheduled).await);
     let (list, total) = ok(
         "list",
         store

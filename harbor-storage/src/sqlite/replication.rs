@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use harbor_core::{
     Execution, NewTask, Page, PolicyRecord, RegistryRecord, ReplicationStore, Result, RunStatus,
-    TaskRecord,
+    TaskOperation, TaskRecord, TriggerKind,
 };
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
@@ -22,9 +22,21 @@ const EXECUTION_SELECT: &str = "SELECT e.id, e.policy_id, e.trigger, e.status, e
 const TASK_COLUMNS: &str = "id, execution_id, operation, src_resource, dst_resource, status, attempts, start_time, end_time";
 
 fn status(s: &str) -> rusqlite::Result<RunStatus> {
-    RunStatus::parse(s).ok_or_else(|| {
-        rusqlite::Error::InvalidColumnType(0, format!("status {s}"), rusqlite::types::Type::Text)
-    })
+    RunStatus::parse(s).ok_or_else(|| unreadable("status", s))
+}
+
+/// A stored name that does not parse back: the column holds something this
+/// version never writes.
+fn unreadable(what: &str, value: &str) -> rusqlite::Error {
+    rusqlite::Error::InvalidColumnType(0, format!("{what} {value}"), rusqlite::types::Type::Text)
+}
+
+fn trigger(s: &str) -> rusqlite::Result<TriggerKind> {
+    TriggerKind::parse(s).ok_or_else(|| unreadable("trigger", s))
+}
+
+fn operation(s: &str) -> rusqlite::Result<TaskOperation> {
+    TaskOperation::parse(s).ok_or_else(|| unreadable("operation", s))
 }
 
 fn registry_row(r: &Row<'_>) -> rusqlite::Result<RegistryRecord> {
@@ -55,7 +67,7 @@ fn execution_row(r: &Row<'_>) -> rusqlite::Result<Execution> {
     Ok(Execution {
         id: r.get(0)?,
         policy_id: r.get(1)?,
-        trigger: r.get(2)?,
+        trigger: trigger(&r.get::<_, String>(2)?)?,
         status: status(&r.get::<_, String>(3)?)?,
         status_text: r.get(4)?,
         start_time: from_ms(r.get(5)?),
@@ -72,7 +84,7 @@ fn task_row(r: &Row<'_>) -> rusqlite::Result<TaskRecord> {
     Ok(TaskRecord {
         id: r.get(0)?,
         execution_id: r.get(1)?,
-        operation: r.get(2)?,
+        operation: operation(&r.get::<_, String>(2)?)?,
         src_resource: r.get(3)?,
         dst_resource: r.get(4)?,
         status: status(&r.get::<_, String>(5)?)?,
@@ -215,8 +227,8 @@ impl ReplicationStore for SqliteMetaStore {
         .await
     }
 
-    async fn create_execution(&self, policy_id: i64, trigger: &str) -> Result<Execution> {
-        let trigger = trigger.to_owned();
+    async fn create_execution(&self, policy_id: i64, trigger: TriggerKind) -> Result<Execution> {
+        let trigger = trigger.as_str();
         self.write(move |tx| {
             tx.prepare_cached(
                 "INSERT INTO replication_executions (policy_id, trigger, status, status_text, start_time)
@@ -286,7 +298,7 @@ impl ReplicationStore for SqliteMetaStore {
                      VALUES (?1, ?2, ?3, ?4, 'Pending', 0)",
                 )?;
                 for t in &tasks {
-                    stmt.execute(params![execution_id, t.operation, t.src_resource, t.dst_resource])?;
+                    stmt.execute(params![execution_id, t.operation.as_str(), t.src_resource, t.dst_resource])?;
                     ids.push(tx.last_insert_rowid());
                 }
             }

@@ -7,9 +7,10 @@ use base64::Engine;
 use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, CHACHA20_POLY1305, NONCE_LEN};
 use ring::rand::{SecureRandom, SystemRandom};
 
-use crate::error::ServerError;
+use crate::error::ReplicateError;
 
-/// Encrypts and decrypts credentials.
+/// Encrypts and decrypts registry credentials, so that the store never holds
+/// them in clear.
 pub struct SecretBox {
     key: LessSafeKey,
 }
@@ -22,9 +23,9 @@ impl std::fmt::Debug for SecretBox {
 
 impl SecretBox {
     /// Loads `secret.key` from `dir`, creating it on first use. Blocking I/O.
-    pub fn load_or_create(dir: &Path) -> Result<SecretBox, ServerError> {
+    pub fn load_or_create(dir: &Path) -> Result<SecretBox, ReplicateError> {
         let path = dir.join("secret.key");
-        let io = |source| ServerError::Io {
+        let io = |source| ReplicateError::Io {
             path: path.clone(),
             source,
         };
@@ -34,7 +35,7 @@ impl SecretBox {
                 let mut key = [0u8; 32];
                 SystemRandom::new()
                     .fill(&mut key)
-                    .map_err(|_| ServerError::Config("no randomness for the secret key".into()))?;
+                    .map_err(|_| ReplicateError::Secret("no randomness for the key"))?;
                 write_private(&path, &key).map_err(io)?;
                 key.to_vec()
             }
@@ -44,35 +45,33 @@ impl SecretBox {
     }
 
     /// A box with the given 32-byte key.
-    pub fn from_key(key: &[u8]) -> Result<SecretBox, ServerError> {
+    pub fn from_key(key: &[u8]) -> Result<SecretBox, ReplicateError> {
         let unbound = UnboundKey::new(&CHACHA20_POLY1305, key)
-            .map_err(|_| ServerError::Config("secret.key must hold 32 bytes".into()))?;
+            .map_err(|_| ReplicateError::Secret("the key (secret.key) must hold 32 bytes"))?;
         Ok(SecretBox {
             key: LessSafeKey::new(unbound),
         })
     }
 
     /// Encrypts `plain` into base64 text (nonce then ciphertext).
-    pub fn seal(&self, plain: &str) -> Result<String, ServerError> {
+    pub fn seal(&self, plain: &str) -> Result<String, ReplicateError> {
         let mut nonce = [0u8; NONCE_LEN];
         SystemRandom::new()
             .fill(&mut nonce)
-            .map_err(|_| ServerError::Config("no randomness".into()))?;
+            .map_err(|_| ReplicateError::Secret("no randomness for a nonce"))?;
         let mut data = plain.as_bytes().to_vec();
         self.key
             .seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::empty(), &mut data)
-            .map_err(|_| ServerError::Config("encryption failed".into()))?;
+            .map_err(|_| ReplicateError::Secret("encryption failed"))?;
         let mut out = nonce.to_vec();
         out.extend_from_slice(&data);
         Ok(base64::engine::general_purpose::STANDARD.encode(out))
     }
 
     /// Decrypts what [`SecretBox::seal`] produced.
-    pub fn open(&self, sealed: &str) -> Result<String, ServerError> {
+    pub fn open(&self, sealed: &str) -> Result<String, ReplicateError> {
         let bad = || {
-            ServerError::Config(
-                "a stored credential does not decrypt (was secret.key replaced?)".into(),
-            )
+            ReplicateError::Secret("a stored credential does not decrypt (was secret.key replaced?)")
         };
         let raw = base64::engine::general_purpose::STANDARD
             .decode(sealed)
