@@ -185,6 +185,83 @@ pub struct Robot {
     pub updated_at: SystemTime,
 }
 
+/// What an audit entry records being done, with Harbor's names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum AuditOperation {
+    /// Something was created (a push is the creation of an artifact).
+    Create,
+    /// Something was deleted.
+    Delete,
+    /// An artifact was pulled.
+    Pull,
+    /// Something was changed.
+    Update,
+}
+
+/// The kind of resource an audit entry is about, with Harbor's names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum AuditResource {
+    /// An artifact (manifest) in a repository.
+    Artifact,
+    /// A tag.
+    Tag,
+    /// A project.
+    Project,
+    /// A project member.
+    Member,
+    /// A user.
+    User,
+    /// A robot account.
+    Robot,
+    /// A replication endpoint.
+    Registry,
+    /// A replication policy.
+    ReplicationPolicy,
+}
+
+/// Harbor's names, both ways, for the enums above.
+macro_rules! harbor_names {
+    ($ty:ident { $($variant:ident => $name:literal),* $(,)? }) => {
+        impl $ty {
+            /// Harbor's name.
+            pub fn as_str(self) -> &'static str {
+                match self { $($ty::$variant => $name),* }
+            }
+
+            /// Parses Harbor's name.
+            pub fn parse(s: &str) -> Option<$ty> {
+                match s { $($name => Some($ty::$variant),)* _ => None }
+            }
+        }
+
+        impl std::fmt::Display for $ty {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+harbor_names!(AuditOperation {
+    Create => "create",
+    Delete => "delete",
+    Pull => "pull",
+    Update => "update",
+});
+
+harbor_names!(AuditResource {
+    Artifact => "artifact",
+    Tag => "tag",
+    Project => "project",
+    Member => "member",
+    User => "user",
+    Robot => "robot",
+    Registry => "registry",
+    ReplicationPolicy => "replication_policy",
+});
+
 /// One audit-log record: who did what to which resource, when.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditEntry {
@@ -196,10 +273,10 @@ pub struct AuditEntry {
     pub username: String,
     /// What, e.g. `library/nginx:latest` or a project name.
     pub resource: String,
-    /// Its kind: `artifact`, `project`, `user`, `robot`, `member`, `tag`.
-    pub resource_type: String,
-    /// `create`, `pull`, `delete`, `update`.
-    pub operation: String,
+    /// Its kind.
+    pub resource_type: AuditResource,
+    /// What was done.
+    pub operation: AuditOperation,
     /// When.
     pub op_time: SystemTime,
 }
@@ -212,9 +289,9 @@ pub struct AuditQuery {
     /// By this operator only.
     pub username: Option<String>,
     /// This operation only.
-    pub operation: Option<String>,
+    pub operation: Option<AuditOperation>,
     /// This resource type only.
-    pub resource_type: Option<String>,
+    pub resource_type: Option<AuditResource>,
     /// Resources containing this text.
     pub resource_contains: Option<String>,
 }

@@ -21,8 +21,8 @@ pub use blob_store::{bytes_stream, BlobStore, ByteRange, ByteStream, LocalFile, 
 pub use digest::{Algorithm, Digest, Hasher};
 pub use error::{Error, ErrorCode, Result};
 pub use identity::{
-    AuditEntry, AuditQuery, IdentityStore, Member, NewUser, Page, Project, ProjectQuery, Robot,
-    RobotAccess, RobotPermission, Role, User,
+    AuditEntry, AuditOperation, AuditQuery, AuditResource, IdentityStore, Member, NewUser, Page,
+    Project, ProjectQuery, Robot, RobotAccess, RobotPermission, Role, User,
 };
 pub use manifest::{Descriptor, Manifest, MAX_MANIFEST_SIZE};
 pub use meta_store::{

@@ -236,7 +236,10 @@ async fn a_stop_aborts_in_flight_copies_at_once_and_leaves_nothing_in_progress()
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     assert!(
-        runner.start(policy_id, harbor_core::TriggerKind::Manual).await.is_err(),
+        runner
+            .start(policy_id, harbor_core::TriggerKind::Manual)
+            .await
+            .is_err(),
         "single_active_replication refuses a second run"
     );
     let t0 = Instant::now();

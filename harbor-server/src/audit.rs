@@ -1,18 +1,13 @@
 //! The audit log's writer: entries go through a channel to one background task
-//! that writes them in batches, so a pull never waits on the database.
+//! that writes them in batches, so a pull never waits on the database. The
+//! task is one of the server's background duties (`app::Duties`).
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use axum::extract::{Request, State};
-use axum::http::Method;
-use axum::middleware::Next;
-use axum::response::Response;
 use harbor_auth::Principal;
-use harbor_core::{AuditEntry, IdentityStore};
+use harbor_core::{AuditEntry, AuditOperation, AuditResource, IdentityStore};
 use tokio::sync::mpsc;
-
-use crate::oci::{parse_route, Route};
 
 /// Entries waiting to be written, at most.
 const QUEUE: usize = 65_536;
@@ -34,11 +29,24 @@ pub struct AuditSink {
     tx: mpsc::Sender<Msg>,
 }
 
-impl AuditSink {
-    /// A sink writing to `store` from a background task (which ends when the
-    /// last sink is dropped, after writing what is queued).
-    pub fn spawn(store: Arc<dyn IdentityStore>) -> Self {
-        let (tx, mut rx) = mpsc::channel::<Msg>(QUEUE);
+/// The other end of an [`AuditSink`]: what writes the entries, once spawned.
+#[derive(Debug)]
+pub struct AuditWriter {
+    rx: mpsc::Receiver<Msg>,
+}
+
+/// A sink and the writer that will drain it. Entries sent before the writer
+/// runs wait in the queue.
+pub fn channel() -> (AuditSink, AuditWriter) {
+    let (tx, rx) = mpsc::channel::<Msg>(QUEUE);
+    (AuditSink { tx }, AuditWriter { rx })
+}
+
+impl AuditWriter {
+    /// Writes entries to `store` from a background task until every sink is
+    /// dropped (after writing what is queued) or the task is aborted.
+    pub fn spawn(self, store: Arc<dyn IdentityStore>) -> tokio::task::JoinHandle<()> {
+        let mut rx = self.rx;
         tokio::spawn(async move {
             let mut msgs = Vec::with_capacity(BATCH);
             while rx.recv_many(&mut msgs, BATCH).await > 0 {
@@ -74,10 +82,11 @@ impl AuditSink {
                     let _ = done.send(());
                 }
             }
-        });
-        AuditSink { tx }
+        })
     }
+}
 
+impl AuditSink {
     /// Waits until every entry recorded before this call is written (for a
     /// graceful shutdown).
     pub async fn flush(&self) {
@@ -94,8 +103,8 @@ impl AuditSink {
         project: Option<&str>,
         who: &Principal,
         resource: String,
-        resource_type: &str,
-        operation: &str,
+        resource_type: AuditResource,
+        operation: AuditOperation,
     ) {
         let entry = AuditEntry {
             id: 0,
@@ -105,12 +114,12 @@ impl AuditSink {
                 p => p.name().to_owned(),
             },
             resource,
-            resource_type: resource_type.to_owned(),
-            operation: operation.to_owned(),
+            resource_type,
+            operation,
             op_time: SystemTime::now(),
         };
         let entry = Msg::Entry(entry);
-        if operation == "pull" {
+        if operation == AuditOperation::Pull {
             if self.tx.try_send(entry).is_err() {
                 tracing::warn!("audit queue full: a pull was not recorded");
             }
@@ -123,64 +132,4 @@ impl AuditSink {
             tracing::error!("audit queue stalled: an entry was not recorded");
         }
     }
-}
-
-/// What happens after a `/v2/` request succeeds: the audit record and the
-/// replication event triggers.
-#[derive(Debug, Clone)]
-pub struct V2Hooks {
-    /// The audit log.
-    pub audit: AuditSink,
-    /// Replication, for event-based policies.
-    pub replication: Option<Arc<crate::replication::ReplicationService>>,
-}
-
-/// Records manifest pushes, pulls and deletes on `/v2/` (after the guard has
-/// put the caller in the request), and fires event-based replication.
-pub async fn record_v2(State(hooks): State<V2Hooks>, req: Request, next: Next) -> Response {
-    let sink = &hooks.audit;
-    let method = req.method().clone();
-    let path = req.uri().path().to_owned();
-    let who = req
-        .extensions()
-        .get::<Principal>()
-        .cloned()
-        .unwrap_or(Principal::Anonymous);
-    let resp = next.run(req).await;
-    if !resp.status().is_success() {
-        return resp;
-    }
-    if let Some(Route::Manifest(name, reference)) = parse_route(&path) {
-        let operation = match method {
-            Method::GET => "pull",
-            Method::PUT => "create",
-            Method::DELETE => "delete",
-            _ => return resp,
-        };
-        let sep = if reference.contains(':') { "@" } else { ":" };
-        let project = name.split('/').next();
-        sink.record(
-            project,
-            &who,
-            format!("{name}{sep}{reference}"),
-            "artifact",
-            operation,
-        )
-        .await;
-        if let (Some(service), "create" | "delete") = (&hooks.replication, operation) {
-            let event = crate::replication::ArtifactEvent {
-                operation: if operation == "create" {
-                    "push"
-                } else {
-                    "delete"
-                },
-                repository: name.to_owned(),
-                reference: reference.to_owned(),
-            };
-            let service = service.clone();
-            // Off the request path: the push is acknowledged already.
-            tokio::spawn(async move { service.on_event(&event).await });
-        }
-    }
-    resp
 }

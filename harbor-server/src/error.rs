@@ -28,12 +28,25 @@ pub enum ServerError {
         source: std::io::Error,
     },
     /// The TLS certificate or key is unusable.
-    #[error("TLS setup failed: {0}")]
-    Tls(String),
+    #[error("TLS setup failed: {what}")]
+    Tls {
+        /// Which file, or what step.
+        what: String,
+        /// The parser's or rustls' error, if one failed.
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
+    },
     /// Users or the token signing key could not be set up.
     #[error("auth setup failed: {0}")]
-    Auth(String),
+    Auth(#[from] harbor_auth::AuthError),
+    /// Replication could not be set up (its secret key).
+    #[error("replication setup failed: {0}")]
+    Replication(#[from] harbor_replicate::ReplicateError),
     /// A storage backend could not be opened.
     #[error("storage: {0}")]
     Storage(#[from] harbor_storage::StorageError),
+    /// A start-up task could not run to its end (it panicked or the runtime
+    /// is shutting down).
+    #[error("a start-up task failed: {0}")]
+    Startup(#[source] Box<dyn std::error::Error + Send + Sync + 'static>),
 }

@@ -30,25 +30,34 @@ pub fn tls_acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor, ServerError>
     };
     let cert_pem = read(cert)?;
     let key_pem = read(key)?;
+    let failed = |what: String| {
+        move |e: Box<dyn std::error::Error + Send + Sync>| ServerError::Tls {
+            what,
+            source: Some(e),
+        }
+    };
     let certs = rustls_pemfile::certs(&mut cert_pem.as_slice())
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| ServerError::Tls(format!("{}: {e}", cert.display())))?;
+        .map_err(|e| failed(format!("{}", cert.display()))(e.into()))?;
     if certs.is_empty() {
-        return Err(ServerError::Tls(format!(
-            "{}: no certificate found",
-            cert.display()
-        )));
+        return Err(ServerError::Tls {
+            what: format!("{}: no certificate found", cert.display()),
+            source: None,
+        });
     }
     let key = rustls_pemfile::private_key(&mut key_pem.as_slice())
-        .map_err(|e| ServerError::Tls(format!("{}: {e}", key.display())))?
-        .ok_or_else(|| ServerError::Tls(format!("{}: no private key found", key.display())))?;
+        .map_err(|e| failed(format!("{}", key.display()))(e.into()))?
+        .ok_or_else(|| ServerError::Tls {
+            what: format!("{}: no private key found", key.display()),
+            source: None,
+        })?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .map_err(|e| ServerError::Tls(e.to_string()))?
+        .map_err(|e| failed("protocol versions".into())(e.into()))?
         .with_no_client_auth()
         .with_single_cert(certs, key)
-        .map_err(|e| ServerError::Tls(e.to_string()))?;
+        .map_err(|e| failed("the certificate and key do not fit".into())(e.into()))?;
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(TlsAcceptor::from(Arc::new(config)))
 }
@@ -96,7 +105,8 @@ pub async fn serve(
         let service = TowerToHyperService::new(
             tower::ServiceBuilder::new()
                 .map_request(move |mut req: hyper::Request<hyper::body::Incoming>| {
-                    req.extensions_mut().insert(crate::auth::ClientAddr(peer));
+                    req.extensions_mut()
+                        .insert(axum::extract::ConnectInfo(peer));
                     if let Some(slot) = &request_slot {
                         req.extensions_mut().insert(slot.clone());
                     }

@@ -965,7 +965,7 @@ async fn robot_accounts_push_and_pull_with_exactly_their_permissions() {
     let store = s
         .auth
         .as_ref()
-        .map(|x| x.store.clone())
+        .map(|x| x.identity.clone())
         .unwrap_or_else(|| panic!("auth"));
     let mut r = store
         .robot_by_id(id)

@@ -160,11 +160,7 @@ async fn registries_keep_credentials_encrypted_and_never_return_them() {
     let list = call(&a, "GET", "/registries", "").await;
     assert!(!String::from_utf8_lossy(&list.body).contains(ADMIN_PASSWORD));
     // At rest it is sealed, not plain text.
-    let store = a
-        .auth
-        .as_ref()
-        .and_then(|x| x.replication.get())
-        .map(|r| r.store.clone());
+    let store = a.replication.as_ref().map(|r| r.store.clone());
     let stored = match store {
         Some(s) => s.registry(id).await.ok().flatten(),
         None => panic!("replication is on"),
@@ -429,10 +425,8 @@ async fn scheduled_policies_fire_when_their_cron_comes_due() {
     );
 
     let service = a
-        .auth
-        .as_ref()
-        .and_then(|x| x.replication.get())
-        .cloned()
+        .replication
+        .clone()
         .unwrap_or_else(|| panic!("replication is on"));
     let at = |h: u32, m: u32| {
         chrono::Utc

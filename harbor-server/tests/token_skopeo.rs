@@ -164,7 +164,7 @@ async fn a_project_robot_pushes_and_pulls_with_its_secret_and_nothing_elsewhere(
     let server = TestServer::start_with_auth().await;
     team(&server).await;
     let store = match &server.auth {
-        Some(a) => a.store.clone(),
+        Some(a) => a.identity.clone(),
         None => panic!("auth is on"),
     };
     let project = store

@@ -10,10 +10,12 @@ use harbor_auth::{Action, Resource};
 use harbor_core::{
     media_type, ArtifactInfo, Digest, Manifest, Project, Reference, RepositoryName, Tag,
 };
+use harbor_core::{AuditOperation, AuditResource};
+use harbor_replicate::ArtifactEvent;
 use serde::Deserialize;
 
 use super::{
-    body, find_project, json, page_of, paged, query_of, require, time, ApiResult, ApiState, Caller,
+    body, find_project, json, page_of, paged, query_of, require, time, ApiResult, AppState, Caller,
     HarborError,
 };
 
@@ -42,7 +44,7 @@ fn repo_name(project: &Project, repository: &str) -> ApiResult<RepositoryName> {
         .map_err(|e| HarborError::bad_request(e.message()))
 }
 
-async fn resolve(state: &ApiState, repo: &RepositoryName, reference: &str) -> ApiResult<Digest> {
+async fn resolve(state: &AppState, repo: &RepositoryName, reference: &str) -> ApiResult<Digest> {
     let reference =
         Reference::parse(reference).map_err(|e| HarborError::bad_request(e.message()))?;
     match reference {
@@ -57,7 +59,7 @@ async fn resolve(state: &ApiState, repo: &RepositoryName, reference: &str) -> Ap
 }
 
 async fn artifact_json(
-    state: &ApiState,
+    state: &AppState,
     project: &Project,
     repository_id: i64,
     repo: &RepositoryName,
@@ -128,7 +130,7 @@ async fn artifact_json(
     }))
 }
 
-async fn repository_id(state: &ApiState, repo: &RepositoryName) -> ApiResult<i64> {
+async fn repository_id(state: &AppState, repo: &RepositoryName) -> ApiResult<i64> {
     state
         .registry
         .meta_store()
@@ -139,7 +141,7 @@ async fn repository_id(state: &ApiState, repo: &RepositoryName) -> ApiResult<i64
 }
 
 pub(super) async fn list_repositories(
-    State(state): State<ApiState>,
+    State(state): State<AppState>,
     caller: Caller,
     Path(key): Path<String>,
     req: Request,
@@ -173,7 +175,7 @@ pub(super) async fn list_repositories(
 }
 
 pub(super) async fn get_repository(
-    State(state): State<ApiState>,
+    State(state): State<AppState>,
     caller: Caller,
     Path((key, repository)): Path<(String, String)>,
     headers: HeaderMap,
@@ -198,7 +200,7 @@ pub(super) async fn get_repository(
 }
 
 pub(super) async fn list_artifacts(
-    State(state): State<ApiState>,
+    State(state): State<AppState>,
     caller: Caller,
     Path((key, repository)): Path<(String, String)>,
     req: Request,
@@ -239,7 +241,7 @@ pub(super) async fn list_artifacts(
 
 /// The artifact a path names, after checking `action` on `resource`.
 async fn one(
-    state: &ApiState,
+    state: &AppState,
     headers: &HeaderMap,
     caller: &Caller,
     (key, repository, reference): (&str, &str, &str),
@@ -260,7 +262,7 @@ async fn one(
 }
 
 pub(super) async fn get_artifact(
-    State(state): State<ApiState>,
+    State(state): State<AppState>,
     caller: Caller,
     Path((key, repository, reference)): Path<(String, String, String)>,
     headers: HeaderMap,
@@ -282,7 +284,7 @@ pub(super) async fn get_artifact(
 }
 
 pub(super) async fn delete_artifact(
-    State(state): State<ApiState>,
+    State(state): State<AppState>,
     caller: Caller,
     Path((key, repository, reference)): Path<(String, String, String)>,
     headers: HeaderMap,
@@ -301,20 +303,24 @@ pub(super) async fn delete_artifact(
         .delete_manifest(&repo, &Reference::Digest(a.digest.clone()))
         .await?;
     tracing::info!(%repo, digest = %a.digest, by = %caller.0, "artifact deleted");
+    state.notify(|| {
+        let tags = a.tags.iter().filter_map(|t| Tag::parse(&t.name).ok());
+        ArtifactEvent::manifest_deleted(repo.clone(), a.digest.clone(), tags.collect())
+    });
     state
         .audit(
             Some(repo.first_component()),
             &caller,
             format!("{repo}@{}", a.digest),
-            "artifact",
-            "delete",
+            AuditResource::Artifact,
+            AuditOperation::Delete,
         )
         .await;
     Ok(StatusCode::OK.into_response())
 }
 
 pub(super) async fn list_tags(
-    State(state): State<ApiState>,
+    State(state): State<AppState>,
     caller: Caller,
     Path((key, repository, reference)): Path<(String, String, String)>,
     headers: HeaderMap,
@@ -343,7 +349,7 @@ pub(super) async fn list_tags(
 }
 
 pub(super) async fn create_tag(
-    State(state): State<ApiState>,
+    State(state): State<AppState>,
     caller: Caller,
     Path((key, repository, reference)): Path<(String, String, String)>,
     req: Request,
@@ -396,20 +402,21 @@ pub(super) async fn create_tag(
             payload,
         )
         .await?;
+    state.notify(|| ArtifactEvent::push(repo.clone(), Reference::Tag(tag.clone())));
     state
         .audit(
             Some(repo.first_component()),
             &caller,
             format!("{repo}:{tag}"),
-            "tag",
-            "create",
+            AuditResource::Tag,
+            AuditOperation::Create,
         )
         .await;
     Ok(StatusCode::CREATED.into_response())
 }
 
 pub(super) async fn delete_tag(
-    State(state): State<ApiState>,
+    State(state): State<AppState>,
     caller: Caller,
     Path((key, repository, reference, tag)): Path<(String, String, String, String)>,
     headers: HeaderMap,
@@ -434,13 +441,14 @@ pub(super) async fn delete_tag(
         .registry
         .delete_manifest(&repo, &Reference::Tag(tag.clone()))
         .await?;
+    state.notify(|| ArtifactEvent::tag_deleted(repo.clone(), tag.clone()));
     state
         .audit(
             Some(repo.first_component()),
             &caller,
             format!("{repo}:{tag}"),
-            "tag",
-            "delete",
+            AuditResource::Tag,
+            AuditOperation::Delete,
         )
         .await;
     Ok(StatusCode::OK.into_response())

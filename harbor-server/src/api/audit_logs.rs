@@ -2,10 +2,10 @@
 
 use axum::extract::{Path, Request, State};
 use harbor_auth::{Action, Resource};
-use harbor_core::{AuditEntry, AuditQuery};
+use harbor_core::{AuditEntry, AuditOperation, AuditQuery, AuditResource};
 
 use super::{
-    find_project, page_of, paged, param, query_of, require, time, ApiResult, ApiState, Caller,
+    find_project, page_of, paged, param, query_of, require, time, ApiResult, AppState, Caller,
     HarborError,
 };
 
@@ -22,9 +22,18 @@ fn parse_q(q: Option<&str>) -> ApiResult<AuditQuery> {
             .ok_or_else(|| HarborError::bad_request(format!("q item {item:?} is not key=value")))?;
         let v = v.to_owned();
         match k {
-            "operation" => query.operation = Some(v),
+            "operation" => {
+                query.operation =
+                    Some(AuditOperation::parse(&v).ok_or_else(|| {
+                        HarborError::bad_request(format!("unknown operation {v:?}"))
+                    })?)
+            }
             "username" => query.username = Some(v),
-            "resource_type" => query.resource_type = Some(v),
+            "resource_type" => {
+                query.resource_type = Some(AuditResource::parse(&v).ok_or_else(|| {
+                    HarborError::bad_request(format!("unknown resource_type {v:?}"))
+                })?)
+            }
             "resource" => query.resource_contains = Some(v.trim_start_matches('~').to_owned()),
             other => {
                 return Err(HarborError::bad_request(format!(
@@ -41,14 +50,14 @@ fn entry_json(e: &AuditEntry) -> serde_json::Value {
         "id": e.id,
         "username": e.username,
         "resource": e.resource,
-        "resource_type": e.resource_type,
-        "operation": e.operation,
+        "resource_type": e.resource_type.as_str(),
+        "operation": e.operation.as_str(),
         "op_time": time(e.op_time),
     })
 }
 
 pub(super) async fn system(
-    State(state): State<ApiState>,
+    State(state): State<AppState>,
     caller: Caller,
     req: Request,
 ) -> ApiResult {
@@ -56,13 +65,13 @@ pub(super) async fn system(
     let query = query_of(&req);
     let page = page_of(&query)?;
     let q = parse_q(param(&query, "q"))?;
-    let (entries, total) = state.auth.store.list_audit(&q, page).await?;
+    let (entries, total) = state.auth.identity.list_audit(&q, page).await?;
     let items: Vec<_> = entries.iter().map(entry_json).collect();
     Ok(paged("/api/v2.0/audit-logs", &query, page, total, &items))
 }
 
 pub(super) async fn project(
-    State(state): State<ApiState>,
+    State(state): State<AppState>,
     caller: Caller,
     Path(key): Path<String>,
     req: Request,
@@ -73,7 +82,7 @@ pub(super) async fn project(
     let page = page_of(&query)?;
     let mut q = parse_q(param(&query, "q"))?;
     q.project = Some(p.name.clone());
-    let (entries, total) = state.auth.store.list_audit(&q, page).await?;
+    let (entries, total) = state.auth.identity.list_audit(&q, page).await?;
     let items: Vec<_> = entries.iter().map(entry_json).collect();
     Ok(paged(
         &format!("/api/v2.0/projects/{key}/logs"),

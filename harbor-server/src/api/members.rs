@@ -5,12 +5,13 @@ use axum::extract::{Path, Request, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use harbor_auth::{Action, Resource};
+use harbor_core::{AuditOperation, AuditResource};
 use harbor_core::{Member, Page, Role};
 use serde::Deserialize;
 
 use super::{
     body, created, find_project, json, page_of, paged, param, query_of, require, ApiResult,
-    ApiState, Caller, HarborError,
+    AppState, Caller, HarborError,
 };
 
 #[derive(Debug, Deserialize)]
@@ -62,7 +63,7 @@ fn member_id(raw: &str) -> Result<i64, HarborError> {
 }
 
 pub(super) async fn list(
-    State(state): State<ApiState>,
+    State(state): State<AppState>,
     caller: Caller,
     Path(key): Path<String>,
     req: Request,
@@ -71,7 +72,7 @@ pub(super) async fn list(
     require(&state, &caller, &p, Resource::Member, Action::List).await?;
     let query = query_of(&req);
     let page = page_of(&query)?;
-    let mut all = state.auth.store.list_members(p.id).await?;
+    let mut all = state.auth.identity.list_members(p.id).await?;
     if let Some(name) = param(&query, "entityname") {
         all.retain(|m| m.username.contains(name));
     }
@@ -93,7 +94,7 @@ pub(super) async fn list(
 }
 
 pub(super) async fn create(
-    State(state): State<ApiState>,
+    State(state): State<AppState>,
     caller: Caller,
     Path(key): Path<String>,
     req: Request,
@@ -111,8 +112,8 @@ pub(super) async fn create(
         .member_user
         .ok_or_else(|| HarborError::bad_request("member_user is required"))?;
     let user = match (who.user_id, who.username.as_deref()) {
-        (Some(id), _) => state.auth.store.user_by_id(id).await?,
-        (None, Some(name)) => state.auth.store.user_by_name(name).await?,
+        (Some(id), _) => state.auth.identity.user_by_id(id).await?,
+        (None, Some(name)) => state.auth.identity.user_by_name(name).await?,
         (None, None) => {
             return Err(HarborError::bad_request(
                 "member_user needs user_id or username",
@@ -120,15 +121,15 @@ pub(super) async fn create(
         }
     };
     let user = user.ok_or_else(|| HarborError::not_found("user not found"))?;
-    let m = state.auth.store.add_member(p.id, user.id, role).await?;
+    let m = state.auth.identity.add_member(p.id, user.id, role).await?;
     tracing::info!(project = %p.name, user = %user.username, role = role.name(), by = %caller.0, "member added");
     state
         .audit(
             Some(&p.name),
             &caller,
             user.username.clone(),
-            "member",
-            "create",
+            AuditResource::Member,
+            AuditOperation::Create,
         )
         .await;
     Ok(created(&format!(
@@ -138,7 +139,7 @@ pub(super) async fn create(
 }
 
 pub(super) async fn get(
-    State(state): State<ApiState>,
+    State(state): State<AppState>,
     caller: Caller,
     Path((key, mid)): Path<(String, String)>,
     headers: HeaderMap,
@@ -147,7 +148,7 @@ pub(super) async fn get(
     require(&state, &caller, &p, Resource::Member, Action::Read).await?;
     let m = state
         .auth
-        .store
+        .identity
         .member_by_id(p.id, member_id(&mid)?)
         .await?
         .ok_or_else(|| HarborError::not_found("member not found"))?;
@@ -155,7 +156,7 @@ pub(super) async fn get(
 }
 
 pub(super) async fn update(
-    State(state): State<ApiState>,
+    State(state): State<AppState>,
     caller: Caller,
     Path((key, mid)): Path<(String, String)>,
     req: Request,
@@ -166,7 +167,7 @@ pub(super) async fn update(
     let role = role(r.role_id)?;
     if !state
         .auth
-        .store
+        .identity
         .set_member_role(p.id, member_id(&mid)?, role)
         .await?
     {
@@ -176,7 +177,7 @@ pub(super) async fn update(
 }
 
 pub(super) async fn delete(
-    State(state): State<ApiState>,
+    State(state): State<AppState>,
     caller: Caller,
     Path((key, mid)): Path<(String, String)>,
     headers: HeaderMap,
@@ -185,7 +186,7 @@ pub(super) async fn delete(
     require(&state, &caller, &p, Resource::Member, Action::Delete).await?;
     if !state
         .auth
-        .store
+        .identity
         .remove_member(p.id, member_id(&mid)?)
         .await?
     {

@@ -12,7 +12,6 @@ mod robots;
 mod system;
 mod users;
 
-use std::sync::Arc;
 use std::time::SystemTime;
 
 use axum::extract::{FromRequestParts, Request};
@@ -22,24 +21,14 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, put};
 use axum::Router;
 use harbor_auth::{Action, AuthError, Principal, Resource};
-use harbor_core::{ErrorCode, Page, Project, Registry};
+use harbor_core::{ErrorCode, Page, Project};
 use serde::de::DeserializeOwned;
 
-use crate::auth::{basic_credentials, client_ip, AuthState};
+pub use crate::app::AppState;
+use crate::auth::{basic_credentials, client_ip};
 
-/// What the API handlers share.
-#[derive(Debug, Clone)]
-pub struct ApiState {
-    /// Users, projects, tokens.
-    pub auth: Arc<AuthState>,
-    /// The engine.
-    pub registry: Registry,
-    /// Replication, when enabled.
-    pub replication: Option<Arc<crate::replication::ReplicationService>>,
-}
-
-/// The management API routes (without the `/api/v2.0` prefix applied by the caller).
-pub fn routes(state: ApiState) -> Router {
+/// The management API routes, over the state of a server with identity.
+pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/api/v2.0/ping", get(system::ping))
         .route("/api/v2.0/systeminfo", get(system::systeminfo))
@@ -134,7 +123,6 @@ pub fn routes(state: ApiState) -> Router {
         )
         .route("/api/v2.0/users/{id}/password", put(users::password))
         .route("/api/v2.0/users/{id}/sysadmin", put(users::sysadmin))
-        .with_state(state)
 }
 
 /// An error in Harbor's form: `{"errors":[{"code":..,"message":..}]}`.
@@ -251,12 +239,12 @@ pub type ApiResult<T = Response> = Result<T, HarborError>;
 #[derive(Debug, Clone)]
 pub struct Caller(pub Principal);
 
-impl FromRequestParts<ApiState> for Caller {
+impl FromRequestParts<AppState> for Caller {
     type Rejection = HarborError;
 
     async fn from_request_parts(
         parts: &mut Parts,
-        state: &ApiState,
+        state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         match basic_credentials(&parts.headers) {
             None => Ok(Caller(Principal::Anonymous)),
@@ -274,18 +262,25 @@ impl FromRequestParts<ApiState> for Caller {
     }
 }
 
-impl ApiState {
+impl AppState {
+    /// Reports a push or delete to replication's event trigger, when
+    /// replication is on (the event is only built then).
+    fn notify(&self, event: impl FnOnce() -> harbor_replicate::ArtifactEvent) {
+        if let Some(service) = &self.replication {
+            service.notify(event());
+        }
+    }
+
     /// Records an operation in the audit log.
     async fn audit(
         &self,
         project: Option<&str>,
         caller: &Caller,
         resource: String,
-        resource_type: &str,
-        operation: &str,
+        resource_type: harbor_core::AuditResource,
+        operation: harbor_core::AuditOperation,
     ) {
-        self.auth
-            .audit
+        self.audit
             .record(project, &caller.0, resource, resource_type, operation)
             .await;
     }
@@ -311,12 +306,12 @@ impl Caller {
 
 /// Resolves `{project_name_or_id}` as Harbor does: an integer is an id unless
 /// `X-Is-Resource-Name: true`.
-async fn find_project(state: &ApiState, headers: &HeaderMap, key: &str) -> ApiResult<Project> {
+async fn find_project(state: &AppState, headers: &HeaderMap, key: &str) -> ApiResult<Project> {
     let by_name = headers
         .get("x-is-resource-name")
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.eq_ignore_ascii_case("true"));
-    let store = &state.auth.store;
+    let store = &state.auth.identity;
     let found = match key.parse::<i64>() {
         Ok(id) if !by_name => store.project_by_id(id).await?,
         _ => store.project_by_name(key).await?,
@@ -328,7 +323,7 @@ async fn find_project(state: &ApiState, headers: &HeaderMap, key: &str) -> ApiRe
 /// 403 for signed-in ones, as Harbor answers. A project the caller cannot even
 /// read is reported as not found.
 async fn require(
-    state: &ApiState,
+    state: &AppState,
     caller: &Caller,
     project: &Project,
     resource: Resource,

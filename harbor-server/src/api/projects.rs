@@ -1,5 +1,6 @@
 //! `/projects`: create, list, get, update, delete, and the existence check.
 
+use harbor_core::{AuditOperation, AuditResource};
 use std::collections::BTreeMap;
 
 use axum::extract::{Path, Request, State};
@@ -11,7 +12,7 @@ use serde::Deserialize;
 
 use super::{
     body, created, find_project, page_of, paged, param, query_of, require, time, ApiResult,
-    ApiState, Caller, HarborError,
+    AppState, Caller, HarborError,
 };
 
 /// `ProjectReq`.
@@ -78,7 +79,7 @@ fn valid_name(name: &str) -> bool {
 }
 
 pub(super) async fn project_json(
-    state: &ApiState,
+    state: &AppState,
     caller: &Caller,
     p: &Project,
 ) -> ApiResult<serde_json::Value> {
@@ -93,13 +94,16 @@ pub(super) async fn project_json(
             },
         )
         .await?;
-    let owner = state.auth.store.user_by_id(p.owner_id).await?;
-    let role = state
-        .auth
-        .authorizer
-        .role_in(&caller.0, p)
-        .await?
-        .map(|r| r.id());
+    let owner = state.auth.identity.user_by_id(p.owner_id).await?;
+    let role = match caller.0.user_id() {
+        Some(uid) => state
+            .auth
+            .identity
+            .member_of(p.id, uid)
+            .await?
+            .map(|m| m.role.id()),
+        None => None,
+    };
     let mut v = serde_json::json!({
         "project_id": p.id,
         "name": p.name,
@@ -121,7 +125,7 @@ pub(super) async fn project_json(
     Ok(v)
 }
 
-pub(super) async fn list(State(state): State<ApiState>, caller: Caller, req: Request) -> ApiResult {
+pub(super) async fn list(State(state): State<AppState>, caller: Caller, req: Request) -> ApiResult {
     let query = query_of(&req);
     let page = page_of(&query)?;
     let public = match param(&query, "public") {
@@ -134,7 +138,7 @@ pub(super) async fn list(State(state): State<ApiState>, caller: Caller, req: Req
             )))
         }
     };
-    if caller.0 == Principal::Anonymous && !state.auth.authorizer_allows_anonymous() {
+    if caller.0 == Principal::Anonymous && !state.auth.anonymous_access {
         return Err(HarborError::unauthorized());
     }
     let visible_to = if caller.0.is_sysadmin() {
@@ -147,7 +151,7 @@ pub(super) async fn list(State(state): State<ApiState>, caller: Caller, req: Req
         public,
         visible_to,
     };
-    let (projects, total) = state.auth.store.list_projects(&q, page).await?;
+    let (projects, total) = state.auth.identity.list_projects(&q, page).await?;
     let mut items = Vec::with_capacity(projects.len());
     for p in &projects {
         items.push(project_json(&state, &caller, p).await?);
@@ -156,7 +160,7 @@ pub(super) async fn list(State(state): State<ApiState>, caller: Caller, req: Req
 }
 
 pub(super) async fn exists(
-    State(state): State<ApiState>,
+    State(state): State<AppState>,
     caller: Caller,
     req: Request,
 ) -> ApiResult {
@@ -164,14 +168,14 @@ pub(super) async fn exists(
     let query = query_of(&req);
     let name = param(&query, "project_name")
         .ok_or_else(|| HarborError::bad_request("project_name is required"))?;
-    match state.auth.store.project_by_name(name).await? {
+    match state.auth.identity.project_by_name(name).await? {
         Some(_) => Ok(StatusCode::OK.into_response()),
         None => Ok(StatusCode::NOT_FOUND.into_response()),
     }
 }
 
 pub(super) async fn create(
-    State(state): State<ApiState>,
+    State(state): State<AppState>,
     caller: Caller,
     req: Request,
 ) -> ApiResult {
@@ -196,12 +200,18 @@ pub(super) async fn create(
     let owner = caller.0.user_id().ok_or_else(HarborError::unauthorized)?;
     let p = state
         .auth
-        .store
+        .identity
         .create_project(&name, public, owner)
         .await?;
     tracing::info!(project = %p.name, by = %caller.0, "project created");
     state
-        .audit(Some(&p.name), &caller, p.name.clone(), "project", "create")
+        .audit(
+            Some(&p.name),
+            &caller,
+            p.name.clone(),
+            AuditResource::Project,
+            AuditOperation::Create,
+        )
         .await;
     let key = if name_in_location {
         p.name.clone()
@@ -212,7 +222,7 @@ pub(super) async fn create(
 }
 
 pub(super) async fn get(
-    State(state): State<ApiState>,
+    State(state): State<AppState>,
     caller: Caller,
     Path(key): Path<String>,
     headers: HeaderMap,
@@ -226,7 +236,7 @@ pub(super) async fn get(
 }
 
 pub(super) async fn update(
-    State(state): State<ApiState>,
+    State(state): State<AppState>,
     caller: Caller,
     Path(key): Path<String>,
     req: Request,
@@ -239,13 +249,13 @@ pub(super) async fn update(
         return Err(HarborError::bad_request("a project cannot be renamed"));
     }
     if let Some(public) = r.public()? {
-        state.auth.store.set_project_public(p.id, public).await?;
+        state.auth.identity.set_project_public(p.id, public).await?;
     }
     Ok(StatusCode::OK.into_response())
 }
 
 pub(super) async fn delete(
-    State(state): State<ApiState>,
+    State(state): State<AppState>,
     caller: Caller,
     Path(key): Path<String>,
     headers: HeaderMap,
@@ -270,10 +280,16 @@ pub(super) async fn delete(
             "the project contains repositories, can not be deleted",
         ));
     }
-    state.auth.store.delete_project(p.id).await?;
+    state.auth.identity.delete_project(p.id).await?;
     tracing::info!(project = %p.name, by = %caller.0, "project deleted");
     state
-        .audit(Some(&p.name), &caller, p.name.clone(), "project", "delete")
+        .audit(
+            Some(&p.name),
+            &caller,
+            p.name.clone(),
+            AuditResource::Project,
+            AuditOperation::Delete,
+        )
         .await;
     Ok(StatusCode::OK.into_response())
 }

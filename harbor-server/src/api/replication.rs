@@ -3,6 +3,7 @@
 //! System administrators only. Credentials are stored encrypted and never
 //! returned.
 
+use harbor_core::{AuditOperation, AuditResource};
 use std::sync::Arc;
 
 use axum::extract::{Path, Request, State};
@@ -13,10 +14,10 @@ use harbor_replicate::{Credential, Endpoint, Policy, ReplicateError};
 use serde::Deserialize;
 
 use super::{
-    body, created, json, page_of, paged, param, query_of, time, ApiResult, ApiState, Caller,
+    body, created, json, page_of, paged, param, query_of, time, ApiResult, AppState, Caller,
     HarborError,
 };
-use crate::replication::{parse_policy, ReplicationService};
+use harbor_replicate::{parse_policy, ReplicationService};
 
 /// `credential` of a registry request.
 #[derive(Debug, Deserialize)]
@@ -52,7 +53,7 @@ pub(super) struct StartExecution {
     policy_id: i64,
 }
 
-fn service(state: &ApiState) -> ApiResult<&Arc<ReplicationService>> {
+fn service(state: &AppState) -> ApiResult<&Arc<ReplicationService>> {
     state.replication.as_ref().ok_or_else(|| {
         HarborError::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -62,10 +63,28 @@ fn service(state: &ApiState) -> ApiResult<&Arc<ReplicationService>> {
     })
 }
 
+/// Harbor's answer to a replication failure: what the caller got wrong is
+/// a 400 (with the cause), what does not exist a 404, a policy already
+/// running a 412, a broken key or store a 500.
 fn invalid(e: ReplicateError) -> HarborError {
     match e {
-        ReplicateError::Invalid(m) => HarborError::bad_request(m),
+        ReplicateError::Invalid { message, source } => HarborError::bad_request(match source {
+            Some(cause) => format!("{message}: {cause}"),
+            None => message,
+        }),
+        ReplicateError::NotFound { .. } => HarborError::not_found(e.to_string()),
+        ReplicateError::Busy(m) => {
+            HarborError::new(StatusCode::PRECONDITION_FAILED, "PRECONDITION", m)
+        }
         ReplicateError::Core(e) => e.into(),
+        e @ (ReplicateError::Secret(_) | ReplicateError::Io { .. }) => {
+            tracing::error!(error = %e, "replication failed");
+            HarborError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "UNKNOWN",
+                "internal server error",
+            )
+        }
         other => HarborError::bad_request(other.to_string()),
     }
 }
@@ -182,7 +201,7 @@ fn check_registry(svc: &ReplicationService, kind: &str, url: &str) -> ApiResult<
     Ok(())
 }
 
-pub(super) async fn list_registries(State(state): State<ApiState>, caller: Caller) -> ApiResult {
+pub(super) async fn list_registries(State(state): State<AppState>, caller: Caller) -> ApiResult {
     caller.require_admin()?;
     let svc = service(&state)?;
     let items: Vec<_> = svc
@@ -196,7 +215,7 @@ pub(super) async fn list_registries(State(state): State<ApiState>, caller: Calle
 }
 
 pub(super) async fn create_registry(
-    State(state): State<ApiState>,
+    State(state): State<AppState>,
     caller: Caller,
     req: Request,
 ) -> ApiResult {
@@ -236,15 +255,15 @@ pub(super) async fn create_registry(
             None,
             &caller,
             created_rec.name.clone(),
-            "registry",
-            "create",
+            AuditResource::Registry,
+            AuditOperation::Create,
         )
         .await;
     Ok(created(&format!("/api/v2.0/registries/{}", created_rec.id)))
 }
 
 pub(super) async fn get_registry(
-    State(state): State<ApiState>,
+    State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult {
@@ -259,7 +278,7 @@ pub(super) async fn get_registry(
 }
 
 pub(super) async fn update_registry(
-    State(state): State<ApiState>,
+    State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
     req: Request,
@@ -295,7 +314,7 @@ pub(super) async fn update_registry(
 }
 
 pub(super) async fn delete_registry(
-    State(state): State<ApiState>,
+    State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult {
@@ -323,7 +342,7 @@ pub(super) async fn delete_registry(
 
 /// `POST /registries/ping`: checks a stored registry (`id`) or an unsaved one.
 pub(super) async fn ping_registry(
-    State(state): State<ApiState>,
+    State(state): State<AppState>,
     caller: Caller,
     req: Request,
 ) -> ApiResult {
@@ -386,7 +405,7 @@ fn policy_json(
 }
 
 pub(super) async fn list_policies(
-    State(state): State<ApiState>,
+    State(state): State<AppState>,
     caller: Caller,
     req: Request,
 ) -> ApiResult {
@@ -422,7 +441,7 @@ pub(super) async fn list_policies(
 }
 
 pub(super) async fn create_policy(
-    State(state): State<ApiState>,
+    State(state): State<AppState>,
     caller: Caller,
     req: Request,
 ) -> ApiResult {
@@ -440,8 +459,8 @@ pub(super) async fn create_policy(
             None,
             &caller,
             rec.name.clone(),
-            "replication_policy",
-            "create",
+            AuditResource::ReplicationPolicy,
+            AuditOperation::Create,
         )
         .await;
     Ok(created(&format!(
@@ -451,7 +470,7 @@ pub(super) async fn create_policy(
 }
 
 pub(super) async fn get_policy(
-    State(state): State<ApiState>,
+    State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult {
@@ -469,7 +488,7 @@ pub(super) async fn get_policy(
 }
 
 pub(super) async fn update_policy(
-    State(state): State<ApiState>,
+    State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
     req: Request,
@@ -494,7 +513,7 @@ pub(super) async fn update_policy(
 }
 
 pub(super) async fn delete_policy(
-    State(state): State<ApiState>,
+    State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult {
@@ -525,7 +544,7 @@ pub(super) async fn delete_policy(
 }
 
 pub(super) async fn start_execution(
-    State(state): State<ApiState>,
+    State(state): State<AppState>,
     caller: Caller,
     req: Request,
 ) -> ApiResult {
@@ -536,8 +555,7 @@ pub(super) async fn start_execution(
         .policy(r.policy_id)
         .await?
         .ok_or_else(|| HarborError::not_found(format!("policy {} not found", r.policy_id)))?;
-    let runner = svc.runner().map_err(invalid)?;
-    let e = runner.start(r.policy_id, "manual").await.map_err(invalid)?;
+    let e = svc.start(r.policy_id).await.map_err(invalid)?;
     Ok(created(&format!(
         "/api/v2.0/replication/executions/{}",
         e.id
@@ -545,7 +563,7 @@ pub(super) async fn start_execution(
 }
 
 pub(super) async fn list_executions(
-    State(state): State<ApiState>,
+    State(state): State<AppState>,
     caller: Caller,
     req: Request,
 ) -> ApiResult {
@@ -569,7 +587,7 @@ pub(super) async fn list_executions(
 }
 
 pub(super) async fn get_execution(
-    State(state): State<ApiState>,
+    State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult {
@@ -585,7 +603,7 @@ pub(super) async fn get_execution(
 
 /// `PUT /replication/executions/{id}`: stops it.
 pub(super) async fn stop_execution(
-    State(state): State<ApiState>,
+    State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult {
@@ -596,16 +614,12 @@ pub(super) async fn stop_execution(
         .execution(id)
         .await?
         .ok_or_else(|| HarborError::not_found("execution not found"))?;
-    svc.runner()
-        .map_err(invalid)?
-        .stop(id)
-        .await
-        .map_err(invalid)?;
+    svc.runner().stop(id).await.map_err(invalid)?;
     Ok(StatusCode::OK.into_response())
 }
 
 pub(super) async fn list_tasks(
-    State(state): State<ApiState>,
+    State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
     req: Request,
@@ -640,7 +654,7 @@ pub(super) async fn list_tasks(
 }
 
 pub(super) async fn task_log(
-    State(state): State<ApiState>,
+    State(state): State<AppState>,
     caller: Caller,
     Path((id, task)): Path<(String, String)>,
 ) -> ApiResult<Response> {

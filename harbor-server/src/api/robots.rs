@@ -2,6 +2,7 @@
 //! (`robot$<project>+<name>`), with a permission list, an expiry, a secret
 //! shown once at creation and refreshable, and a disabled switch.
 
+use harbor_core::{AuditOperation, AuditResource};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::extract::{Path, Request, State};
@@ -13,7 +14,7 @@ use harbor_core::{Project, Robot, RobotPermission};
 use serde::Deserialize;
 
 use super::{
-    body, json, page_of, paged, param, query_of, require, time, ApiResult, ApiState, Caller,
+    body, json, page_of, paged, param, query_of, require, time, ApiResult, AppState, Caller,
     HarborError,
 };
 
@@ -144,7 +145,7 @@ fn check_permissions(
 /// The project a project-level robot belongs to, after checking the caller
 /// may manage its robots; system robots are for administrators.
 async fn authorize(
-    state: &ApiState,
+    state: &AppState,
     caller: &Caller,
     project_id: Option<i64>,
     action: Action,
@@ -157,7 +158,7 @@ async fn authorize(
         Some(id) => {
             let p = state
                 .auth
-                .store
+                .identity
                 .project_by_id(id)
                 .await?
                 .ok_or_else(|| HarborError::not_found("project not found"))?;
@@ -185,20 +186,20 @@ fn new_secret() -> ApiResult<String> {
     Ok(format!("{}Rb1", random_secret(16)?))
 }
 
-async fn find(state: &ApiState, raw: &str) -> ApiResult<Robot> {
+async fn find(state: &AppState, raw: &str) -> ApiResult<Robot> {
     let id: i64 = raw
         .parse()
         .map_err(|_| HarborError::bad_request(format!("robot id {raw:?} is not a number")))?;
     state
         .auth
-        .store
+        .identity
         .robot_by_id(id)
         .await?
         .ok_or_else(|| HarborError::not_found(format!("robot {id} not found")))
 }
 
 pub(super) async fn create(
-    State(state): State<ApiState>,
+    State(state): State<AppState>,
     caller: Caller,
     req: Request,
 ) -> ApiResult {
@@ -228,7 +229,7 @@ pub(super) async fn create(
             };
             let p = state
                 .auth
-                .store
+                .identity
                 .project_by_name(&only.namespace)
                 .await?
                 .ok_or_else(|| {
@@ -265,7 +266,7 @@ pub(super) async fn create(
         created_at: SystemTime::now(),
         updated_at: SystemTime::now(),
     };
-    let created = state.auth.store.create_robot(&robot).await?;
+    let created = state.auth.identity.create_robot(&robot).await?;
     tracing::info!(robot = %created.name, by = %caller.0, "robot account created");
     let project_name = project.as_ref().map(|p| p.name.clone());
     state
@@ -273,8 +274,8 @@ pub(super) async fn create(
             project_name.as_deref(),
             &caller,
             created.name.clone(),
-            "robot",
-            "create",
+            AuditResource::Robot,
+            AuditOperation::Create,
         )
         .await;
     let mut resp = json(
@@ -295,7 +296,7 @@ pub(super) async fn create(
     Ok(resp)
 }
 
-pub(super) async fn list(State(state): State<ApiState>, caller: Caller, req: Request) -> ApiResult {
+pub(super) async fn list(State(state): State<AppState>, caller: Caller, req: Request) -> ApiResult {
     caller.require_user()?;
     let query = query_of(&req);
     let page = page_of(&query)?;
@@ -310,13 +311,13 @@ pub(super) async fn list(State(state): State<ApiState>, caller: Caller, req: Req
         caller.require_admin()?;
     }
     authorize(&state, &caller, project_id, Action::List).await?;
-    let (robots, total) = state.auth.store.list_robots(project_id, page).await?;
+    let (robots, total) = state.auth.identity.list_robots(project_id, page).await?;
     let items: Vec<_> = robots.iter().map(robot_json).collect();
     Ok(paged("/api/v2.0/robots", &query, page, total, &items))
 }
 
 pub(super) async fn get(
-    State(state): State<ApiState>,
+    State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult {
@@ -327,7 +328,7 @@ pub(super) async fn get(
 }
 
 pub(super) async fn update(
-    State(state): State<ApiState>,
+    State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
     req: Request,
@@ -374,12 +375,12 @@ pub(super) async fn update(
             }
         };
     }
-    state.auth.store.update_robot(&robot).await?;
+    state.auth.identity.update_robot(&robot).await?;
     Ok(StatusCode::OK.into_response())
 }
 
 pub(super) async fn refresh(
-    State(state): State<ApiState>,
+    State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
     req: Request,
@@ -400,7 +401,7 @@ pub(super) async fn refresh(
     };
     state
         .auth
-        .store
+        .identity
         .set_robot_secret(robot.id, &hash(secret).await?)
         .await?;
     tracing::info!(robot = %robot.name, by = %caller.0, "robot secret refreshed");
@@ -411,17 +412,23 @@ pub(super) async fn refresh(
 }
 
 pub(super) async fn delete(
-    State(state): State<ApiState>,
+    State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult {
     caller.require_user()?;
     let robot = find(&state, &id).await?;
     authorize(&state, &caller, robot.project_id, Action::Delete).await?;
-    state.auth.store.delete_robot(robot.id).await?;
+    state.auth.identity.delete_robot(robot.id).await?;
     tracing::info!(robot = %robot.name, by = %caller.0, "robot account deleted");
     state
-        .audit(None, &caller, robot.name.clone(), "robot", "delete")
+        .audit(
+            None,
+            &caller,
+            robot.name.clone(),
+            AuditResource::Robot,
+            AuditOperation::Delete,
+        )
         .await;
     Ok(StatusCode::OK.into_response())
 }

@@ -4,7 +4,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
-use super::{json, ApiState, Caller};
+use super::{json, AppState, Caller};
 
 /// `GET /ping`: `Pong`.
 pub(super) async fn ping() -> Response {
@@ -15,14 +15,17 @@ pub(super) async fn ping() -> Response {
 
 /// `GET /systeminfo`: Harbor's `GeneralInfo`; anonymous callers see the
 /// public part only.
-pub(super) async fn systeminfo(State(state): State<ApiState>, caller: Caller) -> Response {
+pub(super) async fn systeminfo(State(state): State<AppState>, caller: Caller) -> Response {
     let mut info = serde_json::json!({
         "auth_mode": "db_auth",
         "self_registration": false,
         "harbor_version": concat!("v", env!("CARGO_PKG_VERSION"), "-harbor-rs"),
     });
     if caller.0 != harbor_auth::Principal::Anonymous {
-        let external = state.auth.external_url.clone().unwrap_or_default();
+        let external = match &state.auth.realm {
+            crate::auth::Realm::External(url) => url.clone(),
+            _ => String::new(),
+        };
         let registry_url = external
             .trim_start_matches("https://")
             .trim_start_matches("http://")

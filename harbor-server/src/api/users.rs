@@ -5,11 +5,12 @@ use axum::extract::{Path, Request, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use harbor_auth::password::{check_password_strength, hash_password, verify_password};
+use harbor_core::{AuditOperation, AuditResource};
 use harbor_core::{NewUser, User};
 use serde::Deserialize;
 
 use super::{
-    body, created, json, page_of, paged, param, query_of, time, ApiResult, ApiState, Caller,
+    body, created, json, page_of, paged, param, query_of, time, ApiResult, AppState, Caller,
     HarborError,
 };
 
@@ -103,10 +104,10 @@ fn user_id(raw: &str) -> ApiResult<i64> {
         .map_err(|_| HarborError::bad_request(format!("user id {raw:?} is not a number")))
 }
 
-async fn find(state: &ApiState, id: i64) -> ApiResult<User> {
+async fn find(state: &AppState, id: i64) -> ApiResult<User> {
     state
         .auth
-        .store
+        .identity
         .user_by_id(id)
         .await?
         .ok_or_else(|| HarborError::not_found(format!("user {id} not found")))
@@ -136,7 +137,7 @@ async fn hash(password: String) -> ApiResult<String> {
 }
 
 pub(super) async fn create(
-    State(state): State<ApiState>,
+    State(state): State<AppState>,
     caller: Caller,
     req: Request,
 ) -> ApiResult {
@@ -150,7 +151,7 @@ pub(super) async fn create(
     let password_hash = hash(r.password).await?;
     let u = state
         .auth
-        .store
+        .identity
         .create_user(&NewUser {
             username: r.username,
             email: r.email,
@@ -162,18 +163,24 @@ pub(super) async fn create(
         .await?;
     tracing::info!(user = %u.username, by = %caller.0, "user created");
     state
-        .audit(None, &caller, u.username.clone(), "user", "create")
+        .audit(
+            None,
+            &caller,
+            u.username.clone(),
+            AuditResource::User,
+            AuditOperation::Create,
+        )
         .await;
     Ok(created(&format!("/api/v2.0/users/{}", u.id)))
 }
 
-pub(super) async fn list(State(state): State<ApiState>, caller: Caller, req: Request) -> ApiResult {
+pub(super) async fn list(State(state): State<AppState>, caller: Caller, req: Request) -> ApiResult {
     caller.require_admin()?;
     let query = query_of(&req);
     let page = page_of(&query)?;
     let (users, total) = state
         .auth
-        .store
+        .identity
         .list_users(param(&query, "username"), page)
         .await?;
     let items: Vec<_> = users.iter().map(user_json).collect();
@@ -181,7 +188,7 @@ pub(super) async fn list(State(state): State<ApiState>, caller: Caller, req: Req
 }
 
 pub(super) async fn search(
-    State(state): State<ApiState>,
+    State(state): State<AppState>,
     caller: Caller,
     req: Request,
 ) -> ApiResult {
@@ -190,7 +197,7 @@ pub(super) async fn search(
     let page = page_of(&query)?;
     let name = param(&query, "username")
         .ok_or_else(|| HarborError::bad_request("username is required"))?;
-    let (users, total) = state.auth.store.list_users(Some(name), page).await?;
+    let (users, total) = state.auth.identity.list_users(Some(name), page).await?;
     let items: Vec<_> = users
         .iter()
         .map(|u| serde_json::json!({ "user_id": u.id, "username": u.username }))
@@ -198,14 +205,14 @@ pub(super) async fn search(
     Ok(paged("/api/v2.0/users/search", &query, page, total, &items))
 }
 
-pub(super) async fn current(State(state): State<ApiState>, caller: Caller) -> ApiResult {
+pub(super) async fn current(State(state): State<AppState>, caller: Caller) -> ApiResult {
     caller.require_user()?;
     let id = caller.0.user_id().ok_or_else(HarborError::unauthorized)?;
     Ok(json(StatusCode::OK, &user_json(&find(&state, id).await?)))
 }
 
 pub(super) async fn get(
-    State(state): State<ApiState>,
+    State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult {
@@ -215,7 +222,7 @@ pub(super) async fn get(
 }
 
 pub(super) async fn update(
-    State(state): State<ApiState>,
+    State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
     req: Request,
@@ -230,14 +237,14 @@ pub(super) async fn update(
     check_profile(&email, &realname, &comment)?;
     state
         .auth
-        .store
+        .identity
         .update_user_profile(id, &email, &realname, &comment)
         .await?;
     Ok(StatusCode::OK.into_response())
 }
 
 pub(super) async fn password(
-    State(state): State<ApiState>,
+    State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
     req: Request,
@@ -268,13 +275,13 @@ pub(super) async fn password(
     }
     check_password_strength(&r.new_password)?;
     let hashed = hash(r.new_password).await?;
-    state.auth.store.set_password_hash(id, &hashed).await?;
+    state.auth.identity.set_password_hash(id, &hashed).await?;
     tracing::info!(user = %u.username, by = %caller.0, "password changed");
     Ok(StatusCode::OK.into_response())
 }
 
 pub(super) async fn sysadmin(
-    State(state): State<ApiState>,
+    State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
     req: Request,
@@ -286,13 +293,17 @@ pub(super) async fn sysadmin(
     if id == 1 && !r.sysadmin_flag {
         return Err(HarborError::forbidden());
     }
-    state.auth.store.set_sysadmin(id, r.sysadmin_flag).await?;
+    state
+        .auth
+        .identity
+        .set_sysadmin(id, r.sysadmin_flag)
+        .await?;
     tracing::info!(user = %u.username, sysadmin = r.sysadmin_flag, by = %caller.0, "system administrator flag changed");
     Ok(StatusCode::OK.into_response())
 }
 
 pub(super) async fn delete(
-    State(state): State<ApiState>,
+    State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult {
@@ -306,10 +317,16 @@ pub(super) async fn delete(
         ));
     }
     let u = find(&state, id).await?;
-    state.auth.store.delete_user(id).await?;
+    state.auth.identity.delete_user(id).await?;
     tracing::info!(user = %u.username, by = %caller.0, "user deleted");
     state
-        .audit(None, &caller, u.username.clone(), "user", "delete")
+        .audit(
+            None,
+            &caller,
+            u.username.clone(),
+            AuditResource::User,
+            AuditOperation::Delete,
+        )
         .await;
     Ok(StatusCode::OK.into_response())
 }

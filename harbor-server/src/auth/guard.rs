@@ -153,7 +153,7 @@ async fn identify(
         };
         let principal = match claims.sub.as_str() {
             "" => Principal::Anonymous,
-            name => harbor_auth::resolve_principal(state.auth.store.as_ref(), name)
+            name => harbor_auth::resolve_principal(state.auth.identity.as_ref(), name)
                 .await?
                 .ok_or_else(|| {
                     AuthError::InvalidToken(
@@ -225,7 +225,7 @@ async fn unknown_project(auth: &AuthState, caller: &Caller, name: &str) -> Optio
     }
     let repo = RepositoryName::parse(name).ok()?;
     let project = repo.first_component();
-    match auth.store.project_by_name(project).await {
+    match auth.identity.project_by_name(project).await {
         Ok(None) => {
             let body = crate::oci::error::error_body(
                 "NAME_UNKNOWN",
@@ -292,7 +292,7 @@ async fn visible_projects(
         page_size: 1000,
     };
     loop {
-        let (list, total) = auth.store.list_projects(&query, page).await?;
+        let (list, total) = auth.identity.list_projects(&query, page).await?;
         let done = list.is_empty() || page.page * page.page_size >= total;
         names.extend(list.into_iter().map(|p| p.name));
         if done {
@@ -312,7 +312,7 @@ fn challenge(
     let service = &auth.tokens.config().service;
     let mut value = format!(
         "Bearer realm=\"{}\",service=\"{service}\"",
-        auth.realm(req.headers())
+        auth.realm.url(req.headers())
     );
     let scope_text =
         scope.map(|(name, actions)| format!("repository:{name}:{}", actions.join(",")));

@@ -6,92 +6,76 @@ mod guard;
 mod token_endpoint;
 
 use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+use axum::extract::ConnectInfo;
 use axum::http::HeaderMap;
 use base64::Engine;
-use harbor_auth::{
-    Authenticator, DbAuthenticator, RateLimit, RbacAuthorizer, SigningKey, TokenConfig,
-    TokenService,
-};
+use harbor_auth::{Authenticator, Authorizer, TokenService};
 use harbor_core::IdentityStore;
 
 pub use guard::{guard, CatalogScope, GuardState};
 pub use token_endpoint::{token_get, token_post};
 
-/// The peer address of a connection, attached to each of its requests.
-#[derive(Debug, Clone, Copy)]
-pub struct ClientAddr(pub SocketAddr);
-
-/// Everything the token endpoint and the `/v2/` guard share.
-#[derive(Debug)]
-pub struct AuthState {
-    /// Users and projects.
-    pub store: Arc<dyn IdentityStore>,
-    /// Checks credentials.
-    pub authenticator: Arc<dyn Authenticator>,
-    /// Decides permissions.
-    pub authorizer: Arc<RbacAuthorizer>,
-    /// Issues and verifies tokens.
-    pub tokens: TokenService,
-    /// The URL clients reach us at, for the realm; else from the Host header.
-    pub external_url: Option<String>,
-    /// Whether we serve HTTPS (for a realm derived from the Host header).
-    pub tls: bool,
-    /// Whether anonymous callers may read public projects.
-    pub anonymous_access: bool,
-    /// The audit log.
-    pub audit: crate::audit::AuditSink,
-    /// Replication, once set up.
-    pub replication: std::sync::OnceLock<Arc<crate::replication::ReplicationService>>,
+/// Where clients are sent for tokens (the `realm` of the Bearer challenge).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Realm {
+    /// `<url>/service/token`: the URL clients reach this server at
+    /// (`external_url`), for servers behind a proxy or mounted in another
+    /// program.
+    External(String),
+    /// Derived from each request's `Host`, over HTTPS or plain HTTP.
+    FromHost {
+        /// Whether clients reach us over HTTPS.
+        tls: bool,
+    },
 }
 
-impl AuthState {
-    /// Auth over `store`, signing with `key`. Starts the audit-log writer, so
-    /// call it inside a tokio runtime.
-    pub fn new(
-        store: Arc<dyn IdentityStore>,
-        key: SigningKey,
-        config: TokenConfig,
-        anonymous_access: bool,
-        external_url: Option<String>,
-        tls: bool,
-    ) -> Self {
-        let authorizer = Arc::new(RbacAuthorizer::new(store.clone(), anonymous_access));
-        let store_for_audit = store.clone();
-        let tokens = TokenService::new(Arc::new(key), config, store.clone(), authorizer.clone());
-        AuthState {
-            authenticator: Arc::new(DbAuthenticator::new(store.clone(), RateLimit::default())),
-            store,
-            authorizer,
-            tokens,
-            external_url,
-            tls,
-            anonymous_access,
-            audit: crate::audit::AuditSink::spawn(store_for_audit),
-            replication: std::sync::OnceLock::new(),
+impl Realm {
+    /// `External(url)` when `external_url` is set, else from the Host header.
+    pub fn from_config(external_url: Option<&str>, tls: bool) -> Realm {
+        match external_url {
+            Some(u) => Realm::External(u.trim_end_matches('/').to_owned()),
+            None => Realm::FromHost { tls },
         }
     }
 
-    /// Whether anonymous callers may read public projects.
-    pub fn authorizer_allows_anonymous(&self) -> bool {
-        self.anonymous_access
-    }
-
-    /// The token realm clients are sent to.
-    pub fn realm(&self, headers: &HeaderMap) -> String {
-        let base = match &self.external_url {
-            Some(u) => u.trim_end_matches('/').to_owned(),
-            None => {
+    /// The token URL for a request with `headers`.
+    pub fn url(&self, headers: &HeaderMap) -> String {
+        match self {
+            Realm::External(base) => format!("{base}/service/token"),
+            Realm::FromHost { tls } => {
                 let host = headers
                     .get("host")
                     .and_then(|h| h.to_str().ok())
                     .unwrap_or("localhost");
-                format!("{}://{host}", if self.tls { "https" } else { "http" })
+                let scheme = if *tls { "https" } else { "http" };
+                format!("{scheme}://{host}/service/token")
             }
-        };
-        format!("{base}/service/token")
+        }
     }
+}
+
+/// Everything the token endpoint, the `/v2/` guard and the management API
+/// need to know who a caller is and what they may do. Every part is a trait
+/// object: an embedding program brings its own store, authenticator or
+/// authorizer.
+#[derive(Debug)]
+pub struct AuthState {
+    /// Users, projects, members, robots.
+    pub identity: Arc<dyn IdentityStore>,
+    /// Checks credentials.
+    pub authenticator: Arc<dyn Authenticator>,
+    /// Decides permissions.
+    pub authorizer: Arc<dyn Authorizer>,
+    /// Issues and verifies tokens.
+    pub tokens: TokenService,
+    /// Where clients get tokens.
+    pub realm: Realm,
+    /// Whether anonymous callers may read public projects.
+    pub anonymous_access: bool,
 }
 
 /// `Authorization: Basic` credentials, if the header carries them.
@@ -118,6 +102,23 @@ pub(crate) fn bearer_token(headers: &HeaderMap) -> Option<String> {
         .then(|| rest.trim().to_owned())
 }
 
+/// The client's address, from axum's [`ConnectInfo`] (set by our own
+/// server, or by `into_make_service_with_connect_info::<SocketAddr>()` in a
+/// program that mounts the router). Without it, login failures are still
+/// limited per account, but not per address: that is said once, loudly.
 pub(crate) fn client_ip(ext: &axum::http::Extensions) -> Option<IpAddr> {
-    ext.get::<ClientAddr>().map(|c| c.0.ip())
+    static WARNED: AtomicBool = AtomicBool::new(false);
+    match ext.get::<ConnectInfo<SocketAddr>>() {
+        Some(ConnectInfo(addr)) => Some(addr.ip()),
+        None => {
+            if !WARNED.swap(true, Ordering::Relaxed) {
+                tracing::warn!(
+                    "requests carry no client address (serve the router with \
+                     into_make_service_with_connect_info::<SocketAddr>()): failed logins \
+                     are limited per account only, not per address"
+                );
+            }
+            None
+        }
+    }
 }

@@ -23,6 +23,8 @@ pub const ADMIN_PASSWORD: &str = "Harbor12345";
 pub struct TestServer {
     /// Users, projects and tokens, when started with authentication.
     pub auth: Option<std::sync::Arc<harbor_server::AuthState>>,
+    /// Replication, when started with authentication.
+    pub replication: Option<std::sync::Arc<harbor_replicate::ReplicationService>>,
     /// The engine behind the server.
     pub registry: harbor_core::Registry,
     pub addr: SocketAddr,
@@ -68,6 +70,7 @@ impl TestServer {
             .unwrap_or_else(|e| panic!("server start: {e}"));
         let addr = server.local_addr();
         let auth = server.auth().cloned();
+        let replication = server.replication().cloned();
         let registry = server.registry().clone();
         let scheme = if server.is_tls() { "https" } else { "http" };
         let (tx, rx) = oneshot::channel::<()>();
@@ -76,6 +79,7 @@ impl TestServer {
         }));
         TestServer {
             auth,
+            replication,
             registry,
             addr,
             base: format!("{scheme}://{addr}"),
@@ -87,7 +91,7 @@ impl TestServer {
 
     fn store(&self) -> &dyn harbor_core::IdentityStore {
         match &self.auth {
-            Some(a) => a.store.as_ref(),
+            Some(a) => a.identity.as_ref(),
             None => panic!("the server was started without authentication"),
         }
     }

@@ -3,8 +3,8 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use harbor_core::{
-    AuditEntry, AuditQuery, ErrorCode, IdentityStore, NewUser, Page, ProjectQuery, Robot,
-    RobotAccess, RobotPermission, Role,
+    AuditEntry, AuditOperation, AuditQuery, AuditResource, ErrorCode, IdentityStore, NewUser, Page,
+    ProjectQuery, Robot, RobotAccess, RobotPermission, Role,
 };
 
 use super::ok;
@@ -499,15 +499,18 @@ pub async fn robots_are_created_found_updated_and_deleted(store: &dyn IdentitySt
 /// operation, type and resource text.
 pub async fn audit_entries_are_kept_and_filtered(store: &dyn IdentityStore) {
     let at = |s: u64| UNIX_EPOCH + Duration::from_secs(1_800_000_000 + s);
-    let entry = |p: Option<&str>, user: &str, res: &str, ty: &str, op: &str, t: u64| AuditEntry {
-        id: 0,
-        project: p.map(str::to_owned),
-        username: user.into(),
-        resource: res.into(),
-        resource_type: ty.into(),
-        operation: op.into(),
-        op_time: at(t),
-    };
+    let entry =
+        |p: Option<&str>, user: &str, res: &str, ty: AuditResource, op: AuditOperation, t: u64| {
+            AuditEntry {
+                id: 0,
+                project: p.map(str::to_owned),
+                username: user.into(),
+                resource: res.into(),
+                resource_type: ty,
+                operation: op,
+                op_time: at(t),
+            }
+        };
     ok(
         "append",
         store
@@ -516,27 +519,34 @@ pub async fn audit_entries_are_kept_and_filtered(store: &dyn IdentityStore) {
                     Some("audit-a"),
                     "ann",
                     "audit-a/app:v1",
-                    "artifact",
-                    "create",
+                    AuditResource::Artifact,
+                    AuditOperation::Create,
                     1,
                 ),
                 entry(
                     Some("audit-a"),
                     "bo",
                     "audit-a/app:v1",
-                    "artifact",
-                    "pull",
+                    AuditResource::Artifact,
+                    AuditOperation::Pull,
                     2,
                 ),
                 entry(
                     Some("audit-b"),
                     "ann",
                     "audit-b/x:latest",
-                    "artifact",
-                    "delete",
+                    AuditResource::Artifact,
+                    AuditOperation::Delete,
                     3,
                 ),
-                entry(None, "admin", "ann", "user", "create", 4),
+                entry(
+                    None,
+                    "admin",
+                    "ann",
+                    AuditResource::User,
+                    AuditOperation::Create,
+                    4,
+                ),
             ])
             .await,
     );
@@ -559,8 +569,8 @@ pub async fn audit_entries_are_kept_and_filtered(store: &dyn IdentityStore) {
     assert_eq!(
         a,
         [
-            ("audit-a/app:v1".into(), "pull".into()),
-            ("audit-a/app:v1".into(), "create".into())
+            ("audit-a/app:v1".into(), AuditOperation::Pull),
+            ("audit-a/app:v1".into(), AuditOperation::Create)
         ]
     );
     let ann = list(AuditQuery {
@@ -570,13 +580,16 @@ pub async fn audit_entries_are_kept_and_filtered(store: &dyn IdentityStore) {
     .await;
     assert_eq!(ann.len(), 2);
     let deletes = list(AuditQuery {
-        operation: Some("delete".into()),
+        operation: Some(AuditOperation::Delete),
         ..Default::default()
     })
     .await;
-    assert_eq!(deletes, [("audit-b/x:latest".into(), "delete".into())]);
+    assert_eq!(
+        deletes,
+        [("audit-b/x:latest".into(), AuditOperation::Delete)]
+    );
     let users = list(AuditQuery {
-        resource_type: Some("user".into()),
+        resource_type: Some(AuditResource::User),
         ..Default::default()
     })
     .await;

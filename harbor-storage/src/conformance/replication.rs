@@ -76,7 +76,10 @@ pub async fn executions_count_their_tasks_and_policies_take_them_along(
         Some(r#"{"name":"conf-policy","x":1}"#.into())
     );
 
-    let first = ok("execution", store.create_execution(p.id, TriggerKind::Manual).await);
+    let first = ok(
+        "execution",
+        store.create_execution(p.id, TriggerKind::Manual).await,
+    );
     assert_eq!((first.status, first.total), (RunStatus::InProgress, 0));
     let tasks = ok(
         "tasks",
@@ -172,7 +175,10 @@ pub async fn executions_count_their_tasks_and_policies_take_them_along(
         .iter()
         .any(|x| x.id == first.id));
 
-    let second = ok("execution", store.create_execution(p.id, TriggerKind::Scheduled).await);
+    let second = ok(
+        "execution",
+        store.create_execution(p.id, TriggerKind::Scheduled).await,
+    );
     let (list, total) = ok(
         "list",
         store

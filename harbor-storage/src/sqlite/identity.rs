@@ -2,12 +2,12 @@
 
 use async_trait::async_trait;
 use harbor_core::{
-    AuditEntry, AuditQuery, IdentityStore, Member, NewUser, Page, Project, ProjectQuery, Result,
-    Robot, RobotPermission, Role, User,
+    AuditEntry, AuditOperation, AuditQuery, AuditResource, IdentityStore, Member, NewUser, Page,
+    Project, ProjectQuery, Result, Robot, RobotPermission, Role, User,
 };
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
-use super::{cache, from_ms, now_ms, to_ms, SqliteMetaStore};
+use super::{cache, from_ms, now_ms, parsed, to_ms, SqliteMetaStore};
 use crate::error::{conflict_on_unique, StorageError};
 
 const USER_COLUMNS: &str =
@@ -601,8 +601,8 @@ impl IdentityStore for SqliteMetaStore {
                     e.project,
                     e.username,
                     e.resource,
-                    e.resource_type,
-                    e.operation,
+                    e.resource_type.as_str(),
+                    e.operation.as_str(),
                     to_ms(e.op_time)
                 ])?;
             }
@@ -617,7 +617,9 @@ impl IdentityStore for SqliteMetaStore {
             let filter = "FROM audit_log WHERE (?1 IS NULL OR project = ?1) AND (?2 IS NULL OR username = ?2)
                  AND (?3 IS NULL OR operation = ?3) AND (?4 IS NULL OR resource_type = ?4)
                  AND (?5 IS NULL OR instr(resource, ?5) > 0)";
-            let args = params![q.project, q.username, q.operation, q.resource_type, q.resource_contains];
+            let operation = q.operation.map(|o| o.as_str());
+            let resource_type = q.resource_type.map(|r| r.as_str());
+            let args = params![q.project, q.username, operation, resource_type, q.resource_contains];
             let total: i64 = c
                 .prepare_cached(&format!("SELECT count(*) {filter}"))?
                 .query_row(args, |r| r.get(0))?;
@@ -630,8 +632,8 @@ impl IdentityStore for SqliteMetaStore {
                 params![
                     q.project,
                     q.username,
-                    q.operation,
-                    q.resource_type,
+                    operation,
+                    resource_type,
                     q.resource_contains,
                     page.page_size as i64,
                     page.offset() as i64
@@ -642,8 +644,8 @@ impl IdentityStore for SqliteMetaStore {
                         project: r.get(1)?,
                         username: r.get(2)?,
                         resource: r.get(3)?,
-                        resource_type: r.get(4)?,
-                        operation: r.get(5)?,
+                        resource_type: parsed(AuditResource::parse, r.get(4)?)?,
+                        operation: parsed(AuditOperation::parse, r.get(5)?)?,
                         op_time: from_ms(r.get(6)?),
                     })
                 },

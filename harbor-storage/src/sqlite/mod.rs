@@ -120,6 +120,18 @@ fn from_ms(ms: i64) -> SystemTime {
     UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64)
 }
 
+/// A stored name read back with `parse`; a value this version never writes
+/// is a column error, not a silent default.
+fn parsed<T>(parse: fn(&str) -> Option<T>, value: String) -> rusqlite::Result<T> {
+    parse(&value).ok_or_else(|| {
+        rusqlite::Error::InvalidColumnType(
+            0,
+            format!("unknown name {value:?}"),
+            rusqlite::types::Type::Text,
+        )
+    })
+}
+
 fn parse_digest(s: &str) -> Result<Digest, StorageError> {
     Digest::parse(s).map_err(|_| StorageError::Corrupt(format!("bad digest {s:?} in the database")))
 }

@@ -7,7 +7,7 @@ use harbor_core::{
 };
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
-use super::{from_ms, now_ms, SqliteMetaStore};
+use super::{from_ms, now_ms, parsed, SqliteMetaStore};
 use crate::error::{conflict_on_unique, StorageError};
 
 const REGISTRY_COLUMNS: &str =
@@ -20,24 +20,6 @@ const EXECUTION_SELECT: &str = "SELECT e.id, e.policy_id, e.trigger, e.status, e
     (SELECT count(*) FROM replication_tasks t WHERE t.execution_id = e.id AND t.status = 'Stopped')
     FROM replication_executions e";
 const TASK_COLUMNS: &str = "id, execution_id, operation, src_resource, dst_resource, status, attempts, start_time, end_time";
-
-fn status(s: &str) -> rusqlite::Result<RunStatus> {
-    RunStatus::parse(s).ok_or_else(|| unreadable("status", s))
-}
-
-/// A stored name that does not parse back: the column holds something this
-/// version never writes.
-fn unreadable(what: &str, value: &str) -> rusqlite::Error {
-    rusqlite::Error::InvalidColumnType(0, format!("{what} {value}"), rusqlite::types::Type::Text)
-}
-
-fn trigger(s: &str) -> rusqlite::Result<TriggerKind> {
-    TriggerKind::parse(s).ok_or_else(|| unreadable("trigger", s))
-}
-
-fn operation(s: &str) -> rusqlite::Result<TaskOperation> {
-    TaskOperation::parse(s).ok_or_else(|| unreadable("operation", s))
-}
 
 fn registry_row(r: &Row<'_>) -> rusqlite::Result<RegistryRecord> {
     Ok(RegistryRecord {
@@ -67,8 +49,8 @@ fn execution_row(r: &Row<'_>) -> rusqlite::Result<Execution> {
     Ok(Execution {
         id: r.get(0)?,
         policy_id: r.get(1)?,
-        trigger: trigger(&r.get::<_, String>(2)?)?,
-        status: status(&r.get::<_, String>(3)?)?,
+        trigger: parsed(TriggerKind::parse, r.get(2)?)?,
+        status: parsed(RunStatus::parse, r.get(3)?)?,
         status_text: r.get(4)?,
         start_time: from_ms(r.get(5)?),
         end_time: r.get::<_, Option<i64>>(6)?.map(from_ms),
@@ -84,10 +66,10 @@ fn task_row(r: &Row<'_>) -> rusqlite::Result<TaskRecord> {
     Ok(TaskRecord {
         id: r.get(0)?,
         execution_id: r.get(1)?,
-        operation: operation(&r.get::<_, String>(2)?)?,
+        operation: parsed(TaskOperation::parse, r.get(2)?)?,
         src_resource: r.get(3)?,
         dst_resource: r.get(4)?,
-        status: status(&r.get::<_, String>(5)?)?,
+        status: parsed(RunStatus::parse, r.get(5)?)?,
         attempts: r.get::<_, i64>(6)? as u32,
         start_time: r.get::<_, Option<i64>>(7)?.map(from_ms),
         end_time: r.get::<_, Option<i64>>(8)?.map(from_ms),

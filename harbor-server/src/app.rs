@@ -1,0 +1,385 @@
+//! Composing a server from traits: [`Harbor::builder`] takes any
+//! `BlobStore` and `MetaStore` (an open registry), and optionally any
+//! `IdentityStore`, `Authenticator`, `Authorizer` and `ReplicationStore`
+//! (Harbor's users, tokens, management API and replication), and yields the
+//! axum [`Router`] and the [`Duties`] that run beside it.
+//!
+//! ```no_run
+//! # async fn demo(
+//! #     blobs: std::sync::Arc<dyn harbor_core::BlobStore>,
+//! #     meta: std::sync::Arc<dyn harbor_core::MetaStore>,
+//! #     identity: std::sync::Arc<dyn harbor_core::IdentityStore>,
+//! # ) -> Result<(), Box<dyn std::error::Error>> {
+//! use harbor_server::Harbor;
+//! let harbor = Harbor::builder(blobs, meta)
+//!     .identity(identity, harbor_auth::SigningKey::ephemeral()?)
+//!     .external_url("https://registry.example.com")
+//!     .build()?;
+//! let (router, duties) = harbor.into_parts();
+//! let running = duties.start().await;
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:5000").await?;
+//! axum::serve(
+//!     listener,
+//!     router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+//! )
+//! .await?;
+//! running.stop().await;
+//! # Ok(()) }
+//! ```
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::FromRef;
+use axum::Router;
+use harbor_auth::{
+    Authenticator, Authorizer, DbAuthenticator, RateLimit, RbacAuthorizer, SigningKey, TokenConfig,
+    TokenService,
+};
+use harbor_core::{BlobStore, IdentityStore, MetaStore, Registry, ReplicationStore};
+use harbor_replicate::{ReplicationService, Replicator, SecretBox, Triggers};
+
+use crate::audit::{AuditSink, AuditWriter};
+use crate::auth::{AuthState, Realm};
+use crate::config::UploadPurging;
+use crate::error::ServerError;
+
+/// The state of a server with Harbor's identity on: what its handlers
+/// extract, each part by itself ([`FromRef`]).
+#[derive(Debug, Clone)]
+pub struct AppState {
+    /// The engine.
+    pub registry: Registry,
+    /// Who callers are and what they may do.
+    pub auth: Arc<AuthState>,
+    /// The audit log.
+    pub audit: AuditSink,
+    /// Replication, when a `ReplicationStore` was given.
+    pub replication: Option<Arc<ReplicationService>>,
+}
+
+impl FromRef<AppState> for Registry {
+    fn from_ref(s: &AppState) -> Registry {
+        s.registry.clone()
+    }
+}
+
+impl FromRef<AppState> for Arc<AuthState> {
+    fn from_ref(s: &AppState) -> Arc<AuthState> {
+        s.auth.clone()
+    }
+}
+
+impl FromRef<AppState> for AuditSink {
+    fn from_ref(s: &AppState) -> AuditSink {
+        s.audit.clone()
+    }
+}
+
+impl FromRef<AppState> for Option<Arc<ReplicationService>> {
+    fn from_ref(s: &AppState) -> Option<Arc<ReplicationService>> {
+        s.replication.clone()
+    }
+}
+
+/// Builds a [`Harbor`]; see the module documentation.
+#[must_use]
+pub struct HarborBuilder {
+    blobs: Arc<dyn BlobStore>,
+    meta: Arc<dyn MetaStore>,
+    identity: Option<(Arc<dyn IdentityStore>, SigningKey)>,
+    authenticator: Option<Arc<dyn Authenticator>>,
+    authorizer: Option<Arc<dyn Authorizer>>,
+    token_config: TokenConfig,
+    anonymous_access: bool,
+    realm: Realm,
+    replication: Option<(Arc<dyn ReplicationStore>, SecretBox)>,
+    replicator: Replicator,
+    upload_purging: UploadPurging,
+}
+
+impl std::fmt::Debug for HarborBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HarborBuilder")
+            .field("identity", &self.identity.is_some())
+            .field("replication", &self.replication.is_some())
+            .field("realm", &self.realm)
+            .finish_non_exhaustive()
+    }
+}
+
+impl HarborBuilder {
+    /// Turns on Harbor's model: users, projects and roles from `identity`,
+    /// tokens signed with `key`, `/v2/` guarded by tokens (or Basic
+    /// credentials), the management API and the audit log. Without it the
+    /// registry is open, as CNCF distribution without `auth`.
+    pub fn identity(mut self, identity: Arc<dyn IdentityStore>, key: SigningKey) -> Self {
+        self.identity = Some((identity, key));
+        self
+    }
+
+    /// Checks credentials with `authenticator` instead of the database users
+    /// of the identity store (rate-limited [`DbAuthenticator`]).
+    pub fn authenticator(mut self, authenticator: Arc<dyn Authenticator>) -> Self {
+        self.authenticator = Some(authenticator);
+        self
+    }
+
+    /// Decides permissions with `authorizer` instead of Harbor's roles
+    /// ([`RbacAuthorizer`]).
+    pub fn authorizer(mut self, authorizer: Arc<dyn Authorizer>) -> Self {
+        self.authorizer = Some(authorizer);
+        self
+    }
+
+    /// Token issuer, service and lifetimes (Harbor's defaults otherwise).
+    pub fn token_config(mut self, config: TokenConfig) -> Self {
+        self.token_config = config;
+        self
+    }
+
+    /// Whether anonymous callers may read public projects (default: yes).
+    pub fn anonymous_access(mut self, allowed: bool) -> Self {
+        self.anonymous_access = allowed;
+        self
+    }
+
+    /// The URL clients reach this server at, for the token realm; without
+    /// it the realm follows each request's `Host` over plain HTTP.
+    pub fn external_url(mut self, url: &str) -> Self {
+        self.realm = Realm::from_config(Some(url), false);
+        self
+    }
+
+    /// Where clients are sent for tokens.
+    pub fn realm(mut self, realm: Realm) -> Self {
+        self.realm = realm;
+        self
+    }
+
+    /// Turns on replication: registries, policies and executions in `store`,
+    /// credentials sealed with `secrets`. Needs [`HarborBuilder::identity`]
+    /// (policies are managed through the API and pull mode creates projects).
+    pub fn replication(mut self, store: Arc<dyn ReplicationStore>, secrets: SecretBox) -> Self {
+        self.replication = Some((store, secrets));
+        self
+    }
+
+    /// How replication copies (workers, retries, chunk checkpoints).
+    pub fn replicator(mut self, replicator: Replicator) -> Self {
+        self.replicator = replicator;
+        self
+    }
+
+    /// Removal of abandoned upload sessions (Harbor's `upload_purging`).
+    pub fn upload_purging(mut self, purging: UploadPurging) -> Self {
+        self.upload_purging = purging;
+        self
+    }
+
+    /// The router and its duties. Spawns nothing: the background work begins
+    /// with [`Duties::start`].
+    pub fn build(self) -> Result<Harbor, ServerError> {
+        let registry = Registry::new(self.blobs, self.meta);
+        let Some((identity, key)) = self.identity else {
+            if self.replication.is_some() {
+                return Err(ServerError::Config(
+                    "replication needs an identity store (HarborBuilder::identity)".into(),
+                ));
+            }
+            return Ok(Harbor {
+                router: crate::router::open(registry.clone()),
+                state: None,
+                duties: Duties {
+                    registry,
+                    upload_purging: self.upload_purging,
+                    audit: None,
+                    replication: None,
+                },
+            });
+        };
+        let authorizer = self.authorizer.unwrap_or_else(|| {
+            Arc::new(RbacAuthorizer::new(identity.clone(), self.anonymous_access))
+        });
+        let authenticator = self.authenticator.unwrap_or_else(|| {
+            Arc::new(DbAuthenticator::new(identity.clone(), RateLimit::default()))
+        });
+        let tokens = TokenService::new(
+            Arc::new(key),
+            self.token_config,
+            identity.clone(),
+            authorizer.clone(),
+        );
+        let auth = Arc::new(AuthState {
+            identity: identity.clone(),
+            authenticator,
+            authorizer,
+            tokens,
+            realm: self.realm,
+            anonymous_access: self.anonymous_access,
+        });
+        let (audit, writer) = crate::audit::channel();
+        let replication = self.replication.map(|(store, secrets)| {
+            ReplicationService::new(
+                store,
+                identity.clone(),
+                secrets,
+                registry.clone(),
+                self.replicator,
+            )
+        });
+        let audit_for_duties = audit.clone();
+        let state = AppState {
+            registry: registry.clone(),
+            auth,
+            audit,
+            replication: replication.clone(),
+        };
+        Ok(Harbor {
+            router: crate::router::harbor(state.clone()),
+            state: Some(state),
+            duties: Duties {
+                registry,
+                upload_purging: self.upload_purging,
+                audit: Some((audit_for_duties, writer, identity)),
+                replication,
+            },
+        })
+    }
+}
+
+/// A composed server: the router to serve and the duties to run beside it.
+#[derive(Debug)]
+pub struct Harbor {
+    router: Router,
+    state: Option<AppState>,
+    duties: Duties,
+}
+
+impl Harbor {
+    /// A builder over `blobs` and `meta`.
+    pub fn builder(blobs: Arc<dyn BlobStore>, meta: Arc<dyn MetaStore>) -> HarborBuilder {
+        HarborBuilder {
+            blobs,
+            meta,
+            identity: None,
+            authenticator: None,
+            authorizer: None,
+            token_config: TokenConfig::default(),
+            anonymous_access: true,
+            realm: Realm::FromHost { tls: false },
+            replication: None,
+            replicator: Replicator::default(),
+            upload_purging: UploadPurging::default(),
+        }
+    }
+
+    /// The whole HTTP face (`/v2/`, and with identity `/service/token` and
+    /// `/api/v2.0`), to serve or to merge into another router. Serve it with
+    /// `into_make_service_with_connect_info::<SocketAddr>()`: login failures
+    /// are limited per client address too.
+    pub fn router(&self) -> Router {
+        self.router.clone()
+    }
+
+    /// The engine.
+    pub fn registry(&self) -> &Registry {
+        &self.duties.registry
+    }
+
+    /// The handlers' state, when identity is on.
+    pub fn state(&self) -> Option<&AppState> {
+        self.state.as_ref()
+    }
+
+    /// The router and the duties, apart.
+    pub fn into_parts(self) -> (Router, Duties) {
+        (self.router, self.duties)
+    }
+}
+
+/// The work a server does besides answering requests: writing the audit
+/// log, purging abandoned uploads, the replication triggers (events and
+/// cron) and job runner.
+#[derive(Debug)]
+pub struct Duties {
+    registry: Registry,
+    upload_purging: UploadPurging,
+    audit: Option<(AuditSink, AuditWriter, Arc<dyn IdentityStore>)>,
+    replication: Option<Arc<ReplicationService>>,
+}
+
+impl Duties {
+    /// Starts every duty: the audit writer, upload purging, the replication
+    /// triggers, and the executions a crash left unfinished. Call inside a
+    /// tokio runtime, before or as the router starts serving.
+    pub async fn start(self) -> RunningDuties {
+        let audit = self
+            .audit
+            .map(|(sink, writer, store)| (sink, writer.spawn(store)));
+        let purge = self.upload_purging.clone();
+        let registry = self.registry.clone();
+        let purger = purge.enabled.then(|| {
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(purge.interval.max(Duration::from_secs(1)));
+                loop {
+                    tick.tick().await;
+                    if let Err(e) = registry.purge_uploads(purge.age).await {
+                        tracing::warn!(error = %e, "purging upload sessions failed");
+                    }
+                }
+            })
+        });
+        let triggers = match &self.replication {
+            Some(service) => {
+                match service.runner().recover().await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(executions = n, "resuming replication executions"),
+                    Err(e) => tracing::error!(error = %e, "resuming replication executions failed"),
+                }
+                Some(service.spawn_triggers())
+            }
+            None => None,
+        };
+        RunningDuties {
+            audit,
+            purger,
+            triggers,
+            replication: self.replication,
+        }
+    }
+}
+
+/// Duties running; [`RunningDuties::stop`] ends them.
+#[derive(Debug)]
+#[must_use = "dropping this leaves the duties running; call stop()"]
+pub struct RunningDuties {
+    audit: Option<(AuditSink, tokio::task::JoinHandle<()>)>,
+    purger: Option<tokio::task::JoinHandle<()>>,
+    triggers: Option<Triggers>,
+    replication: Option<Arc<ReplicationService>>,
+}
+
+impl RunningDuties {
+    /// Stops the duties, after the server has stopped taking requests: the
+    /// triggers and purging stop, replication runs in flight are cut (their
+    /// executions resume at the next start), and every audit entry recorded
+    /// so far is written before this returns.
+    pub async fn stop(self) {
+        if let Some(t) = self.triggers {
+            t.stop().await;
+        }
+        if let Some(r) = &self.replication {
+            r.runner().shutdown().await;
+        }
+        if let Some(p) = self.purger {
+            p.abort();
+            let _ = p.await;
+        }
+        if let Some((sink, writer)) = self.audit {
+            sink.flush().await;
+            writer.abort();
+            let _ = writer.await;
+        }
+    }
+}

@@ -1,0 +1,85 @@
+//! The routes and the layers around them, for an open registry and for one
+//! with Harbor's identity.
+
+use axum::extract::Request;
+use axum::http::HeaderValue;
+use axum::middleware::{from_fn, from_fn_with_state, Next};
+use axum::response::Response;
+use axum::routing::{any, get};
+use axum::Router;
+use harbor_core::Registry;
+
+use crate::app::AppState;
+use crate::auth::{self, GuardState};
+use crate::events::{self, V2Hooks};
+use crate::{api, health, oci};
+
+/// The `/v2/` routes over `registry`, without layers.
+fn v2(registry: Registry) -> Router {
+    Router::new()
+        .route("/v2", any(oci::dispatch))
+        .route("/v2/", any(oci::dispatch))
+        .route("/v2/{*path}", any(oci::dispatch))
+        .with_state(oci::OciState { registry })
+}
+
+/// An open registry: `/v2/` for anyone, and the health check.
+pub(crate) fn open(registry: Registry) -> Router {
+    let v2 = v2(registry.clone()).layer(from_fn(oci::api_version_header));
+    Router::new()
+        .route("/api/v2.0/health", get(health::health))
+        .with_state(registry)
+        .merge(v2)
+        .layer(from_fn(request_id))
+}
+
+/// Harbor's face: `/v2/` behind the token guard and the audit and event
+/// hooks, `/service/token`, and `/api/v2.0`.
+pub(crate) fn harbor(state: AppState) -> Router {
+    // Layers run outside in: the guard first, then the hooks that see the
+    // caller it identified.
+    let v2 = v2(state.registry.clone())
+        .layer(from_fn_with_state(
+            V2Hooks {
+                audit: state.audit.clone(),
+                replication: state.replication.clone(),
+                registry: state.registry.clone(),
+            },
+            events::record_v2,
+        ))
+        .layer(from_fn_with_state(
+            GuardState {
+                auth: state.auth.clone(),
+                registry: state.registry.clone(),
+            },
+            auth::guard,
+        ))
+        .layer(from_fn(oci::api_version_header));
+    Router::new()
+        .route("/api/v2.0/health", get(health::health))
+        .route(
+            "/service/token",
+            get(auth::token_get).post(auth::token_post),
+        )
+        .merge(api::routes())
+        .with_state(state)
+        .merge(v2)
+        .layer(from_fn(request_id))
+}
+
+/// Harbor answers every request with an `X-Request-Id`: the client's own, if
+/// it sent a sensible one, else a fresh UUID.
+async fn request_id(req: Request, next: Next) -> Response {
+    let id = req
+        .headers()
+        .get("x-request-id")
+        .filter(|v| !v.is_empty() && v.len() <= 128)
+        .cloned()
+        .unwrap_or_else(|| {
+            HeaderValue::from_str(&uuid::Uuid::new_v4().to_string())
+                .unwrap_or_else(|_| HeaderValue::from_static("-"))
+        });
+    let mut resp = next.run(req).await;
+    resp.headers_mut().insert("x-request-id", id);
+    resp
+}
