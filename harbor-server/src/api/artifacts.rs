@@ -15,7 +15,7 @@ use harbor_replicate::ArtifactEvent;
 use serde::Deserialize;
 
 use super::{
-    body, find_project, json, page_of, paged, query_of, require, time, ApiResult, AppState, Caller,
+    body, created, find_project, json, page_of, paged, query_of, require, time, ApiResult, AppState, Caller,
     HarborError,
 };
 
@@ -355,6 +355,7 @@ pub(super) async fn create_tag(
     req: Request,
 ) -> ApiResult {
     let headers = req.headers().clone();
+    let location_base = req.uri().path().trim_end_matches('/').to_owned();
     let (_, repo, a) = one(
         &state,
         &headers,
@@ -412,7 +413,7 @@ pub(super) async fn create_tag(
             AuditOperation::Create,
         )
         .await;
-    Ok(StatusCode::CREATED.into_response())
+    Ok(created(&format!("{location_base}/{tag}")))
 }
 
 pub(super) async fn delete_tag(

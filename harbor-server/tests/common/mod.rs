@@ -6,6 +6,7 @@ pub mod distribution;
 pub mod layout;
 pub mod process;
 pub mod skopeo;
+pub mod swagger;
 
 use std::net::SocketAddr;
 
@@ -269,11 +270,46 @@ pub async fn try_request(
         .await
         .map_err(|e| format!("body of {method} {url}: {e}"))?
         .to_bytes();
-    Ok(Resp {
+    let resp = Resp {
         status,
         headers,
         body,
-    })
+    };
+    check_against_harbor(method, url, &resp);
+    Ok(resp)
+}
+
+/// Every `/api/v2.0` answer a test receives must be what Harbor's swagger
+/// documents for that operation: status, headers and body.
+fn check_against_harbor(method: &str, url: &str, resp: &Resp) {
+    let path = match url.find("://").and_then(|i| url[i + 3..].find('/').map(|j| i + 3 + j)) {
+        Some(start) => &url[start..],
+        None => return,
+    };
+    if !path.starts_with("/api/v2.0/") {
+        return;
+    }
+    let swagger = swagger::harbor();
+    if !swagger.documents(method, path) {
+        return;
+    }
+    let headers: Vec<(String, String)> = resp
+        .headers
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.as_str().to_owned(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
+        .collect();
+    if let Err(problems) = swagger.check(method, path, resp.status, &headers, &resp.body) {
+        panic!(
+            "the answer differs from Harbor's swagger:\n  {}\nbody: {}",
+            problems.join("\n  "),
+            String::from_utf8_lossy(&resp.body)
+        );
+    }
 }
 
 /// `sha256:<hex>` of `data`.
