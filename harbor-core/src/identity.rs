@@ -1,6 +1,7 @@
 //! Users, projects and project members, and the `IdentityStore` trait that
 //! persists them (implemented beside `MetaStore` by the same backends).
 
+use std::collections::BTreeMap;
 use std::fmt::Debug;
 use std::time::SystemTime;
 
@@ -59,6 +60,9 @@ pub struct Project {
     pub public: bool,
     /// The user who created it.
     pub owner_id: i64,
+    /// Harbor's other project settings (`auto_scan`, `severity`,
+    /// `prevent_vul`, ...) by name; `public` is the field above.
+    pub metadata: BTreeMap<String, String>,
     /// Created.
     pub created_at: SystemTime,
     /// Last changed.
@@ -135,7 +139,6 @@ pub struct Member {
 /// One permission of a robot account: what it may do in a project
 /// (`namespace` is the project name, or `*` for every project).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct RobotPermission {
     /// `project` (the only kind so far).
     pub kind: String,
@@ -147,7 +150,6 @@ pub struct RobotPermission {
 
 /// One granted resource/action pair, with Harbor's names (`repository`/`pull`).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct RobotAccess {
     /// `repository`, `artifact`, `tag`, ...
     pub resource: String,
@@ -156,6 +158,16 @@ pub struct RobotAccess {
     /// `allow` (the default; `deny` is not supported).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub effect: Option<String>,
+}
+
+/// Where a robot account acts, with Harbor's names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum RobotLevel {
+    /// `robot$<name>`: over any project its permissions name.
+    System,
+    /// `robot$<project>+<name>`: within one project.
+    Project,
 }
 
 /// A robot account: a non-human credential with a fixed permission list.
@@ -167,8 +179,8 @@ pub struct Robot {
     pub name: String,
     /// Free text.
     pub description: String,
-    /// `system` or `project`.
-    pub level: String,
+    /// System-wide or for one project.
+    pub level: RobotLevel,
     /// The project of a project-level robot.
     pub project_id: Option<i64>,
     /// Hash of its secret.
@@ -243,6 +255,11 @@ macro_rules! harbor_names {
         }
     };
 }
+
+harbor_names!(RobotLevel {
+    System => "system",
+    Project => "project",
+});
 
 harbor_names!(AuditOperation {
     Create => "create",
@@ -326,6 +343,10 @@ impl Page {
 pub struct ProjectQuery {
     /// Only names containing this.
     pub name_contains: Option<String>,
+    /// Only the project with exactly this name.
+    pub name: Option<String>,
+    /// Only projects this user owns.
+    pub owner_id: Option<i64>,
     /// Only public (or only private) projects.
     pub public: Option<bool>,
     /// Only projects that are public or of which this user is a member
@@ -362,8 +383,21 @@ pub trait IdentityStore: Debug + Send + Sync + 'static {
     /// Deletes a user and their memberships.
     async fn delete_user(&self, id: i64) -> Result<bool>;
 
-    /// Creates a project with `owner_id` as its ProjectAdmin, in one step.
-    async fn create_project(&self, name: &str, public: bool, owner_id: i64) -> Result<Project>;
+    /// Creates a project with `metadata` and `owner_id` as its ProjectAdmin,
+    /// in one step; `CONFLICT` if the name is taken.
+    async fn create_project_with_metadata(
+        &self,
+        name: &str,
+        public: bool,
+        owner_id: i64,
+        metadata: &BTreeMap<String, String>,
+    ) -> Result<Project>;
+    /// Creates a project without other settings, with `owner_id` as its
+    /// ProjectAdmin, in one step.
+    async fn create_project(&self, name: &str, public: bool, owner_id: i64) -> Result<Project> {
+        self.create_project_with_metadata(name, public, owner_id, &BTreeMap::new())
+            .await
+    }
     /// A project by id.
     async fn project_by_id(&self, id: i64) -> Result<Option<Project>>;
     /// A project by name.
@@ -372,6 +406,9 @@ pub trait IdentityStore: Debug + Send + Sync + 'static {
     async fn list_projects(&self, query: &ProjectQuery, page: Page) -> Result<(Vec<Project>, u64)>;
     /// Makes a project public or private.
     async fn set_project_public(&self, id: i64, public: bool) -> Result<bool>;
+    /// Replaces a project's other settings with `metadata`, in one step.
+    async fn set_project_metadata(&self, id: i64, metadata: &BTreeMap<String, String>)
+        -> Result<bool>;
     /// Deletes a project and its memberships.
     async fn delete_project(&self, id: i64) -> Result<bool>;
 

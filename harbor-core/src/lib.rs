@@ -22,7 +22,7 @@ pub use digest::{Algorithm, Digest, Hasher};
 pub use error::{Error, ErrorCode, Result};
 pub use identity::{
     AuditEntry, AuditOperation, AuditQuery, AuditResource, IdentityStore, Member, NewUser, Page,
-    Project, ProjectQuery, Robot, RobotAccess, RobotPermission, Role, User,
+    Project, ProjectQuery, Robot, RobotAccess, RobotLevel, RobotPermission, Role, User,
 };
 pub use manifest::{Descriptor, Manifest, MAX_MANIFEST_SIZE};
 pub use meta_store::{

@@ -178,11 +178,13 @@ pub trait MetaStore: Debug + Send + Sync + 'static {
     /// ordered by digest.
     async fn referrers(&self, repo: &RepositoryName, subject: &Digest) -> Result<Vec<Descriptor>>;
 
-    /// Repositories whose names start with `prefix`, by name, one page of
-    /// them and the total count.
+    /// Repositories whose names start with `prefix` (and contain
+    /// `name_contains`, when given), by name, one page of them and the total
+    /// count.
     async fn repositories_with_prefix(
         &self,
         prefix: &str,
+        name_contains: Option<&str>,
         page: Page,
     ) -> Result<(Vec<RepositoryInfo>, u64)>;
 

@@ -178,7 +178,7 @@ async fn a_project_robot_pushes_and_pulls_with_its_secret_and_nothing_elsewhere(
         id: 0,
         name: "robot$team+ci".into(),
         description: String::new(),
-        level: "project".into(),
+        level: harbor_core::RobotLevel::Project,
         project_id: Some(project.id),
         secret_hash: common::password_hash(secret),
         expires_at: None,

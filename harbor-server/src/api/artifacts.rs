@@ -1,39 +1,120 @@
 //! `/projects/{project}/repositories[/{repository}[/artifacts[/{reference}[/tags]]]]`:
 //! repositories of a project, artifacts of a repository with their tags, one
-//! artifact, deleting an artifact, creating and deleting tags.
+//! artifact, deleting an artifact, creating and deleting tags, in Harbor's
+//! `Repository`, `Artifact`, `Reference` and `Tag` shapes.
 
-use axum::extract::{Path, Request, State};
-use axum::http::{HeaderMap, StatusCode};
+use std::collections::BTreeMap;
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::IntoResponse;
-use bytes::Bytes;
 use harbor_auth::{Action, Resource};
 use harbor_core::{
-    media_type, ArtifactInfo, Digest, Manifest, Project, Reference, RepositoryName, Tag,
+    media_type, ArtifactInfo, AuditOperation, AuditResource, Digest, Manifest, Project,
+    Reference, RepositoryInfo, RepositoryName, Tag, TagInfo,
 };
-use harbor_core::{AuditOperation, AuditResource};
 use harbor_replicate::ArtifactEvent;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::{
-    body, created, find_project, json, page_of, paged, query_of, require, time, ApiResult, AppState, Caller,
-    HarborError,
+    created, json, time, ApiResult, AppState, Caller, HarborError, HarborJson, ListParams, Paged,
 };
 
 /// Go's zero time, which Harbor shows for "never pulled".
 const NEVER: &str = "0001-01-01T00:00:00.000Z";
 
-/// `Tag` as a request: only `name` is used, the rest is accepted and ignored.
+/// Harbor's `Tag` as a request: only `name` is used, the rest is ignored.
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub(super) struct TagReq {
     name: String,
-    id: Option<i64>,
-    repository_id: Option<i64>,
-    artifact_id: Option<i64>,
-    push_time: Option<String>,
-    pull_time: Option<String>,
-    immutable: Option<bool>,
-    signed: Option<bool>,
+}
+
+/// Harbor's `Repository`.
+#[derive(Debug, Serialize)]
+pub(super) struct RepositoryResp {
+    id: i64,
+    project_id: i64,
+    name: String,
+    description: String,
+    artifact_count: u64,
+    pull_count: u64,
+    creation_time: String,
+    update_time: String,
+}
+
+impl RepositoryResp {
+    fn new(project: &Project, r: &RepositoryInfo) -> Self {
+        RepositoryResp {
+            id: r.id,
+            project_id: project.id,
+            name: r.name.clone(),
+            description: String::new(),
+            artifact_count: r.artifact_count,
+            pull_count: 0,
+            creation_time: time(r.created_at),
+            update_time: time(r.updated_at),
+        }
+    }
+}
+
+/// Harbor's `Tag`.
+#[derive(Debug, Serialize)]
+pub(super) struct TagResp {
+    id: i64,
+    repository_id: i64,
+    artifact_id: i64,
+    name: String,
+    push_time: String,
+    pull_time: &'static str,
+    immutable: bool,
+}
+
+impl TagResp {
+    fn new(repository_id: i64, artifact_id: i64, t: &TagInfo) -> Self {
+        TagResp {
+            id: 0,
+            repository_id,
+            artifact_id,
+            name: t.name.clone(),
+            push_time: time(t.updated_at),
+            pull_time: NEVER,
+            immutable: false,
+        }
+    }
+}
+
+/// Harbor's `Reference`: a child of an index.
+#[derive(Debug, Serialize)]
+pub(super) struct ReferenceResp {
+    parent_id: i64,
+    child_digest: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    platform: Option<serde_json::Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    annotations: Option<BTreeMap<String, String>>,
+}
+
+/// Harbor's `Artifact`.
+#[derive(Debug, Serialize)]
+pub(super) struct ArtifactResp {
+    id: i64,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    media_type: String,
+    manifest_media_type: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    artifact_type: Option<String>,
+    project_id: i64,
+    repository_id: i64,
+    repository_name: String,
+    digest: String,
+    size: u64,
+    push_time: String,
+    pull_time: &'static str,
+    extra_attrs: BTreeMap<String, serde_json::Value>,
+    annotations: BTreeMap<String, String>,
+    references: Vec<ReferenceResp>,
+    tags: Vec<TagResp>,
 }
 
 /// The full repository name from the path: `{project}/{repository}`, where a
@@ -58,13 +139,13 @@ async fn resolve(state: &AppState, repo: &RepositoryName, reference: &str) -> Ap
     }
 }
 
-async fn artifact_json(
+async fn artifact_resp(
     state: &AppState,
     project: &Project,
     repository_id: i64,
     repo: &RepositoryName,
     a: &ArtifactInfo,
-) -> ApiResult<serde_json::Value> {
+) -> ApiResult<ArtifactResp> {
     let content = state
         .registry
         .get_manifest(repo, &Reference::Digest(a.digest.clone()), None)
@@ -75,59 +156,63 @@ async fn artifact_json(
         a.digest.algorithm(),
     )
     .ok();
-    let size = content.payload.len() as u64
-        + parsed
-            .as_ref()
-            .map(|m| {
-                m.config
-                    .iter()
-                    .chain(&m.layers)
-                    .chain(&m.manifests)
-                    .map(|d| d.size)
-                    .sum::<u64>()
-            })
-            .unwrap_or(0);
+    // Sizes come from stored manifests: add without wrapping.
+    let size = parsed
+        .iter()
+        .flat_map(|m| m.config.iter().chain(&m.layers).chain(&m.manifests))
+        .fold(content.payload.len() as u64, |sum, d| {
+            sum.saturating_add(d.size)
+        });
     let is_index = media_type::is_index(&a.media_type);
     let image_config = matches!(
         a.artifact_type.as_deref(),
         Some("application/vnd.oci.image.config.v1+json")
             | Some("application/vnd.docker.container.image.v1+json")
     );
-    let references: Vec<serde_json::Value> = parsed
+    let references = parsed
         .as_ref()
         .map(|m| {
             m.manifests
                 .iter()
-                .map(|c| serde_json::json!({ "parent_id": a.id, "child_digest": c.digest.to_string(), "platform": c.platform }))
+                .map(|c| ReferenceResp {
+                    parent_id: a.id,
+                    child_digest: c.digest.to_string(),
+                    platform: c.platform.clone(),
+                    annotations: c.annotations.clone(),
+                })
                 .collect()
         })
         .unwrap_or_default();
-    let tags: Vec<serde_json::Value> = a
-        .tags
-        .iter()
-        .map(|t| {
-            serde_json::json!({
-                "id": 0, "repository_id": repository_id, "artifact_id": a.id, "name": t.name,
-                "push_time": time(t.updated_at), "pull_time": NEVER, "immutable": false, "signed": false,
-            })
-        })
-        .collect();
-    Ok(serde_json::json!({
-        "id": a.id,
-        "type": if is_index || image_config { "IMAGE" } else { "UNKNOWN" },
-        "media_type": if is_index { a.media_type.clone() } else { a.artifact_type.clone().unwrap_or_default() },
-        "manifest_media_type": a.media_type,
-        "project_id": project.id,
-        "repository_id": repository_id,
-        "digest": a.digest.to_string(),
-        "size": size,
-        "push_time": time(a.pushed_at),
-        "pull_time": NEVER,
-        "extra_attrs": {},
-        "annotations": parsed.map(|m| m.annotations).unwrap_or_default(),
-        "references": references,
-        "tags": tags,
-    }))
+    Ok(ArtifactResp {
+        id: a.id,
+        kind: if is_index || image_config {
+            "IMAGE"
+        } else {
+            "UNKNOWN"
+        },
+        media_type: if is_index {
+            a.media_type.clone()
+        } else {
+            a.artifact_type.clone().unwrap_or_default()
+        },
+        manifest_media_type: a.media_type.clone(),
+        artifact_type: a.artifact_type.clone(),
+        project_id: project.id,
+        repository_id,
+        repository_name: repo.to_string(),
+        digest: a.digest.to_string(),
+        size,
+        push_time: time(a.pushed_at),
+        pull_time: NEVER,
+        extra_attrs: BTreeMap::new(),
+        annotations: parsed.map(|m| m.annotations).unwrap_or_default(),
+        references,
+        tags: a
+            .tags
+            .iter()
+            .map(|t| TagResp::new(repository_id, a.id, t))
+            .collect(),
+    })
 }
 
 async fn repository_id(state: &AppState, repo: &RepositoryName) -> ApiResult<i64> {
@@ -144,34 +229,47 @@ pub(super) async fn list_repositories(
     State(state): State<AppState>,
     caller: Caller,
     Path(key): Path<String>,
-    req: Request,
-) -> ApiResult {
-    let p = find_project(&state, req.headers(), &key).await?;
-    require(&state, &caller, &p, Resource::Repository, Action::List).await?;
-    let query = query_of(&req);
-    let page = page_of(&query)?;
-    let (repos, total) = state
-        .registry
-        .meta_store()
-        .repositories_with_prefix(&format!("{}/", p.name), page)
+    headers: HeaderMap,
+    list: ListParams,
+    uri: Uri,
+) -> ApiResult<Paged<RepositoryResp>> {
+    let p = state
+        .project_for(&caller, &headers, &key, Resource::Repository, Action::List)
         .await?;
-    let items: Vec<_> = repos
-        .iter()
-        .map(|r| {
-            serde_json::json!({
-                "id": r.id, "project_id": p.id, "name": r.name, "description": "",
-                "artifact_count": r.artifact_count, "pull_count": 0,
-                "creation_time": time(r.created_at), "update_time": time(r.updated_at),
-            })
-        })
-        .collect();
-    Ok(paged(
-        &format!("/api/v2.0/projects/{key}/repositories"),
-        &query,
-        page,
+    // Harbor's `q=name=~x` (and `name=x`) match the full name.
+    let name = list.q.text("name").map_err(HarborError::bad_request)?;
+    let prefix = format!("{}/", p.name);
+    let (contains, exact) = match name {
+        Some((v, true)) => (Some(v), None),
+        Some((v, false)) => (None, Some(v)),
+        None => (None, None),
+    };
+    let (repos, total) = match exact {
+        Some(full) => {
+            let found = match RepositoryName::parse(full) {
+                Ok(r) if r.as_str().starts_with(&prefix) => {
+                    state.registry.meta_store().repository_info(&r).await?
+                }
+                _ => None,
+            };
+            let total = u64::from(found.is_some());
+            let page = (list.page.page == 1).then_some(found).flatten();
+            (page.into_iter().collect(), total)
+        }
+        None => {
+            state
+                .registry
+                .meta_store()
+                .repositories_with_prefix(&prefix, contains, list.page)
+                .await?
+        }
+    };
+    Ok(Paged {
+        items: repos.iter().map(|r| RepositoryResp::new(&p, r)).collect(),
         total,
-        &items,
-    ))
+        page: list.page,
+        uri,
+    })
 }
 
 pub(super) async fn get_repository(
@@ -180,8 +278,9 @@ pub(super) async fn get_repository(
     Path((key, repository)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> ApiResult {
-    let p = find_project(&state, &headers, &key).await?;
-    require(&state, &caller, &p, Resource::Repository, Action::List).await?;
+    let p = state
+        .project_for(&caller, &headers, &key, Resource::Repository, Action::Read)
+        .await?;
     let repo = repo_name(&p, &repository)?;
     let r = state
         .registry
@@ -189,54 +288,45 @@ pub(super) async fn get_repository(
         .repository_info(&repo)
         .await?
         .ok_or_else(|| HarborError::not_found(format!("repository {repo} not found")))?;
-    Ok(json(
-        StatusCode::OK,
-        &serde_json::json!({
-            "id": r.id, "project_id": p.id, "name": r.name, "description": "",
-            "artifact_count": r.artifact_count, "pull_count": 0,
-            "creation_time": time(r.created_at), "update_time": time(r.updated_at),
-        }),
-    ))
+    Ok(json(StatusCode::OK, &RepositoryResp::new(&p, &r)))
 }
 
 pub(super) async fn list_artifacts(
     State(state): State<AppState>,
     caller: Caller,
     Path((key, repository)): Path<(String, String)>,
-    req: Request,
-) -> ApiResult {
-    let p = find_project(&state, req.headers(), &key).await?;
-    require(&state, &caller, &p, Resource::Artifact, Action::List).await?;
-    let repo = repo_name(&p, &repository)?;
-    let query = query_of(&req);
-    let page = page_of(&query)?;
-    let path = format!("/api/v2.0/projects/{key}/repositories/{repository}/artifacts");
-    // A repository whose last artifact was deleted lists as empty.
-    let Some(info) = state.registry.meta_store().repository_info(&repo).await? else {
-        if state.registry.meta_store().repository_exists(&repo).await? {
-            return Ok(paged(
-                &path,
-                &query,
-                page,
-                0,
-                &Vec::<serde_json::Value>::new(),
-            ));
-        }
-        return Err(HarborError::not_found(format!(
-            "repository {repo} not found"
-        )));
-    };
-    let repository_id = info.id;
-    let (list, total) = state
-        .registry
-        .meta_store()
-        .list_artifacts(&repo, page)
+    headers: HeaderMap,
+    list: ListParams,
+    uri: Uri,
+) -> ApiResult<Paged<ArtifactResp>> {
+    let p = state
+        .project_for(&caller, &headers, &key, Resource::Artifact, Action::List)
         .await?;
-    let mut items = Vec::with_capacity(list.len());
-    for a in &list {
-        items.push(artifact_json(&state, &p, repository_id, &repo, a).await?);
+    let repo = repo_name(&p, &repository)?;
+    // As Harbor: a repository without artifacts (or none at all under that
+    // name) lists as empty, not as missing.
+    let (list_page, total, repository_id) =
+        match state.registry.meta_store().repository_info(&repo).await? {
+            None => (Vec::new(), 0, 0),
+            Some(info) => {
+                let (l, total) = state
+                    .registry
+                    .meta_store()
+                    .list_artifacts(&repo, list.page)
+                    .await?;
+                (l, total, info.id)
+            }
+        };
+    let mut items = Vec::with_capacity(list_page.len());
+    for a in &list_page {
+        items.push(artifact_resp(&state, &p, repository_id, &repo, a).await?);
     }
-    Ok(paged(&path, &query, page, total, &items))
+    Ok(Paged {
+        items,
+        total,
+        page: list.page,
+        uri,
+    })
 }
 
 /// The artifact a path names, after checking `action` on `resource`.
@@ -248,8 +338,9 @@ async fn one(
     resource: Resource,
     action: Action,
 ) -> ApiResult<(Project, RepositoryName, ArtifactInfo)> {
-    let p = find_project(state, headers, key).await?;
-    require(state, caller, &p, resource, action).await?;
+    let p = state
+        .project_for(caller, headers, key, resource, action)
+        .await?;
     let repo = repo_name(&p, repository)?;
     let digest = resolve(state, &repo, reference).await?;
     let a = state
@@ -279,7 +370,7 @@ pub(super) async fn get_artifact(
     let repository_id = repository_id(&state, &repo).await?;
     Ok(json(
         StatusCode::OK,
-        &artifact_json(&state, &p, repository_id, &repo, &a).await?,
+        &artifact_resp(&state, &p, repository_id, &repo, &a).await?,
     ))
 }
 
@@ -324,7 +415,9 @@ pub(super) async fn list_tags(
     caller: Caller,
     Path((key, repository, reference)): Path<(String, String, String)>,
     headers: HeaderMap,
-) -> ApiResult {
+    list: ListParams,
+    uri: Uri,
+) -> ApiResult<Paged<TagResp>> {
     let (_, repo, a) = one(
         &state,
         &headers,
@@ -335,27 +428,38 @@ pub(super) async fn list_tags(
     )
     .await?;
     let repository_id = repository_id(&state, &repo).await?;
-    let items: Vec<_> = a
+    let name = list.q.text("name").map_err(HarborError::bad_request)?;
+    let selected: Vec<&TagInfo> = a
         .tags
         .iter()
-        .map(|t| {
-            serde_json::json!({
-                "id": 0, "repository_id": repository_id, "artifact_id": a.id, "name": t.name,
-                "push_time": time(t.updated_at), "pull_time": NEVER, "immutable": false, "signed": false,
-            })
+        .filter(|t| match name {
+            Some((v, true)) => t.name.contains(v),
+            Some((v, false)) => t.name == v,
+            None => true,
         })
         .collect();
-    Ok(json(StatusCode::OK, &items))
+    // An artifact's tags are few and already in memory: page them here.
+    let total = selected.len() as u64;
+    let items = super::paging::slice(&selected, list.page)
+        .iter()
+        .map(|t| TagResp::new(repository_id, a.id, t))
+        .collect();
+    Ok(Paged {
+        items,
+        total,
+        page: list.page,
+        uri,
+    })
 }
 
 pub(super) async fn create_tag(
     State(state): State<AppState>,
     caller: Caller,
     Path((key, repository, reference)): Path<(String, String, String)>,
-    req: Request,
+    headers: HeaderMap,
+    uri: Uri,
+    HarborJson(r): HarborJson<TagReq>,
 ) -> ApiResult {
-    let headers = req.headers().clone();
-    let location_base = req.uri().path().trim_end_matches('/').to_owned();
     let (_, repo, a) = one(
         &state,
         &headers,
@@ -365,16 +469,6 @@ pub(super) async fn create_tag(
         Action::Create,
     )
     .await?;
-    let r: TagReq = body(req).await?;
-    let _ = (
-        r.id,
-        r.repository_id,
-        r.artifact_id,
-        &r.push_time,
-        &r.pull_time,
-        r.immutable,
-        r.signed,
-    );
     let tag = Tag::parse(&r.name).map_err(|e| HarborError::bad_request(e.message()))?;
     if state
         .registry
@@ -393,14 +487,13 @@ pub(super) async fn create_tag(
         .registry
         .get_manifest(&repo, &Reference::Digest(a.digest.clone()), None)
         .await?;
-    let payload: Bytes = content.payload;
     state
         .registry
         .put_manifest(
             &repo,
             &Reference::Tag(tag.clone()),
             Some(&content.media_type),
-            payload,
+            content.payload,
         )
         .await?;
     state.notify(|| ArtifactEvent::push(repo.clone(), Reference::Tag(tag.clone())));
@@ -413,7 +506,10 @@ pub(super) async fn create_tag(
             AuditOperation::Create,
         )
         .await;
-    Ok(created(&format!("{location_base}/{tag}")))
+    Ok(created(&format!(
+        "{}/{tag}",
+        uri.path().trim_end_matches('/')
+    )))
 }
 
 pub(super) async fn delete_tag(

@@ -1,94 +1,105 @@
-//! `GET /audit-logs` (system administrators) and `GET /projects/{project}/logs`.
+//! `GET /audit-logs` (system administrators) and `GET /projects/{project}/logs`,
+//! in Harbor's `AuditLog` shape.
 
-use axum::extract::{Path, Request, State};
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, Uri};
 use harbor_auth::{Action, Resource};
 use harbor_core::{AuditEntry, AuditOperation, AuditQuery, AuditResource};
+use serde::Serialize;
 
-use super::{
-    find_project, page_of, paged, param, query_of, require, time, ApiResult, AppState, Caller,
-    HarborError,
-};
+use super::q::{Cond, Q};
+use super::{time, ApiResult, AppState, Caller, HarborError, ListParams, Paged};
 
-/// Harbor's `q` for audit logs: `operation=create,username=admin,resource=~nginx,resource_type=artifact`.
-fn parse_q(q: Option<&str>) -> ApiResult<AuditQuery> {
-    let mut query = AuditQuery::default();
-    let Some(q) = q.filter(|q| !q.is_empty()) else {
-        return Ok(query);
-    };
-    for item in q.split(',') {
-        let (k, v) = item
-            .split_once('=')
-            .filter(|(k, v)| !k.is_empty() && !v.is_empty())
-            .ok_or_else(|| HarborError::bad_request(format!("q item {item:?} is not key=value")))?;
-        let v = v.to_owned();
-        match k {
-            "operation" => {
-                query.operation =
-                    Some(AuditOperation::parse(&v).ok_or_else(|| {
-                        HarborError::bad_request(format!("unknown operation {v:?}"))
-                    })?)
-            }
-            "username" => query.username = Some(v),
-            "resource_type" => {
-                query.resource_type = Some(AuditResource::parse(&v).ok_or_else(|| {
-                    HarborError::bad_request(format!("unknown resource_type {v:?}"))
-                })?)
-            }
-            "resource" => query.resource_contains = Some(v.trim_start_matches('~').to_owned()),
-            other => {
-                return Err(HarborError::bad_request(format!(
-                    "cannot filter audit logs by {other:?}"
-                )))
-            }
-        }
-    }
-    Ok(query)
+/// Harbor's `AuditLog`.
+#[derive(Debug, Serialize)]
+pub(super) struct AuditLogResp {
+    id: i64,
+    username: String,
+    resource: String,
+    resource_type: &'static str,
+    operation: &'static str,
+    op_time: String,
 }
 
-fn entry_json(e: &AuditEntry) -> serde_json::Value {
-    serde_json::json!({
-        "id": e.id,
-        "username": e.username,
-        "resource": e.resource,
-        "resource_type": e.resource_type.as_str(),
-        "operation": e.operation.as_str(),
-        "op_time": time(e.op_time),
+impl From<AuditEntry> for AuditLogResp {
+    fn from(e: AuditEntry) -> Self {
+        AuditLogResp {
+            id: e.id,
+            username: e.username,
+            resource: e.resource,
+            resource_type: e.resource_type.as_str(),
+            operation: e.operation.as_str(),
+            op_time: time(e.op_time),
+        }
+    }
+}
+
+/// Harbor's `q` for audit logs: `operation=create,username=admin,resource=~nginx,resource_type=artifact`.
+fn audit_query(q: &Q) -> ApiResult<AuditQuery> {
+    let exact = |key: &str| match q.get(key) {
+        None => Ok(None),
+        Some(Cond::Exact(v)) => Ok(Some(v.clone())),
+        Some(_) => Err(HarborError::bad_request(format!("q: {key} takes {key}=value"))),
+    };
+    let operation = exact("operation")?
+        .map(|v| {
+            AuditOperation::parse(&v)
+                .ok_or_else(|| HarborError::bad_request(format!("unknown operation {v:?}")))
+        })
+        .transpose()?;
+    let resource_type = exact("resource_type")?
+        .map(|v| {
+            AuditResource::parse(&v)
+                .ok_or_else(|| HarborError::bad_request(format!("unknown resource_type {v:?}")))
+        })
+        .transpose()?;
+    // `resource=x` and `resource=~x` both search within the resource's name.
+    let resource_contains = q
+        .text("resource")
+        .map_err(HarborError::bad_request)?
+        .map(|(v, _)| v.to_owned());
+    Ok(AuditQuery {
+        project: None,
+        username: exact("username")?,
+        operation,
+        resource_type,
+        resource_contains,
+    })
+}
+
+async fn page(state: &AppState, q: AuditQuery, list: ListParams, uri: Uri) -> ApiResult<Paged<AuditLogResp>> {
+    let (entries, total) = state.auth.identity.list_audit(&q, list.page).await?;
+    Ok(Paged {
+        items: entries.into_iter().map(AuditLogResp::from).collect(),
+        total,
+        page: list.page,
+        uri,
     })
 }
 
 pub(super) async fn system(
     State(state): State<AppState>,
     caller: Caller,
-    req: Request,
-) -> ApiResult {
+    list: ListParams,
+    uri: Uri,
+) -> ApiResult<Paged<AuditLogResp>> {
     caller.require_admin()?;
-    let query = query_of(&req);
-    let page = page_of(&query)?;
-    let q = parse_q(param(&query, "q"))?;
-    let (entries, total) = state.auth.identity.list_audit(&q, page).await?;
-    let items: Vec<_> = entries.iter().map(entry_json).collect();
-    Ok(paged("/api/v2.0/audit-logs", &query, page, total, &items))
+    let q = audit_query(&list.q)?;
+    page(&state, q, list, uri).await
 }
 
 pub(super) async fn project(
     State(state): State<AppState>,
     caller: Caller,
     Path(key): Path<String>,
-    req: Request,
-) -> ApiResult {
-    let p = find_project(&state, req.headers(), &key).await?;
-    require(&state, &caller, &p, Resource::Log, Action::List).await?;
-    let query = query_of(&req);
-    let page = page_of(&query)?;
-    let mut q = parse_q(param(&query, "q"))?;
+    headers: HeaderMap,
+    list: ListParams,
+    uri: Uri,
+) -> ApiResult<Paged<AuditLogResp>> {
+    let p = state
+        .project_for(&caller, &headers, &key, Resource::Log, Action::List)
+        .await?;
+    let mut q = audit_query(&list.q)?;
     q.project = Some(p.name.clone());
-    let (entries, total) = state.auth.identity.list_audit(&q, page).await?;
-    let items: Vec<_> = entries.iter().map(entry_json).collect();
-    Ok(paged(
-        &format!("/api/v2.0/projects/{key}/logs"),
-        &query,
-        page,
-        total,
-        &items,
-    ))
+    page(&state, q, list, uri).await
 }

@@ -1,40 +1,70 @@
 //! `/projects/{project}/members`: add a user with a role, change the role,
-//! remove, list.
+//! remove, list, in Harbor's `ProjectMember` and `ProjectMemberEntity` shapes.
 
-use axum::extract::{Path, Request, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::IntoResponse;
 use harbor_auth::{Action, Resource};
-use harbor_core::{AuditOperation, AuditResource};
-use harbor_core::{Member, Page, Role};
-use serde::Deserialize;
+use harbor_core::{AuditOperation, AuditResource, Member, Role};
+use serde::{Deserialize, Serialize};
 
+use super::paging::slice;
 use super::{
-    body, created, find_project, json, page_of, paged, param, query_of, require, ApiResult,
-    AppState, Caller, HarborError,
+    created, json, ApiResult, AppState, Caller, HarborError, HarborJson, HarborQuery, ListParams,
+    Paged,
 };
 
+/// Harbor's `UserEntity`.
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub(super) struct MemberUser {
     user_id: Option<i64>,
     username: Option<String>,
 }
 
-/// `ProjectMember`.
+/// Harbor's `ProjectMember`.
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub(super) struct ProjectMember {
     role_id: i64,
     member_user: Option<MemberUser>,
     member_group: Option<serde_json::Value>,
 }
 
-/// `RoleRequest`.
+/// Harbor's `RoleRequest`.
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub(super) struct RoleRequest {
     role_id: i64,
+}
+
+/// `GET .../members?entityname=`.
+#[derive(Debug, Deserialize)]
+pub(super) struct ListQuery {
+    entityname: Option<String>,
+}
+
+/// Harbor's `ProjectMemberEntity`.
+#[derive(Debug, Serialize)]
+pub(super) struct MemberResp {
+    id: i64,
+    project_id: i64,
+    entity_name: String,
+    entity_id: i64,
+    entity_type: &'static str,
+    role_id: i64,
+    role_name: &'static str,
+}
+
+impl From<&Member> for MemberResp {
+    fn from(m: &Member) -> Self {
+        MemberResp {
+            id: m.id,
+            project_id: m.project_id,
+            entity_name: m.username.clone(),
+            entity_id: m.user_id,
+            entity_type: "u",
+            role_id: m.role.id(),
+            role_name: m.role.name(),
+        }
+    }
 }
 
 fn role(id: i64) -> Result<Role, HarborError> {
@@ -42,18 +72,6 @@ fn role(id: i64) -> Result<Role, HarborError> {
         HarborError::bad_request(format!(
             "role_id {id} is not a role: 1 ProjectAdmin, 2 Developer, 3 Guest, 4 Maintainer, 5 LimitedGuest"
         ))
-    })
-}
-
-fn member_json(m: &Member) -> serde_json::Value {
-    serde_json::json!({
-        "id": m.id,
-        "project_id": m.project_id,
-        "entity_name": m.username,
-        "entity_id": m.user_id,
-        "entity_type": "u",
-        "role_id": m.role.id(),
-        "role_name": m.role.name(),
     })
 }
 
@@ -66,42 +84,36 @@ pub(super) async fn list(
     State(state): State<AppState>,
     caller: Caller,
     Path(key): Path<String>,
-    req: Request,
-) -> ApiResult {
-    let p = find_project(&state, req.headers(), &key).await?;
-    require(&state, &caller, &p, Resource::Member, Action::List).await?;
-    let query = query_of(&req);
-    let page = page_of(&query)?;
+    headers: HeaderMap,
+    list: ListParams,
+    HarborQuery(q): HarborQuery<ListQuery>,
+    uri: Uri,
+) -> ApiResult<Paged<MemberResp>> {
+    let p = state
+        .project_for(&caller, &headers, &key, Resource::Member, Action::List)
+        .await?;
     let mut all = state.auth.identity.list_members(p.id).await?;
-    if let Some(name) = param(&query, "entityname") {
+    if let Some(name) = q.entityname.as_deref() {
         all.retain(|m| m.username.contains(name));
     }
-    let total = all.len() as u64;
-    let Page { page: n, page_size } = page;
-    let items: Vec<serde_json::Value> = all
-        .iter()
-        .skip(((n - 1) * page_size) as usize)
-        .take(page_size as usize)
-        .map(member_json)
-        .collect();
-    Ok(paged(
-        &format!("/api/v2.0/projects/{key}/members"),
-        &query,
-        page,
-        total,
-        &items,
-    ))
+    Ok(Paged {
+        items: slice(&all, list.page).iter().map(MemberResp::from).collect(),
+        total: all.len() as u64,
+        page: list.page,
+        uri,
+    })
 }
 
 pub(super) async fn create(
     State(state): State<AppState>,
     caller: Caller,
     Path(key): Path<String>,
-    req: Request,
+    headers: HeaderMap,
+    HarborJson(r): HarborJson<ProjectMember>,
 ) -> ApiResult {
-    let p = find_project(&state, req.headers(), &key).await?;
-    require(&state, &caller, &p, Resource::Member, Action::Create).await?;
-    let r: ProjectMember = body(req).await?;
+    let p = state
+        .project_for(&caller, &headers, &key, Resource::Member, Action::Create)
+        .await?;
     if r.member_group.is_some() {
         return Err(HarborError::bad_request(
             "group members are not supported yet",
@@ -144,26 +156,28 @@ pub(super) async fn get(
     Path((key, mid)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> ApiResult {
-    let p = find_project(&state, &headers, &key).await?;
-    require(&state, &caller, &p, Resource::Member, Action::Read).await?;
+    let p = state
+        .project_for(&caller, &headers, &key, Resource::Member, Action::Read)
+        .await?;
     let m = state
         .auth
         .identity
         .member_by_id(p.id, member_id(&mid)?)
         .await?
         .ok_or_else(|| HarborError::not_found("member not found"))?;
-    Ok(json(StatusCode::OK, &member_json(&m)))
+    Ok(json(StatusCode::OK, &MemberResp::from(&m)))
 }
 
 pub(super) async fn update(
     State(state): State<AppState>,
     caller: Caller,
     Path((key, mid)): Path<(String, String)>,
-    req: Request,
+    headers: HeaderMap,
+    HarborJson(r): HarborJson<RoleRequest>,
 ) -> ApiResult {
-    let p = find_project(&state, req.headers(), &key).await?;
-    require(&state, &caller, &p, Resource::Member, Action::Update).await?;
-    let r: RoleRequest = body(req).await?;
+    let p = state
+        .project_for(&caller, &headers, &key, Resource::Member, Action::Update)
+        .await?;
     let role = role(r.role_id)?;
     if !state
         .auth
@@ -182,8 +196,9 @@ pub(super) async fn delete(
     Path((key, mid)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> ApiResult {
-    let p = find_project(&state, &headers, &key).await?;
-    require(&state, &caller, &p, Resource::Member, Action::Delete).await?;
+    let p = state
+        .project_for(&caller, &headers, &key, Resource::Member, Action::Delete)
+        .await?;
     if !state
         .auth
         .identity

@@ -1,62 +1,169 @@
-//! `/projects`: create, list, get, update, delete, and the existence check.
+//! `/projects`: create, list, get, update, delete, the existence check and
+//! the summary, in Harbor's `Project`, `ProjectReq` and `ProjectSummary`
+//! shapes.
 
-use harbor_core::{AuditOperation, AuditResource};
 use std::collections::BTreeMap;
 
-use axum::extract::{Path, Request, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use harbor_auth::{Action, Principal, Resource};
-use harbor_core::{Page, Project, ProjectQuery};
-use serde::Deserialize;
+use harbor_core::{AuditOperation, AuditResource, Page, Project, ProjectQuery, Role};
+use serde::{Deserialize, Serialize};
 
+use super::q::Cond;
 use super::{
-    body, created, find_project, page_of, paged, param, query_of, require, time, ApiResult,
-    AppState, Caller, HarborError,
+    created, json, time, ApiResult, AppState, Caller, HarborError, HarborJson, HarborQuery,
+    ListParams, Paged,
 };
 
-/// `ProjectReq`.
+/// The metadata keys Harbor's `ProjectMetadata` has besides `public`; others
+/// are ignored, as Harbor's decoder ignores them.
+const METADATA_KEYS: &[&str] = &[
+    "enable_content_trust",
+    "enable_content_trust_cosign",
+    "prevent_vul",
+    "severity",
+    "auto_scan",
+    "auto_sbom_generation",
+    "reuse_sys_cve_allowlist",
+    "retention_id",
+    "proxy_speed_kb",
+    "max_upstream_conn",
+    "proxy_cache_local_on_not_found",
+];
+
+/// Keys whose value is `"true"` or `"false"`.
+const BOOLEAN_KEYS: &[&str] = &[
+    "public",
+    "enable_content_trust",
+    "enable_content_trust_cosign",
+    "prevent_vul",
+    "auto_scan",
+    "auto_sbom_generation",
+    "reuse_sys_cve_allowlist",
+    "proxy_cache_local_on_not_found",
+];
+
+/// Harbor's `ProjectReq`.
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub(super) struct ProjectReq {
     project_name: Option<String>,
+    /// Deprecated by Harbor in favour of `metadata.public`.
     public: Option<bool>,
-    metadata: Option<BTreeMap<String, String>>,
-    storage_limit: Option<i64>,
+    metadata: Option<BTreeMap<String, serde_json::Value>>,
     registry_id: Option<i64>,
-    cve_allowlist: Option<serde_json::Value>,
+}
+
+/// What a request's metadata says: `public`, and Harbor's other settings.
+struct Settings {
+    public: Option<bool>,
+    metadata: BTreeMap<String, String>,
 }
 
 impl ProjectReq {
-    /// The `public` setting: `metadata.public` ("true"/"false") or the
-    /// deprecated boolean.
-    fn public(&self) -> ApiResult<Option<bool>> {
-        match self.metadata.as_ref().and_then(|m| m.get("public")) {
-            Some(v) if v == "true" => Ok(Some(true)),
-            Some(v) if v == "false" => Ok(Some(false)),
-            Some(v) => Err(HarborError::bad_request(format!(
-                "metadata.public must be \"true\" or \"false\", not {v:?}"
-            ))),
-            None => Ok(self.public),
-        }
-    }
-
-    fn check_unsupported(&self) -> ApiResult<()> {
+    /// The request's settings, checked as Harbor checks them.
+    fn settings(&self) -> ApiResult<Settings> {
         if self.registry_id.is_some_and(|r| r != 0) {
             return Err(HarborError::bad_request(
                 "proxy-cache projects (registry_id) are not supported yet",
             ));
         }
-        if let Some(meta) = &self.metadata {
-            if let Some(k) = meta.keys().find(|k| k.as_str() != "public") {
-                return Err(HarborError::bad_request(format!(
-                    "metadata {k:?} is not supported"
-                )));
+        let mut metadata = BTreeMap::new();
+        let mut public = self.public;
+        for (key, value) in self.metadata.iter().flatten() {
+            let known = key == "public" || METADATA_KEYS.contains(&key.as_str());
+            if !known {
+                continue;
+            }
+            let value = match value {
+                serde_json::Value::String(s) => s.clone(),
+                // Harbor's clients sometimes send JSON booleans and numbers.
+                serde_json::Value::Bool(b) => b.to_string(),
+                serde_json::Value::Number(n) => n.to_string(),
+                _ => {
+                    return Err(HarborError::bad_request(format!(
+                        "metadata.{key} must be a string"
+                    )))
+                }
+            };
+            check_metadata(key, &value)?;
+            if key == "public" {
+                public = Some(value == "true");
+            } else {
+                metadata.insert(key.clone(), value);
             }
         }
-        let _ = (&self.storage_limit, &self.cve_allowlist);
-        Ok(())
+        Ok(Settings { public, metadata })
     }
+}
+
+/// Harbor's rules for metadata values.
+fn check_metadata(key: &str, value: &str) -> ApiResult<()> {
+    let ok = if BOOLEAN_KEYS.contains(&key) {
+        matches!(value, "true" | "false")
+    } else if key == "severity" {
+        matches!(
+            value,
+            "none" | "unknown" | "negligible" | "low" | "medium" | "high" | "critical"
+        )
+    } else if matches!(key, "retention_id" | "proxy_speed_kb" | "max_upstream_conn") {
+        value.parse::<i64>().is_ok()
+    } else {
+        true
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(HarborError::bad_request(format!(
+            "metadata.{key} has an invalid value {value:?}"
+        )))
+    }
+}
+
+/// Harbor's `Project`.
+#[derive(Debug, Serialize)]
+pub(super) struct ProjectResp {
+    project_id: i64,
+    owner_id: i64,
+    name: String,
+    registry_id: i64,
+    creation_time: String,
+    update_time: String,
+    deleted: bool,
+    owner_name: String,
+    togglable: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    current_user_role_id: Option<i64>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    current_user_role_ids: Vec<i64>,
+    repo_count: u64,
+    metadata: BTreeMap<String, String>,
+}
+
+/// Harbor's `ProjectSummary` (quotas come with the quota work).
+#[derive(Debug, Serialize)]
+pub(super) struct SummaryResp {
+    repo_count: u64,
+    project_admin_count: u64,
+    maintainer_count: u64,
+    developer_count: u64,
+    guest_count: u64,
+    limited_guest_count: u64,
+}
+
+/// Query parameters of `GET /projects` besides the list's own.
+#[derive(Debug, Deserialize)]
+pub(super) struct ListQuery {
+    name: Option<String>,
+    public: Option<String>,
+    owner: Option<String>,
+}
+
+/// `HEAD /projects?project_name=`.
+#[derive(Debug, Deserialize)]
+pub(super) struct ExistsQuery {
+    project_name: Option<String>,
 }
 
 /// Harbor's project name rule.
@@ -78,22 +185,35 @@ fn valid_name(name: &str) -> bool {
     !prev_sep
 }
 
-pub(super) async fn project_json(
+fn parse_bool(key: &str, v: &str) -> ApiResult<bool> {
+    match v {
+        "true" | "1" => Ok(true),
+        "false" | "0" => Ok(false),
+        _ => Err(HarborError::bad_request(format!(
+            "{key} must be true or false, not {v:?}"
+        ))),
+    }
+}
+
+/// How many repositories `project` holds.
+async fn repo_count(state: &AppState, project: &Project) -> ApiResult<u64> {
+    let one = Page {
+        page: 1,
+        page_size: 1,
+    };
+    let (_, count) = state
+        .registry
+        .meta_store()
+        .repositories_with_prefix(&format!("{}/", project.name), None, one)
+        .await?;
+    Ok(count)
+}
+
+pub(super) async fn project_resp(
     state: &AppState,
     caller: &Caller,
     p: &Project,
-) -> ApiResult<serde_json::Value> {
-    let (_, repo_count) = state
-        .registry
-        .meta_store()
-        .repositories_with_prefix(
-            &format!("{}/", p.name),
-            Page {
-                page: 1,
-                page_size: 1,
-            },
-        )
-        .await?;
+) -> ApiResult<ProjectResp> {
     let owner = state.auth.identity.user_by_id(p.owner_id).await?;
     let role = match caller.0.user_id() {
         Some(uid) => state
@@ -104,71 +224,92 @@ pub(super) async fn project_json(
             .map(|m| m.role.id()),
         None => None,
     };
-    let mut v = serde_json::json!({
-        "project_id": p.id,
-        "name": p.name,
-        "owner_id": p.owner_id,
-        "owner_name": owner.map(|o| o.username).unwrap_or_default(),
-        "creation_time": time(p.created_at),
-        "update_time": time(p.updated_at),
-        "deleted": false,
-        "registry_id": 0,
-        "repo_count": repo_count,
-        "chart_count": 0,
-        "togglable": true,
-        "metadata": { "public": if p.public { "true" } else { "false" } },
-    });
-    if let Some(role) = role {
-        v["current_user_role_id"] = role.into();
-        v["current_user_role_ids"] = serde_json::json!([role]);
-    }
-    Ok(v)
+    let mut metadata = p.metadata.clone();
+    metadata.insert("public".into(), p.public.to_string());
+    Ok(ProjectResp {
+        project_id: p.id,
+        owner_id: p.owner_id,
+        name: p.name.clone(),
+        registry_id: 0,
+        creation_time: time(p.created_at),
+        update_time: time(p.updated_at),
+        deleted: false,
+        owner_name: owner.map(|o| o.username).unwrap_or_default(),
+        togglable: true,
+        current_user_role_id: role,
+        current_user_role_ids: role.into_iter().collect(),
+        repo_count: repo_count(state, p).await?,
+        metadata,
+    })
 }
 
-pub(super) async fn list(State(state): State<AppState>, caller: Caller, req: Request) -> ApiResult {
-    let query = query_of(&req);
-    let page = page_of(&query)?;
-    let public = match param(&query, "public") {
-        None => None,
-        Some("true") | Some("1") => Some(true),
-        Some("false") | Some("0") => Some(false),
-        Some(v) => {
-            return Err(HarborError::bad_request(format!(
-                "public must be true or false, not {v:?}"
-            )))
-        }
-    };
+pub(super) async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    list: ListParams,
+    HarborQuery(params): HarborQuery<ListQuery>,
+    uri: Uri,
+) -> ApiResult<Paged<ProjectResp>> {
     if caller.0 == Principal::Anonymous && !state.auth.anonymous_access {
         return Err(HarborError::unauthorized());
     }
-    let visible_to = if caller.0.is_sysadmin() {
-        None
-    } else {
-        Some(caller.0.user_id())
+    let mut q = ProjectQuery {
+        visible_to: (!caller.0.is_sysadmin()).then(|| caller.0.user_id()),
+        // Harbor matches the `name` parameter fuzzily.
+        name_contains: params.name,
+        ..ProjectQuery::default()
     };
-    let q = ProjectQuery {
-        name_contains: param(&query, "name").map(str::to_owned),
-        public,
-        visible_to,
-    };
-    let (projects, total) = state.auth.identity.list_projects(&q, page).await?;
+    if let Some(v) = params.public.as_deref() {
+        q.public = Some(parse_bool("public", v)?);
+    }
+    if let Some(owner) = params.owner.as_deref() {
+        match state.auth.identity.user_by_name(owner).await? {
+            Some(u) => q.owner_id = Some(u.id),
+            None => return Ok(empty(list, uri)),
+        }
+    }
+    match list.q.text("name").map_err(HarborError::bad_request)? {
+        Some((name, true)) => q.name_contains = Some(name.to_owned()),
+        Some((name, false)) => q.name = Some(name.to_owned()),
+        None => {}
+    }
+    match list.q.get("public") {
+        Some(Cond::Exact(v)) => q.public = Some(parse_bool("q public", v)?),
+        Some(_) => return Err(HarborError::bad_request("q: public takes public=true|false")),
+        None => {}
+    }
+    let (projects, total) = state.auth.identity.list_projects(&q, list.page).await?;
     let mut items = Vec::with_capacity(projects.len());
     for p in &projects {
-        items.push(project_json(&state, &caller, p).await?);
+        items.push(project_resp(&state, &caller, p).await?);
     }
-    Ok(paged("/api/v2.0/projects", &query, page, total, &items))
+    Ok(Paged {
+        items,
+        total,
+        page: list.page,
+        uri,
+    })
+}
+
+fn empty<T>(list: ListParams, uri: Uri) -> Paged<T> {
+    Paged {
+        items: Vec::new(),
+        total: 0,
+        page: list.page,
+        uri,
+    }
 }
 
 pub(super) async fn exists(
     State(state): State<AppState>,
     caller: Caller,
-    req: Request,
+    HarborQuery(q): HarborQuery<ExistsQuery>,
 ) -> ApiResult {
     caller.require_user()?;
-    let query = query_of(&req);
-    let name = param(&query, "project_name")
+    let name = q
+        .project_name
         .ok_or_else(|| HarborError::bad_request("project_name is required"))?;
-    match state.auth.identity.project_by_name(name).await? {
+    match state.auth.identity.project_by_name(&name).await? {
         Some(_) => Ok(StatusCode::OK.into_response()),
         None => Ok(StatusCode::NOT_FOUND.into_response()),
     }
@@ -177,16 +318,15 @@ pub(super) async fn exists(
 pub(super) async fn create(
     State(state): State<AppState>,
     caller: Caller,
-    req: Request,
+    headers: HeaderMap,
+    HarborJson(r): HarborJson<ProjectReq>,
 ) -> ApiResult {
     caller.require_user()?;
-    let name_in_location = req
-        .headers()
+    let name_in_location = headers
         .get("x-resource-name-in-location")
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.eq_ignore_ascii_case("true"));
-    let r: ProjectReq = body(req).await?;
-    r.check_unsupported()?;
+    let settings = r.settings()?;
     let name = r
         .project_name
         .clone()
@@ -196,12 +336,16 @@ pub(super) async fn create(
             "project name {name:?} is invalid: lower-case letters and digits, separated by '.', '_' or '-', at most 255 characters"
         )));
     }
-    let public = r.public()?.unwrap_or(false);
     let owner = caller.0.user_id().ok_or_else(HarborError::unauthorized)?;
     let p = state
         .auth
         .identity
-        .create_project(&name, public, owner)
+        .create_project_with_metadata(
+            &name,
+            settings.public.unwrap_or(false),
+            owner,
+            &settings.metadata,
+        )
         .await?;
     tracing::info!(project = %p.name, by = %caller.0, "project created");
     state
@@ -227,11 +371,36 @@ pub(super) async fn get(
     Path(key): Path<String>,
     headers: HeaderMap,
 ) -> ApiResult {
-    let p = find_project(&state, &headers, &key).await?;
-    require(&state, &caller, &p, Resource::Project, Action::Read).await?;
-    Ok(super::json(
+    let p = state
+        .project_for(&caller, &headers, &key, Resource::Project, Action::Read)
+        .await?;
+    Ok(json(
         StatusCode::OK,
-        &project_json(&state, &caller, &p).await?,
+        &project_resp(&state, &caller, &p).await?,
+    ))
+}
+
+pub(super) async fn summary(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(key): Path<String>,
+    headers: HeaderMap,
+) -> ApiResult {
+    let p = state
+        .project_for(&caller, &headers, &key, Resource::Project, Action::Read)
+        .await?;
+    let members = state.auth.identity.list_members(p.id).await?;
+    let count = |role: Role| members.iter().filter(|m| m.role == role).count() as u64;
+    Ok(json(
+        StatusCode::OK,
+        &SummaryResp {
+            repo_count: repo_count(&state, &p).await?,
+            project_admin_count: count(Role::ProjectAdmin),
+            maintainer_count: count(Role::Maintainer),
+            developer_count: count(Role::Developer),
+            guest_count: count(Role::Guest),
+            limited_guest_count: count(Role::LimitedGuest),
+        },
     ))
 }
 
@@ -239,16 +408,27 @@ pub(super) async fn update(
     State(state): State<AppState>,
     caller: Caller,
     Path(key): Path<String>,
-    req: Request,
+    headers: HeaderMap,
+    HarborJson(r): HarborJson<ProjectReq>,
 ) -> ApiResult {
-    let p = find_project(&state, req.headers(), &key).await?;
-    require(&state, &caller, &p, Resource::Project, Action::Update).await?;
-    let r: ProjectReq = body(req).await?;
-    r.check_unsupported()?;
+    let p = state
+        .project_for(&caller, &headers, &key, Resource::Project, Action::Update)
+        .await?;
+    let settings = r.settings()?;
     if r.project_name.as_deref().is_some_and(|n| n != p.name) {
         return Err(HarborError::bad_request("a project cannot be renamed"));
     }
-    if let Some(public) = r.public()? {
+    if !settings.metadata.is_empty() {
+        // Harbor merges the keys sent into those already set.
+        let mut merged = p.metadata.clone();
+        merged.extend(settings.metadata);
+        state
+            .auth
+            .identity
+            .set_project_metadata(p.id, &merged)
+            .await?;
+    }
+    if let Some(public) = settings.public {
         state.auth.identity.set_project_public(p.id, public).await?;
     }
     Ok(StatusCode::OK.into_response())
@@ -260,20 +440,10 @@ pub(super) async fn delete(
     Path(key): Path<String>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    let p = find_project(&state, &headers, &key).await?;
-    require(&state, &caller, &p, Resource::Project, Action::Delete).await?;
-    let (_, repos) = state
-        .registry
-        .meta_store()
-        .repositories_with_prefix(
-            &format!("{}/", p.name),
-            Page {
-                page: 1,
-                page_size: 1,
-            },
-        )
+    let p = state
+        .project_for(&caller, &headers, &key, Resource::Project, Action::Delete)
         .await?;
-    if repos > 0 {
+    if repo_count(&state, &p).await? > 0 {
         return Err(HarborError::new(
             StatusCode::PRECONDITION_FAILED,
             "PRECONDITION",
@@ -313,5 +483,15 @@ mod tests {
         ] {
             assert!(!super::valid_name(bad), "{bad}");
         }
+    }
+
+    #[test]
+    fn metadata_values_follow_harbors_rules() {
+        assert!(super::check_metadata("auto_scan", "true").is_ok());
+        assert!(super::check_metadata("auto_scan", "yes").is_err());
+        assert!(super::check_metadata("severity", "high").is_ok());
+        assert!(super::check_metadata("severity", "extreme").is_err());
+        assert!(super::check_metadata("retention_id", "12").is_ok());
+        assert!(super::check_metadata("retention_id", "x").is_err());
     }
 }

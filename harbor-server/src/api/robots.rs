@@ -2,29 +2,25 @@
 //! (`robot$<project>+<name>`), with a permission list, an expiry, a secret
 //! shown once at creation and refreshable, and a disabled switch.
 
-use harbor_core::{AuditOperation, AuditResource};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use axum::extract::{Path, Request, State};
-use axum::http::StatusCode;
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, Uri};
 use axum::response::IntoResponse;
 use harbor_auth::password::{check_password_strength, hash_password, random_secret};
 use harbor_auth::{Action, Resource, ROBOT_PREFIX};
-use harbor_core::{Project, Robot, RobotPermission};
-use serde::Deserialize;
+use harbor_core::{AuditOperation, AuditResource, Project, Robot, RobotLevel, RobotPermission};
+use serde::{Deserialize, Serialize};
 
-use super::{
-    body, json, page_of, paged, param, query_of, require, time, ApiResult, AppState, Caller,
-    HarborError,
-};
+use super::q::Cond;
+use super::{json, time, ApiResult, AppState, Caller, HarborError, HarborJson, ListParams, Paged};
 
 /// Harbor's default robot lifetime when `duration` is 0.
 const DEFAULT_DAYS: i64 = 30;
 
-/// `RobotCreate`, and `Robot` for updates (whose read-only fields are accepted
-/// and must not change).
+/// Harbor's `RobotCreate`, and `Robot` for updates (whose read-only fields
+/// are ignored).
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub(super) struct RobotReq {
     name: Option<String>,
     description: Option<String>,
@@ -33,18 +29,48 @@ pub(super) struct RobotReq {
     disable: Option<bool>,
     permissions: Option<Vec<RobotPermission>>,
     secret: Option<String>,
-    id: Option<i64>,
-    editable: Option<bool>,
-    expires_at: Option<i64>,
-    creation_time: Option<String>,
-    update_time: Option<String>,
 }
 
-/// `RobotSec`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// Harbor's `RobotSec`.
+#[derive(Debug, Deserialize, Serialize)]
 pub(super) struct RobotSec {
     secret: Option<String>,
+}
+
+/// Harbor's `Robot`.
+#[derive(Debug, Serialize)]
+pub(super) struct RobotResp {
+    id: i64,
+    name: String,
+    description: String,
+    secret: String,
+    level: &'static str,
+    duration: i64,
+    editable: bool,
+    disable: bool,
+    expires_at: i64,
+    permissions: Vec<RobotPermission>,
+    creation_time: String,
+    update_time: String,
+}
+
+/// Harbor's `RobotCreated`.
+#[derive(Debug, Serialize)]
+pub(super) struct RobotCreated {
+    id: i64,
+    name: String,
+    secret: String,
+    creation_time: String,
+    expires_at: i64,
+}
+
+fn level(raw: Option<&str>) -> ApiResult<RobotLevel> {
+    match raw {
+        None => Ok(RobotLevel::System),
+        Some(l) => RobotLevel::parse(l).ok_or_else(|| {
+            HarborError::bad_request(format!("level {l:?} is not system or project"))
+        }),
+    }
 }
 
 fn valid_name(name: &str) -> bool {
@@ -83,31 +109,33 @@ fn expires_unix(t: Option<SystemTime>) -> i64 {
         .unwrap_or(-1)
 }
 
-fn robot_json(r: &Robot) -> serde_json::Value {
-    let duration = r
-        .expires_at
-        .and_then(|e| e.duration_since(r.created_at).ok())
-        .map(|d| (d.as_secs() as f64 / 86400.0).round() as i64)
-        .unwrap_or(-1);
-    serde_json::json!({
-        "id": r.id,
-        "name": r.name,
-        "description": r.description,
-        "secret": "",
-        "level": r.level,
-        "duration": duration,
-        "editable": true,
-        "disable": r.disabled,
-        "expires_at": expires_unix(r.expires_at),
-        "permissions": r.permissions,
-        "creation_time": time(r.created_at),
-        "update_time": time(r.updated_at),
-    })
+impl From<&Robot> for RobotResp {
+    fn from(r: &Robot) -> Self {
+        let duration = r
+            .expires_at
+            .and_then(|e| e.duration_since(r.created_at).ok())
+            .map(|d| (d.as_secs() as f64 / 86400.0).round() as i64)
+            .unwrap_or(-1);
+        RobotResp {
+            id: r.id,
+            name: r.name.clone(),
+            description: r.description.clone(),
+            secret: String::new(),
+            level: r.level.as_str(),
+            duration,
+            editable: true,
+            disable: r.disabled,
+            expires_at: expires_unix(r.expires_at),
+            permissions: r.permissions.clone(),
+            creation_time: time(r.created_at),
+            update_time: time(r.updated_at),
+        }
+    }
 }
 
 fn check_permissions(
     perms: &[RobotPermission],
-    level: &str,
+    level: RobotLevel,
     project: Option<&Project>,
 ) -> ApiResult<()> {
     const ACTIONS: [&str; 7] = ["pull", "push", "read", "list", "create", "update", "delete"];
@@ -119,7 +147,7 @@ fn check_permissions(
             )));
         }
         if let Some(project) = project {
-            if level == "project" && p.namespace != project.name {
+            if level == RobotLevel::Project && p.namespace != project.name {
                 return Err(HarborError::bad_request(
                     "a project robot's permissions must name its own project",
                 ));
@@ -162,7 +190,7 @@ async fn authorize(
                 .project_by_id(id)
                 .await?
                 .ok_or_else(|| HarborError::not_found("project not found"))?;
-            require(state, caller, &p, Resource::Robot, action).await?;
+            state.require(caller, &p, Resource::Robot, action).await?;
             Ok(Some(p))
         }
     }
@@ -201,10 +229,9 @@ async fn find(state: &AppState, raw: &str) -> ApiResult<Robot> {
 pub(super) async fn create(
     State(state): State<AppState>,
     caller: Caller,
-    req: Request,
+    HarborJson(r): HarborJson<RobotReq>,
 ) -> ApiResult {
     caller.require_user()?;
-    let r: RobotReq = body(req).await?;
     let name = r
         .name
         .clone()
@@ -214,14 +241,14 @@ pub(super) async fn create(
             "robot name is not in lower case or contains illegal characters",
         ));
     }
-    let level = r.level.clone().unwrap_or_else(|| "system".into());
+    let level = level(r.level.as_deref())?;
     let permissions = r.permissions.clone().unwrap_or_default();
-    let (project, full_name) = match level.as_str() {
-        "system" => {
+    let (project, full_name) = match level {
+        RobotLevel::System => {
             authorize(&state, &caller, None, Action::Create).await?;
             (None, format!("{ROBOT_PREFIX}{name}"))
         }
-        "project" => {
+        RobotLevel::Project => {
             let [only] = permissions.as_slice() else {
                 return Err(HarborError::bad_request(
                     "a project robot has exactly one permission, for its project",
@@ -239,13 +266,9 @@ pub(super) async fn create(
             let full = format!("{ROBOT_PREFIX}{}+{name}", p.name);
             (Some(p), full)
         }
-        other => {
-            return Err(HarborError::bad_request(format!(
-                "level {other:?} is not system or project"
-            )))
-        }
+        _ => return Err(HarborError::bad_request("unsupported robot level")),
     };
-    check_permissions(&permissions, &level, project.as_ref())?;
+    check_permissions(&permissions, level, project.as_ref())?;
     let secret = match r.secret.clone() {
         Some(s) => {
             check_password_strength(&s)?;
@@ -280,13 +303,13 @@ pub(super) async fn create(
         .await;
     let mut resp = json(
         StatusCode::CREATED,
-        &serde_json::json!({
-            "id": created.id,
-            "name": created.name,
-            "secret": secret,
-            "creation_time": time(created.created_at),
-            "expires_at": expires_unix(created.expires_at),
-        }),
+        &RobotCreated {
+            id: created.id,
+            name: created.name.clone(),
+            secret,
+            creation_time: time(created.created_at),
+            expires_at: expires_unix(created.expires_at),
+        },
     );
     super::set(
         &mut resp,
@@ -296,24 +319,36 @@ pub(super) async fn create(
     Ok(resp)
 }
 
-pub(super) async fn list(State(state): State<AppState>, caller: Caller, req: Request) -> ApiResult {
+pub(super) async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    list: ListParams,
+    uri: Uri,
+) -> ApiResult<Paged<RobotResp>> {
     caller.require_user()?;
-    let query = query_of(&req);
-    let page = page_of(&query)?;
     // Harbor's `q=Level=project,ProjectID=<id>`.
-    let project_id = param(&query, "q").and_then(|q| {
-        q.split(',').find_map(|kv| {
-            kv.strip_prefix("ProjectID=")
-                .and_then(|v| v.parse::<i64>().ok())
-        })
-    });
+    let project_id = match list.q.get("ProjectID") {
+        None => None,
+        Some(Cond::Exact(v)) => Some(v.parse::<i64>().map_err(|_| {
+            HarborError::bad_request(format!("q: ProjectID {v:?} is not a number"))
+        })?),
+        Some(_) => return Err(HarborError::bad_request("q: ProjectID takes ProjectID=<id>")),
+    };
     if project_id.is_none() {
         caller.require_admin()?;
     }
     authorize(&state, &caller, project_id, Action::List).await?;
-    let (robots, total) = state.auth.identity.list_robots(project_id, page).await?;
-    let items: Vec<_> = robots.iter().map(robot_json).collect();
-    Ok(paged("/api/v2.0/robots", &query, page, total, &items))
+    let (robots, total) = state
+        .auth
+        .identity
+        .list_robots(project_id, list.page)
+        .await?;
+    Ok(Paged {
+        items: robots.iter().map(RobotResp::from).collect(),
+        total,
+        page: list.page,
+        uri,
+    })
 }
 
 pub(super) async fn get(
@@ -324,28 +359,19 @@ pub(super) async fn get(
     caller.require_user()?;
     let robot = find(&state, &id).await?;
     authorize(&state, &caller, robot.project_id, Action::Read).await?;
-    Ok(json(StatusCode::OK, &robot_json(&robot)))
+    Ok(json(StatusCode::OK, &RobotResp::from(&robot)))
 }
 
 pub(super) async fn update(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-    req: Request,
+    HarborJson(r): HarborJson<RobotReq>,
 ) -> ApiResult {
     caller.require_user()?;
     let mut robot = find(&state, &id).await?;
     let project = authorize(&state, &caller, robot.project_id, Action::Update).await?;
-    let r: RobotReq = body(req).await?;
-    let _ = (
-        r.id,
-        r.editable,
-        r.expires_at,
-        &r.creation_time,
-        &r.update_time,
-        &r.secret,
-    );
-    if r.level.as_deref().is_some_and(|l| l != robot.level)
+    if r.level.as_deref().is_some_and(|l| l != robot.level.as_str())
         || r.name.as_deref().is_some_and(|n| n != robot.name)
     {
         return Err(HarborError::bad_request(
@@ -353,7 +379,7 @@ pub(super) async fn update(
         ));
     }
     if let Some(perms) = r.permissions {
-        check_permissions(&perms, &robot.level, project.as_ref())?;
+        check_permissions(&perms, robot.level, project.as_ref())?;
         robot.permissions = perms;
     }
     if let Some(d) = r.description {
@@ -383,12 +409,11 @@ pub(super) async fn refresh(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-    req: Request,
+    HarborJson(r): HarborJson<RobotSec>,
 ) -> ApiResult {
     caller.require_user()?;
     let robot = find(&state, &id).await?;
     authorize(&state, &caller, robot.project_id, Action::Update).await?;
-    let r: RobotSec = body(req).await?;
     let (secret, shown) = match r.secret.filter(|s| !s.is_empty()) {
         Some(s) => {
             check_password_strength(&s)?;
@@ -405,10 +430,7 @@ pub(super) async fn refresh(
         .set_robot_secret(robot.id, &hash(secret).await?)
         .await?;
     tracing::info!(robot = %robot.name, by = %caller.0, "robot secret refreshed");
-    Ok(json(
-        StatusCode::OK,
-        &serde_json::json!({ "secret": shown }),
-    ))
+    Ok(json(StatusCode::OK, &RobotSec { secret: Some(shown) }))
 }
 
 pub(super) async fn delete(

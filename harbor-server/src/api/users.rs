@@ -1,22 +1,20 @@
 //! `/users`: create (administrators), current user, list and search, profile,
 //! password, system-administrator flag, delete.
 
-use axum::extract::{Path, Request, State};
-use axum::http::StatusCode;
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, Uri};
 use axum::response::IntoResponse;
 use harbor_auth::password::{check_password_strength, hash_password, verify_password};
-use harbor_core::{AuditOperation, AuditResource};
-use harbor_core::{NewUser, User};
-use serde::Deserialize;
+use harbor_core::{AuditOperation, AuditResource, NewUser, Page, User};
+use serde::{Deserialize, Serialize};
 
 use super::{
-    body, created, json, page_of, paged, param, query_of, time, ApiResult, AppState, Caller,
-    HarborError,
+    created, json, time, ApiResult, AppState, Caller, HarborError, HarborJson, HarborQuery,
+    ListParams, Paged,
 };
 
 /// `UserCreationReq`.
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub(super) struct UserCreationReq {
     username: String,
     email: String,
@@ -27,7 +25,6 @@ pub(super) struct UserCreationReq {
 
 /// `UserProfile`.
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub(super) struct UserProfile {
     email: Option<String>,
     realname: Option<String>,
@@ -36,7 +33,6 @@ pub(super) struct UserProfile {
 
 /// `PasswordReq`.
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub(super) struct PasswordReq {
     old_password: Option<String>,
     new_password: String,
@@ -44,23 +40,68 @@ pub(super) struct PasswordReq {
 
 /// `UserSysAdminFlag`.
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub(super) struct SysAdminFlag {
     sysadmin_flag: bool,
 }
 
-fn user_json(u: &User) -> serde_json::Value {
-    serde_json::json!({
-        "user_id": u.id,
-        "username": u.username,
-        "email": u.email,
-        "realname": u.realname,
-        "comment": u.comment,
-        "sysadmin_flag": u.sysadmin,
-        "admin_role_in_auth": false,
-        "creation_time": time(u.created_at),
-        "update_time": time(u.updated_at),
-    })
+/// `username=` of `GET /users` and `/users/search`.
+#[derive(Debug, Deserialize)]
+pub(super) struct UsernameQuery {
+    username: Option<String>,
+}
+
+/// Harbor's `UserResp`.
+#[derive(Debug, Serialize)]
+pub(super) struct UserResp {
+    user_id: i64,
+    username: String,
+    email: String,
+    realname: String,
+    comment: String,
+    sysadmin_flag: bool,
+    admin_role_in_auth: bool,
+    creation_time: String,
+    update_time: String,
+}
+
+impl From<&User> for UserResp {
+    fn from(u: &User) -> Self {
+        UserResp {
+            user_id: u.id,
+            username: u.username.clone(),
+            email: u.email.clone(),
+            realname: u.realname.clone(),
+            comment: u.comment.clone(),
+            sysadmin_flag: u.sysadmin,
+            admin_role_in_auth: false,
+            creation_time: time(u.created_at),
+            update_time: time(u.updated_at),
+        }
+    }
+}
+
+/// Harbor's `UserSearchRespItem`.
+#[derive(Debug, Serialize)]
+pub(super) struct UserSearchItem {
+    user_id: i64,
+    username: String,
+}
+
+/// Users whose name contains `name` (or is it, with `exact`), one page.
+async fn users_named(
+    state: &AppState,
+    name: Option<&str>,
+    exact: bool,
+    page: Page,
+) -> ApiResult<(Vec<User>, u64)> {
+    match (name, exact) {
+        (Some(name), true) => {
+            let found = state.auth.identity.user_by_name(name).await?;
+            let total = u64::from(found.is_some());
+            Ok((found.filter(|_| page.page == 1).into_iter().collect(), total))
+        }
+        (name, _) => Ok(state.auth.identity.list_users(name, page).await?),
+    }
 }
 
 const ILLEGAL: &[char] = &[',', '"', '~', '#', '$', '%'];
@@ -139,10 +180,9 @@ async fn hash(password: String) -> ApiResult<String> {
 pub(super) async fn create(
     State(state): State<AppState>,
     caller: Caller,
-    req: Request,
+    HarborJson(r): HarborJson<UserCreationReq>,
 ) -> ApiResult {
     caller.require_admin()?;
-    let r: UserCreationReq = body(req).await?;
     check_username(&r.username)?;
     let realname = r.realname.unwrap_or_default();
     let comment = r.comment.unwrap_or_default();
@@ -174,41 +214,59 @@ pub(super) async fn create(
     Ok(created(&format!("/api/v2.0/users/{}", u.id)))
 }
 
-pub(super) async fn list(State(state): State<AppState>, caller: Caller, req: Request) -> ApiResult {
+pub(super) async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    list: ListParams,
+    HarborQuery(q): HarborQuery<UsernameQuery>,
+    uri: Uri,
+) -> ApiResult<Paged<UserResp>> {
     caller.require_admin()?;
-    let query = query_of(&req);
-    let page = page_of(&query)?;
-    let (users, total) = state
-        .auth
-        .identity
-        .list_users(param(&query, "username"), page)
-        .await?;
-    let items: Vec<_> = users.iter().map(user_json).collect();
-    Ok(paged("/api/v2.0/users", &query, page, total, &items))
+    // Harbor's `q=username=~x` (or `=x`); `username=` as a parameter too.
+    let (name, exact) = match list.q.text("username").map_err(HarborError::bad_request)? {
+        Some((v, fuzzy)) => (Some(v.to_owned()), !fuzzy),
+        None => (q.username, false),
+    };
+    let (users, total) = users_named(&state, name.as_deref(), exact, list.page).await?;
+    Ok(Paged {
+        items: users.iter().map(UserResp::from).collect(),
+        total,
+        page: list.page,
+        uri,
+    })
 }
 
 pub(super) async fn search(
     State(state): State<AppState>,
     caller: Caller,
-    req: Request,
-) -> ApiResult {
+    list: ListParams,
+    HarborQuery(q): HarborQuery<UsernameQuery>,
+    uri: Uri,
+) -> ApiResult<Paged<UserSearchItem>> {
     caller.require_user()?;
-    let query = query_of(&req);
-    let page = page_of(&query)?;
-    let name = param(&query, "username")
+    let name = q
+        .username
         .ok_or_else(|| HarborError::bad_request("username is required"))?;
-    let (users, total) = state.auth.identity.list_users(Some(name), page).await?;
-    let items: Vec<_> = users
+    let (users, total) = users_named(&state, Some(&name), false, list.page).await?;
+    let items = users
         .iter()
-        .map(|u| serde_json::json!({ "user_id": u.id, "username": u.username }))
+        .map(|u| UserSearchItem {
+            user_id: u.id,
+            username: u.username.clone(),
+        })
         .collect();
-    Ok(paged("/api/v2.0/users/search", &query, page, total, &items))
+    Ok(Paged {
+        items,
+        total,
+        page: list.page,
+        uri,
+    })
 }
 
 pub(super) async fn current(State(state): State<AppState>, caller: Caller) -> ApiResult {
     caller.require_user()?;
     let id = caller.0.user_id().ok_or_else(HarborError::unauthorized)?;
-    Ok(json(StatusCode::OK, &user_json(&find(&state, id).await?)))
+    Ok(json(StatusCode::OK, &UserResp::from(&find(&state, id).await?)))
 }
 
 pub(super) async fn get(
@@ -218,19 +276,18 @@ pub(super) async fn get(
 ) -> ApiResult {
     let id = user_id(&id)?;
     self_or_admin(&caller, id)?;
-    Ok(json(StatusCode::OK, &user_json(&find(&state, id).await?)))
+    Ok(json(StatusCode::OK, &UserResp::from(&find(&state, id).await?)))
 }
 
 pub(super) async fn update(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-    req: Request,
+    HarborJson(r): HarborJson<UserProfile>,
 ) -> ApiResult {
     let id = user_id(&id)?;
     self_or_admin(&caller, id)?;
     let u = find(&state, id).await?;
-    let r: UserProfile = body(req).await?;
     let email = r.email.unwrap_or(u.email);
     let realname = r.realname.unwrap_or(u.realname);
     let comment = r.comment.unwrap_or(u.comment);
@@ -247,12 +304,11 @@ pub(super) async fn password(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-    req: Request,
+    HarborJson(r): HarborJson<PasswordReq>,
 ) -> ApiResult {
     let id = user_id(&id)?;
     self_or_admin(&caller, id)?;
     let u = find(&state, id).await?;
-    let r: PasswordReq = body(req).await?;
     // Changing one's own password takes the current one, even for an admin.
     if caller.0.user_id() == Some(id) {
         let old = r.old_password.clone().unwrap_or_default();
@@ -284,12 +340,11 @@ pub(super) async fn sysadmin(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-    req: Request,
+    HarborJson(r): HarborJson<SysAdminFlag>,
 ) -> ApiResult {
     caller.require_admin()?;
     let id = user_id(&id)?;
     let u = find(&state, id).await?;
-    let r: SysAdminFlag = body(req).await?;
     if id == 1 && !r.sysadmin_flag {
         return Err(HarborError::forbidden());
     }

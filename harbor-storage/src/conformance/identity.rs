@@ -26,6 +26,8 @@ pub async fn run_all(store: &dyn IdentityStore) {
     users_list_filter_page_and_change(store).await;
     a_project_creator_becomes_its_project_admin(store).await;
     projects_list_by_visibility(store).await;
+    project_metadata_is_kept_whole_and_replaced_whole(store).await;
+    a_page_far_past_the_end_is_empty(store).await;
     members_are_added_changed_and_removed(store).await;
     identity_reads_see_every_write_at_once(store).await;
     robots_are_created_found_updated_and_deleted(store).await;
@@ -193,6 +195,76 @@ pub async fn a_project_creator_becomes_its_project_admin(store: &dyn IdentitySto
     );
 }
 
+/// Harbor's project settings are stored with the project, read back as
+/// written, and replaced whole.
+pub async fn project_metadata_is_kept_whole_and_replaced_whole(store: &dyn IdentityStore) {
+    let owner = ok(
+        "create",
+        store
+            .create_user(&new_user("meta-owner", "meta-owner@example.com"))
+            .await,
+    );
+    let mut meta = std::collections::BTreeMap::new();
+    meta.insert("auto_scan".to_owned(), "true".to_owned());
+    meta.insert("severity".to_owned(), "high".to_owned());
+    let p = ok(
+        "create",
+        store
+            .create_project_with_metadata("meta", false, owner.id, &meta)
+            .await,
+    );
+    assert_eq!(p.metadata, meta);
+    let read = ok("by name", store.project_by_name("meta").await);
+    assert_eq!(read.map(|p| p.metadata), Some(meta.clone()));
+    meta.remove("severity");
+    meta.insert("prevent_vul".to_owned(), "false".to_owned());
+    assert!(ok("set", store.set_project_metadata(p.id, &meta).await));
+    let read = ok("by id", store.project_by_id(p.id).await);
+    assert_eq!(read.map(|p| p.metadata), Some(meta));
+    let plain = ok("create", store.create_project("meta-plain", true, owner.id).await);
+    assert!(plain.metadata.is_empty());
+    assert!(!ok(
+        "set on a missing project",
+        store
+            .set_project_metadata(i64::MAX, &std::collections::BTreeMap::new())
+            .await
+    ));
+}
+
+/// A page number far past the end (as a client may send) gives an empty
+/// page and the right total, never the first page again.
+pub async fn a_page_far_past_the_end_is_empty(store: &dyn IdentityStore) {
+    let (all, total) = ok(
+        "list",
+        store
+            .list_projects(
+                &ProjectQuery::default(),
+                Page {
+                    page: 1,
+                    page_size: 1000,
+                },
+            )
+            .await,
+    );
+    assert!(total > 0 && all.len() as u64 == total);
+    for page in [u64::MAX, u64::MAX / 2, 1 << 63] {
+        let (far, far_total) = ok(
+            "far page",
+            store
+                .list_projects(
+                    &ProjectQuery::default(),
+                    Page {
+                        page,
+                        page_size: 100,
+                    },
+                )
+                .await,
+        );
+        assert!(far.is_empty(), "page {page} served {} projects", far.len());
+        assert_eq!(far_total, total);
+    }
+}
+
 /// Listing shows administrators everything and others public projects plus
 /// their own.
 pub async fn projects_list_by_visibility(store: &dyn IdentityStore) {
@@ -256,9 +328,19 @@ pub async fn projects_list_by_visibility(store: &dyn IdentityStore) {
     assert_eq!(names(anonymous).await, ["vis-public"]);
     let private = ProjectQuery {
         public: Some(false),
-        ..base
+        ..base.clone()
     };
     assert_eq!(names(private).await, ["vis-alice", "vis-bob"]);
+    let exact = ProjectQuery {
+        name: Some("vis-bob".into()),
+        ..base.clone()
+    };
+    assert_eq!(names(exact).await, ["vis-bob"]);
+    let by_bob = ProjectQuery {
+        owner_id: Some(bob.id),
+        ..base
+    };
+    assert_eq!(names(by_bob).await, ["vis-bob"]);
 }
 
 /// Members are added once, change role and leave.
@@ -400,7 +482,7 @@ pub async fn robots_are_created_found_updated_and_deleted(store: &dyn IdentitySt
         id: 0,
         name: "robot$robots+ci".into(),
         description: "CI pusher".into(),
-        level: "project".into(),
+        level: harbor_core::RobotLevel::Project,
         project_id: Some(p.id),
         secret_hash: "hash".into(),
         expires_at: Some(expires),
@@ -428,7 +510,7 @@ pub async fn robots_are_created_found_updated_and_deleted(store: &dyn IdentitySt
     assert_eq!(e, Some(ErrorCode::Conflict));
     let system = Robot {
         name: "robot$ops".into(),
-        level: "system".into(),
+        level: harbor_core::RobotLevel::System,
         project_id: None,
         expires_at: None,
         ..robot.clone()

@@ -337,7 +337,7 @@ pub async fn repositories_and_artifacts_list_with_their_figures(store: &dyn Meta
 
     let (list, total) = ok(
         "repos",
-        store.repositories_with_prefix("figures/", page).await,
+        store.repositories_with_prefix("figures/", None, page).await,
     );
     assert_eq!(total, 2);
     assert_eq!(
@@ -350,9 +350,20 @@ pub async fn repositories_and_artifacts_list_with_their_figures(store: &dyn Meta
     );
     let (_, none) = ok(
         "repos",
-        store.repositories_with_prefix("figures-nope/", page).await,
+        store.repositories_with_prefix("figures-nope/", None, page).await,
     );
     assert_eq!(none, 0);
+    let (nested, total) = ok(
+        "repos",
+        store
+            .repositories_with_prefix("figures/", Some("nest"), page)
+            .await,
+    );
+    assert_eq!(total, 1);
+    assert_eq!(
+        nested.iter().map(|r| r.name.as_str()).collect::<Vec<_>>(),
+        ["figures/b/nested"]
+    );
     let info = ok("info", store.repository_info(&a).await);
     assert_eq!(info.map(|i| i.artifact_count), Some(1));
     assert_eq!(

@@ -1,18 +1,20 @@
 //! `IdentityStore` for `SqliteMetaStore`: users, projects, members and robot accounts.
 
+use std::collections::BTreeMap;
+
 use async_trait::async_trait;
 use harbor_core::{
     AuditEntry, AuditOperation, AuditQuery, AuditResource, IdentityStore, Member, NewUser, Page,
-    Project, ProjectQuery, Result, Robot, RobotPermission, Role, User,
+    Project, ProjectQuery, Result, Robot, RobotLevel, RobotPermission, Role, User,
 };
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
-use super::{cache, from_ms, now_ms, parsed, to_ms, SqliteMetaStore};
+use super::{cache, from_ms, now_ms, parsed, sql_limit, sql_offset, to_ms, SqliteMetaStore};
 use crate::error::{conflict_on_unique, StorageError};
 
 const USER_COLUMNS: &str =
     "id, username, email, realname, comment, password_hash, sysadmin, created_at, updated_at";
-const PROJECT_COLUMNS: &str = "id, name, public, owner_id, created_at, updated_at";
+const PROJECT_COLUMNS: &str = "id, name, public, owner_id, created_at, updated_at, metadata";
 const MEMBER_SELECT: &str = "SELECT m.id, m.project_id, m.user_id, u.username, m.role
      FROM project_members m JOIN users u ON u.id = m.user_id";
 
@@ -66,6 +68,8 @@ fn to_robot(row: RobotRow) -> Result<Robot, StorageError> {
     ) = row;
     let permissions: Vec<RobotPermission> = serde_json::from_str(&permissions)
         .map_err(|e| StorageError::Corrupt(format!("permissions of robot {name}: {e}")))?;
+    let level = RobotLevel::parse(&level)
+        .ok_or_else(|| StorageError::Corrupt(format!("level {level:?} of robot {name}")))?;
     Ok(Robot {
         id,
         name,
@@ -114,14 +118,22 @@ fn user_row(r: &Row<'_>) -> rusqlite::Result<User> {
 }
 
 fn project_row(r: &Row<'_>) -> rusqlite::Result<Project> {
+    let metadata: String = r.get(6)?;
     Ok(Project {
         id: r.get(0)?,
         name: r.get(1)?,
         public: r.get(2)?,
         owner_id: r.get(3)?,
+        metadata: serde_json::from_str(&metadata).map_err(|e| {
+            rusqlite::Error::FromSqlConversionFailure(6, rusqlite::types::Type::Text, Box::new(e))
+        })?,
         created_at: from_ms(r.get(4)?),
         updated_at: from_ms(r.get(5)?),
     })
+}
+
+fn metadata_json(m: &BTreeMap<String, String>) -> Result<String, StorageError> {
+    serde_json::to_string(m).map_err(|e| StorageError::Corrupt(format!("project metadata: {e}")))
 }
 
 fn member_row(r: &Row<'_>) -> rusqlite::Result<(i64, i64, i64, String, i64)> {
@@ -253,7 +265,7 @@ impl IdentityStore for SqliteMetaStore {
                 "SELECT {USER_COLUMNS} FROM users WHERE username LIKE ?1 ESCAPE '\\' ORDER BY id LIMIT ?2 OFFSET ?3"
             );
             let mut stmt = c.prepare_cached(&sql)?;
-            let rows = stmt.query_map(params![pattern, page.page_size as i64, page.offset() as i64], user_row)?;
+            let rows = stmt.query_map(params![pattern, sql_limit(page), sql_offset(page)], user_row)?;
             Ok((rows.collect::<Result<Vec<_>, _>>()?, total as u64))
         })
         .await
@@ -311,14 +323,21 @@ impl IdentityStore for SqliteMetaStore {
         .await
     }
 
-    async fn create_project(&self, name: &str, public: bool, owner_id: i64) -> Result<Project> {
+    async fn create_project_with_metadata(
+        &self,
+        name: &str,
+        public: bool,
+        owner_id: i64,
+        metadata: &BTreeMap<String, String>,
+    ) -> Result<Project> {
         let name = name.to_owned();
+        let metadata = metadata_json(metadata)?;
         self.write_identity(move |tx| {
             let now = now_ms();
             tx.prepare_cached(
-                "INSERT INTO projects (name, public, owner_id, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?4)",
+                "INSERT INTO projects (name, public, owner_id, created_at, updated_at, metadata) VALUES (?1, ?2, ?3, ?4, ?4, ?5)",
             )?
-            .execute(params![name, public, owner_id, now])
+            .execute(params![name, public, owner_id, now, metadata])
             .map_err(|e| conflict_on_unique(e, || format!("the project {name:?} already exists")))?;
             let id = tx.last_insert_rowid();
             tx.prepare_cached("INSERT INTO project_members (project_id, user_id, role) VALUES (?1, ?2, ?3)")?
@@ -359,17 +378,18 @@ impl IdentityStore for SqliteMetaStore {
             let filter = "FROM projects p WHERE p.name LIKE ?1 ESCAPE '\\'
                  AND (?2 = -1 OR p.public = ?2)
                  AND (?3 = 0 OR p.public = 1 OR EXISTS
-                      (SELECT 1 FROM project_members m WHERE m.project_id = p.id AND m.user_id = ?4))";
+                      (SELECT 1 FROM project_members m WHERE m.project_id = p.id AND m.user_id = ?4))
+                 AND (?5 IS NULL OR p.name = ?5) AND (?6 IS NULL OR p.owner_id = ?6)";
             let pattern = like_pattern(q.name_contains.as_deref().unwrap_or(""));
             let total: i64 = c
                 .prepare_cached(&format!("SELECT count(*) {filter}"))?
-                .query_row(params![pattern, public, restrict, user], |r| r.get(0))?;
+                .query_row(params![pattern, public, restrict, user, q.name, q.owner_id], |r| r.get(0))?;
             let sql = format!(
-                "SELECT p.id, p.name, p.public, p.owner_id, p.created_at, p.updated_at {filter} ORDER BY p.name LIMIT ?5 OFFSET ?6"
+                "SELECT p.id, p.name, p.public, p.owner_id, p.created_at, p.updated_at, p.metadata {filter} ORDER BY p.name LIMIT ?7 OFFSET ?8"
             );
             let mut stmt = c.prepare_cached(&sql)?;
             let rows = stmt.query_map(
-                params![pattern, public, restrict, user, page.page_size as i64, page.offset() as i64],
+                params![pattern, public, restrict, user, q.name, q.owner_id, sql_limit(page), sql_offset(page)],
                 project_row,
             )?;
             Ok((rows.collect::<Result<Vec<_>, _>>()?, total as u64))
@@ -382,6 +402,21 @@ impl IdentityStore for SqliteMetaStore {
             let n = tx
                 .prepare_cached("UPDATE projects SET public = ?2, updated_at = ?3 WHERE id = ?1")?
                 .execute(params![id, public, now_ms()])?;
+            Ok(n > 0)
+        })
+        .await
+    }
+
+    async fn set_project_metadata(
+        &self,
+        id: i64,
+        metadata: &BTreeMap<String, String>,
+    ) -> Result<bool> {
+        let metadata = metadata_json(metadata)?;
+        self.write_identity(move |tx| {
+            let n = tx
+                .prepare_cached("UPDATE projects SET metadata = ?2, updated_at = ?3 WHERE id = ?1")?
+                .execute(params![id, metadata, now_ms()])?;
             Ok(n > 0)
         })
         .await
@@ -494,7 +529,7 @@ impl IdentityStore for SqliteMetaStore {
             .execute(params![
                 r.name,
                 r.description,
-                r.level,
+                r.level.as_str(),
                 r.project_id,
                 r.secret_hash,
                 r.expires_at.map(to_ms),
@@ -538,7 +573,7 @@ impl IdentityStore for SqliteMetaStore {
             let rows: Vec<RobotRow> = c
                 .prepare_cached(&sql)?
                 .query_map(
-                    params![project_id, page.page_size as i64, page.offset() as i64],
+                    params![project_id, sql_limit(page), sql_offset(page)],
                     robot_row,
                 )?
                 .collect::<Result<_, _>>()?;
@@ -635,8 +670,8 @@ impl IdentityStore for SqliteMetaStore {
                     operation,
                     resource_type,
                     q.resource_contains,
-                    page.page_size as i64,
-                    page.offset() as i64
+                    sql_limit(page),
+                    sql_offset(page)
                 ],
                 |r| {
                     Ok(AuditEntry {

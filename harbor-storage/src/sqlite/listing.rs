@@ -4,7 +4,7 @@
 use harbor_core::{ArtifactInfo, Digest, Page, RepositoryInfo, TagInfo};
 use rusqlite::{params, Connection, OptionalExtension};
 
-use super::{from_ms, parse_digest};
+use super::{from_ms, parse_digest, sql_limit, sql_offset};
 use crate::error::StorageError;
 
 /// A manifest is top-level unless another manifest of its repository lists it.
@@ -15,14 +15,16 @@ pub(super) fn repositories(
     c: &Connection,
     prefix: &str,
     name: Option<&str>,
+    contains: Option<&str>,
     page: Page,
 ) -> Result<(Vec<RepositoryInfo>, u64), StorageError> {
     let filter = "FROM repositories r
          WHERE (?1 IS NULL OR r.name = ?1) AND substr(r.name, 1, length(?2)) = ?2
+         AND (?5 IS NULL OR instr(r.name, ?5) > 0)
          AND EXISTS (SELECT 1 FROM manifests m WHERE m.repository_id = r.id)";
     let total: i64 = c
         .prepare_cached(&format!("SELECT count(*) {filter}"))?
-        .query_row(params![name, prefix], |r| r.get(0))?;
+        .query_row(params![name, prefix, None::<i64>, None::<i64>, contains], |r| r.get(0))?;
     let sql = format!(
         "SELECT r.id, r.name, r.created_at,
            COALESCE((SELECT max(m.pushed_at) FROM manifests m WHERE m.repository_id = r.id), r.created_at),
@@ -31,7 +33,7 @@ pub(super) fn repositories(
     );
     let mut stmt = c.prepare_cached(&sql)?;
     let rows = stmt.query_map(
-        params![name, prefix, page.page_size as i64, page.offset() as i64],
+        params![name, prefix, sql_limit(page), sql_offset(page), contains],
         |r| {
             Ok(RepositoryInfo {
                 id: r.get(0)?,
@@ -101,7 +103,7 @@ pub(super) fn artifacts(
     let rows: Vec<Row> = c
         .prepare_cached(&sql)?
         .query_map(
-            params![repo, page.page_size as i64, page.offset() as i64],
+            params![repo, sql_limit(page), sql_offset(page)],
             row,
         )?
         .collect::<Result<_, _>>()?;

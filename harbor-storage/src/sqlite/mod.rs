@@ -120,6 +120,18 @@ fn from_ms(ms: i64) -> SystemTime {
     UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64)
 }
 
+/// A page's `LIMIT`: what a caller asks for can be any `u64`, SQLite takes
+/// an `i64` (and reads a negative limit as "no limit").
+fn sql_limit(page: harbor_core::Page) -> i64 {
+    i64::try_from(page.page_size).unwrap_or(i64::MAX)
+}
+
+/// A page's `OFFSET`, saturated: `page=18446744073709551615` must serve an
+/// empty page, not wrap to a negative offset, which SQLite reads as 0.
+fn sql_offset(page: harbor_core::Page) -> i64 {
+    i64::try_from(page.offset()).unwrap_or(i64::MAX)
+}
+
 /// A stored name read back with `parse`; a value this version never writes
 /// is a column error, not a silent default.
 fn parsed<T>(parse: fn(&str) -> Option<T>, value: String) -> rusqlite::Result<T> {
@@ -428,10 +440,12 @@ impl MetaStore for SqliteMetaStore {
     async fn repositories_with_prefix(
         &self,
         prefix: &str,
+        name_contains: Option<&str>,
         page: Page,
     ) -> Result<(Vec<RepositoryInfo>, u64)> {
         let prefix = prefix.to_owned();
-        self.call(move |c| listing::repositories(c, &prefix, None, page))
+        let contains = name_contains.map(str::to_owned);
+        self.call(move |c| listing::repositories(c, &prefix, None, contains.as_deref(), page))
             .await
     }
 
@@ -442,6 +456,7 @@ impl MetaStore for SqliteMetaStore {
                 c,
                 "",
                 Some(&repo),
+                None,
                 Page {
                     page: 1,
                     page_size: 1,

@@ -7,7 +7,7 @@ use harbor_core::{
 };
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
-use super::{from_ms, now_ms, parsed, SqliteMetaStore};
+use super::{from_ms, now_ms, parsed, sql_limit, sql_offset, SqliteMetaStore};
 use crate::error::{conflict_on_unique, StorageError};
 
 const REGISTRY_COLUMNS: &str =
@@ -239,7 +239,7 @@ impl ReplicationStore for SqliteMetaStore {
             let mut stmt = c.prepare_cached(&format!(
                 "{EXECUTION_SELECT} WHERE ?1 IS NULL OR e.policy_id = ?1 ORDER BY e.id DESC LIMIT ?2 OFFSET ?3"
             ))?;
-            let rows = stmt.query_map(params![policy_id, page.page_size as i64, page.offset() as i64], execution_row)?;
+            let rows = stmt.query_map(params![policy_id, sql_limit(page), sql_offset(page)], execution_row)?;
             Ok((rows.collect::<Result<Vec<_>, _>>()?, total as u64))
         })
         .await

@@ -166,6 +166,10 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX replication_tasks_execution ON replication_tasks(execution_id, id);
     "#,
+    // 5: Harbor's project metadata beyond `public`, as a JSON object.
+    r#"
+    ALTER TABLE projects ADD COLUMN metadata TEXT NOT NULL DEFAULT '{}';
+    "#,
 ];
 
 /// The schema version this build writes.
