@@ -1,5 +1,5 @@
 //! The `RegistryAdapter` trait: everything a copy needs from a registry, and
-//! the factory that makes adapters by type name.
+//! the factory that makes adapters by [`RegistryType`].
 
 use std::collections::HashMap;
 use std::fmt::Debug;
@@ -7,7 +7,7 @@ use std::sync::{Arc, RwLock};
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use harbor_core::{ByteStream, Digest};
+use harbor_core::{ByteStream, Digest, RegistryType};
 
 use crate::checkpoint::UploadCheckpoints;
 use crate::error::{ReplicateError, Result};
@@ -15,8 +15,8 @@ use crate::error::{ReplicateError, Result};
 /// What an adapter can do.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AdapterInfo {
-    /// The adapter's type name (`docker-registry`, `harbor`, `local`).
-    pub kind: String,
+    /// The adapter's type (`docker-registry`, `harbor`, `local`, a vendor's).
+    pub kind: RegistryType,
     /// Whether cross-repository mounts are worth trying.
     pub supports_mount: bool,
     /// The largest page of tags or repositories the remote answers.
@@ -117,10 +117,10 @@ pub trait RegistryAdapter: Debug + Send + Sync + 'static {
         if offset == 0 {
             Ok(self.pull_blob(repo, digest).await?.1)
         } else {
-            Err(ReplicateError::invalid(format!(
-                "{} cannot read blobs from an offset",
-                self.info().kind
-            )))
+            Err(ReplicateError::Unsupported {
+                adapter: self.info().kind.to_string(),
+                what: "read blobs from an offset",
+            })
         }
     }
 
@@ -190,23 +190,18 @@ impl Debug for Credential {
 /// Makes an adapter for an endpoint.
 pub type AdapterFactory = Arc<dyn Fn(&Endpoint) -> Result<Arc<dyn RegistryAdapter>> + Send + Sync>;
 
-/// Adapter factories by type name, so vendors can be added without touching
-/// the engine. [`AdapterRegistry::with_defaults`] knows `docker-registry` and
-/// `harbor`.
+/// Adapter factories by registry type, so vendors can be added without
+/// touching the engine. [`AdapterRegistry::with_defaults`] knows
+/// [`RegistryType::DockerRegistry`] and [`RegistryType::Harbor`].
 #[derive(Clone, Default)]
 pub struct AdapterRegistry {
-    factories: Arc<RwLock<HashMap<String, AdapterFactory>>>,
+    factories: Arc<RwLock<HashMap<RegistryType, AdapterFactory>>>,
 }
 
 impl Debug for AdapterRegistry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let names: Vec<String> = self
-            .factories
-            .read()
-            .map(|m| m.keys().cloned().collect())
-            .unwrap_or_default();
         f.debug_struct("AdapterRegistry")
-            .field("types", &names)
+            .field("types", &self.kinds())
             .finish()
     }
 }
@@ -216,52 +211,55 @@ impl AdapterRegistry {
     pub fn with_defaults() -> Self {
         let r = AdapterRegistry::default();
         r.register(
-            "docker-registry",
+            RegistryType::DockerRegistry,
             Arc::new(|e: &Endpoint| {
                 Ok(Arc::new(crate::adapters::DockerRegistry::new(
                     e.clone(),
-                    "docker-registry",
+                    RegistryType::DockerRegistry,
                 )?) as Arc<dyn RegistryAdapter>)
             }),
         );
         r.register(
-            "harbor",
+            RegistryType::Harbor,
             Arc::new(|e: &Endpoint| {
-                Ok(
-                    Arc::new(crate::adapters::DockerRegistry::new(e.clone(), "harbor")?)
-                        as Arc<dyn RegistryAdapter>,
-                )
+                Ok(Arc::new(crate::adapters::DockerRegistry::new(
+                    e.clone(),
+                    RegistryType::Harbor,
+                )?) as Arc<dyn RegistryAdapter>)
             }),
         );
         r
     }
 
     /// Registers (or replaces) the factory for `kind`.
-    pub fn register(&self, kind: &str, factory: AdapterFactory) {
-        if let Ok(mut m) = self.factories.write() {
-            m.insert(kind.to_owned(), factory);
-        }
+    pub fn register(&self, kind: RegistryType, factory: AdapterFactory) {
+        // A poisoned lock only means another registration panicked; the map
+        // itself is still whole.
+        let mut m = self.factories.write().unwrap_or_else(|e| e.into_inner());
+        m.insert(kind, factory);
     }
 
-    /// The registered type names.
-    pub fn kinds(&self) -> Vec<String> {
-        let mut k: Vec<String> = self
-            .factories
-            .read()
-            .map(|m| m.keys().cloned().collect())
-            .unwrap_or_default();
+    /// The registered types, by name.
+    pub fn kinds(&self) -> Vec<RegistryType> {
+        let m = self.factories.read().unwrap_or_else(|e| e.into_inner());
+        let mut k: Vec<RegistryType> = m.keys().cloned().collect();
         k.sort();
         k
     }
 
     /// An adapter of type `kind` for `endpoint`.
-    pub fn create(&self, kind: &str, endpoint: &Endpoint) -> Result<Arc<dyn RegistryAdapter>> {
-        let factory = self
-            .factories
-            .read()
-            .ok()
-            .and_then(|m| m.get(kind).cloned())
-            .ok_or_else(|| ReplicateError::invalid(format!("unknown registry type {kind:?}")))?;
+    pub fn create(
+        &self,
+        kind: &RegistryType,
+        endpoint: &Endpoint,
+    ) -> Result<Arc<dyn RegistryAdapter>> {
+        let factory = {
+            let m = self.factories.read().unwrap_or_else(|e| e.into_inner());
+            m.get(kind).cloned()
+        };
+        let factory = factory.ok_or_else(|| {
+            ReplicateError::invalid(format!("unknown registry type {:?}", kind.as_str()))
+        })?;
         factory(endpoint)
     }
 }

@@ -11,8 +11,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use futures::stream::{self, StreamExt};
 use harbor_core::{
-    Execution, NewTask, ReplicationStore, RunStatus, TaskOperation, TaskRecord,
-    TriggerKind,
+    Execution, NewTask, ReplicationStore, RunStatus, TaskOperation, TaskRecord, TriggerKind,
 };
 
 use crate::adapter::RegistryAdapter;
@@ -78,7 +77,11 @@ impl JobRunner {
 
     /// Starts a run of `policy_id`: records the execution and its tasks, then
     /// copies in the background. Returns the execution as recorded.
-    pub async fn start(self: &Arc<Self>, policy_id: i64, trigger: TriggerKind) -> Result<Execution> {
+    pub async fn start(
+        self: &Arc<Self>,
+        policy_id: i64,
+        trigger: TriggerKind,
+    ) -> Result<Execution> {
         let (policy, src, dst) = self.resolver.resolve(policy_id).await?;
         if policy.single_active_replication {
             let (recent, _) = self
@@ -332,14 +335,14 @@ impl JobRunner {
             h.abort();
             let _ = h.await;
         }
-        let execution = self
-            .store
-            .execution(execution_id)
-            .await?
-            .ok_or(ReplicateError::NotFound {
-                kind: "execution",
-                id: execution_id,
-            })?;
+        let execution =
+            self.store
+                .execution(execution_id)
+                .await?
+                .ok_or(ReplicateError::NotFound {
+                    kind: "execution",
+                    id: execution_id,
+                })?;
         if !execution.status.is_final() {
             for t in self.store.tasks(execution_id).await? {
                 if !t.status.is_final() {

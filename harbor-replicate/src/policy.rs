@@ -400,9 +400,7 @@ impl Filters {
                     }
                 },
                 FilterKind::Label => {
-                    return Err(ReplicateError::invalid(
-                        "label filters are not supported",
-                    ))
+                    return Err(ReplicateError::invalid("label filters are not supported"))
                 }
             }
         }
@@ -474,11 +472,14 @@ impl Policy {
         match (&self.src_registry, &self.dest_registry) {
             (Some(_), None) | (None, Some(_)) => {}
             _ => return Err(ReplicateError::invalid(
-                "exactly one of src_registry (pull mode) and dest_registry (push mode) is required"
-                    ,
+                "exactly one of src_registry (pull mode) and dest_registry (push mode) is required",
             )),
         }
-        if let Some(t) = self.trigger.as_ref().filter(|t| t.kind == TriggerKind::Scheduled) {
+        if let Some(t) = self
+            .trigger
+            .as_ref()
+            .filter(|t| t.kind == TriggerKind::Scheduled)
+        {
             let cron = t
                 .trigger_settings
                 .as_ref()
@@ -520,22 +521,27 @@ mod tests {
 
     #[test]
     fn name_filters_are_doublestar_globs() {
-        let f = Filters::compile(&[filter(FilterKind::Name, "library/**", None)]).unwrap_or_default();
+        let f =
+            Filters::compile(&[filter(FilterKind::Name, "library/**", None)]).unwrap_or_default();
         assert!(f.repository("library/nginx"));
         assert!(f.repository("library/a/b/c"));
         assert!(!f.repository("other/nginx"));
-        let f = Filters::compile(&[filter(FilterKind::Name, "library/*", None)]).unwrap_or_default();
+        let f =
+            Filters::compile(&[filter(FilterKind::Name, "library/*", None)]).unwrap_or_default();
         assert!(f.repository("library/nginx"));
         assert!(!f.repository("library/a/b"), "* does not cross /");
-        let f = Filters::compile(&[filter(FilterKind::Name, "**/{nginx,redis}", None)]).unwrap_or_default();
+        let f = Filters::compile(&[filter(FilterKind::Name, "**/{nginx,redis}", None)])
+            .unwrap_or_default();
         assert!(f.repository("a/b/redis") && !f.repository("a/b/mysql"));
     }
 
     #[test]
     fn tag_filters_match_or_exclude() {
-        let f = Filters::compile(&[filter(FilterKind::Tag, "v1.*", Some(Decoration::Matches))]).unwrap_or_default();
+        let f = Filters::compile(&[filter(FilterKind::Tag, "v1.*", Some(Decoration::Matches))])
+            .unwrap_or_default();
         assert!(f.tag("v1.2") && !f.tag("v2.0"));
-        let f = Filters::compile(&[filter(FilterKind::Tag, "*-rc*", Some(Decoration::Excludes))]).unwrap_or_default();
+        let f = Filters::compile(&[filter(FilterKind::Tag, "*-rc*", Some(Decoration::Excludes))])
+            .unwrap_or_default();
         assert!(f.tag("v1.2") && !f.tag("v1.3-rc1"));
         assert!(serde_json::from_str::<Filter>(
             r#"{"type":"tag","value":"x","decoration":"sometimes"}"#

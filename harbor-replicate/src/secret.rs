@@ -71,7 +71,9 @@ impl SecretBox {
     /// Decrypts what [`SecretBox::seal`] produced.
     pub fn open(&self, sealed: &str) -> Result<String, ReplicateError> {
         let bad = || {
-            ReplicateError::Secret("a stored credential does not decrypt (was secret.key replaced?)")
+            ReplicateError::Secret(
+                "a stored credential does not decrypt (was secret.key replaced?)",
+            )
         };
         let raw = base64::engine::general_purpose::STANDARD
             .decode(sealed)

@@ -75,8 +75,9 @@ impl std::fmt::Debug for ReplicationService {
 
 /// A stored policy's definition, with its id.
 pub fn parse_policy(id: i64, definition: &str) -> Result<Policy> {
-    let mut p: Policy = serde_json::from_str(definition)
-        .map_err(|e| ReplicateError::invalid_because(format!("stored policy {id} does not parse"), e))?;
+    let mut p: Policy = serde_json::from_str(definition).map_err(|e| {
+        ReplicateError::invalid_because(format!("stored policy {id} does not parse"), e)
+    })?;
     p.id = id;
     Ok(p)
 }

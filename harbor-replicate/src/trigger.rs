@@ -189,7 +189,10 @@ mod tests {
         assert!(other.task_for(&policy(false)).is_none(), "other repository");
         let d = Digest::sha256(b"m");
         let by_digest = ArtifactEvent::push(repo("library/app"), Reference::Digest(d));
-        assert!(by_digest.task_for(&policy(false)).is_none(), "untagged push");
+        assert!(
+            by_digest.task_for(&policy(false)).is_none(),
+            "untagged push"
+        );
     }
 
     #[test]

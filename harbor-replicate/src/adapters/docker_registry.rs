@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use base64::Engine;
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
-use harbor_core::{media_type, ByteStream, Digest};
+use harbor_core::{media_type, ByteStream, Digest, RegistryType};
 use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, BodyStream, Full, StreamBody};
 use hyper::body::{Frame, Incoming};
@@ -53,7 +53,7 @@ enum Payload {
 pub struct DockerRegistry {
     endpoint: Endpoint,
     base: String,
-    kind: &'static str,
+    kind: RegistryType,
     client: HttpClient,
     scheme: Mutex<Option<Scheme>>,
     tokens: Mutex<HashMap<String, (String, Instant)>>,
@@ -199,7 +199,7 @@ fn header<'a>(resp: &'a Response<Incoming>, name: &str) -> Option<&'a str> {
 
 impl DockerRegistry {
     /// An adapter for `endpoint`; `kind` is `docker-registry` or `harbor`.
-    pub fn new(endpoint: Endpoint, kind: &'static str) -> Result<Self> {
+    pub fn new(endpoint: Endpoint, kind: RegistryType) -> Result<Self> {
         let base = endpoint.url.trim_end_matches('/').to_owned();
         url::Url::parse(&base)
             .map_err(|e| ReplicateError::invalid(format!("registry URL {base:?}: {e}")))?;
@@ -706,7 +706,7 @@ fn stream_of(body: Incoming) -> ByteStream {
 impl RegistryAdapter for DockerRegistry {
     fn info(&self) -> AdapterInfo {
         AdapterInfo {
-            kind: self.kind.to_owned(),
+            kind: self.kind.clone(),
             supports_mount: true,
             max_page: PAGE,
         }
@@ -725,7 +725,7 @@ impl RegistryAdapter for DockerRegistry {
     }
 
     async fn list_repositories(&self) -> Result<Vec<String>> {
-        if self.kind == "harbor" {
+        if self.kind == RegistryType::Harbor {
             return self.harbor_repositories().await;
         }
         let url = format!("{}/v2/_catalog?n={PAGE}", self.base);
@@ -1106,7 +1106,7 @@ impl RegistryAdapter for DockerRegistry {
     }
 
     async fn prepare_for_push(&self, repos: &[String]) -> Result<()> {
-        if self.kind != "harbor" {
+        if self.kind != RegistryType::Harbor {
             return Ok(());
         }
         let mut projects: Vec<&str> = repos.iter().filter_map(|r| r.split('/').next()).collect();

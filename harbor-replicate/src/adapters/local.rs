@@ -4,7 +4,9 @@
 use async_trait::async_trait;
 use bytes::Bytes;
 use futures::TryStreamExt;
-use harbor_core::{ByteStream, Digest, ErrorCode, Reference, Registry, RepositoryName};
+use harbor_core::{
+    ByteStream, Digest, ErrorCode, Reference, Registry, RegistryType, RepositoryName,
+};
 
 use crate::adapter::{AdapterInfo, PulledManifest, RegistryAdapter};
 use crate::error::Result;
@@ -30,6 +32,14 @@ impl std::fmt::Debug for Local {
 }
 
 impl Local {
+    /// The name this adapter reports as its type, `local`.
+    ///
+    /// It is `RegistryType::Other("local")` rather than a variant of its own:
+    /// the embedded registry is never a stored endpoint (a policy's local
+    /// end is implicit, as in Harbor), so no factory makes it and no
+    /// `RegistryRecord` should name it; a variant would invite both.
+    pub const TYPE: &'static str = "local";
+
     /// An adapter over `registry`.
     pub fn new(registry: Registry) -> Self {
         Local {
@@ -60,7 +70,7 @@ fn reference(r: &str) -> Result<Reference> {
 impl RegistryAdapter for Local {
     fn info(&self) -> AdapterInfo {
         AdapterInfo {
-            kind: "local".into(),
+            kind: RegistryType::Other(Local::TYPE.into()),
             supports_mount: true,
             max_page: harbor_core::registry::MAX_PAGE,
         }
