@@ -213,19 +213,14 @@ impl AdapterRegistry {
         r.register(
             RegistryType::DockerRegistry,
             Arc::new(|e: &Endpoint| {
-                Ok(Arc::new(crate::adapters::DockerRegistry::new(
-                    e.clone(),
-                    RegistryType::DockerRegistry,
-                )?) as Arc<dyn RegistryAdapter>)
+                Ok(Arc::new(crate::adapters::DockerRegistry::new(e.clone())?)
+                    as Arc<dyn RegistryAdapter>)
             }),
         );
         r.register(
             RegistryType::Harbor,
             Arc::new(|e: &Endpoint| {
-                Ok(Arc::new(crate::adapters::DockerRegistry::new(
-                    e.clone(),
-                    RegistryType::Harbor,
-                )?) as Arc<dyn RegistryAdapter>)
+                Ok(Arc::new(crate::adapters::Harbor::new(e.clone())?) as Arc<dyn RegistryAdapter>)
             }),
         );
         r
