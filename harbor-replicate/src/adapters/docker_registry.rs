@@ -5,12 +5,12 @@
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use harbor_core::{media_type, ByteStream, Digest, RegistryType};
+use harbor_core::{media_type, ByteStream, Digest, Reference, RegistryType, RepositoryName, Tag};
 use hyper::{Method, StatusCode};
 
 use super::http::challenge::repository_scope;
 use super::http::chunked::{completion_url, push_chunked, start_upload};
-use super::http::paging::{all_pages, PageAuth};
+use super::http::paging::{all_pages, valid, PageAuth};
 use super::http::{header, stream_of, Client, Payload};
 use crate::adapter::{AdapterInfo, ChunkedPush, Endpoint, PulledManifest, RegistryAdapter};
 use crate::error::{ReplicateError, Result};
@@ -41,7 +41,8 @@ impl std::fmt::Debug for DockerRegistry {
 }
 
 /// The strings under `field` of a `/v2/` listing (`repositories` of the
-/// catalog, `tags` of a tag list); a missing or `null` field is an empty page.
+/// catalog, `tags` of a tag list); a missing or `null` field is an empty
+/// page, and an entry that is not a string is skipped with a warning.
 fn listed(body: &[u8], field: &str) -> serde_json::Result<Vec<String>> {
     let page: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(body)?;
     Ok(page
@@ -49,7 +50,13 @@ fn listed(body: &[u8], field: &str) -> serde_json::Result<Vec<String>> {
         .and_then(|v| v.as_array())
         .map(|a| {
             a.iter()
-                .filter_map(|v| v.as_str().map(str::to_owned))
+                .filter_map(|v| match v.as_str() {
+                    Some(name) => Some(name.to_owned()),
+                    None => {
+                        tracing::warn!(entry = %v, "skipping a listed {field} that is not a string");
+                        None
+                    }
+                })
                 .collect()
         })
         .unwrap_or_default())
@@ -68,12 +75,12 @@ impl DockerRegistry {
         &self.client
     }
 
-    fn manifest_url(&self, repo: &str, reference: &str) -> String {
+    fn manifest_url(&self, repo: &RepositoryName, reference: &Reference) -> String {
         self.client
             .url(&format!("/v2/{repo}/manifests/{reference}"))
     }
 
-    fn blob_url(&self, repo: &str, digest: &Digest) -> String {
+    fn blob_url(&self, repo: &RepositoryName, digest: &Digest) -> String {
         self.client.url(&format!("/v2/{repo}/blobs/{digest}"))
     }
 
@@ -109,19 +116,32 @@ impl RegistryAdapter for DockerRegistry {
         }
     }
 
-    async fn list_repositories(&self) -> Result<Vec<String>> {
+    async fn list_repositories(&self) -> Result<Vec<RepositoryName>> {
         let url = self.client.url(&format!("/v2/_catalog?n={PAGE}"));
-        self.names(url, &["registry:catalog:*".to_owned()], "repositories")
-            .await
+        let names = self
+            .names(url, &["registry:catalog:*".to_owned()], "repositories")
+            .await?;
+        Ok(valid(
+            &self.client,
+            names,
+            "repository name",
+            RepositoryName::parse,
+        ))
     }
 
-    async fn list_tags(&self, repo: &str) -> Result<Vec<String>> {
+    async fn list_tags(&self, repo: &RepositoryName) -> Result<Vec<Tag>> {
         let url = self.client.url(&format!("/v2/{repo}/tags/list?n={PAGE}"));
-        self.names(url, &repository_scope(repo, "pull"), "tags")
-            .await
+        let names = self
+            .names(url, &repository_scope(repo, "pull"), "tags")
+            .await?;
+        Ok(valid(&self.client, names, "tag", Tag::parse))
     }
 
-    async fn manifest_digest(&self, repo: &str, reference: &str) -> Result<Option<Digest>> {
+    async fn manifest_digest(
+        &self,
+        repo: &RepositoryName,
+        reference: &Reference,
+    ) -> Result<Option<Digest>> {
         let url = self.manifest_url(repo, reference);
         let resp = self
             .client
@@ -154,7 +174,11 @@ impl RegistryAdapter for DockerRegistry {
         }
     }
 
-    async fn pull_manifest(&self, repo: &str, reference: &str) -> Result<PulledManifest> {
+    async fn pull_manifest(
+        &self,
+        repo: &RepositoryName,
+        reference: &Reference,
+    ) -> Result<PulledManifest> {
         let url = self.manifest_url(repo, reference);
         let resp = self
             .client
@@ -177,14 +201,17 @@ impl RegistryAdapter for DockerRegistry {
             .client
             .read(resp.into_body(), harbor_core::MAX_MANIFEST_SIZE + 1, &what)
             .await?;
-        let expected = Digest::parse(reference).ok();
+        let expected = match reference {
+            Reference::Digest(d) => Some(d),
+            Reference::Tag(_) => None,
+        };
         let algorithm = expected
             .as_ref()
             .map(|d| d.algorithm())
             .unwrap_or(harbor_core::Algorithm::Sha256);
         let digest = Digest::compute(algorithm, &payload);
         if let Some(expected) = expected {
-            if expected != digest {
+            if *expected != digest {
                 return Err(ReplicateError::Corrupt {
                     digest: expected.to_string(),
                     message: format!("the manifest served has digest {digest}"),
@@ -200,8 +227,8 @@ impl RegistryAdapter for DockerRegistry {
 
     async fn push_manifest(
         &self,
-        repo: &str,
-        reference: &str,
+        repo: &RepositoryName,
+        reference: &Reference,
         media_type: &str,
         payload: Bytes,
     ) -> Result<Digest> {
@@ -228,7 +255,7 @@ impl RegistryAdapter for DockerRegistry {
         }
     }
 
-    async fn delete_manifest(&self, repo: &str, reference: &str) -> Result<()> {
+    async fn delete_manifest(&self, repo: &RepositoryName, reference: &Reference) -> Result<()> {
         let url = self.manifest_url(repo, reference);
         let resp = self
             .client
@@ -247,7 +274,7 @@ impl RegistryAdapter for DockerRegistry {
         }
     }
 
-    async fn blob_size(&self, repo: &str, digest: &Digest) -> Result<Option<u64>> {
+    async fn blob_size(&self, repo: &RepositoryName, digest: &Digest) -> Result<Option<u64>> {
         let url = self.blob_url(repo, digest);
         let resp = self
             .client
@@ -266,7 +293,7 @@ impl RegistryAdapter for DockerRegistry {
         }
     }
 
-    async fn pull_blob(&self, repo: &str, digest: &Digest) -> Result<(u64, ByteStream)> {
+    async fn pull_blob(&self, repo: &RepositoryName, digest: &Digest) -> Result<(u64, ByteStream)> {
         let mut url = self.blob_url(repo, digest);
         let mut resp = self
             .client
@@ -313,7 +340,7 @@ impl RegistryAdapter for DockerRegistry {
 
     async fn push_blob(
         &self,
-        repo: &str,
+        repo: &RepositoryName,
         digest: &Digest,
         size: u64,
         body: ByteStream,
@@ -336,7 +363,12 @@ impl RegistryAdapter for DockerRegistry {
         }
     }
 
-    async fn pull_blob_from(&self, repo: &str, digest: &Digest, offset: u64) -> Result<ByteStream> {
+    async fn pull_blob_from(
+        &self,
+        repo: &RepositoryName,
+        digest: &Digest,
+        offset: u64,
+    ) -> Result<ByteStream> {
         if offset == 0 {
             return Ok(self.pull_blob(repo, digest).await?.1);
         }
@@ -359,7 +391,7 @@ impl RegistryAdapter for DockerRegistry {
 
     async fn push_blob_chunked(
         &self,
-        repo: &str,
+        repo: &RepositoryName,
         digest: &Digest,
         size: u64,
         how: ChunkedPush,
@@ -367,7 +399,12 @@ impl RegistryAdapter for DockerRegistry {
         push_chunked(&self.client, repo, digest, size, how).await
     }
 
-    async fn mount_blob(&self, repo: &str, digest: &Digest, from: &str) -> Result<bool> {
+    async fn mount_blob(
+        &self,
+        repo: &RepositoryName,
+        digest: &Digest,
+        from: &RepositoryName,
+    ) -> Result<bool> {
         let mut scopes = repository_scope(repo, "pull,push");
         scopes.extend(repository_scope(from, "pull"));
         let url = self.client.url(&format!(
@@ -395,7 +432,7 @@ impl RegistryAdapter for DockerRegistry {
         }
     }
 
-    async fn prepare_for_push(&self, _repos: &[String]) -> Result<()> {
+    async fn prepare_for_push(&self, _repos: &[RepositoryName]) -> Result<()> {
         // A distribution registry makes repositories on first push.
         Ok(())
     }

@@ -6,10 +6,10 @@
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use harbor_core::{ByteStream, Digest, RegistryType};
+use harbor_core::{ByteStream, Digest, Reference, RegistryType, RepositoryName, Tag};
 use hyper::Method;
 
-use super::http::paging::{all_pages, PageAuth};
+use super::http::paging::{all_pages, valid, PageAuth};
 use super::http::Payload;
 use super::DockerRegistry;
 use crate::adapter::{AdapterInfo, ChunkedPush, Endpoint, PulledManifest, RegistryAdapter};
@@ -119,32 +119,49 @@ impl RegistryAdapter for Harbor {
         self.registry.health().await
     }
 
-    async fn list_repositories(&self) -> Result<Vec<String>> {
+    async fn list_repositories(&self) -> Result<Vec<RepositoryName>> {
+        let client = self.registry.client();
+        let projects = self.names("/api/v2.0/projects").await?;
         let mut repos = Vec::new();
-        for project in self.names("/api/v2.0/projects").await? {
+        // Project names go into a path: only those that are names at all.
+        for project in valid(client, projects, "project name", RepositoryName::parse) {
             let path = format!("/api/v2.0/projects/{project}/repositories");
-            repos.extend(self.names(&path).await?);
+            let names = self.names(&path).await?;
+            repos.extend(valid(
+                client,
+                names,
+                "repository name",
+                RepositoryName::parse,
+            ));
         }
         repos.sort();
         Ok(repos)
     }
 
-    async fn list_tags(&self, repo: &str) -> Result<Vec<String>> {
+    async fn list_tags(&self, repo: &RepositoryName) -> Result<Vec<Tag>> {
         self.registry.list_tags(repo).await
     }
 
-    async fn manifest_digest(&self, repo: &str, reference: &str) -> Result<Option<Digest>> {
+    async fn manifest_digest(
+        &self,
+        repo: &RepositoryName,
+        reference: &Reference,
+    ) -> Result<Option<Digest>> {
         self.registry.manifest_digest(repo, reference).await
     }
 
-    async fn pull_manifest(&self, repo: &str, reference: &str) -> Result<PulledManifest> {
+    async fn pull_manifest(
+        &self,
+        repo: &RepositoryName,
+        reference: &Reference,
+    ) -> Result<PulledManifest> {
         self.registry.pull_manifest(repo, reference).await
     }
 
     async fn push_manifest(
         &self,
-        repo: &str,
-        reference: &str,
+        repo: &RepositoryName,
+        reference: &Reference,
         media_type: &str,
         payload: Bytes,
     ) -> Result<Digest> {
@@ -153,21 +170,21 @@ impl RegistryAdapter for Harbor {
             .await
     }
 
-    async fn delete_manifest(&self, repo: &str, reference: &str) -> Result<()> {
+    async fn delete_manifest(&self, repo: &RepositoryName, reference: &Reference) -> Result<()> {
         self.registry.delete_manifest(repo, reference).await
     }
 
-    async fn blob_size(&self, repo: &str, digest: &Digest) -> Result<Option<u64>> {
+    async fn blob_size(&self, repo: &RepositoryName, digest: &Digest) -> Result<Option<u64>> {
         self.registry.blob_size(repo, digest).await
     }
 
-    async fn pull_blob(&self, repo: &str, digest: &Digest) -> Result<(u64, ByteStream)> {
+    async fn pull_blob(&self, repo: &RepositoryName, digest: &Digest) -> Result<(u64, ByteStream)> {
         self.registry.pull_blob(repo, digest).await
     }
 
     async fn push_blob(
         &self,
-        repo: &str,
+        repo: &RepositoryName,
         digest: &Digest,
         size: u64,
         body: ByteStream,
@@ -175,13 +192,18 @@ impl RegistryAdapter for Harbor {
         self.registry.push_blob(repo, digest, size, body).await
     }
 
-    async fn pull_blob_from(&self, repo: &str, digest: &Digest, offset: u64) -> Result<ByteStream> {
+    async fn pull_blob_from(
+        &self,
+        repo: &RepositoryName,
+        digest: &Digest,
+        offset: u64,
+    ) -> Result<ByteStream> {
         self.registry.pull_blob_from(repo, digest, offset).await
     }
 
     async fn push_blob_chunked(
         &self,
-        repo: &str,
+        repo: &RepositoryName,
         digest: &Digest,
         size: u64,
         how: ChunkedPush,
@@ -191,12 +213,17 @@ impl RegistryAdapter for Harbor {
             .await
     }
 
-    async fn mount_blob(&self, repo: &str, digest: &Digest, from: &str) -> Result<bool> {
+    async fn mount_blob(
+        &self,
+        repo: &RepositoryName,
+        digest: &Digest,
+        from: &RepositoryName,
+    ) -> Result<bool> {
         self.registry.mount_blob(repo, digest, from).await
     }
 
-    async fn prepare_for_push(&self, repos: &[String]) -> Result<()> {
-        let mut projects: Vec<&str> = repos.iter().filter_map(|r| r.split('/').next()).collect();
+    async fn prepare_for_push(&self, repos: &[RepositoryName]) -> Result<()> {
+        let mut projects: Vec<&str> = repos.iter().map(|r| r.first_component()).collect();
         projects.sort_unstable();
         projects.dedup();
         for p in projects {

@@ -8,6 +8,7 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
+use harbor_core::RepositoryName;
 use hyper::{Method, StatusCode};
 
 use super::{Client, Payload};
@@ -35,7 +36,7 @@ pub(crate) enum Scheme {
 
 /// The scopes a request on `repo` needs for `actions` (`pull`,
 /// `pull,push`, `delete`).
-pub(crate) fn repository_scope(repo: &str, actions: &str) -> Vec<String> {
+pub(crate) fn repository_scope(repo: &RepositoryName, actions: &str) -> Vec<String> {
     vec![format!("repository:{repo}:{actions}")]
 }
 

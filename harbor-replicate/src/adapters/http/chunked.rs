@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures::StreamExt;
-use harbor_core::{ByteStream, Digest};
+use harbor_core::{ByteStream, Digest, RepositoryName};
 use hyper::{Method, StatusCode};
 
 use super::challenge::repository_scope;
@@ -23,7 +23,11 @@ use crate::error::Result;
 const MAX_CUTS: u32 = 5;
 
 /// Opens an upload session in `repo`; its absolute location.
-pub(crate) async fn start_upload(client: &Client, repo: &str, scopes: &[String]) -> Result<String> {
+pub(crate) async fn start_upload(
+    client: &Client,
+    repo: &RepositoryName,
+    scopes: &[String],
+) -> Result<String> {
     let start = client.url(&format!("/v2/{repo}/blobs/uploads/"));
     let resp = client
         .send(Method::POST, &start, scopes, &[], Payload::Empty)
@@ -88,7 +92,7 @@ fn acknowledged(range: Option<&str>) -> Option<u64> {
 /// registry acknowledged.
 pub(crate) async fn push_chunked(
     client: &Client,
-    repo: &str,
+    repo: &RepositoryName,
     digest: &Digest,
     size: u64,
     how: ChunkedPush,

@@ -1,7 +1,9 @@
 //! Listings that come in pages: the distribution API's catalog and tag lists
 //! and Harbor's `/api/v2.0` lists all say where the next page is with a
 //! `Link: <...>; rel="next"` header; every page is fetched until one comes
-//! back empty or names no next.
+//! back empty or names no next. The names a listing brings are parsed one by
+//! one, and one a remote got wrong is skipped with a warning: a remote's junk
+//! must not fail a whole listing.
 
 use hyper::body::Incoming;
 use hyper::{Method, Response};
@@ -74,6 +76,27 @@ pub(crate) async fn all_pages<T>(
             _ => return Ok(out),
         }
     }
+}
+
+/// The names among `names` that parse with `parse` (a [`harbor_core::RepositoryName`],
+/// a [`harbor_core::Tag`]); each one that does not is logged, as a `what`,
+/// and skipped.
+pub(crate) fn valid<T>(
+    client: &Client,
+    names: Vec<String>,
+    what: &'static str,
+    parse: impl Fn(&str) -> harbor_core::Result<T>,
+) -> Vec<T> {
+    names
+        .into_iter()
+        .filter_map(|name| match parse(&name) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                tracing::warn!(registry = client.base(), %name, error = %e, "skipping a {what} that does not parse");
+                None
+            }
+        })
+        .collect()
 }
 
 /// The next page of a `Link: <url>; rel="next"` header.
