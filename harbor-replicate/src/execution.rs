@@ -124,7 +124,7 @@ impl JobRunner {
                     .set_execution_status(
                         execution.id,
                         RunStatus::Failed,
-                        &format!("planning failed: {e}"),
+                        &format!("planning failed: {}", e.chain()),
                     )
                     .await?;
                 return Err(e);
@@ -180,7 +180,7 @@ impl JobRunner {
             let (status, text) = match outcome {
                 Ok(0) => (RunStatus::Succeeded, String::new()),
                 Ok(failed) => (RunStatus::Failed, format!("{failed} task(s) failed")),
-                Err(e) => (RunStatus::Failed, e.to_string()),
+                Err(e) => (RunStatus::Failed, e.chain()),
             };
             if let Err(e) = runner
                 .store
@@ -238,7 +238,7 @@ impl JobRunner {
                 // even when its log cannot be written.
                 let _ = self
                     .store
-                    .append_task_log(task.id, &format!("cannot run: {e}"))
+                    .append_task_log(task.id, &format!("cannot run: {}", e.chain()))
                     .await;
                 let _ = self
                     .store
@@ -299,7 +299,10 @@ impl JobRunner {
                 Err(e) => {
                     let _ = self
                         .store
-                        .append_task_log(task.id, &format!("attempt {attempt} failed: {e}"))
+                        .append_task_log(
+                            task.id,
+                            &format!("attempt {attempt} failed: {}", e.chain()),
+                        )
                         .await;
                     if e.is_transient() && attempt < retry.attempts.max(1) {
                         let wait = retry.backoff(attempt, &e);
@@ -342,7 +345,7 @@ impl JobRunner {
             ),
             Err(e) => (
                 RunStatus::Failed,
-                format!("deleting {} failed: {e}", task.dst_resource),
+                format!("deleting {} failed: {}", task.dst_resource, e.chain()),
             ),
         };
         let _ = self.store.append_task_log(task.id, &note).await;
@@ -423,7 +426,7 @@ impl JobRunner {
                         .set_execution_status(
                             e.id,
                             RunStatus::Failed,
-                            &format!("cannot resume: {err}"),
+                            &format!("cannot resume: {}", err.chain()),
                         )
                         .await?;
                 }

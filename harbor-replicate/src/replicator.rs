@@ -241,7 +241,7 @@ impl Replicator {
                     tracing::warn!(src = %task.src_repo, tag = %task.tag, attempt, error = %e, "copy failed");
                     return TaskOutcome {
                         task,
-                        result: Err(e.to_string()),
+                        result: Err(e.chain()),
                         attempts: attempt,
                     };
                 }
