@@ -33,6 +33,6 @@ pub use registry::{
     BlobContent, BlobFile, ManifestContent, PushedManifest, Registry, UploadStatus,
 };
 pub use replication::{
-    Execution, NewTask, PolicyRecord, RegistryRecord, ReplicationStore, RunStatus, TaskOperation,
-    TaskRecord, TriggerKind,
+    Execution, NewTask, PolicyRecord, RegistryRecord, RegistryType, ReplicationStore, RunStatus,
+    TaskOperation, TaskRecord, TriggerKind,
 };

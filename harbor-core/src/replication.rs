@@ -17,8 +17,8 @@ pub struct RegistryRecord {
     pub id: i64,
     /// Unique name.
     pub name: String,
-    /// Adapter type: `docker-registry`, `harbor`, ...
-    pub kind: String,
+    /// Adapter type: `docker-registry`, `harbor`, or a vendor's.
+    pub kind: RegistryType,
     /// Base URL.
     pub url: String,
     /// The credential, encrypted by the caller (the store never sees it in clear).
@@ -43,6 +43,98 @@ impl Debug for RegistryRecord {
             .field("credential", &self.credential.as_ref().map(|_| "***"))
             .field("insecure", &self.insecure)
             .finish_non_exhaustive()
+    }
+}
+
+/// The type of a remote registry: which adapter talks to it.
+///
+/// The built-in types are variants; a vendor's adapter registered at run
+/// time (as `object_store` lets a program bring its own store) is `Other`,
+/// by name. Equality, ordering and hashing go by the name, so an
+/// `Other("harbor")` built by hand is the same type as `Harbor`, and a type
+/// that becomes a variant later stays equal to the `Other` it was. Stored and
+/// serialized as the plain name (`"docker-registry"`).
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum RegistryType {
+    /// Any OCI distribution v2 registry: `docker-registry`.
+    DockerRegistry,
+    /// A Harbor, which adds projects (`/api/v2.0`) to distribution: `harbor`.
+    Harbor,
+    /// Any other type, by its name.
+    Other(String),
+}
+
+impl RegistryType {
+    /// The type's name, as Harbor's API and the store spell it.
+    pub fn as_str(&self) -> &str {
+        match self {
+            RegistryType::DockerRegistry => "docker-registry",
+            RegistryType::Harbor => "harbor",
+            RegistryType::Other(name) => name,
+        }
+    }
+
+    /// The type named `name`; a name that is not built in is `Other`, so
+    /// that types registered at run time round-trip through the store.
+    pub fn parse(name: &str) -> RegistryType {
+        match name {
+            "docker-registry" => RegistryType::DockerRegistry,
+            "harbor" => RegistryType::Harbor,
+            other => RegistryType::Other(other.to_owned()),
+        }
+    }
+}
+
+impl PartialEq for RegistryType {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl Eq for RegistryType {}
+
+impl std::hash::Hash for RegistryType {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.as_str().hash(state);
+    }
+}
+
+impl PartialOrd for RegistryType {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for RegistryType {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.as_str().cmp(other.as_str())
+    }
+}
+
+impl fmt::Display for RegistryType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for RegistryType {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> std::result::Result<Self, Self::Err> {
+        Ok(RegistryType::parse(s))
+    }
+}
+
+impl serde::Serialize for RegistryType {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for RegistryType {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let name = String::deserialize(d)?;
+        Ok(RegistryType::parse(&name))
     }
 }
 
@@ -302,4 +394,30 @@ pub trait ReplicationStore: Debug + Send + Sync + 'static {
     async fn append_task_log(&self, id: i64, line: &str) -> Result<()>;
     /// A task's log.
     async fn task_log(&self, id: i64) -> Result<Option<String>>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn registry_types_parse_by_name_and_unknown_names_are_other() {
+        assert_eq!(
+            RegistryType::parse("docker-registry"),
+            RegistryType::DockerRegistry
+        );
+        assert_eq!(RegistryType::parse("harbor"), RegistryType::Harbor);
+        let quay = RegistryType::parse("quay");
+        assert!(matches!(&quay, RegistryType::Other(n) if n == "quay"));
+        assert_eq!(quay.to_string(), "quay");
+        assert_eq!(RegistryType::Other("harbor".into()), RegistryType::Harbor);
+    }
+
+    #[test]
+    fn registry_types_serialize_as_their_plain_name() {
+        let json = serde_json::to_string(&RegistryType::DockerRegistry).unwrap_or_default();
+        assert_eq!(json, r#""docker-registry""#);
+        let back: Option<RegistryType> = serde_json::from_str(r#""gitlab""#).ok();
+        assert_eq!(back, Some(RegistryType::Other("gitlab".into())));
+    }
 }

@@ -1,5 +1,5 @@
 //! The `RegistryAdapter` trait: everything a copy needs from a registry, and
-//! the factory that makes adapters by type name.
+//! the factory that makes adapters by [`RegistryType`].
 
 use std::collections::HashMap;
 use std::fmt::Debug;
@@ -7,7 +7,7 @@ use std::sync::{Arc, RwLock};
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use harbor_core::{ByteStream, Digest};
+use harbor_core::{ByteStream, Digest, Reference, RegistryType, RepositoryName, Tag};
 
 use crate::checkpoint::UploadCheckpoints;
 use crate::error::{ReplicateError, Result};
@@ -15,8 +15,8 @@ use crate::error::{ReplicateError, Result};
 /// What an adapter can do.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AdapterInfo {
-    /// The adapter's type name (`docker-registry`, `harbor`, `local`).
-    pub kind: String,
+    /// The adapter's type (`docker-registry`, `harbor`, `local`, a vendor's).
+    pub kind: RegistryType,
     /// Whether cross-repository mounts are worth trying.
     pub supports_mount: bool,
     /// The largest page of tags or repositories the remote answers.
@@ -62,8 +62,11 @@ impl Debug for ChunkedPush {
 
 /// A registry replication reads from or writes to.
 ///
-/// Repository names are full names on that registry (`project/repo`). Blob
-/// bodies stream both ways; nothing holds a whole blob in memory.
+/// Repository names are full names on that registry (`project/repo`), typed
+/// so that a name is checked once, where it enters. Listings of a remote
+/// parse each name it sends and skip (with a warning) one that does not
+/// parse: a remote's junk must not fail a whole listing. Blob bodies stream
+/// both ways; nothing holds a whole blob in memory.
 #[async_trait]
 pub trait RegistryAdapter: Debug + Send + Sync + 'static {
     /// What this adapter is and can do.
@@ -72,55 +75,69 @@ pub trait RegistryAdapter: Debug + Send + Sync + 'static {
     /// Checks that the registry answers and accepts our credentials.
     async fn health(&self) -> Result<()>;
 
-    /// Every repository (from the catalog).
-    async fn list_repositories(&self) -> Result<Vec<String>>;
+    /// Every repository (from the catalog, or however the registry lists them).
+    async fn list_repositories(&self) -> Result<Vec<RepositoryName>>;
 
     /// Every tag of `repo`, paging as far as the remote allows.
-    async fn list_tags(&self, repo: &str) -> Result<Vec<String>>;
+    async fn list_tags(&self, repo: &RepositoryName) -> Result<Vec<Tag>>;
 
     /// The digest of `reference` in `repo`, or `None` if absent.
-    async fn manifest_digest(&self, repo: &str, reference: &str) -> Result<Option<Digest>>;
+    async fn manifest_digest(
+        &self,
+        repo: &RepositoryName,
+        reference: &Reference,
+    ) -> Result<Option<Digest>>;
 
     /// Pulls a manifest by tag or digest.
-    async fn pull_manifest(&self, repo: &str, reference: &str) -> Result<PulledManifest>;
+    async fn pull_manifest(
+        &self,
+        repo: &RepositoryName,
+        reference: &Reference,
+    ) -> Result<PulledManifest>;
 
     /// Pushes a manifest under `reference` (a tag or its digest).
     async fn push_manifest(
         &self,
-        repo: &str,
-        reference: &str,
+        repo: &RepositoryName,
+        reference: &Reference,
         media_type: &str,
         payload: Bytes,
     ) -> Result<Digest>;
 
     /// Deletes a manifest (by digest) or a tag.
-    async fn delete_manifest(&self, repo: &str, reference: &str) -> Result<()>;
+    async fn delete_manifest(&self, repo: &RepositoryName, reference: &Reference) -> Result<()>;
 
     /// The size of a blob `repo` holds, or `None`.
-    async fn blob_size(&self, repo: &str, digest: &Digest) -> Result<Option<u64>>;
+    async fn blob_size(&self, repo: &RepositoryName, digest: &Digest) -> Result<Option<u64>>;
 
     /// Streams a blob.
-    async fn pull_blob(&self, repo: &str, digest: &Digest) -> Result<(u64, ByteStream)>;
+    async fn pull_blob(&self, repo: &RepositoryName, digest: &Digest) -> Result<(u64, ByteStream)>;
 
     /// Pushes a blob of `size` bytes, verified against `digest` by the remote.
     async fn push_blob(
         &self,
-        repo: &str,
+        repo: &RepositoryName,
         digest: &Digest,
         size: u64,
         body: ByteStream,
     ) -> Result<()>;
 
-    /// Streams a blob from byte `offset` on. Registries that cannot serve
-    /// ranges answer only offset 0.
-    async fn pull_blob_from(&self, repo: &str, digest: &Digest, offset: u64) -> Result<ByteStream> {
+    /// Streams a blob from byte `offset` on. The default serves only offset
+    /// 0, and is [`ReplicateError::Unsupported`] otherwise, for registries
+    /// that cannot serve ranges.
+    async fn pull_blob_from(
+        &self,
+        repo: &RepositoryName,
+        digest: &Digest,
+        offset: u64,
+    ) -> Result<ByteStream> {
         if offset == 0 {
             Ok(self.pull_blob(repo, digest).await?.1)
         } else {
-            Err(ReplicateError::invalid(format!(
-                "{} cannot read blobs from an offset",
-                self.info().kind
-            )))
+            Err(ReplicateError::Unsupported {
+                adapter: self.info().kind.to_string(),
+                what: "read blobs from an offset",
+            })
         }
     }
 
@@ -129,7 +146,7 @@ pub trait RegistryAdapter: Debug + Send + Sync + 'static {
     /// acknowledged. The default sends the blob whole with `push_blob`.
     async fn push_blob_chunked(
         &self,
-        repo: &str,
+        repo: &RepositoryName,
         digest: &Digest,
         size: u64,
         how: ChunkedPush,
@@ -140,11 +157,16 @@ pub trait RegistryAdapter: Debug + Send + Sync + 'static {
 
     /// Mounts a blob from another repository of the same registry; `false`
     /// when the registry would rather have it uploaded.
-    async fn mount_blob(&self, repo: &str, digest: &Digest, from: &str) -> Result<bool>;
+    async fn mount_blob(
+        &self,
+        repo: &RepositoryName,
+        digest: &Digest,
+        from: &RepositoryName,
+    ) -> Result<bool>;
 
     /// Makes sure pushes into `repos` can succeed (creates namespaces or
     /// projects where the registry needs them).
-    async fn prepare_for_push(&self, repos: &[String]) -> Result<()>;
+    async fn prepare_for_push(&self, repos: &[RepositoryName]) -> Result<()>;
 }
 
 /// Where a registry is and how to reach it.
@@ -190,23 +212,18 @@ impl Debug for Credential {
 /// Makes an adapter for an endpoint.
 pub type AdapterFactory = Arc<dyn Fn(&Endpoint) -> Result<Arc<dyn RegistryAdapter>> + Send + Sync>;
 
-/// Adapter factories by type name, so vendors can be added without touching
-/// the engine. [`AdapterRegistry::with_defaults`] knows `docker-registry` and
-/// `harbor`.
+/// Adapter factories by registry type, so vendors can be added without
+/// touching the engine. [`AdapterRegistry::with_defaults`] knows
+/// [`RegistryType::DockerRegistry`] and [`RegistryType::Harbor`].
 #[derive(Clone, Default)]
 pub struct AdapterRegistry {
-    factories: Arc<RwLock<HashMap<String, AdapterFactory>>>,
+    factories: Arc<RwLock<HashMap<RegistryType, AdapterFactory>>>,
 }
 
 impl Debug for AdapterRegistry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let names: Vec<String> = self
-            .factories
-            .read()
-            .map(|m| m.keys().cloned().collect())
-            .unwrap_or_default();
         f.debug_struct("AdapterRegistry")
-            .field("types", &names)
+            .field("types", &self.kinds())
             .finish()
     }
 }
@@ -216,52 +233,92 @@ impl AdapterRegistry {
     pub fn with_defaults() -> Self {
         let r = AdapterRegistry::default();
         r.register(
-            "docker-registry",
+            RegistryType::DockerRegistry,
             Arc::new(|e: &Endpoint| {
-                Ok(Arc::new(crate::adapters::DockerRegistry::new(
-                    e.clone(),
-                    "docker-registry",
-                )?) as Arc<dyn RegistryAdapter>)
+                Ok(Arc::new(crate::adapters::DockerRegistry::new(e.clone())?)
+                    as Arc<dyn RegistryAdapter>)
             }),
         );
         r.register(
-            "harbor",
+            RegistryType::Harbor,
             Arc::new(|e: &Endpoint| {
-                Ok(
-                    Arc::new(crate::adapters::DockerRegistry::new(e.clone(), "harbor")?)
-                        as Arc<dyn RegistryAdapter>,
-                )
+                Ok(Arc::new(crate::adapters::Harbor::new(e.clone())?) as Arc<dyn RegistryAdapter>)
             }),
         );
         r
     }
 
     /// Registers (or replaces) the factory for `kind`.
-    pub fn register(&self, kind: &str, factory: AdapterFactory) {
-        if let Ok(mut m) = self.factories.write() {
-            m.insert(kind.to_owned(), factory);
-        }
+    pub fn register(&self, kind: RegistryType, factory: AdapterFactory) {
+        // A poisoned lock only means another registration panicked; the map
+        // itself is still whole.
+        let mut m = self.factories.write().unwrap_or_else(|e| e.into_inner());
+        m.insert(kind, factory);
     }
 
-    /// The registered type names.
-    pub fn kinds(&self) -> Vec<String> {
-        let mut k: Vec<String> = self
-            .factories
-            .read()
-            .map(|m| m.keys().cloned().collect())
-            .unwrap_or_default();
+    /// The registered types, by name.
+    pub fn kinds(&self) -> Vec<RegistryType> {
+        let m = self.factories.read().unwrap_or_else(|e| e.into_inner());
+        let mut k: Vec<RegistryType> = m.keys().cloned().collect();
         k.sort();
         k
     }
 
     /// An adapter of type `kind` for `endpoint`.
-    pub fn create(&self, kind: &str, endpoint: &Endpoint) -> Result<Arc<dyn RegistryAdapter>> {
-        let factory = self
-            .factories
-            .read()
-            .ok()
-            .and_then(|m| m.get(kind).cloned())
-            .ok_or_else(|| ReplicateError::invalid(format!("unknown registry type {kind:?}")))?;
+    pub fn create(
+        &self,
+        kind: &RegistryType,
+        endpoint: &Endpoint,
+    ) -> Result<Arc<dyn RegistryAdapter>> {
+        let factory = {
+            let m = self.factories.read().unwrap_or_else(|e| e.into_inner());
+            m.get(kind).cloned()
+        };
+        let factory = factory.ok_or_else(|| {
+            ReplicateError::invalid(format!("unknown registry type {:?}", kind.as_str()))
+        })?;
         factory(endpoint)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn endpoint() -> Endpoint {
+        Endpoint {
+            url: "http://127.0.0.1:1".into(),
+            credential: None,
+            insecure: false,
+        }
+    }
+
+    #[test]
+    fn the_defaults_make_both_built_in_types_and_refuse_unknown_ones() {
+        let r = AdapterRegistry::with_defaults();
+        assert_eq!(
+            r.kinds(),
+            [RegistryType::DockerRegistry, RegistryType::Harbor]
+        );
+        for kind in r.kinds() {
+            let made = r.create(&kind, &endpoint()).map(|a| a.info().kind);
+            assert_eq!(made.ok(), Some(kind));
+        }
+        let unknown = r.create(&RegistryType::parse("quay"), &endpoint());
+        assert!(matches!(unknown, Err(ReplicateError::Invalid { .. })));
+    }
+
+    #[test]
+    fn a_vendor_type_registered_at_run_time_is_made_by_its_name() {
+        let r = AdapterRegistry::with_defaults();
+        r.register(
+            RegistryType::parse("acme"),
+            Arc::new(|e: &Endpoint| {
+                Ok(Arc::new(crate::adapters::DockerRegistry::new(e.clone())?)
+                    as Arc<dyn RegistryAdapter>)
+            }),
+        );
+        assert!(r.kinds().contains(&RegistryType::Other("acme".into())));
+        assert!(r.create(&RegistryType::parse("acme"), &endpoint()).is_ok());
     }
 }

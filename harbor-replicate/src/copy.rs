@@ -7,7 +7,9 @@ use std::fmt;
 use std::sync::Arc;
 
 use futures::stream::{self, StreamExt};
-use harbor_core::{Algorithm, ByteStream, Descriptor, Digest, Hasher, Manifest};
+use harbor_core::{
+    Algorithm, ByteStream, Descriptor, Digest, Hasher, Manifest, Reference, RepositoryName, Tag,
+};
 
 use crate::adapter::{ChunkedPush, RegistryAdapter};
 use crate::checkpoint::UploadCheckpoints;
@@ -55,16 +57,16 @@ pub enum CopyEvent {
     /// A manifest was written.
     ManifestPushed {
         /// Destination repository.
-        repository: String,
+        repository: RepositoryName,
         /// Tag or digest written.
-        reference: String,
+        reference: Reference,
     },
     /// The destination tag points elsewhere and `override` is off.
     TagKept {
         /// Destination repository.
-        repository: String,
+        repository: RepositoryName,
         /// The tag left alone.
-        tag: String,
+        tag: Tag,
     },
 }
 
@@ -190,32 +192,36 @@ impl Copier {
     }
 
     /// Copies `src_repo:reference` (a tag or digest, every platform of an
-    /// index) to `dst_repo`, under `dst_tag` if given.
+    /// index) to `dst_repo`, under `dst_tag` if given and by digest
+    /// otherwise.
     pub async fn copy_image(
         &self,
-        src_repo: &str,
-        reference: &str,
-        dst_repo: &str,
-        dst_tag: Option<&str>,
+        src_repo: &RepositoryName,
+        reference: &Reference,
+        dst_repo: &RepositoryName,
+        dst_tag: Option<&Tag>,
     ) -> Result<CopyReport> {
         let mut report = CopyReport::default();
         let root = self.src.pull_manifest(src_repo, reference).await?;
         if let Some(tag) = dst_tag {
             if !self.options.override_tags {
-                if let Some(existing) = self.dst.manifest_digest(dst_repo, tag).await? {
+                let at = Reference::Tag(tag.clone());
+                if let Some(existing) = self.dst.manifest_digest(dst_repo, &at).await? {
                     if existing != root.digest {
                         report.tag_kept = true;
                         report.digest = Some(existing);
                         self.emit(CopyEvent::TagKept {
-                            repository: dst_repo.to_owned(),
-                            tag: tag.to_owned(),
+                            repository: dst_repo.clone(),
+                            tag: tag.clone(),
                         });
                         return Ok(report);
                     }
                 }
             }
         }
-        self.dst.prepare_for_push(&[dst_repo.to_owned()]).await?;
+        self.dst
+            .prepare_for_push(std::slice::from_ref(dst_repo))
+            .await?;
         self.copy_content(
             src_repo,
             dst_repo,
@@ -227,15 +233,16 @@ impl Copier {
         .await?;
         // Written by digest first, then the tag: a tag never names an
         // incomplete image.
-        let reference = dst_tag
-            .map(str::to_owned)
-            .unwrap_or_else(|| root.digest.to_string());
+        let reference = match dst_tag {
+            Some(tag) => Reference::Tag(tag.clone()),
+            None => Reference::Digest(root.digest.clone()),
+        };
         self.dst
             .push_manifest(dst_repo, &reference, &root.media_type, root.payload.clone())
             .await?;
         report.manifests += 1;
         self.emit(CopyEvent::ManifestPushed {
-            repository: dst_repo.to_owned(),
+            repository: dst_repo.clone(),
             reference,
         });
         report.digest = Some(root.digest);
@@ -245,8 +252,8 @@ impl Copier {
     /// Copies what a manifest references (children first for an index).
     async fn copy_content(
         &self,
-        src_repo: &str,
-        dst_repo: &str,
+        src_repo: &RepositoryName,
+        dst_repo: &RepositoryName,
         media_type: &str,
         payload: &[u8],
         digest: &Digest,
@@ -254,10 +261,8 @@ impl Copier {
     ) -> Result<()> {
         let manifest = Manifest::parse(Some(media_type), payload, digest.algorithm())?;
         for child in &manifest.manifests {
-            let c = self
-                .src
-                .pull_manifest(src_repo, &child.digest.to_string())
-                .await?;
+            let at = Reference::Digest(child.digest.clone());
+            let c = self.src.pull_manifest(src_repo, &at).await?;
             Box::pin(self.copy_content(
                 src_repo,
                 dst_repo,
@@ -267,18 +272,14 @@ impl Copier {
                 report,
             ))
             .await?;
+            let at = Reference::Digest(c.digest.clone());
             self.dst
-                .push_manifest(
-                    dst_repo,
-                    &c.digest.to_string(),
-                    &c.media_type,
-                    c.payload.clone(),
-                )
+                .push_manifest(dst_repo, &at, &c.media_type, c.payload.clone())
                 .await?;
             report.manifests += 1;
             self.emit(CopyEvent::ManifestPushed {
-                repository: dst_repo.to_owned(),
-                reference: c.digest.to_string(),
+                repository: dst_repo.clone(),
+                reference: at,
             });
         }
         let blobs: Vec<Descriptor> = manifest.required_blobs().cloned().collect();
@@ -293,9 +294,13 @@ impl Copier {
     /// tail cannot be hashed alone, and relies on the destination checking
     /// the digest when the upload completes (the distribution API requires
     /// it to).
-    fn source_from(&self, src_repo: &str, blob: &Descriptor) -> crate::adapter::BlobSource {
+    fn source_from(
+        &self,
+        src_repo: &RepositoryName,
+        blob: &Descriptor,
+    ) -> crate::adapter::BlobSource {
         let src = self.src.clone();
-        let repo = src_repo.to_owned();
+        let repo = src_repo.clone();
         let digest = blob.digest.clone();
         let size = blob.size;
         let progress = self.options.progress.clone();
@@ -320,8 +325,8 @@ impl Copier {
 
     async fn copy_blob(
         &self,
-        src_repo: &str,
-        dst_repo: &str,
+        src_repo: &RepositoryName,
+        dst_repo: &RepositoryName,
         blob: &Descriptor,
         report: &mut CopyReport,
     ) -> Result<()> {
@@ -359,7 +364,8 @@ impl Copier {
                 .push_blob_chunked(dst_repo, digest, blob.size, how)
                 .await?;
             report.blobs_copied += 1;
-            report.bytes += blob.size;
+            // Sizes come from the source's manifest: saturating, not trusted.
+            report.bytes = report.bytes.saturating_add(blob.size);
             self.emit(CopyEvent::BlobDone {
                 digest: digest.clone(),
                 size: blob.size,
@@ -387,7 +393,7 @@ impl Copier {
         };
         self.dst.push_blob(dst_repo, digest, size, body).await?;
         report.blobs_copied += 1;
-        report.bytes += size;
+        report.bytes = report.bytes.saturating_add(size);
         self.emit(CopyEvent::BlobDone {
             digest: digest.clone(),
             size,
@@ -487,11 +493,11 @@ fn counted(
 
 /// Limits `body` to `kbps` KB/s by pausing between chunks.
 pub fn throttled(body: ByteStream, kbps: u64) -> ByteStream {
-    let rate = (kbps * 1024) as f64;
+    let rate = kbps.saturating_mul(1024) as f64;
     let start = tokio::time::Instant::now();
     stream::unfold((body, 0u64), move |(mut body, sent)| async move {
         let item = body.next().await?;
-        let sent = sent + item.as_ref().map(|c| c.len() as u64).unwrap_or(0);
+        let sent = sent.saturating_add(item.as_ref().map(|c| c.len() as u64).unwrap_or(0));
         let due = start + std::time::Duration::from_secs_f64(sent as f64 / rate);
         tokio::time::sleep_until(due).await;
         Some((item, (body, sent)))

@@ -129,6 +129,24 @@ impl ReplicateError {
         }
     }
 
+    /// This error and every source under it, `: `-separated: the whole
+    /// story for a log line or a task's status text, where `Display` says
+    /// only the outermost part. A source whose text is already in the
+    /// message is not repeated.
+    pub fn chain(&self) -> String {
+        let mut out = self.to_string();
+        let mut next = std::error::Error::source(self);
+        while let Some(e) = next {
+            let text = e.to_string();
+            if !out.contains(&text) {
+                out.push_str(": ");
+                out.push_str(&text);
+            }
+            next = e.source();
+        }
+        out
+    }
+
     /// Whether retrying may help: connection failures, 5xx, 429.
     pub fn is_transient(&self) -> bool {
         match self {
@@ -157,3 +175,25 @@ impl ReplicateError {
 
 /// The crate's result type.
 pub type Result<T, E = ReplicateError> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_chain_tells_every_source_once() {
+        let e = ReplicateError::invalid_because(
+            "the Content-Length is not a number",
+            std::io::Error::other("invalid digit found in string"),
+        );
+        assert_eq!(
+            e.chain(),
+            "the Content-Length is not a number: invalid digit found in string"
+        );
+        let io = ReplicateError::Io {
+            path: "key".into(),
+            source: std::io::Error::other("denied"),
+        };
+        assert_eq!(io.chain(), "cannot use key: denied");
+    }
+}

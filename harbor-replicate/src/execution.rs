@@ -11,14 +11,15 @@ use std::time::Duration;
 use async_trait::async_trait;
 use futures::stream::{self, StreamExt};
 use harbor_core::{
-    Execution, NewTask, ReplicationStore, RunStatus, TaskOperation, TaskRecord, TriggerKind,
+    Execution, NewTask, Reference, ReplicationStore, RepositoryName, RunStatus, TaskOperation,
+    TaskRecord, TriggerKind,
 };
 
 use crate::adapter::RegistryAdapter;
 use crate::copy::Copier;
 use crate::error::{ReplicateError, Result};
 use crate::policy::Policy;
-use crate::replicator::{CopyTask, Replicator};
+use crate::replicator::Replicator;
 
 /// Turns a stored policy into what a run needs: the policy and its two ends.
 #[async_trait]
@@ -51,13 +52,27 @@ impl std::fmt::Debug for JobRunner {
     }
 }
 
-/// `repo:tag` or `repo@digest` back into its parts.
-fn split_resource(r: &str) -> Option<(String, String)> {
+/// A task's resource, `repo:tag` or `repo@digest` (a deletion may name a
+/// digest), parsed back into its parts.
+fn split_resource(r: &str) -> Result<(RepositoryName, Reference)> {
     let (repo, reference) = match r.split_once('@') {
-        Some((repo, digest)) => (repo, digest),
-        None => r.rsplit_once(':')?,
+        Some(parts) => parts,
+        None => r.rsplit_once(':').ok_or_else(|| {
+            ReplicateError::invalid(format!(
+                "the task resource {r:?} is neither repo:tag nor repo@digest"
+            ))
+        })?,
     };
-    Some((repo.to_owned(), reference.to_owned()))
+    let repo = RepositoryName::parse(repo).map_err(|e| {
+        ReplicateError::invalid_because(format!("the task resource {r:?} names no repository"), e)
+    })?;
+    let reference = Reference::parse(reference).map_err(|e| {
+        ReplicateError::invalid_because(
+            format!("the task resource {r:?} names no tag or digest"),
+            e,
+        )
+    })?;
+    Ok((repo, reference))
 }
 
 impl JobRunner {
@@ -109,7 +124,7 @@ impl JobRunner {
                     .set_execution_status(
                         execution.id,
                         RunStatus::Failed,
-                        &format!("planning failed: {e}"),
+                        &format!("planning failed: {}", e.chain()),
                     )
                     .await?;
                 return Err(e);
@@ -165,7 +180,7 @@ impl JobRunner {
             let (status, text) = match outcome {
                 Ok(0) => (RunStatus::Succeeded, String::new()),
                 Ok(failed) => (RunStatus::Failed, format!("{failed} task(s) failed")),
-                Err(e) => (RunStatus::Failed, e.to_string()),
+                Err(e) => (RunStatus::Failed, e.chain()),
             };
             if let Err(e) = runner
                 .store
@@ -193,9 +208,10 @@ impl JobRunner {
         tasks: Vec<TaskRecord>,
     ) -> Result<usize> {
         let todo: Vec<TaskRecord> = tasks.into_iter().filter(|t| !t.status.is_final()).collect();
-        let mut repos: Vec<String> = todo
+        // A resource that does not parse fails its own task, in run_task.
+        let mut repos: Vec<RepositoryName> = todo
             .iter()
-            .filter_map(|t| split_resource(&t.dst_resource).map(|(r, _)| r))
+            .filter_map(|t| split_resource(&t.dst_resource).ok().map(|(r, _)| r))
             .collect();
         repos.sort();
         repos.dedup();
@@ -213,24 +229,32 @@ impl JobRunner {
 
     /// One task with retries, every attempt logged; `true` on success.
     async fn run_task(&self, execution_id: i64, copier: &Copier, task: TaskRecord) -> bool {
-        let (Some((src_repo, tag)), Some((dst_repo, _))) = (
-            split_resource(&task.src_resource),
-            split_resource(&task.dst_resource),
-        ) else {
-            let _ = self
-                .store
-                .set_task_status(task.id, RunStatus::Failed, task.attempts)
-                .await;
-            return false;
-        };
-        let copy = CopyTask {
-            src_repo,
-            tag,
-            dst_repo,
+        let parsed = split_resource(&task.src_resource)
+            .and_then(|src| Ok((src, split_resource(&task.dst_resource)?)));
+        let ((src_repo, src_ref), (dst_repo, dst_ref)) = match parsed {
+            Ok(parts) => parts,
+            Err(e) => {
+                // Best effort, as everywhere in this runner: a task must end
+                // even when its log cannot be written.
+                let _ = self
+                    .store
+                    .append_task_log(task.id, &format!("cannot run: {}", e.chain()))
+                    .await;
+                let _ = self
+                    .store
+                    .set_task_status(task.id, RunStatus::Failed, task.attempts)
+                    .await;
+                return false;
+            }
         };
         if task.operation == TaskOperation::Deletion {
-            return self.run_deletion(copier, &task, &copy).await;
+            return self.run_deletion(copier, &task, &dst_repo, &dst_ref).await;
         }
+        // Pushed under the destination's tag, or by digest.
+        let dst_tag = match &dst_ref {
+            Reference::Tag(t) => Some(t),
+            Reference::Digest(_) => None,
+        };
         let retry = self.replicator.retry;
         let mut attempt = task.attempts;
         loop {
@@ -250,7 +274,7 @@ impl JobRunner {
                 )
                 .await;
             match copier
-                .copy_image(&copy.src_repo, &copy.tag, &copy.dst_repo, Some(&copy.tag))
+                .copy_image(&src_repo, &src_ref, &dst_repo, dst_tag)
                 .await
             {
                 Ok(report) => {
@@ -275,7 +299,10 @@ impl JobRunner {
                 Err(e) => {
                     let _ = self
                         .store
-                        .append_task_log(task.id, &format!("attempt {attempt} failed: {e}"))
+                        .append_task_log(
+                            task.id,
+                            &format!("attempt {attempt} failed: {}", e.chain()),
+                        )
                         .await;
                     if e.is_transient() && attempt < retry.attempts.max(1) {
                         let wait = retry.backoff(attempt, &e);
@@ -294,16 +321,19 @@ impl JobRunner {
     }
 
     /// Deletes the destination's copy of a deleted artifact; absent is fine.
-    async fn run_deletion(&self, copier: &Copier, task: &TaskRecord, copy: &CopyTask) -> bool {
+    async fn run_deletion(
+        &self,
+        copier: &Copier,
+        task: &TaskRecord,
+        repo: &RepositoryName,
+        reference: &Reference,
+    ) -> bool {
         let attempt = task.attempts + 1;
         let _ = self
             .store
             .set_task_status(task.id, RunStatus::InProgress, attempt)
             .await;
-        let result = copier
-            .destination()
-            .delete_manifest(&copy.dst_repo, &copy.tag)
-            .await;
+        let result = copier.destination().delete_manifest(repo, reference).await;
         let (status, note) = match result {
             Ok(()) => (
                 RunStatus::Succeeded,
@@ -315,7 +345,7 @@ impl JobRunner {
             ),
             Err(e) => (
                 RunStatus::Failed,
-                format!("deleting {} failed: {e}", task.dst_resource),
+                format!("deleting {} failed: {}", task.dst_resource, e.chain()),
             ),
         };
         let _ = self.store.append_task_log(task.id, &note).await;
@@ -396,7 +426,7 @@ impl JobRunner {
                         .set_execution_status(
                             e.id,
                             RunStatus::Failed,
-                            &format!("cannot resume: {err}"),
+                            &format!("cannot resume: {}", err.chain()),
                         )
                         .await?;
                 }
@@ -421,6 +451,35 @@ impl JobRunner {
                 return Ok(e);
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn task_resources_parse_back_as_tags_or_digests() {
+        let tag = split_resource("mirror/library/app:v1").ok();
+        assert_eq!(
+            tag.map(|(r, x)| (r.to_string(), x.to_string())),
+            Some(("mirror/library/app".into(), "v1".into()))
+        );
+        let d = harbor_core::Digest::sha256(b"m");
+        let by_digest = split_resource(&format!("mirror/app@{d}")).ok();
+        assert_eq!(
+            by_digest,
+            Some((
+                RepositoryName::parse("mirror/app").unwrap_or_else(|e| panic!("{e}")),
+                Reference::Digest(d)
+            ))
+        );
+        for bad in ["no-reference", "Upper/app:v1", "app:-v1", "app@sha256:zz"] {
+            assert!(
+                matches!(split_resource(bad), Err(ReplicateError::Invalid { .. })),
+                "{bad:?}"
+            );
         }
     }
 }

@@ -6,7 +6,7 @@
 use globset::{GlobBuilder, GlobMatcher};
 use serde::{Deserialize, Serialize};
 
-use harbor_core::TriggerKind;
+use harbor_core::{RepositoryName, TriggerKind};
 
 use crate::error::{ReplicateError, Result};
 
@@ -366,7 +366,7 @@ fn glob(pattern: &str) -> Result<GlobMatcher> {
         .literal_separator(true)
         .build()
         .map(|g| g.compile_matcher())
-        .map_err(|e| ReplicateError::invalid(format!("filter pattern {pattern:?}: {e}")))
+        .map_err(|e| ReplicateError::invalid_because(format!("filter pattern {pattern:?}"), e))
 }
 
 /// A policy's filters, compiled.
@@ -427,13 +427,14 @@ impl Filters {
 }
 
 /// The destination repository for `repository` under `namespace` with
-/// Harbor's flattening.
+/// Harbor's flattening (`replace_count` leading components dropped, `-1`
+/// all but the last).
 pub fn destination(
-    repository: &str,
+    repository: &RepositoryName,
     namespace: Option<&str>,
     replace_count: Option<i8>,
-) -> Result<String> {
-    let parts: Vec<&str> = repository.split('/').collect();
+) -> Result<RepositoryName> {
+    let parts: Vec<&str> = repository.as_str().split('/').collect();
     let kept: &[&str] = match replace_count.unwrap_or(0) {
         0 => &parts,
         -1 => &parts[parts.len() - 1..],
@@ -446,9 +447,16 @@ pub fn destination(
         }
     };
     let path = kept.join("/");
-    Ok(match namespace.filter(|n| !n.is_empty()) {
+    let name = match namespace.filter(|n| !n.is_empty()) {
         Some(ns) => format!("{ns}/{path}"),
         None => path,
+    };
+    // Both halves are names already; together they may still be too long.
+    RepositoryName::parse(&name).map_err(|e| {
+        ReplicateError::invalid_because(
+            format!("the destination of {repository} would be {name:?}"),
+            e,
+        )
     })
 }
 
@@ -499,8 +507,12 @@ impl Policy {
             ));
         }
         if let Some(ns) = self.dest_namespace.as_deref().filter(|n| !n.is_empty()) {
-            harbor_core::RepositoryName::parse(ns)
-                .map_err(|e| ReplicateError::invalid(format!("dest_namespace: {}", e.message())))?;
+            RepositoryName::parse(ns).map_err(|e| {
+                ReplicateError::invalid_because(
+                    format!("dest_namespace {ns:?} is not a repository name"),
+                    e,
+                )
+            })?;
         }
         Filters::compile(&self.filters)?;
         Ok(())
@@ -557,7 +569,10 @@ mod tests {
     #[test]
     fn flattening_follows_harbor() {
         let d = |ns: Option<&str>, n: Option<i8>| {
-            destination("a/b/c", ns, n).unwrap_or_else(|e| e.to_string())
+            let repo = RepositoryName::parse("a/b/c").unwrap_or_else(|e| panic!("{e}"));
+            destination(&repo, ns, n)
+                .map(|r| r.to_string())
+                .unwrap_or_else(|e| e.to_string())
         };
         assert_eq!(d(None, None), "a/b/c");
         assert_eq!(d(Some("mirror"), None), "mirror/a/b/c");
@@ -566,7 +581,8 @@ mod tests {
         assert_eq!(d(Some("mirror"), Some(1)), "mirror/b/c");
         assert_eq!(d(Some("mirror"), Some(2)), "mirror/c");
         assert_eq!(d(None, Some(1)), "b/c");
-        assert!(destination("a/b/c", Some("m"), Some(3)).is_err());
+        let repo = RepositoryName::parse("a/b/c").unwrap_or_else(|e| panic!("{e}"));
+        assert!(destination(&repo, Some("m"), Some(3)).is_err());
     }
 
     #[test]

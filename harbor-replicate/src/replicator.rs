@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::stream::{self, StreamExt};
+use harbor_core::{Reference, RepositoryName, Tag};
 
 use crate::adapter::RegistryAdapter;
 use crate::checkpoint::UploadCheckpoints;
@@ -13,15 +14,15 @@ use crate::copy::{Copier, CopyOptions, CopyReport, Progress};
 use crate::error::{ReplicateError, Result};
 use crate::policy::{destination, Filters, Policy};
 
-/// One image to copy.
+/// One image to copy: `src_repo:tag` to `dst_repo:tag`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CopyTask {
     /// Source repository.
-    pub src_repo: String,
-    /// Source tag.
-    pub tag: String,
+    pub src_repo: RepositoryName,
+    /// The tag, at the source and at the destination.
+    pub tag: Tag,
     /// Destination repository.
-    pub dst_repo: String,
+    pub dst_repo: RepositoryName,
 }
 
 /// How one task ended.
@@ -121,7 +122,7 @@ impl Replicator {
         let filters = Filters::compile(&policy.filters)?;
         let mut tasks = Vec::new();
         for repo in src.list_repositories().await? {
-            if !filters.repository(&repo) {
+            if !filters.repository(repo.as_str()) {
                 continue;
             }
             let dst_repo = destination(
@@ -135,7 +136,7 @@ impl Replicator {
                 Err(e) if e.is_not_found() => continue,
                 Err(e) => return Err(e),
             };
-            for tag in tags.into_iter().filter(|t| filters.tag(t)) {
+            for tag in tags.into_iter().filter(|t| filters.tag(t.as_str())) {
                 tasks.push(CopyTask {
                     src_repo: repo.clone(),
                     tag,
@@ -155,7 +156,7 @@ impl Replicator {
         progress: Option<Progress>,
     ) -> Result<RunReport> {
         let tasks = self.plan(policy, src.as_ref()).await?;
-        let mut repos: Vec<String> = tasks.iter().map(|t| t.dst_repo.clone()).collect();
+        let mut repos: Vec<RepositoryName> = tasks.iter().map(|t| t.dst_repo.clone()).collect();
         repos.sort();
         repos.dedup();
         dst.prepare_for_push(&repos).await?;
@@ -181,20 +182,20 @@ impl Replicator {
     pub async fn sync_repository(
         &self,
         copier: Copier,
-        src_repo: &str,
-        dst_repo: &str,
+        src_repo: &RepositoryName,
+        dst_repo: &RepositoryName,
     ) -> Result<RunReport> {
         let tags = copier.source().list_tags(src_repo).await?;
         copier
             .destination()
-            .prepare_for_push(&[dst_repo.to_owned()])
+            .prepare_for_push(std::slice::from_ref(dst_repo))
             .await?;
         let tasks = tags
             .into_iter()
             .map(|tag| CopyTask {
-                src_repo: src_repo.to_owned(),
+                src_repo: src_repo.clone(),
                 tag,
-                dst_repo: dst_repo.to_owned(),
+                dst_repo: dst_repo.clone(),
             })
             .collect();
         Ok(self.run_tasks(tasks, copier).await)
@@ -216,11 +217,12 @@ impl Replicator {
 
     /// One task, retried while its failures are transient.
     pub async fn copy_with_retries(&self, copier: &Copier, task: CopyTask) -> TaskOutcome {
+        let reference = Reference::Tag(task.tag.clone());
         let mut attempt = 0;
         loop {
             attempt += 1;
             match copier
-                .copy_image(&task.src_repo, &task.tag, &task.dst_repo, Some(&task.tag))
+                .copy_image(&task.src_repo, &reference, &task.dst_repo, Some(&task.tag))
                 .await
             {
                 Ok(report) => {
@@ -239,7 +241,7 @@ impl Replicator {
                     tracing::warn!(src = %task.src_repo, tag = %task.tag, attempt, error = %e, "copy failed");
                     return TaskOutcome {
                         task,
-                        result: Err(e.to_string()),
+                        result: Err(e.chain()),
                         attempts: attempt,
                     };
                 }

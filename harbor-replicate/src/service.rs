@@ -10,7 +10,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use harbor_core::{
-    ErrorCode, Execution, IdentityStore, Registry, RegistryRecord, ReplicationStore, TriggerKind,
+    ErrorCode, Execution, IdentityStore, Registry, RegistryRecord, ReplicationStore,
+    RepositoryName, TriggerKind,
 };
 use tokio::sync::{mpsc, Mutex};
 
@@ -142,12 +143,12 @@ impl ReplicationService {
         let identity = self.identity.clone();
         Arc::new(Local::with_prepare(
             self.local.clone(),
-            Arc::new(move |repos: Vec<String>| {
+            Arc::new(move |repos: Vec<RepositoryName>| {
                 let identity = identity.clone();
                 Box::pin(async move {
                     let mut projects: Vec<String> = repos
                         .iter()
-                        .filter_map(|r| r.split('/').next().map(str::to_owned))
+                        .map(|r| r.first_component().to_owned())
                         .collect();
                     projects.sort();
                     projects.dedup();

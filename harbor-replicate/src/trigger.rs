@@ -105,7 +105,7 @@ impl ArtifactEvent {
             return None;
         }
         let dst_repo = destination(
-            self.repository.as_str(),
+            &self.repository,
             policy.dest_namespace.as_deref(),
             policy.dest_namespace_replace_count,
         )
@@ -115,14 +115,14 @@ impl ArtifactEvent {
                 ArtifactEventKind::Push => TaskOperation::Copy,
                 ArtifactEventKind::Delete => TaskOperation::Deletion,
             },
-            src_resource: resource(self.repository.as_str(), &self.reference),
+            src_resource: resource(&self.repository, &self.reference),
             dst_resource: resource(&dst_repo, &self.reference),
         })
     }
 }
 
 /// `repo:tag` or `repo@digest`, as tasks name what they move.
-pub(crate) fn resource(repo: &str, reference: &Reference) -> String {
+pub(crate) fn resource(repo: &RepositoryName, reference: &Reference) -> String {
     match reference {
         Reference::Tag(t) => format!("{repo}:{t}"),
         Reference::Digest(d) => format!("{repo}@{d}"),

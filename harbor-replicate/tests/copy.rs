@@ -26,6 +26,14 @@ fn repo(s: &str) -> RepositoryName {
     RepositoryName::parse(s).unwrap_or_else(|e| panic!("{e}"))
 }
 
+fn tag(s: &str) -> Tag {
+    Tag::parse(s).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn tagged(s: &str) -> Reference {
+    Reference::Tag(tag(s))
+}
+
 async fn put_blob(r: &Registry, name: &str, data: &[u8]) -> (Digest, usize) {
     let d = Digest::sha256(data);
     r.put_blob(&repo(name), &d, bytes_stream(data.to_vec()), None)
@@ -49,7 +57,7 @@ async fn image(r: &Registry, name: &str, reference: Option<&str>, seed: &str) ->
     );
     let d = Digest::sha256(manifest.as_bytes());
     let reference = match reference {
-        Some(t) => Reference::Tag(Tag::parse(t).unwrap_or_else(|e| panic!("{e}"))),
+        Some(t) => tagged(t),
         None => Reference::Digest(d.clone()),
     };
     r.put_manifest(
@@ -102,7 +110,12 @@ async fn an_image_arrives_whole_with_the_same_digest_and_a_second_copy_moves_not
         CopyOptions::default(),
     );
     let report = copier
-        .copy_image("library/app", "v1", "mirror/app", Some("v1"))
+        .copy_image(
+            &repo("library/app"),
+            &tagged("v1"),
+            &repo("mirror/app"),
+            Some(&tag("v1")),
+        )
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(report.digest, Some(digest.clone()));
@@ -117,7 +130,12 @@ async fn an_image_arrives_whole_with_the_same_digest_and_a_second_copy_moves_not
     same_blobs(&src, "library/app", &dst, "mirror/app", &manifest).await;
 
     let again = copier
-        .copy_image("library/app", "v1", "mirror/app", Some("v1"))
+        .copy_image(
+            &repo("library/app"),
+            &tagged("v1"),
+            &repo("mirror/app"),
+            Some(&tag("v1")),
+        )
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(
@@ -138,7 +156,7 @@ async fn an_index_is_copied_child_by_child_then_the_index() {
     );
     src.put_manifest(
         &repo("library/multi"),
-        &Reference::Tag(Tag::parse("latest").unwrap_or_else(|e| panic!("{e}"))),
+        &tagged("latest"),
         Some(OCI_INDEX),
         Bytes::from(index.clone()),
     )
@@ -160,7 +178,12 @@ async fn an_index_is_copied_child_by_child_then_the_index() {
         options,
     );
     let report = copier
-        .copy_image("library/multi", "latest", "mirror/multi", Some("latest"))
+        .copy_image(
+            &repo("library/multi"),
+            &tagged("latest"),
+            &repo("mirror/multi"),
+            Some(&tag("latest")),
+        )
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(report.manifests, 3);
@@ -183,8 +206,8 @@ async fn an_index_is_copied_child_by_child_then_the_index() {
     assert_eq!(
         events.last(),
         Some(&CopyEvent::ManifestPushed {
-            repository: "mirror/multi".into(),
-            reference: "latest".into()
+            repository: repo("mirror/multi"),
+            reference: tagged("latest")
         })
     );
 }
@@ -204,7 +227,12 @@ async fn without_override_a_differing_destination_tag_is_kept() {
         options,
     );
     let report = copier
-        .copy_image("library/app", "v1", "mirror/app", Some("v1"))
+        .copy_image(
+            &repo("library/app"),
+            &tagged("v1"),
+            &repo("mirror/app"),
+            Some(&tag("v1")),
+        )
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     assert!(report.tag_kept);
@@ -220,7 +248,12 @@ async fn without_override_a_differing_destination_tag_is_kept() {
         CopyOptions::default(),
     );
     let report = overriding
-        .copy_image("library/app", "v1", "mirror/app", Some("v1"))
+        .copy_image(
+            &repo("library/app"),
+            &tagged("v1"),
+            &repo("mirror/app"),
+            Some(&tag("v1")),
+        )
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     assert!(!report.tag_kept);
@@ -240,7 +273,12 @@ async fn within_one_registry_blobs_are_mounted_not_copied() {
         ..Default::default()
     };
     let report = Copier::new(local.clone(), local, options)
-        .copy_image("library/app", "v1", "team/app", Some("v1"))
+        .copy_image(
+            &repo("library/app"),
+            &tagged("v1"),
+            &repo("team/app"),
+            Some(&tag("v1")),
+        )
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(
@@ -262,46 +300,58 @@ impl RegistryAdapter for Tampering {
     async fn health(&self) -> harbor_replicate::Result<()> {
         self.0.health().await
     }
-    async fn list_repositories(&self) -> harbor_replicate::Result<Vec<String>> {
+    async fn list_repositories(&self) -> harbor_replicate::Result<Vec<RepositoryName>> {
         self.0.list_repositories().await
     }
-    async fn list_tags(&self, repo: &str) -> harbor_replicate::Result<Vec<String>> {
+    async fn list_tags(&self, repo: &RepositoryName) -> harbor_replicate::Result<Vec<Tag>> {
         self.0.list_tags(repo).await
     }
     async fn manifest_digest(
         &self,
-        repo: &str,
-        r: &str,
+        repo: &RepositoryName,
+        r: &Reference,
     ) -> harbor_replicate::Result<Option<Digest>> {
         self.0.manifest_digest(repo, r).await
     }
-    async fn pull_manifest(&self, repo: &str, r: &str) -> harbor_replicate::Result<PulledManifest> {
+    async fn pull_manifest(
+        &self,
+        repo: &RepositoryName,
+        r: &Reference,
+    ) -> harbor_replicate::Result<PulledManifest> {
         self.0.pull_manifest(repo, r).await
     }
     async fn push_manifest(
         &self,
-        repo: &str,
-        r: &str,
+        repo: &RepositoryName,
+        r: &Reference,
         mt: &str,
         p: Bytes,
     ) -> harbor_replicate::Result<Digest> {
         self.0.push_manifest(repo, r, mt, p).await
     }
-    async fn delete_manifest(&self, repo: &str, r: &str) -> harbor_replicate::Result<()> {
+    async fn delete_manifest(
+        &self,
+        repo: &RepositoryName,
+        r: &Reference,
+    ) -> harbor_replicate::Result<()> {
         self.0.delete_manifest(repo, r).await
     }
-    async fn blob_size(&self, repo: &str, d: &Digest) -> harbor_replicate::Result<Option<u64>> {
+    async fn blob_size(
+        &self,
+        repo: &RepositoryName,
+        d: &Digest,
+    ) -> harbor_replicate::Result<Option<u64>> {
         self.0.blob_size(repo, d).await
     }
     async fn pull_blob(
         &self,
-        repo: &str,
+        repo: &RepositoryName,
         d: &Digest,
     ) -> harbor_replicate::Result<(u64, ByteStream)> {
         let (size, body) = self.0.pull_blob(repo, d).await?;
         let mut data = collect(body)
             .await
-            .map_err(|e| ReplicateError::invalid(e.to_string()))?;
+            .map_err(|e| ReplicateError::invalid_because("the source blob cannot be read", e))?;
         if let Some(b) = data.last_mut() {
             *b ^= 0xff;
         }
@@ -309,7 +359,7 @@ impl RegistryAdapter for Tampering {
     }
     async fn push_blob(
         &self,
-        repo: &str,
+        repo: &RepositoryName,
         d: &Digest,
         size: u64,
         body: ByteStream,
@@ -318,13 +368,13 @@ impl RegistryAdapter for Tampering {
     }
     async fn mount_blob(
         &self,
-        repo: &str,
+        repo: &RepositoryName,
         d: &Digest,
-        from: &str,
+        from: &RepositoryName,
     ) -> harbor_replicate::Result<bool> {
         self.0.mount_blob(repo, d, from).await
     }
-    async fn prepare_for_push(&self, repos: &[String]) -> harbor_replicate::Result<()> {
+    async fn prepare_for_push(&self, repos: &[RepositoryName]) -> harbor_replicate::Result<()> {
         self.0.prepare_for_push(repos).await
     }
 }
@@ -339,7 +389,12 @@ async fn tampered_source_bytes_never_become_a_blob_or_a_tag() {
         CopyOptions::default(),
     );
     let e = copier
-        .copy_image("library/app", "v1", "mirror/app", Some("v1"))
+        .copy_image(
+            &repo("library/app"),
+            &tagged("v1"),
+            &repo("mirror/app"),
+            Some(&tag("v1")),
+        )
         .await;
     assert!(e.is_err(), "a tampered copy must fail");
     assert_eq!(
@@ -371,7 +426,12 @@ async fn a_speed_limit_slows_the_transfer_to_the_rate_asked_for() {
     );
     let started = std::time::Instant::now();
     let report = copier
-        .copy_image("library/app", "v1", "mirror/app", Some("v1"))
+        .copy_image(
+            &repo("library/app"),
+            &tagged("v1"),
+            &repo("mirror/app"),
+            Some(&tag("v1")),
+        )
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     let expected = report.bytes as f64 / (20.0 * 1024.0);

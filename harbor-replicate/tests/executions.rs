@@ -157,39 +157,59 @@ impl RegistryAdapter for Hanging {
     async fn health(&self) -> harbor_replicate::Result<()> {
         self.0.health().await
     }
-    async fn list_repositories(&self) -> harbor_replicate::Result<Vec<String>> {
+    async fn list_repositories(&self) -> harbor_replicate::Result<Vec<RepositoryName>> {
         self.0.list_repositories().await
     }
-    async fn list_tags(&self, r: &str) -> harbor_replicate::Result<Vec<String>> {
+    async fn list_tags(&self, r: &RepositoryName) -> harbor_replicate::Result<Vec<Tag>> {
         self.0.list_tags(r).await
     }
-    async fn manifest_digest(&self, r: &str, x: &str) -> harbor_replicate::Result<Option<Digest>> {
+    async fn manifest_digest(
+        &self,
+        r: &RepositoryName,
+        x: &Reference,
+    ) -> harbor_replicate::Result<Option<Digest>> {
         self.0.manifest_digest(r, x).await
     }
-    async fn pull_manifest(&self, r: &str, x: &str) -> harbor_replicate::Result<PulledManifest> {
+    async fn pull_manifest(
+        &self,
+        r: &RepositoryName,
+        x: &Reference,
+    ) -> harbor_replicate::Result<PulledManifest> {
         self.0.pull_manifest(r, x).await
     }
     async fn push_manifest(
         &self,
-        r: &str,
-        x: &str,
+        r: &RepositoryName,
+        x: &Reference,
         mt: &str,
         p: Bytes,
     ) -> harbor_replicate::Result<Digest> {
         self.0.push_manifest(r, x, mt, p).await
     }
-    async fn delete_manifest(&self, r: &str, x: &str) -> harbor_replicate::Result<()> {
+    async fn delete_manifest(
+        &self,
+        r: &RepositoryName,
+        x: &Reference,
+    ) -> harbor_replicate::Result<()> {
         self.0.delete_manifest(r, x).await
     }
-    async fn blob_size(&self, r: &str, d: &Digest) -> harbor_replicate::Result<Option<u64>> {
+    async fn blob_size(
+        &self,
+        r: &RepositoryName,
+        d: &Digest,
+    ) -> harbor_replicate::Result<Option<u64>> {
         self.0.blob_size(r, d).await
     }
-    async fn pull_blob(&self, r: &str, d: &Digest) -> harbor_replicate::Result<(u64, ByteStream)> {
+    async fn pull_blob(
+        &self,
+        r: &RepositoryName,
+        d: &Digest,
+    ) -> harbor_replicate::Result<(u64, ByteStream)> {
         self.0.pull_blob(r, d).await
     }
     async fn push_blob(
         &self,
-        _: &str,
+        _: &RepositoryName,
         _: &Digest,
         _: u64,
         _: ByteStream,
@@ -197,10 +217,15 @@ impl RegistryAdapter for Hanging {
         tokio::time::sleep(Duration::from_secs(3600)).await;
         Ok(())
     }
-    async fn mount_blob(&self, r: &str, d: &Digest, f: &str) -> harbor_replicate::Result<bool> {
+    async fn mount_blob(
+        &self,
+        r: &RepositoryName,
+        d: &Digest,
+        f: &RepositoryName,
+    ) -> harbor_replicate::Result<bool> {
         self.0.mount_blob(r, d, f).await
     }
-    async fn prepare_for_push(&self, repos: &[String]) -> harbor_replicate::Result<()> {
+    async fn prepare_for_push(&self, repos: &[RepositoryName]) -> harbor_replicate::Result<()> {
         self.0.prepare_for_push(repos).await
     }
 }
@@ -316,4 +341,67 @@ async fn an_execution_cut_off_by_a_crash_is_finished_at_the_next_start() {
             .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(tags, ["v1"], "{name} copied once, completely");
     }
+}
+
+#[tokio::test]
+async fn deletion_tasks_remove_by_digest_or_tag_and_a_task_that_does_not_parse_fails_alone() {
+    let dst = registry();
+    tagged_image(&dst, "mirror/app", &["v1"]).await;
+    let v1 = Reference::Tag(Tag::parse("v1").unwrap_or_else(|e| panic!("{e}")));
+    let digest = dst
+        .get_manifest(&repo("mirror/app"), &v1, None)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .digest;
+    let p = policy(r#"{"name":"deletions","dest_registry":{"id":1},"deletion":true}"#);
+    let (store, policy_id) = store_with_policy(&p).await;
+    let resolver = Arc::new(Fixed {
+        policy: p,
+        src: Arc::new(Local::new(registry())),
+        dst: Arc::new(Local::new(dst.clone())),
+    });
+    let runner = JobRunner::new(store.clone(), resolver, replicator());
+    let deletion = |src: String, dst: String| NewTask {
+        operation: harbor_core::TaskOperation::Deletion,
+        src_resource: src,
+        dst_resource: dst,
+    };
+    let e = runner
+        .start_tasks(
+            policy_id,
+            harbor_core::TriggerKind::EventBased,
+            vec![
+                deletion(
+                    format!("library/app@{digest}"),
+                    format!("mirror/app@{digest}"),
+                ),
+                deletion("library/gone:v9".into(), "mirror/gone:v9".into()),
+                deletion("library/app:v1".into(), "Not A Repository:v1".into()),
+            ],
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let done = runner
+        .wait(e.id, Duration::from_secs(10))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        (done.status, done.succeeded, done.failed),
+        (RunStatus::Failed, 2, 1)
+    );
+    assert!(
+        dst.get_manifest(&repo("mirror/app"), &Reference::Digest(digest), None)
+            .await
+            .is_err_and(|e| e.code() == harbor_core::ErrorCode::ManifestUnknown),
+        "the manifest named by digest is deleted"
+    );
+    let tasks = store.tasks(e.id).await.unwrap_or_default();
+    let log = |i: usize| {
+        let store = store.clone();
+        let id = tasks[i].id;
+        async move { store.task_log(id).await.ok().flatten().unwrap_or_default() }
+    };
+    assert!(log(1).await.contains("was already gone"));
+    assert_eq!(tasks[2].status, RunStatus::Failed);
+    assert!(log(2).await.contains("cannot run"), "{}", log(2).await);
 }

@@ -27,6 +27,14 @@ fn repo(s: &str) -> RepositoryName {
     RepositoryName::parse(s).unwrap_or_else(|e| panic!("{e}"))
 }
 
+fn tag(s: &str) -> Tag {
+    Tag::parse(s).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn tagged(s: &str) -> Reference {
+    Reference::Tag(tag(s))
+}
+
 async fn tagged_image(r: &Registry, name: &str, tags: &[&str]) {
     let config = format!(r#"{{"os":"linux","repo":"{name}"}}"#);
     let d = Digest::sha256(config.as_bytes());
@@ -43,7 +51,7 @@ async fn tagged_image(r: &Registry, name: &str, tags: &[&str]) {
         config.len()
     );
     for t in tags {
-        let tag = Reference::Tag(Tag::parse(t).unwrap_or_else(|e| panic!("{e}")));
+        let tag = tagged(t);
         r.put_manifest(
             &repo(name),
             &tag,
@@ -83,7 +91,7 @@ async fn filters_and_flattening_decide_what_is_copied_and_where() {
     let copied: Vec<(String, String)> = report
         .tasks
         .iter()
-        .map(|t| (t.task.dst_repo.clone(), t.task.tag.clone()))
+        .map(|t| (t.task.dst_repo.to_string(), t.task.tag.to_string()))
         .collect();
     assert_eq!(
         copied,
@@ -120,22 +128,30 @@ impl RegistryAdapter for Flaky {
     async fn health(&self) -> harbor_replicate::Result<()> {
         self.inner.health().await
     }
-    async fn list_repositories(&self) -> harbor_replicate::Result<Vec<String>> {
+    async fn list_repositories(&self) -> harbor_replicate::Result<Vec<RepositoryName>> {
         self.inner.list_repositories().await
     }
-    async fn list_tags(&self, r: &str) -> harbor_replicate::Result<Vec<String>> {
+    async fn list_tags(&self, r: &RepositoryName) -> harbor_replicate::Result<Vec<Tag>> {
         self.inner.list_tags(r).await
     }
-    async fn manifest_digest(&self, r: &str, x: &str) -> harbor_replicate::Result<Option<Digest>> {
+    async fn manifest_digest(
+        &self,
+        r: &RepositoryName,
+        x: &Reference,
+    ) -> harbor_replicate::Result<Option<Digest>> {
         self.inner.manifest_digest(r, x).await
     }
-    async fn pull_manifest(&self, r: &str, x: &str) -> harbor_replicate::Result<PulledManifest> {
+    async fn pull_manifest(
+        &self,
+        r: &RepositoryName,
+        x: &Reference,
+    ) -> harbor_replicate::Result<PulledManifest> {
         self.inner.pull_manifest(r, x).await
     }
     async fn push_manifest(
         &self,
-        r: &str,
-        x: &str,
+        r: &RepositoryName,
+        x: &Reference,
         mt: &str,
         p: Bytes,
     ) -> harbor_replicate::Result<Digest> {
@@ -155,28 +171,45 @@ impl RegistryAdapter for Flaky {
         }
         self.inner.push_manifest(r, x, mt, p).await
     }
-    async fn delete_manifest(&self, r: &str, x: &str) -> harbor_replicate::Result<()> {
+    async fn delete_manifest(
+        &self,
+        r: &RepositoryName,
+        x: &Reference,
+    ) -> harbor_replicate::Result<()> {
         self.inner.delete_manifest(r, x).await
     }
-    async fn blob_size(&self, r: &str, d: &Digest) -> harbor_replicate::Result<Option<u64>> {
+    async fn blob_size(
+        &self,
+        r: &RepositoryName,
+        d: &Digest,
+    ) -> harbor_replicate::Result<Option<u64>> {
         self.inner.blob_size(r, d).await
     }
-    async fn pull_blob(&self, r: &str, d: &Digest) -> harbor_replicate::Result<(u64, ByteStream)> {
+    async fn pull_blob(
+        &self,
+        r: &RepositoryName,
+        d: &Digest,
+    ) -> harbor_replicate::Result<(u64, ByteStream)> {
         self.inner.pull_blob(r, d).await
     }
     async fn push_blob(
         &self,
-        r: &str,
+        r: &RepositoryName,
         d: &Digest,
         s: u64,
         b: ByteStream,
     ) -> harbor_replicate::Result<()> {
         self.inner.push_blob(r, d, s, b).await
     }
-    async fn mount_blob(&self, r: &str, d: &Digest, f: &str) -> harbor_replicate::Result<bool> {
+    async fn mount_blob(
+        &self,
+        r: &RepositoryName,
+        d: &Digest,
+        f: &RepositoryName,
+    ) -> harbor_replicate::Result<bool> {
         self.inner.mount_blob(r, d, f).await
     }
-    async fn prepare_for_push(&self, repos: &[String]) -> harbor_replicate::Result<()> {
+    async fn prepare_for_push(&self, repos: &[RepositoryName]) -> harbor_replicate::Result<()> {
         self.inner.prepare_for_push(repos).await
     }
 }
@@ -246,7 +279,11 @@ async fn sync_repository_copies_every_tag_and_a_second_sync_moves_nothing() {
     };
     let (progress, events) = harbor_replicate::event_stream();
     let report = r
-        .sync_repository(copier(Some(progress)), "library/app", "mirror/app")
+        .sync_repository(
+            copier(Some(progress)),
+            &repo("library/app"),
+            &repo("mirror/app"),
+        )
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!((report.succeeded(), report.failed()), (3, 0));
@@ -256,10 +293,10 @@ async fn sync_repository_copies_every_tag_and_a_second_sync_moves_nothing() {
     let count = |f: fn(&CopyEvent) -> bool| events.iter().filter(|e| f(e)).count();
     assert_eq!(count(|e| matches!(e, CopyEvent::BlobDone { .. })), 1);
     assert_eq!(count(|e| matches!(e, CopyEvent::BlobSkipped { .. })), 2);
-    let mut pushed: Vec<&str> = events
+    let mut pushed: Vec<String> = events
         .iter()
         .filter_map(|e| match e {
-            CopyEvent::ManifestPushed { reference, .. } => Some(reference.as_str()),
+            CopyEvent::ManifestPushed { reference, .. } => Some(reference.to_string()),
             _ => None,
         })
         .collect();
@@ -267,18 +304,18 @@ async fn sync_repository_copies_every_tag_and_a_second_sync_moves_nothing() {
     assert_eq!(pushed, ["latest", "v1", "v2"]);
     let dst_adapter = Local::new(dst.clone());
     let mut tags = dst_adapter
-        .list_tags("mirror/app")
+        .list_tags(&repo("mirror/app"))
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     tags.sort();
-    assert_eq!(tags, ["latest", "v1", "v2"]);
+    assert_eq!(tags, [tag("latest"), tag("v1"), tag("v2")]);
     assert!(dst_adapter
-        .list_tags("mirror/other")
+        .list_tags(&repo("mirror/other"))
         .await
         .is_err_and(|e| e.is_not_found()));
 
     let again = r
-        .sync_repository(copier(None), "library/app", "mirror/app")
+        .sync_repository(copier(None), &repo("library/app"), &repo("mirror/app"))
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     let copied: usize = again
@@ -290,7 +327,7 @@ async fn sync_repository_copies_every_tag_and_a_second_sync_moves_nothing() {
     assert_eq!((again.succeeded(), copied), (3, 0));
 
     let missing = r
-        .sync_repository(copier(None), "library/none", "mirror/none")
+        .sync_repository(copier(None), &repo("library/none"), &repo("mirror/none"))
         .await;
     assert!(missing.is_err_and(|e| e.is_not_found()));
 }

@@ -4,14 +4,16 @@
 use async_trait::async_trait;
 use bytes::Bytes;
 use futures::TryStreamExt;
-use harbor_core::{ByteStream, Digest, ErrorCode, Reference, Registry, RepositoryName};
+use harbor_core::{
+    ByteStream, Digest, ErrorCode, Reference, Registry, RegistryType, RepositoryName, Tag,
+};
 
 use crate::adapter::{AdapterInfo, PulledManifest, RegistryAdapter};
 use crate::error::Result;
 
 /// What to do before pushing into repositories (e.g. create their projects).
 pub type PrepareHook = std::sync::Arc<
-    dyn Fn(Vec<String>) -> futures::future::BoxFuture<'static, Result<()>> + Send + Sync,
+    dyn Fn(Vec<RepositoryName>) -> futures::future::BoxFuture<'static, Result<()>> + Send + Sync,
 >;
 
 /// The embedded registry as a replication source or destination.
@@ -30,6 +32,14 @@ impl std::fmt::Debug for Local {
 }
 
 impl Local {
+    /// The name this adapter reports as its type, `local`.
+    ///
+    /// It is `RegistryType::Other("local")` rather than a variant of its own:
+    /// the embedded registry is never a stored endpoint (a policy's local
+    /// end is implicit, as in Harbor), so no factory makes it and no
+    /// `RegistryRecord` should name it; a variant would invite both.
+    pub const TYPE: &'static str = "local";
+
     /// An adapter over `registry`.
     pub fn new(registry: Registry) -> Self {
         Local {
@@ -48,19 +58,11 @@ impl Local {
     }
 }
 
-fn repo(name: &str) -> Result<RepositoryName> {
-    Ok(RepositoryName::parse(name)?)
-}
-
-fn reference(r: &str) -> Result<Reference> {
-    Ok(Reference::parse(r)?)
-}
-
 #[async_trait]
 impl RegistryAdapter for Local {
     fn info(&self) -> AdapterInfo {
         AdapterInfo {
-            kind: "local".into(),
+            kind: RegistryType::Other(Local::TYPE.into()),
             supports_mount: true,
             max_page: harbor_core::registry::MAX_PAGE,
         }
@@ -74,41 +76,50 @@ impl RegistryAdapter for Local {
         Ok(())
     }
 
-    async fn list_repositories(&self) -> Result<Vec<String>> {
-        let mut out = Vec::new();
+    async fn list_repositories(&self) -> Result<Vec<RepositoryName>> {
+        let mut names: Vec<String> = Vec::new();
         loop {
             let (page, more) = self
                 .registry
-                .catalog(out.last().map(String::as_str), None)
+                .catalog(names.last().map(String::as_str), None)
                 .await?;
-            out.extend(page);
+            names.extend(page);
             if !more {
-                return Ok(out);
+                break;
             }
         }
+        // The engine stores only names it has parsed: one that does not
+        // parse back is a damaged store, and an error rather than a skip.
+        Ok(names
+            .iter()
+            .map(|n| RepositoryName::parse(n))
+            .collect::<std::result::Result<_, _>>()?)
     }
 
-    async fn list_tags(&self, name: &str) -> Result<Vec<String>> {
-        let r = repo(name)?;
-        let mut out: Vec<String> = Vec::new();
+    async fn list_tags(&self, repo: &RepositoryName) -> Result<Vec<Tag>> {
+        let mut names: Vec<String> = Vec::new();
         loop {
             let (page, more) = self
                 .registry
-                .list_tags(&r, out.last().map(String::as_str), None)
+                .list_tags(repo, names.last().map(String::as_str), None)
                 .await?;
-            out.extend(page);
+            names.extend(page);
             if !more {
-                return Ok(out);
+                break;
             }
         }
+        Ok(names
+            .iter()
+            .map(|n| Tag::parse(n))
+            .collect::<std::result::Result<_, _>>()?)
     }
 
-    async fn manifest_digest(&self, name: &str, r: &str) -> Result<Option<Digest>> {
-        match self
-            .registry
-            .get_manifest(&repo(name)?, &reference(r)?, None)
-            .await
-        {
+    async fn manifest_digest(
+        &self,
+        repo: &RepositoryName,
+        reference: &Reference,
+    ) -> Result<Option<Digest>> {
+        match self.registry.get_manifest(repo, reference, None).await {
             Ok(m) => Ok(Some(m.digest)),
             Err(e)
                 if matches!(
@@ -122,11 +133,12 @@ impl RegistryAdapter for Local {
         }
     }
 
-    async fn pull_manifest(&self, name: &str, r: &str) -> Result<PulledManifest> {
-        let m = self
-            .registry
-            .get_manifest(&repo(name)?, &reference(r)?, None)
-            .await?;
+    async fn pull_manifest(
+        &self,
+        repo: &RepositoryName,
+        reference: &Reference,
+    ) -> Result<PulledManifest> {
+        let m = self.registry.get_manifest(repo, reference, None).await?;
         Ok(PulledManifest {
             payload: m.payload,
             media_type: m.media_type,
@@ -136,68 +148,71 @@ impl RegistryAdapter for Local {
 
     async fn push_manifest(
         &self,
-        name: &str,
-        r: &str,
+        repo: &RepositoryName,
+        reference: &Reference,
         media_type: &str,
         payload: Bytes,
     ) -> Result<Digest> {
         let pushed = self
             .registry
-            .put_manifest(&repo(name)?, &reference(r)?, Some(media_type), payload)
+            .put_manifest(repo, reference, Some(media_type), payload)
             .await?;
         Ok(pushed.digest)
     }
 
-    async fn delete_manifest(&self, name: &str, r: &str) -> Result<()> {
-        Ok(self
-            .registry
-            .delete_manifest(&repo(name)?, &reference(r)?)
-            .await?)
+    async fn delete_manifest(&self, repo: &RepositoryName, reference: &Reference) -> Result<()> {
+        Ok(self.registry.delete_manifest(repo, reference).await?)
     }
 
-    async fn blob_size(&self, name: &str, digest: &Digest) -> Result<Option<u64>> {
-        Ok(self.registry.stat_blob(&repo(name)?, digest).await?)
+    async fn blob_size(&self, repo: &RepositoryName, digest: &Digest) -> Result<Option<u64>> {
+        Ok(self.registry.stat_blob(repo, digest).await?)
     }
 
-    async fn pull_blob(&self, name: &str, digest: &Digest) -> Result<(u64, ByteStream)> {
-        let b = self.registry.get_blob(&repo(name)?, digest, None).await?;
+    async fn pull_blob(&self, repo: &RepositoryName, digest: &Digest) -> Result<(u64, ByteStream)> {
+        let b = self.registry.get_blob(repo, digest, None).await?;
         Ok((b.size, b.body))
     }
 
     async fn push_blob(
         &self,
-        name: &str,
+        repo: &RepositoryName,
         digest: &Digest,
         size: u64,
         body: ByteStream,
     ) -> Result<()> {
         self.registry
-            .put_blob(&repo(name)?, digest, body, Some(size))
+            .put_blob(repo, digest, body, Some(size))
             .await?;
         Ok(())
     }
 
-    async fn pull_blob_from(&self, name: &str, digest: &Digest, offset: u64) -> Result<ByteStream> {
+    async fn pull_blob_from(
+        &self,
+        repo: &RepositoryName,
+        digest: &Digest,
+        offset: u64,
+    ) -> Result<ByteStream> {
         let b = self
             .registry
-            .get_blob(
-                &repo(name)?,
-                digest,
-                Some(harbor_core::ByteRange::From(offset)),
-            )
+            .get_blob(repo, digest, Some(harbor_core::ByteRange::From(offset)))
             .await?;
         Ok(b.body)
     }
 
-    async fn mount_blob(&self, name: &str, digest: &Digest, from: &str) -> Result<bool> {
+    async fn mount_blob(
+        &self,
+        repo: &RepositoryName,
+        digest: &Digest,
+        from: &RepositoryName,
+    ) -> Result<bool> {
         Ok(self
             .registry
-            .mount_blob(&repo(name)?, digest, Some(&repo(from)?))
+            .mount_blob(repo, digest, Some(from))
             .await?
             .is_some())
     }
 
-    async fn prepare_for_push(&self, repos: &[String]) -> Result<()> {
+    async fn prepare_for_push(&self, repos: &[RepositoryName]) -> Result<()> {
         match &self.prepare {
             Some(hook) => hook(repos.to_vec()).await,
             None => Ok(()),

@@ -3,8 +3,8 @@
 use std::time::SystemTime;
 
 use harbor_core::{
-    ErrorCode, NewTask, Page, RegistryRecord, ReplicationStore, RunStatus, TaskOperation,
-    TriggerKind,
+    ErrorCode, NewTask, Page, RegistryRecord, RegistryType, ReplicationStore, RunStatus,
+    TaskOperation, TriggerKind,
 };
 
 use super::ok;
@@ -20,7 +20,7 @@ pub async fn registries_are_unique_by_name_and_keep_their_credential(store: &dyn
     let r = RegistryRecord {
         id: 0,
         name: "conf-remote".into(),
-        kind: "docker-registry".into(),
+        kind: RegistryType::DockerRegistry,
         url: "https://r.example.com".into(),
         credential: Some("encrypted-blob".into()),
         insecure: false,
@@ -30,17 +30,30 @@ pub async fn registries_are_unique_by_name_and_keep_their_credential(store: &dyn
     };
     let created = ok("create", store.create_registry(&r).await);
     assert_eq!(
-        (created.name.as_str(), created.credential.as_deref()),
-        ("conf-remote", Some("encrypted-blob"))
+        (
+            created.name.as_str(),
+            created.credential.as_deref(),
+            &created.kind
+        ),
+        (
+            "conf-remote",
+            Some("encrypted-blob"),
+            &RegistryType::DockerRegistry
+        )
     );
     let e = store.create_registry(&r).await.err().map(|e| e.code());
     assert_eq!(e, Some(ErrorCode::Conflict));
     let mut changed = created.clone();
     changed.insecure = true;
     changed.credential = None;
+    // A vendor's type, registered at run time, reads back as itself.
+    changed.kind = RegistryType::parse("acme-vendor");
     assert!(ok("update", store.update_registry(&changed).await));
     let back = ok("get", store.registry(created.id).await);
-    assert_eq!(back.map(|b| (b.insecure, b.credential)), Some((true, None)));
+    assert_eq!(
+        back.map(|b| (b.insecure, b.credential, b.kind)),
+        Some((true, None, RegistryType::Other("acme-vendor".into())))
+    );
     assert!(ok("list", store.list_registries().await)
         .iter()
         .any(|x| x.id == created.id));

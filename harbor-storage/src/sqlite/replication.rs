@@ -2,8 +2,8 @@
 
 use async_trait::async_trait;
 use harbor_core::{
-    Execution, NewTask, Page, PolicyRecord, RegistryRecord, ReplicationStore, Result, RunStatus,
-    TaskOperation, TaskRecord, TriggerKind,
+    Execution, NewTask, Page, PolicyRecord, RegistryRecord, RegistryType, ReplicationStore, Result,
+    RunStatus, TaskOperation, TaskRecord, TriggerKind,
 };
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
@@ -25,7 +25,7 @@ fn registry_row(r: &Row<'_>) -> rusqlite::Result<RegistryRecord> {
     Ok(RegistryRecord {
         id: r.get(0)?,
         name: r.get(1)?,
-        kind: r.get(2)?,
+        kind: RegistryType::parse(&r.get::<_, String>(2)?),
         url: r.get(3)?,
         credential: r.get(4)?,
         insecure: r.get(5)?,
@@ -94,7 +94,7 @@ impl ReplicationStore for SqliteMetaStore {
                 "INSERT INTO replication_registries (name, kind, url, credential, insecure, description, created_at, updated_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)",
             )?
-            .execute(params![r.name, r.kind, r.url, r.credential, r.insecure, r.description, now])
+            .execute(params![r.name, r.kind.as_str(), r.url, r.credential, r.insecure, r.description, now])
             .map_err(|e| conflict_on_unique(e, || format!("a registry named {:?} already exists", r.name)))?;
             let id = tx.last_insert_rowid();
             Ok(tx
@@ -134,7 +134,7 @@ impl ReplicationStore for SqliteMetaStore {
                     "UPDATE replication_registries SET name = ?2, kind = ?3, url = ?4, credential = ?5, insecure = ?6,
                      description = ?7, updated_at = ?8 WHERE id = ?1",
                 )?
-                .execute(params![r.id, r.name, r.kind, r.url, r.credential, r.insecure, r.description, now_ms()])
+                .execute(params![r.id, r.name, r.kind.as_str(), r.url, r.credential, r.insecure, r.description, now_ms()])
                 .map_err(|e| conflict_on_unique(e, || format!("a registry named {:?} already exists", r.name)))?;
             Ok(n > 0)
         })
