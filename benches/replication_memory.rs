@@ -11,6 +11,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use futures::StreamExt;
+use harbor_core::{Reference, RepositoryName, Tag};
 use harbor_replicate::{adapters::DockerRegistry, Copier, CopyOptions, Endpoint, RegistryAdapter};
 
 const CHUNK: usize = 256 * 1024;
@@ -60,10 +61,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         credential: None,
         insecure: false,
     };
-    let src: Arc<dyn RegistryAdapter> =
-        Arc::new(DockerRegistry::new(endpoint(&a), "docker-registry")?);
-    let dst: Arc<dyn RegistryAdapter> =
-        Arc::new(DockerRegistry::new(endpoint(&b), "docker-registry")?);
+    let src: Arc<dyn RegistryAdapter> = Arc::new(DockerRegistry::new(endpoint(&a))?);
+    let dst: Arc<dyn RegistryAdapter> = Arc::new(DockerRegistry::new(endpoint(&b))?);
+    let (repo, mirror) = (
+        RepositoryName::parse("bench/big")?,
+        RepositoryName::parse("mirror/big")?,
+    );
+    let v1 = Tag::parse("v1")?;
 
     // The source image: a config and one large layer, pushed streaming.
     let mut h = harbor_core::Hasher::new(harbor_core::Algorithm::Sha256);
@@ -74,11 +78,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let body = futures::stream::iter(0..chunks)
         .map(|i| Ok::<_, std::io::Error>(chunk_bytes(i)))
         .boxed();
-    src.push_blob("bench/big", &layer, size, body).await?;
+    src.push_blob(&repo, &layer, size, body).await?;
     let config = br#"{"architecture":"amd64","os":"linux"}"#;
     let config_digest = harbor_core::Digest::sha256(config);
     src.push_blob(
-        "bench/big",
+        &repo,
         &config_digest,
         config.len() as u64,
         harbor_core::bytes_stream(&config[..]),
@@ -89,8 +93,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         config.len()
     );
     src.push_manifest(
-        "bench/big",
-        "v1",
+        &repo,
+        &Reference::Tag(v1.clone()),
         "application/vnd.oci.image.manifest.v1+json",
         Bytes::from(manifest),
     )
@@ -99,10 +103,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let started = Instant::now();
     let report = Copier::new(src, dst.clone(), CopyOptions::default())
-        .copy_image("bench/big", "v1", "mirror/big", Some("v1"))
+        .copy_image(&repo, &Reference::Tag(v1.clone()), &mirror, Some(&v1))
         .await?;
     let secs = started.elapsed().as_secs_f64();
-    if dst.blob_size("mirror/big", &layer).await? != Some(size) {
+    if dst.blob_size(&mirror, &layer).await? != Some(size) {
         return Err("the layer did not arrive whole".into());
     }
     println!("layer size:            {mib} MiB");

@@ -104,7 +104,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         },
     );
     let synced = Replicator::default()
-        .sync_repository(copier, "library/web", "archive/web")
+        .sync_repository(
+            copier,
+            &RepositoryName::parse("library/web")?,
+            &RepositoryName::parse("archive/web")?,
+        )
         .await?;
     let mut blobs = 0;
     while let Some(e) = futures::StreamExt::next(&mut stream).await {
@@ -128,10 +132,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     let copied = copier
         .copy_image(
-            "team/tools/builder",
-            "latest",
-            "mirror/builder",
-            Some("latest"),
+            &RepositoryName::parse("team/tools/builder")?,
+            &Reference::parse("latest")?,
+            &RepositoryName::parse("mirror/builder")?,
+            Some(&Tag::parse("latest")?),
         )
         .await?;
     println!(

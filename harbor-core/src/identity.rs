@@ -407,8 +407,11 @@ pub trait IdentityStore: Debug + Send + Sync + 'static {
     /// Makes a project public or private.
     async fn set_project_public(&self, id: i64, public: bool) -> Result<bool>;
     /// Replaces a project's other settings with `metadata`, in one step.
-    async fn set_project_metadata(&self, id: i64, metadata: &BTreeMap<String, String>)
-        -> Result<bool>;
+    async fn set_project_metadata(
+        &self,
+        id: i64,
+        metadata: &BTreeMap<String, String>,
+    ) -> Result<bool>;
     /// Deletes a project and its memberships.
     async fn delete_project(&self, id: i64) -> Result<bool>;
 

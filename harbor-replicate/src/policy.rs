@@ -341,8 +341,9 @@ mod wire {
                 id: w.id,
                 name: w.name,
                 description: w.description.unwrap_or_default(),
-                src_registry: w.src_registry,
-                dest_registry: w.dest_registry,
+                // Harbor names its own registry `{"id": 0, "name": "Local"}`.
+                src_registry: w.src_registry.filter(|r| r.id != 0),
+                dest_registry: w.dest_registry.filter(|r| r.id != 0),
                 dest_namespace: w.dest_namespace,
                 dest_namespace_replace_count: w.dest_namespace_replace_count,
                 filters: w.filters.unwrap_or_default(),

@@ -6,8 +6,43 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use harbor_replicate::{AdapterRegistry, Copier, CopyEvent, CopyOptions, Credential, Endpoint};
+use harbor_core::{Reference, RegistryType, RepositoryName};
+use harbor_replicate::{
+    AdapterRegistry, Copier, CopyEvent, CopyOptions, Credential, Endpoint, ReplicateError,
+};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+
+/// What can stop a copy from the command line.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CopyError {
+    /// An image location is not `scheme://host/repository[:tag|@digest]`.
+    #[error("{input:?}: {why}")]
+    Location {
+        /// What was given.
+        input: String,
+        /// What is wrong with it.
+        why: &'static str,
+    },
+    /// A location's repository or reference is not valid.
+    #[error("{input:?}: {source}")]
+    Name {
+        /// What was given.
+        input: String,
+        /// Why the name does not parse.
+        #[source]
+        source: harbor_core::Error,
+    },
+    /// Credentials are not `user:password`.
+    #[error("credentials are user:password")]
+    Credentials,
+    /// The copy itself failed.
+    #[error(transparent)]
+    Replicate(#[from] ReplicateError),
+    /// The progress bars could not be set up.
+    #[error("progress display: {0}")]
+    Progress(#[from] indicatif::style::TemplateError),
+}
 
 /// An image location: `http[s]://host[:port]/repo[:tag|@digest]`, or
 /// `docker://host/repo...` for HTTPS.
@@ -16,14 +51,18 @@ pub struct ImageLocation {
     /// Registry base URL.
     pub url: String,
     /// Repository.
-    pub repository: String,
-    /// Tag or digest.
-    pub reference: String,
+    pub repository: RepositoryName,
+    /// Tag or digest (`latest` when none is given).
+    pub reference: Reference,
 }
 
 impl ImageLocation {
     /// Parses a location.
-    pub fn parse(s: &str) -> Result<Self, String> {
+    pub fn parse(s: &str) -> Result<Self, CopyError> {
+        let bad = |why| CopyError::Location {
+            input: s.to_owned(),
+            why,
+        };
         let (scheme, rest) = if let Some(r) = s.strip_prefix("docker://") {
             ("https", r)
         } else if let Some(r) = s.strip_prefix("https://") {
@@ -31,11 +70,9 @@ impl ImageLocation {
         } else if let Some(r) = s.strip_prefix("http://") {
             ("http", r)
         } else {
-            return Err(format!("{s:?}: expected docker://, https:// or http://"));
+            return Err(bad("expected docker://, https:// or http://"));
         };
-        let (host, path) = rest
-            .split_once('/')
-            .ok_or_else(|| format!("{s:?}: no repository"))?;
+        let (host, path) = rest.split_once('/').ok_or_else(|| bad("no repository"))?;
         let (repository, reference) = if let Some((r, d)) = path.split_once('@') {
             (r, d)
         } else {
@@ -45,12 +82,16 @@ impl ImageLocation {
             }
         };
         if host.is_empty() || repository.is_empty() || reference.is_empty() {
-            return Err(format!("{s:?}: expected host/repository[:tag|@digest]"));
+            return Err(bad("expected host/repository[:tag|@digest]"));
         }
+        let name = |source| CopyError::Name {
+            input: s.to_owned(),
+            source,
+        };
         Ok(ImageLocation {
             url: format!("{scheme}://{host}"),
-            repository: repository.to_owned(),
-            reference: reference.to_owned(),
+            repository: RepositoryName::parse(repository).map_err(name)?,
+            reference: Reference::parse(reference).map_err(name)?,
         })
     }
 }
@@ -71,18 +112,18 @@ pub struct CopyArgs {
     /// Accept any TLS certificate from the destination.
     pub dest_insecure: bool,
     /// Destination type: `docker-registry` or `harbor` (creates missing projects).
-    pub dest_type: String,
+    pub dest_type: RegistryType,
     /// Keep a destination tag that points at other content.
     pub no_override: bool,
     /// No progress bars (summary only).
     pub quiet: bool,
 }
 
-fn credential(c: &Option<String>) -> Result<Option<Credential>, String> {
+fn credential(c: &Option<String>) -> Result<Option<Credential>, CopyError> {
     match c {
         None => Ok(None),
         Some(c) => {
-            let (username, password) = c.split_once(':').ok_or("credentials are user:password")?;
+            let (username, password) = c.split_once(':').ok_or(CopyError::Credentials)?;
             Ok(Some(Credential::Basic {
                 username: username.to_owned(),
                 password: password.to_owned(),
@@ -92,38 +133,33 @@ fn credential(c: &Option<String>) -> Result<Option<Credential>, String> {
 }
 
 /// Runs the copy; returns the summary line.
-pub async fn run(args: CopyArgs) -> Result<String, String> {
+pub async fn run(args: CopyArgs) -> Result<String, CopyError> {
     let src = ImageLocation::parse(&args.src)?;
     let dest = ImageLocation::parse(&args.dest)?;
     let adapters = AdapterRegistry::with_defaults();
-    let src_adapter = adapters
-        .create(
-            "docker-registry",
-            &Endpoint {
-                url: src.url.clone(),
-                credential: credential(&args.src_creds)?,
-                insecure: args.src_insecure,
-            },
-        )
-        .map_err(|e| e.to_string())?;
-    let dest_adapter = adapters
-        .create(
-            &args.dest_type,
-            &Endpoint {
-                url: dest.url.clone(),
-                credential: credential(&args.dest_creds)?,
-                insecure: args.dest_insecure,
-            },
-        )
-        .map_err(|e| e.to_string())?;
+    let src_adapter = adapters.create(
+        &RegistryType::DockerRegistry,
+        &Endpoint {
+            url: src.url.clone(),
+            credential: credential(&args.src_creds)?,
+            insecure: args.src_insecure,
+        },
+    )?;
+    let dest_adapter = adapters.create(
+        &args.dest_type,
+        &Endpoint {
+            url: dest.url.clone(),
+            credential: credential(&args.dest_creds)?,
+            insecure: args.dest_insecure,
+        },
+    )?;
 
     let bars = MultiProgress::new();
     if args.quiet {
         bars.set_draw_target(indicatif::ProgressDrawTarget::hidden());
     }
     let style =
-        ProgressStyle::with_template("{prefix} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}")
-            .map_err(|e| e.to_string())?
+        ProgressStyle::with_template("{prefix} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}")?
             .progress_chars("=> ");
     let open: Arc<Mutex<HashMap<String, ProgressBar>>> = Arc::default();
     let progress = {
@@ -176,11 +212,13 @@ pub async fn run(args: CopyArgs) -> Result<String, String> {
         checkpoints: None,
     };
     let started = Instant::now();
-    let dest_tag = (!dest.reference.contains(':')).then_some(dest.reference.as_str());
+    let dest_tag = match &dest.reference {
+        Reference::Tag(t) => Some(t),
+        Reference::Digest(_) => None,
+    };
     let report = Copier::new(src_adapter, dest_adapter, options)
         .copy_image(&src.repository, &src.reference, &dest.repository, dest_tag)
-        .await
-        .map_err(|e| e.to_string())?;
+        .await?;
     let secs = started.elapsed().as_secs_f64();
     Ok(format!(
         "copied {} to {}: digest {}, {} blob(s) transferred ({:.1} MB, {:.1} MB/s), {} already present, {} mounted, {} manifest(s) in {secs:.2} s{}",
@@ -206,23 +244,35 @@ mod tests {
         let l = ImageLocation::parse("http://127.0.0.1:5000/library/app:v1")
             .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(
-            (l.url.as_str(), l.repository.as_str(), l.reference.as_str()),
+            (
+                l.url.as_str(),
+                l.repository.as_str(),
+                l.reference.to_string().as_str()
+            ),
             ("http://127.0.0.1:5000", "library/app", "v1")
         );
         let l =
             ImageLocation::parse("docker://r.example.com/a/b/c").unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(
-            (l.url.as_str(), l.reference.as_str()),
+            (l.url.as_str(), l.reference.to_string().as_str()),
             ("https://r.example.com", "latest")
         );
         let d = format!("sha256:{}", "a".repeat(64));
         let l =
             ImageLocation::parse(&format!("https://h:443/x@{d}")).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(
-            (l.repository.as_str(), l.reference.as_str()),
+            (l.repository.as_str(), l.reference.to_string().as_str()),
             ("x", d.as_str())
         );
         assert!(ImageLocation::parse("ftp://h/x").is_err());
         assert!(ImageLocation::parse("http://h").is_err());
+        assert!(
+            ImageLocation::parse("http://h/UPPER:v1").is_err(),
+            "bad name"
+        );
+        assert!(
+            ImageLocation::parse("http://h/x@sha256:short").is_err(),
+            "bad digest"
+        );
     }
 }

@@ -62,9 +62,25 @@ pub(crate) fn harbor(state: AppState) -> Router {
             get(auth::token_get).post(auth::token_post),
         )
         .merge(api::routes())
+        .method_not_allowed_fallback(method_not_allowed)
+        .fallback(not_found)
         .with_state(state)
         .merge(v2)
         .layer(from_fn(request_id))
+}
+
+/// A path that is not served, in Harbor's error form.
+async fn not_found(uri: axum::http::Uri) -> api::HarborError {
+    api::HarborError::not_found(format!("{} is not served here", uri.path()))
+}
+
+/// A method a path does not take, in Harbor's error form.
+async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> api::HarborError {
+    api::HarborError::new(
+        axum::http::StatusCode::METHOD_NOT_ALLOWED,
+        "METHOD_NOT_ALLOWED",
+        format!("{method} is not allowed on {}", uri.path()),
+    )
 }
 
 /// Harbor answers every request with an `X-Request-Id`: the client's own, if

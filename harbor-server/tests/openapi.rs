@@ -23,6 +23,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/v2.0/projects/{project}"),
     ("PUT", "/api/v2.0/projects/{project}"),
     ("DELETE", "/api/v2.0/projects/{project}"),
+    ("GET", "/api/v2.0/projects/{project}/summary"),
     ("GET", "/api/v2.0/projects/{project}/members"),
     ("POST", "/api/v2.0/projects/{project}/members"),
     ("GET", "/api/v2.0/projects/{project}/members/{member}"),
@@ -553,13 +554,14 @@ async fn the_document_describes_exactly_the_registered_routes() {
             "schema {name} is missing"
         );
     }
-    // Request bodies are parsed strictly, so their schemas are closed.
+    // Request bodies are read as Harbor reads them: fields of other Harbor
+    // versions are ignored, so no request schema claims to be closed.
     for (method, path, op) in operations(&doc) {
         if let Some(body) = op.get("requestBody") {
             let schema = resolve(&doc, &body["content"]["application/json"]["schema"]);
-            assert_eq!(
+            assert_ne!(
                 schema["additionalProperties"], false,
-                "{method} {path}: request schema is open"
+                "{method} {path}: request schema claims unknown fields are refused"
             );
         }
     }

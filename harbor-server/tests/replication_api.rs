@@ -186,7 +186,6 @@ async fn registries_keep_credentials_encrypted_and_never_return_them() {
     for bad in [
         r#"{"name":"x","type":"quay-of-dreams","url":"http://127.0.0.1:1"}"#,
         r#"{"name":"x","type":"harbor","url":"ftp://h"}"#,
-        r#"{"name":"x","type":"harbor","url":"http://h","colour":"red"}"#,
         r#"{"type":"harbor","url":"http://h"}"#,
     ] {
         assert_eq!(

@@ -24,7 +24,7 @@ use common::process::ServerProcess;
 use common::skopeo::{creds, docker, Skopeo};
 use common::{TestServer, ADMIN_PASSWORD};
 use futures::StreamExt;
-use harbor_replicate::adapters::DockerRegistry;
+use harbor_replicate::adapters::Harbor;
 use harbor_replicate::{
     Copier, CopyOptions, CopyTask, Credential, Endpoint, FsCheckpoints, RegistryAdapter,
     Replicator, RetryPolicy,
@@ -542,10 +542,7 @@ fn adapter(url: &str) -> Arc<dyn RegistryAdapter> {
         credential: admin(),
         insecure: false,
     };
-    Arc::new(
-        DockerRegistry::new(endpoint, "harbor")
-            .unwrap_or_else(|e| panic!("harbor adapter for {url}: {e}")),
-    )
+    Arc::new(Harbor::new(endpoint).unwrap_or_else(|e| panic!("harbor adapter for {url}: {e}")))
 }
 
 /// A replicator retrying quickly: 50 ms, doubled, at most `attempts` in all.
@@ -563,9 +560,9 @@ fn quick_retries(attempts: u32) -> Replicator {
 
 fn task(src_repo: &str, dst_repo: &str) -> CopyTask {
     CopyTask {
-        src_repo: src_repo.into(),
-        tag: "v1".into(),
-        dst_repo: dst_repo.into(),
+        src_repo: common::repo(src_repo),
+        tag: common::tag("v1"),
+        dst_repo: common::repo(dst_repo),
     }
 }
 
@@ -747,7 +744,7 @@ async fn a_connection_cut_in_the_middle_of_a_blob_upload_leaves_no_partial_blob_
         .unwrap_or_else(|e| panic!("digest {big_digest}: {e}"));
     for _ in 0..5 {
         let size = direct
-            .blob_size("mirror/app", &digest)
+            .blob_size(&common::repo("mirror/app"), &digest)
             .await
             .unwrap_or_else(|e| panic!("HEAD {big_digest} on the destination: {e}"));
         assert_eq!(
@@ -755,7 +752,7 @@ async fn a_connection_cut_in_the_middle_of_a_blob_upload_leaves_no_partial_blob_
             "a blob cut after {after} bytes is visible on the destination"
         );
         let tag = direct
-            .manifest_digest("mirror/app", "v1")
+            .manifest_digest(&common::repo("mirror/app"), &common::reference("v1"))
             .await
             .unwrap_or_else(|e| panic!("HEAD mirror/app:v1 on the destination: {e}"));
         assert_eq!(tag, None, "the tag exists before its content is complete");
@@ -783,7 +780,7 @@ async fn a_connection_cut_in_the_middle_of_a_blob_upload_leaves_no_partial_blob_
     );
     assert_eq!(
         direct
-            .blob_size("mirror/app", &digest)
+            .blob_size(&common::repo("mirror/app"), &digest)
             .await
             .unwrap_or_else(|e| panic!("HEAD {big_digest}: {e}")),
         Some(big.len() as u64),
@@ -911,7 +908,12 @@ async fn a_chunked_copy_abandoned_mid_blob_is_continued_from_its_checkpoint_by_a
     );
     let first = tokio::spawn(async move {
         copier
-            .copy_image("library/app", "v1", "mirror/app", Some("v1"))
+            .copy_image(
+                &common::repo("library/app"),
+                &common::reference("v1"),
+                &common::repo("mirror/app"),
+                Some(&common::tag("v1")),
+            )
             .await
     });
     // The big layer goes last: once 3.5 MiB of it are through, three chunks are
@@ -944,7 +946,7 @@ async fn a_chunked_copy_abandoned_mid_blob_is_continued_from_its_checkpoint_by_a
     let direct = adapter(&b.base);
     assert_eq!(
         direct
-            .manifest_digest("mirror/app", "v1")
+            .manifest_digest(&common::repo("mirror/app"), &common::reference("v1"))
             .await
             .unwrap_or_else(|e| panic!("HEAD mirror/app:v1: {e}")),
         None,
@@ -959,7 +961,12 @@ async fn a_chunked_copy_abandoned_mid_blob_is_continued_from_its_checkpoint_by_a
         options(checkpoints.path()),
     );
     let report = copier
-        .copy_image("library/app", "v1", "mirror/app", Some("v1"))
+        .copy_image(
+            &common::repo("library/app"),
+            &common::reference("v1"),
+            &common::repo("mirror/app"),
+            Some(&common::tag("v1")),
+        )
         .await
         .unwrap_or_else(|e| panic!("the second copy: {e}\nproxy: {:#?}", proxy.log()));
     let resent = proxy.upload_bytes_into("mirror/app") - before;

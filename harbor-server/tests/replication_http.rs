@@ -17,10 +17,11 @@ use common::distribution::Distribution;
 use common::layout::{self, Image, MultiPlatform};
 use common::skopeo::{creds, docker, oci, Output, Skopeo};
 use common::{TestServer, ADMIN_PASSWORD};
+use harbor_core::RegistryType;
 use harbor_core::Role;
-use harbor_replicate::adapters::DockerRegistry;
 use harbor_replicate::{
-    Copier, CopyOptions, CopyReport, Credential, Endpoint, RegistryAdapter, ReplicateError,
+    AdapterRegistry, Copier, CopyOptions, CopyReport, Credential, Endpoint, RegistryAdapter,
+    ReplicateError,
 };
 
 const PASSWORD: &str = "Passw0rdPassw0rd";
@@ -36,7 +37,7 @@ fn admin() -> Option<Credential> {
     basic("admin", ADMIN_PASSWORD)
 }
 
-/// A `DockerRegistry` adapter of `kind` (`harbor` or `docker-registry`) for `url`.
+/// An adapter of `kind` (`harbor` or `docker-registry`) for `url`.
 fn adapter(
     url: &str,
     credential: Option<Credential>,
@@ -47,10 +48,9 @@ fn adapter(
         credential,
         insecure: false,
     };
-    Arc::new(
-        DockerRegistry::new(endpoint, kind)
-            .unwrap_or_else(|e| panic!("{kind} adapter for {url}: {e}")),
-    )
+    AdapterRegistry::with_defaults()
+        .create(&RegistryType::parse(kind), &endpoint)
+        .unwrap_or_else(|e| panic!("{kind} adapter for {url}: {e}"))
 }
 
 /// Copies `src_repo:reference` to `dst_repo:tag`, failing the test on error.
@@ -62,7 +62,12 @@ async fn copy(
     tag: &str,
 ) -> CopyReport {
     copier
-        .copy_image(src_repo, reference, dst_repo, Some(tag))
+        .copy_image(
+            &common::repo(src_repo),
+            &common::reference(reference),
+            &common::repo(dst_repo),
+            Some(&common::tag(tag)),
+        )
         .await
         .unwrap_or_else(|e| panic!("copy {src_repo}:{reference} to {dst_repo}:{tag}: {e}"))
 }
@@ -357,7 +362,7 @@ async fn without_override_a_differing_destination_tag_is_kept_and_with_it_the_ta
         "{report:?}"
     );
     let now = dst
-        .manifest_digest("mirror/app", "v1")
+        .manifest_digest(&common::repo("mirror/app"), &common::reference("v1"))
         .await
         .unwrap_or_else(|e| panic!("HEAD mirror/app:v1: {e}"))
         .map(|d| d.to_string());
@@ -651,7 +656,12 @@ async fn a_wrong_password_is_reported_as_unauthorized_on_either_side_without_a_p
     for (what, src, dst) in cases {
         let copier = Copier::new(src, dst, CopyOptions::default());
         match copier
-            .copy_image("library/app", "v1", "mirror/app", Some("v1"))
+            .copy_image(
+                &common::repo("library/app"),
+                &common::reference("v1"),
+                &common::repo("mirror/app"),
+                Some(&common::tag("v1")),
+            )
             .await
         {
             Err(e @ ReplicateError::Unauthorized { .. }) => {
@@ -698,7 +708,12 @@ async fn a_missing_source_tag_or_repository_is_an_error_that_says_not_found() {
         ),
     ] {
         match copier
-            .copy_image(repo, reference, "mirror/app", Some("v1"))
+            .copy_image(
+                &common::repo(repo),
+                &common::reference(reference),
+                &common::repo("mirror/app"),
+                Some(&common::tag("v1")),
+            )
             .await
         {
             Err(e) => assert!(
@@ -749,11 +764,13 @@ async fn a_harbor_adapter_lists_repositories_through_the_projects_api_as_its_use
         .list_repositories()
         .await
         .unwrap_or_else(|e| panic!("listing as dev: {e}"));
+    let repos: Vec<&str> = repos.iter().map(|r| r.as_str()).collect();
     assert_eq!(repos, ["library/app", "team/app", "team/tools/cli"]);
     let all = ours
         .list_repositories()
         .await
         .unwrap_or_else(|e| panic!("listing as admin: {e}"));
+    let all: Vec<&str> = all.iter().map(|r| r.as_str()).collect();
     assert_eq!(
         all,
         ["library/app", "other/secret", "team/app", "team/tools/cli"]

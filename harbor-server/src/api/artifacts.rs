@@ -10,8 +10,8 @@ use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::IntoResponse;
 use harbor_auth::{Action, Resource};
 use harbor_core::{
-    media_type, ArtifactInfo, AuditOperation, AuditResource, Digest, Manifest, Project,
-    Reference, RepositoryInfo, RepositoryName, Tag, TagInfo,
+    media_type, ArtifactInfo, AuditOperation, AuditResource, Digest, Manifest, Project, Reference,
+    RepositoryInfo, RepositoryName, Tag, TagInfo,
 };
 use harbor_replicate::ArtifactEvent;
 use serde::{Deserialize, Serialize};
@@ -458,7 +458,7 @@ pub(super) async fn create_tag(
     Path((key, repository, reference)): Path<(String, String, String)>,
     headers: HeaderMap,
     uri: Uri,
-    HarborJson(r): HarborJson<TagReq>,
+    body: Result<HarborJson<TagReq>, HarborError>,
 ) -> ApiResult {
     let (_, repo, a) = one(
         &state,
@@ -469,6 +469,7 @@ pub(super) async fn create_tag(
         Action::Create,
     )
     .await?;
+    let HarborJson(r) = body?;
     let tag = Tag::parse(&r.name).map_err(|e| HarborError::bad_request(e.message()))?;
     if state
         .registry

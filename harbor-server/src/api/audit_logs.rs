@@ -39,7 +39,9 @@ fn audit_query(q: &Q) -> ApiResult<AuditQuery> {
     let exact = |key: &str| match q.get(key) {
         None => Ok(None),
         Some(Cond::Exact(v)) => Ok(Some(v.clone())),
-        Some(_) => Err(HarborError::bad_request(format!("q: {key} takes {key}=value"))),
+        Some(_) => Err(HarborError::bad_request(format!(
+            "q: {key} takes {key}=value"
+        ))),
     };
     let operation = exact("operation")?
         .map(|v| {
@@ -67,7 +69,12 @@ fn audit_query(q: &Q) -> ApiResult<AuditQuery> {
     })
 }
 
-async fn page(state: &AppState, q: AuditQuery, list: ListParams, uri: Uri) -> ApiResult<Paged<AuditLogResp>> {
+async fn page(
+    state: &AppState,
+    q: AuditQuery,
+    list: ListParams,
+    uri: Uri,
+) -> ApiResult<Paged<AuditLogResp>> {
     let (entries, total) = state.auth.identity.list_audit(&q, list.page).await?;
     Ok(Paged {
         items: entries.into_iter().map(AuditLogResp::from).collect(),

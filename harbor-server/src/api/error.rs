@@ -31,7 +31,7 @@ impl HarborError {
     }
 
     /// `404 NOT_FOUND`.
-    pub(crate) fn not_found(message: impl Into<String>) -> Self {
+    pub fn not_found(message: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, "NOT_FOUND", message)
     }
 
@@ -98,6 +98,29 @@ impl From<AuthError> for HarborError {
     }
 }
 
+impl From<harbor_replicate::ReplicateError> for HarborError {
+    /// What the caller got wrong is a 400 (with every cause), what does not
+    /// exist a 404, a policy already running a 412, a broken key or store a
+    /// 500.
+    fn from(e: harbor_replicate::ReplicateError) -> Self {
+        use harbor_replicate::ReplicateError as E;
+        match e {
+            E::NotFound { .. } => HarborError::not_found(e.to_string()),
+            E::Busy(m) => HarborError::new(StatusCode::PRECONDITION_FAILED, "PRECONDITION", m),
+            E::Core(e) => e.into(),
+            e @ (E::Secret(_) | E::Io { .. }) => {
+                tracing::error!(error = %e.chain(), "replication failed");
+                HarborError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "UNKNOWN",
+                    "internal server error",
+                )
+            }
+            other => HarborError::bad_request(other.chain()),
+        }
+    }
+}
+
 impl IntoResponse for HarborError {
     fn into_response(self) -> Response {
         let body = Errors {
@@ -121,7 +144,6 @@ impl IntoResponse for HarborError {
         resp
     }
 }
-
 
 /// Harbor's `Errors` body.
 #[derive(Debug, Serialize)]

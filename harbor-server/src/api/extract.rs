@@ -40,7 +40,9 @@ where
         let auth = Arc::<AuthState>::from_ref(state);
         let client = client_ip(&parts.extensions);
         Ok(Caller(
-            auth.authenticator.authenticate(&user, &pass, client).await?,
+            auth.authenticator
+                .authenticate(&user, &pass, client)
+                .await?,
         ))
     }
 }

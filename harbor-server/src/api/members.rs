@@ -97,7 +97,10 @@ pub(super) async fn list(
         all.retain(|m| m.username.contains(name));
     }
     Ok(Paged {
-        items: slice(&all, list.page).iter().map(MemberResp::from).collect(),
+        items: slice(&all, list.page)
+            .iter()
+            .map(MemberResp::from)
+            .collect(),
         total: all.len() as u64,
         page: list.page,
         uri,
@@ -109,11 +112,12 @@ pub(super) async fn create(
     caller: Caller,
     Path(key): Path<String>,
     headers: HeaderMap,
-    HarborJson(r): HarborJson<ProjectMember>,
+    body: Result<HarborJson<ProjectMember>, HarborError>,
 ) -> ApiResult {
     let p = state
         .project_for(&caller, &headers, &key, Resource::Member, Action::Create)
         .await?;
+    let HarborJson(r) = body?;
     if r.member_group.is_some() {
         return Err(HarborError::bad_request(
             "group members are not supported yet",
@@ -173,11 +177,12 @@ pub(super) async fn update(
     caller: Caller,
     Path((key, mid)): Path<(String, String)>,
     headers: HeaderMap,
-    HarborJson(r): HarborJson<RoleRequest>,
+    body: Result<HarborJson<RoleRequest>, HarborError>,
 ) -> ApiResult {
     let p = state
         .project_for(&caller, &headers, &key, Resource::Member, Action::Update)
         .await?;
+    let HarborJson(r) = body?;
     let role = role(r.role_id)?;
     if !state
         .auth

@@ -11,7 +11,8 @@ mod members;
 mod openapi;
 mod paging;
 mod projects;
-mod q;
+pub mod q;
+mod registries;
 mod replication;
 mod robots;
 mod system;
@@ -77,14 +78,14 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v2.0/projects/{project}/logs", get(audit_logs::project))
         .route(
             "/api/v2.0/registries",
-            get(replication::list_registries).post(replication::create_registry),
+            get(registries::list).post(registries::create),
         )
-        .route("/api/v2.0/registries/ping", axum::routing::post(replication::ping_registry))
+        .route("/api/v2.0/registries/ping", axum::routing::post(registries::ping))
         .route(
             "/api/v2.0/registries/{id}",
-            get(replication::get_registry)
-                .put(replication::update_registry)
-                .delete(replication::delete_registry),
+            get(registries::get)
+                .put(registries::update)
+                .delete(registries::delete),
         )
         .route(
             "/api/v2.0/replication/policies",

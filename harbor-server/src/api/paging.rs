@@ -106,18 +106,16 @@ mod tests {
             "</api/v2.0/projects?name=a&page=1&page_size=10>; rel=\"prev\" , </api/v2.0/projects?name=a&page=3&page_size=10>; rel=\"next\""
         );
         assert_eq!(link(&u, page(1, 10), 5), None);
-        assert!(link(&u, page(4, 10), 35)
-            .is_some_and(|l| l.contains("page=3") && !l.contains("next")));
+        assert!(
+            link(&u, page(4, 10), 35).is_some_and(|l| l.contains("page=3") && !l.contains("next"))
+        );
     }
 
     #[test]
     fn a_page_far_past_the_end_never_overflows_and_links_back_to_the_last_page() {
         let u = uri("/api/v2.0/projects");
         let l = link(&u, page(u64::MAX, 100), 250).unwrap_or_default();
-        assert_eq!(
-            l,
-            "</api/v2.0/projects?page=3&page_size=100>; rel=\"prev\""
-        );
+        assert_eq!(l, "</api/v2.0/projects?page=3&page_size=100>; rel=\"prev\"");
         assert_eq!(link(&u, page(u64::MAX, 100), 0), None);
         let huge = link(&u, page(u64::MAX, u64::MAX), u64::MAX).unwrap_or_default();
         assert!(

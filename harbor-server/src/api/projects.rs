@@ -275,7 +275,11 @@ pub(super) async fn list(
     }
     match list.q.get("public") {
         Some(Cond::Exact(v)) => q.public = Some(parse_bool("q public", v)?),
-        Some(_) => return Err(HarborError::bad_request("q: public takes public=true|false")),
+        Some(_) => {
+            return Err(HarborError::bad_request(
+                "q: public takes public=true|false",
+            ))
+        }
         None => {}
     }
     let (projects, total) = state.auth.identity.list_projects(&q, list.page).await?;
@@ -319,9 +323,10 @@ pub(super) async fn create(
     State(state): State<AppState>,
     caller: Caller,
     headers: HeaderMap,
-    HarborJson(r): HarborJson<ProjectReq>,
+    body: Result<HarborJson<ProjectReq>, HarborError>,
 ) -> ApiResult {
     caller.require_user()?;
+    let HarborJson(r) = body?;
     let name_in_location = headers
         .get("x-resource-name-in-location")
         .and_then(|v| v.to_str().ok())
@@ -409,11 +414,12 @@ pub(super) async fn update(
     caller: Caller,
     Path(key): Path<String>,
     headers: HeaderMap,
-    HarborJson(r): HarborJson<ProjectReq>,
+    body: Result<HarborJson<ProjectReq>, HarborError>,
 ) -> ApiResult {
     let p = state
         .project_for(&caller, &headers, &key, Resource::Project, Action::Update)
         .await?;
+    let HarborJson(r) = body?;
     let settings = r.settings()?;
     if r.project_name.as_deref().is_some_and(|n| n != p.name) {
         return Err(HarborError::bad_request("a project cannot be renamed"));

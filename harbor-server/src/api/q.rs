@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 /// One condition of a `q`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Cond {
+pub enum Cond {
     /// `k=v`.
     Exact(String),
     /// `k=~v`.
@@ -21,19 +21,19 @@ pub(crate) enum Cond {
 
 /// A parsed `q`: conditions by key.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub(crate) struct Q(BTreeMap<String, Cond>);
+pub struct Q(BTreeMap<String, Cond>);
 
 /// Why a `q` does not parse.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("q {q:?} is malformed: {why}")]
-pub(crate) struct QError {
+pub struct QError {
     q: String,
     why: &'static str,
 }
 
 impl Q {
     /// Parses `q` (absent or empty: no conditions).
-    pub(crate) fn parse(q: Option<&str>) -> Result<Q, QError> {
+    pub fn parse(q: Option<&str>) -> Result<Q, QError> {
         let mut out = BTreeMap::new();
         let Some(text) = q.filter(|q| !q.trim().is_empty()) else {
             return Ok(Q(out));
@@ -72,13 +72,13 @@ impl Q {
     }
 
     /// The condition on `key`, if any.
-    pub(crate) fn get(&self, key: &str) -> Option<&Cond> {
+    pub fn get(&self, key: &str) -> Option<&Cond> {
         self.0.get(key)
     }
 
     /// For a key that is matched by text: `Some((text, fuzzy))` for `k=v`
     /// and `k=~v`; other forms on such a key are refused.
-    pub(crate) fn text(&self, key: &str) -> Result<Option<(&str, bool)>, String> {
+    pub fn text(&self, key: &str) -> Result<Option<(&str, bool)>, String> {
         match self.get(key) {
             None => Ok(None),
             Some(Cond::Exact(v)) => Ok(Some((v, false))),
@@ -99,7 +99,9 @@ fn split_top(text: &str) -> Result<Vec<&str>, &'static str> {
             (None, '"' | '\'') => quote = Some(c),
             (None, '[' | '{' | '(') => depth += 1,
             (None, ']' | '}' | ')') => {
-                depth = depth.checked_sub(1).ok_or("a bracket closes that never opened")?
+                depth = depth
+                    .checked_sub(1)
+                    .ok_or("a bracket closes that never opened")?
             }
             (None, ',') if depth == 0 => {
                 items.push(&text[start..i]);
@@ -157,7 +159,10 @@ mod tests {
             parsed.get("op_time"),
             Some(&Cond::Range(None, Some("2021-01-01 00:00:00".into())))
         );
-        assert_eq!(q("name=\"a,b\"").get("name"), Some(&Cond::Exact("a,b".into())));
+        assert_eq!(
+            q("name=\"a,b\"").get("name"),
+            Some(&Cond::Exact("a,b".into()))
+        );
         assert_eq!(Q::parse(None), Ok(Q::default()));
         assert_eq!(Q::parse(Some(" ")), Ok(Q::default()));
     }

@@ -229,9 +229,10 @@ async fn find(state: &AppState, raw: &str) -> ApiResult<Robot> {
 pub(super) async fn create(
     State(state): State<AppState>,
     caller: Caller,
-    HarborJson(r): HarborJson<RobotReq>,
+    body: Result<HarborJson<RobotReq>, HarborError>,
 ) -> ApiResult {
     caller.require_user()?;
+    let HarborJson(r) = body?;
     let name = r
         .name
         .clone()
@@ -332,7 +333,11 @@ pub(super) async fn list(
         Some(Cond::Exact(v)) => Some(v.parse::<i64>().map_err(|_| {
             HarborError::bad_request(format!("q: ProjectID {v:?} is not a number"))
         })?),
-        Some(_) => return Err(HarborError::bad_request("q: ProjectID takes ProjectID=<id>")),
+        Some(_) => {
+            return Err(HarborError::bad_request(
+                "q: ProjectID takes ProjectID=<id>",
+            ))
+        }
     };
     if project_id.is_none() {
         caller.require_admin()?;
@@ -366,12 +371,15 @@ pub(super) async fn update(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-    HarborJson(r): HarborJson<RobotReq>,
+    body: Result<HarborJson<RobotReq>, HarborError>,
 ) -> ApiResult {
     caller.require_user()?;
     let mut robot = find(&state, &id).await?;
     let project = authorize(&state, &caller, robot.project_id, Action::Update).await?;
-    if r.level.as_deref().is_some_and(|l| l != robot.level.as_str())
+    let HarborJson(r) = body?;
+    if r.level
+        .as_deref()
+        .is_some_and(|l| l != robot.level.as_str())
         || r.name.as_deref().is_some_and(|n| n != robot.name)
     {
         return Err(HarborError::bad_request(
@@ -409,11 +417,12 @@ pub(super) async fn refresh(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-    HarborJson(r): HarborJson<RobotSec>,
+    body: Result<HarborJson<RobotSec>, HarborError>,
 ) -> ApiResult {
     caller.require_user()?;
     let robot = find(&state, &id).await?;
     authorize(&state, &caller, robot.project_id, Action::Update).await?;
+    let HarborJson(r) = body?;
     let (secret, shown) = match r.secret.filter(|s| !s.is_empty()) {
         Some(s) => {
             check_password_strength(&s)?;
@@ -430,7 +439,12 @@ pub(super) async fn refresh(
         .set_robot_secret(robot.id, &hash(secret).await?)
         .await?;
     tracing::info!(robot = %robot.name, by = %caller.0, "robot secret refreshed");
-    Ok(json(StatusCode::OK, &RobotSec { secret: Some(shown) }))
+    Ok(json(
+        StatusCode::OK,
+        &RobotSec {
+            secret: Some(shown),
+        },
+    ))
 }
 
 pub(super) async fn delete(

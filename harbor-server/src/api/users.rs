@@ -98,7 +98,10 @@ async fn users_named(
         (Some(name), true) => {
             let found = state.auth.identity.user_by_name(name).await?;
             let total = u64::from(found.is_some());
-            Ok((found.filter(|_| page.page == 1).into_iter().collect(), total))
+            Ok((
+                found.filter(|_| page.page == 1).into_iter().collect(),
+                total,
+            ))
         }
         (name, _) => Ok(state.auth.identity.list_users(name, page).await?),
     }
@@ -180,9 +183,10 @@ async fn hash(password: String) -> ApiResult<String> {
 pub(super) async fn create(
     State(state): State<AppState>,
     caller: Caller,
-    HarborJson(r): HarborJson<UserCreationReq>,
+    body: Result<HarborJson<UserCreationReq>, HarborError>,
 ) -> ApiResult {
     caller.require_admin()?;
+    let HarborJson(r) = body?;
     check_username(&r.username)?;
     let realname = r.realname.unwrap_or_default();
     let comment = r.comment.unwrap_or_default();
@@ -266,7 +270,10 @@ pub(super) async fn search(
 pub(super) async fn current(State(state): State<AppState>, caller: Caller) -> ApiResult {
     caller.require_user()?;
     let id = caller.0.user_id().ok_or_else(HarborError::unauthorized)?;
-    Ok(json(StatusCode::OK, &UserResp::from(&find(&state, id).await?)))
+    Ok(json(
+        StatusCode::OK,
+        &UserResp::from(&find(&state, id).await?),
+    ))
 }
 
 pub(super) async fn get(
@@ -276,17 +283,21 @@ pub(super) async fn get(
 ) -> ApiResult {
     let id = user_id(&id)?;
     self_or_admin(&caller, id)?;
-    Ok(json(StatusCode::OK, &UserResp::from(&find(&state, id).await?)))
+    Ok(json(
+        StatusCode::OK,
+        &UserResp::from(&find(&state, id).await?),
+    ))
 }
 
 pub(super) async fn update(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-    HarborJson(r): HarborJson<UserProfile>,
+    body: Result<HarborJson<UserProfile>, HarborError>,
 ) -> ApiResult {
     let id = user_id(&id)?;
     self_or_admin(&caller, id)?;
+    let HarborJson(r) = body?;
     let u = find(&state, id).await?;
     let email = r.email.unwrap_or(u.email);
     let realname = r.realname.unwrap_or(u.realname);
@@ -304,10 +315,11 @@ pub(super) async fn password(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-    HarborJson(r): HarborJson<PasswordReq>,
+    body: Result<HarborJson<PasswordReq>, HarborError>,
 ) -> ApiResult {
     let id = user_id(&id)?;
     self_or_admin(&caller, id)?;
+    let HarborJson(r) = body?;
     let u = find(&state, id).await?;
     // Changing one's own password takes the current one, even for an admin.
     if caller.0.user_id() == Some(id) {
@@ -340,9 +352,10 @@ pub(super) async fn sysadmin(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-    HarborJson(r): HarborJson<SysAdminFlag>,
+    body: Result<HarborJson<SysAdminFlag>, HarborError>,
 ) -> ApiResult {
     caller.require_admin()?;
+    let HarborJson(r) = body?;
     let id = user_id(&id)?;
     let u = find(&state, id).await?;
     if id == 1 && !r.sysadmin_flag {

@@ -282,7 +282,10 @@ pub async fn try_request(
 /// Every `/api/v2.0` answer a test receives must be what Harbor's swagger
 /// documents for that operation: status, headers and body.
 fn check_against_harbor(method: &str, url: &str, resp: &Resp) {
-    let path = match url.find("://").and_then(|i| url[i + 3..].find('/').map(|j| i + 3 + j)) {
+    let path = match url
+        .find("://")
+        .and_then(|i| url[i + 3..].find('/').map(|j| i + 3 + j))
+    {
         Some(start) => &url[start..],
         None => return,
     };
@@ -366,4 +369,19 @@ pub async fn raw_request(addr: SocketAddr, head: &[u8], body: Vec<u8>) -> (u16, 
         .and_then(|s| s.parse().ok())
         .unwrap_or_else(|| panic!("status line: {headers}"));
     (status, headers, answer[split + 4..].to_vec())
+}
+
+/// A repository name the test knows to be valid.
+pub fn repo(s: &str) -> harbor_core::RepositoryName {
+    harbor_core::RepositoryName::parse(s).unwrap_or_else(|e| panic!("{s}: {e}"))
+}
+
+/// A tag the test knows to be valid.
+pub fn tag(s: &str) -> harbor_core::Tag {
+    harbor_core::Tag::parse(s).unwrap_or_else(|e| panic!("{s}: {e}"))
+}
+
+/// A tag or digest the test knows to be valid.
+pub fn reference(s: &str) -> harbor_core::Reference {
+    harbor_core::Reference::parse(s).unwrap_or_else(|e| panic!("{s}: {e}"))
 }

@@ -221,7 +221,10 @@ pub async fn project_metadata_is_kept_whole_and_replaced_whole(store: &dyn Ident
     assert!(ok("set", store.set_project_metadata(p.id, &meta).await));
     let read = ok("by id", store.project_by_id(p.id).await);
     assert_eq!(read.map(|p| p.metadata), Some(meta));
-    let plain = ok("create", store.create_project("meta-plain", true, owner.id).await);
+    let plain = ok(
+        "create",
+        store.create_project("meta-plain", true, owner.id).await,
+    );
     assert!(plain.metadata.is_empty());
     assert!(!ok(
         "set on a missing project",

@@ -350,7 +350,9 @@ pub async fn repositories_and_artifacts_list_with_their_figures(store: &dyn Meta
     );
     let (_, none) = ok(
         "repos",
-        store.repositories_with_prefix("figures-nope/", None, page).await,
+        store
+            .repositories_with_prefix("figures-nope/", None, page)
+            .await,
     );
     assert_eq!(none, 0);
     let (nested, total) = ok(

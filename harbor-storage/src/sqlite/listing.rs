@@ -24,7 +24,10 @@ pub(super) fn repositories(
          AND EXISTS (SELECT 1 FROM manifests m WHERE m.repository_id = r.id)";
     let total: i64 = c
         .prepare_cached(&format!("SELECT count(*) {filter}"))?
-        .query_row(params![name, prefix, None::<i64>, None::<i64>, contains], |r| r.get(0))?;
+        .query_row(
+            params![name, prefix, None::<i64>, None::<i64>, contains],
+            |r| r.get(0),
+        )?;
     let sql = format!(
         "SELECT r.id, r.name, r.created_at,
            COALESCE((SELECT max(m.pushed_at) FROM manifests m WHERE m.repository_id = r.id), r.created_at),
@@ -102,10 +105,7 @@ pub(super) fn artifacts(
     );
     let rows: Vec<Row> = c
         .prepare_cached(&sql)?
-        .query_map(
-            params![repo, sql_limit(page), sql_offset(page)],
-            row,
-        )?
+        .query_map(params![repo, sql_limit(page), sql_offset(page)], row)?
         .collect::<Result<_, _>>()?;
     let list = rows
         .into_iter()
