@@ -84,35 +84,6 @@ impl ErrorCode {
             ErrorCode::Unknown => "UNKNOWN",
         }
     }
-
-    /// The HTTP status that CNCF distribution answers this code with.
-    pub fn http_status(self) -> u16 {
-        match self {
-            ErrorCode::BlobUnknown
-            | ErrorCode::BlobUploadUnknown
-            | ErrorCode::ManifestUnknown
-            | ErrorCode::NameUnknown
-            | ErrorCode::NotFound => 404,
-            ErrorCode::BlobUploadInvalid
-            | ErrorCode::DigestInvalid
-            | ErrorCode::ManifestBlobUnknown
-            | ErrorCode::ManifestInvalid
-            | ErrorCode::NameInvalid
-            | ErrorCode::SizeInvalid
-            | ErrorCode::TagInvalid
-            | ErrorCode::PaginationNumberInvalid
-            | ErrorCode::BadRequest => 400,
-            ErrorCode::Conflict => 409,
-            ErrorCode::Precondition => 412,
-            ErrorCode::Unauthorized => 401,
-            ErrorCode::Denied => 403,
-            ErrorCode::Unsupported => 405,
-            ErrorCode::RangeInvalid => 416,
-            ErrorCode::TooLarge => 413,
-            ErrorCode::TooManyRequests => 429,
-            ErrorCode::Unknown => 500,
-        }
-    }
 }
 
 impl fmt::Display for ErrorCode {

@@ -291,10 +291,10 @@ mod tests {
     }
 
     #[test]
-    fn oversize_manifests_are_refused_with_413() {
+    fn oversize_manifests_are_refused_as_too_large() {
         let body = vec![b' '; MAX_MANIFEST_SIZE + 1];
         let e = Manifest::parse(Some(OCI_MANIFEST), &body, Algorithm::Sha256).err();
-        assert_eq!(e.map(|e| e.code().http_status()), Some(413));
+        assert_eq!(e.map(|e| e.code()), Some(crate::ErrorCode::TooLarge));
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use axum::http::{Method, StatusCode, Version};
 use axum::response::{IntoResponse, Response};
-use harbor_core::{ByteRange, Digest, ErrorCode, RepositoryName};
+use harbor_core::{Digest, ErrorCode, RepositoryName};
 
 use super::{header, set, ApiError, OciState};
 use crate::sendfile::{FileBody, SendfileSlot};
@@ -22,7 +22,7 @@ pub(super) async fn get(
     let digest = Digest::parse(digest)?;
     let range = match header(req.headers(), "range") {
         None => None,
-        Some(h) => Some(ByteRange::parse(h).ok_or_else(|| {
+        Some(h) => Some(super::range::parse_range(h).ok_or_else(|| {
             ApiError::new(
                 ErrorCode::RangeInvalid,
                 format!("unsupported Range header {h:?}"),

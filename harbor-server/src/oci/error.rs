@@ -30,6 +30,36 @@ pub fn error_body(code: &str, message: &str, detail: Option<&serde_json::Value>)
     body.to_string().into_bytes()
 }
 
+/// The HTTP status CNCF distribution answers each error code with: the
+/// protocol's codes are the engine's, their HTTP spelling is the server's.
+pub fn status_of(code: ErrorCode) -> StatusCode {
+    match code {
+        ErrorCode::BlobUnknown
+        | ErrorCode::BlobUploadUnknown
+        | ErrorCode::ManifestUnknown
+        | ErrorCode::NameUnknown
+        | ErrorCode::NotFound => StatusCode::NOT_FOUND,
+        ErrorCode::BlobUploadInvalid
+        | ErrorCode::DigestInvalid
+        | ErrorCode::ManifestBlobUnknown
+        | ErrorCode::ManifestInvalid
+        | ErrorCode::NameInvalid
+        | ErrorCode::SizeInvalid
+        | ErrorCode::TagInvalid
+        | ErrorCode::PaginationNumberInvalid
+        | ErrorCode::BadRequest => StatusCode::BAD_REQUEST,
+        ErrorCode::Conflict => StatusCode::CONFLICT,
+        ErrorCode::Precondition => StatusCode::PRECONDITION_FAILED,
+        ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
+        ErrorCode::Denied => StatusCode::FORBIDDEN,
+        ErrorCode::Unsupported => StatusCode::METHOD_NOT_ALLOWED,
+        ErrorCode::RangeInvalid => StatusCode::RANGE_NOT_SATISFIABLE,
+        ErrorCode::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        ErrorCode::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let code = self.0.code();
@@ -38,8 +68,7 @@ impl IntoResponse for ApiError {
         } else {
             tracing::debug!(error = %self.0, "request refused");
         }
-        let status =
-            StatusCode::from_u16(code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let status = status_of(code);
         let body = error_body(code.as_str(), &self.0.message(), self.0.detail());
         let mut resp = (status, body).into_response();
         resp.headers_mut().insert(

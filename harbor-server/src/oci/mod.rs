@@ -8,6 +8,7 @@ mod blobs;
 mod discovery;
 pub mod error;
 mod manifests;
+pub mod range;
 mod uploads;
 
 use axum::body::Body;

@@ -6,6 +6,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use harbor_core::{Digest, ErrorCode, RepositoryName, UploadStatus};
 
+use super::range::parse_content_range;
 use super::{body_stream, content_length, query_param, set, ApiError, OciState};
 
 pub(super) async fn start(
@@ -133,18 +134,6 @@ pub(super) async fn cancel(
     Ok(resp)
 }
 
-/// `<start>-<end>` as the spec writes it: two runs of ASCII digits, start
-/// not after end (as CNCF distribution reads it); anything else is `None`.
-fn parse_content_range(h: &str) -> Option<(u64, u64)> {
-    let (a, b) = h.split_once('-')?;
-    let digits = |s: &str| !s.is_empty() && s.bytes().all(|c| c.is_ascii_digit());
-    if !digits(a) || !digits(b) {
-        return None;
-    }
-    let (a, b): (u64, u64) = (a.parse().ok()?, b.parse().ok()?);
-    (a <= b).then_some((a, b))
-}
-
 fn created(repo: &RepositoryName, digest: &Digest) -> Response {
     let mut resp = StatusCode::CREATED.into_response();
     set(&mut resp, "location", &format!("/v2/{repo}/blobs/{digest}"));
@@ -173,36 +162,4 @@ fn session_response(code: StatusCode, repo: &RepositoryName, status: &UploadStat
     session_headers(&mut resp, repo, status);
     set(&mut resp, "content-length", "0");
     resp
-}
-
-#[cfg(test)]
-mod tests {
-    use super::parse_content_range;
-
-    #[test]
-    fn content_ranges_parse_only_in_the_spec_form() {
-        assert_eq!(parse_content_range("0-99"), Some((0, 99)));
-        assert_eq!(parse_content_range("100-199"), Some((100, 199)));
-        for bad in [
-            "9-1",
-            "x",
-            "",
-            "-",
-            "0-",
-            "-5",
-            "+0-5",
-            "0-+5",
-            " 0-5",
-            "0-5 ",
-            "0 - 5",
-            "bytes 100-199/*",
-            "bytes=5-6",
-            "0-5/10",
-            "0x1-2",
-            "1-2-3",
-            "0-99999999999999999999999",
-        ] {
-            assert_eq!(parse_content_range(bad), None, "{bad:?}");
-        }
-    }
 }
