@@ -11,7 +11,8 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use futures::StreamExt;
-use harbor_core::{Reference, RepositoryName, Tag};
+use harbor_core::media_type::{OCI_CONFIG, OCI_LAYER_TAR};
+use harbor_core::{Descriptor, ImageManifestBuilder, Reference, RepositoryName, Tag};
 use harbor_replicate::{adapters::DockerRegistry, Copier, CopyOptions, Endpoint, RegistryAdapter};
 
 const CHUNK: usize = 256 * 1024;
@@ -88,15 +89,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         harbor_core::bytes_stream(&config[..]),
     )
     .await?;
-    let manifest = format!(
-        r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{config_digest}","size":{}}},"layers":[{{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"{layer}","size":{size}}}]}}"#,
-        config.len()
-    );
+    let manifest = ImageManifestBuilder::oci(Descriptor::for_blob(OCI_CONFIG, config))
+        .layer(Descriptor::new(OCI_LAYER_TAR, layer.clone(), size))
+        .build()?;
     src.push_manifest(
         &repo,
         &Reference::Tag(v1.clone()),
-        "application/vnd.oci.image.manifest.v1+json",
-        Bytes::from(manifest),
+        manifest.media_type(),
+        manifest.bytes().clone(),
     )
     .await?;
     let before = harbor_benches::peak_rss_kib();

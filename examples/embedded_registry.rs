@@ -8,7 +8,11 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use futures::TryStreamExt;
-use harbor_core::{bytes_stream, Digest, Reference, Registry, RepositoryName, Tag};
+use harbor_core::media_type::{OCI_CONFIG, OCI_LAYER_TAR};
+use harbor_core::{
+    bytes_stream, Descriptor, Digest, ImageManifestBuilder, Reference, Registry, RepositoryName,
+    Tag,
+};
 use harbor_storage::{FsBlobStore, SqliteMetaStore};
 
 #[tokio::main]
@@ -59,27 +63,30 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .await?;
     println!("layer {layer_digest} stored, {size} bytes");
 
-    // The manifest, under a tag.
-    let manifest = format!(
-        r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{config_digest}","size":{}}},"layers":[{{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"{layer_digest}","size":{}}}]}}"#,
-        config.len(),
-        layer.len()
-    );
+    // The manifest, under a tag: descriptors of what was pushed, serialised
+    // once by the builder.
+    let manifest = ImageManifestBuilder::oci(Descriptor::for_blob(OCI_CONFIG, config))
+        .layer(Descriptor::new(
+            OCI_LAYER_TAR,
+            layer_digest.clone(),
+            layer.len() as u64,
+        ))
+        .build()?;
     let tag = Reference::Tag(Tag::parse("v1")?);
     let pushed = registry
         .put_manifest(
             &repo,
             &tag,
-            Some(harbor_core::media_type::OCI_MANIFEST),
-            Bytes::from(manifest.clone()),
+            Some(manifest.media_type()),
+            manifest.bytes().clone(),
         )
         .await?;
     println!("pushed {repo}:v1 as {}", pushed.digest);
 
     // Pull it back and verify.
     let pulled = registry.get_manifest(&repo, &tag, None).await?;
-    assert_eq!(pulled.payload, manifest.as_bytes(), "manifest bytes differ");
-    assert_eq!(pulled.digest, Digest::sha256(manifest.as_bytes()));
+    assert_eq!(pulled.payload, manifest.bytes(), "manifest bytes differ");
+    assert_eq!(pulled.digest, Digest::sha256(manifest.bytes()));
     let blob = registry.get_blob(&repo, &layer_digest, None).await?;
     let parts: Vec<Bytes> = blob.body.try_collect().await?;
     let pulled_layer = parts.concat();

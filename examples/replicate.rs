@@ -10,8 +10,11 @@
 
 use std::sync::Arc;
 
-use bytes::Bytes;
-use harbor_core::{bytes_stream, Digest, Reference, Registry, RepositoryName, Tag};
+use harbor_core::media_type::{OCI_CONFIG, OCI_LAYER_TAR};
+use harbor_core::{
+    bytes_stream, Descriptor, Digest, ImageManifestBuilder, Reference, Registry, RepositoryName,
+    Tag,
+};
 use harbor_replicate::adapters::Local;
 use harbor_replicate::{Copier, CopyEvent, CopyOptions, Policy, Replicator};
 use harbor_storage::{MemoryBlobStore, SqliteMetaStore};
@@ -38,18 +41,14 @@ async fn push(r: &Registry, repo: &str, tag: &str) -> Result<(), Box<dyn std::er
         )
         .await?;
     }
-    let manifest = format!(
-        r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{}","size":{}}},"layers":[{{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"{}","size":{}}}]}}"#,
-        Digest::sha256(&config),
-        config.len(),
-        Digest::sha256(&layer),
-        layer.len()
-    );
+    let manifest = ImageManifestBuilder::oci(Descriptor::for_blob(OCI_CONFIG, &config))
+        .layer(Descriptor::for_blob(OCI_LAYER_TAR, &layer))
+        .build()?;
     r.put_manifest(
         &name,
         &Reference::Tag(Tag::parse(tag)?),
         None,
-        Bytes::from(manifest),
+        manifest.into_bytes(),
     )
     .await?;
     Ok(())

@@ -1,6 +1,8 @@
 //! The OCI distribution operations the scenarios are made of.
 
 use bytes::Bytes;
+use harbor_core::media_type::{OCI_CONFIG, OCI_LAYER_TAR};
+use harbor_core::{Descriptor, Digest, ImageManifestBuilder};
 use http_body_util::BodyExt;
 use hyper::Method;
 
@@ -168,29 +170,16 @@ pub(crate) async fn push_image(
     let config = Bytes::from_static(
         br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]},"config":{}}"#,
     );
-    let config_len = config.len();
-    let config_digest = upload_bytes(reg, repo, config).await?;
-    let layers: Vec<serde_json::Value> = layers
+    let config_descriptor = Descriptor::for_blob(OCI_CONFIG, &config);
+    upload_bytes(reg, repo, config).await?;
+    let layers = layers
         .iter()
-        .map(|(d, s)| {
-            serde_json::json!({
-                "mediaType": "application/vnd.oci.image.layer.v1.tar",
-                "digest": d,
-                "size": s,
-            })
-        })
-        .collect();
-    let manifest = serde_json::json!({
-        "schemaVersion": 2,
-        "mediaType": OCI_MANIFEST,
-        "config": {
-            "mediaType": "application/vnd.oci.image.config.v1+json",
-            "digest": config_digest,
-            "size": config_len,
-        },
-        "layers": layers,
-    });
-    let manifest = Bytes::from(serde_json::to_vec(&manifest)?);
+        .map(|(d, s)| Ok(Descriptor::new(OCI_LAYER_TAR, Digest::parse(d)?, *s)))
+        .collect::<Res<Vec<_>>>()?;
+    let manifest = ImageManifestBuilder::oci(config_descriptor)
+        .layers(layers)
+        .build()?
+        .into_bytes();
     put_manifest(reg, repo, tag, &manifest).await?;
     Ok(manifest)
 }

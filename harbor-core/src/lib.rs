@@ -11,6 +11,7 @@ pub mod digest;
 pub mod error;
 pub mod identity;
 pub mod manifest;
+pub mod manifest_builder;
 pub mod media_type;
 pub mod meta_store;
 pub mod name;
@@ -24,7 +25,8 @@ pub use identity::{
     AuditEntry, AuditOperation, AuditQuery, AuditResource, IdentityStore, Member, NewUser, Page,
     Project, ProjectQuery, Robot, RobotAccess, RobotLevel, RobotPermission, Role, User,
 };
-pub use manifest::{Descriptor, Manifest, MAX_MANIFEST_SIZE};
+pub use manifest::{Descriptor, Manifest, Platform, EMPTY_JSON, MAX_MANIFEST_SIZE};
+pub use manifest_builder::{BuiltManifest, ImageIndexBuilder, ImageManifestBuilder};
 pub use meta_store::{
     ArtifactInfo, ManifestRecord, MetaStore, RepositoryInfo, TagInfo, UploadSession,
 };

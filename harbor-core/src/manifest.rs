@@ -35,6 +35,106 @@ pub struct Descriptor {
     pub artifact_type: Option<String>,
 }
 
+impl Descriptor {
+    /// A descriptor of content already known by `digest` and `size`, such as a
+    /// blob that was streamed elsewhere or a manifest pulled from a peer.
+    pub fn new(media_type: impl Into<String>, digest: Digest, size: u64) -> Self {
+        Descriptor {
+            media_type: media_type.into(),
+            digest,
+            size,
+            urls: Vec::new(),
+            annotations: None,
+            platform: None,
+            artifact_type: None,
+        }
+    }
+
+    /// A descriptor of `data`, its SHA-256 digest and size computed here, so a
+    /// manifest cannot name a blob with a digest or size that is not its own.
+    pub fn for_blob(media_type: impl Into<String>, data: &[u8]) -> Self {
+        Self::new(media_type, Digest::sha256(data), data.len() as u64)
+    }
+
+    /// The OCI empty descriptor: the two bytes `{}` as
+    /// [`OCI_EMPTY`](media_type::OCI_EMPTY), the config of artifacts that have
+    /// none of their own.
+    pub fn empty() -> Self {
+        Self::for_blob(media_type::OCI_EMPTY, EMPTY_JSON)
+    }
+
+    /// This descriptor with `platform`, as an index lists its children.
+    pub fn with_platform(mut self, platform: Platform) -> Self {
+        self.platform = Some(platform.into());
+        self
+    }
+
+    /// This descriptor with the annotation `key` set to `value`.
+    pub fn with_annotation(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.annotations
+            .get_or_insert_with(BTreeMap::new)
+            .insert(key.into(), value.into());
+        self
+    }
+
+    /// This descriptor with `artifactType`, as referrers lists show it.
+    pub fn with_artifact_type(mut self, artifact_type: impl Into<String>) -> Self {
+        self.artifact_type = Some(artifact_type.into());
+        self
+    }
+}
+
+/// The content of the OCI empty descriptor ([`Descriptor::empty`]), to push
+/// as the blob it names.
+pub const EMPTY_JSON: &[u8] = b"{}";
+
+/// The platform an index entry runs on (`os`, `architecture`, `variant`).
+///
+/// [`Descriptor::platform`] stays a JSON value so that fields this type does not
+/// know (`os.version`, `features`) survive parsing; this type is how a program
+/// writes one.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Platform {
+    /// The operating system, as Go's `GOOS` spells it (`linux`, `windows`).
+    pub os: String,
+    /// The CPU architecture, as Go's `GOARCH` spells it (`amd64`, `arm64`).
+    pub architecture: String,
+    /// The CPU variant (`v7` of `arm`, `v8` of `arm64`).
+    pub variant: Option<String>,
+}
+
+impl Platform {
+    /// `os`/`architecture`, without a variant.
+    pub fn new(os: impl Into<String>, architecture: impl Into<String>) -> Self {
+        Platform {
+            os: os.into(),
+            architecture: architecture.into(),
+            variant: None,
+        }
+    }
+
+    /// This platform with the CPU `variant`.
+    pub fn with_variant(mut self, variant: impl Into<String>) -> Self {
+        self.variant = Some(variant.into());
+        self
+    }
+}
+
+impl From<Platform> for serde_json::Value {
+    /// The platform object `{"architecture", "os", "variant"?}`, built as a map
+    /// rather than through serde so that the conversion cannot fail.
+    fn from(p: Platform) -> Self {
+        let mut map = serde_json::Map::new();
+        map.insert("architecture".into(), p.architecture.into());
+        map.insert("os".into(), p.os.into());
+        if let Some(variant) = p.variant {
+            map.insert("variant".into(), variant.into());
+        }
+        serde_json::Value::Object(map)
+    }
+}
+
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct RawManifest {
@@ -246,6 +346,30 @@ mod tests {
         assert_eq!(m.artifact_type.as_deref(), Some("application/x-sig"));
         assert_eq!(m.subject.map(|s| s.digest), Some(Digest::sha256(b"s")));
         assert_eq!(m.annotations.get("a").map(String::as_str), Some("b"));
+    }
+
+    #[test]
+    fn a_blob_descriptor_carries_the_digest_and_size_of_its_data() {
+        let d = Descriptor::for_blob(OCI_LAYER_TAR, b"abc");
+        assert_eq!(d, Descriptor::new(OCI_LAYER_TAR, Digest::sha256(b"abc"), 3));
+        let e = Descriptor::empty();
+        assert_eq!((e.media_type.as_str(), e.size), (OCI_EMPTY, 2));
+        assert_eq!(e.digest, Digest::sha256(EMPTY_JSON));
+        let entry = d
+            .with_platform(Platform::new("linux", "arm64").with_variant("v8"))
+            .with_annotation("k", "v")
+            .with_artifact_type("application/x");
+        assert_eq!(
+            serde_json::to_value(&entry).ok(),
+            Some(serde_json::json!({
+                "mediaType": OCI_LAYER_TAR,
+                "digest": Digest::sha256(b"abc").to_string(),
+                "size": 3,
+                "annotations": {"k": "v"},
+                "platform": {"architecture": "arm64", "os": "linux", "variant": "v8"},
+                "artifactType": "application/x",
+            }))
+        );
     }
 
     #[test]

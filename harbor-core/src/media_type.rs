@@ -14,6 +14,16 @@ pub const DOCKER_SCHEMA1: &str = "application/vnd.docker.distribution.manifest.v
 pub const DOCKER_SCHEMA1_SIGNED: &str = "application/vnd.docker.distribution.manifest.v1+prettyjws";
 /// The OCI empty descriptor's media type (`{}`), used by artifacts.
 pub const OCI_EMPTY: &str = "application/vnd.oci.empty.v1+json";
+/// OCI image config.
+pub const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
+/// Uncompressed OCI layer.
+pub const OCI_LAYER_TAR: &str = "application/vnd.oci.image.layer.v1.tar";
+/// Gzip-compressed OCI layer.
+pub const OCI_LAYER_TAR_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
+/// Docker image config, the config of a schema 2 manifest.
+pub const DOCKER_CONFIG: &str = "application/vnd.docker.container.image.v1+json";
+/// Gzip-compressed Docker layer, the layers of a schema 2 manifest.
+pub const DOCKER_LAYER_TAR_GZIP: &str = "application/vnd.docker.image.rootfs.diff.tar.gzip";
 
 /// Layer media types that may live elsewhere (`urls`), so the registry does not
 /// require them to be uploaded.

@@ -7,15 +7,16 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use harbor_core::{bytes_stream, ByteStream, Digest, Reference, Registry, RepositoryName, Tag};
+use harbor_core::media_type::{OCI_CONFIG, OCI_INDEX, OCI_LAYER_TAR, OCI_MANIFEST};
+use harbor_core::{
+    bytes_stream, ByteStream, Descriptor, Digest, ImageIndexBuilder, ImageManifestBuilder,
+    Platform, Reference, Registry, RepositoryName, Tag,
+};
 use harbor_replicate::adapters::{collect, Local};
 use harbor_replicate::{
     AdapterInfo, Copier, CopyEvent, CopyOptions, PulledManifest, RegistryAdapter, ReplicateError,
 };
 use harbor_storage::{MemoryBlobStore, SqliteMetaStore};
-
-const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
-const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
 
 fn registry() -> Registry {
     let meta = SqliteMetaStore::in_memory().unwrap_or_else(|e| panic!("{e}"));
@@ -43,7 +44,7 @@ async fn put_blob(r: &Registry, name: &str, data: &[u8]) -> (Digest, usize) {
 }
 
 /// Pushes an image with two layers; returns its manifest bytes and digest.
-async fn image(r: &Registry, name: &str, reference: Option<&str>, seed: &str) -> (String, Digest) {
+async fn image(r: &Registry, name: &str, reference: Option<&str>, seed: &str) -> (Bytes, Digest) {
     let (cd, cl) = put_blob(
         r,
         name,
@@ -52,10 +53,13 @@ async fn image(r: &Registry, name: &str, reference: Option<&str>, seed: &str) ->
     .await;
     let (l1, n1) = put_blob(r, name, format!("layer one {seed}").repeat(1000).as_bytes()).await;
     let (l2, n2) = put_blob(r, name, format!("layer two {seed}").as_bytes()).await;
-    let manifest = format!(
-        r#"{{"schemaVersion":2,"mediaType":"{OCI_MANIFEST}","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{cd}","size":{cl}}},"layers":[{{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"{l1}","size":{n1}}},{{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"{l2}","size":{n2}}}]}}"#
-    );
-    let d = Digest::sha256(manifest.as_bytes());
+    let manifest = ImageManifestBuilder::oci(Descriptor::new(OCI_CONFIG, cd, cl as u64))
+        .layer(Descriptor::new(OCI_LAYER_TAR, l1, n1 as u64))
+        .layer(Descriptor::new(OCI_LAYER_TAR, l2, n2 as u64))
+        .build()
+        .unwrap_or_else(|e| panic!("{e}"))
+        .into_bytes();
+    let d = Digest::sha256(&manifest);
     let reference = match reference {
         Some(t) => tagged(t),
         None => Reference::Digest(d.clone()),
@@ -64,7 +68,7 @@ async fn image(r: &Registry, name: &str, reference: Option<&str>, seed: &str) ->
         &repo(name),
         &reference,
         Some(OCI_MANIFEST),
-        Bytes::from(manifest.clone()),
+        manifest.clone(),
     )
     .await
     .unwrap_or_else(|e| panic!("{e}"));
@@ -79,8 +83,8 @@ async fn manifest_at(r: &Registry, name: &str, reference: &str) -> Option<Bytes>
         .map(|m| m.payload)
 }
 
-async fn same_blobs(a: &Registry, a_repo: &str, b: &Registry, b_repo: &str, manifest: &str) {
-    let m = harbor_core::Manifest::parse(None, manifest.as_bytes(), harbor_core::Algorithm::Sha256)
+async fn same_blobs(a: &Registry, a_repo: &str, b: &Registry, b_repo: &str, manifest: &[u8]) {
+    let m = harbor_core::Manifest::parse(None, manifest, harbor_core::Algorithm::Sha256)
         .unwrap_or_else(|e| panic!("{e}"));
     for blob in m.required_blobs() {
         let x = a
@@ -125,7 +129,7 @@ async fn an_image_arrives_whole_with_the_same_digest_and_a_second_copy_moves_not
     );
     assert_eq!(
         manifest_at(&dst, "mirror/app", "v1").await.as_deref(),
-        Some(manifest.as_bytes())
+        Some(&manifest[..])
     );
     same_blobs(&src, "library/app", &dst, "mirror/app", &manifest).await;
 
@@ -149,16 +153,23 @@ async fn an_index_is_copied_child_by_child_then_the_index() {
     let (src, dst) = (registry(), registry());
     let (amd, amd_d) = image(&src, "library/multi", None, "amd64").await;
     let (arm, arm_d) = image(&src, "library/multi", None, "arm64").await;
-    let index = format!(
-        r#"{{"schemaVersion":2,"mediaType":"{OCI_INDEX}","manifests":[{{"mediaType":"{OCI_MANIFEST}","digest":"{amd_d}","size":{},"platform":{{"architecture":"amd64","os":"linux"}}}},{{"mediaType":"{OCI_MANIFEST}","digest":"{arm_d}","size":{},"platform":{{"architecture":"arm64","os":"linux"}}}}]}}"#,
-        amd.len(),
-        arm.len()
-    );
+    let index = ImageIndexBuilder::oci()
+        .manifest(
+            Descriptor::new(OCI_MANIFEST, amd_d.clone(), amd.len() as u64)
+                .with_platform(Platform::new("linux", "amd64")),
+        )
+        .manifest(
+            Descriptor::new(OCI_MANIFEST, arm_d.clone(), arm.len() as u64)
+                .with_platform(Platform::new("linux", "arm64")),
+        )
+        .build()
+        .unwrap_or_else(|e| panic!("{e}"))
+        .into_bytes();
     src.put_manifest(
         &repo("library/multi"),
         &tagged("latest"),
         Some(OCI_INDEX),
-        Bytes::from(index.clone()),
+        index.clone(),
     )
     .await
     .unwrap_or_else(|e| panic!("{e}"));
@@ -190,14 +201,14 @@ async fn an_index_is_copied_child_by_child_then_the_index() {
     assert_eq!(report.blobs_copied, 6);
     assert_eq!(
         manifest_at(&dst, "mirror/multi", "latest").await.as_deref(),
-        Some(index.as_bytes())
+        Some(&index[..])
     );
     for (m, d) in [(&amd, &amd_d), (&arm, &arm_d)] {
         assert_eq!(
             manifest_at(&dst, "mirror/multi", &d.to_string())
                 .await
                 .as_deref(),
-            Some(m.as_bytes())
+            Some(&m[..])
         );
         same_blobs(&src, "library/multi", &dst, "mirror/multi", m).await;
     }
@@ -239,7 +250,7 @@ async fn without_override_a_differing_destination_tag_is_kept() {
     assert_eq!(report.digest, Some(old_d));
     assert_eq!(
         manifest_at(&dst, "mirror/app", "v1").await.as_deref(),
-        Some(old.as_bytes())
+        Some(&old[..])
     );
 
     let overriding = Copier::new(
@@ -259,7 +270,7 @@ async fn without_override_a_differing_destination_tag_is_kept() {
     assert!(!report.tag_kept);
     assert_ne!(
         manifest_at(&dst, "mirror/app", "v1").await.as_deref(),
-        Some(old.as_bytes())
+        Some(&old[..])
     );
 }
 
@@ -402,7 +413,7 @@ async fn tampered_source_bytes_never_become_a_blob_or_a_tag() {
         None,
         "no tag for incomplete content"
     );
-    let m = harbor_core::Manifest::parse(None, manifest.as_bytes(), harbor_core::Algorithm::Sha256)
+    let m = harbor_core::Manifest::parse(None, &manifest, harbor_core::Algorithm::Sha256)
         .unwrap_or_else(|e| panic!("{e}"));
     for blob in m.required_blobs() {
         let visible = dst.blob_store().stat(&blob.digest).await.ok().flatten();

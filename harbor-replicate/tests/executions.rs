@@ -7,9 +7,10 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use bytes::Bytes;
+use harbor_core::media_type::{OCI_CONFIG, OCI_MANIFEST};
 use harbor_core::{
-    bytes_stream, ByteStream, Digest, NewTask, Reference, Registry, ReplicationStore,
-    RepositoryName, RunStatus, Tag,
+    bytes_stream, ByteStream, Descriptor, Digest, ImageManifestBuilder, NewTask, Reference,
+    Registry, ReplicationStore, RepositoryName, RunStatus, Tag,
 };
 use harbor_replicate::adapters::Local;
 use harbor_replicate::{
@@ -17,8 +18,6 @@ use harbor_replicate::{
     RetryPolicy,
 };
 use harbor_storage::{MemoryBlobStore, SqliteMetaStore};
-
-const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 
 fn registry() -> Registry {
     let meta = SqliteMetaStore::in_memory().unwrap_or_else(|e| panic!("{e}"));
@@ -35,20 +34,15 @@ async fn tagged_image(r: &Registry, name: &str, tags: &[&str]) {
     r.put_blob(&repo(name), &d, bytes_stream(layer.clone()), None)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    let manifest = format!(
-        r#"{{"schemaVersion":2,"mediaType":"{OCI_MANIFEST}","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{d}","size":{}}},"layers":[]}}"#,
-        layer.len()
-    );
+    let manifest = ImageManifestBuilder::oci(Descriptor::for_blob(OCI_CONFIG, &layer))
+        .build()
+        .unwrap_or_else(|e| panic!("{e}"))
+        .into_bytes();
     for t in tags {
         let tag = Reference::Tag(Tag::parse(t).unwrap_or_else(|e| panic!("{e}")));
-        r.put_manifest(
-            &repo(name),
-            &tag,
-            Some(OCI_MANIFEST),
-            Bytes::from(manifest.clone()),
-        )
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        r.put_manifest(&repo(name), &tag, Some(OCI_MANIFEST), manifest.clone())
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
     }
 }
 

@@ -8,15 +8,17 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bytes::Bytes;
 use futures::StreamExt;
-use harbor_core::{bytes_stream, ByteStream, Digest, Reference, Registry, RepositoryName, Tag};
+use harbor_core::media_type::{OCI_CONFIG, OCI_MANIFEST};
+use harbor_core::{
+    bytes_stream, ByteStream, Descriptor, Digest, ImageManifestBuilder, Reference, Registry,
+    RepositoryName, Tag,
+};
 use harbor_replicate::adapters::Local;
 use harbor_replicate::{
     AdapterInfo, CopyEvent, Policy, PulledManifest, RegistryAdapter, ReplicateError, Replicator,
     RetryPolicy,
 };
 use harbor_storage::{MemoryBlobStore, SqliteMetaStore};
-
-const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 
 fn registry() -> Registry {
     let meta = SqliteMetaStore::in_memory().unwrap_or_else(|e| panic!("{e}"));
@@ -46,20 +48,15 @@ async fn tagged_image(r: &Registry, name: &str, tags: &[&str]) {
     )
     .await
     .unwrap_or_else(|e| panic!("{e}"));
-    let manifest = format!(
-        r#"{{"schemaVersion":2,"mediaType":"{OCI_MANIFEST}","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{d}","size":{}}},"layers":[]}}"#,
-        config.len()
-    );
+    let manifest = ImageManifestBuilder::oci(Descriptor::for_blob(OCI_CONFIG, config.as_bytes()))
+        .build()
+        .unwrap_or_else(|e| panic!("{e}"))
+        .into_bytes();
     for t in tags {
         let tag = tagged(t);
-        r.put_manifest(
-            &repo(name),
-            &tag,
-            Some(OCI_MANIFEST),
-            Bytes::from(manifest.clone()),
-        )
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        r.put_manifest(&repo(name), &tag, Some(OCI_MANIFEST), manifest.clone())
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
     }
 }
 

@@ -5,44 +5,41 @@ mod common;
 
 use std::time::Duration;
 
+use bytes::Bytes;
 use common::{digest, TestServer};
+use harbor_core::media_type::{
+    DOCKER_MANIFEST, OCI_CONFIG, OCI_INDEX, OCI_LAYER_TAR, OCI_MANIFEST,
+};
+use harbor_core::{
+    BuiltManifest, Descriptor, Digest, ImageIndexBuilder, ImageManifestBuilder, Platform,
+    EMPTY_JSON,
+};
 
-const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
-const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
-const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
-
-fn image_manifest(
-    config: &str,
-    config_len: usize,
-    layers: &[(&str, usize)],
-    extra: &str,
-) -> String {
-    let layers: Vec<String> = layers
-        .iter()
-        .map(|(d, n)| {
-            format!(r#"{{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"{d}","size":{n}}}"#)
-        })
-        .collect();
-    format!(
-        r#"{{"schemaVersion":2,"mediaType":"{OCI_MANIFEST}","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{config}","size":{config_len}}},"layers":[{}]{extra}}}"#,
-        layers.join(",")
-    )
+/// An OCI image manifest over the config blob `config` and `layers`.
+fn image_manifest(config: &[u8], layers: &[Descriptor]) -> BuiltManifest {
+    ImageManifestBuilder::oci(Descriptor::for_blob(OCI_CONFIG, config))
+        .layers(layers.iter().cloned())
+        .build()
+        .unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// Pushes a config and one layer, then a manifest under `tag`; returns the
-/// manifest body and digest.
-async fn push_image(s: &TestServer, repo: &str, tag: &str, seed: &str) -> (String, String) {
+/// manifest and its digest.
+async fn push_image(s: &TestServer, repo: &str, tag: &str, seed: &str) -> (BuiltManifest, String) {
     let config = format!(r#"{{"architecture":"amd64","os":"linux","seed":"{seed}"}}"#);
     let layer = format!("layer bytes for {seed}").into_bytes();
-    let cd = s.push_blob(repo, config.as_bytes()).await;
-    let ld = s.push_blob(repo, &layer).await;
-    let manifest = image_manifest(&cd, config.len(), &[(&ld, layer.len())], "");
+    s.push_blob(repo, config.as_bytes()).await;
+    s.push_blob(repo, &layer).await;
+    let manifest = image_manifest(
+        config.as_bytes(),
+        &[Descriptor::for_blob(OCI_LAYER_TAR, &layer)],
+    );
     let r = s
         .send(
             "PUT",
             &format!("/v2/{repo}/manifests/{tag}"),
             &[("content-type", OCI_MANIFEST)],
-            manifest.clone(),
+            manifest.bytes().clone(),
         )
         .await;
     assert_eq!(
@@ -51,7 +48,7 @@ async fn push_image(s: &TestServer, repo: &str, tag: &str, seed: &str) -> (Strin
         "manifest push: {}",
         String::from_utf8_lossy(&r.body)
     );
-    let md = digest(manifest.as_bytes());
+    let md = digest(manifest.bytes());
     assert_eq!(r.header("docker-content-digest"), Some(md.as_str()));
     assert_eq!(
         r.header("location"),
@@ -490,7 +487,7 @@ async fn manifests_are_pulled_by_tag_and_digest_with_their_headers() {
             .get(&format!("/v2/library/img/manifests/{reference}"))
             .await;
         assert_eq!(r.status, 200);
-        assert_eq!(r.body.as_ref(), manifest.as_bytes());
+        assert_eq!(r.body.as_ref(), manifest.bytes().as_ref());
         assert_eq!(r.header("content-type"), Some(OCI_MANIFEST));
         assert_eq!(r.header("docker-content-digest"), Some(md.as_str()));
         let r = s
@@ -504,7 +501,7 @@ async fn manifests_are_pulled_by_tag_and_digest_with_their_headers() {
         assert_eq!(r.status, 200);
         assert_eq!(
             r.header("content-length"),
-            Some(manifest.len().to_string().as_str())
+            Some(manifest.size().to_string().as_str())
         );
         assert!(r.body.is_empty());
     }
@@ -552,9 +549,9 @@ async fn bad_manifests_are_refused_with_their_codes_and_change_nothing() {
     let s = TestServer::start().await;
     let repo = "library/badm";
     let config = br#"{"os":"linux"}"#;
-    let cd = s.push_blob(repo, config).await;
-    let missing = digest(b"layer never uploaded");
-    let put = |body: String, ct: &'static str, reference: String| {
+    s.push_blob(repo, config).await;
+    let missing = Digest::sha256(b"layer never uploaded");
+    let put = |body: Bytes, ct: &'static str, reference: String| {
         let s = &s;
         async move {
             s.send(
@@ -567,7 +564,7 @@ async fn bad_manifests_are_refused_with_their_codes_and_change_nothing() {
         }
     };
     let r = put(
-        image_manifest(&cd, config.len(), &[(&missing, 5)], ""),
+        image_manifest(config, &[Descriptor::new(OCI_LAYER_TAR, missing, 5)]).into_bytes(),
         OCI_MANIFEST,
         "t".into(),
     )
@@ -596,7 +593,7 @@ async fn bad_manifests_are_refused_with_their_codes_and_change_nothing() {
         (400, "MANIFEST_INVALID")
     );
 
-    let good = image_manifest(&cd, config.len(), &[], "");
+    let good = image_manifest(config, &[]).into_bytes();
     let r = put(good.clone(), OCI_INDEX, "t".into()).await;
     assert_eq!(
         (r.status, r.error_code().as_str()),
@@ -607,8 +604,8 @@ async fn bad_manifests_are_refused_with_their_codes_and_change_nothing() {
     let r = put(good.clone(), OCI_MANIFEST, digest(b"other")).await;
     assert_eq!((r.status, r.error_code().as_str()), (400, "DIGEST_INVALID"));
 
-    let big = format!("{}{}", good, " ".repeat(4 * 1024 * 1024));
-    let r = put(big, OCI_MANIFEST, "t".into()).await;
+    let big = [good.as_ref(), " ".repeat(4 * 1024 * 1024).as_bytes()].concat();
+    let r = put(big.into(), OCI_MANIFEST, "t".into()).await;
     assert_eq!(r.status, 413);
 
     let r = put(good.clone(), OCI_MANIFEST, "bad:tag!".into()).await;
@@ -621,7 +618,7 @@ async fn bad_manifests_are_refused_with_their_codes_and_change_nothing() {
     assert_eq!(r.json()["tags"], serde_json::json!([]));
 
     // The good one goes in, by digest too.
-    let r = put(good.clone(), OCI_MANIFEST, digest(good.as_bytes())).await;
+    let r = put(good.clone(), OCI_MANIFEST, digest(&good)).await;
     assert_eq!(r.status, 201);
 }
 
@@ -629,16 +626,23 @@ async fn bad_manifests_are_refused_with_their_codes_and_change_nothing() {
 async fn an_index_needs_its_children_first() {
     let s = TestServer::start().await;
     let repo = "library/multi";
-    let (amd, amd_d) = push_image(&s, repo, "amd64", "amd").await;
+    let (amd, _) = push_image(&s, repo, "amd64", "amd").await;
     let arm_config = br#"{"architecture":"arm64","os":"linux"}"#;
-    let cd = s.push_blob(repo, arm_config).await;
-    let arm = image_manifest(&cd, arm_config.len(), &[], "");
-    let arm_d = digest(arm.as_bytes());
-    let index = format!(
-        r#"{{"schemaVersion":2,"mediaType":"{OCI_INDEX}","manifests":[{{"mediaType":"{OCI_MANIFEST}","digest":"{amd_d}","size":{},"platform":{{"architecture":"amd64","os":"linux"}}}},{{"mediaType":"{OCI_MANIFEST}","digest":"{arm_d}","size":{},"platform":{{"architecture":"arm64","os":"linux"}}}}]}}"#,
-        amd.len(),
-        arm.len()
-    );
+    s.push_blob(repo, arm_config).await;
+    let arm = image_manifest(arm_config, &[]);
+    let arm_d = digest(arm.bytes());
+    let index = ImageIndexBuilder::oci()
+        .manifest(
+            amd.descriptor()
+                .with_platform(Platform::new("linux", "amd64")),
+        )
+        .manifest(
+            arm.descriptor()
+                .with_platform(Platform::new("linux", "arm64")),
+        )
+        .build()
+        .unwrap_or_else(|e| panic!("{e}"))
+        .into_bytes();
     let r = s
         .send(
             "PUT",
@@ -656,7 +660,7 @@ async fn an_index_needs_its_children_first() {
             "PUT",
             &format!("/v2/{repo}/manifests/{arm_d}"),
             &[("content-type", OCI_MANIFEST)],
-            arm,
+            arm.into_bytes(),
         )
         .await;
     assert_eq!(r.status, 201);
@@ -671,7 +675,7 @@ async fn an_index_needs_its_children_first() {
     assert_eq!(r.status, 201);
     let r = s.get(&format!("/v2/{repo}/manifests/latest")).await;
     assert_eq!(r.header("content-type"), Some(OCI_INDEX));
-    assert_eq!(r.body.as_ref(), index.as_bytes());
+    assert_eq!(r.body.as_ref(), index.as_ref());
 }
 
 #[tokio::test]
@@ -750,7 +754,7 @@ async fn deleting_a_tag_keeps_the_manifest_and_deleting_a_manifest_removes_its_t
         "PUT",
         "/v2/library/del/manifests/v2",
         &[("content-type", OCI_MANIFEST)],
-        manifest.clone(),
+        manifest.into_bytes(),
     )
     .await;
     let r = s
@@ -846,12 +850,15 @@ async fn referrers_list_the_manifests_that_name_a_subject() {
     let s = TestServer::start().await;
     let repo = "library/refs";
     let (subject, subject_d) = push_image(&s, repo, "v1", "subject").await;
-    let empty = s.push_blob(repo, b"{}").await;
+    s.push_blob(repo, EMPTY_JSON).await;
     let artifact = |kind: &str| {
-        format!(
-            r#"{{"schemaVersion":2,"mediaType":"{OCI_MANIFEST}","artifactType":"{kind}","config":{{"mediaType":"application/vnd.oci.empty.v1+json","digest":"{empty}","size":2}},"layers":[],"subject":{{"mediaType":"{OCI_MANIFEST}","digest":"{subject_d}","size":{}}},"annotations":{{"org.example":"{kind}"}}}}"#,
-            subject.len()
-        )
+        ImageManifestBuilder::oci(Descriptor::empty())
+            .artifact_type(kind)
+            .subject(subject.descriptor())
+            .annotation("org.example", kind)
+            .build()
+            .unwrap_or_else(|e| panic!("{e}"))
+            .into_bytes()
     };
     let mut pushed = Vec::new();
     for kind in [
@@ -859,7 +866,7 @@ async fn referrers_list_the_manifests_that_name_a_subject() {
         "application/vnd.example.sbom",
     ] {
         let body = artifact(kind);
-        let d = digest(body.as_bytes());
+        let d = digest(&body);
         let r = s
             .send(
                 "PUT",
@@ -990,7 +997,7 @@ async fn a_manifest_under_a_name_that_is_neither_tag_nor_digest_is_unknown_but_c
                 "PUT",
                 &path,
                 &[("content-type", OCI_MANIFEST)],
-                manifest.clone(),
+                manifest.bytes().clone(),
             )
             .await;
         assert_eq!(r.status, 400, "PUT {reference}");

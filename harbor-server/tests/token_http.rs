@@ -8,10 +8,10 @@ use std::time::{Duration, SystemTime};
 
 use base64::Engine;
 use common::{digest, TestServer, ADMIN_PASSWORD};
-use harbor_core::Role;
+use harbor_core::media_type::{OCI_CONFIG, OCI_MANIFEST};
+use harbor_core::{Descriptor, ImageManifestBuilder, Role};
 
 const PASSWORD: &str = "Passw0rdPassw0rd";
-const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 
 fn basic(user: &str, password: &str) -> String {
     let raw = format!("{user}:{password}");
@@ -234,11 +234,10 @@ async fn a_developer_pushes_with_a_bearer_token_and_a_guest_token_only_pulls() {
     );
     let config = br#"{"os":"linux"}"#;
     assert_eq!(push_blob(&s, "team/app", &auth, config).await, 201);
-    let manifest = format!(
-        r#"{{"schemaVersion":2,"mediaType":"{OCI_MANIFEST}","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{}","size":{}}},"layers":[]}}"#,
-        digest(config),
-        config.len()
-    );
+    let manifest = ImageManifestBuilder::oci(Descriptor::for_blob(OCI_CONFIG, config))
+        .build()
+        .unwrap_or_else(|e| panic!("{e}"))
+        .into_bytes();
     let r = s
         .send(
             "PUT",
@@ -266,12 +265,12 @@ async fn a_developer_pushes_with_a_bearer_token_and_a_guest_token_only_pulls() {
     let gauth = bearer(&guest_token);
     let r = s.get_with("/v2/team/app/manifests/v1", &gauth).await;
     assert_eq!(r.status, 200);
-    assert_eq!(r.body.as_ref(), manifest.as_bytes());
+    assert_eq!(r.body.as_ref(), manifest.as_ref());
     assert_eq!(push_blob(&s, "team/app", &gauth, b"guest layer").await, 401);
     let r = s
         .send(
             "DELETE",
-            &format!("/v2/team/app/manifests/{}", digest(manifest.as_bytes())),
+            &format!("/v2/team/app/manifests/{}", digest(&manifest)),
             &[("authorization", &gauth)],
             vec![],
         )

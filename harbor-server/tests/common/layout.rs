@@ -6,16 +6,11 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use harbor_core::{BuiltManifest, Descriptor, ImageIndexBuilder, ImageManifestBuilder, Platform};
 use serde_json::{json, Value};
 
-/// Media type of an OCI image manifest.
-pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
-/// Media type of an OCI image index.
-pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
-/// Media type of an OCI image config.
-pub const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
-/// Media type of an uncompressed OCI layer.
-pub const OCI_LAYER_TAR: &str = "application/vnd.oci.image.layer.v1.tar";
+pub use harbor_core::media_type::{OCI_CONFIG, OCI_INDEX, OCI_LAYER_TAR, OCI_MANIFEST};
+
 /// The annotation an OCI layout's `index.json` names tags with.
 pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
 
@@ -81,13 +76,14 @@ pub fn tar(files: &[(&str, &[u8])]) -> Vec<u8> {
     out
 }
 
-/// A descriptor as OCI JSON writes it.
-pub fn descriptor(media_type: &str, bytes: &[u8]) -> Value {
-    json!({
-        "mediaType": media_type,
-        "digest": super::digest(bytes),
-        "size": bytes.len(),
-    })
+/// The bytes of `built`, pretty-printed: they are not what a client that
+/// re-serialises a manifest would write, so any rewrite on the way shows up as
+/// a changed digest.
+fn pretty(built: Result<BuiltManifest, harbor_core::Error>) -> Vec<u8> {
+    let built = built.unwrap_or_else(|e| panic!("build: {e}"));
+    let value: Value =
+        serde_json::from_slice(built.bytes()).unwrap_or_else(|e| panic!("built JSON: {e}"));
+    serde_json::to_vec_pretty(&value).unwrap_or_else(|e| panic!("pretty JSON: {e}"))
 }
 
 /// One image: its manifest bytes, its config and its layers.
@@ -120,15 +116,19 @@ impl Image {
                 .collect::<Vec<_>>(),
         });
         let config = serde_json::to_vec(&config).unwrap_or_else(|e| panic!("config JSON: {e}"));
-        let manifest = json!({
-            "schemaVersion": 2,
-            "mediaType": OCI_MANIFEST,
-            "config": descriptor(OCI_CONFIG, &config),
-            "layers": layers.iter().map(|l| descriptor(OCI_LAYER_TAR, l)).collect::<Vec<_>>(),
-            "annotations": { "org.opencontainers.image.title": format!("test image {os}/{arch}") },
-        });
-        let manifest =
-            serde_json::to_vec_pretty(&manifest).unwrap_or_else(|e| panic!("manifest JSON: {e}"));
+        let manifest = pretty(
+            ImageManifestBuilder::oci(Descriptor::for_blob(OCI_CONFIG, &config))
+                .layers(
+                    layers
+                        .iter()
+                        .map(|l| Descriptor::for_blob(OCI_LAYER_TAR, l)),
+                )
+                .annotation(
+                    "org.opencontainers.image.title",
+                    format!("test image {os}/{arch}"),
+                )
+                .build(),
+        );
         Image {
             digest: super::digest(&manifest),
             manifest,
@@ -146,10 +146,9 @@ impl Image {
     }
 
     /// The image's descriptor in an index, with its platform.
-    pub fn index_entry(&self) -> Value {
-        let mut d = descriptor(OCI_MANIFEST, &self.manifest);
-        d["platform"] = json!({ "os": self.platform.0, "architecture": self.platform.1 });
-        d
+    pub fn index_entry(&self) -> Descriptor {
+        Descriptor::for_blob(OCI_MANIFEST, &self.manifest)
+            .with_platform(Platform::new(&self.platform.0, &self.platform.1))
     }
 }
 
@@ -198,12 +197,11 @@ impl MultiPlatform {
                 Image::new("linux", arch, vec![base, data])
             })
             .collect();
-        let index = json!({
-            "schemaVersion": 2,
-            "mediaType": OCI_INDEX,
-            "manifests": images.iter().map(Image::index_entry).collect::<Vec<_>>(),
-        });
-        let index = serde_json::to_vec_pretty(&index).unwrap_or_else(|e| panic!("index JSON: {e}"));
+        let index = pretty(
+            ImageIndexBuilder::oci()
+                .manifests(images.iter().map(Image::index_entry))
+                .build(),
+        );
         MultiPlatform {
             digest: super::digest(&index),
             index,
@@ -237,11 +235,11 @@ fn write_top(dir: &Path, tag: &str, media_type: &str, bytes: &[u8]) {
         &dir.join("oci-layout"),
         br#"{"imageLayoutVersion":"1.0.0"}"#,
     );
-    let mut entry = descriptor(media_type, bytes);
-    entry["annotations"] = json!({ REF_NAME: tag });
-    let index = json!({ "schemaVersion": 2, "manifests": [entry] });
-    let index = serde_json::to_vec(&index).unwrap_or_else(|e| panic!("index.json: {e}"));
-    write(&dir.join("index.json"), &index);
+    let index = ImageIndexBuilder::oci()
+        .manifest(Descriptor::for_blob(media_type, bytes).with_annotation(REF_NAME, tag))
+        .build()
+        .unwrap_or_else(|e| panic!("index.json: {e}"));
+    write(&dir.join("index.json"), index.bytes());
 }
 
 /// Writes `image` as an OCI layout at `dir`, tagged `tag`.
