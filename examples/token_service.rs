@@ -10,7 +10,7 @@ use std::sync::Arc;
 use harbor_auth::password::hash_password;
 use harbor_auth::{
     bootstrap, Access, Authenticator, DbAuthenticator, Expiry, RateLimit, RbacAuthorizer,
-    SigningKey, TokenConfig, TokenService,
+    ScopeAction, SigningKey, TokenConfig, TokenService,
 };
 use harbor_core::{IdentityStore, NewUser, Role};
 use harbor_storage::SqliteMetaStore;
@@ -71,7 +71,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         claims.sub, claims.aud, issued.expires_in
     );
     if claims.access.first().map(|a| a.actions.clone())
-        != Some(vec!["pull".to_owned(), "push".to_owned()])
+        != Some(vec![ScopeAction::Pull, ScopeAction::Push])
     {
         return Err("a developer should get pull and push, not delete".into());
     }

@@ -36,4 +36,6 @@ pub use bootstrap::{bootstrap, Bootstrap};
 pub use error::AuthError;
 pub use principal::{resolve_principal, robot_usable, Principal, ROBOT_PREFIX};
 pub use rbac::{Action, Authorizer, RbacAuthorizer, Resource};
-pub use token::{Access, Claims, Expiry, IssuedToken, SigningKey, TokenConfig, TokenService};
+pub use token::{
+    Access, Claims, Expiry, IssuedToken, ScopeAction, SigningKey, TokenConfig, TokenService,
+};

@@ -341,7 +341,10 @@ fn sign_expired(s: &TestServer, user: &str, repo: &str, actions: &[&str], ago: u
         access: vec![harbor_auth::Access {
             kind: "repository".into(),
             name: repo.into(),
-            actions: actions.iter().map(|a| a.to_string()).collect(),
+            actions: actions
+                .iter()
+                .filter_map(|a| harbor_auth::ScopeAction::parse(a))
+                .collect(),
         }],
     };
     let key = s

@@ -152,10 +152,11 @@ pub fn check_times(claims: &Claims, expiry: Expiry) -> Result<(), AuthError> {
     let bad = |why: &str| AuthError::InvalidToken(why.to_owned());
     let now = unix(SystemTime::now());
     let leeway = LEEWAY.as_secs();
-    if claims.nbf > now + leeway {
+    // `nbf` and `exp` come from the token: near u64::MAX they must not wrap.
+    if claims.nbf > now.saturating_add(leeway) {
         return Err(bad("not yet valid"));
     }
-    if expiry == Expiry::Enforce && claims.exp + leeway < now {
+    if expiry == Expiry::Enforce && claims.exp.saturating_add(leeway) < now {
         return Err(bad("expired"));
     }
     Ok(())
@@ -178,13 +179,27 @@ mod tests {
             access: vec![Access {
                 kind: "repository".into(),
                 name: "library/app".into(),
-                actions: vec!["pull".into()],
+                actions: vec![super::super::scope::ScopeAction::Pull],
             }],
         }
     }
 
     fn key() -> SigningKey {
         SigningKey::ephemeral().unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn times_near_the_end_of_u64_neither_wrap_nor_panic() {
+        let mut c = claims(60);
+        c.exp = u64::MAX;
+        c.nbf = 0;
+        assert!(check_times(&c, Expiry::Enforce).is_ok());
+        c.nbf = u64::MAX;
+        assert!(check_times(&c, Expiry::Enforce).is_err(), "not yet valid");
+        c.nbf = 0;
+        c.exp = 0;
+        assert!(check_times(&c, Expiry::Enforce).is_err(), "expired");
+        assert!(check_times(&c, Expiry::Ignore).is_ok());
     }
 
     #[test]
@@ -232,7 +247,7 @@ mod tests {
 
         // Tampered payload: grant push instead of pull.
         let mut c = claims(300);
-        c.access[0].actions = vec!["push".into()];
+        c.access[0].actions = vec![super::super::scope::ScopeAction::Push];
         let forged_payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&c).unwrap_or_default());
         let parts: Vec<&str> = good.split('.').collect();
         assert!(!check(&format!(

@@ -7,5 +7,5 @@ mod service;
 
 pub use jwt::{Claims, Expiry};
 pub use keys::SigningKey;
-pub use scope::Access;
+pub use scope::{Access, ScopeAction};
 pub use service::{IssuedToken, TokenConfig, TokenService};

@@ -4,6 +4,78 @@
 
 use std::fmt;
 
+use crate::rbac::Action;
+
+/// An action a token scope names, with the Docker token spec's names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[non_exhaustive]
+pub enum ScopeAction {
+    /// `pull`: read manifests and blobs.
+    #[serde(rename = "pull")]
+    Pull,
+    /// `push`: write them.
+    #[serde(rename = "push")]
+    Push,
+    /// `delete`: delete them.
+    #[serde(rename = "delete")]
+    Delete,
+    /// `*`: everything (for `registry:catalog:*`, or every repository action).
+    #[serde(rename = "*")]
+    All,
+}
+
+impl ScopeAction {
+    /// The spec's name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ScopeAction::Pull => "pull",
+            ScopeAction::Push => "push",
+            ScopeAction::Delete => "delete",
+            ScopeAction::All => "*",
+        }
+    }
+
+    /// Parses the spec's name; `None` for actions this registry never grants.
+    pub fn parse(s: &str) -> Option<ScopeAction> {
+        Some(match s {
+            "pull" => ScopeAction::Pull,
+            "push" => ScopeAction::Push,
+            "delete" => ScopeAction::Delete,
+            "*" => ScopeAction::All,
+            _ => return None,
+        })
+    }
+
+    /// The RBAC action on a repository this stands for (`None` for `*`).
+    pub fn rbac(self) -> Option<Action> {
+        match self {
+            ScopeAction::Pull => Some(Action::Pull),
+            ScopeAction::Push => Some(Action::Push),
+            ScopeAction::Delete => Some(Action::Delete),
+            ScopeAction::All => None,
+        }
+    }
+}
+
+/// Compares by the spec's name, so `actions == ["pull"]` reads as it should.
+impl PartialEq<&str> for ScopeAction {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+impl PartialEq<String> for ScopeAction {
+    fn eq(&self, other: &String) -> bool {
+        self.as_str() == other
+    }
+}
+
+impl fmt::Display for ScopeAction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// One requested or granted access: `repository:library/nginx:pull,push`.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Access {
@@ -12,24 +84,30 @@ pub struct Access {
     pub kind: String,
     /// The resource name, e.g. `library/nginx` or `catalog`.
     pub name: String,
-    /// The actions, e.g. `pull`, `push`, `delete`, `*`.
-    pub actions: Vec<String>,
+    /// The actions.
+    pub actions: Vec<ScopeAction>,
 }
 
 impl Access {
-    /// Parses one scope; `None` if it is malformed.
+    /// Parses one scope; `None` if it is malformed. Actions this registry
+    /// never grants (`metadata-read`, ...) are left out: asking for them
+    /// gets nothing, as the spec allows.
     pub fn parse(scope: &str) -> Option<Access> {
         let (kind, rest) = scope.split_once(':')?;
         let (name, actions) = rest.rsplit_once(':')?;
         if kind.is_empty() || name.is_empty() {
             return None;
         }
-        let actions: Vec<String> = actions
+        let mut parsed: Vec<ScopeAction> = Vec::new();
+        for a in actions
             .split(',')
-            .map(str::trim)
-            .filter(|a| !a.is_empty())
-            .map(str::to_owned)
-            .collect();
+            .filter_map(|a| ScopeAction::parse(a.trim()))
+        {
+            if !parsed.contains(&a) {
+                parsed.push(a);
+            }
+        }
+        let actions = parsed;
         Some(Access {
             kind: kind.to_owned(),
             name: name.to_owned(),
@@ -51,7 +129,14 @@ impl Access {
 
 impl fmt::Display for Access {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}:{}", self.kind, self.name, self.actions.join(","))
+        write!(f, "{}:{}:", self.kind, self.name)?;
+        for (i, a) in self.actions.iter().enumerate() {
+            if i > 0 {
+                f.write_str(",")?;
+            }
+            f.write_str(a.as_str())?;
+        }
+        Ok(())
     }
 }
 
@@ -67,12 +152,17 @@ mod tests {
             Some(Access {
                 kind: "repository".into(),
                 name: "localhost:5000/library/nginx".into(),
-                actions: vec!["pull".into(), "push".into()],
+                actions: vec![ScopeAction::Pull, ScopeAction::Push],
             })
         );
         assert_eq!(
             Access::parse("registry:catalog:*").map(|a| a.actions),
-            Some(vec!["*".into()])
+            Some(vec![ScopeAction::All])
+        );
+        assert_eq!(
+            Access::parse("repository:a/b:pull,metadata-read,pull").map(|a| a.actions),
+            Some(vec![ScopeAction::Pull]),
+            "unknown actions are left out, repeats folded"
         );
         assert_eq!(Access::parse("nonsense"), None);
         assert_eq!(Access::parse("repository::pull"), None);

@@ -8,10 +8,10 @@ use harbor_core::{IdentityStore, RepositoryName};
 
 use super::jwt::{self, Claims, Expiry};
 use super::keys::SigningKey;
-use super::scope::Access;
+use super::scope::{Access, ScopeAction};
 use crate::error::AuthError;
 use crate::principal::Principal;
-use crate::rbac::{Action, Authorizer, Resource};
+use crate::rbac::{Authorizer, Resource};
 
 /// Token service settings, with Harbor's defaults.
 #[derive(Debug, Clone)]
@@ -129,7 +129,7 @@ impl TokenService {
         &self,
         principal: &Principal,
         requested: &Access,
-    ) -> Result<Vec<String>, AuthError> {
+    ) -> Result<Vec<ScopeAction>, AuthError> {
         match requested.kind.as_str() {
             "registry" if requested.name == "catalog" => {
                 Ok(if self.authorizer.system_allowed(principal) {
@@ -147,7 +147,7 @@ impl TokenService {
         &self,
         principal: &Principal,
         requested: &Access,
-    ) -> Result<Vec<String>, AuthError> {
+    ) -> Result<Vec<ScopeAction>, AuthError> {
         let Ok(repo) = RepositoryName::parse(&requested.name) else {
             return Ok(Vec::new());
         };
@@ -155,28 +155,25 @@ impl TokenService {
             return Ok(Vec::new());
         };
         let mut held = Vec::new();
-        for (name, action) in [
-            ("pull", Action::Pull),
-            ("push", Action::Push),
-            ("delete", Action::Delete),
-        ] {
-            if self
-                .authorizer
-                .allowed(principal, &project, Resource::Repository, action)
-                .await?
-            {
-                held.push(name);
+        for a in [ScopeAction::Pull, ScopeAction::Push, ScopeAction::Delete] {
+            if let Some(action) = a.rbac() {
+                if self
+                    .authorizer
+                    .allowed(principal, &project, Resource::Repository, action)
+                    .await?
+                {
+                    held.push(a);
+                }
             }
         }
         let mut granted = Vec::new();
         for a in &requested.actions {
-            let ok = if a == "*" {
-                held.len() == 3
-            } else {
-                held.contains(&a.as_str())
+            let ok = match a {
+                ScopeAction::All => held.len() == 3,
+                a => held.contains(a),
             };
             if ok && !granted.contains(a) {
-                granted.push(a.clone());
+                granted.push(*a);
             }
         }
         Ok(granted)

@@ -11,7 +11,7 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use harbor_auth::{Access, AuthError, Claims, Expiry, Principal};
+use harbor_auth::{Access, AuthError, Claims, Expiry, Principal, ScopeAction};
 use harbor_core::{Page, ProjectQuery, Registry, RepositoryName};
 use std::net::IpAddr;
 
@@ -49,10 +49,10 @@ impl Caller {
 }
 
 /// The actions a request needs on a repository.
-fn needed(route: &Route<'_>, method: &Method) -> Option<(String, &'static [&'static str])> {
-    let read: &'static [&'static str] = &["pull"];
-    let write: &'static [&'static str] = &["pull", "push"];
-    let delete: &'static [&'static str] = &["delete"];
+fn needed(route: &Route<'_>, method: &Method) -> Option<(String, &'static [ScopeAction])> {
+    let read: &'static [ScopeAction] = &[ScopeAction::Pull];
+    let write: &'static [ScopeAction] = &[ScopeAction::Pull, ScopeAction::Push];
+    let delete: &'static [ScopeAction] = &[ScopeAction::Delete];
     let (name, actions) = match route {
         Route::Base | Route::Catalog => return None,
         Route::Tags(n) | Route::Referrers(n, _) => (*n, read),
@@ -193,28 +193,28 @@ async fn holds(
     auth: &AuthState,
     caller: &Caller,
     name: &str,
-    actions: &[&str],
+    actions: &[ScopeAction],
 ) -> Result<bool, AuthError> {
-    let granted: Vec<String> = match caller {
+    let granted: Vec<ScopeAction> = match caller {
         Caller::None => Vec::new(),
         Caller::Token(_, claims) => claims
             .access
             .iter()
             .filter(|a| a.kind == "repository" && a.name == name)
-            .flat_map(|a| a.actions.iter().cloned())
+            .flat_map(|a| a.actions.iter().copied())
             .collect(),
         Caller::Basic(p) => {
             let requested = Access {
                 kind: "repository".into(),
                 name: name.to_owned(),
-                actions: actions.iter().map(|a| a.to_string()).collect(),
+                actions: actions.to_vec(),
             };
             auth.tokens.grant(p, &requested).await?
         }
     };
     Ok(actions
         .iter()
-        .all(|a| granted.iter().any(|g| g == "*" || g == a)))
+        .all(|a| granted.iter().any(|g| *g == ScopeAction::All || g == a)))
 }
 
 /// A signed-in caller asking for a repository of a project that does not
@@ -261,7 +261,7 @@ async fn restrict_mount(
         return Ok(None);
     }
     let allowed = match params.iter().find(|(k, _)| k == "from") {
-        Some((_, from)) => holds(auth, caller, from, &["pull"]).await?,
+        Some((_, from)) => holds(auth, caller, from, &[ScopeAction::Pull]).await?,
         None => false,
     };
     if allowed {
@@ -306,7 +306,7 @@ async fn visible_projects(
 fn challenge(
     auth: &AuthState,
     req: &Request,
-    scope: Option<(&str, &[&str])>,
+    scope: Option<(&str, &[ScopeAction])>,
     error: Option<&str>,
 ) -> Response {
     let service = &auth.tokens.config().service;
@@ -314,8 +314,14 @@ fn challenge(
         "Bearer realm=\"{}\",service=\"{service}\"",
         auth.realm.url(req.headers())
     );
-    let scope_text =
-        scope.map(|(name, actions)| format!("repository:{name}:{}", actions.join(",")));
+    let scope_text = scope.map(|(name, actions)| {
+        let access = Access {
+            kind: "repository".into(),
+            name: name.to_owned(),
+            actions: actions.to_vec(),
+        };
+        access.to_string()
+    });
     if let Some(s) = &scope_text {
         value.push_str(&format!(",scope=\"{s}\""));
     } else if matches!(parse_route(req.uri().path()), Some(Route::Catalog)) {
@@ -328,7 +334,7 @@ fn challenge(
         serde_json::Value::Array(
             actions
                 .iter()
-                .map(|a| serde_json::json!({ "Type": "repository", "Name": name, "Action": a }))
+                .map(|a| serde_json::json!({ "Type": "repository", "Name": name, "Action": a.as_str() }))
                 .collect(),
         )
     });
