@@ -40,7 +40,9 @@ pub async fn bootstrap(
             };
             let password_hash = tokio::task::spawn_blocking(move || hash_password(&password))
                 .await
-                .map_err(|e| AuthError::Crypto(e.to_string()))??;
+                .map_err(|e| {
+                    AuthError::crypto_because("hashing the password did not finish", e)
+                })??;
             result.created_admin = true;
             store
                 .create_user(&NewUser {

@@ -26,8 +26,14 @@ pub enum AuthError {
     #[error("bad request: {0}")]
     BadRequest(String),
     /// A cryptographic operation or key failed.
-    #[error("crypto: {0}")]
-    Crypto(String),
+    #[error("crypto: {what}")]
+    Crypto {
+        /// What failed.
+        what: String,
+        /// The library's error, when it gives one.
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
+    },
     /// A key or certificate file could not be used.
     #[error("cannot use {path}: {source}")]
     Io {
@@ -40,4 +46,26 @@ pub enum AuthError {
     /// The identity store failed.
     #[error(transparent)]
     Store(#[from] harbor_core::Error),
+}
+
+impl AuthError {
+    /// A cryptographic failure with no underlying error to keep (ring's
+    /// errors say nothing more than that it failed).
+    pub fn crypto(what: impl Into<String>) -> Self {
+        AuthError::Crypto {
+            what: what.into(),
+            source: None,
+        }
+    }
+
+    /// A cryptographic failure caused by `source`.
+    pub fn crypto_because(
+        what: impl Into<String>,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        AuthError::Crypto {
+            what: what.into(),
+            source: Some(Box::new(source)),
+        }
+    }
 }

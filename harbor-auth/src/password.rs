@@ -20,7 +20,7 @@ pub fn hash_password(password: &str) -> Result<String, AuthError> {
     let mut salt = [0u8; SALT_LEN];
     SystemRandom::new()
         .fill(&mut salt)
-        .map_err(|_| AuthError::Crypto("no randomness available".into()))?;
+        .map_err(|e| AuthError::crypto_because("no randomness available", e))?;
     Ok(hash_with(password, &salt, ITERATIONS))
 }
 
@@ -94,7 +94,7 @@ pub fn random_secret(len: usize) -> Result<String, AuthError> {
     let mut buf = vec![0u8; len];
     SystemRandom::new()
         .fill(&mut buf)
-        .map_err(|_| AuthError::Crypto("no randomness available".into()))?;
+        .map_err(|e| AuthError::crypto_because("no randomness available", e))?;
     Ok(hex::encode(buf))
 }
 

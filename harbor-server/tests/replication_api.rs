@@ -539,3 +539,99 @@ async fn a_stopped_execution_ends_at_once_with_no_task_in_progress() {
         .as_array()
         .is_some_and(|l| l.iter().all(|x| x["status"] == "Stopped")));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deletions_through_the_api_and_by_digest_replicate_as_in_harbor() {
+    let a = TestServer::start_with_auth().await;
+    let b = TestServer::start_with_auth().await;
+    let reg = register(&a, &b, "b").await;
+    // `deletion` is Harbor's older name of `replicate_deletion`; clients of
+    // older Harbor versions still send it.
+    let policy = format!(
+        r#"{{"name":"mirror","dest_registry":{{"id":{reg}}},"dest_namespace":"copy","filters":[{{"type":"name","value":"library/**"}}],
+            "trigger":{{"type":"event_based"}},"deletion":true,"a_field_of_another_version":1}}"#
+    );
+    let r = call(&a, "POST", "/replication/policies", &policy).await;
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    let pid = id_from(&r);
+    let p = call(&a, "GET", &format!("/replication/policies/{pid}"), "")
+        .await
+        .json();
+    assert_eq!(
+        (&p["replicate_deletion"], &p["deletion"]),
+        (&true.into(), &true.into())
+    );
+    assert_eq!(p["src_registry"]["name"], "Local");
+    assert_eq!(p["dest_registry"]["id"], reg);
+    assert_eq!(p["dest_registry"]["url"], b.base.as_str());
+
+    let mut digests = Vec::new();
+    for tag in ["v1", "v2", "v3"] {
+        let d = push_image(&a, "library/app", tag).await;
+        wait_for(&format!("{tag} on B"), || {
+            let (b, d) = (&b, d.clone());
+            async move { digest_at(b, "copy/library/app", tag).await == Some(d) }
+        })
+        .await;
+        digests.push(d);
+    }
+    let gone = |tag: &'static str| {
+        let b = &b;
+        move || async move { digest_at(b, "copy/library/app", tag).await.is_none() }
+    };
+    // A tag deleted through the API.
+    let r = call(
+        &a,
+        "DELETE",
+        "/projects/library/repositories/app/artifacts/v1/tags/v1",
+        "",
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    wait_for("v1 deleted on B", gone("v1")).await;
+    // An artifact deleted through the API.
+    let r = call(
+        &a,
+        "DELETE",
+        &format!(
+            "/projects/library/repositories/app/artifacts/{}",
+            digests[1]
+        ),
+        "",
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    wait_for("v2 deleted on B", gone("v2")).await;
+    // A manifest deleted by digest on /v2/, as `skopeo delete` does.
+    let r = a
+        .send(
+            "DELETE",
+            &format!("/v2/library/app/manifests/{}", digests[2]),
+            &[("authorization", &admin())],
+            vec![],
+        )
+        .await;
+    assert_eq!(r.status, 202);
+    wait_for("v3 deleted on B", gone("v3")).await;
+    let r = b
+        .send(
+            "HEAD",
+            &format!("/v2/copy/library/app/manifests/{}", digests[2]),
+            &[("authorization", &admin())],
+            vec![],
+        )
+        .await;
+    assert_eq!(r.status, 404, "the manifest itself is gone on B");
+    let list = call(
+        &a,
+        "GET",
+        "/replication/executions?trigger=event_based&page_size=50",
+        "",
+    )
+    .await;
+    assert_eq!(
+        list.header("x-total-count"),
+        Some("6"),
+        "three pushes, three deletions"
+    );
+}

@@ -72,7 +72,8 @@ pub fn sign(key: &SigningKey, claims: &Claims) -> Result<String, AuthError> {
         };
         enc(&serde_json::to_vec(&header).unwrap_or_default())
     });
-    let payload = serde_json::to_vec(claims).map_err(|e| AuthError::Crypto(e.to_string()))?;
+    let payload = serde_json::to_vec(claims)
+        .map_err(|e| AuthError::crypto_because("the claims do not serialize", e))?;
     let signing_input = format!("{header}.{}", enc(&payload));
     let sig = key.sign(signing_input.as_bytes())?;
     Ok(format!("{signing_input}.{}", enc(&sig)))

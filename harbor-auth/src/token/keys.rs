@@ -58,7 +58,7 @@ impl SigningKey {
                     k.secret_pkcs8_der().to_vec()
                 }
                 _ => {
-                    return Err(AuthError::Crypto(format!(
+                    return Err(AuthError::crypto(format!(
                         "{}: not a PKCS#8 key",
                         key_path.display()
                     )))
@@ -67,7 +67,7 @@ impl SigningKey {
             let cert_der = match rustls_pemfile::certs(&mut cert_pem.as_bytes()).next() {
                 Some(Ok(c)) => c.to_vec(),
                 _ => {
-                    return Err(AuthError::Crypto(format!(
+                    return Err(AuthError::crypto(format!(
                         "{}: no certificate",
                         cert_path.display()
                     )))
@@ -100,7 +100,7 @@ impl SigningKey {
             pkcs8,
             &SystemRandom::new(),
         )
-        .map_err(|e| AuthError::Crypto(format!("token key is not a P-256 key: {e}")))?;
+        .map_err(|e| AuthError::crypto_because("the token key is not a P-256 key", e))?;
         let kid = libtrust_key_id(pair.public_key().as_ref());
         Ok(SigningKey {
             header: std::sync::OnceLock::new(),
@@ -135,24 +135,24 @@ impl SigningKey {
         self.pair
             .sign(&SystemRandom::new(), message)
             .map(|s| s.as_ref().to_vec())
-            .map_err(|_| AuthError::Crypto("signing failed".into()))
+            .map_err(|e| AuthError::crypto_because("signing failed", e))
     }
 }
 
 fn generate() -> Result<(Vec<u8>, Vec<u8>, String), AuthError> {
     let pkcs8 =
         EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &SystemRandom::new())
-            .map_err(|_| AuthError::Crypto("key generation failed".into()))?;
-    let key =
-        rcgen::KeyPair::try_from(pkcs8.as_ref()).map_err(|e| AuthError::Crypto(e.to_string()))?;
+            .map_err(|e| AuthError::crypto_because("key generation failed", e))?;
+    let key = rcgen::KeyPair::try_from(pkcs8.as_ref())
+        .map_err(|e| AuthError::crypto_because("the new key does not load", e))?;
     let mut params = rcgen::CertificateParams::new(vec!["harbor-token-issuer".to_owned()])
-        .map_err(|e| AuthError::Crypto(e.to_string()))?;
+        .map_err(|e| AuthError::crypto_because("certificate parameters", e))?;
     params
         .distinguished_name
         .push(rcgen::DnType::CommonName, "harbor-token-issuer");
     let cert = params
         .self_signed(&key)
-        .map_err(|e| AuthError::Crypto(e.to_string()))?;
+        .map_err(|e| AuthError::crypto_because("self-signing the certificate", e))?;
     Ok((pkcs8.as_ref().to_vec(), cert.der().to_vec(), cert.pem()))
 }
 

@@ -102,7 +102,10 @@ fn token_body(
             );
             resp
         }
-        Err(e) => auth_error(&AuthError::Crypto(e.to_string())),
+        Err(e) => auth_error(&AuthError::crypto_because(
+            "the token answer does not serialize",
+            e,
+        )),
     }
 }
 

@@ -1,0 +1,161 @@
+//! The whole API mounted inside another program's axum router, next to that
+//! program's own routes, over stores the program chose: the client address
+//! reaches login rate limiting through axum's `ConnectInfo`, the token realm
+//! is the configured one, and the duties start and stop with the program.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::routing::get;
+use base64::Engine;
+use harbor_server::Harbor;
+use harbor_storage::{MemoryBlobStore, SqliteMetaStore};
+
+fn basic(user: &str, password: &str) -> String {
+    let raw = format!("{user}:{password}");
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(raw)
+    )
+}
+
+/// Serves the embedding program; returns its base URL.
+async fn serve(with_connect_info: bool) -> (String, harbor_server::RunningDuties) {
+    let meta = Arc::new(SqliteMetaStore::in_memory().unwrap_or_else(|e| panic!("{e}")));
+    harbor_auth::bootstrap(meta.as_ref(), Some(common::ADMIN_PASSWORD))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let key = harbor_auth::SigningKey::ephemeral().unwrap_or_else(|e| panic!("{e}"));
+    let harbor = Harbor::builder(Arc::new(MemoryBlobStore::new()), meta.clone())
+        .identity(meta, key)
+        .external_url("https://registry.example.com")
+        .build()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let (api, duties) = harbor.into_parts();
+    let running = duties.start().await;
+    let app = axum::Router::new()
+        .route("/hello", get(|| async { "hello from the host program" }))
+        .merge(api);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let addr = listener.local_addr().unwrap_or_else(|e| panic!("{e}"));
+    tokio::spawn(async move {
+        let served = if with_connect_info {
+            axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .await
+        } else {
+            axum::serve(listener, app).await
+        };
+        served.unwrap_or_else(|e| panic!("{e}"));
+    });
+    (format!("http://{addr}"), running)
+}
+
+#[tokio::test]
+async fn the_api_mounted_in_another_axum_program_serves_beside_its_routes_with_the_configured_realm(
+) {
+    let (base, running) = serve(true).await;
+    let r = common::request("GET", &format!("{base}/hello"), &[], "").await;
+    assert_eq!(
+        (r.status, &r.body[..]),
+        (200, &b"hello from the host program"[..])
+    );
+    let r = common::request("GET", &format!("{base}/v2/"), &[], "").await;
+    assert_eq!(r.status, 401);
+    assert_eq!(
+        r.header("www-authenticate"),
+        Some("Bearer realm=\"https://registry.example.com/service/token\",service=\"harbor-registry\"")
+    );
+    let admin = basic("admin", common::ADMIN_PASSWORD);
+    let r = common::request(
+        "GET",
+        &format!(
+            "{base}/service/token?service=harbor-registry&scope=repository:library/x:pull,push"
+        ),
+        &[("authorization", &admin)],
+        "",
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    let token = r.json()["token"].as_str().unwrap_or_default().to_owned();
+    let r = common::request(
+        "GET",
+        &format!("{base}/v2/"),
+        &[("authorization", &format!("Bearer {token}"))],
+        "",
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    let r = common::request(
+        "GET",
+        &format!("{base}/api/v2.0/projects/library"),
+        &[("authorization", &admin)],
+        "",
+    )
+    .await;
+    assert_eq!(
+        (r.status, r.json()["name"].as_str()),
+        (200, Some("library"))
+    );
+    running.stop().await;
+}
+
+#[tokio::test]
+async fn failed_logins_are_limited_per_client_address_through_connect_info() {
+    let (base, running) = serve(true).await;
+    // Ten failures, each for a different account: no account is over its
+    // limit, but the address is.
+    for i in 0..10 {
+        let r = common::request(
+            "GET",
+            &format!("{base}/service/token?service=harbor-registry"),
+            &[("authorization", &basic(&format!("nobody{i}"), "wrong"))],
+            "",
+        )
+        .await;
+        assert_eq!(r.status, 401, "attempt {i}");
+    }
+    let r = common::request(
+        "GET",
+        &format!("{base}/service/token?service=harbor-registry"),
+        &[("authorization", &basic("admin", common::ADMIN_PASSWORD))],
+        "",
+    )
+    .await;
+    assert_eq!(
+        r.status, 429,
+        "the address is blocked, even for good credentials"
+    );
+    assert!(r.header("retry-after").is_some());
+    running.stop().await;
+}
+
+#[tokio::test]
+async fn without_connect_info_logins_are_still_limited_per_account() {
+    let (base, running) = serve(false).await;
+    for i in 0..10 {
+        let r = common::request(
+            "GET",
+            &format!("{base}/service/token?service=harbor-registry"),
+            &[("authorization", &basic("admin", "wrong"))],
+            "",
+        )
+        .await;
+        assert_eq!(r.status, 401, "attempt {i}");
+    }
+    let r = common::request(
+        "GET",
+        &format!("{base}/service/token?service=harbor-registry"),
+        &[("authorization", &basic("admin", common::ADMIN_PASSWORD))],
+        "",
+    )
+    .await;
+    assert_eq!(r.status, 429);
+    running.stop().await;
+}
