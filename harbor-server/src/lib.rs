@@ -124,6 +124,7 @@ async fn embedded(config: &Config) -> Result<(Harbor, Option<String>), ServerErr
 pub struct Server {
     config: Config,
     harbor: Harbor,
+    connections: sendfile::Connections,
     generated_admin_password: Option<String>,
     listener: TcpListener,
     tls: Option<TlsAcceptor>,
@@ -158,6 +159,7 @@ impl Server {
         Ok(Server {
             config,
             harbor,
+            connections: sendfile::Connections::default(),
             generated_admin_password,
             listener,
             tls,
@@ -192,6 +194,11 @@ impl Server {
         self.harbor.state().and_then(|s| s.replication.as_ref())
     }
 
+    /// The open plain-TCP connections' `sendfile` counts, by client address.
+    pub fn connections(&self) -> sendfile::Connections {
+        self.connections.clone()
+    }
+
     /// The engine, for embedding programs that also want direct calls.
     pub fn registry(&self) -> &Registry {
         self.harbor.registry()
@@ -208,6 +215,7 @@ impl Server {
             self.tls,
             shutdown,
             self.config.shutdown_timeout,
+            self.connections,
         )
         .await;
         running.stop().await;

@@ -72,8 +72,10 @@ fn placeholder_offset(slice: &[u8]) -> Option<usize> {
 static BYTES_SENT: AtomicU64 = AtomicU64::new(0);
 static SOCKET_FULL: AtomicU64 = AtomicU64::new(0);
 
-/// What the `sendfile` path has done since the process started.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What the `sendfile` path has done: since the process started
+/// ([`stats`]), or on one connection ([`SendfileSlot::stats`],
+/// [`Connections::stats`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct SendfileStats {
     /// Blob bytes sent with `sendfile`.
     pub bytes: u64,
@@ -104,11 +106,19 @@ struct Segment {
 }
 
 /// The file segments one connection owes its socket, in the order their
-/// placeholders were handed to hyper. Put in each request's extensions by the
-/// accept loop for plain-TCP connections.
+/// placeholders were handed to hyper, and what that connection has sent. Put
+/// in each request's extensions by the accept loop for plain-TCP connections.
 #[derive(Debug, Default)]
 pub struct SendfileSlot {
     queue: Mutex<Queue>,
+    counters: Arc<Counters>,
+}
+
+/// One connection's counts, also updated from the blocking pool.
+#[derive(Debug, Default)]
+struct Counters {
+    bytes: AtomicU64,
+    waits: AtomicU64,
 }
 
 #[derive(Debug, Default)]
@@ -121,6 +131,53 @@ struct Queue {
 impl SendfileSlot {
     fn queue(&self) -> std::sync::MutexGuard<'_, Queue> {
         self.queue.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// What this connection has sent with `sendfile`.
+    pub fn stats(&self) -> SendfileStats {
+        SendfileStats {
+            bytes: self.counters.bytes.load(Ordering::Relaxed),
+            waits: self.counters.waits.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// The `sendfile` counts of a server's open connections by client address,
+/// so that a test (or an operator's probe) can tell that one connection's
+/// blob went out by `sendfile`, whatever other connections do meanwhile.
+#[derive(Debug, Clone, Default)]
+pub struct Connections {
+    slots:
+        Arc<Mutex<std::collections::HashMap<std::net::SocketAddr, std::sync::Weak<SendfileSlot>>>>,
+}
+
+impl Connections {
+    fn map(
+        &self,
+    ) -> std::sync::MutexGuard<
+        '_,
+        std::collections::HashMap<std::net::SocketAddr, std::sync::Weak<SendfileSlot>>,
+    > {
+        self.slots.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Records the slot of the connection from `peer` (dropped entries are
+    /// pruned on the way).
+    pub(crate) fn open(&self, peer: std::net::SocketAddr, slot: &Arc<SendfileSlot>) {
+        let mut map = self.map();
+        map.retain(|_, s| s.strong_count() > 0);
+        map.insert(peer, Arc::downgrade(slot));
+    }
+
+    /// Forgets the connection from `peer`.
+    pub(crate) fn close(&self, peer: std::net::SocketAddr) {
+        self.map().remove(&peer);
+    }
+
+    /// What the open connection from `peer` has sent with `sendfile`;
+    /// `None` if there is no such plain-TCP connection.
+    pub fn stats(&self, peer: std::net::SocketAddr) -> Option<SendfileStats> {
+        self.map().get(&peer)?.upgrade().map(|s| s.stats())
     }
 }
 
@@ -283,6 +340,7 @@ impl SendfileIo {
                     Ok(()) => break,
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                         SOCKET_FULL.fetch_add(1, Ordering::Relaxed);
+                        self.slot.counters.waits.fetch_add(1, Ordering::Relaxed);
                     }
                     Err(e) => return Poll::Ready(Err(e)),
                 }
@@ -304,8 +362,9 @@ impl SendfileIo {
             // running after the connection is dropped never writes to a
             // descriptor number closed and reused meanwhile.
             let socket = self.stream.as_fd().try_clone_to_owned()?;
+            let counters = self.slot.counters.clone();
             self.job = Some(tokio::task::spawn_blocking(move || {
-                send_segment(&socket, &file, at, count)
+                send_segment(&socket, &file, at, count, &counters)
             }));
         }
     }
@@ -338,7 +397,13 @@ fn writable(stream: &TcpStream) -> io::Result<()> {
 
 /// Sends up to `count` bytes of `file` from `at` to the (non-blocking)
 /// socket, until they are all sent or the socket is full. On the blocking pool.
-fn send_segment(socket: &OwnedFd, file: &File, at: u64, count: usize) -> io::Result<Sent> {
+fn send_segment(
+    socket: &OwnedFd,
+    file: &File,
+    at: u64,
+    count: usize,
+    counters: &Counters,
+) -> io::Result<Sent> {
     let mut offset = at;
     let mut sent = 0usize;
     while sent < count {
@@ -353,6 +418,7 @@ fn send_segment(socket: &OwnedFd, file: &File, at: u64, count: usize) -> io::Res
                 // Counted as it goes out, not when the connection's task
                 // next looks at the job.
                 BYTES_SENT.fetch_add(n as u64, Ordering::Relaxed);
+                counters.bytes.fetch_add(n as u64, Ordering::Relaxed);
                 sent += n;
             }
             Err(rustix::io::Errno::INTR) => {}

@@ -15,7 +15,7 @@ use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
 use crate::error::ServerError;
-use crate::sendfile::{SendfileIo, SendfileSlot};
+use crate::sendfile::{Connections, SendfileIo, SendfileSlot};
 
 /// How long a client may take to send a request's headers.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
@@ -70,6 +70,7 @@ pub async fn serve(
     tls: Option<TlsAcceptor>,
     shutdown: impl Future<Output = ()>,
     grace: Duration,
+    connections: Connections,
 ) {
     let graceful = GracefulShutdown::new();
     let mut builder = auto::Builder::new(TokioExecutor::new());
@@ -102,6 +103,10 @@ pub async fn serve(
         // Plain connections send blobs with `sendfile` (TLS ones cannot).
         let slot = Arc::new(SendfileSlot::default());
         let request_slot = tls.is_none().then(|| slot.clone());
+        if tls.is_none() {
+            connections.open(peer, &slot);
+        }
+        let connections = connections.clone();
         let service = TowerToHyperService::new(
             tower::ServiceBuilder::new()
                 .map_request(move |mut req: hyper::Request<hyper::body::Incoming>| {
@@ -136,6 +141,7 @@ pub async fn serve(
                     }
                 },
             };
+            connections.close(peer);
             if let Err(e) = result {
                 tracing::debug!(%peer, error = %e, "connection ended with an error");
             }

@@ -11,7 +11,6 @@ use std::time::Duration;
 
 use common::layout::pseudo_random;
 use common::{digest, TestServer};
-use harbor_server::sendfile;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -117,20 +116,20 @@ async fn blobs_go_out_whole_ranged_and_in_order_on_one_connection() {
     let small_path = format!("/v2/library/sf/blobs/{small_d}");
 
     let mut conn = connect(&s).await;
+    let peer = conn.local_addr().unwrap_or_else(|e| panic!("{e}"));
     let mut pending = Vec::new();
-    let before = sendfile::stats().bytes;
     send(&mut conn, &request("GET", &big_path, "")).await;
     let r = read_response(&mut conn, &mut pending, false, None).await;
     assert_eq!(r.status, 200);
     assert_eq!(r.header("docker-content-digest"), Some(big_d.as_str()));
     assert_eq!(r.body.len(), big.len());
     assert!(r.body == big, "the whole blob differs");
-    // It went by sendfile, not the read path. Other tests of this binary may
-    // add to the counters, but with the path unused they would not move at all.
-    // The count is taken just after each send returns, so the client can see
-    // the last bytes a moment before they are counted: wait for it briefly.
+    // It went by sendfile on this very connection, not the read path. The
+    // count is taken just after each send returns, so the client can see the
+    // last bytes a moment before they are counted: wait for it briefly.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-    while sendfile::stats().bytes - before < big.len() as u64 {
+    let sent = || s.connections.stats(peer).map(|st| st.bytes).unwrap_or(0);
+    while sent() < big.len() as u64 {
         assert!(
             tokio::time::Instant::now() < deadline,
             "the blob was not sent with sendfile"
@@ -235,7 +234,7 @@ async fn a_reader_slower_than_the_server_gets_every_byte() {
         .await
         .unwrap_or_else(|e| panic!("connect: {e}"));
     let mut pending = Vec::new();
-    let waits = sendfile::stats().waits;
+    let peer = conn.local_addr().unwrap_or_else(|e| panic!("{e}"));
     send(
         &mut conn,
         &request("GET", &format!("/v2/library/slow/blobs/{d}"), ""),
@@ -250,10 +249,12 @@ async fn a_reader_slower_than_the_server_gets_every_byte() {
     .await;
     assert_eq!(r.status, 200);
     assert!(r.body == big, "a slow read got different bytes");
+    let stats = s.connections.stats(peer).unwrap_or_default();
     assert!(
-        sendfile::stats().waits > waits,
-        "the server never found the slow reader's socket full"
+        stats.waits > 0,
+        "the server never found the slow reader's socket full: {stats:?}"
     );
+    assert!(stats.bytes >= big.len() as u64, "{stats:?}");
 }
 
 #[tokio::test]

@@ -26,6 +26,8 @@ pub struct TestServer {
     pub auth: Option<std::sync::Arc<harbor_server::AuthState>>,
     /// Replication, when started with authentication.
     pub replication: Option<std::sync::Arc<harbor_replicate::ReplicationService>>,
+    /// The `sendfile` counts of each open plain-TCP connection.
+    pub connections: harbor_server::sendfile::Connections,
     /// The engine behind the server.
     pub registry: harbor_core::Registry,
     pub addr: SocketAddr,
@@ -72,6 +74,7 @@ impl TestServer {
         let addr = server.local_addr();
         let auth = server.auth().cloned();
         let replication = server.replication().cloned();
+        let connections = server.connections();
         let registry = server.registry().clone();
         let scheme = if server.is_tls() { "https" } else { "http" };
         let (tx, rx) = oneshot::channel::<()>();
@@ -81,6 +84,7 @@ impl TestServer {
         TestServer {
             auth,
             replication,
+            connections,
             registry,
             addr,
             base: format!("{scheme}://{addr}"),
