@@ -196,30 +196,40 @@ async fn serve(cfg: Config) -> ExitCode {
     let addr = server.local_addr();
     tracing::info!(%addr, data_dir = %data_dir.display(), "harbor-server started");
     // One line on stdout that scripts and tests can wait for.
+    let shutdown = shutdown_signal();
     println!("harbor-server listening on {scheme}://{addr}");
-    server.run_until(shutdown_signal()).await;
+    server.run_until(shutdown).await;
     tracing::info!("harbor-server stopped");
     ExitCode::SUCCESS
 }
 
-async fn shutdown_signal() {
+/// SIGINT or SIGTERM. The handlers are installed here, before the server
+/// says it listens: a signal sent as soon as that line appears must stop the
+/// server gracefully, not kill it with the default action.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {},
-                    _ = term.recv() => {},
+        let term = signal(SignalKind::terminate());
+        let int = signal(SignalKind::interrupt());
+        async move {
+            match (term, int) {
+                (Ok(mut term), Ok(mut int)) => {
+                    tokio::select! {
+                        _ = int.recv() => {},
+                        _ = term.recv() => {},
+                    }
                 }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
+                _ => {
+                    let _ = tokio::signal::ctrl_c().await;
+                }
             }
         }
     }
     #[cfg(not(unix))]
     {
-        let _ = tokio::signal::ctrl_c().await;
+        async {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }

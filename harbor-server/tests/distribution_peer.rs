@@ -12,7 +12,7 @@ mod common;
 
 use std::path::Path;
 
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use common::distribution::Distribution;
 use common::layout::{self, Image};
@@ -50,10 +50,6 @@ fn assert_pulled(dir: &Path, src: &Path, image: &Image) {
     );
     assert_eq!(layout::read_blob(dir, &image.digest), image.manifest);
     layout::assert_blobs_copied(src, dir);
-}
-
-fn basic(user: &str, password: &str) -> String {
-    format!("Basic {}", STANDARD.encode(format!("{user}:{password}")))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -157,7 +153,7 @@ async fn distribution_accepts_a_token_we_issued_and_refuses_one_with_a_tampered_
     let issued = server
         .get_with(
             "/service/token?service=harbor-registry",
-            &basic("admin", ADMIN_PASSWORD),
+            &common::basic("admin", ADMIN_PASSWORD),
         )
         .await;
     assert_eq!(

@@ -9,17 +9,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::routing::get;
-use base64::Engine;
 use harbor_server::Harbor;
 use harbor_storage::{MemoryBlobStore, SqliteMetaStore};
-
-fn basic(user: &str, password: &str) -> String {
-    let raw = format!("{user}:{password}");
-    format!(
-        "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode(raw)
-    )
-}
 
 /// Serves the embedding program; returns its base URL.
 async fn serve(with_connect_info: bool) -> (String, harbor_server::RunningDuties) {
@@ -72,7 +63,7 @@ async fn the_api_mounted_in_another_axum_program_serves_beside_its_routes_with_t
         r.header("www-authenticate"),
         Some("Bearer realm=\"https://registry.example.com/service/token\",service=\"harbor-registry\"")
     );
-    let admin = basic("admin", common::ADMIN_PASSWORD);
+    let admin = common::basic("admin", common::ADMIN_PASSWORD);
     let r = common::request(
         "GET",
         &format!(
@@ -115,7 +106,10 @@ async fn failed_logins_are_limited_per_client_address_through_connect_info() {
         let r = common::request(
             "GET",
             &format!("{base}/service/token?service=harbor-registry"),
-            &[("authorization", &basic(&format!("nobody{i}"), "wrong"))],
+            &[(
+                "authorization",
+                &common::basic(&format!("nobody{i}"), "wrong"),
+            )],
             "",
         )
         .await;
@@ -124,7 +118,10 @@ async fn failed_logins_are_limited_per_client_address_through_connect_info() {
     let r = common::request(
         "GET",
         &format!("{base}/service/token?service=harbor-registry"),
-        &[("authorization", &basic("admin", common::ADMIN_PASSWORD))],
+        &[(
+            "authorization",
+            &common::basic("admin", common::ADMIN_PASSWORD),
+        )],
         "",
     )
     .await;
@@ -143,7 +140,7 @@ async fn without_connect_info_logins_are_still_limited_per_account() {
         let r = common::request(
             "GET",
             &format!("{base}/service/token?service=harbor-registry"),
-            &[("authorization", &basic("admin", "wrong"))],
+            &[("authorization", &common::basic("admin", "wrong"))],
             "",
         )
         .await;
@@ -152,7 +149,10 @@ async fn without_connect_info_logins_are_still_limited_per_account() {
     let r = common::request(
         "GET",
         &format!("{base}/service/token?service=harbor-registry"),
-        &[("authorization", &basic("admin", common::ADMIN_PASSWORD))],
+        &[(
+            "authorization",
+            &common::basic("admin", common::ADMIN_PASSWORD),
+        )],
         "",
     )
     .await;

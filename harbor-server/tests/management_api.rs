@@ -4,23 +4,10 @@
 
 mod common;
 
-use base64::Engine;
-use common::{digest, Resp, TestServer, ADMIN_PASSWORD};
+use common::{digest, Resp, TestServer};
 
 const PASSWORD: &str = "Passw0rdPassw0rd";
 const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
-
-fn basic(user: &str, password: &str) -> String {
-    let raw = format!("{user}:{password}");
-    format!(
-        "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode(raw)
-    )
-}
-
-fn admin() -> String {
-    basic("admin", ADMIN_PASSWORD)
-}
 
 async fn call(s: &TestServer, method: &str, path: &str, auth: Option<&str>, body: &str) -> Resp {
     let mut headers = vec![("content-type", "application/json")];
@@ -48,7 +35,7 @@ async fn api_user(s: &TestServer, name: &str) -> i64 {
     let body = format!(
         r#"{{"username":"{name}","email":"{name}@example.com","realname":"{name}","password":"{PASSWORD}","comment":"test"}}"#
     );
-    let r = call(s, "POST", "/users", Some(&admin()), &body).await;
+    let r = call(s, "POST", "/users", Some(&common::admin_auth()), &body).await;
     assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
     let location = r.header("location").unwrap_or_default().to_owned();
     location
@@ -56,41 +43,6 @@ async fn api_user(s: &TestServer, name: &str) -> i64 {
         .next()
         .and_then(|id| id.parse().ok())
         .unwrap_or_else(|| panic!("location {location}"))
-}
-
-/// Pushes a one-layer image to `repo:tag` as admin through /v2/; returns the manifest digest.
-async fn push_image(s: &TestServer, repo: &str, tag: &str) -> String {
-    let auth = admin();
-    let config = format!(r#"{{"architecture":"amd64","os":"linux","repo":"{repo}"}}"#);
-    let layer = format!("layer of {repo}").into_bytes();
-    for data in [config.as_bytes(), &layer[..]] {
-        let r = s
-            .send(
-                "POST",
-                &format!("/v2/{repo}/blobs/uploads/?digest={}", digest(data)),
-                &[("authorization", &auth)],
-                data.to_vec(),
-            )
-            .await;
-        assert_eq!(r.status, 201);
-    }
-    let manifest = format!(
-        r#"{{"schemaVersion":2,"mediaType":"{OCI_MANIFEST}","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{}","size":{}}},"layers":[{{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"{}","size":{}}}],"annotations":{{"org.example":"yes"}}}}"#,
-        digest(config.as_bytes()),
-        config.len(),
-        digest(&layer),
-        layer.len()
-    );
-    let r = s
-        .send(
-            "PUT",
-            &format!("/v2/{repo}/manifests/{tag}"),
-            &[("authorization", &auth), ("content-type", OCI_MANIFEST)],
-            manifest.clone(),
-        )
-        .await;
-    assert_eq!(r.status, 201);
-    digest(manifest.as_bytes())
 }
 
 #[tokio::test]
@@ -104,7 +56,7 @@ async fn ping_systeminfo_and_the_library_project_exist_from_the_start() {
         r.json().get("registry_storage_provider_name").is_none(),
         "anonymous callers see the public part"
     );
-    let r = call(&s, "GET", "/systeminfo", Some(&admin()), "").await;
+    let r = call(&s, "GET", "/systeminfo", Some(&common::admin_auth()), "").await;
     assert_eq!(r.json()["registry_storage_provider_name"], "filesystem");
     let r = call(&s, "GET", "/projects", None, "").await;
     assert_eq!(r.status, 200);
@@ -120,7 +72,7 @@ async fn projects_are_created_listed_updated_and_deleted_with_harbors_rules() {
     let s = TestServer::start_with_auth().await;
     api_user(&s, "alice").await;
     api_user(&s, "bob").await;
-    let alice = basic("alice", PASSWORD);
+    let alice = common::basic("alice", PASSWORD);
     let r = call(
         &s,
         "POST",
@@ -155,7 +107,7 @@ async fn projects_are_created_listed_updated_and_deleted_with_harbors_rules() {
     assert_eq!(r.status, 200);
 
     // Bob does not see the private project; anonymous callers see only public ones.
-    let bob = basic("bob", PASSWORD);
+    let bob = common::basic("bob", PASSWORD);
     let names = |r: Resp| {
         r.json()
             .as_array()
@@ -175,11 +127,29 @@ async fn projects_are_created_listed_updated_and_deleted_with_harbors_rules() {
         ["library", "team-a"]
     );
     assert_eq!(
-        names(call(&s, "GET", "/projects?public=false", Some(&admin()), "").await),
+        names(
+            call(
+                &s,
+                "GET",
+                "/projects?public=false",
+                Some(&common::admin_auth()),
+                ""
+            )
+            .await
+        ),
         ["team-a"]
     );
     assert_eq!(
-        names(call(&s, "GET", "/projects?name=team", Some(&admin()), "").await),
+        names(
+            call(
+                &s,
+                "GET",
+                "/projects?name=team",
+                Some(&common::admin_auth()),
+                ""
+            )
+            .await
+        ),
         ["team-a"]
     );
     let r = call(&s, "GET", "/projects/team-a", Some(&bob), "").await;
@@ -235,7 +205,7 @@ async fn projects_are_created_listed_updated_and_deleted_with_harbors_rules() {
     assert_eq!((r.status, error_code(&r).as_str()), (403, "FORBIDDEN"));
 
     // Deletion is refused while the project holds repositories.
-    push_image(&s, "team-a/app", "v1").await;
+    s.push_image("team-a/app", "v1").await;
     let r = call(&s, "DELETE", "/projects/team-a", Some(&alice), "").await;
     assert_eq!((r.status, error_code(&r).as_str()), (412, "PRECONDITION"));
     let r = call(
@@ -264,7 +234,7 @@ async fn projects_are_created_listed_updated_and_deleted_with_harbors_rules() {
 #[tokio::test]
 async fn bad_project_requests_get_clear_errors_and_change_nothing() {
     let s = TestServer::start_with_auth().await;
-    let a = admin();
+    let a = common::admin_auth();
     let cases: &[(&str, u16, &str)] = &[
         (r#"{"project_name":"Bad Name"}"#, 400, "BAD_REQUEST"),
         (r#"{"project_name":"-dash"}"#, 400, "BAD_REQUEST"),
@@ -305,7 +275,7 @@ async fn bad_project_requests_get_clear_errors_and_change_nothing() {
         .send(
             "GET",
             "/api/v2.0/projects",
-            &[("authorization", &basic("admin", "wrong"))],
+            &[("authorization", &common::basic("admin", "wrong"))],
             vec![],
         )
         .await;
@@ -321,7 +291,7 @@ async fn members_are_managed_by_project_admins_only() {
         &s,
         "POST",
         "/projects",
-        Some(&admin()),
+        Some(&common::admin_auth()),
         r#"{"project_name":"crew"}"#,
     )
     .await;
@@ -330,7 +300,7 @@ async fn members_are_managed_by_project_admins_only() {
         &s,
         "POST",
         "/projects/crew/members",
-        Some(&admin()),
+        Some(&common::admin_auth()),
         &format!(r#"{{"role_id":2,"member_user":{{"user_id":{carol}}}}}"#),
     )
     .await;
@@ -340,7 +310,7 @@ async fn members_are_managed_by_project_admins_only() {
         .unwrap_or_default()
         .trim_start_matches("/api/v2.0")
         .to_owned();
-    let r = call(&s, "GET", &member_path, Some(&admin()), "").await;
+    let r = call(&s, "GET", &member_path, Some(&common::admin_auth()), "").await;
     assert_eq!(
         (
             r.json()["entity_name"].as_str(),
@@ -354,7 +324,7 @@ async fn members_are_managed_by_project_admins_only() {
         &s,
         "POST",
         "/projects/crew/members",
-        Some(&admin()),
+        Some(&common::admin_auth()),
         r#"{"role_id":3,"member_user":{"username":"carol"}}"#,
     )
     .await;
@@ -363,7 +333,7 @@ async fn members_are_managed_by_project_admins_only() {
         &s,
         "POST",
         "/projects/crew/members",
-        Some(&admin()),
+        Some(&common::admin_auth()),
         r#"{"role_id":3,"member_user":{"username":"ghost"}}"#,
     )
     .await;
@@ -372,14 +342,14 @@ async fn members_are_managed_by_project_admins_only() {
         &s,
         "POST",
         "/projects/crew/members",
-        Some(&admin()),
+        Some(&common::admin_auth()),
         r#"{"role_id":9,"member_user":{"username":"dave"}}"#,
     )
     .await;
     assert_eq!(r.status, 400);
 
     // A developer may list members but not add any.
-    let carol_auth = basic("carol", PASSWORD);
+    let carol_auth = common::basic("carol", PASSWORD);
     let r = call(&s, "GET", "/projects/crew/members", Some(&carol_auth), "").await;
     assert_eq!(r.status, 200);
     assert_eq!(r.header("x-total-count"), Some("2"));
@@ -394,7 +364,14 @@ async fn members_are_managed_by_project_admins_only() {
     assert_eq!((r.status, error_code(&r).as_str()), (403, "FORBIDDEN"));
 
     // Promote carol to ProjectAdmin: now she can.
-    let r = call(&s, "PUT", &member_path, Some(&admin()), r#"{"role_id":1}"#).await;
+    let r = call(
+        &s,
+        "PUT",
+        &member_path,
+        Some(&common::admin_auth()),
+        r#"{"role_id":1}"#,
+    )
+    .await;
     assert_eq!(r.status, 200);
     let r = call(
         &s,
@@ -409,19 +386,19 @@ async fn members_are_managed_by_project_admins_only() {
         &s,
         "PUT",
         &member_path,
-        Some(&admin()),
+        Some(&common::admin_auth()),
         r#"{"role_id":"admin"}"#,
     )
     .await;
     assert_eq!(r.status, 400, "wrong type");
     assert_eq!(
-        call(&s, "DELETE", &member_path, Some(&admin()), "")
+        call(&s, "DELETE", &member_path, Some(&common::admin_auth()), "")
             .await
             .status,
         200
     );
     assert_eq!(
-        call(&s, "GET", &member_path, Some(&admin()), "")
+        call(&s, "GET", &member_path, Some(&common::admin_auth()), "")
             .await
             .status,
         404
@@ -432,7 +409,7 @@ async fn members_are_managed_by_project_admins_only() {
 async fn users_are_created_by_admins_and_manage_their_own_profile_and_password() {
     let s = TestServer::start_with_auth().await;
     let erin = api_user(&s, "erin").await;
-    let erin_auth = basic("erin", PASSWORD);
+    let erin_auth = common::basic("erin", PASSWORD);
     let r = call(&s, "GET", "/users/current", Some(&erin_auth), "").await;
     assert_eq!(r.json()["username"], "erin");
     assert_eq!(r.json()["sysadmin_flag"], false);
@@ -476,7 +453,7 @@ async fn users_are_created_by_admins_and_manage_their_own_profile_and_password()
             400,
         ),
     ] {
-        let r = call(&s, "POST", "/users", Some(&admin()), &bad).await;
+        let r = call(&s, "POST", "/users", Some(&common::admin_auth()), &bad).await;
         assert_eq!(r.status, status, "{bad}");
     }
     // A field Harbor's clients send that we do not know is ignored, not
@@ -485,17 +462,31 @@ async fn users_are_created_by_admins_and_manage_their_own_profile_and_password()
         &s,
         "POST",
         "/users",
-        Some(&admin()),
+        Some(&common::admin_auth()),
         &format!(
             r#"{{"username":"g","email":"g@example.com","password":"{PASSWORD}","sysadmin":true,"role":"admin"}}"#
         ),
     )
     .await;
     assert_eq!(r.status, 201);
-    let g = call(&s, "GET", "/users?q=username%3Dg", Some(&admin()), "").await;
+    let g = call(
+        &s,
+        "GET",
+        "/users?q=username%3Dg",
+        Some(&common::admin_auth()),
+        "",
+    )
+    .await;
     assert_eq!(g.header("x-total-count"), Some("1"));
     assert_eq!(g.json()[0]["sysadmin_flag"], false);
-    let r = call(&s, "GET", "/users?username=erin", Some(&admin()), "").await;
+    let r = call(
+        &s,
+        "GET",
+        "/users?username=erin",
+        Some(&common::admin_auth()),
+        "",
+    )
+    .await;
     assert_eq!(r.header("x-total-count"), Some("1"));
     let r = call(&s, "GET", "/users/search?username=er", Some(&erin_auth), "").await;
     assert_eq!(r.json()[0]["username"], "erin");
@@ -568,7 +559,7 @@ async fn users_are_created_by_admins_and_manage_their_own_profile_and_password()
         401,
         "the old password is gone"
     );
-    let erin_auth = basic("erin", "NewPassw0rd1");
+    let erin_auth = common::basic("erin", "NewPassw0rd1");
     assert_eq!(
         call(&s, "GET", "/users/current", Some(&erin_auth), "")
             .await
@@ -594,7 +585,7 @@ async fn users_are_created_by_admins_and_manage_their_own_profile_and_password()
             &s,
             "PUT",
             &format!("/users/{erin}/sysadmin"),
-            Some(&admin()),
+            Some(&common::admin_auth()),
             r#"{"sysadmin_flag":true}"#
         )
         .await
@@ -613,9 +604,15 @@ async fn users_are_created_by_admins_and_manage_their_own_profile_and_password()
         403
     );
     assert_eq!(
-        call(&s, "DELETE", &format!("/users/{erin}"), Some(&admin()), "")
-            .await
-            .status,
+        call(
+            &s,
+            "DELETE",
+            &format!("/users/{erin}"),
+            Some(&common::admin_auth()),
+            ""
+        )
+        .await
+        .status,
         200
     );
     assert_eq!(
@@ -629,9 +626,9 @@ async fn users_are_created_by_admins_and_manage_their_own_profile_and_password()
 #[tokio::test]
 async fn repositories_artifacts_and_tags_are_listed_and_managed() {
     let s = TestServer::start_with_auth().await;
-    let d1 = push_image(&s, "library/app", "v1").await;
-    push_image(&s, "library/team/nested", "latest").await;
-    let a = admin();
+    let d1 = s.push_image("library/app", "v1").await;
+    s.push_image("library/team/nested", "latest").await;
+    let a = common::admin_auth();
 
     let r = call(&s, "GET", "/projects/library/repositories", None, "").await;
     assert_eq!(r.status, 200, "public project: anonymous may list");
@@ -796,7 +793,7 @@ async fn lists_page_with_total_count_and_link_headers() {
             &s,
             "POST",
             "/projects",
-            Some(&admin()),
+            Some(&common::admin_auth()),
             &format!(r#"{{"project_name":"p{i}"}}"#),
         )
         .await;
@@ -806,7 +803,7 @@ async fn lists_page_with_total_count_and_link_headers() {
         &s,
         "GET",
         "/projects?page=2&page_size=2",
-        Some(&admin()),
+        Some(&common::admin_auth()),
         "",
     )
     .await;
@@ -832,7 +829,7 @@ async fn lists_page_with_total_count_and_link_headers() {
 #[tokio::test]
 async fn robot_accounts_push_and_pull_with_exactly_their_permissions() {
     let s = TestServer::start_with_auth().await;
-    let a = admin();
+    let a = common::admin_auth();
     assert_eq!(
         call(
             &s,
@@ -855,7 +852,7 @@ async fn robot_accounts_push_and_pull_with_exactly_their_permissions() {
     let secret = created["secret"].as_str().unwrap_or_default().to_owned();
     assert!(secret.len() >= 16);
     let id = created["id"].as_i64().unwrap_or(0);
-    let robot = basic("robot$team+ci", &secret);
+    let robot = common::basic("robot$team+ci", &secret);
 
     // Push and pull in its project, by Basic credentials and by token.
     let data = b"robot layer";
@@ -964,7 +961,10 @@ async fn robot_accounts_push_and_pull_with_exactly_their_permissions() {
     let fresh = r.json()["secret"].as_str().unwrap_or_default().to_owned();
     assert!(!fresh.is_empty() && fresh != secret);
     assert_eq!(push(robot.clone(), "team/app").await, 401);
-    assert_eq!(push(basic("robot$team+ci", &fresh), "team/app").await, 201);
+    assert_eq!(
+        push(common::basic("robot$team+ci", &fresh), "team/app").await,
+        201
+    );
 
     // Expired: refused.
     let store = s
@@ -983,7 +983,10 @@ async fn robot_accounts_push_and_pull_with_exactly_their_permissions() {
         .update_robot(&r)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(push(basic("robot$team+ci", &fresh), "team/app").await, 401);
+    assert_eq!(
+        push(common::basic("robot$team+ci", &fresh), "team/app").await,
+        401
+    );
 
     assert_eq!(
         call(&s, "DELETE", &format!("/robots/{id}"), Some(&a), "")
@@ -1002,9 +1005,9 @@ async fn robot_accounts_push_and_pull_with_exactly_their_permissions() {
 #[tokio::test]
 async fn robot_requests_are_checked_and_bad_ones_change_nothing() {
     let s = TestServer::start_with_auth().await;
-    let a = admin();
+    let a = common::admin_auth();
     api_user(&s, "gina").await;
-    let gina = basic("gina", PASSWORD);
+    let gina = common::basic("gina", PASSWORD);
     let r = call(
         &s,
         "POST",
@@ -1065,7 +1068,7 @@ async fn robot_requests_are_checked_and_bad_ones_change_nothing() {
 /// Polls the audit log until `n` entries match `q` (the writer is asynchronous).
 async fn audit_entries(s: &TestServer, path: &str, n: usize) -> serde_json::Value {
     for _ in 0..100 {
-        let r = call(s, "GET", path, Some(&admin()), "").await;
+        let r = call(s, "GET", path, Some(&common::admin_auth()), "").await;
         assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
         let j = r.json();
         if j.as_array().is_some_and(|a| a.len() >= n) {
@@ -1079,8 +1082,8 @@ async fn audit_entries(s: &TestServer, path: &str, n: usize) -> serde_json::Valu
 #[tokio::test]
 async fn pushes_pulls_deletes_and_creations_are_audited() {
     let s = TestServer::start_with_auth().await;
-    let a = admin();
-    let d = push_image(&s, "library/app", "v1").await;
+    let a = common::admin_auth();
+    let d = s.push_image("library/app", "v1").await;
     let r = s.get_with("/v2/library/app/manifests/v1", &a).await;
     assert_eq!(r.status, 200);
     assert_eq!(
@@ -1169,7 +1172,7 @@ async fn pushes_pulls_deletes_and_creations_are_audited() {
             .as_str()
             .is_some_and(|r| r.starts_with("library/")))));
 
-    let hal = basic("hal", PASSWORD);
+    let hal = common::basic("hal", PASSWORD);
     assert_eq!(
         call(&s, "GET", "/audit-logs", Some(&hal), "").await.status,
         403
@@ -1202,8 +1205,8 @@ async fn pushes_pulls_deletes_and_creations_are_audited() {
 #[tokio::test]
 async fn a_graceful_stop_writes_the_audit_entries_of_the_last_requests() {
     let s = TestServer::start_with_auth().await;
-    let a = admin();
-    push_image(&s, "library/last", "v1").await;
+    let a = common::admin_auth();
+    s.push_image("library/last", "v1").await;
     assert_eq!(
         s.get_with("/v2/library/last/manifests/v1", &a).await.status,
         200
@@ -1230,7 +1233,7 @@ async fn a_graceful_stop_writes_the_audit_entries_of_the_last_requests() {
 #[tokio::test]
 async fn answers_follow_harbors_habits_request_ids_fuzzy_queries_metadata_and_empty_lists() {
     let s = TestServer::start_with_auth().await;
-    let a = admin();
+    let a = common::admin_auth();
     // Every answer carries an X-Request-Id: the client's own, or a new one.
     let r = s
         .send(
@@ -1363,7 +1366,7 @@ async fn answers_follow_harbors_habits_request_ids_fuzzy_queries_metadata_and_em
     assert_eq!(r.header("x-total-count"), Some("0"));
 
     // The summary counts repositories and members by role.
-    push_image(&s, "beta/app", "v1").await;
+    s.push_image("beta/app", "v1").await;
     let summary = call(&s, "GET", "/projects/beta/summary", Some(&a), "").await;
     assert_eq!(summary.status, 200);
     assert_eq!(summary.json()["repo_count"], 1);

@@ -7,8 +7,7 @@ mod common;
 
 use std::collections::BTreeSet;
 
-use base64::Engine;
-use common::{digest, Resp, TestServer, ADMIN_PASSWORD};
+use common::{Resp, TestServer, ADMIN_PASSWORD};
 use serde_json::Value;
 
 /// Every route of `api::routes` (`harbor-server/src/api/mod.rs`), plus
@@ -194,18 +193,6 @@ fn refs(v: &Value, out: &mut Vec<String>) {
     }
 }
 
-fn basic(user: &str, password: &str) -> String {
-    let raw = format!("{user}:{password}");
-    format!(
-        "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode(raw)
-    )
-}
-
-fn admin() -> String {
-    basic("admin", ADMIN_PASSWORD)
-}
-
 /// `path` (relative to /api/v2.0, as in the document) with its placeholders
 /// filled: the `library` project, repository `app`, reference and tag
 /// `latest`, ids 1.
@@ -235,41 +222,6 @@ fn documented_statuses(op: &Value) -> BTreeSet<String> {
         .unwrap_or_default()
 }
 
-/// Pushes a one-layer image to `repo:tag` as admin through /v2/.
-async fn push_image(s: &TestServer, repo: &str, tag: &str) {
-    const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
-    let auth = admin();
-    let config = format!(r#"{{"architecture":"amd64","os":"linux","repo":"{repo}"}}"#);
-    let layer = format!("layer of {repo}").into_bytes();
-    for data in [config.as_bytes(), &layer[..]] {
-        let r = s
-            .send(
-                "POST",
-                &format!("/v2/{repo}/blobs/uploads/?digest={}", digest(data)),
-                &[("authorization", &auth)],
-                data.to_vec(),
-            )
-            .await;
-        assert_eq!(r.status, 201, "blob upload: {}", text(&r));
-    }
-    let manifest = format!(
-        r#"{{"schemaVersion":2,"mediaType":"{OCI_MANIFEST}","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{}","size":{}}},"layers":[{{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"{}","size":{}}}],"annotations":{{"org.example":"yes"}}}}"#,
-        digest(config.as_bytes()),
-        config.len(),
-        digest(&layer),
-        layer.len()
-    );
-    let r = s
-        .send(
-            "PUT",
-            &format!("/v2/{repo}/manifests/{tag}"),
-            &[("authorization", &auth), ("content-type", OCI_MANIFEST)],
-            manifest,
-        )
-        .await;
-    assert_eq!(r.status, 201, "manifest push: {}", text(&r));
-}
-
 /// POSTs `body` as admin to `path` (relative to /api/v2.0, as in the
 /// document) after checking it against the operation's documented request
 /// schema; expects `201` with `location` in `Location`.
@@ -294,7 +246,7 @@ async fn create_documented(s: &TestServer, doc: &Value, path: &str, body: Value,
             "POST",
             &format!("{PREFIX}{path}"),
             &[
-                ("authorization", &admin()),
+                ("authorization", &common::admin_auth()),
                 ("content-type", "application/json"),
             ],
             body.to_string(),
@@ -351,7 +303,7 @@ async fn replicate_to_self(s: &TestServer, doc: &Value) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     loop {
         let r = s
-            .get_with("/api/v2.0/replication/executions/1", &admin())
+            .get_with("/api/v2.0/replication/executions/1", &common::admin_auth())
             .await;
         assert_eq!(r.status, 200, "{}", text(&r));
         let status = r.json()["status"].as_str().unwrap_or_default().to_owned();
@@ -571,7 +523,7 @@ async fn the_document_describes_exactly_the_registered_routes() {
 async fn every_documented_path_is_routed() {
     let doc = document();
     let s = TestServer::start_with_auth().await;
-    let auth = admin();
+    let auth = common::admin_auth();
     for (path, item) in paths(&doc) {
         let url = fill(path);
         // Reads run as admin and answer a documented status.
@@ -622,9 +574,9 @@ async fn every_documented_path_is_routed() {
 async fn read_answers_have_the_documented_shape() {
     let doc = document();
     let s = TestServer::start_with_auth().await;
-    push_image(&s, "library/app", "latest").await;
+    s.push_image("library/app", "latest").await;
     replicate_to_self(&s, &doc).await;
-    let auth = admin();
+    let auth = common::admin_auth();
     let mut errors = Vec::new();
     for (path, item) in paths(&doc) {
         let Some(op) = item.get("get") else { continue };

@@ -7,22 +7,11 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use base64::Engine;
 use chrono::TimeZone;
-use common::{digest, Resp, TestServer, ADMIN_PASSWORD};
-
-const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
-
-fn admin() -> String {
-    let raw = format!("admin:{ADMIN_PASSWORD}");
-    format!(
-        "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode(raw)
-    )
-}
+use common::{Resp, TestServer, ADMIN_PASSWORD};
 
 async fn call(s: &TestServer, method: &str, path: &str, body: &str) -> Resp {
-    let a = admin();
+    let a = common::admin_auth();
     let headers = [
         ("content-type", "application/json"),
         ("authorization", a.as_str()),
@@ -49,48 +38,13 @@ fn id_from(r: &Resp) -> i64 {
         })
 }
 
-/// Pushes a one-layer image as admin; returns its manifest digest.
-async fn push_image(s: &TestServer, repo: &str, tag: &str) -> String {
-    let auth = admin();
-    let config = format!(r#"{{"os":"linux","repo":"{repo}","tag":"{tag}"}}"#);
-    let layer = format!("layer of {repo}:{tag}").repeat(500).into_bytes();
-    for data in [config.as_bytes(), &layer[..]] {
-        let r = s
-            .send(
-                "POST",
-                &format!("/v2/{repo}/blobs/uploads/?digest={}", digest(data)),
-                &[("authorization", &auth)],
-                data.to_vec(),
-            )
-            .await;
-        assert_eq!(r.status, 201, "blob push to {repo}");
-    }
-    let manifest = format!(
-        r#"{{"schemaVersion":2,"mediaType":"{OCI_MANIFEST}","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{}","size":{}}},"layers":[{{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"{}","size":{}}}]}}"#,
-        digest(config.as_bytes()),
-        config.len(),
-        digest(&layer),
-        layer.len()
-    );
-    let r = s
-        .send(
-            "PUT",
-            &format!("/v2/{repo}/manifests/{tag}"),
-            &[("authorization", &auth), ("content-type", OCI_MANIFEST)],
-            manifest.clone(),
-        )
-        .await;
-    assert_eq!(r.status, 201, "manifest push to {repo}:{tag}");
-    digest(manifest.as_bytes())
-}
-
 /// The digest `repo:tag` has on `s`, if any.
 async fn digest_at(s: &TestServer, repo: &str, tag: &str) -> Option<String> {
     let r = s
         .send(
             "HEAD",
             &format!("/v2/{repo}/manifests/{tag}"),
-            &[("authorization", &admin())],
+            &[("authorization", &common::admin_auth())],
             vec![],
         )
         .await;
@@ -210,10 +164,10 @@ async fn registries_keep_credentials_encrypted_and_never_return_them() {
 async fn a_push_mode_policy_replicates_filtered_images_with_flattening_and_records_its_tasks() {
     let a = TestServer::start_with_auth().await;
     let b = TestServer::start_with_auth().await;
-    let v1 = push_image(&a, "library/team/app", "v1").await;
-    let v2 = push_image(&a, "library/team/app", "v2").await;
-    push_image(&a, "library/team/app", "v3-rc1").await;
-    push_image(&a, "library/other", "v1").await;
+    let v1 = a.push_image("library/team/app", "v1").await;
+    let v2 = a.push_image("library/team/app", "v2").await;
+    a.push_image("library/team/app", "v3-rc1").await;
+    a.push_image("library/other", "v1").await;
     let reg = register(&a, &b, "b").await;
     let policy = format!(
         r#"{{"name":"to-b","dest_registry":{{"id":{reg}}},"dest_namespace":"mirror","dest_namespace_replace_count":-1,
@@ -319,7 +273,7 @@ async fn a_push_mode_policy_replicates_filtered_images_with_flattening_and_recor
 async fn a_pull_mode_policy_brings_images_in_and_creates_the_project() {
     let a = TestServer::start_with_auth().await;
     let b = TestServer::start_with_auth().await;
-    let d = push_image(&a, "library/tool", "1.0").await;
+    let d = a.push_image("library/tool", "1.0").await;
     let reg = register(&b, &a, "a").await;
     let policy = format!(
         r#"{{"name":"from-a","src_registry":{{"id":{reg}}},"dest_namespace":"imported","filters":[{{"type":"name","value":"library/*"}}]}}"#
@@ -362,7 +316,7 @@ async fn event_based_policies_follow_pushes_and_deletions() {
             .status,
         201
     );
-    let d = push_image(&a, "library/web", "v1").await;
+    let d = a.push_image("library/web", "v1").await;
     wait_for("the pushed image on B", || {
         let (b, d) = (&b, d.clone());
         async move { digest_at(b, "live/library/web", "v1").await == Some(d) }
@@ -375,13 +329,13 @@ async fn event_based_policies_follow_pushes_and_deletions() {
             .status,
         201
     );
-    push_image(&a, "library2/web", "v1").await;
+    a.push_image("library2/web", "v1").await;
     // Deleting the tag on A deletes it on B.
     let r = a
         .send(
             "DELETE",
             "/v2/library/web/manifests/v1",
-            &[("authorization", &admin())],
+            &[("authorization", &common::admin_auth())],
             vec![],
         )
         .await;
@@ -408,7 +362,7 @@ async fn event_based_policies_follow_pushes_and_deletions() {
 async fn scheduled_policies_fire_when_their_cron_comes_due() {
     let a = TestServer::start_with_auth().await;
     let b = TestServer::start_with_auth().await;
-    let d = push_image(&a, "library/nightly", "latest").await;
+    let d = a.push_image("library/nightly", "latest").await;
     let reg = register(&a, &b, "b").await;
     // Every day at 03:00:00.
     let policy = format!(
@@ -459,8 +413,8 @@ async fn scheduled_policies_fire_when_their_cron_comes_due() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stopped_execution_ends_at_once_with_no_task_in_progress() {
     let a = TestServer::start_with_auth().await;
-    push_image(&a, "library/app", "v1").await;
-    push_image(&a, "library/app", "v2").await;
+    a.push_image("library/app", "v1").await;
+    a.push_image("library/app", "v2").await;
     // A "registry" that accepts connections and never answers.
     let silent = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
@@ -567,7 +521,7 @@ async fn deletions_through_the_api_and_by_digest_replicate_as_in_harbor() {
 
     let mut digests = Vec::new();
     for tag in ["v1", "v2", "v3"] {
-        let d = push_image(&a, "library/app", tag).await;
+        let d = a.push_image("library/app", tag).await;
         wait_for(&format!("{tag} on B"), || {
             let (b, d) = (&b, d.clone());
             async move { digest_at(b, "copy/library/app", tag).await == Some(d) }
@@ -607,7 +561,7 @@ async fn deletions_through_the_api_and_by_digest_replicate_as_in_harbor() {
         .send(
             "DELETE",
             &format!("/v2/library/app/manifests/{}", digests[2]),
-            &[("authorization", &admin())],
+            &[("authorization", &common::admin_auth())],
             vec![],
         )
         .await;
@@ -617,7 +571,7 @@ async fn deletions_through_the_api_and_by_digest_replicate_as_in_harbor() {
         .send(
             "HEAD",
             &format!("/v2/copy/library/app/manifests/{}", digests[2]),
-            &[("authorization", &admin())],
+            &[("authorization", &common::admin_auth())],
             vec![],
         )
         .await;

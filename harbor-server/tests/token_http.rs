@@ -13,21 +13,13 @@ use harbor_core::{Descriptor, ImageManifestBuilder, Role};
 
 const PASSWORD: &str = "Passw0rdPassw0rd";
 
-fn basic(user: &str, password: &str) -> String {
-    let raw = format!("{user}:{password}");
-    format!(
-        "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode(raw)
-    )
-}
-
 /// Gets a token for `scopes` with `creds` (or anonymously).
 async fn token(s: &TestServer, creds: Option<(&str, &str)>, scopes: &[&str]) -> String {
     let mut path = "/service/token?service=harbor-registry".to_owned();
     for sc in scopes {
         path.push_str(&format!("&scope={}", sc.replace(' ', "%20")));
     }
-    let auth = creds.map(|(u, p)| basic(u, p));
+    let auth = creds.map(|(u, p)| common::basic(u, p));
     let headers: Vec<(&str, &str)> = auth.iter().map(|a| ("authorization", a.as_str())).collect();
     let r = s.send("GET", &path, &headers, vec![]).await;
     assert_eq!(
@@ -129,7 +121,7 @@ async fn the_token_endpoint_answers_in_the_docker_and_oauth2_forms() {
     let r = s.get("/service/token?service=harbor-registry").await;
     assert_eq!(r.status, 401);
 
-    let dev = basic("dev", PASSWORD);
+    let dev = common::basic("dev", PASSWORD);
     let r = s
         .send(
             "GET",
@@ -145,7 +137,7 @@ async fn the_token_endpoint_answers_in_the_docker_and_oauth2_forms() {
         .to_owned();
     assert!(!refresh.is_empty());
 
-    let wrong = basic("dev", "nope");
+    let wrong = common::basic("dev", "nope");
     let r = s
         .send(
             "GET",
@@ -424,7 +416,7 @@ async fn an_upload_begun_under_a_valid_token_finishes_after_it_expires() {
         .send(
             "POST",
             "/v2/team/app/blobs/uploads/",
-            &[("authorization", &basic("dev", PASSWORD))],
+            &[("authorization", &common::basic("dev", PASSWORD))],
             vec![],
         )
         .await;
@@ -444,17 +436,23 @@ async fn an_upload_begun_under_a_valid_token_finishes_after_it_expires() {
 async fn basic_credentials_work_on_v2_and_pushes_outside_projects_are_refused() {
     let s = TestServer::start_with_auth().await;
     team(&s).await;
-    let admin = basic("admin", ADMIN_PASSWORD);
+    let admin = common::basic("admin", ADMIN_PASSWORD);
     assert_eq!(
         push_blob(&s, "library/direct", &admin, b"by admin").await,
         201
     );
     assert_eq!(
-        push_blob(&s, "team/app", &basic("dev", PASSWORD), b"by dev").await,
+        push_blob(&s, "team/app", &common::basic("dev", PASSWORD), b"by dev").await,
         201
     );
     assert_eq!(
-        push_blob(&s, "team/app", &basic("guest", PASSWORD), b"by guest").await,
+        push_blob(
+            &s,
+            "team/app",
+            &common::basic("guest", PASSWORD),
+            b"by guest"
+        )
+        .await,
         401
     );
     let r = s
@@ -470,7 +468,7 @@ async fn basic_credentials_work_on_v2_and_pushes_outside_projects_are_refused() 
         .send(
             "POST",
             "/v2/nosuchproject/app/blobs/uploads/",
-            &[("authorization", &basic("dev", PASSWORD))],
+            &[("authorization", &common::basic("dev", PASSWORD))],
             vec![],
         )
         .await;
@@ -479,7 +477,7 @@ async fn basic_credentials_work_on_v2_and_pushes_outside_projects_are_refused() 
         .send(
             "GET",
             "/v2/",
-            &[("authorization", &basic("dev", "wrong"))],
+            &[("authorization", &common::basic("dev", "wrong"))],
             vec![],
         )
         .await;
@@ -491,7 +489,7 @@ async fn the_catalog_lists_only_what_the_caller_may_see() {
     let s = TestServer::start_with_auth().await;
     team(&s).await;
     s.create_project("secret", false).await;
-    let admin = basic("admin", ADMIN_PASSWORD);
+    let admin = common::basic("admin", ADMIN_PASSWORD);
     for repo in ["library/pub", "team/app", "secret/x"] {
         assert_eq!(push_blob(&s, repo, &admin, repo.as_bytes()).await, 201);
     }
@@ -508,7 +506,7 @@ async fn the_catalog_lists_only_what_the_caller_may_see() {
         serde_json::json!(["library/pub", "secret/x", "team/app"])
     );
     assert_eq!(
-        list(basic("dev", PASSWORD)).await,
+        list(common::basic("dev", PASSWORD)).await,
         serde_json::json!(["library/pub", "team/app"])
     );
     let anon = bearer(&token(&s, None, &["registry:catalog:*"]).await);
@@ -525,13 +523,13 @@ async fn a_mount_needs_pull_on_the_source_or_becomes_an_upload() {
     let s = TestServer::start_with_auth().await;
     team(&s).await;
     s.create_project("secret", false).await;
-    let admin = basic("admin", ADMIN_PASSWORD);
+    let admin = common::basic("admin", ADMIN_PASSWORD);
     assert_eq!(
         push_blob(&s, "secret/x", &admin, b"secret layer").await,
         201
     );
     assert_eq!(push_blob(&s, "team/base", &admin, b"team layer").await, 201);
-    let dev = basic("dev", PASSWORD);
+    let dev = common::basic("dev", PASSWORD);
     let secret = digest(b"secret layer");
     for query in [
         format!("mount={secret}&from=secret/x"),

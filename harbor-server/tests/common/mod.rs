@@ -179,6 +179,58 @@ impl TestServer {
         self.send("GET", path, &[], Bytes::new()).await
     }
 
+    /// Pushes a one-layer OCI image to `repo:tag` through `/v2/` (as the
+    /// administrator when authentication is on) and returns the manifest
+    /// digest. Config and layer are made from `repo` and `tag`, so every
+    /// image pushed differs; the manifest carries an `org.example`
+    /// annotation.
+    pub async fn push_image(&self, repo: &str, tag: &str) -> String {
+        use harbor_core::media_type::{OCI_CONFIG, OCI_LAYER_TAR};
+        use harbor_core::{Descriptor, ImageManifestBuilder};
+        let auth = admin_auth();
+        let headers: Vec<(&str, &str)> = match self.auth {
+            Some(_) => vec![("authorization", auth.as_str())],
+            None => Vec::new(),
+        };
+        let config =
+            format!(r#"{{"architecture":"amd64","os":"linux","repo":"{repo}","tag":"{tag}"}}"#);
+        let layer = format!("layer of {repo}:{tag}").repeat(500).into_bytes();
+        for data in [config.as_bytes(), &layer[..]] {
+            let r = self
+                .send(
+                    "POST",
+                    &format!("/v2/{repo}/blobs/uploads/?digest={}", digest(data)),
+                    &headers,
+                    data.to_vec(),
+                )
+                .await;
+            assert_eq!(r.status, 201, "blob push to {repo}: {:?}", r.body);
+        }
+        let manifest =
+            ImageManifestBuilder::oci(Descriptor::for_blob(OCI_CONFIG, config.as_bytes()))
+                .layer(Descriptor::for_blob(OCI_LAYER_TAR, &layer))
+                .annotation("org.example", "yes")
+                .build()
+                .unwrap_or_else(|e| panic!("{e}"));
+        let mut with_type = headers.clone();
+        with_type.push(("content-type", manifest.media_type()));
+        let r = self
+            .send(
+                "PUT",
+                &format!("/v2/{repo}/manifests/{tag}"),
+                &with_type,
+                manifest.bytes().clone(),
+            )
+            .await;
+        assert_eq!(
+            r.status,
+            201,
+            "manifest push to {repo}:{tag}: {}",
+            String::from_utf8_lossy(&r.body)
+        );
+        manifest.digest().to_string()
+    }
+
     /// Pushes `data` monolithically into `repo` and returns its digest.
     pub async fn push_blob(&self, repo: &str, data: &[u8]) -> String {
         let d = digest(data);
@@ -350,12 +402,19 @@ pub async fn raw_request(addr: SocketAddr, head: &[u8], body: Vec<u8>) -> (u16, 
     let (mut rd, mut wr) = conn.into_split();
     let mut request = head.to_vec();
     request.extend_from_slice(b"\r\nConnection: close\r\n\r\n");
+    // The write half is handed back, not dropped: dropping it would
+    // half-close the connection, which a server may take for a client
+    // that left mid-request.
     let writer = tokio::spawn(async move {
-        wr.write_all(&request).await?;
-        for piece in body.chunks(64 * 1024) {
-            wr.write_all(piece).await?;
+        let sent = async {
+            wr.write_all(&request).await?;
+            for piece in body.chunks(64 * 1024) {
+                wr.write_all(piece).await?;
+            }
+            wr.flush().await
         }
-        wr.flush().await
+        .await;
+        (wr, sent)
     });
     let mut answer = Vec::new();
     rd.read_to_end(&mut answer)
@@ -373,6 +432,21 @@ pub async fn raw_request(addr: SocketAddr, head: &[u8], body: Vec<u8>) -> (u16, 
         .and_then(|s| s.parse().ok())
         .unwrap_or_else(|| panic!("status line: {headers}"));
     (status, headers, answer[split + 4..].to_vec())
+}
+
+/// `Authorization: Basic` for `user` and `password`.
+pub fn basic(user: &str, password: &str) -> String {
+    use base64::Engine;
+    let raw = format!("{user}:{password}");
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(raw)
+    )
+}
+
+/// `Authorization: Basic` for `admin` with [`ADMIN_PASSWORD`].
+pub fn admin_auth() -> String {
+    basic("admin", ADMIN_PASSWORD)
 }
 
 /// A repository name the test knows to be valid.
