@@ -30,8 +30,9 @@ pub struct CopyTask {
 pub struct TaskOutcome {
     /// The task.
     pub task: CopyTask,
-    /// The copy's report, or why it failed.
-    pub result: std::result::Result<CopyReport, String>,
+    /// The copy's report, or why it failed (shared, so a report can be
+    /// cloned with its errors whole).
+    pub result: std::result::Result<CopyReport, std::sync::Arc<ReplicateError>>,
     /// Attempts made.
     pub attempts: u32,
 }
@@ -241,7 +242,7 @@ impl Replicator {
                     tracing::warn!(src = %task.src_repo, tag = %task.tag, attempt, error = %e, "copy failed");
                     return TaskOutcome {
                         task,
-                        result: Err(e.chain()),
+                        result: Err(std::sync::Arc::new(e)),
                         attempts: attempt,
                     };
                 }

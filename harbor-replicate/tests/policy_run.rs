@@ -251,7 +251,7 @@ async fn transient_failures_are_retried_until_the_copy_succeeds() {
         .result
         .as_ref()
         .err()
-        .is_some_and(|e| e.contains("503")));
+        .is_some_and(|e| matches!(**e, ReplicateError::Remote { status: 503, .. })));
 }
 
 #[tokio::test]
