@@ -6,6 +6,20 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use harbor_core::{Digest, Registry};
 
+/// Harbor's `OverallHealthStatus`.
+#[derive(Debug, serde::Serialize)]
+struct OverallHealthStatus {
+    status: &'static str,
+    components: Vec<ComponentHealthStatus>,
+}
+
+/// Harbor's `ComponentHealthStatus`.
+#[derive(Debug, serde::Serialize)]
+struct ComponentHealthStatus {
+    name: &'static str,
+    status: &'static str,
+}
+
 /// Reports each component's health; 503 if any is unhealthy.
 pub async fn health(State(registry): State<Registry>) -> Response {
     let database = registry
@@ -20,14 +34,18 @@ pub async fn health(State(registry): State<Registry>) -> Response {
         .is_ok();
     let status = |ok: bool| if ok { "healthy" } else { "unhealthy" };
     let all = database && storage;
-    let body = serde_json::json!({
-        "status": status(all),
-        "components": [
-            { "name": "core", "status": "healthy" },
-            { "name": "database", "status": status(database) },
-            { "name": "registry", "status": status(storage) },
-        ]
-    });
+    let component = |name, ok| ComponentHealthStatus {
+        name,
+        status: status(ok),
+    };
+    let body = OverallHealthStatus {
+        status: status(all),
+        components: vec![
+            component("core", true),
+            component("database", database),
+            component("registry", storage),
+        ],
+    };
     let code = if all {
         StatusCode::OK
     } else {

@@ -1,10 +1,37 @@
-//! `/ping` and `/systeminfo`.
+//! `/ping` and `/systeminfo`, in Harbor's `GeneralInfo` shape.
 
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use serde::Serialize;
 
 use super::{json, AppState, Caller};
+use crate::auth::Realm;
+
+/// Harbor's `GeneralInfo`: the public part for anyone, the rest for
+/// signed-in callers.
+#[derive(Debug, Serialize)]
+pub(super) struct GeneralInfo {
+    auth_mode: &'static str,
+    self_registration: bool,
+    harbor_version: &'static str,
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    signed_in: Option<SignedInInfo>,
+}
+
+/// What `GeneralInfo` adds for signed-in callers.
+#[derive(Debug, Serialize)]
+pub(super) struct SignedInInfo {
+    external_url: String,
+    registry_url: String,
+    project_creation_restriction: &'static str,
+    has_ca_root: bool,
+    read_only: bool,
+    with_chartmuseum: bool,
+    with_notary: bool,
+    notification_enable: bool,
+    registry_storage_provider_name: &'static str,
+}
 
 /// `GET /ping`: `Pong`.
 pub(super) async fn ping() -> Response {
@@ -13,37 +40,36 @@ pub(super) async fn ping() -> Response {
     resp
 }
 
-/// `GET /systeminfo`: Harbor's `GeneralInfo`; anonymous callers see the
-/// public part only.
+/// `GET /systeminfo`.
 pub(super) async fn systeminfo(State(state): State<AppState>, caller: Caller) -> Response {
-    let mut info = serde_json::json!({
-        "auth_mode": "db_auth",
-        "self_registration": false,
-        "harbor_version": concat!("v", env!("CARGO_PKG_VERSION"), "-harbor-rs"),
-    });
-    if caller.0 != harbor_auth::Principal::Anonymous {
+    let signed_in = (caller.0 != harbor_auth::Principal::Anonymous).then(|| {
         let external = match &state.auth.realm {
-            crate::auth::Realm::External(url) => url.clone(),
+            Realm::External(url) => url.clone(),
             _ => String::new(),
         };
         let registry_url = external
             .trim_start_matches("https://")
             .trim_start_matches("http://")
             .to_owned();
-        let extra = serde_json::json!({
-            "external_url": external,
-            "registry_url": registry_url,
-            "project_creation_restriction": "everyone",
-            "has_ca_root": false,
-            "read_only": false,
-            "with_chartmuseum": false,
-            "with_notary": false,
-            "notification_enable": false,
-            "registry_storage_provider_name": "filesystem",
-        });
-        if let (Some(base), Some(extra)) = (info.as_object_mut(), extra.as_object()) {
-            base.extend(extra.clone());
+        SignedInInfo {
+            external_url: external,
+            registry_url,
+            project_creation_restriction: "everyone",
+            has_ca_root: false,
+            read_only: false,
+            with_chartmuseum: false,
+            with_notary: false,
+            notification_enable: false,
+            registry_storage_provider_name: "filesystem",
         }
-    }
-    json(StatusCode::OK, &info)
+    });
+    json(
+        StatusCode::OK,
+        &GeneralInfo {
+            auth_mode: "db_auth",
+            self_registration: false,
+            harbor_version: concat!("v", env!("CARGO_PKG_VERSION"), "-harbor-rs"),
+            signed_in,
+        },
+    )
 }
