@@ -126,6 +126,12 @@ pub fn public_project_allows(resource: Resource, action: Action) -> bool {
 }
 
 impl Resource {
+    /// Parses Harbor's name; `None` for resources this registry does not
+    /// have (a robot may list them; they grant nothing here).
+    pub fn parse(s: &str) -> Option<Resource> {
+        RESOURCES.into_iter().find(|r| r.as_str() == s)
+    }
+
     /// Harbor's name for it in robot permissions.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -142,6 +148,11 @@ impl Resource {
 }
 
 impl Action {
+    /// Parses Harbor's name; `None` for an action Harbor does not have.
+    pub fn parse(s: &str) -> Option<Action> {
+        ACTIONS.into_iter().find(|a| a.as_str() == s)
+    }
+
     /// Harbor's name for it in robot permissions.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -170,9 +181,11 @@ pub fn robot_allows(
         .filter(|p| p.kind == "project" && (p.namespace == project || p.namespace == "*"))
         .flat_map(|p| &p.access)
         .filter(|a| {
-            a.effect.as_deref().unwrap_or("allow") == "allow" && a.resource == resource.as_str()
+            a.effect.as_deref().unwrap_or("allow") == "allow"
+                && Resource::parse(&a.resource) == Some(resource)
         })
-        .any(|a| a.action == action.as_str() || (action == Action::Pull && a.action == "push"))
+        .filter_map(|a| Action::parse(&a.action))
+        .any(|granted| granted == action || (action == Action::Pull && granted == Action::Push))
 }
 
 /// Decides whether a principal may act on a project's resources.
@@ -345,6 +358,18 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn names_parse_back_to_their_values() {
+        for r in RESOURCES {
+            assert_eq!(Resource::parse(r.as_str()), Some(r));
+        }
+        for a in ACTIONS {
+            assert_eq!(Action::parse(a.as_str()), Some(a));
+        }
+        assert_eq!(Resource::parse("helm-chart"), None);
+        assert_eq!(Action::parse("fly"), None);
     }
 
     #[test]

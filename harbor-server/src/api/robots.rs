@@ -138,7 +138,6 @@ fn check_permissions(
     level: RobotLevel,
     project: Option<&Project>,
 ) -> ApiResult<()> {
-    const ACTIONS: [&str; 7] = ["pull", "push", "read", "list", "create", "update", "delete"];
     for p in perms {
         if p.kind != "project" {
             return Err(HarborError::bad_request(format!(
@@ -154,7 +153,7 @@ fn check_permissions(
             }
         }
         for a in &p.access {
-            if !ACTIONS.contains(&a.action.as_str()) || a.resource.is_empty() {
+            if Action::parse(&a.action).is_none() || a.resource.is_empty() {
                 return Err(HarborError::bad_request(format!(
                     "access {}:{} is not valid",
                     a.resource, a.action
