@@ -67,3 +67,26 @@ fn the_replicate_example_runs_a_policy_with_progress_and_a_direct_copy() {
     );
     assert!(stdout.ends_with("OK\n"), "{stdout}");
 }
+
+#[test]
+fn the_mount_api_example_serves_its_own_route_beside_the_harbor_api() {
+    let stdout = run("mount_api");
+    assert!(stdout.contains("hello from my program"), "{stdout}");
+    assert!(
+        stdout.contains("GET /v2/: \"Bearer realm=\\\"http://127.0.0.1:"),
+        "/v2/ asks for a token: {stdout}"
+    );
+    assert!(
+        stdout.ends_with("OK: GET /v2/ with the admin's token: 200 OK\n"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn the_custom_blob_store_example_passes_the_conformance_suite() {
+    let stdout = run("custom_blob_store");
+    assert_eq!(
+        stdout,
+        "OK: MapBlobStore passes the BlobStore conformance suite\n"
+    );
+}
