@@ -10,7 +10,8 @@
 //!   verifies, granting exactly the requested actions the principal holds.
 //!
 //! ```
-//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! use std::sync::Arc;
 //! use harbor_auth::{bootstrap, Access, Principal, RbacAuthorizer, SigningKey, TokenConfig, TokenService};
 //! let store = Arc::new(harbor_storage::SqliteMetaStore::in_memory()?);

@@ -5,6 +5,29 @@
 //!
 //! This crate does no I/O of its own: bytes and metadata go through the two
 //! traits, whose implementations live in `harbor-storage` (or yours).
+//!
+//! Names are checked once, where they enter, and manifests are built as the
+//! exact bytes to push, with their media type and digest:
+//!
+//! ```
+//! use harbor_core::media_type::{OCI_CONFIG, OCI_LAYER_TAR};
+//! use harbor_core::{Descriptor, Digest, ImageManifestBuilder, Reference, RepositoryName};
+//!
+//! let repo = RepositoryName::parse("library/hello")?;
+//! assert!(RepositoryName::parse("Library/Hello").is_err()); // names are lowercase
+//! let tag = Reference::parse("v1")?;
+//!
+//! let config = br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#;
+//! let manifest = ImageManifestBuilder::oci(Descriptor::for_blob(OCI_CONFIG, config))
+//!     .layer(Descriptor::for_blob(OCI_LAYER_TAR, b"a layer"))
+//!     .build()?;
+//! assert_eq!(manifest.digest(), &Digest::sha256(manifest.bytes()));
+//! println!("{repo}:{tag} is {} ({})", manifest.digest(), manifest.media_type());
+//! # Ok::<(), harbor_core::Error>(())
+//! ```
+//!
+//! With stores, [`Registry`] pushes and pulls them: see `harbor-storage`'s
+//! example, and `examples/embedded_registry.rs` for a whole image.
 
 pub mod blob_store;
 pub mod digest;

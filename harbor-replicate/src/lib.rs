@@ -8,11 +8,28 @@
 //! [`harbor_core::Reference`]): checked once, where they enter.
 //!
 //! ```
-//! # async fn demo(src: harbor_core::Registry, dst: harbor_core::Registry) -> harbor_replicate::Result<()> {
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! use std::sync::Arc;
 //! use harbor_core::{Reference, RepositoryName, Tag};
 //! use harbor_replicate::{adapters::Local, Copier, CopyOptions};
+//! # use harbor_core::{bytes_stream, media_type, Descriptor, ImageManifestBuilder, Registry};
+//! # use harbor_storage::{MemoryBlobStore, SqliteMetaStore};
+//! # let memory = || -> harbor_core::Result<Registry> {
+//! #     Ok(Registry::new(Arc::new(MemoryBlobStore::new()), Arc::new(SqliteMetaStore::in_memory()?)))
+//! # };
+//! # let (src, dst) = (memory()?, memory()?);
+//! # let repo = RepositoryName::parse("library/app")?;
+//! # let (config, layer) = (&b"{}"[..], &b"a layer"[..]);
+//! # for blob in [config, layer] {
+//! #     src.put_blob(&repo, &harbor_core::Digest::sha256(blob), bytes_stream(blob), None).await?;
+//! # }
+//! # let manifest = ImageManifestBuilder::oci(Descriptor::for_blob(media_type::OCI_CONFIG, config))
+//! #     .layer(Descriptor::for_blob(media_type::OCI_LAYER_TAR, layer))
+//! #     .build()?;
+//! # src.put_manifest(&repo, &Reference::parse("v1")?, None, manifest.into_bytes()).await?;
 //!
+//! // `src` and `dst` are registries; `library/app:v1` is in `src`.
 //! let copier = Copier::new(Arc::new(Local::new(src)), Arc::new(Local::new(dst)), CopyOptions::default());
 //! let v1 = Tag::parse("v1")?;
 //! let report = copier
@@ -23,6 +40,7 @@
 //!         Some(&v1),
 //!     )
 //!     .await?;
+//! assert_eq!(report.blobs_copied, 2); // the config and the layer
 //! println!("copied {} blobs, {} bytes", report.blobs_copied, report.bytes);
 //! # Ok(()) }
 //! ```

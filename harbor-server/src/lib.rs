@@ -1,7 +1,35 @@
 //! The HTTP face of harbor-rs: the OCI distribution API under `/v2/` and
-//! Harbor's `/api/v2.0` endpoints, as an axum [`Router`] that other programs
-//! can mount, plus [`Server`], which runs it on the embedded default storage
-//! (SQLite metadata and blobs on the file system under a data directory).
+//! Harbor's `/api/v2.0` endpoints, as an axum [`Router`](axum::Router) that
+//! other programs can mount, plus [`Server`], which runs it on the embedded
+//! default storage (SQLite metadata and blobs on the file system under a data
+//! directory).
+//!
+//! [`Harbor::builder`] composes the router over any stores; here it is
+//! called directly, as a tower service:
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use std::sync::Arc;
+//! use axum::{body::Body, http::Request, http::StatusCode};
+//! use harbor_server::Harbor;
+//! use harbor_storage::{MemoryBlobStore, SqliteMetaStore};
+//! use tower::ServiceExt;
+//!
+//! let meta = Arc::new(SqliteMetaStore::in_memory()?);
+//! harbor_auth::bootstrap(meta.as_ref(), Some("Harbor12345")).await?;
+//! let harbor = Harbor::builder(Arc::new(MemoryBlobStore::new()), meta.clone())
+//!     .identity(meta, harbor_auth::SigningKey::ephemeral()?)
+//!     .build()?;
+//! let answer = harbor.router().oneshot(Request::get("/v2/").body(Body::empty())?).await?;
+//! assert_eq!(answer.status(), StatusCode::UNAUTHORIZED); // a token first
+//! assert!(answer.headers()["www-authenticate"].to_str()?.starts_with("Bearer realm="));
+//! # Ok(()) }
+//! ```
+//!
+//! To mount it in your own axum program, beside your routes, see
+//! `examples/mount_api.rs`. [`Server`] binds and serves it on the embedded
+//! default storage:
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), harbor_server::ServerError> {

@@ -17,6 +17,7 @@ pub enum StorageError {
         source: std::io::Error,
     },
     /// SQLite failed.
+    #[cfg(feature = "sqlite")]
     #[error("SQLite error: {0}")]
     Sqlite(#[from] rusqlite::Error),
     /// A blocking task panicked or was cancelled.
@@ -50,8 +51,9 @@ impl StorageError {
         match self {
             StorageError::Io { .. } => "filesystem",
             StorageError::Join(_) => "storage",
-            StorageError::Sqlite(_)
-            | StorageError::Corrupt(_)
+            #[cfg(feature = "sqlite")]
+            StorageError::Sqlite(_) => "sqlite",
+            StorageError::Corrupt(_)
             | StorageError::SchemaTooNew { .. }
             | StorageError::Conflict(_) => "sqlite",
         }
@@ -70,6 +72,7 @@ impl From<StorageError> for harbor_core::Error {
 }
 
 /// Turns a unique-constraint violation into [`StorageError::Conflict`] with `msg`.
+#[cfg(feature = "sqlite")]
 pub(crate) fn conflict_on_unique(e: rusqlite::Error, msg: impl FnOnce() -> String) -> StorageError {
     match &e {
         rusqlite::Error::SqliteFailure(f, _)

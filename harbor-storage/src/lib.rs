@@ -3,26 +3,43 @@
 //!
 //! - [`FsBlobStore`]: blobs on a local file system, crash-safe.
 //! - [`MemoryBlobStore`]: blobs in memory, for tests and embedding.
-//! - [`SqliteMetaStore`]: metadata in SQLite (a file, or in memory).
+//! - `SqliteMetaStore`: metadata, users, projects and replication in SQLite
+//!   (a file, or in memory); feature `sqlite`, on by default, which compiles
+//!   a bundled SQLite.
+//! - `conformance`: the suites every `BlobStore`, `MetaStore`,
+//!   `IdentityStore` and `ReplicationStore` passes; feature `conformance`,
+//!   off by default. A third-party backend runs them from its tests with
+//!   `harbor-storage = { default-features = false, features = ["conformance"] }`
+//!   among its dev-dependencies, which compiles no SQLite.
 //!
 //! ```
-//! # async fn demo() -> harbor_core::Result<()> {
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> harbor_core::Result<()> {
 //! use std::sync::Arc;
+//! use harbor_core::{bytes_stream, Digest, Registry, RepositoryName};
 //! use harbor_storage::{MemoryBlobStore, SqliteMetaStore};
-//! let registry = harbor_core::Registry::new(
+//!
+//! let registry = Registry::new(
 //!     Arc::new(MemoryBlobStore::new()),
 //!     Arc::new(SqliteMetaStore::in_memory()?),
 //! );
-//! # let _ = registry; Ok(()) }
+//! let repo = RepositoryName::parse("library/hello")?;
+//! let digest = Digest::sha256(b"a layer");
+//! registry.put_blob(&repo, &digest, bytes_stream(&b"a layer"[..]), None).await?;
+//! assert_eq!(registry.stat_blob(&repo, &digest).await?, Some(7));
+//! # Ok(()) }
 //! ```
 
+#[cfg(any(feature = "conformance", test))]
 pub mod conformance;
 mod error;
 mod fs_blob;
 mod memory_blob;
+#[cfg(feature = "sqlite")]
 mod sqlite;
 
 pub use error::StorageError;
 pub use fs_blob::FsBlobStore;
 pub use memory_blob::MemoryBlobStore;
+#[cfg(feature = "sqlite")]
 pub use sqlite::SqliteMetaStore;

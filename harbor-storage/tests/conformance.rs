@@ -1,7 +1,11 @@
 //! Every backend in this crate passes the shared conformance suites.
 
-use harbor_storage::conformance::{blob_store, identity, meta_store, replication};
-use harbor_storage::{FsBlobStore, MemoryBlobStore, SqliteMetaStore};
+use harbor_storage::conformance::blob_store;
+#[cfg(feature = "sqlite")]
+use harbor_storage::conformance::{identity, meta_store, replication};
+#[cfg(feature = "sqlite")]
+use harbor_storage::SqliteMetaStore;
+use harbor_storage::{FsBlobStore, MemoryBlobStore};
 
 fn tempdir() -> tempfile::TempDir {
     tempfile::tempdir().unwrap_or_else(|e| panic!("temp dir: {e}"))
@@ -19,12 +23,14 @@ async fn memory_blob_store_passes_the_blob_store_suite() {
     blob_store::run_all(&MemoryBlobStore::new()).await;
 }
 
+#[cfg(feature = "sqlite")]
 #[tokio::test]
 async fn in_memory_sqlite_passes_the_meta_store_suite() {
     let store = SqliteMetaStore::in_memory().unwrap_or_else(|e| panic!("{e}"));
     meta_store::run_all(&store).await;
 }
 
+#[cfg(feature = "sqlite")]
 #[tokio::test]
 async fn file_sqlite_passes_the_meta_store_suite_and_keeps_data_across_reopen() {
     let dir = tempdir();
@@ -45,6 +51,7 @@ async fn file_sqlite_passes_the_meta_store_suite_and_keeps_data_across_reopen() 
     );
 }
 
+#[cfg(feature = "sqlite")]
 #[test]
 fn a_database_from_a_newer_version_is_refused() {
     let dir = tempdir();
@@ -61,12 +68,14 @@ fn a_database_from_a_newer_version_is_refused() {
     assert!(err.contains("newer"), "got {err:?}");
 }
 
+#[cfg(feature = "sqlite")]
 #[tokio::test]
 async fn sqlite_passes_the_identity_store_suite() {
     let store = SqliteMetaStore::in_memory().unwrap_or_else(|e| panic!("{e}"));
     identity::run_all(&store).await;
 }
 
+#[cfg(feature = "sqlite")]
 #[tokio::test]
 async fn sqlite_passes_the_replication_store_suite() {
     let store = SqliteMetaStore::in_memory().unwrap_or_else(|e| panic!("{e}"));
