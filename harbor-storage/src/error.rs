@@ -23,9 +23,19 @@ pub enum StorageError {
     /// A blocking task panicked or was cancelled.
     #[error("blocking task failed: {0}")]
     Join(#[from] tokio::task::JoinError),
-    /// Stored data does not decode.
+    /// Stored data is not what this version writes (a missing row, an
+    /// unknown name).
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+    /// A stored JSON value does not decode, or one does not encode.
+    #[error("{what}: {source}")]
+    Encoding {
+        /// Which value.
+        what: String,
+        /// The JSON error.
+        #[source]
+        source: serde_json::Error,
+    },
     /// A unique name is already taken.
     #[error("{0}")]
     Conflict(String),
@@ -40,6 +50,15 @@ pub enum StorageError {
 }
 
 impl StorageError {
+    /// A JSON value that does not decode or encode.
+    #[cfg(feature = "sqlite")]
+    pub(crate) fn encoding(what: impl Into<String>, source: serde_json::Error) -> Self {
+        StorageError::Encoding {
+            what: what.into(),
+            source,
+        }
+    }
+
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         StorageError::Io {
             path: path.into(),
@@ -53,7 +72,10 @@ impl StorageError {
             StorageError::Join(_) => "storage",
             #[cfg(feature = "sqlite")]
             StorageError::Sqlite(_) => "sqlite",
-            StorageError::Corrupt(_)
+            // Corrupt data is the metadata store's, or (an upload writer
+            // used after a failure) the file system's; both say which.
+            StorageError::Corrupt(_) => "storage",
+            StorageError::Encoding { .. }
             | StorageError::SchemaTooNew { .. }
             | StorageError::Conflict(_) => "sqlite",
         }

@@ -67,7 +67,7 @@ fn to_robot(row: RobotRow) -> Result<Robot, StorageError> {
         updated,
     ) = row;
     let permissions: Vec<RobotPermission> = serde_json::from_str(&permissions)
-        .map_err(|e| StorageError::Corrupt(format!("permissions of robot {name}: {e}")))?;
+        .map_err(|e| StorageError::encoding(format!("permissions of robot {name}"), e))?;
     let level = RobotLevel::parse(&level)
         .ok_or_else(|| StorageError::Corrupt(format!("level {level:?} of robot {name}")))?;
     Ok(Robot {
@@ -99,8 +99,7 @@ fn robot_by(
 }
 
 fn permissions_json(p: &[RobotPermission]) -> Result<String, StorageError> {
-    serde_json::to_string(p)
-        .map_err(|e| StorageError::Corrupt(format!("permissions do not encode: {e}")))
+    serde_json::to_string(p).map_err(|e| StorageError::encoding("permissions do not encode", e))
 }
 
 fn user_row(r: &Row<'_>) -> rusqlite::Result<User> {
@@ -133,7 +132,7 @@ fn project_row(r: &Row<'_>) -> rusqlite::Result<Project> {
 }
 
 fn metadata_json(m: &BTreeMap<String, String>) -> Result<String, StorageError> {
-    serde_json::to_string(m).map_err(|e| StorageError::Corrupt(format!("project metadata: {e}")))
+    serde_json::to_string(m).map_err(|e| StorageError::encoding("project metadata", e))
 }
 
 fn member_row(r: &Row<'_>) -> rusqlite::Result<(i64, i64, i64, String, i64)> {

@@ -232,7 +232,7 @@ impl MetaStore for SqliteMetaStore {
         let record = record.clone();
         let tag = tag.map(|t| t.to_string());
         let annotations = serde_json::to_string(&record.annotations)
-            .map_err(|e| StorageError::Corrupt(format!("annotations do not encode: {e}")))?;
+            .map_err(|e| StorageError::encoding("annotations do not encode", e))?;
         self.write_content(move |tx| {
             let id = ensure_repo(tx, &repo)?;
             let digest = record.digest.to_string();
@@ -309,7 +309,7 @@ impl MetaStore for SqliteMetaStore {
                 .map(|r| parse_digest(&r?))
                 .collect::<Result<Vec<_>, _>>()?;
             let annotations: BTreeMap<String, String> = serde_json::from_str(&annotations)
-                .map_err(|e| StorageError::Corrupt(format!("annotations of {key}: {e}")))?;
+                .map_err(|e| StorageError::encoding(format!("annotations of {key}"), e))?;
             Ok(Some(ManifestRecord {
                 digest,
                 media_type,
@@ -421,7 +421,7 @@ impl MetaStore for SqliteMetaStore {
             for row in rows {
                 let (media_type, digest, size, artifact_type, annotations) = row?;
                 let annotations: BTreeMap<String, String> = serde_json::from_str(&annotations)
-                    .map_err(|e| StorageError::Corrupt(format!("annotations of {digest}: {e}")))?;
+                    .map_err(|e| StorageError::encoding(format!("annotations of {digest}"), e))?;
                 out.push(Descriptor {
                     media_type,
                     digest: parse_digest(&digest)?,
