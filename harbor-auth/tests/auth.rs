@@ -18,7 +18,7 @@ const PASSWORD: &str = "Harbor12345";
 /// One PBKDF2 hash of PASSWORD shared by every test user (600k iterations each time would be slow).
 fn password_hash() -> String {
     static HASH: OnceLock<String> = OnceLock::new();
-    HASH.get_or_init(|| hash_password(PASSWORD).unwrap_or_else(|e| panic!("{e}")))
+    HASH.get_or_init(|| hash_password(PASSWORD).expect("a password hash"))
         .clone()
 }
 
@@ -29,12 +29,12 @@ struct World {
 }
 
 async fn world(anonymous: bool) -> World {
-    let store = Arc::new(SqliteMetaStore::in_memory().unwrap_or_else(|e| panic!("{e}")));
+    let store = Arc::new(SqliteMetaStore::in_memory().expect("an in-memory store"));
     bootstrap(store.as_ref(), Some(PASSWORD))
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("admin and library");
     let authorizer = Arc::new(RbacAuthorizer::new(store.clone(), anonymous));
-    let key = Arc::new(SigningKey::ephemeral().unwrap_or_else(|e| panic!("{e}")));
+    let key = Arc::new(SigningKey::ephemeral().expect("admin and library"));
     let tokens = TokenService::new(
         key,
         TokenConfig::default(),
@@ -59,7 +59,7 @@ async fn user(store: &SqliteMetaStore, name: &str) -> Principal {
             sysadmin: false,
         })
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("the user is created");
     Principal::User {
         id: u.id,
         name: u.username,
@@ -79,7 +79,7 @@ async fn every_role_in_a_private_project_gets_its_matrix_and_nothing_else() {
         .store
         .create_project("private", false, owner.user_id().unwrap_or(0))
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .unwrap();
     for role in [
         Role::ProjectAdmin,
         Role::Maintainer,
@@ -91,7 +91,7 @@ async fn every_role_in_a_private_project_gets_its_matrix_and_nothing_else() {
         w.store
             .add_member(project.id, p.user_id().unwrap_or(0), role)
             .await
-            .unwrap_or_else(|e| panic!("{e}"));
+            .unwrap();
         for resource in RESOURCES {
             for action in ACTIONS {
                 let got = w
@@ -146,17 +146,17 @@ async fn tokens_grant_exactly_the_requested_actions_the_caller_holds() {
         .store
         .create_project("team", false, owner.user_id().unwrap_or(0))
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .unwrap();
     let guest = user(&w.store, "guest").await;
     w.store
         .add_member(project.id, guest.user_id().unwrap_or(0), Role::Guest)
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .unwrap();
     let dev = user(&w.store, "dev").await;
     w.store
         .add_member(project.id, dev.user_id().unwrap_or(0), Role::Developer)
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .unwrap();
 
     let grant = |p: Principal, s: &'static str| {
         let tokens = &w.tokens;
@@ -164,7 +164,7 @@ async fn tokens_grant_exactly_the_requested_actions_the_caller_holds() {
             let issued = tokens
                 .issue(&p, "harbor-registry", &[scope(s)])
                 .await
-                .unwrap_or_else(|e| panic!("{e}"));
+                .unwrap();
             issued.access[0].actions.clone()
         }
     };
@@ -231,15 +231,12 @@ async fn issued_tokens_carry_the_claims_distribution_checks() {
             ],
         )
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .unwrap();
     assert_eq!(
         issued.expires_in, 1800,
         "Harbor's default lifetime is 30 minutes"
     );
-    let claims = w
-        .tokens
-        .verify(&issued.token, Expiry::Enforce)
-        .unwrap_or_else(|e| panic!("{e}"));
+    let claims = w.tokens.verify(&issued.token, Expiry::Enforce).unwrap();
     assert_eq!(claims.iss, "harbor-token-issuer");
     assert_eq!(claims.sub, "dev");
     assert_eq!(claims.aud, "harbor-registry");
@@ -272,11 +269,8 @@ async fn issued_tokens_carry_the_claims_distribution_checks() {
         .tokens
         .issue(&Principal::Anonymous, "harbor-registry", &[])
         .await;
-    let anonymous = anonymous.unwrap_or_else(|e| panic!("{e}"));
-    let claims = w
-        .tokens
-        .verify(&anonymous.token, Expiry::Enforce)
-        .unwrap_or_else(|e| panic!("{e}"));
+    let anonymous = anonymous.unwrap();
+    let claims = w.tokens.verify(&anonymous.token, Expiry::Enforce).unwrap();
     assert_eq!(claims.sub, "");
 
     let e = w.tokens.issue(&dev, "someone-else", &[]).await.err();
@@ -294,15 +288,8 @@ fn base64_url(s: &str) -> Vec<u8> {
 async fn refresh_tokens_name_the_user_and_grant_nothing_themselves() {
     let w = world(true).await;
     let dev = user(&w.store, "dev").await;
-    let refresh = w
-        .tokens
-        .refresh_token(&dev)
-        .unwrap_or_else(|e| panic!("{e}"));
-    let back = w
-        .tokens
-        .principal_from_refresh(&refresh)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    let refresh = w.tokens.refresh_token(&dev).unwrap();
+    let back = w.tokens.principal_from_refresh(&refresh).await.unwrap();
     assert_eq!(back, dev);
     assert!(
         w.tokens.verify(&refresh, Expiry::Enforce).is_err(),
@@ -322,7 +309,7 @@ async fn refresh_tokens_name_the_user_and_grant_nothing_themselves() {
     w.store
         .delete_user(dev.user_id().unwrap_or(0))
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .unwrap();
     assert!(
         w.tokens.principal_from_refresh(&refresh).await.is_err(),
         "a deleted user cannot refresh"
@@ -379,11 +366,11 @@ async fn a_changed_password_takes_effect_at_once() {
     let carol = user(&w.store, "carol").await;
     let auth = DbAuthenticator::new(w.store.clone(), RateLimit::default());
     assert!(auth.authenticate("carol", PASSWORD, None).await.is_ok());
-    let new_hash = hash_password("NewPassw0rd").unwrap_or_else(|e| panic!("{e}"));
+    let new_hash = hash_password("NewPassw0rd").unwrap();
     w.store
         .set_password_hash(carol.user_id().unwrap_or(0), &new_hash)
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .unwrap();
     assert!(
         auth.authenticate("carol", PASSWORD, None).await.is_err(),
         "the old password no longer works"
@@ -396,18 +383,14 @@ async fn a_changed_password_takes_effect_at_once() {
 
 #[tokio::test]
 async fn bootstrap_creates_the_admin_once_and_a_public_library() {
-    let store = SqliteMetaStore::in_memory().unwrap_or_else(|e| panic!("{e}"));
-    let first = bootstrap(&store, None)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    let store = SqliteMetaStore::in_memory().unwrap();
+    let first = bootstrap(&store, None).await.unwrap();
     let generated = first.generated_admin_password.clone().unwrap_or_default();
     assert!(
         first.created_admin && generated.len() >= 16,
         "a strong password is generated and shown"
     );
-    let second = bootstrap(&store, Some("Ignored123"))
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    let second = bootstrap(&store, Some("Ignored123")).await.unwrap();
     assert!(!second.created_admin && second.generated_admin_password.is_none());
     let admin = store.user_by_name("admin").await.ok().flatten();
     assert!(admin

@@ -193,10 +193,7 @@ mod tests {
     #[test]
     fn parse_round_trips_and_rejects_bad_input() {
         let d = Digest::sha256(b"hello");
-        assert_eq!(
-            Digest::parse(&d.to_string()).unwrap_or_else(|e| panic!("{e}")),
-            d
-        );
+        assert_eq!(Digest::parse(&d.to_string()).unwrap(), d);
         for bad in [
             "",
             "sha256",

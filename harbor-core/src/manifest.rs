@@ -324,8 +324,7 @@ mod tests {
     #[test]
     fn an_oci_image_manifest_parses_with_its_references() {
         let body = image("");
-        let m = Manifest::parse(Some(OCI_MANIFEST), body.as_bytes(), Algorithm::Sha256)
-            .unwrap_or_else(|e| panic!("{e}"));
+        let m = Manifest::parse(Some(OCI_MANIFEST), body.as_bytes(), Algorithm::Sha256).unwrap();
         assert_eq!(m.media_type, OCI_MANIFEST);
         assert_eq!(m.digest, Digest::sha256(body.as_bytes()));
         assert_eq!(m.required_blobs().count(), 2);
@@ -341,8 +340,7 @@ mod tests {
             r#","artifactType":"application/x-sig","subject":{{"mediaType":"{OCI_MANIFEST}","digest":"{}","size":9}},"annotations":{{"a":"b"}}"#,
             d(b"s")
         ));
-        let m = Manifest::parse(None, body.as_bytes(), Algorithm::Sha256)
-            .unwrap_or_else(|e| panic!("{e}"));
+        let m = Manifest::parse(None, body.as_bytes(), Algorithm::Sha256).unwrap();
         assert_eq!(m.artifact_type.as_deref(), Some("application/x-sig"));
         assert_eq!(m.subject.map(|s| s.digest), Some(Digest::sha256(b"s")));
         assert_eq!(m.annotations.get("a").map(String::as_str), Some("b"));
@@ -432,7 +430,7 @@ mod tests {
             body.as_bytes(),
             Algorithm::Sha256,
         )
-        .unwrap_or_else(|e| panic!("{e}"));
+        .unwrap();
         assert_eq!(m.manifests.len(), 1);
         assert_eq!(m.required_blobs().count(), 0);
 
@@ -441,8 +439,8 @@ mod tests {
             d(b"{}"),
             d(b"l")
         );
-        let m = Manifest::parse(Some(DOCKER_MANIFEST), foreign.as_bytes(), Algorithm::Sha256)
-            .unwrap_or_else(|e| panic!("{e}"));
+        let m =
+            Manifest::parse(Some(DOCKER_MANIFEST), foreign.as_bytes(), Algorithm::Sha256).unwrap();
         assert_eq!(m.required_blobs().count(), 1);
     }
 }

@@ -352,7 +352,7 @@ mod tests {
     }
 
     fn built(result: Result<BuiltManifest>) -> BuiltManifest {
-        result.unwrap_or_else(|e| panic!("{e}"))
+        result.unwrap()
     }
 
     fn subject() -> Descriptor {

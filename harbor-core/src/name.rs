@@ -236,7 +236,7 @@ mod tests {
 
     #[test]
     fn first_component_is_the_project() {
-        let n = RepositoryName::parse("library/nginx/sub").unwrap_or_else(|e| panic!("{e}"));
+        let n = RepositoryName::parse("library/nginx/sub").unwrap();
         assert_eq!(n.first_component(), "library");
     }
 }

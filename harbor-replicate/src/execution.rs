@@ -471,7 +471,7 @@ mod tests {
         assert_eq!(
             by_digest,
             Some((
-                RepositoryName::parse("mirror/app").unwrap_or_else(|e| panic!("{e}")),
+                RepositoryName::parse("mirror/app").unwrap(),
                 Reference::Digest(d)
             ))
         );

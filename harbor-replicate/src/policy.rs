@@ -570,7 +570,7 @@ mod tests {
     #[test]
     fn flattening_follows_harbor() {
         let d = |ns: Option<&str>, n: Option<i8>| {
-            let repo = RepositoryName::parse("a/b/c").unwrap_or_else(|e| panic!("{e}"));
+            let repo = RepositoryName::parse("a/b/c").unwrap();
             destination(&repo, ns, n)
                 .map(|r| r.to_string())
                 .unwrap_or_else(|e| e.to_string())
@@ -582,7 +582,7 @@ mod tests {
         assert_eq!(d(Some("mirror"), Some(1)), "mirror/b/c");
         assert_eq!(d(Some("mirror"), Some(2)), "mirror/c");
         assert_eq!(d(None, Some(1)), "b/c");
-        let repo = RepositoryName::parse("a/b/c").unwrap_or_else(|e| panic!("{e}"));
+        let repo = RepositoryName::parse("a/b/c").unwrap();
         assert!(destination(&repo, Some("m"), Some(3)).is_err());
     }
 
@@ -594,7 +594,7 @@ mod tests {
                 "trigger":{"type":"scheduled","trigger_settings":{"cron":"0 0 * * * *"}},
                 "replicate_deletion":true,"override":false,"enabled":true,"speed":-1}"#,
         )
-        .unwrap_or_else(|e| panic!("{e}"));
+        .unwrap();
         assert!(!p.override_tags && p.replicate_deletion);
         assert!(p.validate().is_ok());
         let mut bad = p.clone();
@@ -612,16 +612,15 @@ mod tests {
         let p: Policy = serde_json::from_str(
             r#"{"name":"p","dest_registry":{"id":1,"name":"dr","url":"https://x"},"colour":1,"deletion":true}"#,
         )
-        .unwrap_or_else(|e| panic!("{e}"));
+        .unwrap();
         assert!(p.replicate_deletion);
         assert_eq!(p.dest_registry, Some(RegistryRef { id: 1 }));
         let p: Policy = serde_json::from_str(
             r#"{"name":"p","dest_registry":{"id":1},"deletion":true,"replicate_deletion":false}"#,
         )
-        .unwrap_or_else(|e| panic!("{e}"));
+        .unwrap();
         assert!(!p.replicate_deletion, "the current name wins");
-        let p: Policy = serde_json::from_str(r#"{"name":"p","dest_registry":{"id":1}}"#)
-            .unwrap_or_else(|e| panic!("{e}"));
+        let p: Policy = serde_json::from_str(r#"{"name":"p","dest_registry":{"id":1}}"#).unwrap();
         assert_eq!(p.override_tags, Policy::default().override_tags);
         assert!(p.enabled);
     }
@@ -637,12 +636,12 @@ mod tests {
             .trigger(Trigger::scheduled("0 0 3 * * *"))
             .copy_by_chunk(true)
             .build()
-            .unwrap_or_else(|e| panic!("{e}"));
+            .unwrap();
         let json = serde_json::to_value(&p).unwrap_or_default();
         assert_eq!(json["trigger"]["type"], "scheduled");
         assert_eq!(json["filters"][1]["decoration"], "matches");
         assert_eq!(json["override"], true);
-        let back: Policy = serde_json::from_value(json).unwrap_or_else(|e| panic!("{e}"));
+        let back: Policy = serde_json::from_value(json).unwrap();
         assert_eq!(back, p);
         assert!(Policy::builder("none").build().is_err(), "no registry");
     }

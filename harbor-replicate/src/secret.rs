@@ -116,8 +116,8 @@ mod tests {
 
     #[test]
     fn sealed_credentials_open_only_with_their_key_and_are_not_plain_text() {
-        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-        let b = SecretBox::load_or_create(dir.path()).unwrap_or_else(|e| panic!("{e}"));
+        let dir = tempfile::tempdir().unwrap();
+        let b = SecretBox::load_or_create(dir.path()).unwrap();
         let sealed = b.seal(r#"{"password":"hunter2"}"#).unwrap_or_default();
         assert!(!sealed.contains("hunter2"));
         assert_ne!(
@@ -125,12 +125,12 @@ mod tests {
             b.seal(r#"{"password":"hunter2"}"#).unwrap_or_default(),
             "fresh nonce each time"
         );
-        let again = SecretBox::load_or_create(dir.path()).unwrap_or_else(|e| panic!("{e}"));
+        let again = SecretBox::load_or_create(dir.path()).unwrap();
         assert_eq!(
             again.open(&sealed).ok().as_deref(),
             Some(r#"{"password":"hunter2"}"#)
         );
-        let other = SecretBox::from_key(&[7u8; 32]).unwrap_or_else(|e| panic!("{e}"));
+        let other = SecretBox::from_key(&[7u8; 32]).unwrap();
         assert!(other.open(&sealed).is_err());
         #[cfg(unix)]
         {

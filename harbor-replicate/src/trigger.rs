@@ -152,11 +152,11 @@ mod tests {
     use crate::policy::{Filter, RegistryRef, Trigger};
 
     fn repo(s: &str) -> RepositoryName {
-        RepositoryName::parse(s).unwrap_or_else(|e| panic!("{e}"))
+        RepositoryName::parse(s).unwrap()
     }
 
     fn tag(s: &str) -> Tag {
-        Tag::parse(s).unwrap_or_else(|e| panic!("{e}"))
+        Tag::parse(s).unwrap()
     }
 
     fn policy(deletion: bool) -> Policy {
@@ -168,7 +168,7 @@ mod tests {
             .trigger(Trigger::event_based())
             .replicate_deletion(deletion)
             .build()
-            .unwrap_or_else(|e| panic!("{e}"))
+            .unwrap()
     }
 
     #[test]
@@ -228,7 +228,7 @@ mod tests {
             .push_to(RegistryRef { id: 1 })
             .trigger(Trigger::scheduled("0 0 3 * * *"))
             .build()
-            .unwrap_or_else(|e| panic!("{e}"));
+            .unwrap();
         let at = |h: u32, m: u32| {
             chrono::NaiveDate::from_ymd_opt(2026, 1, 1)
                 .and_then(|d| d.and_hms_opt(h, m, 0))

@@ -19,16 +19,16 @@ use harbor_replicate::{
 use harbor_storage::{MemoryBlobStore, SqliteMetaStore};
 
 fn registry() -> Registry {
-    let meta = SqliteMetaStore::in_memory().unwrap_or_else(|e| panic!("{e}"));
+    let meta = SqliteMetaStore::in_memory().expect("an in-memory store");
     Registry::new(Arc::new(MemoryBlobStore::new()), Arc::new(meta))
 }
 
 fn repo(s: &str) -> RepositoryName {
-    RepositoryName::parse(s).unwrap_or_else(|e| panic!("{e}"))
+    RepositoryName::parse(s).expect("a valid repository name")
 }
 
 fn tag(s: &str) -> Tag {
-    Tag::parse(s).unwrap_or_else(|e| panic!("{e}"))
+    Tag::parse(s).expect("a valid tag")
 }
 
 fn tagged(s: &str) -> Reference {
@@ -39,7 +39,7 @@ async fn put_blob(r: &Registry, name: &str, data: &[u8]) -> (Digest, usize) {
     let d = Digest::sha256(data);
     r.put_blob(&repo(name), &d, bytes_stream(data.to_vec()), None)
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("the blob goes in");
     (d, data.len())
 }
 
@@ -57,7 +57,7 @@ async fn image(r: &Registry, name: &str, reference: Option<&str>, seed: &str) ->
         .layer(Descriptor::new(OCI_LAYER_TAR, l1, n1 as u64))
         .layer(Descriptor::new(OCI_LAYER_TAR, l2, n2 as u64))
         .build()
-        .unwrap_or_else(|e| panic!("{e}"))
+        .expect("a valid manifest")
         .into_bytes();
     let d = Digest::sha256(&manifest);
     let reference = match reference {
@@ -71,7 +71,7 @@ async fn image(r: &Registry, name: &str, reference: Option<&str>, seed: &str) ->
         manifest.clone(),
     )
     .await
-    .unwrap_or_else(|e| panic!("{e}"));
+    .expect("the manifest goes in");
     (manifest, d)
 }
 
@@ -85,16 +85,16 @@ async fn manifest_at(r: &Registry, name: &str, reference: &str) -> Option<Bytes>
 
 async fn same_blobs(a: &Registry, a_repo: &str, b: &Registry, b_repo: &str, manifest: &[u8]) {
     let m = harbor_core::Manifest::parse(None, manifest, harbor_core::Algorithm::Sha256)
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("the manifest parses");
     for blob in m.required_blobs() {
         let x = a
             .get_blob(&repo(a_repo), &blob.digest, None)
             .await
-            .unwrap_or_else(|e| panic!("{e}"));
+            .expect("the blob is there");
         let y = b
             .get_blob(&repo(b_repo), &blob.digest, None)
             .await
-            .unwrap_or_else(|e| panic!("{e}"));
+            .expect("the blob is there");
         let (x, y) = (
             collect(x.body).await.unwrap_or_default(),
             collect(y.body).await.unwrap_or_default(),
@@ -121,7 +121,7 @@ async fn an_image_arrives_whole_with_the_same_digest_and_a_second_copy_moves_not
             Some(&tag("v1")),
         )
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .unwrap();
     assert_eq!(report.digest, Some(digest.clone()));
     assert_eq!(
         (report.blobs_copied, report.blobs_skipped, report.manifests),
@@ -141,7 +141,7 @@ async fn an_image_arrives_whole_with_the_same_digest_and_a_second_copy_moves_not
             Some(&tag("v1")),
         )
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .unwrap();
     assert_eq!(
         (again.blobs_copied, again.blobs_skipped, again.bytes),
         (0, 3, 0)
@@ -163,7 +163,7 @@ async fn an_index_is_copied_child_by_child_then_the_index() {
                 .with_platform(Platform::new("linux", "arm64")),
         )
         .build()
-        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap()
         .into_bytes();
     src.put_manifest(
         &repo("library/multi"),
@@ -172,7 +172,7 @@ async fn an_index_is_copied_child_by_child_then_the_index() {
         index.clone(),
     )
     .await
-    .unwrap_or_else(|e| panic!("{e}"));
+    .unwrap();
     let events = Arc::new(Mutex::new(Vec::new()));
     let seen = events.clone();
     let options = CopyOptions {
@@ -196,7 +196,7 @@ async fn an_index_is_copied_child_by_child_then_the_index() {
             Some(&tag("latest")),
         )
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .unwrap();
     assert_eq!(report.manifests, 3);
     assert_eq!(report.blobs_copied, 6);
     assert_eq!(
@@ -245,7 +245,7 @@ async fn without_override_a_differing_destination_tag_is_kept() {
             Some(&tag("v1")),
         )
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .unwrap();
     assert!(report.tag_kept);
     assert_eq!(report.digest, Some(old_d));
     assert_eq!(
@@ -266,7 +266,7 @@ async fn without_override_a_differing_destination_tag_is_kept() {
             Some(&tag("v1")),
         )
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .unwrap();
     assert!(!report.tag_kept);
     assert_ne!(
         manifest_at(&dst, "mirror/app", "v1").await.as_deref(),
@@ -291,7 +291,7 @@ async fn within_one_registry_blobs_are_mounted_not_copied() {
             Some(&tag("v1")),
         )
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .unwrap();
     assert_eq!(
         (report.blobs_mounted, report.blobs_copied, report.bytes),
         (3, 0, 0)
@@ -413,8 +413,7 @@ async fn tampered_source_bytes_never_become_a_blob_or_a_tag() {
         None,
         "no tag for incomplete content"
     );
-    let m = harbor_core::Manifest::parse(None, &manifest, harbor_core::Algorithm::Sha256)
-        .unwrap_or_else(|e| panic!("{e}"));
+    let m = harbor_core::Manifest::parse(None, &manifest, harbor_core::Algorithm::Sha256).unwrap();
     for blob in m.required_blobs() {
         let visible = dst.blob_store().stat(&blob.digest).await.ok().flatten();
         assert_eq!(visible, None, "blob {} must not be visible", blob.digest);
@@ -444,7 +443,7 @@ async fn a_speed_limit_slows_the_transfer_to_the_rate_asked_for() {
             Some(&tag("v1")),
         )
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .unwrap();
     let expected = report.bytes as f64 / (20.0 * 1024.0);
     let took = started.elapsed().as_secs_f64();
     assert!(report.bytes > 10_000, "{report:?}");

@@ -20,12 +20,12 @@ use harbor_replicate::{
 use harbor_storage::{MemoryBlobStore, SqliteMetaStore};
 
 fn registry() -> Registry {
-    let meta = SqliteMetaStore::in_memory().unwrap_or_else(|e| panic!("{e}"));
+    let meta = SqliteMetaStore::in_memory().expect("an in-memory store");
     Registry::new(Arc::new(MemoryBlobStore::new()), Arc::new(meta))
 }
 
 fn repo(s: &str) -> RepositoryName {
-    RepositoryName::parse(s).unwrap_or_else(|e| panic!("{e}"))
+    RepositoryName::parse(s).expect("a valid repository name")
 }
 
 async fn tagged_image(r: &Registry, name: &str, tags: &[&str]) {
@@ -33,16 +33,16 @@ async fn tagged_image(r: &Registry, name: &str, tags: &[&str]) {
     let d = Digest::sha256(&layer);
     r.put_blob(&repo(name), &d, bytes_stream(layer.clone()), None)
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("the blob goes in");
     let manifest = ImageManifestBuilder::oci(Descriptor::for_blob(OCI_CONFIG, &layer))
         .build()
-        .unwrap_or_else(|e| panic!("{e}"))
+        .expect("a valid manifest")
         .into_bytes();
     for t in tags {
-        let tag = Reference::Tag(Tag::parse(t).unwrap_or_else(|e| panic!("{e}")));
+        let tag = Reference::Tag(Tag::parse(t).expect("a valid tag"));
         r.put_manifest(&repo(name), &tag, Some(OCI_MANIFEST), manifest.clone())
             .await
-            .unwrap_or_else(|e| panic!("{e}"));
+            .expect("the manifest goes in");
     }
 }
 
@@ -64,7 +64,7 @@ impl PolicyResolver for Fixed {
 }
 
 fn policy(json: &str) -> Policy {
-    serde_json::from_str(json).unwrap_or_else(|e| panic!("{e}"))
+    serde_json::from_str(json).expect("a valid policy")
 }
 
 fn replicator() -> Replicator {
@@ -80,12 +80,12 @@ fn replicator() -> Replicator {
 }
 
 async fn store_with_policy(p: &Policy) -> (Arc<SqliteMetaStore>, i64) {
-    let store = Arc::new(SqliteMetaStore::in_memory().unwrap_or_else(|e| panic!("{e}")));
+    let store = Arc::new(SqliteMetaStore::in_memory().expect("an in-memory store"));
     let json = serde_json::to_string(p).unwrap_or_default();
     let id = store
         .create_policy(&p.name, &json)
         .await
-        .unwrap_or_else(|e| panic!("{e}"))
+        .expect("the policy is stored")
         .id;
     (store, id)
 }
@@ -108,12 +108,12 @@ async fn an_execution_is_recorded_with_its_tasks_and_their_logs() {
     let started = runner
         .start(policy_id, harbor_core::TriggerKind::Manual)
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .unwrap();
     assert_eq!(started.total, 3);
     let done = runner
         .wait(started.id, Duration::from_secs(10))
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .unwrap();
     assert_eq!(
         (done.status, done.succeeded, done.failed),
         (RunStatus::Succeeded, 3, 0)
@@ -132,10 +132,7 @@ async fn an_execution_is_recorded_with_its_tasks_and_their_logs() {
         log.contains("attempt 1: copying library/a:v1 to mirror/a:v1") && log.contains("done: "),
         "{log}"
     );
-    let (tags, _) = dst
-        .list_tags(&repo("mirror/a"), None, None)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    let (tags, _) = dst.list_tags(&repo("mirror/a"), None, None).await.unwrap();
     assert_eq!(tags, ["v1", "v2"]);
 }
 
@@ -241,7 +238,7 @@ async fn a_stop_aborts_in_flight_copies_at_once_and_leaves_nothing_in_progress()
     let e = runner
         .start(policy_id, harbor_core::TriggerKind::Manual)
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .unwrap();
     // Wait until copies are under way.
     let until = Instant::now() + Duration::from_secs(10);
     while store
@@ -262,7 +259,7 @@ async fn a_stop_aborts_in_flight_copies_at_once_and_leaves_nothing_in_progress()
         "single_active_replication refuses a second run"
     );
     let t0 = Instant::now();
-    let stopped = runner.stop(e.id).await.unwrap_or_else(|e| panic!("{e}"));
+    let stopped = runner.stop(e.id).await.unwrap();
     assert!(
         t0.elapsed() < Duration::from_secs(5),
         "the stop took {:?}",
@@ -287,7 +284,7 @@ async fn an_execution_cut_off_by_a_crash_is_finished_at_the_next_start() {
     let e = store
         .create_execution(policy_id, harbor_core::TriggerKind::Manual)
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .unwrap();
     let tasks = store
         .create_tasks(
             e.id,
@@ -305,11 +302,11 @@ async fn an_execution_cut_off_by_a_crash_is_finished_at_the_next_start() {
             ],
         )
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .unwrap();
     store
         .set_task_status(tasks[0].id, RunStatus::InProgress, 1)
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .unwrap();
     // The process comes back.
     let resolver = Arc::new(Fixed {
         policy: p,
@@ -318,10 +315,7 @@ async fn an_execution_cut_off_by_a_crash_is_finished_at_the_next_start() {
     });
     let runner = JobRunner::new(store.clone(), resolver, replicator());
     assert_eq!(runner.recover().await.unwrap_or(0), 1);
-    let done = runner
-        .wait(e.id, Duration::from_secs(10))
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    let done = runner.wait(e.id, Duration::from_secs(10)).await.unwrap();
     assert_eq!(
         (done.status, done.total, done.succeeded),
         (RunStatus::Succeeded, 2, 2)
@@ -329,10 +323,7 @@ async fn an_execution_cut_off_by_a_crash_is_finished_at_the_next_start() {
     let tasks = store.tasks(e.id).await.unwrap_or_default();
     assert_eq!(tasks[0].attempts, 2, "the cut-off task ran again");
     for name in ["library/a", "library/b"] {
-        let (tags, _) = dst
-            .list_tags(&repo(name), None, None)
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
+        let (tags, _) = dst.list_tags(&repo(name), None, None).await.unwrap();
         assert_eq!(tags, ["v1"], "{name} copied once, completely");
     }
 }
@@ -341,11 +332,11 @@ async fn an_execution_cut_off_by_a_crash_is_finished_at_the_next_start() {
 async fn deletion_tasks_remove_by_digest_or_tag_and_a_task_that_does_not_parse_fails_alone() {
     let dst = registry();
     tagged_image(&dst, "mirror/app", &["v1"]).await;
-    let v1 = Reference::Tag(Tag::parse("v1").unwrap_or_else(|e| panic!("{e}")));
+    let v1 = Reference::Tag(Tag::parse("v1").unwrap());
     let digest = dst
         .get_manifest(&repo("mirror/app"), &v1, None)
         .await
-        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap()
         .digest;
     let p = policy(r#"{"name":"deletions","dest_registry":{"id":1},"deletion":true}"#);
     let (store, policy_id) = store_with_policy(&p).await;
@@ -374,11 +365,8 @@ async fn deletion_tasks_remove_by_digest_or_tag_and_a_task_that_does_not_parse_f
             ],
         )
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    let done = runner
-        .wait(e.id, Duration::from_secs(10))
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .unwrap();
+    let done = runner.wait(e.id, Duration::from_secs(10)).await.unwrap();
     assert_eq!(
         (done.status, done.succeeded, done.failed),
         (RunStatus::Failed, 2, 1)

@@ -20,16 +20,16 @@ use harbor_storage::{MemoryBlobStore, SqliteMetaStore};
 const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 
 fn registry() -> Registry {
-    let meta = SqliteMetaStore::in_memory().unwrap_or_else(|e| panic!("{e}"));
+    let meta = SqliteMetaStore::in_memory().expect("an in-memory store");
     Registry::new(Arc::new(MemoryBlobStore::new()), Arc::new(meta))
 }
 
 fn repo(s: &str) -> RepositoryName {
-    RepositoryName::parse(s).unwrap_or_else(|e| panic!("{e}"))
+    RepositoryName::parse(s).expect("a valid repository name")
 }
 
 fn tag(s: &str) -> Tag {
-    Tag::parse(s).unwrap_or_else(|e| panic!("{e}"))
+    Tag::parse(s).expect("a valid tag")
 }
 
 fn tagged(s: &str) -> Reference {
@@ -48,11 +48,11 @@ fn endpoint(fake: &Fake, password: &str) -> Endpoint {
 }
 
 fn remote(fake: &Fake) -> Arc<dyn RegistryAdapter> {
-    Arc::new(DockerRegistry::new(endpoint(fake, PASSWORD)).unwrap_or_else(|e| panic!("{e}")))
+    Arc::new(DockerRegistry::new(endpoint(fake, PASSWORD)).expect("an adapter"))
 }
 
 fn harbor(fake: &Fake) -> Arc<dyn RegistryAdapter> {
-    Arc::new(Harbor::new(endpoint(fake, PASSWORD)).unwrap_or_else(|e| panic!("{e}")))
+    Arc::new(Harbor::new(endpoint(fake, PASSWORD)).expect("an adapter"))
 }
 
 /// Pushes an image whose first layer is `layer_size` bytes; returns its
@@ -68,7 +68,7 @@ async fn image(r: &Registry, name: &str, tag: &str, layer_size: usize) -> (Strin
         let d = Digest::sha256(b);
         r.put_blob(&repo(name), &d, bytes_stream(b.clone()), None)
             .await
-            .unwrap_or_else(|e| panic!("{e}"));
+            .expect("the blob goes in");
         digests.push(d);
     }
     let manifest = format!(
@@ -88,7 +88,7 @@ async fn image(r: &Registry, name: &str, tag: &str, layer_size: usize) -> (Strin
         Bytes::from(manifest.clone()),
     )
     .await
-    .unwrap_or_else(|e| panic!("{e}"));
+    .expect("the manifest goes in");
     (manifest, digests)
 }
 
@@ -120,7 +120,7 @@ async fn an_image_travels_to_a_remote_and_back_whole_with_one_token_per_scope() 
             Some(&tag("v1")),
         )
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .unwrap();
     assert_eq!((report.blobs_copied, report.manifests), (3, 1));
     let down = Copier::new(
         there,
@@ -134,16 +134,13 @@ async fn an_image_travels_to_a_remote_and_back_whole_with_one_token_per_scope() 
         Some(&tag("v1")),
     )
     .await
-    .unwrap_or_else(|e| panic!("{e}"));
+    .unwrap();
     assert_eq!(
         manifest_at(&back, "back/app", "v1").await.as_deref(),
         Some(manifest.as_bytes())
     );
     for d in &digests {
-        let blob = back
-            .get_blob(&repo("back/app"), d, None)
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
+        let blob = back.get_blob(&repo("back/app"), d, None).await.unwrap();
         let bytes = collect(blob.body).await.unwrap_or_default();
         assert_eq!(&Digest::sha256(&bytes), d);
     }
@@ -156,7 +153,7 @@ async fn an_image_travels_to_a_remote_and_back_whole_with_one_token_per_scope() 
             Some(&tag("v1")),
         )
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .unwrap();
     assert_eq!((again.blobs_copied, again.blobs_skipped), (0, 3));
 
     let scopes = fake.state().token_scopes.clone();
@@ -191,7 +188,7 @@ async fn within_one_remote_blobs_are_mounted_not_uploaded() {
         Some(&tag("v1")),
     )
     .await
-    .unwrap_or_else(|e| panic!("{e}"));
+    .unwrap();
     let options = CopyOptions {
         same_registry: true,
         ..CopyOptions::default()
@@ -204,7 +201,7 @@ async fn within_one_remote_blobs_are_mounted_not_uploaded() {
             Some(&tag("v1")),
         )
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .unwrap();
     assert_eq!(
         (report.blobs_mounted, report.blobs_copied, report.bytes),
         (3, 0, 0)
@@ -224,15 +221,9 @@ async fn listings_follow_every_page_and_skip_names_that_do_not_parse() {
         fake.put_manifest(r, t, OCI_MANIFEST, format!("{r}:{t}").as_bytes());
     }
     let adapter = remote(&fake);
-    let repos = adapter
-        .list_repositories()
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    let repos = adapter.list_repositories().await.unwrap();
     assert_eq!(repos, [repo("a/x"), repo("a/y"), repo("b/z")]);
-    let tags = adapter
-        .list_tags(&repo("a/x"))
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    let tags = adapter.list_tags(&repo("a/x")).await.unwrap();
     assert_eq!(tags, [tag("t1"), tag("t2"), tag("t3")]);
     let missing = adapter.list_tags(&repo("a/none")).await;
     assert!(missing.is_err_and(|e| e.is_not_found()));
@@ -271,7 +262,7 @@ async fn a_chunked_push_cut_mid_chunk_resumes_from_the_acknowledged_range() {
             Some(&tag("v1")),
         )
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .unwrap();
     assert_eq!(report.blobs_copied, 3);
     let s = fake.state();
     assert!(!s.cut_next_patch, "the cut happened");
@@ -291,7 +282,7 @@ async fn a_chunked_push_cut_mid_chunk_resumes_from_the_acknowledged_range() {
 #[tokio::test]
 async fn a_wrong_password_is_reported_as_unauthorized() {
     let fake = Fake::start().await;
-    let adapter = DockerRegistry::new(endpoint(&fake, "wrong")).unwrap_or_else(|e| panic!("{e}"));
+    let adapter = DockerRegistry::new(endpoint(&fake, "wrong")).unwrap();
     let e = adapter.health().await;
     assert!(
         matches!(e, Err(ReplicateError::Unauthorized { .. })),
@@ -312,21 +303,18 @@ async fn a_harbor_lists_repositories_through_its_projects_and_creates_missing_on
         fake.put_manifest(r, "v1", OCI_MANIFEST, r.as_bytes());
     }
     let adapter = harbor(&fake);
-    let repos = adapter
-        .list_repositories()
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    let repos = adapter.list_repositories().await.unwrap();
     assert_eq!(repos, [repo("lib/app"), repo("lib/tool"), repo("p3/x")]);
     adapter
         .prepare_for_push(&[repo("new/app"), repo("lib/app"), repo("new/other")])
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .unwrap();
     assert_eq!(fake.state().created_projects, ["new"]);
 
     // A plain distribution registry has no projects to create.
     remote(&fake)
         .prepare_for_push(&[repo("fresh/app")])
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .unwrap();
     assert_eq!(fake.state().created_projects, ["new"]);
 }

@@ -21,16 +21,16 @@ use harbor_replicate::{
 use harbor_storage::{MemoryBlobStore, SqliteMetaStore};
 
 fn registry() -> Registry {
-    let meta = SqliteMetaStore::in_memory().unwrap_or_else(|e| panic!("{e}"));
+    let meta = SqliteMetaStore::in_memory().expect("an in-memory store");
     Registry::new(Arc::new(MemoryBlobStore::new()), Arc::new(meta))
 }
 
 fn repo(s: &str) -> RepositoryName {
-    RepositoryName::parse(s).unwrap_or_else(|e| panic!("{e}"))
+    RepositoryName::parse(s).expect("a valid repository name")
 }
 
 fn tag(s: &str) -> Tag {
-    Tag::parse(s).unwrap_or_else(|e| panic!("{e}"))
+    Tag::parse(s).expect("a valid tag")
 }
 
 fn tagged(s: &str) -> Reference {
@@ -47,21 +47,21 @@ async fn tagged_image(r: &Registry, name: &str, tags: &[&str]) {
         None,
     )
     .await
-    .unwrap_or_else(|e| panic!("{e}"));
+    .expect("the blob goes in");
     let manifest = ImageManifestBuilder::oci(Descriptor::for_blob(OCI_CONFIG, config.as_bytes()))
         .build()
-        .unwrap_or_else(|e| panic!("{e}"))
+        .expect("a valid manifest")
         .into_bytes();
     for t in tags {
         let tag = tagged(t);
         r.put_manifest(&repo(name), &tag, Some(OCI_MANIFEST), manifest.clone())
             .await
-            .unwrap_or_else(|e| panic!("{e}"));
+            .expect("the manifest goes in");
     }
 }
 
 fn policy(json: &str) -> Policy {
-    serde_json::from_str(json).unwrap_or_else(|e| panic!("{e}"))
+    serde_json::from_str(json).expect("a valid policy")
 }
 
 #[tokio::test]
@@ -83,7 +83,7 @@ async fn filters_and_flattening_decide_what_is_copied_and_where() {
             None,
         )
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .unwrap();
     assert_eq!((report.succeeded(), report.failed()), (3, 0));
     let copied: Vec<(String, String)> = report
         .tasks
@@ -101,12 +101,9 @@ async fn filters_and_flattening_decide_what_is_copied_and_where() {
     let (tags, _) = dst
         .list_tags(&repo("mirror/app"), None, None)
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .unwrap();
     assert_eq!(tags, ["v1", "v2"]);
-    let (repos, _) = dst
-        .catalog(None, None)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    let (repos, _) = dst.catalog(None, None).await.unwrap();
     assert_eq!(repos, ["mirror/app", "mirror/tool"]);
 }
 
@@ -232,7 +229,7 @@ async fn transient_failures_are_retried_until_the_copy_succeeds() {
     let report = r
         .run_policy(&p, Arc::new(Local::new(src.clone())), flaky, None)
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .unwrap();
     assert_eq!(report.succeeded(), 1);
     assert_eq!(report.tasks[0].attempts, 3);
 
@@ -244,7 +241,7 @@ async fn transient_failures_are_retried_until_the_copy_succeeds() {
     let report = r
         .run_policy(&p, Arc::new(Local::new(src)), hopeless, None)
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .unwrap();
     assert_eq!(report.failed(), 1);
     assert_eq!(report.tasks[0].attempts, 4);
     assert!(report.tasks[0]
@@ -282,7 +279,7 @@ async fn sync_repository_copies_every_tag_and_a_second_sync_moves_nothing() {
             &repo("mirror/app"),
         )
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .unwrap();
     assert_eq!((report.succeeded(), report.failed()), (3, 0));
     // The copier is gone, so the stream ends: one config blob copied once,
     // then found in place twice; one manifest pushed under each tag.
@@ -300,10 +297,7 @@ async fn sync_repository_copies_every_tag_and_a_second_sync_moves_nothing() {
     pushed.sort_unstable();
     assert_eq!(pushed, ["latest", "v1", "v2"]);
     let dst_adapter = Local::new(dst.clone());
-    let mut tags = dst_adapter
-        .list_tags(&repo("mirror/app"))
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    let mut tags = dst_adapter.list_tags(&repo("mirror/app")).await.unwrap();
     tags.sort();
     assert_eq!(tags, [tag("latest"), tag("v1"), tag("v2")]);
     assert!(dst_adapter
@@ -314,7 +308,7 @@ async fn sync_repository_copies_every_tag_and_a_second_sync_moves_nothing() {
     let again = r
         .sync_repository(copier(None), &repo("library/app"), &repo("mirror/app"))
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .unwrap();
     let copied: usize = again
         .tasks
         .iter()

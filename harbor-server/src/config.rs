@@ -282,7 +282,7 @@ mod tests {
             key = "/etc/k.pem"
             "#,
         )
-        .unwrap_or_else(|e| panic!("{e}"));
+        .unwrap();
         assert_eq!(c.listen, "0.0.0.0:8080");
         assert_eq!(c.upload_purging.age, Duration::from_secs(48 * 3600));
         assert!(c.upload_purging.enabled);
@@ -292,14 +292,13 @@ mod tests {
         ]
         .into_iter()
         .collect();
-        c.apply_env(|k| env.get(k).map(|v| v.to_string()))
-            .unwrap_or_else(|e| panic!("{e}"));
+        c.apply_env(|k| env.get(k).map(|v| v.to_string())).unwrap();
         assert_eq!(c.listen, "127.0.0.1:9");
         assert!(!c.upload_purging.enabled);
         assert_eq!(c.data_dir, PathBuf::from("/srv/harbor"));
         assert_eq!(c.log_format, LogFormat::Text);
         c.apply_env(|k| (k == "HARBOR_LOG_FORMAT").then(|| "json".to_string()))
-            .unwrap_or_else(|e| panic!("{e}"));
+            .unwrap();
         assert_eq!(c.log_format, LogFormat::Json);
         assert_eq!(
             Config::from_toml("log_format = \"json\"")

@@ -241,8 +241,7 @@ mod tests {
 
     #[test]
     fn locations_parse_like_skopeo_references() {
-        let l = ImageLocation::parse("http://127.0.0.1:5000/library/app:v1")
-            .unwrap_or_else(|e| panic!("{e}"));
+        let l = ImageLocation::parse("http://127.0.0.1:5000/library/app:v1").unwrap();
         assert_eq!(
             (
                 l.url.as_str(),
@@ -251,15 +250,13 @@ mod tests {
             ),
             ("http://127.0.0.1:5000", "library/app", "v1")
         );
-        let l =
-            ImageLocation::parse("docker://r.example.com/a/b/c").unwrap_or_else(|e| panic!("{e}"));
+        let l = ImageLocation::parse("docker://r.example.com/a/b/c").unwrap();
         assert_eq!(
             (l.url.as_str(), l.reference.to_string().as_str()),
             ("https://r.example.com", "latest")
         );
         let d = format!("sha256:{}", "a".repeat(64));
-        let l =
-            ImageLocation::parse(&format!("https://h:443/x@{d}")).unwrap_or_else(|e| panic!("{e}"));
+        let l = ImageLocation::parse(&format!("https://h:443/x@{d}")).unwrap();
         assert_eq!(
             (l.repository.as_str(), l.reference.to_string().as_str()),
             ("x", d.as_str())

@@ -20,7 +20,7 @@ fn image_manifest(config: &[u8], layers: &[Descriptor]) -> BuiltManifest {
     ImageManifestBuilder::oci(Descriptor::for_blob(OCI_CONFIG, config))
         .layers(layers.iter().cloned())
         .build()
-        .unwrap_or_else(|e| panic!("{e}"))
+        .expect("a valid manifest")
 }
 
 /// Pushes a config and one layer, then a manifest under `tag`; returns the
@@ -641,7 +641,7 @@ async fn an_index_needs_its_children_first() {
                 .with_platform(Platform::new("linux", "arm64")),
         )
         .build()
-        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap()
         .into_bytes();
     let r = s
         .send(
@@ -857,7 +857,7 @@ async fn referrers_list_the_manifests_that_name_a_subject() {
             .subject(subject.descriptor())
             .annotation("org.example", kind)
             .build()
-            .unwrap_or_else(|e| panic!("{e}"))
+            .unwrap()
             .into_bytes()
     };
     let mut pushed = Vec::new();
@@ -946,7 +946,7 @@ async fn bad_names_unknown_paths_and_unsupported_methods_are_refused_in_the_spec
 
 #[tokio::test]
 async fn abandoned_upload_sessions_are_purged_after_their_age() {
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let dir = tempfile::tempdir().unwrap();
     let s = TestServer::start_in(dir, |c| {
         c.upload_purging.age = Duration::from_millis(500);
         c.upload_purging.interval = Duration::from_secs(1);
@@ -1094,7 +1094,7 @@ async fn an_oversized_manifest_gets_413_in_the_spec_form_not_a_closed_connection
     );
     let (status, headers, body) = common::raw_request(s.addr, head.as_bytes(), big.clone()).await;
     assert_eq!(status, 413, "{headers}");
-    let j: serde_json::Value = serde_json::from_slice(&body).unwrap_or_else(|e| panic!("{e}"));
+    let j: serde_json::Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(j["errors"][0]["code"], "SIZE_INVALID");
     // Chunked, so the size shows only while reading.
     let mut chunked = Vec::new();

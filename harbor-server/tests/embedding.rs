@@ -14,16 +14,16 @@ use harbor_storage::{MemoryBlobStore, SqliteMetaStore};
 
 /// Serves the embedding program; returns its base URL.
 async fn serve(with_connect_info: bool) -> (String, harbor_server::RunningDuties) {
-    let meta = Arc::new(SqliteMetaStore::in_memory().unwrap_or_else(|e| panic!("{e}")));
+    let meta = Arc::new(SqliteMetaStore::in_memory().expect("an in-memory store"));
     harbor_auth::bootstrap(meta.as_ref(), Some(common::ADMIN_PASSWORD))
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    let key = harbor_auth::SigningKey::ephemeral().unwrap_or_else(|e| panic!("{e}"));
+        .expect("admin and library");
+    let key = harbor_auth::SigningKey::ephemeral().expect("a signing key");
     let harbor = Harbor::builder(Arc::new(MemoryBlobStore::new()), meta.clone())
         .identity(meta, key)
         .external_url("https://registry.example.com")
         .build()
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("the composed server");
     let (api, duties) = harbor.into_parts();
     let running = duties.start().await;
     let app = axum::Router::new()
@@ -31,8 +31,8 @@ async fn serve(with_connect_info: bool) -> (String, harbor_server::RunningDuties
         .merge(api);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    let addr = listener.local_addr().unwrap_or_else(|e| panic!("{e}"));
+        .expect("a loopback port");
+    let addr = listener.local_addr().expect("its address");
     tokio::spawn(async move {
         let served = if with_connect_info {
             axum::serve(
@@ -43,7 +43,7 @@ async fn serve(with_connect_info: bool) -> (String, harbor_server::RunningDuties
         } else {
             axum::serve(listener, app).await
         };
-        served.unwrap_or_else(|e| panic!("{e}"));
+        served.expect("serving");
     });
     (format!("http://{addr}"), running)
 }

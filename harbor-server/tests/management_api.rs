@@ -979,10 +979,7 @@ async fn robot_accounts_push_and_pull_with_exactly_their_permissions() {
         .flatten()
         .unwrap_or_else(|| panic!("robot"));
     r.expires_at = Some(std::time::SystemTime::now() - std::time::Duration::from_secs(60));
-    store
-        .update_robot(&r)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    store.update_robot(&r).await.unwrap();
     assert_eq!(
         push(common::basic("robot$team+ci", &fresh), "team/app").await,
         401

@@ -416,10 +416,8 @@ async fn a_stopped_execution_ends_at_once_with_no_task_in_progress() {
     a.push_image("library/app", "v1").await;
     a.push_image("library/app", "v2").await;
     // A "registry" that accepts connections and never answers.
-    let silent = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    let addr = silent.local_addr().unwrap_or_else(|e| panic!("{e}"));
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = silent.local_addr().unwrap();
     let _holder = tokio::spawn(async move {
         let mut held = Vec::new();
         while let Ok((sock, _)) = silent.accept().await {

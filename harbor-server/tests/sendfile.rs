@@ -116,7 +116,7 @@ async fn blobs_go_out_whole_ranged_and_in_order_on_one_connection() {
     let small_path = format!("/v2/library/sf/blobs/{small_d}");
 
     let mut conn = connect(&s).await;
-    let peer = conn.local_addr().unwrap_or_else(|e| panic!("{e}"));
+    let peer = conn.local_addr().unwrap();
     let mut pending = Vec::new();
     send(&mut conn, &request("GET", &big_path, "")).await;
     let r = read_response(&mut conn, &mut pending, false, None).await;
@@ -234,7 +234,7 @@ async fn a_reader_slower_than_the_server_gets_every_byte() {
         .await
         .unwrap_or_else(|e| panic!("connect: {e}"));
     let mut pending = Vec::new();
-    let peer = conn.local_addr().unwrap_or_else(|e| panic!("{e}"));
+    let peer = conn.local_addr().unwrap();
     send(
         &mut conn,
         &request("GET", &format!("/v2/library/slow/blobs/{d}"), ""),

@@ -228,7 +228,7 @@ async fn a_developer_pushes_with_a_bearer_token_and_a_guest_token_only_pulls() {
     assert_eq!(push_blob(&s, "team/app", &auth, config).await, 201);
     let manifest = ImageManifestBuilder::oci(Descriptor::for_blob(OCI_CONFIG, config))
         .build()
-        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap()
         .into_bytes();
     let r = s
         .send(
@@ -344,7 +344,7 @@ fn sign_expired(s: &TestServer, user: &str, repo: &str, actions: &[&str], ago: u
         .as_ref()
         .map(|a| a.tokens.key())
         .unwrap_or_else(|| panic!("no auth"));
-    harbor_auth::token::jwt::sign(key, &claims).unwrap_or_else(|e| panic!("{e}"))
+    harbor_auth::token::jwt::sign(key, &claims).expect("test setup")
 }
 
 #[tokio::test]
@@ -353,13 +353,9 @@ async fn an_upload_begun_under_a_valid_token_finishes_after_it_expires() {
     team(&s).await;
     // An upload session that began 2000 s ago, while the token (expired 1000 s
     // ago, valid for the hour before) was still good.
-    let repo = harbor_core::RepositoryName::parse("team/app").unwrap_or_else(|e| panic!("{e}"));
+    let repo = harbor_core::RepositoryName::parse("team/app").unwrap();
     let id = uuid::Uuid::new_v4().to_string();
-    s.registry
-        .blob_store()
-        .create_upload(&id)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    s.registry.blob_store().create_upload(&id).await.unwrap();
     let session = harbor_core::UploadSession {
         id: id.clone(),
         repository: repo,
@@ -369,7 +365,7 @@ async fn an_upload_begun_under_a_valid_token_finishes_after_it_expires() {
         .meta_store()
         .create_upload(&session)
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .unwrap();
     let expired = bearer(&sign_expired(
         &s,
         "dev",

@@ -564,13 +564,13 @@ mod tests {
 
     #[tokio::test]
     async fn a_blob_is_published_atomically_under_its_digest_path() {
-        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-        let store = FsBlobStore::open(dir.path()).unwrap_or_else(|e| panic!("{e}"));
+        let dir = tempfile::tempdir().unwrap();
+        let store = FsBlobStore::open(dir.path()).unwrap();
         let digest = Digest::sha256(b"hello");
         store
             .put(&digest, bytes_stream(&b"hello"[..]), Some(5))
             .await
-            .unwrap_or_else(|e| panic!("{e}"));
+            .unwrap();
         let path = dir
             .path()
             .join("blobs/sha256")
@@ -588,33 +588,30 @@ mod tests {
 
     #[tokio::test]
     async fn an_upload_survives_a_restart_and_is_rehashed_from_disk() {
-        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let dir = tempfile::tempdir().unwrap();
         let digest = Digest::sha256(b"first second");
         {
-            let store = FsBlobStore::open(dir.path()).unwrap_or_else(|e| panic!("{e}"));
-            store
-                .create_upload("u1")
-                .await
-                .unwrap_or_else(|e| panic!("{e}"));
+            let store = FsBlobStore::open(dir.path()).unwrap();
+            store.create_upload("u1").await.unwrap();
             store
                 .append_upload("u1", 0, bytes_stream(&b"first "[..]), None)
                 .await
-                .unwrap_or_else(|e| panic!("{e}"));
+                .unwrap();
         }
-        let store = FsBlobStore::open(dir.path()).unwrap_or_else(|e| panic!("{e}"));
+        let store = FsBlobStore::open(dir.path()).unwrap();
         assert_eq!(store.upload_size("u1").await.ok().flatten(), Some(6));
         store
             .append_upload("u1", 6, bytes_stream(&b"second"[..]), Some(6))
             .await
-            .unwrap_or_else(|e| panic!("{e}"));
+            .unwrap();
         assert_eq!(store.commit_upload("u1", &digest).await.ok(), Some(12));
         assert_eq!(store.stat(&digest).await.ok().flatten(), Some(12));
     }
 
     #[tokio::test]
     async fn ids_that_could_escape_the_directory_are_refused() {
-        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-        let store = FsBlobStore::open(dir.path()).unwrap_or_else(|e| panic!("{e}"));
+        let dir = tempfile::tempdir().unwrap();
+        let store = FsBlobStore::open(dir.path()).unwrap();
         for bad in ["../x", "a/b", "", "."] {
             let e = store.create_upload(bad).await.err().map(|e| e.code());
             assert_eq!(e, Some(ErrorCode::BlobUploadUnknown), "{bad:?}");

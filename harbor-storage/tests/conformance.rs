@@ -14,7 +14,7 @@ fn tempdir() -> tempfile::TempDir {
 #[tokio::test]
 async fn filesystem_blob_store_passes_the_blob_store_suite() {
     let dir = tempdir();
-    let store = FsBlobStore::open(dir.path()).unwrap_or_else(|e| panic!("{e}"));
+    let store = FsBlobStore::open(dir.path()).unwrap();
     blob_store::run_all(&store).await;
 }
 
@@ -26,7 +26,7 @@ async fn memory_blob_store_passes_the_blob_store_suite() {
 #[cfg(feature = "sqlite")]
 #[tokio::test]
 async fn in_memory_sqlite_passes_the_meta_store_suite() {
-    let store = SqliteMetaStore::in_memory().unwrap_or_else(|e| panic!("{e}"));
+    let store = SqliteMetaStore::in_memory().unwrap();
     meta_store::run_all(&store).await;
 }
 
@@ -36,14 +36,14 @@ async fn file_sqlite_passes_the_meta_store_suite_and_keeps_data_across_reopen() 
     let dir = tempdir();
     let path = dir.path().join("meta.db");
     {
-        let store = SqliteMetaStore::open(&path).unwrap_or_else(|e| panic!("{e}"));
+        let store = SqliteMetaStore::open(&path).unwrap();
         meta_store::run_all(&store).await;
     }
-    let reopened = SqliteMetaStore::open(&path).unwrap_or_else(|e| panic!("{e}"));
-    let repo = harbor_core::RepositoryName::parse("conf/tags").unwrap_or_else(|e| panic!("{e}"));
+    let reopened = SqliteMetaStore::open(&path).unwrap();
+    let repo = harbor_core::RepositoryName::parse("conf/tags").unwrap();
     let tags = harbor_core::MetaStore::list_tags(&reopened, &repo, None, 100)
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .unwrap();
     assert_eq!(
         tags,
         ["C", "a", "c10", "c2"],
@@ -56,10 +56,10 @@ async fn file_sqlite_passes_the_meta_store_suite_and_keeps_data_across_reopen() 
 fn a_database_from_a_newer_version_is_refused() {
     let dir = tempdir();
     let path = dir.path().join("meta.db");
-    drop(SqliteMetaStore::open(&path).unwrap_or_else(|e| panic!("{e}")));
-    let conn = rusqlite::Connection::open(&path).unwrap_or_else(|e| panic!("{e}"));
+    drop(SqliteMetaStore::open(&path).unwrap());
+    let conn = rusqlite::Connection::open(&path).unwrap();
     conn.pragma_update(None, "user_version", SqliteMetaStore::schema_version() + 1)
-        .unwrap_or_else(|e| panic!("{e}"));
+        .unwrap();
     drop(conn);
     let err = SqliteMetaStore::open(&path)
         .err()
@@ -71,13 +71,13 @@ fn a_database_from_a_newer_version_is_refused() {
 #[cfg(feature = "sqlite")]
 #[tokio::test]
 async fn sqlite_passes_the_identity_store_suite() {
-    let store = SqliteMetaStore::in_memory().unwrap_or_else(|e| panic!("{e}"));
+    let store = SqliteMetaStore::in_memory().unwrap();
     identity::run_all(&store).await;
 }
 
 #[cfg(feature = "sqlite")]
 #[tokio::test]
 async fn sqlite_passes_the_replication_store_suite() {
-    let store = SqliteMetaStore::in_memory().unwrap_or_else(|e| panic!("{e}"));
+    let store = SqliteMetaStore::in_memory().unwrap();
     replication::run_all(&store).await;
 }

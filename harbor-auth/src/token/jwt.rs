@@ -186,7 +186,7 @@ mod tests {
     }
 
     fn key() -> SigningKey {
-        SigningKey::ephemeral().unwrap_or_else(|e| panic!("{e}"))
+        SigningKey::ephemeral().unwrap()
     }
 
     #[test]
@@ -214,7 +214,7 @@ mod tests {
             "harbor-registry",
             Expiry::Enforce,
         )
-        .unwrap_or_else(|e| panic!("{e}"));
+        .unwrap();
         assert_eq!(c.sub, "alice");
         assert_eq!(c.aud, "harbor-registry");
         assert_eq!(c.access, claims(300).access);

@@ -231,7 +231,7 @@ mod tests {
 
     #[test]
     fn the_key_id_has_twelve_groups_of_four() {
-        let key = SigningKey::ephemeral().unwrap_or_else(|e| panic!("{e}"));
+        let key = SigningKey::ephemeral().unwrap();
         let groups: Vec<&str> = key.kid().split(':').collect();
         assert_eq!(groups.len(), 12, "{}", key.kid());
         assert!(groups.iter().all(|g| g.len() == 4));
@@ -239,9 +239,9 @@ mod tests {
 
     #[test]
     fn the_key_and_certificate_are_created_once_and_reloaded() {
-        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-        let a = SigningKey::load_or_create(dir.path()).unwrap_or_else(|e| panic!("{e}"));
-        let b = SigningKey::load_or_create(dir.path()).unwrap_or_else(|e| panic!("{e}"));
+        let dir = tempfile::tempdir().unwrap();
+        let a = SigningKey::load_or_create(dir.path()).unwrap();
+        let b = SigningKey::load_or_create(dir.path()).unwrap();
         assert_eq!(a.kid(), b.kid());
         assert_eq!(a.cert_der(), b.cert_der());
         let crt = std::fs::read_to_string(dir.path().join("token.crt")).unwrap_or_default();

@@ -80,7 +80,7 @@ mod tests {
     use super::*;
 
     fn uri(s: &str) -> Uri {
-        s.parse().unwrap_or_else(|e| panic!("{e}"))
+        s.parse().unwrap()
     }
 
     fn page(page: u64, page_size: u64) -> Page {

@@ -132,7 +132,7 @@ mod tests {
     use super::*;
 
     fn q(s: &str) -> Q {
-        Q::parse(Some(s)).unwrap_or_else(|e| panic!("{e}"))
+        Q::parse(Some(s)).unwrap()
     }
 
     #[test]

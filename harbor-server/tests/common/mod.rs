@@ -211,7 +211,7 @@ impl TestServer {
                 .layer(Descriptor::for_blob(OCI_LAYER_TAR, &layer))
                 .annotation("org.example", "yes")
                 .build()
-                .unwrap_or_else(|e| panic!("{e}"));
+                .expect("a small manifest");
         let mut with_type = headers.clone();
         with_type.push(("content-type", manifest.media_type()));
         let r = self
@@ -295,7 +295,7 @@ pub async fn request(
 ) -> Resp {
     try_request(method, url, headers, body)
         .await
-        .unwrap_or_else(|e| panic!("{e}"))
+        .expect("test setup")
 }
 
 /// Sends one plain-HTTP request; `Err` (with a message naming the request) if
