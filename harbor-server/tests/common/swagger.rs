@@ -34,9 +34,14 @@ fn locate() -> PathBuf {
     if let Some(path) = std::env::var_os("HARBOR_SWAGGER") {
         return PathBuf::from(path);
     }
+    // Beside the clone (`../shared`), at any depth; then the workplace's
+    // own copy, for a clone made elsewhere (a scratch directory, CI's).
     let tried: Vec<PathBuf> = Path::new(env!("CARGO_MANIFEST_DIR"))
         .ancestors()
         .map(|dir| dir.join("shared").join("harbor").join(FILE_NAME))
+        .chain(std::iter::once(
+            Path::new("/work/shared/harbor").join(FILE_NAME),
+        ))
         .collect();
     if let Some(found) = tried.iter().find(|p| p.is_file()) {
         return found.clone();
