@@ -428,16 +428,8 @@ pub(super) async fn list_tags(
     )
     .await?;
     let repository_id = repository_id(&state, &repo).await?;
-    let name = list.q.text("name").map_err(HarborError::bad_request)?;
-    let selected: Vec<&TagInfo> = a
-        .tags
-        .iter()
-        .filter(|t| match name {
-            Some((v, true)) => t.name.contains(v),
-            Some((v, false)) => t.name == v,
-            None => true,
-        })
-        .collect();
+    let name = list.q.matcher("name").map_err(HarborError::bad_request)?;
+    let selected: Vec<&TagInfo> = a.tags.iter().filter(|t| name.matches(&t.name)).collect();
     // An artifact's tags are few and already in memory: page them here.
     let total = selected.len() as u64;
     let items = super::paging::slice(&selected, list.page)

@@ -88,6 +88,41 @@ impl Q {
     }
 }
 
+/// How a `q` condition on a text key selects values, for lists filtered in
+/// memory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TextMatch<'a> {
+    /// No condition: everything.
+    Any,
+    /// `k=v`: exactly `v`.
+    Exact(&'a str),
+    /// `k=~v`: anything containing `v`.
+    Contains(&'a str),
+}
+
+impl TextMatch<'_> {
+    /// Whether `value` is selected.
+    pub fn matches(&self, value: &str) -> bool {
+        match self {
+            TextMatch::Any => true,
+            TextMatch::Exact(v) => value == *v,
+            TextMatch::Contains(v) => value.contains(v),
+        }
+    }
+}
+
+impl Q {
+    /// The condition on text key `key` as a [`TextMatch`]; forms other than
+    /// `k=v` and `k=~v` are refused.
+    pub fn matcher(&self, key: &str) -> Result<TextMatch<'_>, String> {
+        Ok(match self.text(key)? {
+            None => TextMatch::Any,
+            Some((v, true)) => TextMatch::Contains(v),
+            Some((v, false)) => TextMatch::Exact(v),
+        })
+    }
+}
+
 /// Splits at the commas that are not inside brackets or quotes.
 fn split_top(text: &str) -> Result<Vec<&str>, &'static str> {
     let mut items = Vec::new();

@@ -13,6 +13,7 @@ use harbor_replicate::{parse_policy, Credential, Endpoint, ReplicationService};
 use serde::{Deserialize, Serialize};
 
 use super::paging::slice;
+use super::q::TextMatch;
 use super::{
     created, json, time, ApiResult, AppState, Caller, HarborError, HarborJson, HarborQuery,
     ListParams, Paged,
@@ -211,14 +212,12 @@ pub(super) async fn list(
     let svc = service(&state)?;
     let mut all = svc.store.list_registries().await?;
     // Endpoints are few: filter and page in memory.
-    match list.q.text("name").map_err(HarborError::bad_request)? {
-        Some((v, true)) => all.retain(|r| r.name.contains(v)),
-        Some((v, false)) => all.retain(|r| r.name == v),
-        None => {}
-    }
-    if let Some(name) = params.name.as_deref() {
-        all.retain(|r| r.name.contains(name));
-    }
+    let name = list.q.matcher("name").map_err(HarborError::bad_request)?;
+    let also = params
+        .name
+        .as_deref()
+        .map_or(TextMatch::Any, TextMatch::Contains);
+    all.retain(|r| name.matches(&r.name) && also.matches(&r.name));
     Ok(Paged {
         items: slice(&all, list.page)
             .iter()
