@@ -3,6 +3,9 @@
 //! mounts are used within one registry, `override: false` keeps a differing
 //! tag, and corrupt source bytes never become a blob.
 
+mod common;
+
+use common::{registry, repo, tag, tagged};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
@@ -16,24 +19,6 @@ use harbor_replicate::adapters::{collect, Local};
 use harbor_replicate::{
     AdapterInfo, Copier, CopyEvent, CopyOptions, PulledManifest, RegistryAdapter, ReplicateError,
 };
-use harbor_storage::{MemoryBlobStore, SqliteMetaStore};
-
-fn registry() -> Registry {
-    let meta = SqliteMetaStore::in_memory().expect("an in-memory store");
-    Registry::new(Arc::new(MemoryBlobStore::new()), Arc::new(meta))
-}
-
-fn repo(s: &str) -> RepositoryName {
-    RepositoryName::parse(s).expect("a valid repository name")
-}
-
-fn tag(s: &str) -> Tag {
-    Tag::parse(s).expect("a valid tag")
-}
-
-fn tagged(s: &str) -> Reference {
-    Reference::Tag(tag(s))
-}
 
 async fn put_blob(r: &Registry, name: &str, data: &[u8]) -> (Digest, usize) {
     let d = Digest::sha256(data);

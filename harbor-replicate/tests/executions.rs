@@ -2,6 +2,9 @@
 //! with nothing left InProgress, and resumed after a crash without losing or
 //! duplicating anything.
 
+mod common;
+
+use common::{registry, repo};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -17,16 +20,7 @@ use harbor_replicate::{
     AdapterInfo, JobRunner, Policy, PolicyResolver, PulledManifest, RegistryAdapter, Replicator,
     RetryPolicy,
 };
-use harbor_storage::{MemoryBlobStore, SqliteMetaStore};
-
-fn registry() -> Registry {
-    let meta = SqliteMetaStore::in_memory().expect("an in-memory store");
-    Registry::new(Arc::new(MemoryBlobStore::new()), Arc::new(meta))
-}
-
-fn repo(s: &str) -> RepositoryName {
-    RepositoryName::parse(s).expect("a valid repository name")
-}
+use harbor_storage::SqliteMetaStore;
 
 async fn tagged_image(r: &Registry, name: &str, tags: &[&str]) {
     let layer = format!("layer of {name}").repeat(100).into_bytes();

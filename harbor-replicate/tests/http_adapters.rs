@@ -4,37 +4,22 @@
 //! middle of a chunk resumes from the acknowledged range, and the Harbor
 //! adapter lists through projects and creates the missing ones.
 
+mod common;
+
 mod fake_registry;
 
+use common::{registry, repo, tag, tagged};
 use std::sync::Arc;
 
 use bytes::Bytes;
 use fake_registry::{Fake, PASSWORD, USER};
-use harbor_core::{bytes_stream, Digest, Reference, Registry, RepositoryName, Tag};
+use harbor_core::{bytes_stream, Digest, Reference, Registry};
 use harbor_replicate::adapters::{collect, DockerRegistry, Harbor, Local};
 use harbor_replicate::{
     Copier, CopyOptions, Credential, Endpoint, MemoryCheckpoints, RegistryAdapter, ReplicateError,
 };
-use harbor_storage::{MemoryBlobStore, SqliteMetaStore};
 
 const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
-
-fn registry() -> Registry {
-    let meta = SqliteMetaStore::in_memory().expect("an in-memory store");
-    Registry::new(Arc::new(MemoryBlobStore::new()), Arc::new(meta))
-}
-
-fn repo(s: &str) -> RepositoryName {
-    RepositoryName::parse(s).expect("a valid repository name")
-}
-
-fn tag(s: &str) -> Tag {
-    Tag::parse(s).expect("a valid tag")
-}
-
-fn tagged(s: &str) -> Reference {
-    Reference::Tag(tag(s))
-}
 
 fn endpoint(fake: &Fake, password: &str) -> Endpoint {
     Endpoint {

@@ -1,6 +1,9 @@
 //! Running a policy between embedded registries: filters and flattening pick
 //! and name what is copied; transient failures are retried until they pass.
 
+mod common;
+
+use common::{registry, repo, tag, tagged};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,24 +21,6 @@ use harbor_replicate::{
     AdapterInfo, CopyEvent, Policy, PulledManifest, RegistryAdapter, ReplicateError, Replicator,
     RetryPolicy,
 };
-use harbor_storage::{MemoryBlobStore, SqliteMetaStore};
-
-fn registry() -> Registry {
-    let meta = SqliteMetaStore::in_memory().expect("an in-memory store");
-    Registry::new(Arc::new(MemoryBlobStore::new()), Arc::new(meta))
-}
-
-fn repo(s: &str) -> RepositoryName {
-    RepositoryName::parse(s).expect("a valid repository name")
-}
-
-fn tag(s: &str) -> Tag {
-    Tag::parse(s).expect("a valid tag")
-}
-
-fn tagged(s: &str) -> Reference {
-    Reference::Tag(tag(s))
-}
 
 async fn tagged_image(r: &Registry, name: &str, tags: &[&str]) {
     let config = format!(r#"{{"os":"linux","repo":"{name}"}}"#);
