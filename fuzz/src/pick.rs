@@ -106,9 +106,26 @@ impl DigestPick {
     }
 }
 
-/// A media type, as a `Content-Type`, an `Accept` item or a `mediaType`.
+/// A media type, as a `Content-Type`, an `Accept` item or a `mediaType`:
+/// one of those the registry knows or any text, as it is, in upper case or
+/// with parameters (`; charset=utf-8`, `; q=0.5`).
 #[derive(Arbitrary, Debug, Clone)]
-pub enum MediaPick {
+pub struct MediaPick {
+    pub kind: MediaKind,
+    pub form: MediaForm,
+}
+
+/// How a [`MediaPick`] is written.
+#[derive(Arbitrary, Debug, Clone)]
+pub enum MediaForm {
+    AsIs,
+    Upper,
+    WithParams(String),
+}
+
+/// The type of a [`MediaPick`].
+#[derive(Arbitrary, Debug, Clone)]
+pub enum MediaKind {
     OciManifest,
     OciIndex,
     DockerManifest,
@@ -127,38 +144,37 @@ pub enum MediaPick {
     Any,
     /// `application/*`.
     AnyApplication,
-    /// The type in upper case.
-    Upper(Box<MediaPick>),
-    /// The type with parameters (`; charset=utf-8`, `; q=0.5`).
-    WithParams(Box<MediaPick>, String),
     Raw(String),
 }
 
 impl MediaPick {
     pub fn text(&self) -> String {
-        match self {
-            MediaPick::OciManifest => OCI_MANIFEST.into(),
-            MediaPick::OciIndex => OCI_INDEX.into(),
-            MediaPick::DockerManifest => DOCKER_MANIFEST.into(),
-            MediaPick::DockerList => DOCKER_MANIFEST_LIST.into(),
-            MediaPick::Schema1 => DOCKER_SCHEMA1.into(),
-            MediaPick::Schema1Signed => DOCKER_SCHEMA1_SIGNED.into(),
-            MediaPick::OciConfig => OCI_CONFIG.into(),
-            MediaPick::OciEmpty => OCI_EMPTY.into(),
-            MediaPick::OciLayer => OCI_LAYER_TAR.into(),
-            MediaPick::OciLayerGzip => OCI_LAYER_TAR_GZIP.into(),
-            MediaPick::DockerConfig => DOCKER_CONFIG.into(),
-            MediaPick::DockerLayer => DOCKER_LAYER_TAR_GZIP.into(),
-            MediaPick::ForeignLayer => {
+        let base = match &self.kind {
+            MediaKind::OciManifest => OCI_MANIFEST.into(),
+            MediaKind::OciIndex => OCI_INDEX.into(),
+            MediaKind::DockerManifest => DOCKER_MANIFEST.into(),
+            MediaKind::DockerList => DOCKER_MANIFEST_LIST.into(),
+            MediaKind::Schema1 => DOCKER_SCHEMA1.into(),
+            MediaKind::Schema1Signed => DOCKER_SCHEMA1_SIGNED.into(),
+            MediaKind::OciConfig => OCI_CONFIG.into(),
+            MediaKind::OciEmpty => OCI_EMPTY.into(),
+            MediaKind::OciLayer => OCI_LAYER_TAR.into(),
+            MediaKind::OciLayerGzip => OCI_LAYER_TAR_GZIP.into(),
+            MediaKind::DockerConfig => DOCKER_CONFIG.into(),
+            MediaKind::DockerLayer => DOCKER_LAYER_TAR_GZIP.into(),
+            MediaKind::ForeignLayer => {
                 "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip".into()
             }
-            MediaPick::Json => "application/json".into(),
-            MediaPick::OctetStream => "application/octet-stream".into(),
-            MediaPick::Any => "*/*".into(),
-            MediaPick::AnyApplication => "application/*".into(),
-            MediaPick::Upper(m) => m.text().to_uppercase(),
-            MediaPick::WithParams(m, p) => format!("{}; {p}", m.text()),
-            MediaPick::Raw(s) => s.clone(),
+            MediaKind::Json => "application/json".into(),
+            MediaKind::OctetStream => "application/octet-stream".into(),
+            MediaKind::Any => "*/*".into(),
+            MediaKind::AnyApplication => "application/*".into(),
+            MediaKind::Raw(s) => s.clone(),
+        };
+        match &self.form {
+            MediaForm::AsIs => base,
+            MediaForm::Upper => base.to_uppercase(),
+            MediaForm::WithParams(p) => format!("{base}; {p}"),
         }
     }
 }
