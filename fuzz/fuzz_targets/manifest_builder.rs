@@ -64,7 +64,7 @@ impl Desc {
 enum Input {
     Image {
         docker: bool,
-        config: Desc,
+        config: Box<Desc>,
         layers: Vec<Desc>,
         subject: Option<Desc>,
         artifact_type: Option<String>,

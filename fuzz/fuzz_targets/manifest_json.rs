@@ -78,6 +78,9 @@ struct Desc {
     artifact_type: Option<String>,
 }
 
+/// Annotations as written: a value may be `null` or not text.
+type Annotations = Vec<(String, Field<String>)>;
+
 #[derive(Arbitrary, Debug)]
 struct Doc {
     content_type: Option<MediaPick>,
@@ -88,7 +91,7 @@ struct Doc {
     layers: Option<Field<Vec<Desc>>>,
     manifests: Option<Field<Vec<Desc>>>,
     subject: Option<Field<Desc>>,
-    annotations: Option<Field<Vec<(String, Field<String>)>>>,
+    annotations: Option<Field<Annotations>>,
     unknown: Vec<(String, i64)>,
 }
 
