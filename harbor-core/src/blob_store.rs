@@ -28,10 +28,11 @@ pub enum ByteRange {
 
 impl ByteRange {
     /// The half-open range of a blob of `size` bytes this selects, or `None`
-    /// when it cannot be satisfied.
+    /// when it cannot be satisfied (a start beyond the blob, or beyond the
+    /// end: `FromTo(9, 0)` selects nothing rather than an inverted range).
     pub fn resolve(self, size: u64) -> Option<Range<u64>> {
         match self {
-            ByteRange::FromTo(s, e) if s < size => Some(s..e.min(size - 1) + 1),
+            ByteRange::FromTo(s, e) if s <= e && s < size => Some(s..e.min(size - 1) + 1),
             ByteRange::From(s) if s < size => Some(s..size),
             ByteRange::Suffix(n) if n > 0 && size > 0 => Some(size - n.min(size)..size),
             _ => None,
@@ -178,5 +179,14 @@ mod tests {
             ByteRange::FromTo(0, u64::MAX).resolve(u64::MAX),
             Some(0..u64::MAX)
         );
+    }
+
+    #[test]
+    fn a_range_that_ends_before_it_starts_selects_nothing() {
+        // Found by the `range` fuzz target: it resolved to `9..1`, whose
+        // length `end - start` overflows wherever a caller computes it.
+        assert_eq!(ByteRange::FromTo(9, 0).resolve(100), None);
+        assert_eq!(ByteRange::FromTo(55_555_456, 6).resolve(u64::MAX), None);
+        assert_eq!(ByteRange::FromTo(5, 5).resolve(100), Some(5..6));
     }
 }

@@ -207,7 +207,12 @@ impl Manifest {
                 "Docker schema 1 manifests are not supported".into(),
             ));
         }
-        let raw: RawManifest = serde_json::from_slice(body)
+        // JSON is UTF-8 (RFC 8259). serde_json checks that only in the
+        // strings it keeps, not in those of fields it ignores, so a body with
+        // other bytes in an unknown field would be stored and served as JSON.
+        let text = std::str::from_utf8(body)
+            .map_err(|e| invalid(format!("manifest is not valid: not UTF-8 ({e})")))?;
+        let raw: RawManifest = serde_json::from_str(text)
             .map_err(|e| invalid(format!("manifest is not valid: {e}")))?;
         if raw.schema_version == Some(1)
             || matches!(
@@ -410,6 +415,20 @@ mod tests {
                 "{body}"
             );
         }
+    }
+
+    #[test]
+    fn a_manifest_that_is_not_utf8_is_refused_even_in_fields_it_ignores() {
+        // Found by the manifest_bytes fuzz target: a byte 0x92 in the key of
+        // an unknown field went through, as serde_json does not check the
+        // strings it skips.
+        let body = image(r#","x-unknown":{"k\u00e9":"v"}"#);
+        let mut bytes = body.into_bytes();
+        assert!(Manifest::parse(Some(OCI_MANIFEST), &bytes, Algorithm::Sha256).is_ok());
+        let at = bytes.windows(6).position(|w| w == b"\\u00e9").unwrap_or(0);
+        bytes.splice(at..at + 6, [0x92]);
+        let e = Manifest::parse(Some(OCI_MANIFEST), &bytes, Algorithm::Sha256).err();
+        assert_eq!(e.map(|e| e.code()), Some(ErrorCode::ManifestInvalid));
     }
 
     #[test]
