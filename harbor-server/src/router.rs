@@ -84,16 +84,26 @@ async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) ->
 }
 
 /// Harbor answers every request with an `X-Request-Id`: the client's own, if
-/// it sent a sensible one, else a fresh UUID.
+/// it sent a sensible one, else a new UUID-shaped id. Ids are a random
+/// per-process half and a counter: unique without asking the kernel for
+/// randomness on every pull.
 async fn request_id(req: Request, next: Next) -> Response {
+    static PROCESS: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let id = req
         .headers()
         .get("x-request-id")
         .filter(|v| !v.is_empty() && v.len() <= 128)
         .cloned()
         .unwrap_or_else(|| {
-            HeaderValue::from_str(&uuid::Uuid::new_v4().to_string())
-                .unwrap_or_else(|_| HeaderValue::from_static("-"))
+            let process = *PROCESS.get_or_init(|| uuid::Uuid::new_v4().as_u64_pair().0);
+            let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let id = uuid::Uuid::from_u64_pair(process, n);
+            HeaderValue::from_str(
+                id.hyphenated()
+                    .encode_lower(&mut uuid::Uuid::encode_buffer()),
+            )
+            .unwrap_or_else(|_| HeaderValue::from_static("-"))
         });
     let mut resp = next.run(req).await;
     resp.headers_mut().insert("x-request-id", id);
