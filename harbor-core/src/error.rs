@@ -179,3 +179,41 @@ impl Error {
 
 /// The crate's result type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// An error and each of its causes on one line (`outer: cause: root`), for a
+/// log line or a status text where `Display` says only the outermost part. A
+/// cause whose text is already in the line is not repeated.
+pub fn chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut next = e.source();
+    while let Some(cause) = next {
+        let text = cause.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        next = cause.source();
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_chain_names_every_cause_once() {
+        let root = std::io::Error::other("disk full");
+        let e = super::Error::backend("filesystem", root);
+        assert_eq!(
+            super::chain(&e),
+            "filesystem backend failed: disk full",
+            "a cause already in the message is not repeated"
+        );
+        #[derive(Debug, thiserror::Error)]
+        #[error("saving the blob")]
+        struct Outer(#[source] super::Error);
+        assert_eq!(
+            super::chain(&Outer(e)),
+            "saving the blob: filesystem backend failed: disk full"
+        );
+    }
+}

@@ -134,17 +134,7 @@ impl ReplicateError {
     /// only the outermost part. A source whose text is already in the
     /// message is not repeated.
     pub fn chain(&self) -> String {
-        let mut out = self.to_string();
-        let mut next = std::error::Error::source(self);
-        while let Some(e) = next {
-            let text = e.to_string();
-            if !out.contains(&text) {
-                out.push_str(": ");
-                out.push_str(&text);
-            }
-            next = e.source();
-        }
-        out
+        harbor_core::error::chain(self)
     }
 
     /// Whether retrying may help: connection failures, 5xx, 429.

@@ -138,27 +138,12 @@ fn main() -> ExitCode {
                     ExitCode::SUCCESS
                 }
                 Err(e) => {
-                    eprintln!("harbor-server copy: {}", error_chain(&e));
+                    eprintln!("harbor-server copy: {}", harbor_core::error::chain(&e));
                     ExitCode::FAILURE
                 }
             }
         }
     }
-}
-
-/// An error and each of its causes, on one line.
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut next = e.source();
-    while let Some(cause) = next {
-        let text = cause.to_string();
-        if !out.contains(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
-        }
-        next = cause.source();
-    }
-    out
 }
 
 fn init_logging(level: &str, format: LogFormat) {
@@ -181,7 +166,7 @@ async fn serve(cfg: Config) -> ExitCode {
     let server = match Server::bind(cfg).await {
         Ok(s) => s,
         Err(e) => {
-            let e = error_chain(&e);
+            let e = harbor_core::error::chain(&e);
             tracing::error!("{e}");
             eprintln!("harbor-server: {e}");
             return ExitCode::FAILURE;

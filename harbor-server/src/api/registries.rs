@@ -163,6 +163,17 @@ pub(super) struct NameQuery {
     name: Option<String>,
 }
 
+/// The names a list held in memory keeps: Harbor's `q=name=..` (exact or
+/// `~` fuzzy) and its `name=` parameter (a substring), both.
+pub(super) fn name_filter<'a>(
+    list: &'a ListParams,
+    param: Option<&'a str>,
+) -> ApiResult<impl Fn(&str) -> bool + 'a> {
+    let by_q = list.q.matcher("name").map_err(HarborError::bad_request)?;
+    let by_param = param.map_or(TextMatch::Any, TextMatch::Contains);
+    Ok(move |name: &str| by_q.matches(name) && by_param.matches(name))
+}
+
 pub(super) fn service(state: &AppState) -> ApiResult<&Arc<ReplicationService>> {
     state.replication.as_ref().ok_or_else(|| {
         HarborError::new(
@@ -212,12 +223,8 @@ pub(super) async fn list(
     let svc = service(&state)?;
     let mut all = svc.store.list_registries().await?;
     // Endpoints are few: filter and page in memory.
-    let name = list.q.matcher("name").map_err(HarborError::bad_request)?;
-    let also = params
-        .name
-        .as_deref()
-        .map_or(TextMatch::Any, TextMatch::Contains);
-    all.retain(|r| name.matches(&r.name) && also.matches(&r.name));
+    let selected = name_filter(&list, params.name.as_deref())?;
+    all.retain(|r| selected(&r.name));
     Ok(Paged {
         items: slice(&all, list.page)
             .iter()

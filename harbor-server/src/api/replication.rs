@@ -12,8 +12,7 @@ use harbor_replicate::{parse_policy, Filter, Policy, RegistryRef, ReplicationSer
 use serde::{Deserialize, Serialize};
 
 use super::paging::slice;
-use super::q::TextMatch;
-use super::registries::{find_registry, id_of, service, RegistryResp};
+use super::registries::{find_registry, id_of, name_filter, service, RegistryResp};
 use super::{
     created, json, time, ApiResult, AppState, Caller, HarborError, HarborJson, HarborQuery,
     ListParams, Paged,
@@ -222,12 +221,8 @@ pub(super) async fn list_policies(
     caller.require_admin()?;
     let svc = service(&state)?;
     let mut all = svc.store.list_policies().await?;
-    let name = list.q.matcher("name").map_err(HarborError::bad_request)?;
-    let also = params
-        .name
-        .as_deref()
-        .map_or(TextMatch::Any, TextMatch::Contains);
-    all.retain(|p| name.matches(&p.name) && also.matches(&p.name));
+    let selected = name_filter(&list, params.name.as_deref())?;
+    all.retain(|p| selected(&p.name));
     let mut items = Vec::new();
     for p in slice(&all, list.page) {
         items
