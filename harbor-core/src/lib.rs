@@ -33,6 +33,7 @@ pub mod blob_store;
 pub mod digest;
 pub mod error;
 pub mod identity;
+pub mod lease;
 pub mod manifest;
 pub mod manifest_builder;
 pub mod media_type;
@@ -48,6 +49,7 @@ pub use identity::{
     AuditEntry, AuditOperation, AuditQuery, AuditResource, IdentityStore, Member, NewUser, Page,
     Project, ProjectQuery, Robot, RobotAccess, RobotLevel, RobotPermission, Role, User,
 };
+pub use lease::LeaseStore;
 pub use manifest::{Descriptor, Manifest, Platform, EMPTY_JSON, MAX_MANIFEST_SIZE};
 pub use manifest_builder::{BuiltManifest, ImageIndexBuilder, ImageManifestBuilder};
 pub use meta_store::{

@@ -2,7 +2,7 @@
 
 use harbor_storage::conformance::blob_store;
 #[cfg(feature = "sqlite")]
-use harbor_storage::conformance::{identity, meta_store, replication};
+use harbor_storage::conformance::{identity, lease, meta_store, replication};
 #[cfg(feature = "sqlite")]
 use harbor_storage::SqliteMetaStore;
 use harbor_storage::{FsBlobStore, MemoryBlobStore};
@@ -80,4 +80,11 @@ async fn sqlite_passes_the_identity_store_suite() {
 async fn sqlite_passes_the_replication_store_suite() {
     let store = SqliteMetaStore::in_memory().unwrap();
     replication::run_all(&store).await;
+}
+
+#[cfg(feature = "sqlite")]
+#[tokio::test]
+async fn sqlite_passes_the_lease_suite() {
+    let store = SqliteMetaStore::in_memory().unwrap();
+    lease::run_all(&store).await;
 }

@@ -26,6 +26,7 @@
 
 pub mod blob_store;
 pub mod identity;
+pub mod lease;
 pub mod meta_store;
 pub mod replication;
 

@@ -7,6 +7,7 @@
 
 mod cache;
 mod identity;
+mod lease;
 mod listing;
 mod replication;
 mod schema;

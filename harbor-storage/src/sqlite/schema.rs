@@ -170,6 +170,14 @@ const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE projects ADD COLUMN metadata TEXT NOT NULL DEFAULT '{}';
     "#,
+    // 6: cluster-wide leases (`LeaseStore`), expiry in epoch milliseconds.
+    r#"
+    CREATE TABLE leases (
+        name TEXT PRIMARY KEY,
+        holder TEXT NOT NULL,
+        expires_at INTEGER NOT NULL
+    );
+    "#,
 ];
 
 /// The schema version this build writes.
