@@ -65,6 +65,29 @@ pub struct LocalFile {
 /// private session, [`BlobStore::commit_upload`] checks the digest and publishes
 /// atomically. Implementations must stream: no method may hold a whole blob in
 /// memory. Every backend runs the shared conformance suite in `harbor-storage`.
+///
+/// # The upload contract
+///
+/// An upload session is shaped like an object store's multipart upload, so
+/// that a file system and S3 implement the same promises:
+/// - **Appends of any size.** A client may send one chunk of gigabytes or
+///   many of a byte. A backend regroups them into its own parts (S3 takes
+///   parts of 5 MiB or more but for the last) and holds at most one part per
+///   upload in memory, whatever the chunk size.
+/// - **All or nothing per append.** Once [`BlobStore::append_upload`]
+///   returns, the bytes are durable; if it fails (the stream breaks, the
+///   length differs), the session is as it was.
+/// - **No session state only in memory.** Everything a session needs lives
+///   in the store, so that an upload begun on one instance of a cluster
+///   continues on another over the same storage, and across a restart. A
+///   backend may keep a cache (the file system keeps the running hash) as
+///   long as another handle on the same storage gets the same answers.
+/// - **Verification without reading back**, where the backend can: the S3
+///   store saves the SHA-256 state with each part and finishes it at commit
+///   from at most one part's worth of bytes.
+/// - **Visible only complete and verified.** A crash at any point leaves
+///   either no blob or the whole verified one, plus session leftovers that
+///   [`BlobStore::list_uploads`] reports for purging.
 #[async_trait]
 pub trait BlobStore: Debug + Send + Sync + 'static {
     /// The size of a stored blob, or `None` if absent.
@@ -79,6 +102,15 @@ pub trait BlobStore: Debug + Send + Sync + 'static {
     /// does not keep blobs in local files, which is the default; callers then
     /// stream it with [`BlobStore::get`]. `BLOB_UNKNOWN` if absent.
     async fn open_local(&self, digest: &Digest) -> Result<Option<LocalFile>> {
+        let _ = digest;
+        Ok(None)
+    }
+
+    /// A URL from which a client may fetch the blob itself, valid for a
+    /// while (a presigned object-storage URL), so that a server can answer
+    /// a download with a redirect instead of relaying the bytes. `Ok(None)`,
+    /// the default, when this backend offers none or has them turned off.
+    async fn redirect_url(&self, digest: &Digest) -> Result<Option<String>> {
         let _ = digest;
         Ok(None)
     }

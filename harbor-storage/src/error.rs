@@ -36,6 +36,19 @@ pub enum StorageError {
         #[source]
         source: serde_json::Error,
     },
+    /// Object storage failed.
+    #[cfg(feature = "s3")]
+    #[error("{what}: {source}")]
+    ObjectStore {
+        /// What was being done, naming the object or bucket.
+        what: String,
+        /// The `object_store` error.
+        #[source]
+        source: object_store::Error,
+    },
+    /// A backend's settings are unusable.
+    #[error("{0}")]
+    Config(String),
     /// A unique name is already taken.
     #[error("{0}")]
     Conflict(String),
@@ -59,6 +72,15 @@ impl StorageError {
         }
     }
 
+    /// An object storage failure while doing `what`.
+    #[cfg(feature = "s3")]
+    pub(crate) fn object_store(what: impl Into<String>, source: object_store::Error) -> Self {
+        StorageError::ObjectStore {
+            what: what.into(),
+            source,
+        }
+    }
+
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         StorageError::Io {
             path: path.into(),
@@ -69,7 +91,9 @@ impl StorageError {
     fn backend(&self) -> &'static str {
         match self {
             StorageError::Io { .. } => "filesystem",
-            StorageError::Join(_) => "storage",
+            StorageError::Join(_) | StorageError::Config(_) => "storage",
+            #[cfg(feature = "s3")]
+            StorageError::ObjectStore { .. } => "s3",
             #[cfg(feature = "sqlite")]
             StorageError::Sqlite(_) => "sqlite",
             // Corrupt data is the metadata store's, or (an upload writer

@@ -3,6 +3,7 @@
 //!
 //! - [`FsBlobStore`]: blobs on a local file system, crash-safe.
 //! - [`MemoryBlobStore`]: blobs in memory, for tests and embedding.
+//! - `S3BlobStore`: blobs in S3-compatible object storage; feature `s3`.
 //! - `SqliteMetaStore`: metadata, users, projects and replication in SQLite
 //!   (a file, or in memory); feature `sqlite`, on by default, which compiles
 //!   a bundled SQLite.
@@ -35,11 +36,15 @@ pub mod conformance;
 mod error;
 mod fs_blob;
 mod memory_blob;
+#[cfg(feature = "s3")]
+pub mod s3;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 
 pub use error::StorageError;
 pub use fs_blob::FsBlobStore;
 pub use memory_blob::MemoryBlobStore;
+#[cfg(feature = "s3")]
+pub use s3::{S3BlobStore, S3Config, MIN_PART_SIZE};
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteMetaStore;

@@ -19,6 +19,14 @@ async fn filesystem_blob_store_passes_the_blob_store_suite() {
 }
 
 #[tokio::test]
+async fn two_filesystem_stores_over_one_directory_share_uploads_and_blobs() {
+    let dir = tempdir();
+    let a = FsBlobStore::open(dir.path()).unwrap();
+    let b = FsBlobStore::open(dir.path()).unwrap();
+    blob_store::run_shared(&a, &b).await;
+}
+
+#[tokio::test]
 async fn memory_blob_store_passes_the_blob_store_suite() {
     blob_store::run_all(&MemoryBlobStore::new()).await;
 }

@@ -46,6 +46,133 @@ pub async fn run_all(store: &dyn BlobStore) {
     sha512_uploads_are_verified(store).await;
     a_large_blob_streams_through_in_many_chunks(store).await;
     a_local_file_holds_exactly_the_blob(store).await;
+    chunks_of_any_size_make_one_blob(store).await;
+}
+
+/// Checks that need two handles on the same storage (two instances of a
+/// cluster over one bucket or directory): what one writes the other sees.
+pub async fn run_shared(a: &dyn BlobStore, b: &dyn BlobStore) {
+    an_upload_continues_through_another_handle(a, b).await;
+}
+
+/// Deterministic bytes for large uploads.
+fn pattern(len: usize, seed: u8) -> Vec<u8> {
+    (0..len)
+        .map(|i| ((i as u64 * 131 + seed as u64) % 251) as u8)
+        .collect()
+}
+
+/// Appends of wildly different sizes (a byte, 1 MiB, one 7 MiB chunk,
+/// 100 KiB pieces), crossing any part size an object store uses, make
+/// exactly the blob, under SHA-256 and under SHA-512; a failed append in
+/// the middle changes nothing.
+pub async fn chunks_of_any_size_make_one_blob(store: &dyn BlobStore) {
+    const MIB: usize = 1024 * 1024;
+    let data = pattern(11 * MIB + 3, 1);
+    let cuts = [1, MIB, 7 * MIB, 100 * 1024, 100 * 1024, 100 * 1024];
+    for algorithm in [Algorithm::Sha256, Algorithm::Sha512] {
+        let id = format!("conformance-sizes-{}", algorithm.as_str());
+        ok("create", store.create_upload(&id).await);
+        let mut at = 0usize;
+        for (n, len) in cuts.iter().chain(std::iter::once(&usize::MAX)).enumerate() {
+            let end = at.saturating_add(*len).min(data.len());
+            let piece = Bytes::copy_from_slice(&data[at..end]);
+            if n == 2 {
+                // A chunk cut off after some megabytes leaves no trace.
+                let half = piece.slice(..piece.len() / 2);
+                let broken = stream::iter(vec![
+                    Ok(half),
+                    Err(std::io::Error::other("client went away")),
+                ])
+                .boxed();
+                assert!(store
+                    .append_upload(&id, at as u64, broken, None)
+                    .await
+                    .is_err());
+                assert_eq!(
+                    ok("size after a cut chunk", store.upload_size(&id).await),
+                    Some(at as u64)
+                );
+            }
+            let len = piece.len() as u64;
+            let size = ok(
+                "append",
+                store
+                    .append_upload(&id, at as u64, bytes_stream(piece), Some(len))
+                    .await,
+            );
+            at = end;
+            assert_eq!(size, at as u64);
+        }
+        assert_eq!(at, data.len());
+        let d = Digest::compute(algorithm, &data);
+        let wrong = Digest::compute(algorithm, b"something else");
+        assert_eq!(
+            store
+                .commit_upload(&id, &wrong)
+                .await
+                .err()
+                .map(|e| e.code()),
+            Some(ErrorCode::DigestInvalid)
+        );
+        assert_eq!(ok("stat wrong", store.stat(&wrong).await), None);
+        assert_eq!(
+            ok("commit", store.commit_upload(&id, &d).await),
+            data.len() as u64
+        );
+        assert_eq!(ok("stat", store.stat(&d).await), Some(data.len() as u64));
+        assert!(
+            read_all(store, &d, None).await == data,
+            "{algorithm:?} blob differs"
+        );
+        let mid = 5 * MIB as u64 - 10..5 * MIB as u64 + 10;
+        assert_eq!(
+            read_all(store, &d, Some(mid.clone())).await,
+            &data[mid.start as usize..mid.end as usize]
+        );
+        assert_eq!(ok("size after commit", store.upload_size(&id).await), None);
+        ok("delete", store.delete(&d).await);
+    }
+}
+
+/// An upload begun through one handle continues and completes through the
+/// other, as when a load balancer sends each chunk to another instance.
+pub async fn an_upload_continues_through_another_handle(a: &dyn BlobStore, b: &dyn BlobStore) {
+    const MIB: usize = 1024 * 1024;
+    let data = pattern(6 * MIB + 77, 2);
+    let id = "conformance-shared";
+    ok("create on a", a.create_upload(id).await);
+    let steps: [(&dyn BlobStore, std::ops::Range<usize>); 3] = [
+        (b, 0..3 * MIB),
+        (a, 3 * MIB..6 * MIB),
+        (b, 6 * MIB..data.len()),
+    ];
+    for (store, range) in steps {
+        assert_eq!(
+            ok("size seen", store.upload_size(id).await),
+            Some(range.start as u64)
+        );
+        let piece = Bytes::copy_from_slice(&data[range.clone()]);
+        ok(
+            "append",
+            store
+                .append_upload(id, range.start as u64, bytes_stream(piece), None)
+                .await,
+        );
+    }
+    let d = Digest::sha256(&data);
+    assert!(
+        ok("list on b", b.list_uploads().await)
+            .iter()
+            .any(|u| u.id == id),
+        "a session created through one handle is listed by the other"
+    );
+    ok("commit on a", a.commit_upload(id, &d).await);
+    assert_eq!(ok("stat on b", b.stat(&d).await), Some(data.len() as u64));
+    assert!(read_all(b, &d, None).await == data);
+    assert_eq!(ok("session gone on b", b.upload_size(id).await), None);
+    ok("delete on b", b.delete(&d).await);
+    assert_eq!(ok("stat on a", a.stat(&d).await), None);
 }
 
 /// A whole put is visible by stat, get and list, and delete removes it.

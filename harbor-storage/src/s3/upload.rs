@@ -1,0 +1,530 @@
+//! Upload sessions of [`S3BlobStore`], shaped for object storage.
+//!
+//! S3 cannot append, and takes a multipart upload's parts only at
+//! [`MIN_PART_SIZE`](super::MIN_PART_SIZE) or more (but for the last). A
+//! session is therefore:
+//! - one S3 multipart upload into `uploads/<id>/data`, created with the
+//!   first whole part, holding every whole part received so far;
+//! - `uploads/<id>/tail.<n>`: the bytes after the last whole part (fewer
+//!   than a part), rewritten under a new name by each append that changes
+//!   them;
+//! - `uploads/<id>/state`: JSON naming the multipart upload, its parts'
+//!   ids, the size, the tail's generation and the SHA-256 state of the bytes
+//!   in the parts. Writing it is the single point at which an append takes
+//!   effect: a chunk that fails half-way leaves the state, hence the
+//!   session, as it was (parts it wrote under later numbers are overwritten
+//!   by the next append; a tail it wrote is never named).
+//!
+//! An append of any size holds at most one part in memory. The commit
+//! finishes the hash from the saved state and the tail (at most one part
+//! read back, never the blob), refuses a mismatch before anything is
+//! assembled, then completes the multipart upload and copies the data to its
+//! blob path, atomically visible. A crash anywhere leaves either no blob or
+//! the verified one, plus session leftovers that the purge removes.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::{Bytes, BytesMut};
+use futures::StreamExt;
+use harbor_core::blob_store::upload_unknown;
+use harbor_core::{Algorithm, ByteStream, Digest, Error, ErrorCode, Hasher, Result, UploadInfo};
+use object_store::multipart::MultipartStore;
+use object_store::multipart::PartId;
+use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+use serde::{Deserialize, Serialize};
+
+use super::sha256_state::Sha256State;
+use super::{found, s3_error, S3BlobStore};
+use crate::error::StorageError;
+
+/// S3's largest part number.
+const MAX_PARTS: usize = 10_000;
+
+/// What `uploads/<id>/state` holds.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(super) struct Session {
+    /// When the session began (epoch milliseconds).
+    started_at_ms: u64,
+    /// Bytes received.
+    pub(super) size: u64,
+    /// The S3 multipart upload, once the first whole part was written.
+    multipart: Option<String>,
+    /// The content ids (ETags) of the parts, in order.
+    parts: Vec<String>,
+    /// The hash of the bytes in `parts`.
+    hash: Sha256State,
+    /// The generation of the tail object; `tail_len` bytes (0: none).
+    tail_gen: u64,
+    tail_len: u64,
+    /// The parts were assembled into `data` for a digest the saved hash does
+    /// not cover (SHA-512); the session takes no more bytes.
+    #[serde(default)]
+    assembled: bool,
+}
+
+/// Upload ids become object keys: only plain names are accepted.
+fn valid_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 128
+        && !id.starts_with('.')
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+}
+
+fn millis(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+fn cut_off(e: impl std::fmt::Display) -> Error {
+    Error::new(
+        ErrorCode::BlobUploadInvalid,
+        format!("upload body was cut off: {e}"),
+    )
+}
+
+fn size_invalid(expected: u64, got: u64) -> Error {
+    Error::new(
+        ErrorCode::SizeInvalid,
+        format!("expected {expected} bytes, received {got}"),
+    )
+}
+
+impl S3BlobStore {
+    fn upload_path(&self, id: &str, name: &str) -> Path {
+        self.path(&format!("uploads/{id}/{name}"))
+    }
+
+    fn tail_path(&self, id: &str, generation: u64) -> Path {
+        self.upload_path(id, &format!("tail.{generation}"))
+    }
+
+    pub(super) async fn create_session(&self, id: &str) -> Result<()> {
+        if !valid_id(id) {
+            return Err(Error::new(
+                ErrorCode::BlobUploadInvalid,
+                format!("{id:?} is not a valid upload id"),
+            ));
+        }
+        let session = Session {
+            started_at_ms: millis(SystemTime::now()),
+            size: 0,
+            multipart: None,
+            parts: Vec::new(),
+            hash: Sha256State::default(),
+            tail_gen: 0,
+            tail_len: 0,
+            assembled: false,
+        };
+        self.save(id, &session).await
+    }
+
+    pub(super) async fn load_session(&self, id: &str) -> Result<Option<Session>> {
+        if !valid_id(id) {
+            return Ok(None);
+        }
+        let path = self.upload_path(id, "state");
+        let Some(got) = found(self.s3.get(&path).await)
+            .map_err(|e| s3_error(format!("read upload {id}"), e))?
+        else {
+            return Ok(None);
+        };
+        let bytes = got
+            .bytes()
+            .await
+            .map_err(|e| s3_error(format!("read upload {id}"), e))?;
+        let session = serde_json::from_slice(&bytes).map_err(|source| StorageError::Encoding {
+            what: format!("upload {id} state"),
+            source,
+        })?;
+        Ok(Some(session))
+    }
+
+    async fn session(&self, id: &str) -> Result<Session> {
+        self.load_session(id)
+            .await?
+            .ok_or_else(|| upload_unknown(id))
+    }
+
+    async fn save(&self, id: &str, session: &Session) -> Result<()> {
+        let json = serde_json::to_vec(session).map_err(|source| StorageError::Encoding {
+            what: format!("upload {id} state"),
+            source,
+        })?;
+        self.s3
+            .put(&self.upload_path(id, "state"), PutPayload::from(json))
+            .await
+            .map_err(|e| s3_error(format!("save upload {id}"), e))?;
+        Ok(())
+    }
+
+    async fn read_tail(&self, id: &str, s: &Session) -> Result<Bytes> {
+        if s.tail_len == 0 {
+            return Ok(Bytes::new());
+        }
+        let path = self.tail_path(id, s.tail_gen);
+        let got = self
+            .s3
+            .get(&path)
+            .await
+            .map_err(|e| s3_error(format!("read upload {id} tail"), e))?;
+        let bytes = got
+            .bytes()
+            .await
+            .map_err(|e| s3_error(format!("read upload {id} tail"), e))?;
+        if bytes.len() as u64 != s.tail_len {
+            return Err(StorageError::Corrupt(format!(
+                "upload {id}: tail holds {} bytes, its state says {}",
+                bytes.len(),
+                s.tail_len
+            ))
+            .into());
+        }
+        Ok(bytes)
+    }
+
+    /// Writes one whole part: hashed on the blocking pool, then uploaded.
+    async fn put_part(
+        &self,
+        id: &str,
+        multipart: &str,
+        index: usize,
+        part: Bytes,
+        hash: Sha256State,
+    ) -> Result<(PartId, Sha256State)> {
+        if index >= MAX_PARTS {
+            return Err(Error::new(
+                ErrorCode::BlobUploadInvalid,
+                format!(
+                    "upload {id} exceeds S3's {MAX_PARTS} parts of {} bytes",
+                    self.part_size
+                ),
+            ));
+        }
+        let hashing = part.clone();
+        let hash = tokio::task::spawn_blocking(move || {
+            let mut hash = hash;
+            hash.update(&hashing);
+            hash
+        })
+        .await
+        .map_err(StorageError::from)?;
+        let data = self.upload_path(id, "data");
+        let multipart_id = multipart.to_owned();
+        let pid = self
+            .s3
+            .put_part(&data, &multipart_id, index, PutPayload::from(part))
+            .await
+            .map_err(|e| s3_error(format!("upload {id} part {index}"), e))?;
+        Ok((pid, hash))
+    }
+
+    pub(super) async fn append(
+        &self,
+        id: &str,
+        offset: u64,
+        mut body: ByteStream,
+        expected_len: Option<u64>,
+    ) -> Result<u64> {
+        let mut s = self.session(id).await?;
+        if !s.assembled && s.hash.len() + s.tail_len != s.size {
+            return Err(StorageError::Corrupt(format!(
+                "upload {id}: its state counts {} bytes in parts and {} in the tail, but a size of {}",
+                s.hash.len(),
+                s.tail_len,
+                s.size
+            ))
+            .into());
+        }
+        if s.assembled {
+            return Err(Error::new(
+                ErrorCode::BlobUploadInvalid,
+                format!("upload {id} was assembled for verification and takes no more bytes"),
+            ));
+        }
+        if offset != s.size {
+            return Err(Error::with_detail(
+                ErrorCode::RangeInvalid,
+                format!("upload holds {} bytes, chunk starts at {offset}", s.size),
+                serde_json::json!({ "offset": s.size }),
+            ));
+        }
+        let mut buf = BytesMut::with_capacity(self.part_size);
+        buf.extend_from_slice(&self.read_tail(id, &s).await?);
+        let mut created: Option<String> = None;
+        let mut new_parts = Vec::new();
+        let mut hash = s.hash.clone();
+        let mut received = 0u64;
+        let outcome: Result<()> = async {
+            while let Some(chunk) = body.next().await {
+                let chunk = chunk.map_err(cut_off)?;
+                received += chunk.len() as u64;
+                if let Some(exp) = expected_len.filter(|exp| received > *exp) {
+                    return Err(size_invalid(exp, received));
+                }
+                buf.extend_from_slice(&chunk);
+                while buf.len() >= self.part_size {
+                    let part = buf.split_to(self.part_size).freeze();
+                    let multipart = match s.multipart.clone().or_else(|| created.clone()) {
+                        Some(m) => m,
+                        None => {
+                            let m = self
+                                .s3
+                                .create_multipart(&self.upload_path(id, "data"))
+                                .await
+                                .map_err(|e| s3_error(format!("start upload {id}"), e))?;
+                            created = Some(m.clone());
+                            m
+                        }
+                    };
+                    let index = s.parts.len() + new_parts.len();
+                    let (pid, next) = self
+                        .put_part(id, &multipart, index, part, std::mem::take(&mut hash))
+                        .await?;
+                    hash = next;
+                    new_parts.push(pid.content_id);
+                }
+            }
+            if let Some(exp) = expected_len.filter(|exp| received != *exp) {
+                return Err(size_invalid(exp, received));
+            }
+            Ok(())
+        }
+        .await;
+        if let Err(e) = outcome {
+            if let Some(m) = created {
+                // Nothing names it: without this it would only cost money.
+                let _ = self
+                    .s3
+                    .abort_multipart(&self.upload_path(id, "data"), &m)
+                    .await;
+            }
+            return Err(e);
+        }
+        let old_tail = (s.tail_gen, s.tail_len);
+        let tail_changed =
+            received > 0 && (buf.len() as u64 != s.tail_len || !new_parts.is_empty());
+        if tail_changed {
+            s.tail_gen += 1;
+            s.tail_len = buf.len() as u64;
+            if !buf.is_empty() {
+                self.s3
+                    .put(
+                        &self.tail_path(id, s.tail_gen),
+                        PutPayload::from(buf.freeze()),
+                    )
+                    .await
+                    .map_err(|e| s3_error(format!("upload {id} tail"), e))?;
+            }
+        }
+        s.size += received;
+        s.parts.extend(new_parts);
+        s.hash = hash;
+        if s.multipart.is_none() {
+            s.multipart = created;
+        }
+        self.save(id, &s).await?;
+        if tail_changed && old_tail.1 > 0 {
+            let _ = self.s3.delete(&self.tail_path(id, old_tail.0)).await;
+        }
+        Ok(s.size)
+    }
+
+    pub(super) async fn commit(&self, id: &str, expected: &Digest) -> Result<u64> {
+        let mut s = self.session(id).await?;
+        let data = self.upload_path(id, "data");
+        if !s.assembled && expected.algorithm() == Algorithm::Sha256 {
+            let tail = self.read_tail(id, &s).await?;
+            let mut hash = s.hash.clone();
+            let hashing = tail.clone();
+            let hex = tokio::task::spawn_blocking(move || {
+                hash.update(&hashing);
+                hash.finish_hex()
+            })
+            .await
+            .map_err(StorageError::from)?;
+            if hex != expected.hex() {
+                return Err(digest_invalid(expected, &format!("sha256:{hex}")));
+            }
+            if s.multipart.is_none() {
+                // A blob smaller than a part: one atomic PUT publishes it.
+                self.s3
+                    .put(&self.blob_path(expected), PutPayload::from(tail))
+                    .await
+                    .map_err(|e| s3_error(format!("publish {expected}"), e))?;
+            } else {
+                self.assemble(id, &mut s, tail).await?;
+                self.publish(&data, expected).await?;
+            }
+        } else {
+            if !s.assembled {
+                let tail = self.read_tail(id, &s).await?;
+                if s.multipart.is_none() {
+                    self.s3
+                        .put(&data, PutPayload::from(tail))
+                        .await
+                        .map_err(|e| s3_error(format!("assemble upload {id}"), e))?;
+                } else {
+                    self.assemble(id, &mut s, tail).await?;
+                }
+                s.assembled = true;
+                self.save(id, &s).await?;
+            }
+            let actual = self.hash_object(&data, expected.algorithm()).await?;
+            if &actual != expected {
+                return Err(digest_invalid(expected, &actual.to_string()));
+            }
+            self.publish(&data, expected).await?;
+        }
+        let size = s.size;
+        self.remove_session(id, &s).await;
+        Ok(size)
+    }
+
+    /// Completes the multipart upload into `data`, the tail as last part.
+    async fn assemble(&self, id: &str, s: &mut Session, tail: Bytes) -> Result<()> {
+        let Some(multipart) = s.multipart.clone() else {
+            return Ok(());
+        };
+        let mut parts: Vec<PartId> = s
+            .parts
+            .iter()
+            .map(|c| PartId {
+                content_id: c.clone(),
+            })
+            .collect();
+        if !tail.is_empty() {
+            let (pid, _) = self
+                .put_part(id, &multipart, parts.len(), tail, Sha256State::default())
+                .await?;
+            parts.push(pid);
+        }
+        self.s3
+            .complete_multipart(&self.upload_path(id, "data"), &multipart, parts)
+            .await
+            .map_err(|e| s3_error(format!("complete upload {id}"), e))?;
+        Ok(())
+    }
+
+    /// Copies verified data to its blob path: S3 writes it atomically.
+    async fn publish(&self, data: &Path, digest: &Digest) -> Result<()> {
+        self.s3
+            .copy(data, &self.blob_path(digest))
+            .await
+            .map_err(|e| s3_error(format!("publish {digest}"), e))
+    }
+
+    async fn hash_object(&self, path: &Path, algorithm: Algorithm) -> Result<Digest> {
+        let got = self
+            .s3
+            .get(path)
+            .await
+            .map_err(|e| s3_error("read assembled upload", e))?;
+        let mut stream = got.into_stream();
+        let mut hasher = Some(Hasher::new(algorithm));
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|e| s3_error("read assembled upload", e))?;
+            let mut h = hasher.take().ok_or_else(|| {
+                Error::new(ErrorCode::Unknown, "hasher lost while reading an upload")
+            })?;
+            h = tokio::task::spawn_blocking(move || {
+                h.update(&chunk);
+                h
+            })
+            .await
+            .map_err(StorageError::from)?;
+            hasher = Some(h);
+        }
+        hasher
+            .map(Hasher::finish)
+            .ok_or_else(|| Error::new(ErrorCode::Unknown, "hasher lost while reading an upload"))
+    }
+
+    /// Deletes what a session left: data and tails first, the state last,
+    /// so that an interrupted removal is still listed and purged later.
+    async fn remove_session(&self, id: &str, s: &Session) {
+        if !s.assembled {
+            if let Some(m) = &s.multipart {
+                // Completed already when committed; a no-op answer is fine.
+                let _ = self
+                    .s3
+                    .abort_multipart(&self.upload_path(id, "data"), m)
+                    .await;
+            }
+        }
+        let prefix = self.path(&format!("uploads/{id}"));
+        let state = self.upload_path(id, "state");
+        let listed: Vec<Path> = self
+            .s3
+            .list(Some(&prefix))
+            .filter_map(|m| futures::future::ready(m.ok().map(|m| m.location)))
+            .collect()
+            .await;
+        for path in listed.iter().filter(|p| **p != state) {
+            let _ = self.s3.delete(path).await;
+        }
+        let _ = self.s3.delete(&state).await;
+    }
+
+    pub(super) async fn abort(&self, id: &str) -> Result<()> {
+        if !valid_id(id) {
+            return Ok(());
+        }
+        let s = self.load_session(id).await?;
+        match s {
+            Some(s) => self.remove_session(id, &s).await,
+            None => {
+                // Leftovers of an interrupted removal, if any.
+                let prefix = self.path(&format!("uploads/{id}"));
+                let listed: Vec<Path> = self
+                    .s3
+                    .list(Some(&prefix))
+                    .filter_map(|m| futures::future::ready(m.ok().map(|m| m.location)))
+                    .collect()
+                    .await;
+                for path in &listed {
+                    let _ = self.s3.delete(path).await;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub(super) async fn sessions(&self) -> Result<Vec<UploadInfo>> {
+        let root = self.path("uploads");
+        let skip = root.parts().count();
+        let mut stream = self.s3.list(Some(&root));
+        // id -> (started, from the state's own record?)
+        let mut found_ids: std::collections::BTreeMap<String, SystemTime> = Default::default();
+        while let Some(meta) = stream.next().await {
+            let meta = meta.map_err(|e| s3_error("list uploads", e))?;
+            let Some(id) = meta.location.parts().nth(skip) else {
+                continue;
+            };
+            let modified = UNIX_EPOCH
+                + Duration::from_millis(meta.last_modified.timestamp_millis().max(0) as u64);
+            let entry = found_ids.entry(id.as_ref().to_owned()).or_insert(modified);
+            *entry = (*entry).min(modified);
+        }
+        let mut out = Vec::with_capacity(found_ids.len());
+        for (id, oldest) in found_ids {
+            let started_at = match self.load_session(&id).await {
+                Ok(Some(s)) => UNIX_EPOCH + Duration::from_millis(s.started_at_ms),
+                _ => oldest,
+            };
+            out.push(UploadInfo { id, started_at });
+        }
+        Ok(out)
+    }
+}
+
+fn digest_invalid(expected: &Digest, actual: &str) -> Error {
+    Error::with_detail(
+        ErrorCode::DigestInvalid,
+        format!("content has digest {actual}, not {expected}"),
+        serde_json::json!({ "expected": expected.to_string(), "actual": actual }),
+    )
+}
