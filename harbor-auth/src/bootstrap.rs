@@ -1,6 +1,6 @@
 //! First start: the administrator account and the public `library` project.
 
-use harbor_core::{IdentityStore, NewUser};
+use harbor_core::{ErrorCode, IdentityStore, NewUser};
 
 use crate::error::AuthError;
 use crate::password::{hash_password, random_secret};
@@ -43,8 +43,7 @@ pub async fn bootstrap(
                 .map_err(|e| {
                     AuthError::crypto_because("hashing the password did not finish", e)
                 })??;
-            result.created_admin = true;
-            store
+            let created = store
                 .create_user(&NewUser {
                     username: "admin".into(),
                     email: String::new(),
@@ -53,11 +52,29 @@ pub async fn bootstrap(
                     password_hash,
                     sysadmin: true,
                 })
-                .await?
+                .await;
+            match created {
+                Ok(u) => {
+                    result.created_admin = true;
+                    u
+                }
+                // Another instance of a cluster, starting at the same time
+                // over the same database, created it first: its password
+                // holds, ours was never stored.
+                Err(e) if e.code() == ErrorCode::Conflict => {
+                    result.generated_admin_password = None;
+                    store.user_by_name("admin").await?.ok_or(e)?
+                }
+                Err(e) => return Err(e.into()),
+            }
         }
     };
     if store.project_by_name("library").await?.is_none() {
-        store.create_project("library", true, admin.id).await?;
+        match store.create_project("library", true, admin.id).await {
+            Ok(_) => {}
+            Err(e) if e.code() == ErrorCode::Conflict => {}
+            Err(e) => return Err(e.into()),
+        }
     }
     Ok(result)
 }

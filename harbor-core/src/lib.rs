@@ -49,7 +49,7 @@ pub use identity::{
     AuditEntry, AuditOperation, AuditQuery, AuditResource, IdentityStore, Member, NewUser, Page,
     Project, ProjectQuery, Robot, RobotAccess, RobotLevel, RobotPermission, Role, User,
 };
-pub use lease::LeaseStore;
+pub use lease::{LeaseStore, LocalLeases};
 pub use manifest::{Descriptor, Manifest, Platform, EMPTY_JSON, MAX_MANIFEST_SIZE};
 pub use manifest_builder::{BuiltManifest, ImageIndexBuilder, ImageManifestBuilder};
 pub use meta_store::{

@@ -11,8 +11,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use futures::stream::{self, StreamExt};
 use harbor_core::{
-    Execution, NewTask, Reference, ReplicationStore, RepositoryName, RunStatus, TaskOperation,
-    TaskRecord, TriggerKind,
+    Execution, LeaseStore, LocalLeases, NewTask, Reference, ReplicationStore, RepositoryName,
+    RunStatus, TaskOperation, TaskRecord, TriggerKind,
 };
 
 use crate::adapter::RegistryAdapter;
@@ -37,6 +37,19 @@ pub struct JobRunner {
     resolver: Arc<dyn PolicyResolver>,
     replicator: Replicator,
     running: Mutex<HashMap<i64, tokio::task::JoinHandle<()>>>,
+    leases: Arc<dyn LeaseStore>,
+    holder: String,
+}
+
+/// How long an execution's lease lasts without renewal: an instance that
+/// dies mid-execution gives it up to another after this.
+pub const EXECUTION_LEASE: Duration = Duration::from_secs(15);
+/// How often a driving instance renews its lease and looks whether the
+/// execution was stopped elsewhere.
+const LEASE_RENEWAL: Duration = Duration::from_secs(2);
+
+fn execution_lease(execution_id: i64) -> String {
+    format!("replication/execution/{execution_id}")
 }
 
 impl std::fmt::Debug for JobRunner {
@@ -82,12 +95,67 @@ impl JobRunner {
         resolver: Arc<dyn PolicyResolver>,
         replicator: Replicator,
     ) -> Arc<Self> {
+        Self::with_leases(store, resolver, replicator, Arc::new(LocalLeases::new()))
+    }
+
+    /// A runner that takes a lease on each execution it drives, from a
+    /// store every instance of a cluster shares, so that each execution is
+    /// driven by exactly one instance, and one that dies mid-way hands it
+    /// to another (through [`JobRunner::recover`]) once its lease expires.
+    pub fn with_leases(
+        store: Arc<dyn ReplicationStore>,
+        resolver: Arc<dyn PolicyResolver>,
+        replicator: Replicator,
+        leases: Arc<dyn LeaseStore>,
+    ) -> Arc<Self> {
         Arc::new(JobRunner {
             store,
             resolver,
             replicator,
             running: Mutex::new(HashMap::new()),
+            leases,
+            holder: format!("runner-{}", uuid::Uuid::new_v4()),
         })
+    }
+
+    /// The lease store and this runner's holder name, for other duties that
+    /// must run once across a cluster (the cron trigger).
+    pub fn leases(&self) -> (&Arc<dyn LeaseStore>, &str) {
+        (&self.leases, &self.holder)
+    }
+
+    fn is_running(&self, execution_id: i64) -> bool {
+        self.running
+            .lock()
+            .map(|m| m.contains_key(&execution_id))
+            .unwrap_or(false)
+    }
+
+    /// Renews the lease on `execution_id` until it is lost or the execution
+    /// ends elsewhere (stopped through another instance); returns why.
+    async fn keep_lease(&self, execution_id: i64) -> &'static str {
+        let name = execution_lease(execution_id);
+        loop {
+            tokio::time::sleep(LEASE_RENEWAL).await;
+            match self
+                .leases
+                .acquire_lease(&name, &self.holder, EXECUTION_LEASE)
+                .await
+            {
+                Ok(true) => {}
+                Ok(false) => return "its lease passed to another instance",
+                // A database hiccup: keep going while the lease may still
+                // be ours; another instance takes over only after expiry.
+                Err(e) => {
+                    tracing::warn!(execution_id, error = %e, "renewing an execution lease failed")
+                }
+            }
+            if let Ok(Some(e)) = self.store.execution(execution_id).await {
+                if e.status.is_final() {
+                    return "it ended elsewhere";
+                }
+            }
+        }
     }
 
     /// Starts a run of `policy_id`: records the execution and its tasks, then
@@ -139,6 +207,7 @@ impl JobRunner {
             })
             .collect();
         let tasks = self.store.create_tasks(execution.id, &new).await?;
+        self.take_lease(execution.id).await?;
         self.spawn(execution.id, policy, src, dst, tasks);
         Ok(self
             .store
@@ -158,12 +227,26 @@ impl JobRunner {
         let (policy, src, dst) = self.resolver.resolve(policy_id).await?;
         let execution = self.store.create_execution(policy_id, trigger).await?;
         let tasks = self.store.create_tasks(execution.id, &tasks).await?;
+        self.take_lease(execution.id).await?;
         self.spawn(execution.id, policy, src, dst, tasks);
         Ok(self
             .store
             .execution(execution.id)
             .await?
             .unwrap_or(execution))
+    }
+
+    /// The lease of a new execution: nobody else can hold it, but an
+    /// unreachable lease store is an error like any other.
+    async fn take_lease(&self, execution_id: i64) -> Result<()> {
+        self.leases
+            .acquire_lease(
+                &execution_lease(execution_id),
+                &self.holder,
+                EXECUTION_LEASE,
+            )
+            .await?;
+        Ok(())
     }
 
     fn spawn(
@@ -176,7 +259,16 @@ impl JobRunner {
     ) {
         let runner = self.clone();
         let handle = tokio::spawn(async move {
-            let outcome = runner.drive(execution_id, &policy, src, dst, tasks).await;
+            let outcome = tokio::select! {
+                outcome = runner.drive(execution_id, &policy, src, dst, tasks) => outcome,
+                why = runner.keep_lease(execution_id) => {
+                    tracing::info!(execution_id, "no longer driving an execution: {why}");
+                    if let Ok(mut m) = runner.running.lock() {
+                        m.remove(&execution_id);
+                    }
+                    return;
+                }
+            };
             let (status, text) = match outcome {
                 Ok(0) => (RunStatus::Succeeded, String::new()),
                 Ok(failed) => (RunStatus::Failed, format!("{failed} task(s) failed")),
@@ -189,6 +281,10 @@ impl JobRunner {
             {
                 tracing::error!(execution_id, error = %e, "recording the end of an execution failed");
             }
+            let _ = runner
+                .leases
+                .release_lease(&execution_lease(execution_id), &runner.holder)
+                .await;
             if let Ok(mut m) = runner.running.lock() {
                 m.remove(&execution_id);
             }
@@ -396,25 +492,43 @@ impl JobRunner {
     /// Aborts every run in flight without recording anything, as a crash
     /// would: their executions stay unfinished and the next
     /// [`JobRunner::recover`] (at the next start) picks them up. For a
-    /// graceful stop of the process that embeds the runner.
+    /// graceful stop of the process that embeds the runner. Their leases
+    /// are given up, so that another instance of a cluster resumes them at
+    /// its next [`JobRunner::recover`] rather than after the lease expires.
     pub async fn shutdown(&self) {
-        let running: Vec<tokio::task::JoinHandle<()>> = self
+        let running: Vec<(i64, tokio::task::JoinHandle<()>)> = self
             .running
             .lock()
-            .map(|mut m| m.drain().map(|(_, h)| h).collect())
+            .map(|mut m| m.drain().collect())
             .unwrap_or_default();
-        for h in running {
+        for (execution_id, h) in running {
             h.abort();
             let _ = h.await;
+            let _ = self
+                .leases
+                .release_lease(&execution_lease(execution_id), &self.holder)
+                .await;
         }
     }
 
-    /// Picks up executions a crash left unfinished: their tasks that were
-    /// running are run again. Call once at start.
+    /// Picks up executions left unfinished by a crash, a shutdown, or an
+    /// instance of the cluster that stopped renewing its lease: their tasks
+    /// that were running are run again. Executions driven here or by a live
+    /// instance are left alone. Call at start and then every few seconds.
     pub async fn recover(self: &Arc<Self>) -> Result<usize> {
         let unfinished = self.store.unfinished_executions().await?;
-        let count = unfinished.len();
+        let mut count = 0;
         for e in unfinished {
+            // Driven here already, or by a live instance of the cluster.
+            if self.is_running(e.id)
+                || !self
+                    .leases
+                    .acquire_lease(&execution_lease(e.id), &self.holder, EXECUTION_LEASE)
+                    .await?
+            {
+                continue;
+            }
+            count += 1;
             match self.resolver.resolve(e.policy_id).await {
                 Ok((policy, src, dst)) => {
                     let tasks = self.store.tasks(e.id).await?;

@@ -10,8 +10,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use harbor_core::{
-    ErrorCode, Execution, IdentityStore, Registry, RegistryRecord, ReplicationStore,
-    RepositoryName, TriggerKind,
+    ErrorCode, Execution, IdentityStore, LeaseStore, LocalLeases, Registry, RegistryRecord,
+    ReplicationStore, RepositoryName, TriggerKind,
 };
 use tokio::sync::{mpsc, Mutex};
 
@@ -92,6 +92,27 @@ impl ReplicationService {
         local: Registry,
         replicator: Replicator,
     ) -> Arc<Self> {
+        Self::clustered(
+            store,
+            identity,
+            secrets,
+            local,
+            replicator,
+            Arc::new(LocalLeases::new()),
+        )
+    }
+
+    /// As [`ReplicationService::new`], with leases from a store that every
+    /// instance of a cluster shares: each execution is driven by one
+    /// instance, and each cron tick starts one execution, cluster-wide.
+    pub fn clustered(
+        store: Arc<dyn ReplicationStore>,
+        identity: Arc<dyn IdentityStore>,
+        secrets: SecretBox,
+        local: Registry,
+        replicator: Replicator,
+        leases: Arc<dyn LeaseStore>,
+    ) -> Arc<Self> {
         let (events_tx, events_rx) = mpsc::channel(EVENT_QUEUE);
         Arc::new_cyclic(|weak: &Weak<ReplicationService>| ReplicationService {
             store: store.clone(),
@@ -99,7 +120,12 @@ impl ReplicationService {
             adapters: AdapterRegistry::with_defaults(),
             secrets,
             local,
-            runner: JobRunner::new(store, Arc::new(Resolver(weak.clone())), replicator),
+            runner: JobRunner::with_leases(
+                store,
+                Arc::new(Resolver(weak.clone())),
+                replicator,
+                leases,
+            ),
             events_tx,
             events_rx: Arc::new(Mutex::new(events_rx)),
         })
@@ -265,8 +291,23 @@ impl ReplicationService {
             let Ok(policy) = parse_policy(record.id, &record.definition) else {
                 continue;
             };
-            if !schedule_due(&policy, since, now) {
+            let Some(tick) = schedule_due(&policy, since, now) else {
                 continue;
+            };
+            // Every instance sees the tick; the one that takes its lease
+            // starts the execution. The lease outlives any clock skew.
+            let (leases, holder) = self.runner.leases();
+            let lease = format!("replication/cron/{}/{}", record.id, tick.timestamp());
+            match leases
+                .acquire_lease(&lease, holder, Duration::from_secs(3600))
+                .await
+            {
+                Ok(true) => {}
+                Ok(false) => continue,
+                Err(e) => {
+                    tracing::warn!(policy = %policy.name, error = %e, "cannot take a cron tick's lease");
+                    continue;
+                }
             }
             match self.runner.start(record.id, TriggerKind::Scheduled).await {
                 Ok(_) => started.push(record.id),

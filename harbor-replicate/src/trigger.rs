@@ -130,7 +130,11 @@ pub(crate) fn resource(repo: &RepositoryName, reference: &Reference) -> String {
 }
 
 /// Whether the scheduled `policy` is due in `(since, now]`.
-pub(crate) fn schedule_due(policy: &Policy, since: DateTime<Utc>, now: DateTime<Utc>) -> bool {
+pub(crate) fn schedule_due(
+    policy: &Policy,
+    since: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Option<DateTime<Utc>> {
     let Some(cron) = policy
         .trigger
         .as_ref()
@@ -138,12 +142,10 @@ pub(crate) fn schedule_due(policy: &Policy, since: DateTime<Utc>, now: DateTime<
         .and_then(|t| t.trigger_settings.as_ref())
         .map(|s| s.cron.as_str())
     else {
-        return false;
+        return None;
     };
-    let Ok(schedule) = cron::Schedule::from_str(cron) else {
-        return false;
-    };
-    schedule.after(&since).next().is_some_and(|t| t <= now)
+    let schedule = cron::Schedule::from_str(cron).ok()?;
+    schedule.after(&since).next().filter(|t| *t <= now)
 }
 
 #[cfg(test)]
@@ -235,11 +237,11 @@ mod tests {
                 .map(|t| t.and_utc())
                 .unwrap_or_else(|| panic!("bad time"))
         };
-        assert!(!schedule_due(&p, at(1, 0), at(2, 59)));
-        assert!(schedule_due(&p, at(2, 59), at(3, 1)));
-        assert!(!schedule_due(&p, at(3, 1), at(23, 0)));
+        assert_eq!(schedule_due(&p, at(1, 0), at(2, 59)), None);
+        assert_eq!(schedule_due(&p, at(2, 59), at(3, 1)), Some(at(3, 0)));
+        assert_eq!(schedule_due(&p, at(3, 1), at(23, 0)), None);
         let mut off = p.clone();
         off.enabled = false;
-        assert!(!schedule_due(&off, at(2, 59), at(3, 1)));
+        assert_eq!(schedule_due(&off, at(2, 59), at(3, 1)), None);
     }
 }

@@ -36,7 +36,9 @@ use harbor_auth::{
     Authenticator, Authorizer, DbAuthenticator, RateLimit, RbacAuthorizer, SigningKey, TokenConfig,
     TokenService,
 };
-use harbor_core::{BlobStore, IdentityStore, MetaStore, Registry, ReplicationStore};
+use harbor_core::{
+    BlobStore, IdentityStore, LeaseStore, LocalLeases, MetaStore, Registry, ReplicationStore,
+};
 use harbor_replicate::{ReplicationService, Replicator, SecretBox, Triggers};
 
 use crate::audit::{AuditSink, AuditWriter};
@@ -96,6 +98,7 @@ pub struct HarborBuilder {
     replication: Option<(Arc<dyn ReplicationStore>, SecretBox)>,
     replicator: Replicator,
     upload_purging: UploadPurging,
+    leases: Arc<dyn LeaseStore>,
 }
 
 impl std::fmt::Debug for HarborBuilder {
@@ -171,6 +174,15 @@ impl HarborBuilder {
         self
     }
 
+    /// Where the duties take their cluster-wide leases (each replication
+    /// execution, each cron tick, each upload purge runs on one instance).
+    /// In-process leases by default, right for a single instance; instances
+    /// sharing a database must share its lease store.
+    pub fn leases(mut self, leases: Arc<dyn LeaseStore>) -> Self {
+        self.leases = leases;
+        self
+    }
+
     /// Removal of abandoned upload sessions (Harbor's `upload_purging`).
     pub fn upload_purging(mut self, purging: UploadPurging) -> Self {
         self.upload_purging = purging;
@@ -193,6 +205,7 @@ impl HarborBuilder {
                 duties: Duties {
                     registry,
                     upload_purging: self.upload_purging,
+                    leases: self.leases,
                     audit: None,
                     replication: None,
                 },
@@ -220,12 +233,13 @@ impl HarborBuilder {
         });
         let (audit, writer) = crate::audit::channel();
         let replication = self.replication.map(|(store, secrets)| {
-            ReplicationService::new(
+            ReplicationService::clustered(
                 store,
                 identity.clone(),
                 secrets,
                 registry.clone(),
                 self.replicator,
+                self.leases.clone(),
             )
         });
         let audit_for_duties = audit.clone();
@@ -241,12 +255,17 @@ impl HarborBuilder {
             duties: Duties {
                 registry,
                 upload_purging: self.upload_purging,
+                leases: self.leases,
                 audit: Some((audit_for_duties, writer, identity)),
                 replication,
             },
         })
     }
 }
+
+/// How often each instance looks for replication executions that nobody
+/// drives (their instance died or shut down).
+const RECOVERY_INTERVAL: Duration = Duration::from_secs(5);
 
 /// A composed server: the router to serve and the duties to run beside it.
 #[derive(Debug)]
@@ -271,6 +290,7 @@ impl Harbor {
             replication: None,
             replicator: Replicator::default(),
             upload_purging: UploadPurging::default(),
+            leases: Arc::new(LocalLeases::new()),
         }
     }
 
@@ -305,6 +325,7 @@ impl Harbor {
 pub struct Duties {
     registry: Registry,
     upload_purging: UploadPurging,
+    leases: Arc<dyn LeaseStore>,
     audit: Option<(AuditSink, AuditWriter, Arc<dyn IdentityStore>)>,
     replication: Option<Arc<ReplicationService>>,
 }
@@ -319,32 +340,71 @@ impl Duties {
             .map(|(sink, writer, store)| (sink, writer.spawn(store)));
         let purge = self.upload_purging.clone();
         let registry = self.registry.clone();
+        let leases = self.leases.clone();
+        let holder = format!("purger-{}", uuid::Uuid::new_v4());
         let purger = purge.enabled.then(|| {
             tokio::spawn(async move {
-                let mut tick = tokio::time::interval(purge.interval.max(Duration::from_secs(1)));
+                let interval = purge.interval.max(Duration::from_secs(1));
+                let mut tick = tokio::time::interval(interval);
                 loop {
                     tick.tick().await;
+                    // One purge per interval across a cluster: the lease is
+                    // kept (not released) for the interval.
+                    match leases
+                        .acquire_lease("upload-purge", &holder, interval)
+                        .await
+                    {
+                        Ok(true) => {}
+                        Ok(false) => continue,
+                        Err(e) => {
+                            tracing::warn!(error = %e, "cannot take the upload purge lease");
+                            continue;
+                        }
+                    }
                     if let Err(e) = registry.purge_uploads(purge.age).await {
                         tracing::warn!(error = %e, "purging upload sessions failed");
                     }
                 }
             })
         });
-        let triggers = match &self.replication {
+        let (triggers, recovery) = match &self.replication {
             Some(service) => {
                 match service.runner().recover().await {
                     Ok(0) => {}
                     Ok(n) => tracing::info!(executions = n, "resuming replication executions"),
                     Err(e) => tracing::error!(error = %e, "resuming replication executions failed"),
                 }
-                Some(service.spawn_triggers())
+                // Executions whose instance died (its lease expired) or
+                // stopped are resumed by whichever live instance looks first.
+                let weak = Arc::downgrade(service);
+                let recovery = tokio::spawn(async move {
+                    let mut tick = tokio::time::interval(RECOVERY_INTERVAL);
+                    tick.tick().await;
+                    loop {
+                        tick.tick().await;
+                        let Some(service) = weak.upgrade() else {
+                            return;
+                        };
+                        match service.runner().recover().await {
+                            Ok(0) => {}
+                            Ok(n) => {
+                                tracing::info!(executions = n, "took over replication executions")
+                            }
+                            Err(e) => {
+                                tracing::warn!(error = %e, "looking for orphaned executions failed")
+                            }
+                        }
+                    }
+                });
+                (Some(service.spawn_triggers()), Some(recovery))
             }
-            None => None,
+            None => (None, None),
         };
         RunningDuties {
             audit,
             purger,
             triggers,
+            recovery,
             replication: self.replication,
         }
     }
@@ -357,6 +417,7 @@ pub struct RunningDuties {
     audit: Option<(AuditSink, tokio::task::JoinHandle<()>)>,
     purger: Option<tokio::task::JoinHandle<()>>,
     triggers: Option<Triggers>,
+    recovery: Option<tokio::task::JoinHandle<()>>,
     replication: Option<Arc<ReplicationService>>,
 }
 
@@ -368,6 +429,10 @@ impl RunningDuties {
     pub async fn stop(self) {
         if let Some(t) = self.triggers {
             t.stop().await;
+        }
+        if let Some(r) = self.recovery {
+            r.abort();
+            let _ = r.await;
         }
         if let Some(r) = &self.replication {
             r.runner().shutdown().await;

@@ -30,6 +30,72 @@ pub struct Config {
     pub shutdown_timeout: Duration,
     /// Users, projects and the token service.
     pub auth: AuthConfig,
+    /// The metadata database shared by every instance of a cluster,
+    /// `postgres://user:password@host:port/database` (`HARBOR_DATABASE_URL`).
+    /// Unset: SQLite in the data directory, for a single instance.
+    pub database_url: Option<String>,
+    /// Connections each instance keeps open to `database_url`
+    /// (`HARBOR_DATABASE_POOL_SIZE`).
+    pub database_pool_size: usize,
+    /// Where blobs are kept: the data directory unless `[storage.s3]`.
+    pub storage: StorageConfig,
+    /// The directory holding the token signing key (`token.key`,
+    /// `token.crt`) and the key that seals registry credentials; the data
+    /// directory when unset (`HARBOR_SECRETS_DIR`). Every instance of a
+    /// cluster must be given the same files.
+    pub secrets_dir: Option<PathBuf>,
+}
+
+/// The `[storage]` section.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct StorageConfig {
+    /// Blobs in an S3-compatible bucket instead of the data directory.
+    pub s3: Option<S3Storage>,
+}
+
+/// The `[storage.s3]` section; credentials come from `AWS_ACCESS_KEY_ID`
+/// and `AWS_SECRET_ACCESS_KEY` (or the instance's role).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct S3Storage {
+    /// The bucket, which must exist (`HARBOR_STORAGE_S3_BUCKET`; setting it
+    /// selects S3).
+    pub bucket: String,
+    /// The service URL, for MinIO, Ceph RGW and other S3-compatible stores
+    /// (`HARBOR_STORAGE_S3_ENDPOINT`); AWS when unset.
+    #[serde(default)]
+    pub endpoint: Option<String>,
+    /// The region (`HARBOR_STORAGE_S3_REGION`), `us-east-1` when unset.
+    #[serde(default)]
+    pub region: Option<String>,
+    /// A key prefix, so that one bucket can hold several registries
+    /// (`HARBOR_STORAGE_S3_PREFIX`).
+    #[serde(default)]
+    pub prefix: String,
+    /// Allows a plain `http://` endpoint (`HARBOR_STORAGE_S3_ALLOW_HTTP`).
+    #[serde(default)]
+    pub allow_http: bool,
+    /// Bytes per multipart part, at least 5 MiB, the default
+    /// (`HARBOR_STORAGE_S3_PART_SIZE`). Each upload in flight holds one.
+    #[serde(default = "default_part_size")]
+    pub part_size: usize,
+    /// Answers blob downloads with a redirect to a presigned URL valid this
+    /// long, e.g. `"20m"`, so that bytes flow from the bucket to the client
+    /// (`HARBOR_STORAGE_S3_REDIRECT`); off when unset.
+    #[serde(default, deserialize_with = "optional_duration")]
+    pub redirect: Option<Duration>,
+}
+
+fn default_part_size() -> usize {
+    5 * 1024 * 1024
+}
+
+fn optional_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    let s = String::deserialize(d)?;
+    humantime::parse_duration(&s)
+        .map(Some)
+        .map_err(serde::de::Error::custom)
 }
 
 /// The form of log lines on standard error.
@@ -139,6 +205,10 @@ impl Default for Config {
             upload_purging: UploadPurging::default(),
             shutdown_timeout: Duration::from_secs(30),
             auth: AuthConfig::default(),
+            database_url: None,
+            database_pool_size: 16,
+            storage: StorageConfig::default(),
+            secrets_dir: None,
         }
     }
 }
@@ -260,7 +330,87 @@ impl Config {
         if let Some(v) = lookup("HARBOR_EXTERNAL_URL") {
             self.auth.external_url = Some(v);
         }
+        if let Some(v) = lookup("HARBOR_DATABASE_URL").filter(|v| !v.is_empty()) {
+            self.database_url = Some(v);
+        }
+        if let Some(v) = lookup("HARBOR_DATABASE_POOL_SIZE") {
+            self.database_pool_size = v.parse().ok().filter(|n| *n > 0).ok_or_else(|| {
+                ServerError::Config(format!(
+                    "HARBOR_DATABASE_POOL_SIZE={v:?} is not a positive number"
+                ))
+            })?;
+        }
+        if let Some(v) = lookup("HARBOR_SECRETS_DIR").filter(|v| !v.is_empty()) {
+            self.secrets_dir = Some(v.into());
+        }
+        self.apply_storage_env(&lookup)?;
         Ok(())
+    }
+}
+
+impl Config {
+    fn apply_storage_env(
+        &mut self,
+        lookup: &impl Fn(&str) -> Option<String>,
+    ) -> Result<(), ServerError> {
+        if let Some(bucket) = lookup("HARBOR_STORAGE_S3_BUCKET").filter(|v| !v.is_empty()) {
+            let s3 = self.storage.s3.get_or_insert_with(|| S3Storage {
+                bucket: String::new(),
+                endpoint: None,
+                region: None,
+                prefix: String::new(),
+                allow_http: false,
+                part_size: default_part_size(),
+                redirect: None,
+            });
+            s3.bucket = bucket;
+        }
+        let settings = [
+            "HARBOR_STORAGE_S3_ENDPOINT",
+            "HARBOR_STORAGE_S3_REGION",
+            "HARBOR_STORAGE_S3_PREFIX",
+            "HARBOR_STORAGE_S3_ALLOW_HTTP",
+            "HARBOR_STORAGE_S3_PART_SIZE",
+            "HARBOR_STORAGE_S3_REDIRECT",
+        ];
+        let Some(s3) = self.storage.s3.as_mut() else {
+            if let Some(key) = settings.iter().find(|k| lookup(k).is_some()) {
+                return Err(ServerError::Config(format!(
+                    "{key} is set but no bucket is: set HARBOR_STORAGE_S3_BUCKET too"
+                )));
+            }
+            return Ok(());
+        };
+        if let Some(v) = lookup("HARBOR_STORAGE_S3_ENDPOINT") {
+            s3.endpoint = Some(v);
+        }
+        if let Some(v) = lookup("HARBOR_STORAGE_S3_REGION") {
+            s3.region = Some(v);
+        }
+        if let Some(v) = lookup("HARBOR_STORAGE_S3_PREFIX") {
+            s3.prefix = v;
+        }
+        if let Some(v) = lookup("HARBOR_STORAGE_S3_ALLOW_HTTP") {
+            s3.allow_http = parse_bool("HARBOR_STORAGE_S3_ALLOW_HTTP", &v)?;
+        }
+        if let Some(v) = lookup("HARBOR_STORAGE_S3_PART_SIZE") {
+            s3.part_size = v.parse().map_err(|_| {
+                ServerError::Config(format!(
+                    "HARBOR_STORAGE_S3_PART_SIZE={v:?} is not a number of bytes"
+                ))
+            })?;
+        }
+        if let Some(v) = lookup("HARBOR_STORAGE_S3_REDIRECT") {
+            s3.redirect = Some(humantime::parse_duration(&v).map_err(|e| {
+                ServerError::Config(format!("HARBOR_STORAGE_S3_REDIRECT={v:?}: {e}"))
+            })?);
+        }
+        Ok(())
+    }
+
+    /// The directory with the token and sealing keys.
+    pub fn secrets_dir(&self) -> &Path {
+        self.secrets_dir.as_deref().unwrap_or(&self.data_dir)
     }
 }
 
@@ -324,5 +474,65 @@ mod tests {
         assert!(c
             .apply_env(|k| (k == "HARBOR_TLS_CERT").then(|| "c.pem".to_string()))
             .is_err());
+    }
+}
+
+#[cfg(test)]
+mod storage_tests {
+    use super::*;
+
+    #[test]
+    fn s3_storage_is_selected_by_file_or_by_environment() {
+        let c = Config::from_toml(
+            r#"
+            database_url = "postgres://harbor@db/harbor"
+            [storage.s3]
+            bucket = "images"
+            endpoint = "http://minio:9000"
+            allow_http = true
+            redirect = "20m"
+            "#,
+        )
+        .unwrap();
+        let s3 = c.storage.s3.clone().unwrap();
+        assert_eq!(s3.bucket, "images");
+        assert_eq!(s3.part_size, 5 * 1024 * 1024);
+        assert_eq!(s3.redirect, Some(Duration::from_secs(1200)));
+        assert_eq!(
+            c.database_url.as_deref(),
+            Some("postgres://harbor@db/harbor")
+        );
+
+        let mut c = Config::default();
+        let env = |k: &str| match k {
+            "HARBOR_STORAGE_S3_BUCKET" => Some("b".to_string()),
+            "HARBOR_STORAGE_S3_PREFIX" => Some("reg/".to_string()),
+            "HARBOR_STORAGE_S3_ALLOW_HTTP" => Some("true".to_string()),
+            _ => None,
+        };
+        c.apply_env(env).unwrap();
+        let s3 = c.storage.s3.unwrap();
+        assert_eq!(
+            (s3.bucket.as_str(), s3.prefix.as_str(), s3.allow_http),
+            ("b", "reg/", true)
+        );
+    }
+
+    #[test]
+    fn an_s3_setting_without_a_bucket_names_what_is_missing() {
+        let e = Config::default()
+            .apply_env(|k| (k == "HARBOR_STORAGE_S3_ENDPOINT").then(|| "http://x".to_string()))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("HARBOR_STORAGE_S3_BUCKET"), "{e}");
+        let e = Config::default()
+            .apply_env(|k| match k {
+                "HARBOR_STORAGE_S3_BUCKET" => Some("b".to_string()),
+                "HARBOR_STORAGE_S3_PART_SIZE" => Some("5MB".to_string()),
+                _ => None,
+            })
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("HARBOR_STORAGE_S3_PART_SIZE"), "{e}");
     }
 }

@@ -59,7 +59,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use harbor_core::Registry;
+use harbor_core::{BlobStore, IdentityStore, LeaseStore, MetaStore, Registry, ReplicationStore};
 use harbor_replicate::{FsCheckpoints, ReplicationService, Replicator, SecretBox};
 use harbor_storage::{FsBlobStore, SqliteMetaStore};
 use tokio::net::TcpListener;
@@ -80,47 +80,164 @@ async fn blocking<T: Send + 'static>(
         .map_err(|e| ServerError::Startup(Box::new(e)))?
 }
 
-/// Opens the embedded default storage under `data_dir`: blobs in
-/// `data_dir/blobs` and `data_dir/uploads`, metadata (and users, projects and
-/// replication) in `data_dir/registry.db`.
-pub async fn open_storage(
-    data_dir: &std::path::Path,
-) -> Result<(Arc<FsBlobStore>, Arc<SqliteMetaStore>), ServerError> {
-    let dir = data_dir.to_owned();
-    blocking(move || {
-        std::fs::create_dir_all(&dir).map_err(|source| ServerError::Io {
-            path: dir.clone(),
-            source,
-        })?;
-        let blobs = Arc::new(FsBlobStore::open(&dir)?);
-        let meta = Arc::new(SqliteMetaStore::open(dir.join("registry.db"))?);
-        Ok((blobs, meta))
-    })
-    .await
+/// The stores a server runs on, as the traits the builder takes: blobs,
+/// and one database for metadata, identity, replication and leases.
+#[derive(Debug, Clone)]
+pub struct Stores {
+    /// Blob bytes.
+    pub blobs: Arc<dyn BlobStore>,
+    /// Repositories, manifests and tags.
+    pub meta: Arc<dyn MetaStore>,
+    /// Users, projects, robots, the audit log.
+    pub identity: Arc<dyn IdentityStore>,
+    /// Registries, policies, executions.
+    pub replication: Arc<dyn ReplicationStore>,
+    /// Cluster-wide leases for the background duties.
+    pub leases: Arc<dyn LeaseStore>,
 }
 
-/// What the embedded default composes: the builder over the data directory's
+impl Stores {
+    /// `blobs` beside one database that holds everything else.
+    pub fn over<D>(blobs: Arc<dyn BlobStore>, db: Arc<D>) -> Stores
+    where
+        D: MetaStore + IdentityStore + ReplicationStore + LeaseStore,
+    {
+        Stores {
+            blobs,
+            meta: db.clone(),
+            identity: db.clone(),
+            replication: db.clone(),
+            leases: db,
+        }
+    }
+}
+
+/// Opens the stores `config` names: blobs in `[storage.s3]` or under the
+/// data directory; metadata in `database_url` (PostgreSQL) or in SQLite
+/// under the data directory. An unusable setting is one error naming it.
+pub async fn open_stores(config: &Config) -> Result<Stores, ServerError> {
+    let dir = config.data_dir.clone();
+    blocking({
+        let dir = dir.clone();
+        move || {
+            std::fs::create_dir_all(&dir).map_err(|source| ServerError::Io { path: dir, source })
+        }
+    })
+    .await?;
+    let blobs: Arc<dyn BlobStore> = match &config.storage.s3 {
+        Some(s3) => open_s3(s3).await?,
+        None => {
+            let dir = dir.clone();
+            Arc::new(blocking(move || Ok(FsBlobStore::open(&dir)?)).await?)
+        }
+    };
+    match &config.database_url {
+        Some(url) => open_postgres(blobs, url, config.database_pool_size).await,
+        None => {
+            let db = blocking(move || Ok(SqliteMetaStore::open(dir.join("registry.db"))?)).await?;
+            Ok(Stores::over(blobs, Arc::new(db)))
+        }
+    }
+}
+
+#[cfg(feature = "s3")]
+async fn open_s3(s3: &config::S3Storage) -> Result<Arc<dyn BlobStore>, ServerError> {
+    let mut c = harbor_storage::S3Config::new(&s3.bucket);
+    c.endpoint = s3.endpoint.clone();
+    c.region = s3.region.clone();
+    c.prefix = s3.prefix.clone();
+    c.allow_http = s3.allow_http;
+    c.part_size = s3.part_size;
+    c.redirect = s3.redirect;
+    let store = harbor_storage::S3BlobStore::connect(&c)
+        .await
+        .map_err(|e| {
+            ServerError::Config(format!(
+                "[storage.s3] bucket {:?} at {}: {}",
+                s3.bucket,
+                s3.endpoint.as_deref().unwrap_or("AWS"),
+                harbor_core::error::chain(&e)
+            ))
+        })?;
+    Ok(Arc::new(store))
+}
+
+#[cfg(not(feature = "s3"))]
+async fn open_s3(_: &config::S3Storage) -> Result<Arc<dyn BlobStore>, ServerError> {
+    Err(ServerError::Config(
+        "[storage.s3] is set but this build has no S3 support (cargo feature `s3`)".into(),
+    ))
+}
+
+#[cfg(feature = "postgres")]
+async fn open_postgres(
+    blobs: Arc<dyn BlobStore>,
+    url: &str,
+    pool_size: usize,
+) -> Result<Stores, ServerError> {
+    let db = harbor_storage::PgStore::connect(url, pool_size)
+        .await
+        .map_err(|e| {
+            ServerError::Config(format!(
+                "database_url {}: {}",
+                redact_url(url),
+                harbor_core::error::chain(&e)
+            ))
+        })?;
+    Ok(Stores::over(blobs, Arc::new(db)))
+}
+
+#[cfg(not(feature = "postgres"))]
+async fn open_postgres(_: Arc<dyn BlobStore>, _: &str, _: usize) -> Result<Stores, ServerError> {
+    Err(ServerError::Config(
+        "database_url is set but this build has no PostgreSQL support (cargo feature `postgres`)"
+            .into(),
+    ))
+}
+
+/// A database URL with its password replaced, for messages.
+#[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        Ok(u) => u.to_string(),
+        Err(_) => "(not a URL)".into(),
+    }
+}
+
+/// What the embedded default composes: the builder over the configured
 /// stores, with `admin` and `library` created on first start, and the
 /// administrator password when it was generated here (to be shown once).
 async fn embedded(config: &Config) -> Result<(Harbor, Option<String>), ServerError> {
-    let (blobs, meta) = open_storage(&config.data_dir).await?;
-    let builder =
-        Harbor::builder(blobs, meta.clone()).upload_purging(config.upload_purging.clone());
+    let stores = open_stores(config).await?;
+    let builder = Harbor::builder(stores.blobs, stores.meta)
+        .upload_purging(config.upload_purging.clone())
+        .leases(stores.leases);
     let (builder, generated) = match config.auth.mode {
         config::AuthMode::None => (builder, None),
         config::AuthMode::Token => {
-            let dir = config.data_dir.clone();
+            let dir = config.secrets_dir().to_owned();
             let (key, secrets) = blocking(move || {
+                std::fs::create_dir_all(&dir).map_err(|source| ServerError::Io {
+                    path: dir.clone(),
+                    source,
+                })?;
                 Ok((
                     harbor_auth::SigningKey::load_or_create(&dir)?,
                     SecretBox::load_or_create(&dir)?,
                 ))
             })
             .await?;
-            let boot = harbor_auth::bootstrap(meta.as_ref(), config.auth.admin_password.as_deref())
-                .await?;
+            let boot = harbor_auth::bootstrap(
+                stores.identity.as_ref(),
+                config.auth.admin_password.as_deref(),
+            )
+            .await?;
             let builder = builder
-                .identity(meta.clone(), key)
+                .identity(stores.identity, key)
                 .token_config(harbor_auth::TokenConfig {
                     issuer: config.auth.issuer.clone(),
                     service: config.auth.service.clone(),
@@ -132,7 +249,7 @@ async fn embedded(config: &Config) -> Result<(Harbor, Option<String>), ServerErr
                     config.auth.external_url.as_deref(),
                     config.tls.is_some(),
                 ))
-                .replication(meta, secrets)
+                .replication(stores.replication, secrets)
                 .replicator(Replicator {
                     // Chunked uploads in flight survive a restart.
                     checkpoints: Some(Arc::new(FsCheckpoints::new(

@@ -1,8 +1,9 @@
 //! Every backend in this crate passes the shared conformance suites.
 
 use harbor_storage::conformance::blob_store;
+use harbor_storage::conformance::lease;
 #[cfg(feature = "sqlite")]
-use harbor_storage::conformance::{identity, lease, meta_store, replication};
+use harbor_storage::conformance::{identity, meta_store, replication};
 #[cfg(feature = "sqlite")]
 use harbor_storage::SqliteMetaStore;
 use harbor_storage::{FsBlobStore, MemoryBlobStore};
@@ -95,4 +96,9 @@ async fn sqlite_passes_the_replication_store_suite() {
 async fn sqlite_passes_the_lease_suite() {
     let store = SqliteMetaStore::in_memory().unwrap();
     lease::run_all(&store).await;
+}
+
+#[tokio::test]
+async fn local_leases_pass_the_lease_suite() {
+    lease::run_all(&harbor_core::LocalLeases::new()).await;
 }

@@ -111,6 +111,25 @@ impl Registry {
         }))
     }
 
+    /// A URL to send the client to for a blob of `repo`, when the blob store
+    /// hands out such URLs ([`BlobStore::redirect_url`](crate::BlobStore::redirect_url)),
+    /// so that the bytes bypass this server; `Ok(None)` otherwise.
+    /// `BLOB_UNKNOWN` if `repo` does not hold the blob.
+    pub async fn blob_redirect(
+        &self,
+        repo: &RepositoryName,
+        digest: &Digest,
+    ) -> Result<Option<String>> {
+        // The store first: one without redirects answers at once.
+        let Some(url) = self.blobs.redirect_url(digest).await? else {
+            return Ok(None);
+        };
+        if self.stat_blob(repo, digest).await?.is_none() {
+            return Err(blob_unknown(digest));
+        }
+        Ok(Some(url))
+    }
+
     /// Pushes a whole blob into `repo` in one request, verified against `digest`.
     /// Returns its size.
     pub async fn put_blob(

@@ -40,6 +40,14 @@ pub(super) async fn get(
         blob_headers(&mut resp, &digest);
         return Ok(resp);
     }
+    // Object storage with redirects on: the client fetches from the bucket.
+    if let Some(url) = state.registry.blob_redirect(&repo, &digest).await? {
+        let mut resp = StatusCode::TEMPORARY_REDIRECT.into_response();
+        set(&mut resp, "location", &url);
+        // Not `blob_headers`: the URL expires, so this must not be cached.
+        set(&mut resp, "docker-content-digest", &digest.to_string());
+        return Ok(resp);
+    }
     // On a plain HTTP/1 connection, a blob kept in a local file goes out by
     // `sendfile`; otherwise it is streamed through the read path.
     let slot = req

@@ -17,6 +17,11 @@ impl LeaseStore for SqliteMetaStore {
         let ttl_ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
         self.write(move |tx| {
             let now = now_ms();
+            // Expired leases are dead weight (each cron tick leaves one).
+            tx.execute(
+                "DELETE FROM leases WHERE expires_at <= ?1 AND name <> ?2",
+                params![now, name],
+            )?;
             let changed = tx.execute(
                 "INSERT INTO leases (name, holder, expires_at) VALUES (?1, ?2, ?3)
                  ON CONFLICT(name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at
