@@ -4,6 +4,7 @@
 
 pub mod distribution;
 pub mod layout;
+pub mod nginx;
 pub mod process;
 pub mod skopeo;
 pub mod swagger;

@@ -1,0 +1,464 @@
+//! Three `harbor-server` processes over one PostgreSQL database and one S3
+//! bucket (moto), behind nginx round-robin without stickiness, behave as one
+//! registry: pushes whose requests land on different instances, pulls from
+//! any, tokens from one accepted by all, a SIGKILLed instance losing nothing
+//! acknowledged, each replication execution run once, each cron tick fired
+//! once. Real servers throughout, started here (`scripts/test` installs
+//! them).
+#![cfg(all(feature = "postgres", feature = "s3"))]
+
+mod common;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use common::distribution::free_port;
+use common::layout::{self, Image, MultiPlatform};
+use common::nginx::Nginx;
+use common::process::ServerProcess;
+use common::skopeo::{creds, docker, oci, Skopeo};
+use common::{basic, digest, request, Resp, ADMIN_PASSWORD};
+use harbor_storage::postgres::testing::TempCluster;
+use harbor_storage::s3::testing::Moto;
+
+struct Cluster {
+    instances: Vec<ServerProcess>,
+    nginx: Nginx,
+    _dirs: Vec<tempfile::TempDir>,
+    _moto: Moto,
+}
+
+impl Cluster {
+    fn lb(&self) -> String {
+        self.nginx.addr.clone()
+    }
+
+    fn lb_url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.nginx.addr)
+    }
+}
+
+async fn start_cluster() -> Cluster {
+    let url = tokio::task::spawn_blocking(|| TempCluster::shared().database())
+        .await
+        .unwrap();
+    let moto = Moto::start().await;
+    let bucket = moto.bucket().await;
+    let endpoint = moto.endpoint();
+    let secrets = tempfile::tempdir().unwrap();
+    let lb_port = free_port();
+    let external = format!("http://127.0.0.1:{lb_port}");
+    let secrets_dir = secrets.path().to_string_lossy().into_owned();
+    let env: Vec<(&str, &str)> = vec![
+        ("HARBOR_DATABASE_URL", url.as_str()),
+        ("HARBOR_DATABASE_POOL_SIZE", "8"),
+        ("HARBOR_STORAGE_S3_BUCKET", bucket.bucket.as_str()),
+        ("HARBOR_STORAGE_S3_ENDPOINT", endpoint.as_str()),
+        ("HARBOR_STORAGE_S3_ALLOW_HTTP", "true"),
+        ("AWS_ACCESS_KEY_ID", "testing"),
+        ("AWS_SECRET_ACCESS_KEY", "testing"),
+        ("HARBOR_SECRETS_DIR", secrets_dir.as_str()),
+        ("HARBOR_ADMIN_PASSWORD", ADMIN_PASSWORD),
+        ("HARBOR_EXTERNAL_URL", external.as_str()),
+    ];
+    let mut dirs = vec![secrets];
+    let mut instances = Vec::new();
+    // The first instance creates the keys in the secrets directory that
+    // the others are given (as an operator deploys them to each machine).
+    for n in 0..3 {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("server.log");
+        instances.push(ServerProcess::start(&dir.path().join("data"), &log, &env).await);
+        dirs.push(dir);
+        let _ = n;
+    }
+    let upstreams: Vec<String> = instances.iter().map(|i| i.addr.clone()).collect();
+    let nginx = Nginx::start(lb_port, &upstreams).await;
+    Cluster {
+        instances,
+        nginx,
+        _dirs: dirs,
+        _moto: moto,
+    }
+}
+
+fn admin() -> String {
+    creds("admin", ADMIN_PASSWORD)
+}
+
+async fn call(url: &str, method: &str, body: &str) -> Resp {
+    let auth = basic("admin", ADMIN_PASSWORD);
+    request(
+        method,
+        url,
+        &[("authorization", auth.as_str()), ("content-type", "application/json")],
+        body.to_owned(),
+    )
+    .await
+}
+
+/// A bearer token for `scope` from one instance's token service.
+async fn token(instance: &ServerProcess, scope: &str) -> String {
+    let auth = basic("admin", ADMIN_PASSWORD);
+    let r = request(
+        "GET",
+        &instance.url(&format!("/service/token?service=harbor-registry&scope={scope}")),
+        &[("authorization", auth.as_str())],
+        Vec::new(),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    r.json()["token"].as_str().unwrap().to_owned()
+}
+
+fn assert_same_blobs(pushed: &Path, pulled: &Path) {
+    layout::assert_blobs_copied(pushed, pulled);
+}
+
+/// A chunked upload of 12 MiB in 3 MiB PATCHes through the load balancer:
+/// every request may land on another instance.
+async fn chunked_upload_through(c: &Cluster, repo: &str) -> String {
+    let data = layout::pseudo_random(99, 12 * 1024 * 1024);
+    let d = digest(&data);
+    let bearer = format!(
+        "Bearer {}",
+        token(&c.instances[0], &format!("repository:{repo}:pull,push")).await
+    );
+    let r = request(
+        "POST",
+        &c.lb_url(&format!("/v2/{repo}/blobs/uploads/")),
+        &[("authorization", bearer.as_str())],
+        Vec::new(),
+    )
+    .await;
+    assert_eq!(r.status, 202, "{}", String::from_utf8_lossy(&r.body));
+    let mut location = r.header("location").unwrap().to_owned();
+    let chunk = 3 * 1024 * 1024;
+    for (i, piece) in data.chunks(chunk).enumerate() {
+        let range = format!("{}-{}", i * chunk, i * chunk + piece.len() - 1);
+        let url = if location.starts_with("http") {
+            location.clone()
+        } else {
+            c.lb_url(&location)
+        };
+        let r = request(
+            "PATCH",
+            &url,
+            &[
+                ("authorization", bearer.as_str()),
+                ("content-range", range.as_str()),
+                ("content-type", "application/octet-stream"),
+            ],
+            piece.to_vec(),
+        )
+        .await;
+        assert_eq!(r.status, 202, "chunk {i}: {}", String::from_utf8_lossy(&r.body));
+        location = r.header("location").unwrap().to_owned();
+    }
+    let sep = if location.contains('?') { '&' } else { '?' };
+    let url = if location.starts_with("http") {
+        format!("{location}{sep}digest={d}")
+    } else {
+        c.lb_url(&format!("{location}{sep}digest={d}"))
+    };
+    let r = request("PUT", &url, &[("authorization", bearer.as_str())], Vec::new()).await;
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    // Every instance serves it, identical.
+    for i in &c.instances {
+        let r = request(
+            "GET",
+            &i.url(&format!("/v2/{repo}/blobs/{d}")),
+            &[("authorization", bearer.as_str())],
+            Vec::new(),
+        )
+        .await;
+        assert_eq!(r.status, 200);
+        assert!(r.body.as_ref() == data.as_slice(), "instance {} serves other bytes", i.addr);
+    }
+    d
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_instances_behind_nginx_behave_as_one_registry() {
+    let mut c = start_cluster().await;
+    let skopeo = Skopeo::new();
+
+    // Pushes through the balancer: an image and a multi-platform index.
+    let image = layout::three_layer_image(5);
+    let target = docker(&c.lb(), "library/app:v1");
+    let (src, out) = skopeo.push(&image, &target, Some(&admin())).await;
+    out.assert_success();
+    let multi = MultiPlatform::new(11);
+    let multi_src = skopeo.scratch("multi-in");
+    layout::write_multi_platform(&multi_src, "v1", &multi);
+    let multi_target = docker(&c.lb(), "library/multi:v1");
+    skopeo
+        .ok(&[
+            "copy",
+            "--all",
+            "--preserve-digests",
+            "--dest-tls-verify=false",
+            "--dest-creds",
+            &admin(),
+            &oci(&multi_src, "v1"),
+            &multi_target,
+        ])
+        .await;
+    chunked_upload_through(&c, "library/chunked").await;
+
+    // Pulled through the balancer and from each instance: the same bytes.
+    let mut sources = vec![c.lb()];
+    sources.extend(c.instances.iter().map(|i| i.addr.clone()));
+    for host in &sources {
+        let (pulled, out) = skopeo
+            .pull(&docker(host, "library/app:v1"), Some(&admin()))
+            .await;
+        out.assert_success();
+        assert_same_blobs(&src, &pulled);
+        let dest = skopeo.scratch(&format!("multi-out-{}", host.replace([':', '.'], "_")));
+        skopeo
+            .ok(&[
+                "copy",
+                "--all",
+                "--preserve-digests",
+                "--src-tls-verify=false",
+                "--src-creds",
+                &admin(),
+                &docker(host, "library/multi:v1"),
+                &oci(&dest, "v1"),
+            ])
+            .await;
+        assert_same_blobs(&multi_src, &dest);
+    }
+
+    // A token from instance A is accepted by B and C; a write through A is
+    // read at once through B and C.
+    let scope = "repository:library/app:pull,push";
+    let bearer = format!("Bearer {}", token(&c.instances[0], scope).await);
+    let manifest = request(
+        "GET",
+        &c.instances[1].url("/v2/library/app/manifests/v1"),
+        &[
+            ("authorization", bearer.as_str()),
+            ("accept", layout::OCI_MANIFEST),
+        ],
+        Vec::new(),
+    )
+    .await;
+    assert_eq!(manifest.status, 200, "a token from A is accepted by B");
+    let media_type = manifest.header("content-type").unwrap().to_owned();
+    for n in 0..20 {
+        let tag = format!("moved-{n}");
+        let r = request(
+            "PUT",
+            &c.instances[n % 3].url(&format!("/v2/library/app/manifests/{tag}")),
+            &[
+                ("authorization", bearer.as_str()),
+                ("content-type", media_type.as_str()),
+            ],
+            manifest.body.clone(),
+        )
+        .await;
+        assert_eq!(r.status, 201);
+        for other in [(n + 1) % 3, (n + 2) % 3] {
+            let r = request(
+                "HEAD",
+                &c.instances[other].url(&format!("/v2/library/app/manifests/{tag}")),
+                &[
+                    ("authorization", bearer.as_str()),
+                    ("accept", layout::OCI_MANIFEST),
+                ],
+                Vec::new(),
+            )
+            .await;
+            assert_eq!(r.status, 200, "tag {tag} written on {} is seen on {other}", n % 3);
+        }
+    }
+
+    replication_runs_once_per_execution_and_per_tick(&c).await;
+
+    // An instance killed in the middle of a push: the client's retry through
+    // the balancer succeeds and nothing acknowledged is lost.
+    let big = Image::new(
+        "linux",
+        "amd64",
+        vec![layout::pseudo_random(3, 24 * 1024 * 1024), layout::pseudo_random(4, 9 * 1024 * 1024)],
+    );
+    let big_target = docker(&c.lb(), "library/big:v1");
+    let push = {
+        let skopeo = &skopeo;
+        let big = &big;
+        let big_target = big_target.clone();
+        async move { skopeo.push(big, &big_target, Some(&admin())).await }
+    };
+    let kill = async {
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        c.instances[1].signal("9").await
+    };
+    let ((_, first_try), _) = tokio::join!(push, kill);
+    let (big_src, retry) = skopeo.push(&big, &big_target, Some(&admin())).await;
+    retry.assert_success();
+    let _ = first_try;
+    for host in [c.lb(), c.instances[0].addr.clone(), c.instances[2].addr.clone()] {
+        let (pulled, out) = skopeo.pull(&docker(&host, "library/big:v1"), Some(&admin())).await;
+        out.assert_success();
+        assert_same_blobs(&big_src, &pulled);
+        let (pulled, out) = skopeo.pull(&docker(&host, "library/app:v1"), Some(&admin())).await;
+        out.assert_success();
+        assert_same_blobs(&src, &pulled);
+    }
+}
+
+/// Ten executions of ten tasks each, started through the balancer (so on
+/// several instances): every task runs exactly once. A policy scheduled
+/// every two seconds fires once per tick across the three instances.
+async fn replication_runs_once_per_execution_and_per_tick(c: &Cluster) {
+    // Ten tags to copy, as pushes through the balancer.
+    let bearer = format!(
+        "Bearer {}",
+        token(&c.instances[2], "repository:library/app:pull,push").await
+    );
+    let manifest = request(
+        "GET",
+        &c.lb_url("/v2/library/app/manifests/v1"),
+        &[("authorization", bearer.as_str()), ("accept", layout::OCI_MANIFEST)],
+        Vec::new(),
+    )
+    .await;
+    let media_type = manifest.header("content-type").unwrap().to_owned();
+    for n in 0..10 {
+        let r = request(
+            "PUT",
+            &c.lb_url(&format!("/v2/library/app/manifests/r{n}")),
+            &[("authorization", bearer.as_str()), ("content-type", media_type.as_str())],
+            manifest.body.clone(),
+        )
+        .await;
+        assert_eq!(r.status, 201);
+    }
+    // The cluster replicates into itself, through the balancer.
+    let reg = call(
+        &c.lb_url("/api/v2.0/registries"),
+        "POST",
+        &format!(
+            r#"{{"name":"self","type":"harbor","url":"http://{}","insecure":false,"credential":{{"type":"basic","access_key":"admin","access_secret":"{ADMIN_PASSWORD}"}}}}"#,
+            c.lb()
+        ),
+    )
+    .await;
+    assert_eq!(reg.status, 201, "{}", String::from_utf8_lossy(&reg.body));
+    let reg = id_of(&reg);
+    let mut executions = Vec::new();
+    for p in 0..10 {
+        let policy = format!(
+            r#"{{"name":"copy-{p}","dest_registry":{{"id":{reg}}},"dest_namespace":"mirror{p}","dest_namespace_replace_count":1,
+                "filters":[{{"type":"name","value":"library/app"}},{{"type":"tag","value":"r*"}}],
+                "trigger":{{"type":"manual"}},"override":true,"enabled":true}}"#
+        );
+        let r = call(&c.lb_url("/api/v2.0/replication/policies"), "POST", &policy).await;
+        assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+        let pid = id_of(&r);
+        let r = call(
+            &c.lb_url("/api/v2.0/replication/executions"),
+            "POST",
+            &format!(r#"{{"policy_id":{pid}}}"#),
+        )
+        .await;
+        assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+        executions.push(id_of(&r));
+    }
+    let mut tasks_seen = 0;
+    for e in &executions {
+        let done = wait_final(c, *e).await;
+        assert_eq!(done["status"], "Succeeded", "execution {e}: {done}");
+        let tasks = call(
+            &c.lb_url(&format!("/api/v2.0/replication/executions/{e}/tasks")),
+            "GET",
+            "",
+        )
+        .await
+        .json();
+        let tasks = tasks.as_array().unwrap();
+        assert_eq!(tasks.len(), 10);
+        for t in tasks {
+            tasks_seen += 1;
+            let id = t["id"].as_i64().unwrap();
+            let log = call(
+                &c.lb_url(&format!("/api/v2.0/replication/executions/{e}/tasks/{id}/log")),
+                "GET",
+                "",
+            )
+            .await;
+            let log = String::from_utf8_lossy(&log.body).into_owned();
+            assert_eq!(
+                log.matches("copying").count(),
+                1,
+                "task {id} of execution {e} ran exactly once: {log}"
+            );
+        }
+    }
+    assert_eq!(tasks_seen, 100);
+
+    // Every two seconds, for about seven seconds, then off.
+    let policy = format!(
+        r#"{{"name":"ticking","dest_registry":{{"id":{reg}}},"dest_namespace":"ticks","dest_namespace_replace_count":1,
+            "filters":[{{"type":"name","value":"library/app"}},{{"type":"tag","value":"r0"}}],
+            "trigger":{{"type":"scheduled","trigger_settings":{{"cron":"*/2 * * * * *"}}}},"override":true,"enabled":true}}"#
+    );
+    let r = call(&c.lb_url("/api/v2.0/replication/policies"), "POST", &policy).await;
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    let pid = id_of(&r);
+    let began = Instant::now();
+    tokio::time::sleep(Duration::from_secs(7)).await;
+    let disabled = policy.replace(r#""enabled":true"#, r#""enabled":false"#);
+    let r = call(
+        &c.lb_url(&format!("/api/v2.0/replication/policies/{pid}")),
+        "PUT",
+        &disabled,
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let elapsed = began.elapsed().as_secs_f64();
+    let list = call(
+        &c.lb_url(&format!("/api/v2.0/replication/executions?policy_id={pid}&page_size=100")),
+        "GET",
+        "",
+    )
+    .await
+    .json();
+    let fired = list.as_array().unwrap().len() as f64;
+    // One execution per even second elapsed; three instances without the
+    // tick's lease would start three times as many.
+    let ticks = elapsed / 2.0;
+    assert!(
+        fired >= ticks - 1.5 && fired <= ticks + 1.5,
+        "{fired} executions for about {ticks:.1} ticks: {list}"
+    );
+}
+
+fn id_of(r: &Resp) -> i64 {
+    let location = r.header("location").unwrap_or_default();
+    location
+        .rsplit('/')
+        .next()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no id in Location {location:?}"))
+}
+
+async fn wait_final(c: &Cluster, execution: i64) -> serde_json::Value {
+    let until = Instant::now() + Duration::from_secs(120);
+    loop {
+        let e = call(
+            &c.lb_url(&format!("/api/v2.0/replication/executions/{execution}")),
+            "GET",
+            "",
+        )
+        .await
+        .json();
+        if ["Succeeded", "Failed", "Stopped"].contains(&e["status"].as_str().unwrap_or("")) {
+            return e;
+        }
+        assert!(Instant::now() < until, "execution {execution} never ended: {e}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
