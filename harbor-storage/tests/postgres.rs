@@ -79,6 +79,24 @@ async fn a_second_connect_sees_the_data_and_migrating_again_changes_nothing() {
     assert_eq!(PgStore::schema_version(), 4);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn instances_starting_at_once_on_a_new_database_migrate_it_once() {
+    let url = TempCluster::shared().database();
+    let starts: Vec<_> = (0..6)
+        .map(|_| {
+            let url = url.clone();
+            tokio::spawn(async move { PgStore::connect(&url, 1).await })
+        })
+        .collect();
+    for s in starts {
+        s.await
+            .unwrap()
+            .unwrap_or_else(|e| panic!("a concurrent start failed: {e}"));
+    }
+    let version = TempCluster::shared().psql(&url, "SELECT version FROM harbor_schema");
+    assert_eq!(version.trim(), PgStore::schema_version().to_string());
+}
+
 #[tokio::test]
 async fn a_unix_socket_url_connects() {
     let cluster = TempCluster::shared();

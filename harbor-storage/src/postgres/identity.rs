@@ -93,6 +93,8 @@ fn metadata_json(m: &BTreeMap<String, String>) -> Result<String, StorageError> {
     serde_json::to_string(m).map_err(|e| StorageError::encoding("project metadata", e))
 }
 
+/// A pattern for `ILIKE ... ESCAPE '\'` matching names that contain `s`:
+/// case-insensitive, like SQLite's `LIKE` (and Harbor's name filters).
 fn like_pattern(s: &str) -> String {
     let escaped = s
         .replace('\\', "\\\\")
@@ -180,12 +182,12 @@ impl IdentityStore for PgStore {
         let pattern = like_pattern(name_contains.unwrap_or(""));
         pg!(self, read, |tx| {
             let count = tx
-                .prepare_cached("SELECT count(*) FROM users WHERE username LIKE $1 ESCAPE '\\'")
+                .prepare_cached("SELECT count(*) FROM users WHERE username ILIKE $1 ESCAPE '\\'")
                 .await?;
             let total: i64 = tx.query_one(&count, &[&pattern]).await?.try_get(0)?;
             let st = tx
                 .prepare_cached(&format!(
-                    "SELECT {USER_COLUMNS} FROM users WHERE username LIKE $1 ESCAPE '\\'
+                    "SELECT {USER_COLUMNS} FROM users WHERE username ILIKE $1 ESCAPE '\\'
                      ORDER BY id LIMIT $2 OFFSET $3"
                 ))
                 .await?;
@@ -287,7 +289,7 @@ impl IdentityStore for PgStore {
             Some(user) => (true, user.unwrap_or(-1)),
         };
         let pattern = like_pattern(q.name_contains.as_deref().unwrap_or(""));
-        let filter = "FROM projects p WHERE p.name LIKE $1 ESCAPE '\\'
+        let filter = "FROM projects p WHERE p.name ILIKE $1 ESCAPE '\\'
              AND ($2::boolean IS NULL OR p.public = $2)
              AND (NOT $3::boolean OR p.public OR EXISTS
                   (SELECT 1 FROM project_members m WHERE m.project_id = p.id AND m.user_id = $4::bigint))

@@ -4,7 +4,8 @@
 //! `conformance`; like the conformance suites, for tests, not a stable API.
 //!
 //! - The server listens on 127.0.0.1 on a free port and on a Unix socket in
-//!   its temporary directory, with `trust` authentication for the user
+//!   its temporary directory (fsync on, as in production), with `trust`
+//!   authentication for the user
 //!   `harbor`. [`TempCluster::database`] creates a fresh database per call.
 //! - PostgreSQL refuses to run as root: when the tests run as root (as CI
 //!   does), `initdb` and `postgres` run as Debian's `postgres` system user
@@ -36,7 +37,9 @@ const PORT_TRIES: usize = 5;
 const START_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The watchdog: starts `postgres`, stops it when standard input (the test
-/// process's pipe) closes, and then removes the directory. Arguments: the
+/// process's pipe) closes, and then removes the directory. The stop is an
+/// immediate shutdown (SIGQUIT): the data is thrown away, so a shutdown
+/// checkpoint would only keep the server alive after the tests are done. Arguments: the
 /// `postgres` binary, the directory, the port.
 const WATCHDOG: &str = r#"
 bin=$1 dir=$2 port=$3
@@ -44,7 +47,7 @@ exec 3<&0 0</dev/null
 "$bin" -D "$dir/data" -k "$dir" -h 127.0.0.1 -p "$port" \
     -c max_connections=300 -c shared_buffers=32MB >"$dir/server.log" 2>&1 &
 pg=$!
-{ read -r _ <&3; : >"$dir/stopping"; kill -INT "$pg" 2>/dev/null; } &
+{ read -r _ <&3; : >"$dir/stopping"; kill -QUIT "$pg" 2>/dev/null; } &
 watch=$!
 wait "$pg"
 status=$?
