@@ -20,6 +20,27 @@ pub enum StorageError {
     #[cfg(feature = "sqlite")]
     #[error("SQLite error: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    /// PostgreSQL failed: a statement, or the connection under it.
+    #[cfg(feature = "postgres")]
+    #[error("PostgreSQL error: {}", crate::postgres::describe(.0))]
+    Postgres(#[from] tokio_postgres::Error),
+    /// No connection could be had from the PostgreSQL pool.
+    #[cfg(feature = "postgres")]
+    #[error("PostgreSQL connection pool: {0}")]
+    PostgresPool(#[from] deadpool_postgres::PoolError),
+    /// The PostgreSQL database could not be reached at start-up, or its URL
+    /// is not valid.
+    #[cfg(feature = "postgres")]
+    #[error("cannot connect to PostgreSQL database {database}: {reason}")]
+    PostgresConnect {
+        /// The database (name, and where it was looked for; no password).
+        database: String,
+        /// What went wrong, in words.
+        reason: String,
+        /// The underlying error.
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
+    },
     /// A blocking task panicked or was cancelled.
     #[error("blocking task failed: {0}")]
     Join(#[from] tokio::task::JoinError),
@@ -64,7 +85,7 @@ pub enum StorageError {
 
 impl StorageError {
     /// A JSON value that does not decode or encode.
-    #[cfg(feature = "sqlite")]
+    #[cfg(any(feature = "sqlite", feature = "postgres"))]
     pub(crate) fn encoding(what: impl Into<String>, source: serde_json::Error) -> Self {
         StorageError::Encoding {
             what: what.into(),
@@ -96,12 +117,17 @@ impl StorageError {
             StorageError::ObjectStore { .. } => "s3",
             #[cfg(feature = "sqlite")]
             StorageError::Sqlite(_) => "sqlite",
+            #[cfg(feature = "postgres")]
+            StorageError::Postgres(_)
+            | StorageError::PostgresPool(_)
+            | StorageError::PostgresConnect { .. } => "postgres",
             // Corrupt data is the metadata store's, or (an upload writer
             // used after a failure) the file system's; both say which.
             StorageError::Corrupt(_) => "storage",
+            // Either metadata backend's (the message says which database).
             StorageError::Encoding { .. }
             | StorageError::SchemaTooNew { .. }
-            | StorageError::Conflict(_) => "sqlite",
+            | StorageError::Conflict(_) => "metadata",
         }
     }
 }
@@ -127,5 +153,16 @@ pub(crate) fn conflict_on_unique(e: rusqlite::Error, msg: impl FnOnce() -> Strin
             StorageError::Conflict(msg())
         }
         _ => StorageError::Sqlite(e),
+    }
+}
+
+/// Turns an integrity-constraint violation (a unique key, or as with SQLite
+/// any other constraint) into [`StorageError::Conflict`] with `msg`.
+#[cfg(feature = "postgres")]
+pub(crate) fn pg_conflict(e: tokio_postgres::Error, msg: impl FnOnce() -> String) -> StorageError {
+    match e.code() {
+        // Class 23: integrity constraint violation.
+        Some(code) if code.code().starts_with("23") => StorageError::Conflict(msg()),
+        _ => StorageError::Postgres(e),
     }
 }

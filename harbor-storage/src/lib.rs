@@ -7,8 +7,13 @@
 //! - `SqliteMetaStore`: metadata, users, projects and replication in SQLite
 //!   (a file, or in memory); feature `sqlite`, on by default, which compiles
 //!   a bundled SQLite.
+//! - `PgStore`: the same in PostgreSQL, for several instances of the
+//!   registry over one database (no per-process cache; leases by the
+//!   server's clock); feature `postgres`, off by default. With
+//!   `conformance` too, `postgres::testing::TempCluster` runs a throwaway
+//!   server from Debian's binaries for tests.
 //! - `conformance`: the suites every `BlobStore`, `MetaStore`,
-//!   `IdentityStore` and `ReplicationStore` passes; feature `conformance`,
+//!   `IdentityStore`, `ReplicationStore` and `LeaseStore` passes; feature `conformance`,
 //!   off by default. A third-party backend runs them from its tests with
 //!   `harbor-storage = { default-features = false, features = ["conformance"] }`
 //!   among its dev-dependencies, which compiles no SQLite.
@@ -38,6 +43,8 @@ mod fs_blob;
 mod memory_blob;
 #[cfg(feature = "s3")]
 pub mod s3;
+#[cfg(feature = "postgres")]
+pub mod postgres;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 
@@ -46,5 +53,7 @@ pub use fs_blob::FsBlobStore;
 pub use memory_blob::MemoryBlobStore;
 #[cfg(feature = "s3")]
 pub use s3::{S3BlobStore, S3Config, MIN_PART_SIZE};
+#[cfg(feature = "postgres")]
+pub use postgres::PgStore;
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteMetaStore;

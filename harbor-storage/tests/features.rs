@@ -38,3 +38,12 @@ fn the_default_features_include_the_bundled_sqlite() {
     assert!(tree.contains("rusqlite"), "{tree}");
     assert!(tree.contains("libsqlite3-sys"), "{tree}");
 }
+
+#[test]
+fn the_postgres_driver_comes_only_with_the_postgres_feature() {
+    let default = dependency_tree(&[]);
+    assert!(!default.contains("tokio-postgres"), "{default}");
+    let with = dependency_tree(&["--features", "postgres"]);
+    assert!(with.contains("tokio-postgres"), "{with}");
+    assert!(with.contains("deadpool-postgres"), "{with}");
+}

@@ -1,0 +1,576 @@
+//! `IdentityStore` for `PgStore`: users, projects, members, robot accounts
+//! and the audit log. A duplicate name is a unique violation, which is
+//! `CONFLICT` whichever instance wrote first.
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use harbor_core::{
+    AuditEntry, AuditOperation, AuditQuery, AuditResource, IdentityStore, Member, NewUser, Page,
+    Project, ProjectQuery, Result, Robot, RobotLevel, RobotPermission, Role, User,
+};
+use tokio_postgres::types::ToSql;
+use tokio_postgres::Row;
+
+use super::{from_ms, parsed, pg, sql_limit, sql_offset, to_ms, unsigned, PgStore};
+use crate::error::{pg_conflict, StorageError};
+
+const USER_COLUMNS: &str =
+    "id, username, email, realname, comment, password_hash, sysadmin, created_at, updated_at";
+const PROJECT_COLUMNS: &str = "id, name, public, owner_id, created_at, updated_at, metadata";
+const MEMBER_SELECT: &str = "SELECT m.id, m.project_id, m.user_id, u.username, m.role
+     FROM project_members m JOIN users u ON u.id = m.user_id";
+const ROBOT_COLUMNS: &str = "id, name, description, level, project_id, secret_hash, expires_at,
+     disabled, permissions, created_at, updated_at";
+
+fn user_row(r: &Row) -> Result<User, StorageError> {
+    Ok(User {
+        id: r.try_get(0)?,
+        username: r.try_get(1)?,
+        email: r.try_get(2)?,
+        realname: r.try_get(3)?,
+        comment: r.try_get(4)?,
+        password_hash: r.try_get(5)?,
+        sysadmin: r.try_get(6)?,
+        created_at: from_ms(r.try_get(7)?),
+        updated_at: from_ms(r.try_get(8)?),
+    })
+}
+
+fn project_row(r: &Row) -> Result<Project, StorageError> {
+    let name: String = r.try_get(1)?;
+    let metadata: &str = r.try_get(6)?;
+    Ok(Project {
+        id: r.try_get(0)?,
+        public: r.try_get(2)?,
+        owner_id: r.try_get(3)?,
+        metadata: serde_json::from_str(metadata)
+            .map_err(|e| StorageError::encoding(format!("metadata of project {name}"), e))?,
+        created_at: from_ms(r.try_get(4)?),
+        updated_at: from_ms(r.try_get(5)?),
+        name,
+    })
+}
+
+fn member_row(r: &Row) -> Result<Member, StorageError> {
+    let role: i64 = r.try_get(4)?;
+    Ok(Member {
+        id: r.try_get(0)?,
+        project_id: r.try_get(1)?,
+        user_id: r.try_get(2)?,
+        username: r.try_get(3)?,
+        role: Role::from_id(role)
+            .ok_or_else(|| StorageError::Corrupt(format!("unknown role id {role}")))?,
+    })
+}
+
+fn robot_row(r: &Row) -> Result<Robot, StorageError> {
+    let name: String = r.try_get(1)?;
+    let level: &str = r.try_get(3)?;
+    let permissions: &str = r.try_get(8)?;
+    Ok(Robot {
+        id: r.try_get(0)?,
+        description: r.try_get(2)?,
+        level: RobotLevel::parse(level)
+            .ok_or_else(|| StorageError::Corrupt(format!("level {level:?} of robot {name}")))?,
+        project_id: r.try_get(4)?,
+        secret_hash: r.try_get(5)?,
+        expires_at: r.try_get::<_, Option<i64>>(6)?.map(from_ms),
+        disabled: r.try_get(7)?,
+        permissions: serde_json::from_str(permissions)
+            .map_err(|e| StorageError::encoding(format!("permissions of robot {name}"), e))?,
+        created_at: from_ms(r.try_get(9)?),
+        updated_at: from_ms(r.try_get(10)?),
+        name,
+    })
+}
+
+fn permissions_json(p: &[RobotPermission]) -> Result<String, StorageError> {
+    serde_json::to_string(p).map_err(|e| StorageError::encoding("permissions do not encode", e))
+}
+
+fn metadata_json(m: &BTreeMap<String, String>) -> Result<String, StorageError> {
+    serde_json::to_string(m).map_err(|e| StorageError::encoding("project metadata", e))
+}
+
+/// A pattern for `ILIKE ... ESCAPE '\'` matching names that contain `s`:
+/// case-insensitive, like SQLite's `LIKE` (and Harbor's name filters).
+fn like_pattern(s: &str) -> String {
+    let escaped = s
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
+    format!("%{escaped}%")
+}
+
+/// Runs a one-statement `UPDATE`/`DELETE`; whether it touched a row.
+async fn touched(store: &PgStore, sql: &'static str, args: &[&(dyn ToSql + Sync)]) -> Result<bool> {
+    pg!(store, single, |c| {
+        let st = c.prepare_cached(sql).await?;
+        c.execute(&st, args).await? > 0
+    })
+}
+
+impl PgStore {
+    /// One row of a one-statement read, by `sql`.
+    async fn read_one<T: Send>(
+        &self,
+        sql: String,
+        args: &[&(dyn ToSql + Sync)],
+        map: fn(&Row) -> Result<T, StorageError>,
+    ) -> Result<Option<T>> {
+        pg!(self, single, |c| {
+            let st = c.prepare_cached(&sql).await?;
+            c.query_opt(&st, args)
+                .await?
+                .as_ref()
+                .map(map)
+                .transpose()?
+        })
+    }
+}
+
+#[async_trait]
+impl IdentityStore for PgStore {
+    async fn create_user(&self, u: &NewUser) -> Result<User> {
+        let sql = format!(
+            "INSERT INTO users (username, email, realname, comment, password_hash, sysadmin, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, harbor_now_ms(), harbor_now_ms()) RETURNING {USER_COLUMNS}"
+        );
+        pg!(self, single, |c| {
+            let st = c.prepare_cached(&sql).await?;
+            let row = c
+                .query_one(
+                    &st,
+                    &[
+                        &u.username,
+                        &u.email,
+                        &u.realname,
+                        &u.comment,
+                        &u.password_hash,
+                        &u.sysadmin,
+                    ],
+                )
+                .await
+                .map_err(|e| {
+                    pg_conflict(e, || {
+                        format!(
+                            "the username {:?} or e-mail {:?} is already taken",
+                            u.username, u.email
+                        )
+                    })
+                })?;
+            user_row(&row)?
+        })
+    }
+
+    async fn user_by_id(&self, id: i64) -> Result<Option<User>> {
+        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1");
+        self.read_one(sql, &[&id], user_row).await
+    }
+
+    async fn user_by_name(&self, username: &str) -> Result<Option<User>> {
+        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE username = $1");
+        self.read_one(sql, &[&username], user_row).await
+    }
+
+    async fn list_users(
+        &self,
+        name_contains: Option<&str>,
+        page: Page,
+    ) -> Result<(Vec<User>, u64)> {
+        let pattern = like_pattern(name_contains.unwrap_or(""));
+        pg!(self, read, |tx| {
+            let count = tx
+                .prepare_cached("SELECT count(*) FROM users WHERE username ILIKE $1 ESCAPE '\\'")
+                .await?;
+            let total: i64 = tx.query_one(&count, &[&pattern]).await?.try_get(0)?;
+            let st = tx
+                .prepare_cached(&format!(
+                    "SELECT {USER_COLUMNS} FROM users WHERE username ILIKE $1 ESCAPE '\\'
+                     ORDER BY id LIMIT $2 OFFSET $3"
+                ))
+                .await?;
+            let rows = tx
+                .query(&st, &[&pattern, &sql_limit(page), &sql_offset(page)])
+                .await?;
+            let users = rows.iter().map(user_row).collect::<Result<Vec<_>, _>>()?;
+            (users, unsigned(total))
+        })
+    }
+
+    async fn update_user_profile(
+        &self,
+        id: i64,
+        email: &str,
+        realname: &str,
+        comment: &str,
+    ) -> Result<bool> {
+        pg!(self, single, |c| {
+            let st = c
+                .prepare_cached(
+                    "UPDATE users SET email = $2, realname = $3, comment = $4, updated_at = harbor_now_ms()
+                     WHERE id = $1",
+                )
+                .await?;
+            c.execute(&st, &[&id, &email, &realname, &comment])
+                .await
+                .map_err(|e| pg_conflict(e, || format!("the e-mail {email:?} is already taken")))?
+                > 0
+        })
+    }
+
+    async fn set_password_hash(&self, id: i64, hash: &str) -> Result<bool> {
+        touched(
+            self,
+            "UPDATE users SET password_hash = $2, updated_at = harbor_now_ms() WHERE id = $1",
+            &[&id, &hash],
+        )
+        .await
+    }
+
+    async fn set_sysadmin(&self, id: i64, sysadmin: bool) -> Result<bool> {
+        touched(
+            self,
+            "UPDATE users SET sysadmin = $2, updated_at = harbor_now_ms() WHERE id = $1",
+            &[&id, &sysadmin],
+        )
+        .await
+    }
+
+    async fn delete_user(&self, id: i64) -> Result<bool> {
+        touched(self, "DELETE FROM users WHERE id = $1", &[&id]).await
+    }
+
+    async fn create_project_with_metadata(
+        &self,
+        name: &str,
+        public: bool,
+        owner_id: i64,
+        metadata: &BTreeMap<String, String>,
+    ) -> Result<Project> {
+        let metadata = metadata_json(metadata)?;
+        let insert = format!(
+            "INSERT INTO projects (name, public, owner_id, created_at, updated_at, metadata)
+             VALUES ($1, $2, $3, harbor_now_ms(), harbor_now_ms(), $4) RETURNING {PROJECT_COLUMNS}"
+        );
+        pg!(self, write, |tx| {
+            let st = tx.prepare_cached(&insert).await?;
+            let row = tx
+                .query_one(&st, &[&name, &public, &owner_id, &metadata])
+                .await
+                .map_err(|e| pg_conflict(e, || format!("the project {name:?} already exists")))?;
+            let project = project_row(&row)?;
+            let member = tx
+                .prepare_cached(
+                    "INSERT INTO project_members (project_id, user_id, role) VALUES ($1, $2, $3)",
+                )
+                .await?;
+            tx.execute(&member, &[&project.id, &owner_id, &Role::ProjectAdmin.id()])
+                .await?;
+            project
+        })
+    }
+
+    async fn project_by_id(&self, id: i64) -> Result<Option<Project>> {
+        let sql = format!("SELECT {PROJECT_COLUMNS} FROM projects WHERE id = $1");
+        self.read_one(sql, &[&id], project_row).await
+    }
+
+    async fn project_by_name(&self, name: &str) -> Result<Option<Project>> {
+        let sql = format!("SELECT {PROJECT_COLUMNS} FROM projects WHERE name = $1");
+        self.read_one(sql, &[&name], project_row).await
+    }
+
+    async fn list_projects(&self, q: &ProjectQuery, page: Page) -> Result<(Vec<Project>, u64)> {
+        // NULL disables a filter, so one prepared statement serves all.
+        let (restrict, user): (bool, i64) = match q.visible_to {
+            None => (false, 0),
+            Some(user) => (true, user.unwrap_or(-1)),
+        };
+        let pattern = like_pattern(q.name_contains.as_deref().unwrap_or(""));
+        let filter = "FROM projects p WHERE p.name ILIKE $1 ESCAPE '\\'
+             AND ($2::boolean IS NULL OR p.public = $2)
+             AND (NOT $3::boolean OR p.public OR EXISTS
+                  (SELECT 1 FROM project_members m WHERE m.project_id = p.id AND m.user_id = $4::bigint))
+             AND ($5::text IS NULL OR p.name = $5) AND ($6::bigint IS NULL OR p.owner_id = $6)";
+        pg!(self, read, |tx| {
+            let args: [&(dyn ToSql + Sync); 6] =
+                [&pattern, &q.public, &restrict, &user, &q.name, &q.owner_id];
+            let count = tx
+                .prepare_cached(&format!("SELECT count(*) {filter}"))
+                .await?;
+            let total: i64 = tx.query_one(&count, &args).await?.try_get(0)?;
+            let st = tx
+                .prepare_cached(&format!(
+                    "SELECT p.id, p.name, p.public, p.owner_id, p.created_at, p.updated_at, p.metadata
+                     {filter} ORDER BY p.name LIMIT $7 OFFSET $8"
+                ))
+                .await?;
+            let (limit, offset) = (sql_limit(page), sql_offset(page));
+            let mut all = args.to_vec();
+            all.extend([&limit as &(dyn ToSql + Sync), &offset]);
+            let rows = tx.query(&st, &all).await?;
+            let projects = rows
+                .iter()
+                .map(project_row)
+                .collect::<Result<Vec<_>, _>>()?;
+            (projects, unsigned(total))
+        })
+    }
+
+    async fn set_project_public(&self, id: i64, public: bool) -> Result<bool> {
+        touched(
+            self,
+            "UPDATE projects SET public = $2, updated_at = harbor_now_ms() WHERE id = $1",
+            &[&id, &public],
+        )
+        .await
+    }
+
+    async fn set_project_metadata(
+        &self,
+        id: i64,
+        metadata: &BTreeMap<String, String>,
+    ) -> Result<bool> {
+        let metadata = metadata_json(metadata)?;
+        touched(
+            self,
+            "UPDATE projects SET metadata = $2, updated_at = harbor_now_ms() WHERE id = $1",
+            &[&id, &metadata],
+        )
+        .await
+    }
+
+    async fn delete_project(&self, id: i64) -> Result<bool> {
+        touched(self, "DELETE FROM projects WHERE id = $1", &[&id]).await
+    }
+
+    async fn add_member(&self, project_id: i64, user_id: i64, role: Role) -> Result<Member> {
+        let select = format!("{MEMBER_SELECT} WHERE m.id = $1");
+        pg!(self, write, |tx| {
+            let st = tx
+                .prepare_cached(
+                    "INSERT INTO project_members (project_id, user_id, role) VALUES ($1, $2, $3)
+                     RETURNING id",
+                )
+                .await?;
+            let id: i64 = tx
+                .query_one(&st, &[&project_id, &user_id, &role.id()])
+                .await
+                .map_err(|e| {
+                    pg_conflict(e, || "the user is already a member of the project".into())
+                })?
+                .try_get(0)?;
+            let st = tx.prepare_cached(&select).await?;
+            member_row(&tx.query_one(&st, &[&id]).await?)?
+        })
+    }
+
+    async fn member_of(&self, project_id: i64, user_id: i64) -> Result<Option<Member>> {
+        let sql = format!("{MEMBER_SELECT} WHERE m.project_id = $1 AND m.user_id = $2");
+        self.read_one(sql, &[&project_id, &user_id], member_row)
+            .await
+    }
+
+    async fn member_by_id(&self, project_id: i64, member_id: i64) -> Result<Option<Member>> {
+        let sql = format!("{MEMBER_SELECT} WHERE m.project_id = $1 AND m.id = $2");
+        self.read_one(sql, &[&project_id, &member_id], member_row)
+            .await
+    }
+
+    async fn list_members(&self, project_id: i64) -> Result<Vec<Member>> {
+        let sql = format!("{MEMBER_SELECT} WHERE m.project_id = $1 ORDER BY m.id");
+        pg!(self, single, |c| {
+            let st = c.prepare_cached(&sql).await?;
+            c.query(&st, &[&project_id])
+                .await?
+                .iter()
+                .map(member_row)
+                .collect::<Result<Vec<_>, _>>()?
+        })
+    }
+
+    async fn set_member_role(&self, project_id: i64, member_id: i64, role: Role) -> Result<bool> {
+        touched(
+            self,
+            "UPDATE project_members SET role = $3 WHERE project_id = $1 AND id = $2",
+            &[&project_id, &member_id, &role.id()],
+        )
+        .await
+    }
+
+    async fn remove_member(&self, project_id: i64, member_id: i64) -> Result<bool> {
+        touched(
+            self,
+            "DELETE FROM project_members WHERE project_id = $1 AND id = $2",
+            &[&project_id, &member_id],
+        )
+        .await
+    }
+
+    async fn create_robot(&self, r: &Robot) -> Result<Robot> {
+        let permissions = permissions_json(&r.permissions)?;
+        let expires_at = r.expires_at.map(to_ms);
+        let sql = format!(
+            "INSERT INTO robots (name, description, level, project_id, secret_hash, expires_at, disabled,
+             permissions, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, harbor_now_ms(), harbor_now_ms())
+             RETURNING {ROBOT_COLUMNS}"
+        );
+        pg!(self, single, |c| {
+            let st = c.prepare_cached(&sql).await?;
+            let row = c
+                .query_one(
+                    &st,
+                    &[
+                        &r.name,
+                        &r.description,
+                        &r.level.as_str(),
+                        &r.project_id,
+                        &r.secret_hash,
+                        &expires_at,
+                        &r.disabled,
+                        &permissions,
+                    ],
+                )
+                .await
+                .map_err(|e| {
+                    pg_conflict(e, || {
+                        format!("the robot account {:?} already exists", r.name)
+                    })
+                })?;
+            robot_row(&row)?
+        })
+    }
+
+    async fn robot_by_id(&self, id: i64) -> Result<Option<Robot>> {
+        let sql = format!("SELECT {ROBOT_COLUMNS} FROM robots WHERE id = $1");
+        self.read_one(sql, &[&id], robot_row).await
+    }
+
+    async fn robot_by_name(&self, name: &str) -> Result<Option<Robot>> {
+        let sql = format!("SELECT {ROBOT_COLUMNS} FROM robots WHERE name = $1");
+        self.read_one(sql, &[&name], robot_row).await
+    }
+
+    async fn list_robots(&self, project_id: Option<i64>, page: Page) -> Result<(Vec<Robot>, u64)> {
+        let filter = "FROM robots WHERE ($1::bigint IS NULL OR project_id = $1)";
+        pg!(self, read, |tx| {
+            let count = tx
+                .prepare_cached(&format!("SELECT count(*) {filter}"))
+                .await?;
+            let total: i64 = tx.query_one(&count, &[&project_id]).await?.try_get(0)?;
+            let st = tx
+                .prepare_cached(&format!(
+                    "SELECT {ROBOT_COLUMNS} {filter} ORDER BY id LIMIT $2 OFFSET $3"
+                ))
+                .await?;
+            let rows = tx
+                .query(&st, &[&project_id, &sql_limit(page), &sql_offset(page)])
+                .await?;
+            let robots = rows.iter().map(robot_row).collect::<Result<Vec<_>, _>>()?;
+            (robots, unsigned(total))
+        })
+    }
+
+    async fn update_robot(&self, r: &Robot) -> Result<bool> {
+        let permissions = permissions_json(&r.permissions)?;
+        let expires_at = r.expires_at.map(to_ms);
+        touched(
+            self,
+            "UPDATE robots SET description = $2, expires_at = $3, disabled = $4, permissions = $5,
+             updated_at = harbor_now_ms() WHERE id = $1",
+            &[
+                &r.id,
+                &r.description,
+                &expires_at,
+                &r.disabled,
+                &permissions,
+            ],
+        )
+        .await
+    }
+
+    async fn set_robot_secret(&self, id: i64, hash: &str) -> Result<bool> {
+        touched(
+            self,
+            "UPDATE robots SET secret_hash = $2, updated_at = harbor_now_ms() WHERE id = $1",
+            &[&id, &hash],
+        )
+        .await
+    }
+
+    async fn delete_robot(&self, id: i64) -> Result<bool> {
+        touched(self, "DELETE FROM robots WHERE id = $1", &[&id]).await
+    }
+
+    async fn append_audit(&self, entries: &[AuditEntry]) -> Result<()> {
+        pg!(self, write, |tx| {
+            let st = tx
+                .prepare_cached(
+                    "INSERT INTO audit_log (project, username, resource, resource_type, operation, op_time)
+                     VALUES ($1, $2, $3, $4, $5, $6)",
+                )
+                .await?;
+            for e in entries {
+                tx.execute(
+                    &st,
+                    &[
+                        &e.project,
+                        &e.username,
+                        &e.resource,
+                        &e.resource_type.as_str(),
+                        &e.operation.as_str(),
+                        &to_ms(e.op_time),
+                    ],
+                )
+                .await?;
+            }
+        })
+    }
+
+    async fn list_audit(&self, q: &AuditQuery, page: Page) -> Result<(Vec<AuditEntry>, u64)> {
+        let filter = "FROM audit_log WHERE ($1::text IS NULL OR project = $1)
+             AND ($2::text IS NULL OR username = $2)
+             AND ($3::text IS NULL OR operation = $3) AND ($4::text IS NULL OR resource_type = $4)
+             AND ($5::text IS NULL OR strpos(resource, $5) > 0)";
+        let operation = q.operation.map(|o| o.as_str());
+        let resource_type = q.resource_type.map(|r| r.as_str());
+        pg!(self, read, |tx| {
+            let args: [&(dyn ToSql + Sync); 5] = [
+                &q.project,
+                &q.username,
+                &operation,
+                &resource_type,
+                &q.resource_contains,
+            ];
+            let count = tx
+                .prepare_cached(&format!("SELECT count(*) {filter}"))
+                .await?;
+            let total: i64 = tx.query_one(&count, &args).await?.try_get(0)?;
+            let st = tx
+                .prepare_cached(&format!(
+                    "SELECT id, project, username, resource, resource_type, operation, op_time {filter}
+                     ORDER BY op_time DESC, id DESC LIMIT $6 OFFSET $7"
+                ))
+                .await?;
+            let (limit, offset) = (sql_limit(page), sql_offset(page));
+            let mut all = args.to_vec();
+            all.extend([&limit as &(dyn ToSql + Sync), &offset]);
+            let mut out = Vec::new();
+            for r in tx.query(&st, &all).await? {
+                out.push(AuditEntry {
+                    id: r.try_get(0)?,
+                    project: r.try_get(1)?,
+                    username: r.try_get(2)?,
+                    resource: r.try_get(3)?,
+                    resource_type: parsed("resource type", AuditResource::parse, r.try_get(4)?)?,
+                    operation: parsed("operation", AuditOperation::parse, r.try_get(5)?)?,
+                    op_time: from_ms(r.try_get(6)?),
+                });
+            }
+            (out, unsigned(total))
+        })
+    }
+}

@@ -1,0 +1,232 @@
+//! Versioned schema migrations for PostgreSQL, tracked in the one-row table
+//! `harbor_schema`.
+//!
+//! Each step runs in its own transaction, which first takes a transaction
+//! advisory lock: instances started at once migrate one after the other, and
+//! each one that comes after finds the work done.
+
+use deadpool_postgres::Object;
+
+use crate::error::StorageError;
+
+/// The advisory lock every migration step holds (`"harbor"` and a 1).
+const MIGRATION_LOCK: i64 = 0x6861_7262_6f72_0001;
+
+/// Each entry moves the schema one version up; never edit a released one,
+/// append a new one.
+const MIGRATIONS: &[&str] = &[
+    // 1: the registry's metadata. Times are epoch milliseconds; names and
+    // digests compare and sort bytewise.
+    r#"
+    CREATE FUNCTION harbor_now_ms() RETURNS bigint LANGUAGE sql STABLE
+        AS $$ SELECT floor(extract(epoch FROM now()) * 1000)::bigint $$;
+    CREATE FUNCTION harbor_clock_ms() RETURNS bigint LANGUAGE sql VOLATILE
+        AS $$ SELECT floor(extract(epoch FROM clock_timestamp()) * 1000)::bigint $$;
+    CREATE TABLE repositories (
+        id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        name TEXT COLLATE "C" NOT NULL UNIQUE,
+        created_at BIGINT NOT NULL
+    );
+    CREATE TABLE blob_links (
+        repository_id BIGINT NOT NULL REFERENCES repositories(id) ON DELETE CASCADE,
+        digest TEXT COLLATE "C" NOT NULL,
+        size BIGINT NOT NULL,
+        linked_at BIGINT NOT NULL,
+        PRIMARY KEY (repository_id, digest)
+    );
+    CREATE INDEX blob_links_digest ON blob_links(digest);
+    CREATE TABLE manifests (
+        id BIGINT GENERATED ALWAYS AS IDENTITY UNIQUE,
+        repository_id BIGINT NOT NULL REFERENCES repositories(id) ON DELETE CASCADE,
+        digest TEXT COLLATE "C" NOT NULL,
+        media_type TEXT NOT NULL,
+        payload BYTEA NOT NULL,
+        subject TEXT COLLATE "C",
+        artifact_type TEXT,
+        annotations TEXT NOT NULL,
+        pushed_at BIGINT NOT NULL,
+        PRIMARY KEY (repository_id, digest)
+    );
+    CREATE INDEX manifests_subject ON manifests(repository_id, subject) WHERE subject IS NOT NULL;
+    CREATE TABLE manifest_references (
+        repository_id BIGINT NOT NULL,
+        manifest_digest TEXT COLLATE "C" NOT NULL,
+        reference TEXT COLLATE "C" NOT NULL,
+        PRIMARY KEY (repository_id, manifest_digest, reference),
+        FOREIGN KEY (repository_id, manifest_digest)
+            REFERENCES manifests(repository_id, digest) ON DELETE CASCADE
+    );
+    CREATE INDEX manifest_references_reference ON manifest_references(repository_id, reference);
+    CREATE TABLE tags (
+        repository_id BIGINT NOT NULL,
+        name TEXT COLLATE "C" NOT NULL,
+        digest TEXT COLLATE "C" NOT NULL,
+        updated_at BIGINT NOT NULL,
+        PRIMARY KEY (repository_id, name),
+        FOREIGN KEY (repository_id, digest)
+            REFERENCES manifests(repository_id, digest) ON DELETE CASCADE
+    );
+    CREATE INDEX tags_digest ON tags(repository_id, digest);
+    CREATE TABLE upload_sessions (
+        id TEXT PRIMARY KEY,
+        repository TEXT NOT NULL,
+        started_at BIGINT NOT NULL
+    );
+    CREATE INDEX upload_sessions_started ON upload_sessions(started_at);
+    "#,
+    // 2: users, projects (with Harbor's other settings as a JSON object),
+    // members, robot accounts and the audit log.
+    r#"
+    CREATE TABLE users (
+        id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        username TEXT COLLATE "C" NOT NULL UNIQUE,
+        email TEXT NOT NULL,
+        realname TEXT NOT NULL,
+        comment TEXT NOT NULL,
+        password_hash TEXT NOT NULL,
+        sysadmin BOOLEAN NOT NULL,
+        created_at BIGINT NOT NULL,
+        updated_at BIGINT NOT NULL
+    );
+    CREATE UNIQUE INDEX users_email ON users(email) WHERE email <> '';
+    CREATE TABLE projects (
+        id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        name TEXT COLLATE "C" NOT NULL UNIQUE,
+        public BOOLEAN NOT NULL,
+        owner_id BIGINT NOT NULL,
+        metadata TEXT NOT NULL DEFAULT '{}',
+        created_at BIGINT NOT NULL,
+        updated_at BIGINT NOT NULL
+    );
+    CREATE TABLE project_members (
+        id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        project_id BIGINT NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+        user_id BIGINT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        role BIGINT NOT NULL,
+        UNIQUE (project_id, user_id)
+    );
+    CREATE INDEX project_members_user ON project_members(user_id);
+    CREATE TABLE robots (
+        id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        name TEXT COLLATE "C" NOT NULL UNIQUE,
+        description TEXT NOT NULL,
+        level TEXT NOT NULL,
+        project_id BIGINT REFERENCES projects(id) ON DELETE CASCADE,
+        secret_hash TEXT NOT NULL,
+        expires_at BIGINT,
+        disabled BOOLEAN NOT NULL,
+        permissions TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        updated_at BIGINT NOT NULL
+    );
+    CREATE INDEX robots_project ON robots(project_id);
+    CREATE TABLE audit_log (
+        id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        project TEXT,
+        username TEXT NOT NULL,
+        resource TEXT NOT NULL,
+        resource_type TEXT NOT NULL,
+        operation TEXT NOT NULL,
+        op_time BIGINT NOT NULL
+    );
+    CREATE INDEX audit_log_project ON audit_log(project, op_time);
+    CREATE INDEX audit_log_time ON audit_log(op_time);
+    "#,
+    // 3: replication.
+    r#"
+    CREATE TABLE replication_registries (
+        id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        kind TEXT NOT NULL,
+        url TEXT NOT NULL,
+        credential TEXT,
+        insecure BOOLEAN NOT NULL,
+        description TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        updated_at BIGINT NOT NULL
+    );
+    CREATE TABLE replication_policies (
+        id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        definition TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        updated_at BIGINT NOT NULL
+    );
+    CREATE TABLE replication_executions (
+        id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        policy_id BIGINT NOT NULL REFERENCES replication_policies(id) ON DELETE CASCADE,
+        trigger TEXT NOT NULL,
+        status TEXT NOT NULL,
+        status_text TEXT NOT NULL,
+        start_time BIGINT NOT NULL,
+        end_time BIGINT
+    );
+    CREATE INDEX replication_executions_policy ON replication_executions(policy_id, id);
+    CREATE INDEX replication_executions_unfinished ON replication_executions(id)
+        WHERE status IN ('Pending', 'InProgress');
+    CREATE TABLE replication_tasks (
+        id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        execution_id BIGINT NOT NULL REFERENCES replication_executions(id) ON DELETE CASCADE,
+        operation TEXT NOT NULL,
+        src_resource TEXT NOT NULL,
+        dst_resource TEXT NOT NULL,
+        status TEXT NOT NULL,
+        attempts BIGINT NOT NULL,
+        start_time BIGINT,
+        end_time BIGINT,
+        log TEXT NOT NULL DEFAULT ''
+    );
+    CREATE INDEX replication_tasks_execution ON replication_tasks(execution_id, id);
+    "#,
+    // 4: cluster-wide leases (`LeaseStore`), expiry in epoch milliseconds
+    // by the server's clock.
+    r#"
+    CREATE TABLE leases (
+        name TEXT PRIMARY KEY,
+        holder TEXT NOT NULL,
+        expires_at BIGINT NOT NULL
+    );
+    "#,
+];
+
+/// The schema version this build writes.
+pub(crate) const CURRENT_VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// Brings the database up to [`CURRENT_VERSION`], one transaction per step,
+/// each under the migration lock; refuses a database of a newer version.
+pub(crate) async fn migrate(client: &mut Object) -> Result<(), StorageError> {
+    loop {
+        let tx = client.transaction().await?;
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+            .await?;
+        tx.batch_execute(
+            "CREATE TABLE IF NOT EXISTS harbor_schema (
+                 one BOOLEAN PRIMARY KEY DEFAULT TRUE CHECK (one),
+                 version BIGINT NOT NULL
+             );
+             INSERT INTO harbor_schema (version) VALUES (0) ON CONFLICT DO NOTHING;",
+        )
+        .await?;
+        let found: i64 = tx
+            .query_one("SELECT version FROM harbor_schema", &[])
+            .await?
+            .try_get(0)?;
+        if found > CURRENT_VERSION {
+            return Err(StorageError::SchemaTooNew {
+                found,
+                supported: CURRENT_VERSION,
+            });
+        }
+        let Some(sql) = usize::try_from(found).ok().and_then(|i| MIGRATIONS.get(i)) else {
+            // Up to date (the transaction only created what existed).
+            tx.commit().await?;
+            return Ok(());
+        };
+        let version = found + 1;
+        tx.batch_execute(sql).await?;
+        tx.execute("UPDATE harbor_schema SET version = $1", &[&version])
+            .await?;
+        tx.commit().await?;
+        tracing::info!(version, "PostgreSQL metadata schema migrated");
+    }
+}
