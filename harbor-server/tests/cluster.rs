@@ -91,7 +91,10 @@ async fn call(url: &str, method: &str, body: &str) -> Resp {
     request(
         method,
         url,
-        &[("authorization", auth.as_str()), ("content-type", "application/json")],
+        &[
+            ("authorization", auth.as_str()),
+            ("content-type", "application/json"),
+        ],
         body.to_owned(),
     )
     .await
@@ -102,7 +105,9 @@ async fn token(instance: &ServerProcess, scope: &str) -> String {
     let auth = basic("admin", ADMIN_PASSWORD);
     let r = request(
         "GET",
-        &instance.url(&format!("/service/token?service=harbor-registry&scope={scope}")),
+        &instance.url(&format!(
+            "/service/token?service=harbor-registry&scope={scope}"
+        )),
         &[("authorization", auth.as_str())],
         Vec::new(),
     )
@@ -152,7 +157,12 @@ async fn chunked_upload_through(c: &Cluster, repo: &str) -> String {
             piece.to_vec(),
         )
         .await;
-        assert_eq!(r.status, 202, "chunk {i}: {}", String::from_utf8_lossy(&r.body));
+        assert_eq!(
+            r.status,
+            202,
+            "chunk {i}: {}",
+            String::from_utf8_lossy(&r.body)
+        );
         location = r.header("location").unwrap().to_owned();
     }
     let sep = if location.contains('?') { '&' } else { '?' };
@@ -161,7 +171,13 @@ async fn chunked_upload_through(c: &Cluster, repo: &str) -> String {
     } else {
         c.lb_url(&format!("{location}{sep}digest={d}"))
     };
-    let r = request("PUT", &url, &[("authorization", bearer.as_str())], Vec::new()).await;
+    let r = request(
+        "PUT",
+        &url,
+        &[("authorization", bearer.as_str())],
+        Vec::new(),
+    )
+    .await;
     assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
     // Every instance serves it, identical.
     for i in &c.instances {
@@ -173,7 +189,11 @@ async fn chunked_upload_through(c: &Cluster, repo: &str) -> String {
         )
         .await;
         assert_eq!(r.status, 200);
-        assert!(r.body.as_ref() == data.as_slice(), "instance {} serves other bytes", i.addr);
+        assert!(
+            r.body.as_ref() == data.as_slice(),
+            "instance {} serves other bytes",
+            i.addr
+        );
     }
     d
 }
@@ -271,7 +291,12 @@ async fn three_instances_behind_nginx_behave_as_one_registry() {
                 Vec::new(),
             )
             .await;
-            assert_eq!(r.status, 200, "tag {tag} written on {} is seen on {other}", n % 3);
+            assert_eq!(
+                r.status,
+                200,
+                "tag {tag} written on {} is seen on {other}",
+                n % 3
+            );
         }
     }
 
@@ -282,7 +307,10 @@ async fn three_instances_behind_nginx_behave_as_one_registry() {
     let big = Image::new(
         "linux",
         "amd64",
-        vec![layout::pseudo_random(3, 24 * 1024 * 1024), layout::pseudo_random(4, 9 * 1024 * 1024)],
+        vec![
+            layout::pseudo_random(3, 24 * 1024 * 1024),
+            layout::pseudo_random(4, 9 * 1024 * 1024),
+        ],
     );
     let big_target = docker(&c.lb(), "library/big:v1");
     let push = {
@@ -299,11 +327,19 @@ async fn three_instances_behind_nginx_behave_as_one_registry() {
     let (big_src, retry) = skopeo.push(&big, &big_target, Some(&admin())).await;
     retry.assert_success();
     let _ = first_try;
-    for host in [c.lb(), c.instances[0].addr.clone(), c.instances[2].addr.clone()] {
-        let (pulled, out) = skopeo.pull(&docker(&host, "library/big:v1"), Some(&admin())).await;
+    for host in [
+        c.lb(),
+        c.instances[0].addr.clone(),
+        c.instances[2].addr.clone(),
+    ] {
+        let (pulled, out) = skopeo
+            .pull(&docker(&host, "library/big:v1"), Some(&admin()))
+            .await;
         out.assert_success();
         assert_same_blobs(&big_src, &pulled);
-        let (pulled, out) = skopeo.pull(&docker(&host, "library/app:v1"), Some(&admin())).await;
+        let (pulled, out) = skopeo
+            .pull(&docker(&host, "library/app:v1"), Some(&admin()))
+            .await;
         out.assert_success();
         assert_same_blobs(&src, &pulled);
     }
@@ -321,7 +357,10 @@ async fn replication_runs_once_per_execution_and_per_tick(c: &Cluster) {
     let manifest = request(
         "GET",
         &c.lb_url("/v2/library/app/manifests/v1"),
-        &[("authorization", bearer.as_str()), ("accept", layout::OCI_MANIFEST)],
+        &[
+            ("authorization", bearer.as_str()),
+            ("accept", layout::OCI_MANIFEST),
+        ],
         Vec::new(),
     )
     .await;
@@ -330,7 +369,10 @@ async fn replication_runs_once_per_execution_and_per_tick(c: &Cluster) {
         let r = request(
             "PUT",
             &c.lb_url(&format!("/v2/library/app/manifests/r{n}")),
-            &[("authorization", bearer.as_str()), ("content-type", media_type.as_str())],
+            &[
+                ("authorization", bearer.as_str()),
+                ("content-type", media_type.as_str()),
+            ],
             manifest.body.clone(),
         )
         .await;
@@ -384,7 +426,9 @@ async fn replication_runs_once_per_execution_and_per_tick(c: &Cluster) {
             tasks_seen += 1;
             let id = t["id"].as_i64().unwrap();
             let log = call(
-                &c.lb_url(&format!("/api/v2.0/replication/executions/{e}/tasks/{id}/log")),
+                &c.lb_url(&format!(
+                    "/api/v2.0/replication/executions/{e}/tasks/{id}/log"
+                )),
                 "GET",
                 "",
             )
@@ -420,7 +464,9 @@ async fn replication_runs_once_per_execution_and_per_tick(c: &Cluster) {
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     let elapsed = began.elapsed().as_secs_f64();
     let list = call(
-        &c.lb_url(&format!("/api/v2.0/replication/executions?policy_id={pid}&page_size=100")),
+        &c.lb_url(&format!(
+            "/api/v2.0/replication/executions?policy_id={pid}&page_size=100"
+        )),
         "GET",
         "",
     )
@@ -458,7 +504,10 @@ async fn wait_final(c: &Cluster, execution: i64) -> serde_json::Value {
         if ["Succeeded", "Failed", "Stopped"].contains(&e["status"].as_str().unwrap_or("")) {
             return e;
         }
-        assert!(Instant::now() < until, "execution {execution} never ended: {e}");
+        assert!(
+            Instant::now() < until,
+            "execution {execution} never ended: {e}"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }

@@ -41,19 +41,19 @@ pub mod conformance;
 mod error;
 mod fs_blob;
 mod memory_blob;
-#[cfg(feature = "s3")]
-pub mod s3;
 #[cfg(feature = "postgres")]
 pub mod postgres;
+#[cfg(feature = "s3")]
+pub mod s3;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 
 pub use error::StorageError;
 pub use fs_blob::FsBlobStore;
 pub use memory_blob::MemoryBlobStore;
-#[cfg(feature = "s3")]
-pub use s3::{S3BlobStore, S3Config, MIN_PART_SIZE};
 #[cfg(feature = "postgres")]
 pub use postgres::PgStore;
+#[cfg(feature = "s3")]
+pub use s3::{S3BlobStore, S3Config, MIN_PART_SIZE};
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteMetaStore;

@@ -53,7 +53,9 @@ impl Nginx {
             .into_iter()
             .map(PathBuf::from)
             .find(|p| p.exists())
-            .unwrap_or_else(|| panic!("nginx is not installed: run `bash scripts/test`, which installs it"));
+            .unwrap_or_else(|| {
+                panic!("nginx is not installed: run `bash scripts/test`, which installs it")
+            });
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
         let addr = format!("127.0.0.1:{port}");
         let user = if rustix_is_root() { "user root;\n" } else { "" };
