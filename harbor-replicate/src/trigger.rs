@@ -135,15 +135,12 @@ pub(crate) fn schedule_due(
     since: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> Option<DateTime<Utc>> {
-    let Some(cron) = policy
+    let cron = policy
         .trigger
         .as_ref()
         .filter(|t| t.kind == TriggerKind::Scheduled && policy.enabled)
         .and_then(|t| t.trigger_settings.as_ref())
-        .map(|s| s.cron.as_str())
-    else {
-        return None;
-    };
+        .map(|s| s.cron.as_str())?;
     let schedule = cron::Schedule::from_str(cron).ok()?;
     schedule.after(&since).next().filter(|t| *t <= now)
 }

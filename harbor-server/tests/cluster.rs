@@ -6,6 +6,8 @@
 //! once. Real servers throughout, started here (`scripts/test` installs
 //! them).
 #![cfg(all(feature = "postgres", feature = "s3"))]
+// A test: a missing header or id is a failure to report, as unwrap does.
+#![allow(clippy::unwrap_used)]
 
 mod common;
 
