@@ -7,6 +7,8 @@
 #   bash benches/compare.sh                 # defaults: 5 rounds, < 10 minutes on 2 cores
 #   ROUNDS=1 SCENARIOS="push-mono pull" bash benches/compare.sh
 #   HEAVY=1 bash benches/compare.sh         # also the peak-RSS runs (8 x 1 GiB pushes, 32 x 1 GiB pulls)
+#   BACKEND=s3 bash benches/compare.sh      # ours on PostgreSQL + S3 (moto), distribution on
+#                                           # its s3 driver against the same moto server
 #
 # harbor-server runs as deployed (auth mode `token`: every request carries a
 # token from /service/token); distribution runs without auth, as it ships.
@@ -33,6 +35,8 @@ TCP_SIZE=${TCP_SIZE:-2GiB}        # bytes through loopback TCP (PULL_C connectio
 STARTUP_RUNS=${STARTUP_RUNS:-3}   # starts per server per round
 HEAVY=${HEAVY:-0}                 # 1: the peak-RSS runs, once, after the rounds
 DISTRIBUTION=${DISTRIBUTION:-/usr/bin/docker-registry}
+BACKEND=${BACKEND:-fs}            # fs: data directories; s3: PostgreSQL + moto S3
+MOTO=${HARBOR_MOTO_SERVER:-$HOME/.cache/harbor-rs/venv/bin/moto_server}
 PASSWORD=${HARBOR_BENCH_PASSWORD:-Bench-Passw0rd-1}
 
 WORK=$(mktemp -d /tmp/harbor-compare.XXXXXX)
@@ -50,7 +54,7 @@ cleanup() {
     for pid in "${PIDS[@]}"; do
         wait "$pid" 2>/dev/null || true
     done
-    rm -rf "$WORK/data"
+    rm -rf "$WORK/data" "$WORK/pg"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -76,14 +80,36 @@ THEIRS_URL=http://127.0.0.1:$THEIRS_PORT
 ours_cmd() { # data dir
     echo "$BIN/harbor-server" serve --listen "127.0.0.1:$OURS_PORT" --data-dir "$1"
 }
+theirs_storage() { # data dir -> the storage driver's lines
+    if [ "$BACKEND" = s3 ]; then
+        # Redirects off: both servers relay blob bytes (ours does by default).
+        cat <<YAML
+  s3:
+    region: us-east-1
+    regionendpoint: $MOTO_URL
+    bucket: $(bucket theirs)
+    accesskey: testing
+    secretkey: testing
+    secure: false
+    v4auth: true
+    chunksize: 5242880
+  redirect:
+    disable: true
+YAML
+    else
+        cat <<YAML
+  filesystem:
+    rootdirectory: $1/storage
+YAML
+    fi
+}
 theirs_config() { # data dir -> config path
     cat >"$1/config.yml" <<YAML
 version: 0.1
 log:
   level: info
 storage:
-  filesystem:
-    rootdirectory: $1/storage
+$(theirs_storage "$1")
   cache:
     blobdescriptor: inmemory
   delete:
@@ -105,10 +131,56 @@ wait_ready() { # url pid
     exit 1
 }
 
+# The S3 mode's servers: one throwaway PostgreSQL cluster (as Debian's
+# postgres user when run as root) and one moto, for the whole run; each round
+# gets a fresh database and fresh buckets.
+OURS_ENV=()
+GENERATION=0
+bucket() { echo "bench-$1-$GENERATION"; }
+fresh_backend() { # a new database and buckets for the next servers
+    [ "$BACKEND" = s3 ] || return 0
+    GENERATION=$((GENERATION + 1))
+    "$PGBIN/psql" -q -h 127.0.0.1 -p "$PG_PORT" -U harbor -d postgres -c "CREATE DATABASE bench_$GENERATION" >/dev/null
+    curl -sf -X PUT "$MOTO_URL/$(bucket ours)" >/dev/null
+    curl -sf -X PUT "$MOTO_URL/$(bucket theirs)" >/dev/null
+    OURS_ENV=(
+        "HARBOR_DATABASE_URL=postgres://harbor@127.0.0.1:$PG_PORT/bench_$GENERATION"
+        "HARBOR_STORAGE_S3_BUCKET=$(bucket ours)"
+        "HARBOR_STORAGE_S3_ENDPOINT=$MOTO_URL"
+        "HARBOR_STORAGE_S3_ALLOW_HTTP=true"
+        AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing
+    )
+}
+if [ "$BACKEND" = s3 ]; then
+    [ -x "$MOTO" ] || { echo "no $MOTO: bash scripts/test installs moto[server]" >&2; exit 1; }
+    PGBIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
+    [ -n "$PGBIN" ] || { echo "no PostgreSQL: bash scripts/test installs it" >&2; exit 1; }
+    chmod 755 "$WORK"
+    mkdir -p "$WORK/pg"
+    as_pg=()
+    if [ "$(id -u)" = 0 ]; then
+        chown postgres: "$WORK/pg"
+        as_pg=(setpriv --reuid=postgres --regid=postgres --init-groups)
+    fi
+    "${as_pg[@]}" "$PGBIN/initdb" -D "$WORK/pg/data" -U harbor -A trust >/dev/null
+    PG_PORT=$(free_port)
+    "${as_pg[@]}" "$PGBIN/postgres" -D "$WORK/pg/data" -h 127.0.0.1 -p "$PG_PORT" -k "$WORK/pg" \
+        -c max_connections=200 >>"$LOGS/postgres.log" 2>&1 &
+    PIDS+=("$!")
+    MOTO_PORT=$(free_port)
+    MOTO_URL=http://127.0.0.1:$MOTO_PORT
+    "$MOTO" -H 127.0.0.1 -p "$MOTO_PORT" >>"$LOGS/moto.log" 2>&1 &
+    PIDS+=("$!")
+    for i in $(seq 1 300); do
+        "$PGBIN/pg_isready" -q -h 127.0.0.1 -p "$PG_PORT" && curl -s -o /dev/null "$MOTO_URL" && break
+        sleep 0.1
+    done
+fi
+
 OURS_PID=""
 THEIRS_PID=""
 start_ours() { # data dir
-    HARBOR_ADMIN_PASSWORD=$PASSWORD $(ours_cmd "$1") >>"$LOGS/ours.log" 2>&1 &
+    env HARBOR_ADMIN_PASSWORD=$PASSWORD "${OURS_ENV[@]}" $(ours_cmd "$1") >>"$LOGS/ours.log" 2>&1 &
     OURS_PID=$!
     PIDS+=("$OURS_PID")
     wait_ready "$OURS_URL" "$OURS_PID"
@@ -178,6 +250,7 @@ for round in $(seq 1 "$ROUNDS"); do
     if [ $((round % 2)) = 1 ]; then ORDER="ours theirs"; else ORDER="theirs ours"; fi
     rm -rf "$WORK/data"
     mkdir -p "$WORK/data/ours" "$WORK/data/theirs"
+    fresh_backend
     log "round $round of $ROUNDS (order: $ORDER)"
     "$BIN/oci-bench" tcp -c "$PULL_C" --size "$TCP_SIZE" | record local "$round"
     "$BIN/oci-bench" sign -c "$(nproc)" --duration 1 | record local "$round"
@@ -191,6 +264,8 @@ for round in $(seq 1 "$ROUNDS"); do
     done
     stop "$OURS_PID"
     stop "$THEIRS_PID"
+    # Start-up times are the file system's story (SQLite and a directory).
+    [ "$BACKEND" = s3 ] && continue
     for server in $ORDER; do
         startup "$server" "$round" "$WORK/data/$server"
     done
@@ -200,6 +275,7 @@ if [ "$HEAVY" = 1 ]; then
     for server in ours theirs; do
         rm -rf "$WORK/data"
         mkdir -p "$WORK/data/$server"
+        fresh_backend
         if [ "$server" = ours ]; then start_ours "$WORK/data/ours"; else start_theirs "$WORK/data/theirs"; fi
         log "heavy: 8 concurrent 1 GiB uploads to $server"
         bench "$server" heavy push-mono --count 8 --size 1GiB -c 8
@@ -213,5 +289,6 @@ LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 log "done in ${SECONDS}s; raw figures in $RESULTS, logs in $LOGS"
 python3 "$ROOT/benches/compare_table.py" "$RESULTS" \
     --note "harbor-rs $COMMIT; harbor-server: auth mode token (admin, Bearer tokens); distribution $("$DISTRIBUTION" --version 2>/dev/null | awk '{print $3}'): no auth" \
+    --note "backend: $BACKEND$([ "$BACKEND" = s3 ] && echo ": ours on PostgreSQL $("$PGBIN/postgres" --version | awk '{print $3}') + moto $("$MOTO" --version 2>/dev/null | awk '{print $NF}') S3, distribution on its s3 driver (redirects off) against the same moto")" \
     --note "rounds: $ROUNDS; push $PUSH_COUNT x $PUSH_SIZE, $PUSH_C at a time (chunks $CHUNK); pull $PULL_C at a time; manifest $MANIFEST_C clients; token $TOKEN_C; spread $SPREAD_C; tags $TAGS (n=$PAGE); storms ${DURATION}s; tcp $TCP_SIZE; tags in $TAGS_ROUNDS round(s)" \
     --note "machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'); load average before ${LOAD_BEFORE}, after ${LOAD_AFTER}; ${SECONDS}s"

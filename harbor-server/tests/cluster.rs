@@ -20,14 +20,24 @@ use common::nginx::Nginx;
 use common::process::ServerProcess;
 use common::skopeo::{creds, docker, oci, Skopeo};
 use common::{basic, digest, request, Resp, ADMIN_PASSWORD};
+use harbor_core::BlobStore;
 use harbor_storage::postgres::testing::TempCluster;
 use harbor_storage::s3::testing::Moto;
+use harbor_storage::S3BlobStore;
 
 struct Cluster {
     instances: Vec<ServerProcess>,
     nginx: Nginx,
+    /// The bucket, for looking at it from outside.
+    blobs: S3BlobStore,
     _dirs: Vec<tempfile::TempDir>,
-    _moto: Moto,
+}
+
+/// One moto per test binary (it dies with the process).
+static MOTO: tokio::sync::OnceCell<Moto> = tokio::sync::OnceCell::const_new();
+
+async fn moto() -> &'static Moto {
+    MOTO.get_or_init(Moto::start).await
 }
 
 impl Cluster {
@@ -44,7 +54,7 @@ async fn start_cluster() -> Cluster {
     let url = tokio::task::spawn_blocking(|| TempCluster::shared().database())
         .await
         .unwrap();
-    let moto = Moto::start().await;
+    let moto = moto().await;
     let bucket = moto.bucket().await;
     let endpoint = moto.endpoint();
     let secrets = tempfile::tempdir().unwrap();
@@ -76,11 +86,12 @@ async fn start_cluster() -> Cluster {
     }
     let upstreams: Vec<String> = instances.iter().map(|i| i.addr.clone()).collect();
     let nginx = Nginx::start(lb_port, &upstreams).await;
+    let blobs = S3BlobStore::connect(&bucket).await.unwrap();
     Cluster {
         instances,
         nginx,
+        blobs,
         _dirs: dirs,
-        _moto: moto,
     }
 }
 
@@ -321,14 +332,29 @@ async fn three_instances_behind_nginx_behave_as_one_registry() {
         let big_target = big_target.clone();
         async move { skopeo.push(big, &big_target, Some(&admin())).await }
     };
-    let kill = async {
-        tokio::time::sleep(Duration::from_millis(700)).await;
-        c.instances[1].signal("9").await
+    // Killed once an upload session exists in the bucket: the push is under
+    // way, its requests spread over the three instances.
+    let blobs = c.blobs.clone();
+    let victim = &mut c.instances[1];
+    let kill = async move {
+        let until = Instant::now() + Duration::from_secs(60);
+        while blobs
+            .list_uploads()
+            .await
+            .map(|u| u.is_empty())
+            .unwrap_or(true)
+        {
+            assert!(Instant::now() < until, "the push never started an upload");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        victim.signal("9").await
     };
     let ((_, first_try), _) = tokio::join!(push, kill);
+    // skopeo retries some failures itself; whatever it reported, a push
+    // through the balancer now succeeds.
+    let _ = first_try;
     let (big_src, retry) = skopeo.push(&big, &big_target, Some(&admin())).await;
     retry.assert_success();
-    let _ = first_try;
     for host in [
         c.lb(),
         c.instances[0].addr.clone(),
@@ -494,15 +520,17 @@ fn id_of(r: &Resp) -> i64 {
 }
 
 async fn wait_final(c: &Cluster, execution: i64) -> serde_json::Value {
+    wait_final_url(&c.lb_url(&format!("/api/v2.0/replication/executions/{execution}"))).await
+}
+
+async fn wait_final_at(instance: &ServerProcess, execution: i64) -> serde_json::Value {
+    wait_final_url(&instance.url(&format!("/api/v2.0/replication/executions/{execution}"))).await
+}
+
+async fn wait_final_url(url: &str) -> serde_json::Value {
     let until = Instant::now() + Duration::from_secs(120);
     loop {
-        let e = call(
-            &c.lb_url(&format!("/api/v2.0/replication/executions/{execution}")),
-            "GET",
-            "",
-        )
-        .await
-        .json();
+        let e = call(url, "GET", "").await.json();
         if ["Succeeded", "Failed", "Stopped"].contains(&e["status"].as_str().unwrap_or("")) {
             return e;
         }
@@ -512,4 +540,112 @@ async fn wait_final(c: &Cluster, execution: i64) -> serde_json::Value {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+}
+
+/// With `redirect` on, blob downloads answer 307 to a presigned bucket URL
+/// that serves the blob, and skopeo pulls through it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blob_downloads_redirect_to_presigned_urls_when_enabled() {
+    let moto = moto().await;
+    let bucket = moto.bucket().await;
+    let endpoint = moto.endpoint();
+    let dir = tempfile::tempdir().unwrap();
+    let server = ServerProcess::start(
+        &dir.path().join("data"),
+        &dir.path().join("server.log"),
+        &[
+            ("HARBOR_STORAGE_S3_BUCKET", bucket.bucket.as_str()),
+            ("HARBOR_STORAGE_S3_ENDPOINT", endpoint.as_str()),
+            ("HARBOR_STORAGE_S3_ALLOW_HTTP", "true"),
+            ("HARBOR_STORAGE_S3_REDIRECT", "5m"),
+            ("AWS_ACCESS_KEY_ID", "testing"),
+            ("AWS_SECRET_ACCESS_KEY", "testing"),
+            ("HARBOR_ADMIN_PASSWORD", ADMIN_PASSWORD),
+        ],
+    )
+    .await;
+    let skopeo = Skopeo::new();
+    let image = layout::three_layer_image(21);
+    let (src, out) = skopeo
+        .push(
+            &image,
+            &docker(&server.addr, "library/r:v1"),
+            Some(&admin()),
+        )
+        .await;
+    out.assert_success();
+    let layer = &image.layers[0];
+    let d = digest(layer);
+    let auth = basic("admin", ADMIN_PASSWORD);
+    let r = request(
+        "GET",
+        &server.url(&format!("/v2/library/r/blobs/{d}")),
+        &[("authorization", auth.as_str())],
+        Vec::new(),
+    )
+    .await;
+    assert_eq!(r.status, 307);
+    let location = r.header("location").unwrap().to_owned();
+    assert!(location.starts_with(&endpoint), "{location}");
+    assert!(location.contains("X-Amz-Signature"), "{location}");
+    let fetched = request("GET", &location, &[], Vec::new()).await;
+    assert_eq!(fetched.status, 200);
+    assert!(
+        fetched.body.as_ref() == layer.as_slice(),
+        "the presigned URL serves the blob"
+    );
+    let (pulled, out) = skopeo
+        .pull(&docker(&server.addr, "library/r:v1"), Some(&admin()))
+        .await;
+    out.assert_success();
+    assert_same_blobs(&src, &pulled);
+}
+
+/// Runs `harbor-server serve` with `env`, expecting it to refuse to start.
+fn refused_start(env: &[(&str, &str)]) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_harbor-server"));
+    cmd.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path())
+        .env("RUST_LOG", "off");
+    for (key, _) in std::env::vars().filter(|(k, _)| k.starts_with("HARBOR_")) {
+        cmd.env_remove(key);
+    }
+    cmd.envs(env.iter().copied());
+    let out = cmd.output().unwrap();
+    assert!(!out.status.success(), "it started: {out:?}");
+    assert!(out.stdout.is_empty(), "nothing announced: {out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr).trim().to_owned();
+    assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+    stderr
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unusable_cluster_settings_stop_the_start_with_one_line_naming_them() {
+    let line = refused_start(&[(
+        "HARBOR_DATABASE_URL",
+        "postgres://harbor:hunter2@127.0.0.1:1/harbor",
+    )]);
+    assert!(line.contains("database_url"), "{line}");
+    assert!(
+        !line.contains("hunter2"),
+        "the password is not shown: {line}"
+    );
+
+    let moto = moto().await;
+    let endpoint = moto.endpoint();
+    let line = refused_start(&[
+        ("HARBOR_STORAGE_S3_BUCKET", "no-such-bucket"),
+        ("HARBOR_STORAGE_S3_ENDPOINT", endpoint.as_str()),
+        ("HARBOR_STORAGE_S3_ALLOW_HTTP", "true"),
+        ("AWS_ACCESS_KEY_ID", "testing"),
+        ("AWS_SECRET_ACCESS_KEY", "testing"),
+    ]);
+    assert!(
+        line.contains("[storage.s3]") && line.contains("no-such-bucket"),
+        "{line}"
+    );
+
+    let line = refused_start(&[("HARBOR_STORAGE_S3_ENDPOINT", endpoint.as_str())]);
+    assert!(line.contains("HARBOR_STORAGE_S3_BUCKET"), "{line}");
 }

@@ -44,6 +44,13 @@ async fn a_missing_bucket_or_a_dead_endpoint_is_one_clear_error() {
     let e = S3BlobStore::connect(&config).await.unwrap_err().to_string();
     assert!(e.contains("listing bucket b"), "{e}");
 
+    // HTTPS: the TLS client is built (rustls with ring) and fails cleanly.
+    let mut config = S3Config::new("b");
+    config.endpoint = Some("https://127.0.0.1:9".into());
+    config.credentials = Some(("k".into(), "s".into()));
+    let e = S3BlobStore::connect(&config).await.unwrap_err().to_string();
+    assert!(e.contains("listing bucket b"), "{e}");
+
     let mut config = S3Config::new("b");
     config.part_size = 1024;
     let e = S3BlobStore::new(&config).unwrap_err().to_string();

@@ -99,7 +99,8 @@ impl S3Config {
 
 /// Content-addressed blobs in an S3 bucket. Credentials come from the
 /// standard environment (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`,
-/// `AWS_SESSION_TOKEN`, or the instance's role).
+/// `AWS_SESSION_TOKEN`, or the instance's role). HTTPS uses rustls with the
+/// ring provider, installed as the process default unless one already is.
 #[derive(Debug, Clone)]
 pub struct S3BlobStore {
     s3: Arc<AmazonS3>,
@@ -118,6 +119,10 @@ impl S3BlobStore {
                 config.part_size
             )));
         }
+        // The HTTP client's TLS takes the process's rustls provider: ring,
+        // as everywhere in this workspace, unless the embedding program
+        // installed one already (then this does nothing).
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let mut builder = AmazonS3Builder::from_env()
             .with_bucket_name(&config.bucket)
             .with_region(config.region.as_deref().unwrap_or("us-east-1"))

@@ -380,6 +380,8 @@ impl S3BlobStore {
             self.publish(&data, expected).await?;
         }
         let size = s.size;
+        // The multipart upload is complete: nothing to abort.
+        s.multipart = None;
         self.remove_session(id, &s).await;
         Ok(size)
     }
