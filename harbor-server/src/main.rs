@@ -77,7 +77,7 @@ fn main() -> ExitCode {
             let mut cfg = match Config::load(config.as_deref()) {
                 Ok(c) => c,
                 Err(e) => {
-                    eprintln!("harbor-server: {e}");
+                    eprintln!("harbor-server: {}", one_line(&e.to_string()));
                     return ExitCode::from(2);
                 }
             };
@@ -166,7 +166,9 @@ async fn serve(cfg: Config) -> ExitCode {
     let server = match Server::bind(cfg).await {
         Ok(s) => s,
         Err(e) => {
-            let e = harbor_core::error::chain(&e);
+            // One line, whatever a backend put in its message (an object
+            // store's XML error body spans several).
+            let e = one_line(&harbor_core::error::chain(&e));
             tracing::error!("{e}");
             eprintln!("harbor-server: {e}");
             return ExitCode::FAILURE;
@@ -217,4 +219,9 @@ fn shutdown_signal() -> impl std::future::Future<Output = ()> {
             let _ = tokio::signal::ctrl_c().await;
         }
     }
+}
+
+/// `text` with its line breaks and runs of blanks folded into single spaces.
+fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }

@@ -534,10 +534,7 @@ async fn wait_final_url(url: &str) -> serde_json::Value {
         if ["Succeeded", "Failed", "Stopped"].contains(&e["status"].as_str().unwrap_or("")) {
             return e;
         }
-        assert!(
-            Instant::now() < until,
-            "execution {execution} never ended: {e}"
-        );
+        assert!(Instant::now() < until, "{url} never ended: {e}");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }

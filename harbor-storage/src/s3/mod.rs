@@ -179,7 +179,16 @@ impl S3BlobStore {
             .list_with_delimiter(Some(&prefix))
             .await
             .map(|_| ())
-            .map_err(|e| StorageError::object_store(format!("listing bucket {}", self.bucket), e))
+            .map_err(|e| {
+                // S3 answers a missing bucket with a 404 whose body says so;
+                // object_store reports it as a generic error.
+                let what = if e.to_string().contains("NoSuchBucket") {
+                    format!("listing bucket {}: the bucket does not exist", self.bucket)
+                } else {
+                    format!("listing bucket {}", self.bucket)
+                };
+                StorageError::object_store(what, e)
+            })
     }
 
     fn path(&self, rest: &str) -> Path {
