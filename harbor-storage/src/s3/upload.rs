@@ -499,7 +499,8 @@ impl S3BlobStore {
         let root = self.path("uploads");
         let skip = root.parts().count();
         let mut stream = self.s3.list(Some(&root));
-        // id -> (started, from the state's own record?)
+        // Each session's id with its oldest object's time, which stands for
+        // its start when the state itself is gone (an interrupted removal).
         let mut found_ids: std::collections::BTreeMap<String, SystemTime> = Default::default();
         while let Some(meta) = stream.next().await {
             let meta = meta.map_err(|e| s3_error("list uploads", e))?;
