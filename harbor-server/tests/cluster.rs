@@ -371,6 +371,122 @@ async fn three_instances_behind_nginx_behave_as_one_registry() {
         out.assert_success();
         assert_same_blobs(&src, &pulled);
     }
+
+    an_execution_of_a_killed_instance_is_finished_by_another(&mut c).await;
+}
+
+/// An execution started on instance 2, which is killed while its tasks
+/// run: its lease expires and instance 0 finishes it.
+async fn an_execution_of_a_killed_instance_is_finished_by_another(c: &mut Cluster) {
+    // Basic credentials, which /v2/ takes as well as tokens.
+    let admin_auth = basic("admin", ADMIN_PASSWORD);
+    let manifest = request(
+        "GET",
+        &c.instances[0].url("/v2/library/big/manifests/v1"),
+        &[
+            ("authorization", admin_auth.as_str()),
+            ("accept", layout::OCI_MANIFEST),
+        ],
+        Vec::new(),
+    )
+    .await;
+    assert_eq!(manifest.status, 200);
+    let media_type = manifest.header("content-type").unwrap().to_owned();
+    // The blobs into library/many first (mounted from library/big), then
+    // 60 tags of the image.
+    let parsed: serde_json::Value = serde_json::from_slice(&manifest.body).unwrap();
+    let mut digests = vec![parsed["config"]["digest"].as_str().unwrap().to_owned()];
+    for l in parsed["layers"].as_array().unwrap() {
+        digests.push(l["digest"].as_str().unwrap().to_owned());
+    }
+    for d in &digests {
+        let r = request(
+            "POST",
+            &c.instances[0].url(&format!(
+                "/v2/library/many/blobs/uploads/?mount={d}&from=library/big"
+            )),
+            &[("authorization", admin_auth.as_str())],
+            Vec::new(),
+        )
+        .await;
+        assert_eq!(
+            r.status,
+            201,
+            "mount {d}: {}",
+            String::from_utf8_lossy(&r.body)
+        );
+    }
+    for n in 0..60 {
+        let r = request(
+            "PUT",
+            &c.instances[0].url(&format!("/v2/library/many/manifests/t{n}")),
+            &[
+                ("authorization", admin_auth.as_str()),
+                ("content-type", media_type.as_str()),
+            ],
+            manifest.body.clone(),
+        )
+        .await;
+        assert_eq!(r.status, 201);
+    }
+    let reg = call(
+        &c.instances[2].url("/api/v2.0/registries"),
+        "POST",
+        &format!(
+            r#"{{"name":"direct","type":"harbor","url":"http://{}","insecure":false,"credential":{{"type":"basic","access_key":"admin","access_secret":"{ADMIN_PASSWORD}"}}}}"#,
+            c.instances[0].addr
+        ),
+    )
+    .await;
+    assert_eq!(reg.status, 201, "{}", String::from_utf8_lossy(&reg.body));
+    let reg = id_of(&reg);
+    let policy = format!(
+        r#"{{"name":"takeover","dest_registry":{{"id":{reg}}},"dest_namespace":"taken","dest_namespace_replace_count":1,
+            "filters":[{{"type":"name","value":"library/many"}}],
+            "trigger":{{"type":"manual"}},"override":true,"enabled":true}}"#
+    );
+    let r = call(
+        &c.instances[2].url("/api/v2.0/replication/policies"),
+        "POST",
+        &policy,
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    let pid = id_of(&r);
+    let r = call(
+        &c.instances[2].url("/api/v2.0/replication/executions"),
+        "POST",
+        &format!(r#"{{"policy_id":{pid}}}"#),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    let eid = id_of(&r);
+    let status = c.instances[2].signal("9").await;
+    assert!(!status.success());
+    let e = call(
+        &c.instances[0].url(&format!("/api/v2.0/replication/executions/{eid}")),
+        "GET",
+        "",
+    )
+    .await
+    .json();
+    assert_ne!(
+        e["status"], "Succeeded",
+        "the execution was still running when its instance was killed: {e}"
+    );
+    let done = wait_final_at(&c.instances[0], eid).await;
+    assert_eq!(done["status"], "Succeeded", "{done}");
+    assert_eq!(done["total"], 60, "{done}");
+    assert_eq!(done["succeed"], 60, "{done}");
+    let tags = request(
+        "GET",
+        &c.instances[0].url("/v2/taken/many/tags/list?n=1000"),
+        &[("authorization", admin_auth.as_str())],
+        Vec::new(),
+    )
+    .await
+    .json();
+    assert_eq!(tags["tags"].as_array().map(Vec::len), Some(60), "{tags}");
 }
 
 /// Ten executions of ten tasks each, started through the balancer (so on
