@@ -34,6 +34,7 @@ DURATION=${DURATION:-4}           # seconds per storm
 TCP_SIZE=${TCP_SIZE:-2GiB}        # bytes through loopback TCP (PULL_C connections) per round
 STARTUP_RUNS=${STARTUP_RUNS:-3}   # starts per server per round
 HEAVY=${HEAVY:-0}                 # 1: the peak-RSS runs, once, after the rounds
+HEAVY_RUNS=${HEAVY_RUNS:-"push pull"} # which of them
 DISTRIBUTION=${DISTRIBUTION:-/usr/bin/docker-registry}
 BACKEND=${BACKEND:-fs}            # fs: data directories; s3: PostgreSQL + moto S3
 MOTO=${HARBOR_MOTO_SERVER:-$HOME/.cache/harbor-rs/venv/bin/moto_server}
@@ -277,10 +278,14 @@ if [ "$HEAVY" = 1 ]; then
         mkdir -p "$WORK/data/$server"
         fresh_backend
         if [ "$server" = ours ]; then start_ours "$WORK/data/ours"; else start_theirs "$WORK/data/theirs"; fi
-        log "heavy: 8 concurrent 1 GiB uploads to $server"
-        bench "$server" heavy push-mono --count 8 --size 1GiB -c 8
-        log "heavy: 32 clients pulling a 1 GiB blob from $server"
-        bench "$server" heavy pull --count 1 --size 1GiB --passes 32 -c 32 --no-verify
+        if [[ " $HEAVY_RUNS " == *" push "* ]]; then
+            log "heavy: 8 concurrent 1 GiB uploads to $server"
+            bench "$server" heavy push-mono --count 8 --size 1GiB -c 8
+        fi
+        if [[ " $HEAVY_RUNS " == *" pull "* ]]; then
+            log "heavy: 32 clients pulling a 1 GiB blob from $server"
+            bench "$server" heavy pull --count 1 --size 1GiB --passes 32 -c 32 --no-verify
+        fi
         if [ "$server" = ours ]; then stop "$OURS_PID"; else stop "$THEIRS_PID"; fi
     done
 fi
