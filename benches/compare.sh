@@ -35,6 +35,7 @@ TCP_SIZE=${TCP_SIZE:-2GiB}        # bytes through loopback TCP (PULL_C connectio
 STARTUP_RUNS=${STARTUP_RUNS:-3}   # starts per server per round
 HEAVY=${HEAVY:-0}                 # 1: the peak-RSS runs, once, after the rounds
 HEAVY_RUNS=${HEAVY_RUNS:-"push pull"} # which of them
+HEAVY_SIZE=${HEAVY_SIZE:-1GiB}    # bytes per upload of the heavy push
 DISTRIBUTION=${DISTRIBUTION:-/usr/bin/docker-registry}
 BACKEND=${BACKEND:-fs}            # fs: data directories; s3: PostgreSQL + moto S3
 MOTO=${HARBOR_MOTO_SERVER:-$HOME/.cache/harbor-rs/venv/bin/moto_server}
@@ -152,6 +153,24 @@ fresh_backend() { # a new database and buckets for the next servers
         AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing
     )
 }
+MOTO_PID=""
+start_moto() {
+    "$MOTO" -H 127.0.0.1 -p "$MOTO_PORT" >>"$LOGS/moto.log" 2>&1 &
+    MOTO_PID=$!
+    PIDS+=("$MOTO_PID")
+    for i in $(seq 1 300); do
+        curl -s -o /dev/null "$MOTO_URL" && return 0
+        sleep 0.1
+    done
+    echo "moto never answered" >&2
+    exit 1
+}
+# A fresh moto (its objects, spooled to disk, go with the process).
+restart_moto() {
+    [ "$BACKEND" = s3 ] || return 0
+    stop "$MOTO_PID"
+    start_moto
+}
 if [ "$BACKEND" = s3 ]; then
     [ -x "$MOTO" ] || { echo "no $MOTO: bash scripts/test installs moto[server]" >&2; exit 1; }
     PGBIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
@@ -170,12 +189,11 @@ if [ "$BACKEND" = s3 ]; then
     PIDS+=("$!")
     MOTO_PORT=$(free_port)
     MOTO_URL=http://127.0.0.1:$MOTO_PORT
-    "$MOTO" -H 127.0.0.1 -p "$MOTO_PORT" >>"$LOGS/moto.log" 2>&1 &
-    PIDS+=("$!")
     for i in $(seq 1 300); do
-        "$PGBIN/pg_isready" -q -h 127.0.0.1 -p "$PG_PORT" && curl -s -o /dev/null "$MOTO_URL" && break
+        "$PGBIN/pg_isready" -q -h 127.0.0.1 -p "$PG_PORT" && break
         sleep 0.1
     done
+    start_moto
 fi
 
 OURS_PID=""
@@ -187,7 +205,9 @@ start_ours() { # data dir
     wait_ready "$OURS_URL" "$OURS_PID"
 }
 start_theirs() { # data dir
-    "$DISTRIBUTION" serve "$(theirs_config "$1")" >>"$LOGS/theirs.log" 2>&1 &
+    # Its AWS SDK cannot take a custom CA bundle with its own transport
+    # (a panic at start); the bucket is plain HTTP anyway.
+    env -u AWS_CA_BUNDLE "$DISTRIBUTION" serve "$(theirs_config "$1")" >>"$LOGS/theirs.log" 2>&1 &
     THEIRS_PID=$!
     PIDS+=("$THEIRS_PID")
     wait_ready "$THEIRS_URL" "$THEIRS_PID"
@@ -276,11 +296,12 @@ if [ "$HEAVY" = 1 ]; then
     for server in ours theirs; do
         rm -rf "$WORK/data"
         mkdir -p "$WORK/data/$server"
+        restart_moto
         fresh_backend
         if [ "$server" = ours ]; then start_ours "$WORK/data/ours"; else start_theirs "$WORK/data/theirs"; fi
         if [[ " $HEAVY_RUNS " == *" push "* ]]; then
-            log "heavy: 8 concurrent 1 GiB uploads to $server"
-            bench "$server" heavy push-mono --count 8 --size 1GiB -c 8
+            log "heavy: 8 concurrent $HEAVY_SIZE uploads to $server"
+            bench "$server" heavy push-mono --count 8 --size "$HEAVY_SIZE" -c 8
         fi
         if [[ " $HEAVY_RUNS " == *" pull "* ]]; then
             log "heavy: 32 clients pulling a 1 GiB blob from $server"
@@ -294,6 +315,6 @@ LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 log "done in ${SECONDS}s; raw figures in $RESULTS, logs in $LOGS"
 python3 "$ROOT/benches/compare_table.py" "$RESULTS" \
     --note "harbor-rs $COMMIT; harbor-server: auth mode token (admin, Bearer tokens); distribution $("$DISTRIBUTION" --version 2>/dev/null | awk '{print $3}'): no auth" \
-    --note "backend: $BACKEND$([ "$BACKEND" = s3 ] && echo ": ours on PostgreSQL $("$PGBIN/postgres" --version | awk '{print $3}') + moto $("$MOTO" --version 2>/dev/null | awk '{print $NF}') S3, distribution on its s3 driver (redirects off) against the same moto")" \
+    --note "backend: $BACKEND$([ "$BACKEND" = s3 ] && echo ": ours on PostgreSQL $("$PGBIN/postgres" --version | awk '{print $3}') + moto $("$(dirname "$MOTO")/python" -c 'import moto; print(moto.__version__)') S3, distribution on its s3 driver (redirects off) against the same moto")" \
     --note "rounds: $ROUNDS; push $PUSH_COUNT x $PUSH_SIZE, $PUSH_C at a time (chunks $CHUNK); pull $PULL_C at a time; manifest $MANIFEST_C clients; token $TOKEN_C; spread $SPREAD_C; tags $TAGS (n=$PAGE); storms ${DURATION}s; tcp $TCP_SIZE; tags in $TAGS_ROUNDS round(s)" \
     --note "machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'); load average before ${LOAD_BEFORE}, after ${LOAD_AFTER}; ${SECONDS}s"

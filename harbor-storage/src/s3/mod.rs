@@ -15,6 +15,7 @@
 //! Every session is kept in the bucket, none in process memory: an upload
 //! begun on one instance of a cluster continues on any other.
 
+mod parts;
 mod sha256_state;
 #[cfg(feature = "conformance")]
 pub mod testing;

@@ -24,7 +24,7 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use futures::StreamExt;
 use harbor_core::blob_store::upload_unknown;
 use harbor_core::{Algorithm, ByteStream, Digest, Error, ErrorCode, Hasher, Result, UploadInfo};
@@ -34,6 +34,7 @@ use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use serde::{Deserialize, Serialize};
 
+use super::parts::PartBuffer;
 use super::sha256_state::Sha256State;
 use super::{found, s3_error, S3BlobStore};
 use crate::error::StorageError;
@@ -192,7 +193,7 @@ impl S3BlobStore {
         id: &str,
         multipart: &str,
         index: usize,
-        part: Bytes,
+        part: Vec<Bytes>,
         hash: Sha256State,
     ) -> Result<(PartId, Sha256State)> {
         if index >= MAX_PARTS {
@@ -204,21 +205,23 @@ impl S3BlobStore {
                 ),
             ));
         }
+        // Hashed on the blocking pool while it travels.
         let hashing = part.clone();
         let hash = tokio::task::spawn_blocking(move || {
             let mut hash = hash;
-            hash.update(&hashing);
+            for frame in &hashing {
+                hash.update(frame);
+            }
             hash
-        })
-        .await
-        .map_err(StorageError::from)?;
+        });
         let data = self.upload_path(id, "data");
         let multipart_id = multipart.to_owned();
-        let pid = self
+        let upload = self
             .s3
-            .put_part(&data, &multipart_id, index, PutPayload::from(part))
-            .await
-            .map_err(|e| s3_error(format!("upload {id} part {index}"), e))?;
+            .put_part(&data, &multipart_id, index, PutPayload::from_iter(part));
+        let (hash, pid) = tokio::join!(hash, upload);
+        let hash = hash.map_err(StorageError::from)?;
+        let pid = pid.map_err(|e| s3_error(format!("upload {id} part {index}"), e))?;
         Ok((pid, hash))
     }
 
@@ -252,8 +255,8 @@ impl S3BlobStore {
                 serde_json::json!({ "offset": s.size }),
             ));
         }
-        let mut buf = BytesMut::with_capacity(self.part_size);
-        buf.extend_from_slice(&self.read_tail(id, &s).await?);
+        let mut buf = PartBuffer::default();
+        buf.push(self.read_tail(id, &s).await?);
         let mut created: Option<String> = None;
         let mut new_parts = Vec::new();
         let mut hash = s.hash.clone();
@@ -265,9 +268,8 @@ impl S3BlobStore {
                 if let Some(exp) = expected_len.filter(|exp| received > *exp) {
                     return Err(size_invalid(exp, received));
                 }
-                buf.extend_from_slice(&chunk);
-                while buf.len() >= self.part_size {
-                    let part = buf.split_to(self.part_size).freeze();
+                buf.push(chunk);
+                while let Some(part) = buf.take_part(self.part_size) {
                     let multipart = match s.multipart.clone().or_else(|| created.clone()) {
                         Some(m) => m,
                         None => {
@@ -310,11 +312,11 @@ impl S3BlobStore {
         if tail_changed {
             s.tail_gen += 1;
             s.tail_len = buf.len() as u64;
-            if !buf.is_empty() {
+            if buf.len() > 0 {
                 self.s3
                     .put(
                         &self.tail_path(id, s.tail_gen),
-                        PutPayload::from(buf.freeze()),
+                        PutPayload::from_iter(buf.into_frames()),
                     )
                     .await
                     .map_err(|e| s3_error(format!("upload {id} tail"), e))?;
@@ -400,7 +402,13 @@ impl S3BlobStore {
             .collect();
         if !tail.is_empty() {
             let (pid, _) = self
-                .put_part(id, &multipart, parts.len(), tail, Sha256State::default())
+                .put_part(
+                    id,
+                    &multipart,
+                    parts.len(),
+                    vec![tail],
+                    Sha256State::default(),
+                )
                 .await?;
             parts.push(pid);
         }
