@@ -144,6 +144,25 @@ pub trait BlobStore: Debug + Send + Sync + 'static {
     /// `DIGEST_INVALID` and leaves the session as it was. Returns the blob's size.
     async fn commit_upload(&self, id: &str, expected: &Digest) -> Result<u64>;
 
+    /// Appends `body` at `offset` and commits the upload under `expected`:
+    /// the last chunk and the completion of one request. Exactly
+    /// [`BlobStore::append_upload`] then [`BlobStore::commit_upload`], which
+    /// is what the default does; a backend may skip saving the session in
+    /// between (S3 then never writes the last bytes aside to read them back).
+    /// A failed append changes nothing; after a digest mismatch the session
+    /// holds the appended bytes, as the two calls would leave it.
+    async fn append_and_commit(
+        &self,
+        id: &str,
+        offset: u64,
+        body: ByteStream,
+        expected_len: Option<u64>,
+        expected: &Digest,
+    ) -> Result<u64> {
+        self.append_upload(id, offset, body, expected_len).await?;
+        self.commit_upload(id, expected).await
+    }
+
     /// Drops an upload session and its bytes; a no-op if unknown.
     async fn abort_upload(&self, id: &str) -> Result<()>;
 
@@ -159,11 +178,9 @@ pub trait BlobStore: Debug + Send + Sync + 'static {
     ) -> Result<u64> {
         let id = format!("put-{}", uuid::Uuid::new_v4());
         self.create_upload(&id).await?;
-        let result = async {
-            self.append_upload(&id, 0, body, expected_len).await?;
-            self.commit_upload(&id, digest).await
-        }
-        .await;
+        let result = self
+            .append_and_commit(&id, 0, body, expected_len, digest)
+            .await;
         if result.is_err() {
             // The blob was never published; the session's bytes are garbage.
             let _ = self.abort_upload(&id).await;

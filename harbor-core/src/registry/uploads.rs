@@ -116,12 +116,19 @@ impl Registry {
         digest: &Digest,
         final_chunk: Option<(ByteStream, Option<u64>)>,
     ) -> Result<u64> {
-        if let Some((body, len)) = final_chunk {
-            self.append_upload(repo, id, None, len, body).await?;
-        } else {
-            self.session(repo, id).await?;
-        }
-        let size = match self.blobs.commit_upload(id, digest).await {
+        let committed = match final_chunk {
+            Some((body, len)) => {
+                let current = self.upload_status(repo, id).await?.offset;
+                self.blobs
+                    .append_and_commit(id, current, body, len, digest)
+                    .await
+            }
+            None => {
+                self.session(repo, id).await?;
+                self.blobs.commit_upload(id, digest).await
+            }
+        };
+        let size = match committed {
             Ok(size) => size,
             Err(e) => {
                 if e.code() == ErrorCode::DigestInvalid {

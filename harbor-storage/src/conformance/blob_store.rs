@@ -47,6 +47,7 @@ pub async fn run_all(store: &dyn BlobStore) {
     a_large_blob_streams_through_in_many_chunks(store).await;
     a_local_file_holds_exactly_the_blob(store).await;
     chunks_of_any_size_make_one_blob(store).await;
+    last_chunk_and_commit_in_one_call(store).await;
 }
 
 /// Checks that need two handles on the same storage (two instances of a
@@ -434,4 +435,56 @@ pub async fn a_local_file_holds_exactly_the_blob(store: &dyn BlobStore) {
         );
     }
     ok("delete", store.delete(&d).await);
+}
+
+/// The last chunk and the commit in one call publish exactly the blob and
+/// end the session; under a wrong digest nothing is published and the
+/// session holds the chunk, which a commit under the right digest then
+/// publishes.
+pub async fn last_chunk_and_commit_in_one_call(store: &dyn BlobStore) {
+    const MIB: usize = 1024 * 1024;
+    let data = pattern(7 * MIB + 5, 3);
+    let d = Digest::sha256(&data);
+    let first = 2 * MIB + 1;
+    for (id, claimed) in [
+        ("conformance-final-ok", d.clone()),
+        ("conformance-final-bad", Digest::sha256(b"other")),
+    ] {
+        ok("create", store.create_upload(id).await);
+        ok(
+            "append",
+            store
+                .append_upload(id, 0, bytes_stream(data[..first].to_vec()), None)
+                .await,
+        );
+        let rest = Bytes::copy_from_slice(&data[first..]);
+        let len = rest.len() as u64;
+        let outcome = store
+            .append_and_commit(id, first as u64, bytes_stream(rest), Some(len), &claimed)
+            .await;
+        if claimed == d {
+            assert_eq!(ok("append and commit", outcome), data.len() as u64);
+            assert_eq!(ok("session gone", store.upload_size(id).await), None);
+        } else {
+            assert_eq!(
+                outcome.err().map(|e| e.code()),
+                Some(ErrorCode::DigestInvalid)
+            );
+            assert_eq!(ok("stat claimed", store.stat(&claimed).await), None);
+            assert_eq!(ok("stat actual", store.stat(&d).await), None);
+            assert_eq!(
+                ok("size kept", store.upload_size(id).await),
+                Some(data.len() as u64)
+            );
+            assert_eq!(
+                ok("commit right", store.commit_upload(id, &d).await),
+                data.len() as u64
+            );
+        }
+        assert!(
+            read_all(store, &d, None).await == data,
+            "{id}: blob differs"
+        );
+        ok("delete", store.delete(&d).await);
+    }
 }

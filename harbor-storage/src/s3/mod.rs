@@ -315,6 +315,18 @@ impl BlobStore for S3BlobStore {
         self.commit(id, expected).await
     }
 
+    async fn append_and_commit(
+        &self,
+        id: &str,
+        offset: u64,
+        body: ByteStream,
+        expected_len: Option<u64>,
+        expected: &Digest,
+    ) -> Result<u64> {
+        self.append_then_commit(id, offset, body, expected_len, expected)
+            .await
+    }
+
     async fn abort_upload(&self, id: &str) -> Result<()> {
         self.abort(id).await
     }

@@ -42,6 +42,32 @@ use crate::error::StorageError;
 /// S3's largest part number.
 const MAX_PARTS: usize = 10_000;
 
+/// A chunk received but not yet saved: the session as it will be, the
+/// bytes after its last whole part, and the tail it replaces.
+struct Received {
+    session: Session,
+    tail: Bytes,
+    /// The previous tail's generation and length, when the tail changed.
+    old_tail: Option<(u64, u64)>,
+}
+
+/// Whether the parts' saved hash and `tail` make `expected` (SHA-256),
+/// finished on the blocking pool.
+async fn verify_sha256(s: &Session, tail: &Bytes, expected: &Digest) -> Result<()> {
+    let mut hash = s.hash.clone();
+    let hashing = tail.clone();
+    let hex = tokio::task::spawn_blocking(move || {
+        hash.update(&hashing);
+        hash.finish_hex()
+    })
+    .await
+    .map_err(StorageError::from)?;
+    if hex != expected.hex() {
+        return Err(digest_invalid(expected, &format!("sha256:{hex}")));
+    }
+    Ok(())
+}
+
 /// What `uploads/<id>/state` holds.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(super) struct Session {
@@ -225,13 +251,15 @@ impl S3BlobStore {
         Ok((pid, hash))
     }
 
-    pub(super) async fn append(
+    /// Receives a chunk: whole parts go to S3 as they fill; the session's
+    /// new state and tail are returned, not yet saved.
+    async fn receive(
         &self,
         id: &str,
         offset: u64,
         mut body: ByteStream,
         expected_len: Option<u64>,
-    ) -> Result<u64> {
+    ) -> Result<Received> {
         let mut s = self.session(id).await?;
         if !s.assembled && s.hash.len() + s.tail_len != s.size {
             return Err(StorageError::Corrupt(format!(
@@ -309,18 +337,10 @@ impl S3BlobStore {
         let old_tail = (s.tail_gen, s.tail_len);
         let tail_changed =
             received > 0 && (buf.len() as u64 != s.tail_len || !new_parts.is_empty());
+        let tail: Bytes = buf.into_frames().concat().into();
         if tail_changed {
             s.tail_gen += 1;
-            s.tail_len = buf.len() as u64;
-            if buf.len() > 0 {
-                self.s3
-                    .put(
-                        &self.tail_path(id, s.tail_gen),
-                        PutPayload::from_iter(buf.into_frames()),
-                    )
-                    .await
-                    .map_err(|e| s3_error(format!("upload {id} tail"), e))?;
-            }
+            s.tail_len = tail.len() as u64;
         }
         s.size += received;
         s.parts.extend(new_parts);
@@ -328,58 +348,121 @@ impl S3BlobStore {
         if s.multipart.is_none() {
             s.multipart = created;
         }
-        self.save(id, &s).await?;
-        if tail_changed && old_tail.1 > 0 {
-            let _ = self.s3.delete(&self.tail_path(id, old_tail.0)).await;
+        Ok(Received {
+            session: s,
+            tail,
+            old_tail: tail_changed.then_some(old_tail),
+        })
+    }
+
+    /// Saves a received chunk: its tail under a new name, then the state
+    /// (the point at which the chunk counts), then the old tail goes.
+    async fn persist(&self, id: &str, r: Received) -> Result<u64> {
+        let s = r.session;
+        if let Some(old) = r.old_tail {
+            if !r.tail.is_empty() {
+                self.s3
+                    .put(&self.tail_path(id, s.tail_gen), PutPayload::from(r.tail))
+                    .await
+                    .map_err(|e| s3_error(format!("upload {id} tail"), e))?;
+            }
+            self.save(id, &s).await?;
+            if old.1 > 0 {
+                let _ = self.s3.delete(&self.tail_path(id, old.0)).await;
+            }
+        } else {
+            self.save(id, &s).await?;
         }
         Ok(s.size)
     }
 
+    pub(super) async fn append(
+        &self,
+        id: &str,
+        offset: u64,
+        body: ByteStream,
+        expected_len: Option<u64>,
+    ) -> Result<u64> {
+        let received = self.receive(id, offset, body, expected_len).await?;
+        self.persist(id, received).await
+    }
+
+    /// The last chunk and the commit of one request: when the digest is
+    /// SHA-256 the tail goes straight into the blob, never written to the
+    /// bucket and read back. A mismatch saves the chunk, as an append and a
+    /// failed commit would leave it.
+    pub(super) async fn append_then_commit(
+        &self,
+        id: &str,
+        offset: u64,
+        body: ByteStream,
+        expected_len: Option<u64>,
+        expected: &Digest,
+    ) -> Result<u64> {
+        let received = self.receive(id, offset, body, expected_len).await?;
+        if expected.algorithm() != Algorithm::Sha256 {
+            self.persist(id, received).await?;
+            return self.commit(id, expected).await;
+        }
+        if let Err(e) = verify_sha256(&received.session, &received.tail, expected).await {
+            self.persist(id, received).await?;
+            return Err(e);
+        }
+        self.publish_session(id, received.session, received.tail, expected)
+            .await
+    }
+
     pub(super) async fn commit(&self, id: &str, expected: &Digest) -> Result<u64> {
         let mut s = self.session(id).await?;
-        let data = self.upload_path(id, "data");
         if !s.assembled && expected.algorithm() == Algorithm::Sha256 {
             let tail = self.read_tail(id, &s).await?;
-            let mut hash = s.hash.clone();
-            let hashing = tail.clone();
-            let hex = tokio::task::spawn_blocking(move || {
-                hash.update(&hashing);
-                hash.finish_hex()
-            })
-            .await
-            .map_err(StorageError::from)?;
-            if hex != expected.hex() {
-                return Err(digest_invalid(expected, &format!("sha256:{hex}")));
-            }
+            verify_sha256(&s, &tail, expected).await?;
+            return self.publish_session(id, s, tail, expected).await;
+        }
+        let data = self.upload_path(id, "data");
+        if !s.assembled {
+            let tail = self.read_tail(id, &s).await?;
             if s.multipart.is_none() {
-                // A blob smaller than a part: one atomic PUT publishes it.
                 self.s3
-                    .put(&self.blob_path(expected), PutPayload::from(tail))
+                    .put(&data, PutPayload::from(tail))
                     .await
-                    .map_err(|e| s3_error(format!("publish {expected}"), e))?;
+                    .map_err(|e| s3_error(format!("assemble upload {id}"), e))?;
             } else {
                 self.assemble(id, &mut s, tail).await?;
-                self.publish(&data, expected).await?;
             }
+            s.assembled = true;
+            self.save(id, &s).await?;
+        }
+        let actual = self.hash_object(&data, expected.algorithm()).await?;
+        if &actual != expected {
+            return Err(digest_invalid(expected, &actual.to_string()));
+        }
+        self.publish(&data, expected).await?;
+        let size = s.size;
+        s.multipart = None;
+        self.remove_session(id, &s).await;
+        Ok(size)
+    }
+
+    /// Publishes a verified session whose bytes are its parts and `tail`,
+    /// and removes the session.
+    async fn publish_session(
+        &self,
+        id: &str,
+        mut s: Session,
+        tail: Bytes,
+        expected: &Digest,
+    ) -> Result<u64> {
+        if s.multipart.is_none() {
+            // A blob smaller than a part: one atomic PUT publishes it.
+            self.s3
+                .put(&self.blob_path(expected), PutPayload::from(tail))
+                .await
+                .map_err(|e| s3_error(format!("publish {expected}"), e))?;
         } else {
-            if !s.assembled {
-                let tail = self.read_tail(id, &s).await?;
-                if s.multipart.is_none() {
-                    self.s3
-                        .put(&data, PutPayload::from(tail))
-                        .await
-                        .map_err(|e| s3_error(format!("assemble upload {id}"), e))?;
-                } else {
-                    self.assemble(id, &mut s, tail).await?;
-                }
-                s.assembled = true;
-                self.save(id, &s).await?;
-            }
-            let actual = self.hash_object(&data, expected.algorithm()).await?;
-            if &actual != expected {
-                return Err(digest_invalid(expected, &actual.to_string()));
-            }
-            self.publish(&data, expected).await?;
+            self.assemble(id, &mut s, tail).await?;
+            self.publish(&self.upload_path(id, "data"), expected)
+                .await?;
         }
         let size = s.size;
         // The multipart upload is complete: nothing to abort.
