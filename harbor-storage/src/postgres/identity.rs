@@ -111,25 +111,6 @@ async fn touched(store: &PgStore, sql: &'static str, args: &[&(dyn ToSql + Sync)
     })
 }
 
-impl PgStore {
-    /// One row of a one-statement read, by `sql`.
-    async fn read_one<T: Send>(
-        &self,
-        sql: String,
-        args: &[&(dyn ToSql + Sync)],
-        map: fn(&Row) -> Result<T, StorageError>,
-    ) -> Result<Option<T>> {
-        pg!(self, single, |c| {
-            let st = c.prepare_cached(&sql).await?;
-            c.query_opt(&st, args)
-                .await?
-                .as_ref()
-                .map(map)
-                .transpose()?
-        })
-    }
-}
-
 #[async_trait]
 impl IdentityStore for PgStore {
     async fn create_user(&self, u: &NewUser) -> Result<User> {

@@ -35,7 +35,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use harbor_core::Digest;
-use tokio_postgres::NoTls;
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{NoTls, Row};
 
 use crate::error::StorageError;
 
@@ -276,4 +277,23 @@ fn parse_digest(s: &str) -> Result<Digest, StorageError> {
 /// is corrupt data, not a silent default.
 fn parsed<T>(what: &str, parse: fn(&str) -> Option<T>, value: &str) -> Result<T, StorageError> {
     parse(value).ok_or_else(|| StorageError::Corrupt(format!("unknown {what} {value:?}")))
+}
+
+impl PgStore {
+    /// One row of a one-statement read, by `sql`.
+    pub(super) async fn read_one<T: Send>(
+        &self,
+        sql: String,
+        args: &[&(dyn ToSql + Sync)],
+        map: fn(&Row) -> Result<T, StorageError>,
+    ) -> harbor_core::Result<Option<T>> {
+        pg!(self, single, |c| {
+            let st = c.prepare_cached(&sql).await?;
+            c.query_opt(&st, args)
+                .await?
+                .as_ref()
+                .map(map)
+                .transpose()?
+        })
+    }
 }

@@ -95,23 +95,6 @@ impl PgStore {
                 .collect::<Result<Vec<_>, _>>()?
         })
     }
-
-    /// The row with id `id` of a one-statement read by id.
-    async fn read_by_id<T: Send>(
-        &self,
-        sql: String,
-        id: i64,
-        map: fn(&Row) -> Result<T, StorageError>,
-    ) -> Result<Option<T>> {
-        pg!(self, single, |c| {
-            let st = c.prepare_cached(&sql).await?;
-            c.query_opt(&st, &[&id])
-                .await?
-                .as_ref()
-                .map(map)
-                .transpose()?
-        })
-    }
 }
 
 #[async_trait]
@@ -147,7 +130,7 @@ impl ReplicationStore for PgStore {
 
     async fn registry(&self, id: i64) -> Result<Option<RegistryRecord>> {
         let sql = format!("SELECT {REGISTRY_COLUMNS} FROM replication_registries WHERE id = $1");
-        self.read_by_id(sql, id, registry_row).await
+        self.read_one(sql, &[&id], registry_row).await
     }
 
     async fn list_registries(&self) -> Result<Vec<RegistryRecord>> {
@@ -209,7 +192,7 @@ impl ReplicationStore for PgStore {
 
     async fn policy(&self, id: i64) -> Result<Option<PolicyRecord>> {
         let sql = format!("SELECT {POLICY_COLUMNS} FROM replication_policies WHERE id = $1");
-        self.read_by_id(sql, id, policy_row).await
+        self.read_one(sql, &[&id], policy_row).await
     }
 
     async fn list_policies(&self) -> Result<Vec<PolicyRecord>> {
@@ -262,7 +245,7 @@ impl ReplicationStore for PgStore {
 
     async fn execution(&self, id: i64) -> Result<Option<Execution>> {
         let sql = format!("{EXECUTION_SELECT} WHERE e.id = $1");
-        self.read_by_id(sql, id, execution_row).await
+        self.read_one(sql, &[&id], execution_row).await
     }
 
     async fn list_executions(
@@ -358,7 +341,7 @@ impl ReplicationStore for PgStore {
 
     async fn task(&self, id: i64) -> Result<Option<TaskRecord>> {
         let sql = format!("SELECT {TASK_COLUMNS} FROM replication_tasks WHERE id = $1");
-        self.read_by_id(sql, id, task_row).await
+        self.read_one(sql, &[&id], task_row).await
     }
 
     async fn set_task_status(&self, id: i64, status: RunStatus, attempts: u32) -> Result<bool> {

@@ -548,6 +548,11 @@ impl S3BlobStore {
                     .await;
             }
         }
+        self.delete_session_objects(id).await;
+    }
+
+    /// Deletes every object of session `id`, its state last.
+    async fn delete_session_objects(&self, id: &str) {
         let prefix = self.path(&format!("uploads/{id}"));
         let state = self.upload_path(id, "state");
         let listed: Vec<Path> = self
@@ -569,19 +574,8 @@ impl S3BlobStore {
         let s = self.load_session(id).await?;
         match s {
             Some(s) => self.remove_session(id, &s).await,
-            None => {
-                // Leftovers of an interrupted removal, if any.
-                let prefix = self.path(&format!("uploads/{id}"));
-                let listed: Vec<Path> = self
-                    .s3
-                    .list(Some(&prefix))
-                    .filter_map(|m| futures::future::ready(m.ok().map(|m| m.location)))
-                    .collect()
-                    .await;
-                for path in &listed {
-                    let _ = self.s3.delete(path).await;
-                }
-            }
+            // Leftovers of an interrupted removal, if any.
+            None => self.delete_session_objects(id).await,
         }
         Ok(())
     }
