@@ -48,6 +48,7 @@ pub async fn run_all(store: &dyn BlobStore) {
     a_local_file_holds_exactly_the_blob(store).await;
     chunks_of_any_size_make_one_blob(store).await;
     last_chunk_and_commit_in_one_call(store).await;
+    pushing_a_blob_again_does_not_disturb_its_readers(store).await;
 }
 
 /// Checks that need two handles on the same storage (two instances of a
@@ -487,4 +488,67 @@ pub async fn last_chunk_and_commit_in_one_call(store: &dyn BlobStore) {
         );
         ok("delete", store.delete(&d).await);
     }
+}
+
+/// A blob pushed again (the same layer into another repository) while
+/// clients read it: every reader gets every byte.
+pub async fn pushing_a_blob_again_does_not_disturb_its_readers(store: &dyn BlobStore) {
+    const MIB: usize = 1024 * 1024;
+    let data = pattern(6 * MIB + 9, 4);
+    let d = Digest::sha256(&data);
+    ok("put", store.put(&d, bytes_stream(data.clone()), None).await);
+    let read_whole = || async {
+        let mut got = Vec::with_capacity(data.len());
+        let mut reading = ok("get", store.get(&d, None).await);
+        while let Some(chunk) = reading.next().await {
+            got.extend_from_slice(&ok("read", chunk));
+        }
+        got
+    };
+    let readers = async {
+        let mut lengths = Vec::new();
+        for _ in 0..6 {
+            let round = futures::future::join_all((0..3).map(|_| read_whole())).await;
+            for got in round {
+                assert!(
+                    got == data,
+                    "a reader got {} of {} bytes",
+                    got.len(),
+                    data.len()
+                );
+                lengths.push(got.len());
+            }
+        }
+        lengths
+    };
+    let pushes = async {
+        for n in 0..3 {
+            // Through a session, as a push does, in two chunks.
+            let id = format!("conformance-again-{n}");
+            ok("create", store.create_upload(&id).await);
+            let half = data.len() / 2;
+            ok(
+                "append",
+                store
+                    .append_upload(&id, 0, bytes_stream(data[..half].to_vec()), None)
+                    .await,
+            );
+            ok(
+                "append and commit",
+                store
+                    .append_and_commit(
+                        &id,
+                        half as u64,
+                        bytes_stream(data[half..].to_vec()),
+                        None,
+                        &d,
+                    )
+                    .await,
+            );
+        }
+    };
+    let (lengths, ()) = futures::join!(readers, pushes);
+    assert_eq!(lengths.len(), 18);
+    assert_eq!(ok("stat", store.stat(&d).await), Some(data.len() as u64));
+    ok("delete", store.delete(&d).await);
 }

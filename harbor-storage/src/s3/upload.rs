@@ -437,7 +437,9 @@ impl S3BlobStore {
         if &actual != expected {
             return Err(digest_invalid(expected, &actual.to_string()));
         }
-        self.publish(&data, expected).await?;
+        if !self.published(expected, s.size).await? {
+            self.publish(&data, expected).await?;
+        }
         let size = s.size;
         s.multipart = None;
         self.remove_session(id, &s).await;
@@ -453,7 +455,9 @@ impl S3BlobStore {
         tail: Bytes,
         expected: &Digest,
     ) -> Result<u64> {
-        if s.multipart.is_none() {
+        if self.published(expected, s.size).await? {
+            // The session's multipart upload is aborted with it.
+        } else if s.multipart.is_none() {
             // A blob smaller than a part: one atomic PUT publishes it.
             self.s3
                 .put(&self.blob_path(expected), PutPayload::from(tail))
@@ -461,12 +465,12 @@ impl S3BlobStore {
                 .map_err(|e| s3_error(format!("publish {expected}"), e))?;
         } else {
             self.assemble(id, &mut s, tail).await?;
+            // Complete: nothing to abort.
+            s.multipart = None;
             self.publish(&self.upload_path(id, "data"), expected)
                 .await?;
         }
         let size = s.size;
-        // The multipart upload is complete: nothing to abort.
-        s.multipart = None;
         self.remove_session(id, &s).await;
         Ok(size)
     }
@@ -508,6 +512,17 @@ impl S3BlobStore {
             .copy(data, &self.blob_path(digest))
             .await
             .map_err(|e| s3_error(format!("publish {digest}"), e))
+    }
+
+    /// Whether the blob is published already (the same digest pushed
+    /// before, or by a concurrent upload). It is then left as it is:
+    /// rewriting identical bytes gains nothing, and a store that does not
+    /// swap an object atomically for its readers (moto serves an empty body
+    /// to a read that races an overwrite) would fail a concurrent pull.
+    async fn published(&self, digest: &Digest, size: u64) -> Result<bool> {
+        let meta = found(self.s3.head(&self.blob_path(digest)).await)
+            .map_err(|e| s3_error(format!("stat {digest}"), e))?;
+        Ok(meta.is_some_and(|m| m.size == size))
     }
 
     async fn hash_object(&self, path: &Path, algorithm: Algorithm) -> Result<Digest> {
