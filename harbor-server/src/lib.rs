@@ -1,8 +1,9 @@
 //! The HTTP face of harbor-rs: the OCI distribution API under `/v2/` and
 //! Harbor's `/api/v2.0` endpoints, as an axum [`Router`](axum::Router) that
-//! other programs can mount, plus [`Server`], which runs it on the embedded
-//! default storage (SQLite metadata and blobs on the file system under a data
-//! directory).
+//! other programs can mount, plus [`Server`], which runs it on the stores its
+//! [`Config`] names: by default SQLite metadata and blobs on the file system
+//! under a data directory; PostgreSQL (`database_url`) and S3
+//! (`[storage.s3]`) for several instances behind a load balancer.
 //!
 //! [`Harbor::builder`] composes the router over any stores; here it is
 //! called directly, as a tower service:
@@ -264,8 +265,8 @@ async fn embedded(config: &Config) -> Result<(Harbor, Option<String>), ServerErr
 }
 
 /// A server bound to its address with its storage open, ready to run: the
-/// embedded default (SQLite and the file system under `data_dir`) composed
-/// with [`Harbor::builder`], as any other stores would be.
+/// stores of [`open_stores`] (by default SQLite and the file system under
+/// `data_dir`) composed with [`Harbor::builder`], as any other stores would be.
 pub struct Server {
     config: Config,
     harbor: Harbor,
@@ -286,8 +287,8 @@ impl std::fmt::Debug for Server {
 }
 
 impl Server {
-    /// Opens the storage under `config.data_dir`, loads TLS if configured and
-    /// binds `config.listen` (port 0 picks a free port).
+    /// Opens the configured stores ([`open_stores`]), loads TLS if configured
+    /// and binds `config.listen` (port 0 picks a free port).
     pub async fn bind(config: Config) -> Result<Server, ServerError> {
         let tls = match &config.tls {
             Some(t) => Some(serve::tls_acceptor(&t.cert, &t.key)?),
