@@ -103,14 +103,6 @@ fn like_pattern(s: &str) -> String {
     format!("%{escaped}%")
 }
 
-/// Runs a one-statement `UPDATE`/`DELETE`; whether it touched a row.
-async fn touched(store: &PgStore, sql: &'static str, args: &[&(dyn ToSql + Sync)]) -> Result<bool> {
-    pg!(store, single, |c| {
-        let st = c.prepare_cached(sql).await?;
-        c.execute(&st, args).await? > 0
-    })
-}
-
 #[async_trait]
 impl IdentityStore for PgStore {
     async fn create_user(&self, u: &NewUser) -> Result<User> {
@@ -202,8 +194,7 @@ impl IdentityStore for PgStore {
     }
 
     async fn set_password_hash(&self, id: i64, hash: &str) -> Result<bool> {
-        touched(
-            self,
+        self.touched(
             "UPDATE users SET password_hash = $2, updated_at = harbor_now_ms() WHERE id = $1",
             &[&id, &hash],
         )
@@ -211,8 +202,7 @@ impl IdentityStore for PgStore {
     }
 
     async fn set_sysadmin(&self, id: i64, sysadmin: bool) -> Result<bool> {
-        touched(
-            self,
+        self.touched(
             "UPDATE users SET sysadmin = $2, updated_at = harbor_now_ms() WHERE id = $1",
             &[&id, &sysadmin],
         )
@@ -220,7 +210,8 @@ impl IdentityStore for PgStore {
     }
 
     async fn delete_user(&self, id: i64) -> Result<bool> {
-        touched(self, "DELETE FROM users WHERE id = $1", &[&id]).await
+        self.touched("DELETE FROM users WHERE id = $1", &[&id])
+            .await
     }
 
     async fn create_project_with_metadata(
@@ -301,8 +292,7 @@ impl IdentityStore for PgStore {
     }
 
     async fn set_project_public(&self, id: i64, public: bool) -> Result<bool> {
-        touched(
-            self,
+        self.touched(
             "UPDATE projects SET public = $2, updated_at = harbor_now_ms() WHERE id = $1",
             &[&id, &public],
         )
@@ -315,8 +305,7 @@ impl IdentityStore for PgStore {
         metadata: &BTreeMap<String, String>,
     ) -> Result<bool> {
         let metadata = metadata_json(metadata)?;
-        touched(
-            self,
+        self.touched(
             "UPDATE projects SET metadata = $2, updated_at = harbor_now_ms() WHERE id = $1",
             &[&id, &metadata],
         )
@@ -324,7 +313,8 @@ impl IdentityStore for PgStore {
     }
 
     async fn delete_project(&self, id: i64) -> Result<bool> {
-        touched(self, "DELETE FROM projects WHERE id = $1", &[&id]).await
+        self.touched("DELETE FROM projects WHERE id = $1", &[&id])
+            .await
     }
 
     async fn add_member(&self, project_id: i64, user_id: i64, role: Role) -> Result<Member> {
@@ -373,8 +363,7 @@ impl IdentityStore for PgStore {
     }
 
     async fn set_member_role(&self, project_id: i64, member_id: i64, role: Role) -> Result<bool> {
-        touched(
-            self,
+        self.touched(
             "UPDATE project_members SET role = $3 WHERE project_id = $1 AND id = $2",
             &[&project_id, &member_id, &role.id()],
         )
@@ -382,8 +371,7 @@ impl IdentityStore for PgStore {
     }
 
     async fn remove_member(&self, project_id: i64, member_id: i64) -> Result<bool> {
-        touched(
-            self,
+        self.touched(
             "DELETE FROM project_members WHERE project_id = $1 AND id = $2",
             &[&project_id, &member_id],
         )
@@ -458,8 +446,7 @@ impl IdentityStore for PgStore {
     async fn update_robot(&self, r: &Robot) -> Result<bool> {
         let permissions = permissions_json(&r.permissions)?;
         let expires_at = r.expires_at.map(to_ms);
-        touched(
-            self,
+        self.touched(
             "UPDATE robots SET description = $2, expires_at = $3, disabled = $4, permissions = $5,
              updated_at = harbor_now_ms() WHERE id = $1",
             &[
@@ -474,8 +461,7 @@ impl IdentityStore for PgStore {
     }
 
     async fn set_robot_secret(&self, id: i64, hash: &str) -> Result<bool> {
-        touched(
-            self,
+        self.touched(
             "UPDATE robots SET secret_hash = $2, updated_at = harbor_now_ms() WHERE id = $1",
             &[&id, &hash],
         )
@@ -483,7 +469,8 @@ impl IdentityStore for PgStore {
     }
 
     async fn delete_robot(&self, id: i64) -> Result<bool> {
-        touched(self, "DELETE FROM robots WHERE id = $1", &[&id]).await
+        self.touched("DELETE FROM robots WHERE id = $1", &[&id])
+            .await
     }
 
     async fn append_audit(&self, entries: &[AuditEntry]) -> Result<()> {

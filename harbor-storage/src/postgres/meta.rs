@@ -428,12 +428,8 @@ impl MetaStore for PgStore {
     }
 
     async fn delete_upload(&self, id: &str) -> Result<bool> {
-        pg!(self, single, |c| {
-            let st = c
-                .prepare_cached("DELETE FROM upload_sessions WHERE id = $1")
-                .await?;
-            c.execute(&st, &[&id]).await? > 0
-        })
+        self.touched("DELETE FROM upload_sessions WHERE id = $1", &[&id])
+            .await
     }
 
     async fn uploads_started_before(&self, before: SystemTime) -> Result<Vec<UploadSession>> {

@@ -297,3 +297,17 @@ impl PgStore {
         })
     }
 }
+
+impl PgStore {
+    /// Runs a one-statement `UPDATE`/`DELETE`; whether it touched a row.
+    pub(super) async fn touched(
+        &self,
+        sql: &'static str,
+        args: &[&(dyn ToSql + Sync)],
+    ) -> harbor_core::Result<bool> {
+        pg!(self, single, |c| {
+            let st = c.prepare_cached(sql).await?;
+            c.execute(&st, args).await? > 0
+        })
+    }
+}

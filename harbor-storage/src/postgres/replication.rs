@@ -168,12 +168,8 @@ impl ReplicationStore for PgStore {
     }
 
     async fn delete_registry(&self, id: i64) -> Result<bool> {
-        pg!(self, single, |c| {
-            let st = c
-                .prepare_cached("DELETE FROM replication_registries WHERE id = $1")
-                .await?;
-            c.execute(&st, &[&id]).await? > 0
-        })
+        self.touched("DELETE FROM replication_registries WHERE id = $1", &[&id])
+            .await
     }
 
     async fn create_policy(&self, name: &str, definition: &str) -> Result<PolicyRecord> {
@@ -216,12 +212,8 @@ impl ReplicationStore for PgStore {
     }
 
     async fn delete_policy(&self, id: i64) -> Result<bool> {
-        pg!(self, single, |c| {
-            let st = c
-                .prepare_cached("DELETE FROM replication_policies WHERE id = $1")
-                .await?;
-            c.execute(&st, &[&id]).await? > 0
-        })
+        self.touched("DELETE FROM replication_policies WHERE id = $1", &[&id])
+            .await
     }
 
     async fn create_execution(&self, policy_id: i64, trigger: TriggerKind) -> Result<Execution> {
@@ -286,17 +278,12 @@ impl ReplicationStore for PgStore {
 
     async fn set_execution_status(&self, id: i64, status: RunStatus, text: &str) -> Result<bool> {
         let is_final = status.is_final();
-        pg!(self, single, |c| {
-            let st = c
-                .prepare_cached(
-                    "UPDATE replication_executions SET status = $2, status_text = $3,
-                     end_time = CASE WHEN $4::boolean THEN harbor_now_ms() END WHERE id = $1",
-                )
-                .await?;
-            c.execute(&st, &[&id, &status.as_str(), &text, &is_final])
-                .await?
-                > 0
-        })
+        self.touched(
+            "UPDATE replication_executions SET status = $2, status_text = $3,
+             end_time = CASE WHEN $4::boolean THEN harbor_now_ms() END WHERE id = $1",
+            &[&id, &status.as_str(), &text, &is_final],
+        )
+        .await
     }
 
     async fn create_tasks(&self, execution_id: i64, tasks: &[NewTask]) -> Result<Vec<TaskRecord>> {
@@ -346,17 +333,14 @@ impl ReplicationStore for PgStore {
 
     async fn set_task_status(&self, id: i64, status: RunStatus, attempts: u32) -> Result<bool> {
         let attempts = i64::from(attempts);
-        pg!(self, single, |c| {
-            let st = c
-                .prepare_cached(
-                    "UPDATE replication_tasks SET status = $2, attempts = $3,
-                     start_time = CASE WHEN $2 = 'InProgress' THEN harbor_now_ms() ELSE start_time END,
-                     end_time = CASE WHEN $2 IN ('Succeeded', 'Failed', 'Stopped') THEN harbor_now_ms() END
-                     WHERE id = $1",
-                )
-                .await?;
-            c.execute(&st, &[&id, &status.as_str(), &attempts]).await? > 0
-        })
+        self.touched(
+            "UPDATE replication_tasks SET status = $2, attempts = $3,
+             start_time = CASE WHEN $2 = 'InProgress' THEN harbor_now_ms() ELSE start_time END,
+             end_time = CASE WHEN $2 IN ('Succeeded', 'Failed', 'Stopped') THEN harbor_now_ms() END
+             WHERE id = $1",
+            &[&id, &status.as_str(), &attempts],
+        )
+        .await
     }
 
     async fn append_task_log(&self, id: i64, line: &str) -> Result<()> {
