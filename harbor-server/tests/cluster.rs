@@ -439,7 +439,7 @@ async fn an_execution_of_a_killed_instance_is_finished_by_another(c: &mut Cluste
     )
     .await;
     assert_eq!(reg.status, 201, "{}", String::from_utf8_lossy(&reg.body));
-    let reg = id_of(&reg);
+    let reg = reg.location_id();
     let policy = format!(
         r#"{{"name":"takeover","dest_registry":{{"id":{reg}}},"dest_namespace":"taken","dest_namespace_replace_count":1,
             "filters":[{{"type":"name","value":"library/many"}}],
@@ -452,7 +452,7 @@ async fn an_execution_of_a_killed_instance_is_finished_by_another(c: &mut Cluste
     )
     .await;
     assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
-    let pid = id_of(&r);
+    let pid = r.location_id();
     let r = call(
         &c.instances[2].url("/api/v2.0/replication/executions"),
         "POST",
@@ -460,7 +460,7 @@ async fn an_execution_of_a_killed_instance_is_finished_by_another(c: &mut Cluste
     )
     .await;
     assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
-    let eid = id_of(&r);
+    let eid = r.location_id();
     let status = c.instances[2].signal("9").await;
     assert!(!status.success());
     let e = call(
@@ -533,7 +533,7 @@ async fn replication_runs_once_per_execution_and_per_tick(c: &Cluster) {
     )
     .await;
     assert_eq!(reg.status, 201, "{}", String::from_utf8_lossy(&reg.body));
-    let reg = id_of(&reg);
+    let reg = reg.location_id();
     let mut executions = Vec::new();
     for p in 0..10 {
         let policy = format!(
@@ -543,7 +543,7 @@ async fn replication_runs_once_per_execution_and_per_tick(c: &Cluster) {
         );
         let r = call(&c.lb_url("/api/v2.0/replication/policies"), "POST", &policy).await;
         assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
-        let pid = id_of(&r);
+        let pid = r.location_id();
         let r = call(
             &c.lb_url("/api/v2.0/replication/executions"),
             "POST",
@@ -551,7 +551,7 @@ async fn replication_runs_once_per_execution_and_per_tick(c: &Cluster) {
         )
         .await;
         assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
-        executions.push(id_of(&r));
+        executions.push(r.location_id());
     }
     let mut tasks_seen = 0;
     for e in &executions {
@@ -602,7 +602,7 @@ async fn replication_runs_once_per_execution_and_per_tick(c: &Cluster) {
     );
     let r = call(&c.lb_url("/api/v2.0/replication/policies"), "POST", &policy).await;
     assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
-    let pid = id_of(&r);
+    let pid = r.location_id();
     let began = Instant::now();
     tokio::time::sleep(Duration::from_secs(7)).await;
     let disabled = policy.replace(r#""enabled":true"#, r#""enabled":false"#);
@@ -631,15 +631,6 @@ async fn replication_runs_once_per_execution_and_per_tick(c: &Cluster) {
         fired >= ticks - 1.5 && fired <= ticks + 1.5,
         "{fired} executions for about {ticks:.1} ticks: {list}"
     );
-}
-
-fn id_of(r: &Resp) -> i64 {
-    let location = r.header("location").unwrap_or_default();
-    location
-        .rsplit('/')
-        .next()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("no id in Location {location:?}"))
 }
 
 async fn wait_final(c: &Cluster, execution: i64) -> serde_json::Value {

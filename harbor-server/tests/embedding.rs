@@ -97,34 +97,27 @@ async fn the_api_mounted_in_another_axum_program_serves_beside_its_routes_with_t
     running.stop().await;
 }
 
+/// Asks `base`'s token service for a token as `user`.
+async fn login(base: &str, user: &str, password: &str) -> common::Resp {
+    common::request(
+        "GET",
+        &format!("{base}/service/token?service=harbor-registry"),
+        &[("authorization", &common::basic(user, password))],
+        "",
+    )
+    .await
+}
+
 #[tokio::test]
 async fn failed_logins_are_limited_per_client_address_through_connect_info() {
     let (base, running) = serve(true).await;
     // Ten failures, each for a different account: no account is over its
     // limit, but the address is.
     for i in 0..10 {
-        let r = common::request(
-            "GET",
-            &format!("{base}/service/token?service=harbor-registry"),
-            &[(
-                "authorization",
-                &common::basic(&format!("nobody{i}"), "wrong"),
-            )],
-            "",
-        )
-        .await;
+        let r = login(&base, &format!("nobody{i}"), "wrong").await;
         assert_eq!(r.status, 401, "attempt {i}");
     }
-    let r = common::request(
-        "GET",
-        &format!("{base}/service/token?service=harbor-registry"),
-        &[(
-            "authorization",
-            &common::basic("admin", common::ADMIN_PASSWORD),
-        )],
-        "",
-    )
-    .await;
+    let r = login(&base, "admin", common::ADMIN_PASSWORD).await;
     assert_eq!(
         r.status, 429,
         "the address is blocked, even for good credentials"
@@ -137,25 +130,10 @@ async fn failed_logins_are_limited_per_client_address_through_connect_info() {
 async fn without_connect_info_logins_are_still_limited_per_account() {
     let (base, running) = serve(false).await;
     for i in 0..10 {
-        let r = common::request(
-            "GET",
-            &format!("{base}/service/token?service=harbor-registry"),
-            &[("authorization", &common::basic("admin", "wrong"))],
-            "",
-        )
-        .await;
+        let r = login(&base, "admin", "wrong").await;
         assert_eq!(r.status, 401, "attempt {i}");
     }
-    let r = common::request(
-        "GET",
-        &format!("{base}/service/token?service=harbor-registry"),
-        &[(
-            "authorization",
-            &common::basic("admin", common::ADMIN_PASSWORD),
-        )],
-        "",
-    )
-    .await;
+    let r = login(&base, "admin", common::ADMIN_PASSWORD).await;
     assert_eq!(r.status, 429);
     running.stop().await;
 }

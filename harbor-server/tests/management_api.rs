@@ -37,12 +37,7 @@ async fn api_user(s: &TestServer, name: &str) -> i64 {
     );
     let r = call(s, "POST", "/users", Some(&common::admin_auth()), &body).await;
     assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
-    let location = r.header("location").unwrap_or_default().to_owned();
-    location
-        .rsplit('/')
-        .next()
-        .and_then(|id| id.parse().ok())
-        .unwrap_or_else(|| panic!("location {location}"))
+    r.location_id()
 }
 
 #[tokio::test]

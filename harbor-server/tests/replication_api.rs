@@ -25,19 +25,6 @@ async fn call(s: &TestServer, method: &str, path: &str, body: &str) -> Resp {
     .await
 }
 
-fn id_from(r: &Resp) -> i64 {
-    r.header("location")
-        .and_then(|l| l.rsplit('/').next())
-        .and_then(|id| id.parse().ok())
-        .unwrap_or_else(|| {
-            panic!(
-                "no id in Location: {:?} {}",
-                r.status,
-                String::from_utf8_lossy(&r.body)
-            )
-        })
-}
-
 /// The digest `repo:tag` has on `s`, if any.
 async fn digest_at(s: &TestServer, repo: &str, tag: &str) -> Option<String> {
     let r = s
@@ -63,7 +50,7 @@ async fn register(s: &TestServer, target: &TestServer, name: &str) -> i64 {
     );
     let r = call(s, "POST", "/registries", &body).await;
     assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
-    id_from(&r)
+    r.location_id()
 }
 
 async fn wait_final(s: &TestServer, execution: i64) -> serde_json::Value {
@@ -176,7 +163,7 @@ async fn a_push_mode_policy_replicates_filtered_images_with_flattening_and_recor
     );
     let r = call(&a, "POST", "/replication/policies", &policy).await;
     assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
-    let pid = id_from(&r);
+    let pid = r.location_id();
     let got = call(&a, "GET", &format!("/replication/policies/{pid}"), "")
         .await
         .json();
@@ -197,7 +184,7 @@ async fn a_push_mode_policy_replicates_filtered_images_with_flattening_and_recor
     )
     .await;
     assert_eq!(r.status, 201);
-    let eid = id_from(&r);
+    let eid = r.location_id();
     let done = wait_final(&a, eid).await;
     assert_eq!(
         (
@@ -278,16 +265,17 @@ async fn a_pull_mode_policy_brings_images_in_and_creates_the_project() {
     let policy = format!(
         r#"{{"name":"from-a","src_registry":{{"id":{reg}}},"dest_namespace":"imported","filters":[{{"type":"name","value":"library/*"}}]}}"#
     );
-    let pid = id_from(&call(&b, "POST", "/replication/policies", &policy).await);
-    let eid = id_from(
-        &call(
-            &b,
-            "POST",
-            "/replication/executions",
-            &format!(r#"{{"policy_id":{pid}}}"#),
-        )
-        .await,
-    );
+    let pid = call(&b, "POST", "/replication/policies", &policy)
+        .await
+        .location_id();
+    let eid = call(
+        &b,
+        "POST",
+        "/replication/executions",
+        &format!(r#"{{"policy_id":{pid}}}"#),
+    )
+    .await
+    .location_id();
     let done = wait_final(&b, eid).await;
     assert_eq!(done["status"], "Succeeded", "{done}");
     assert_eq!(digest_at(&b, "imported/library/tool", "1.0").await, Some(d));
@@ -368,7 +356,9 @@ async fn scheduled_policies_fire_when_their_cron_comes_due() {
     let policy = format!(
         r#"{{"name":"nightly","dest_registry":{{"id":{reg}}},"trigger":{{"type":"scheduled","trigger_settings":{{"cron":"0 0 3 * * *"}}}}}}"#
     );
-    let pid = id_from(&call(&a, "POST", "/replication/policies", &policy).await);
+    let pid = call(&a, "POST", "/replication/policies", &policy)
+        .await
+        .location_id();
     let bad = format!(
         r#"{{"name":"bad","dest_registry":{{"id":{reg}}},"trigger":{{"type":"scheduled","trigger_settings":{{"cron":"every night"}}}}}}"#
     );
@@ -425,25 +415,23 @@ async fn a_stopped_execution_ends_at_once_with_no_task_in_progress() {
         }
     });
     let body = format!(r#"{{"name":"silent","type":"docker-registry","url":"http://{addr}"}}"#);
-    let reg = id_from(&call(&a, "POST", "/registries", &body).await);
-    let pid = id_from(
-        &call(
-            &a,
-            "POST",
-            "/replication/policies",
-            &format!(r#"{{"name":"stuck","dest_registry":{{"id":{reg}}}}}"#),
-        )
-        .await,
-    );
-    let eid = id_from(
-        &call(
-            &a,
-            "POST",
-            "/replication/executions",
-            &format!(r#"{{"policy_id":{pid}}}"#),
-        )
-        .await,
-    );
+    let reg = call(&a, "POST", "/registries", &body).await.location_id();
+    let pid = call(
+        &a,
+        "POST",
+        "/replication/policies",
+        &format!(r#"{{"name":"stuck","dest_registry":{{"id":{reg}}}}}"#),
+    )
+    .await
+    .location_id();
+    let eid = call(
+        &a,
+        "POST",
+        "/replication/executions",
+        &format!(r#"{{"policy_id":{pid}}}"#),
+    )
+    .await
+    .location_id();
     wait_for("a task in progress", || {
         let a = &a;
         async move {
@@ -505,7 +493,7 @@ async fn deletions_through_the_api_and_by_digest_replicate_as_in_harbor() {
     );
     let r = call(&a, "POST", "/replication/policies", &policy).await;
     assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
-    let pid = id_from(&r);
+    let pid = r.location_id();
     let p = call(&a, "GET", &format!("/replication/policies/{pid}"), "")
         .await
         .json();

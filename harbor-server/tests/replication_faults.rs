@@ -1041,14 +1041,7 @@ impl ServerProcess {
             "POST {path}: {}",
             String::from_utf8_lossy(&resp.body)
         );
-        let location = resp
-            .header("location")
-            .unwrap_or_else(|| panic!("POST {path} answered no Location: {:?}", resp.headers));
-        location
-            .rsplit('/')
-            .next()
-            .and_then(|id| id.parse().ok())
-            .unwrap_or_else(|| panic!("POST {path}: Location {location:?} names no id"))
+        resp.location_id()
     }
 
     /// GETs JSON from `path` as the administrator.

@@ -278,6 +278,23 @@ impl Resp {
         })
     }
 
+    /// The id at the end of the `Location` of a created resource
+    /// (`/api/v2.0/users/7` is 7); fails the test when there is none.
+    pub fn location_id(&self) -> i64 {
+        let location = self.header("location").unwrap_or_default();
+        location
+            .rsplit('/')
+            .next()
+            .and_then(|id| id.parse().ok())
+            .unwrap_or_else(|| {
+                panic!(
+                    "no id in Location {location:?} ({}: {})",
+                    self.status,
+                    String::from_utf8_lossy(&self.body)
+                )
+            })
+    }
+
     /// The `code` of the first error in an OCI error body.
     pub fn error_code(&self) -> String {
         self.json()["errors"][0]["code"]
