@@ -87,6 +87,22 @@ pub struct S3Storage {
     pub redirect: Option<Duration>,
 }
 
+impl S3Storage {
+    /// `bucket` with every other setting at its default, as a file with only
+    /// `bucket` in `[storage.s3]` reads.
+    pub fn new(bucket: impl Into<String>) -> Self {
+        S3Storage {
+            bucket: bucket.into(),
+            endpoint: None,
+            region: None,
+            prefix: String::new(),
+            allow_http: false,
+            part_size: default_part_size(),
+            redirect: None,
+        }
+    }
+}
+
 fn default_part_size() -> usize {
     5 * 1024 * 1024
 }
@@ -354,16 +370,10 @@ impl Config {
         lookup: &impl Fn(&str) -> Option<String>,
     ) -> Result<(), ServerError> {
         if let Some(bucket) = lookup("HARBOR_STORAGE_S3_BUCKET").filter(|v| !v.is_empty()) {
-            let s3 = self.storage.s3.get_or_insert_with(|| S3Storage {
-                bucket: String::new(),
-                endpoint: None,
-                region: None,
-                prefix: String::new(),
-                allow_http: false,
-                part_size: default_part_size(),
-                redirect: None,
-            });
-            s3.bucket = bucket;
+            match self.storage.s3.as_mut() {
+                Some(s3) => s3.bucket = bucket,
+                None => self.storage.s3 = Some(S3Storage::new(bucket)),
+            }
         }
         let settings = [
             "HARBOR_STORAGE_S3_ENDPOINT",

@@ -58,7 +58,11 @@ impl Nginx {
             });
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
         let addr = format!("127.0.0.1:{port}");
-        let user = if rustix_is_root() { "user root;\n" } else { "" };
+        let user = if running_as_root() {
+            "user root;\n"
+        } else {
+            ""
+        };
         let conf = format!(
             "{user}worker_processes 1;\nerror_log {}/error.log warn;\npid {}/nginx.pid;\n\
              events {{ worker_connections 1024; }}\n\
@@ -102,8 +106,8 @@ impl Nginx {
     }
 }
 
-fn rustix_is_root() -> bool {
-    // `id -u` rather than unsafe libc: tests only.
+fn running_as_root() -> bool {
+    // `id -u`: the workspace has no unsafe code to ask libc.
     Command::new("id")
         .arg("-u")
         .output()
