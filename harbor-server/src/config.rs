@@ -526,6 +526,14 @@ mod storage_tests {
             (s3.bucket.as_str(), s3.prefix.as_str(), s3.allow_http),
             ("b", "reg/", true)
         );
+        assert_eq!(
+            Config::from_toml("[storage.s3]\nbucket = \"b\"")
+                .unwrap()
+                .storage
+                .s3,
+            Some(S3Storage::new("b")),
+            "S3Storage::new has the file's defaults"
+        );
     }
 
     #[test]
