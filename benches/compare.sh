@@ -36,6 +36,7 @@ STARTUP_RUNS=${STARTUP_RUNS:-3}   # starts per server per round
 HEAVY=${HEAVY:-0}                 # 1: the peak-RSS runs, once, after the rounds
 HEAVY_RUNS=${HEAVY_RUNS:-"push pull"} # which of them
 HEAVY_SIZE=${HEAVY_SIZE:-1GiB}    # bytes per upload of the heavy push
+HEAVY_SERVERS=${HEAVY_SERVERS:-"ours theirs"} # which servers the heavy runs measure
 DISTRIBUTION=${DISTRIBUTION:-/usr/bin/docker-registry}
 BACKEND=${BACKEND:-fs}            # fs: data directories; s3: PostgreSQL + moto S3
 MOTO=${HARBOR_MOTO_SERVER:-$HOME/.cache/harbor-rs/venv/bin/moto_server}
@@ -293,7 +294,7 @@ for round in $(seq 1 "$ROUNDS"); do
 done
 
 if [ "$HEAVY" = 1 ]; then
-    for server in ours theirs; do
+    for server in $HEAVY_SERVERS; do
         rm -rf "$WORK/data"
         mkdir -p "$WORK/data/$server"
         restart_moto

@@ -80,21 +80,26 @@ pub async fn chunks_of_any_size_make_one_blob(store: &dyn BlobStore) {
             let end = at.saturating_add(*len).min(data.len());
             let piece = Bytes::copy_from_slice(&data[at..end]);
             if n == 2 {
-                // A chunk cut off after some megabytes leaves no trace.
+                // A chunk cut off after some megabytes leaves no trace,
+                // whether its length was announced or not, and so does one
+                // that ends short of its announced length.
                 let half = piece.slice(..piece.len() / 2);
-                let broken = stream::iter(vec![
-                    Ok(half),
-                    Err(std::io::Error::other("client went away")),
-                ])
-                .boxed();
-                assert!(store
-                    .append_upload(&id, at as u64, broken, None)
-                    .await
-                    .is_err());
-                assert_eq!(
-                    ok("size after a cut chunk", store.upload_size(&id).await),
-                    Some(at as u64)
-                );
+                let announced = Some(piece.len() as u64);
+                for (cut, len) in [(true, None), (true, announced), (false, announced)] {
+                    let mut frames = vec![Ok(half.clone())];
+                    if cut {
+                        frames.push(Err(std::io::Error::other("client went away")));
+                    }
+                    let broken = stream::iter(frames).boxed();
+                    assert!(store
+                        .append_upload(&id, at as u64, broken, len)
+                        .await
+                        .is_err());
+                    assert_eq!(
+                        ok("size after a cut chunk", store.upload_size(&id).await),
+                        Some(at as u64)
+                    );
+                }
             }
             let len = piece.len() as u64;
             let size = ok(

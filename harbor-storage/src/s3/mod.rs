@@ -17,6 +17,7 @@
 
 mod parts;
 mod sha256_state;
+mod streamed;
 #[cfg(feature = "conformance")]
 pub mod testing;
 mod upload;
@@ -105,6 +106,8 @@ impl S3Config {
 #[derive(Debug, Clone)]
 pub struct S3BlobStore {
     s3: Arc<AmazonS3>,
+    /// Sends parts streamed as they arrive (see `streamed`).
+    http: reqwest::Client,
     bucket: String,
     prefix: String,
     part_size: usize,
@@ -153,6 +156,7 @@ impl S3BlobStore {
         let prefix = config.prefix.trim_matches('/');
         Ok(S3BlobStore {
             s3: Arc::new(s3),
+            http: streamed::part_client(config.allow_http)?,
             bucket: config.bucket.clone(),
             prefix: if prefix.is_empty() {
                 String::new()

@@ -30,7 +30,16 @@ impl PartBuffer {
         if self.len < size || size == 0 {
             return None;
         }
+        Some(self.take_front(size))
+    }
+
+    /// The first `size` bytes, or all held if fewer.
+    pub(super) fn take_front(&mut self, size: usize) -> Vec<Bytes> {
+        let size = size.min(self.len);
         let mut part = Vec::new();
+        if size == 0 {
+            return part;
+        }
         let mut need = size;
         let mut rest = std::mem::take(&mut self.frames).into_iter();
         for mut frame in rest.by_ref() {
@@ -48,7 +57,7 @@ impl PartBuffer {
         }
         self.frames.extend(rest);
         self.len -= size;
-        Some(part)
+        part
     }
 
     /// Everything held.

@@ -36,6 +36,7 @@ use serde::{Deserialize, Serialize};
 
 use super::parts::PartBuffer;
 use super::sha256_state::Sha256State;
+use super::streamed::{whole_part_to_come, PartSource};
 use super::{found, s3_error, S3BlobStore};
 use crate::error::StorageError;
 
@@ -66,6 +67,17 @@ async fn verify_sha256(s: &Session, tail: &Bytes, expected: &Digest) -> Result<(
         return Err(digest_invalid(expected, &format!("sha256:{hex}")));
     }
     Ok(())
+}
+
+/// `index` as a part index, if S3 takes that many parts.
+fn part_index(id: &str, index: usize, part_size: usize) -> Result<usize> {
+    if index >= MAX_PARTS {
+        return Err(Error::new(
+            ErrorCode::BlobUploadInvalid,
+            format!("upload {id} exceeds S3's {MAX_PARTS} parts of {part_size} bytes"),
+        ));
+    }
+    Ok(index)
 }
 
 /// What `uploads/<id>/state` holds.
@@ -106,14 +118,14 @@ fn millis(t: SystemTime) -> u64 {
         .unwrap_or(0)
 }
 
-fn cut_off(e: impl std::fmt::Display) -> Error {
+pub(super) fn cut_off(e: impl std::fmt::Display) -> Error {
     Error::new(
         ErrorCode::BlobUploadInvalid,
         format!("upload body was cut off: {e}"),
     )
 }
 
-fn size_invalid(expected: u64, got: u64) -> Error {
+pub(super) fn size_invalid(expected: u64, got: u64) -> Error {
     Error::new(
         ErrorCode::SizeInvalid,
         format!("expected {expected} bytes, received {got}"),
@@ -121,7 +133,7 @@ fn size_invalid(expected: u64, got: u64) -> Error {
 }
 
 impl S3BlobStore {
-    fn upload_path(&self, id: &str, name: &str) -> Path {
+    pub(super) fn upload_path(&self, id: &str, name: &str) -> Path {
         self.path(&format!("uploads/{id}/{name}"))
     }
 
@@ -213,6 +225,26 @@ impl S3BlobStore {
         Ok(bytes)
     }
 
+    /// The session's multipart upload, created (and kept in `created`) with
+    /// its first part.
+    async fn multipart_for(
+        &self,
+        id: &str,
+        s: &Session,
+        created: &mut Option<String>,
+    ) -> Result<String> {
+        if let Some(m) = s.multipart.clone().or_else(|| created.clone()) {
+            return Ok(m);
+        }
+        let m = self
+            .s3
+            .create_multipart(&self.upload_path(id, "data"))
+            .await
+            .map_err(|e| s3_error(format!("start upload {id}"), e))?;
+        *created = Some(m.clone());
+        Ok(m)
+    }
+
     /// Writes one whole part: hashed on the blocking pool, then uploaded.
     async fn put_part(
         &self,
@@ -222,15 +254,6 @@ impl S3BlobStore {
         part: Vec<Bytes>,
         hash: Sha256State,
     ) -> Result<(PartId, Sha256State)> {
-        if index >= MAX_PARTS {
-            return Err(Error::new(
-                ErrorCode::BlobUploadInvalid,
-                format!(
-                    "upload {id} exceeds S3's {MAX_PARTS} parts of {} bytes",
-                    self.part_size
-                ),
-            ));
-        }
         // Hashed on the blocking pool while it travels.
         let hashing = part.clone();
         let hash = tokio::task::spawn_blocking(move || {
@@ -290,7 +313,36 @@ impl S3BlobStore {
         let mut hash = s.hash.clone();
         let mut received = 0u64;
         let outcome: Result<()> = async {
-            while let Some(chunk) = body.next().await {
+            loop {
+                let streamable = expected_len.filter(|expected| {
+                    whole_part_to_come(buf.len(), received, *expected, self.part_size)
+                });
+                if let Some(expected) = streamable {
+                    let multipart = self.multipart_for(id, &s, &mut created).await?;
+                    let index = part_index(id, s.parts.len() + new_parts.len(), self.part_size)?;
+                    let src = PartSource {
+                        held: &mut buf,
+                        body: &mut body,
+                        received: &mut received,
+                        expected,
+                    };
+                    let (etag, next) = self
+                        .stream_part(
+                            id,
+                            &multipart,
+                            index,
+                            self.part_size,
+                            src,
+                            std::mem::take(&mut hash),
+                        )
+                        .await?;
+                    hash = next;
+                    new_parts.push(etag);
+                    continue;
+                }
+                let Some(chunk) = body.next().await else {
+                    break;
+                };
                 let chunk = chunk.map_err(cut_off)?;
                 received += chunk.len() as u64;
                 if let Some(exp) = expected_len.filter(|exp| received > *exp) {
@@ -298,19 +350,8 @@ impl S3BlobStore {
                 }
                 buf.push(chunk);
                 while let Some(part) = buf.take_part(self.part_size) {
-                    let multipart = match s.multipart.clone().or_else(|| created.clone()) {
-                        Some(m) => m,
-                        None => {
-                            let m = self
-                                .s3
-                                .create_multipart(&self.upload_path(id, "data"))
-                                .await
-                                .map_err(|e| s3_error(format!("start upload {id}"), e))?;
-                            created = Some(m.clone());
-                            m
-                        }
-                    };
-                    let index = s.parts.len() + new_parts.len();
+                    let multipart = self.multipart_for(id, &s, &mut created).await?;
+                    let index = part_index(id, s.parts.len() + new_parts.len(), self.part_size)?;
                     let (pid, next) = self
                         .put_part(id, &multipart, index, part, std::mem::take(&mut hash))
                         .await?;
