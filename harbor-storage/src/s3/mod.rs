@@ -55,8 +55,11 @@ pub struct S3Config {
     pub prefix: String,
     /// Allows a plain `http://` endpoint (MinIO or moto on a private network).
     pub allow_http: bool,
-    /// Bytes per multipart part, at least [`MIN_PART_SIZE`]: each upload in
-    /// flight holds at most one part in memory.
+    /// Bytes per multipart part, at least [`MIN_PART_SIZE`]. A chunk of
+    /// known length with at least this many bytes to come is streamed to
+    /// S3 as one part while it arrives; otherwise its bytes are gathered
+    /// into parts of this size, so an upload in flight holds at most one
+    /// part in memory.
     pub part_size: usize,
     /// An access key pair, overriding the environment's `AWS_ACCESS_KEY_ID`
     /// and `AWS_SECRET_ACCESS_KEY` (for embedding programs and tests).

@@ -48,11 +48,22 @@ pub(super) struct PartSource<'a> {
     pub(super) expected: u64,
 }
 
-/// Whether a whole part of `size` bytes is still to come in a chunk
-/// announced as `expected` bytes, `received` of them read and `held` bytes
-/// not yet sent.
-pub(super) fn whole_part_to_come(held: usize, received: u64, expected: u64, size: usize) -> bool {
-    held as u64 + expected.saturating_sub(received) >= size as u64
+/// S3's largest part.
+const MAX_PART_SIZE: u64 = 5 * 1024 * 1024 * 1024;
+
+/// The size of the part to stream next, in a chunk announced as `expected`
+/// bytes of which `received` were read and `held` are not yet sent: all the
+/// rest of the chunk (up to S3's largest part), when that makes at least
+/// `min` bytes. One part per chunk leaves no tail to save and read back
+/// when clients send chunks of 5 MiB or more.
+pub(super) fn streamable_part(
+    held: usize,
+    received: u64,
+    expected: u64,
+    min: usize,
+) -> Option<usize> {
+    let rest = held as u64 + expected.saturating_sub(received);
+    (rest >= min as u64).then(|| rest.min(MAX_PART_SIZE) as usize)
 }
 
 /// The HTTP client for streamed parts: HTTPS only unless plain HTTP is

@@ -36,7 +36,7 @@ use serde::{Deserialize, Serialize};
 
 use super::parts::PartBuffer;
 use super::sha256_state::Sha256State;
-use super::streamed::{whole_part_to_come, PartSource};
+use super::streamed::{streamable_part, PartSource};
 use super::{found, s3_error, S3BlobStore};
 use crate::error::StorageError;
 
@@ -74,7 +74,7 @@ fn part_index(id: &str, index: usize, part_size: usize) -> Result<usize> {
     if index >= MAX_PARTS {
         return Err(Error::new(
             ErrorCode::BlobUploadInvalid,
-            format!("upload {id} exceeds S3's {MAX_PARTS} parts of {part_size} bytes"),
+            format!("upload {id} exceeds S3's {MAX_PARTS} parts (of {part_size} bytes or more)"),
         ));
     }
     Ok(index)
@@ -314,10 +314,11 @@ impl S3BlobStore {
         let mut received = 0u64;
         let outcome: Result<()> = async {
             loop {
-                let streamable = expected_len.filter(|expected| {
-                    whole_part_to_come(buf.len(), received, *expected, self.part_size)
+                let streamable = expected_len.and_then(|expected| {
+                    streamable_part(buf.len(), received, expected, self.part_size)
+                        .map(|size| (expected, size))
                 });
-                if let Some(expected) = streamable {
+                if let Some((expected, size)) = streamable {
                     let multipart = self.multipart_for(id, &s, &mut created).await?;
                     let index = part_index(id, s.parts.len() + new_parts.len(), self.part_size)?;
                     let src = PartSource {
@@ -327,14 +328,7 @@ impl S3BlobStore {
                         expected,
                     };
                     let (etag, next) = self
-                        .stream_part(
-                            id,
-                            &multipart,
-                            index,
-                            self.part_size,
-                            src,
-                            std::mem::take(&mut hash),
-                        )
+                        .stream_part(id, &multipart, index, size, src, std::mem::take(&mut hash))
                         .await?;
                     hash = next;
                     new_parts.push(etag);
