@@ -32,6 +32,7 @@
 pub mod blob_store;
 pub mod digest;
 pub mod error;
+pub mod gc;
 pub mod identity;
 pub mod lease;
 pub mod manifest;
@@ -45,6 +46,7 @@ pub mod replication;
 pub use blob_store::{bytes_stream, BlobStore, ByteRange, ByteStream, LocalFile, UploadInfo};
 pub use digest::{Algorithm, Digest, Hasher};
 pub use error::{Error, ErrorCode, Result};
+pub use gc::{GarbageCollector, GcEvent, GcOptions, GcReport};
 pub use identity::{
     AuditEntry, AuditOperation, AuditQuery, AuditResource, IdentityStore, Member, NewUser, Page,
     Project, ProjectQuery, Robot, RobotAccess, RobotLevel, RobotPermission, Role, User,

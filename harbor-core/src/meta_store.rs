@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 
 use crate::digest::Digest;
-use crate::error::Result;
+use crate::error::{Error, ErrorCode, Result};
 use crate::identity::Page;
 use crate::manifest::{Descriptor, Manifest};
 use crate::name::{RepositoryName, Tag};
@@ -116,6 +116,16 @@ pub struct ArtifactInfo {
     pub tags: Vec<TagInfo>,
 }
 
+/// The error of [`MetaStore::put_manifest`] when `repo` does not hold a
+/// digest the manifest requires.
+pub fn manifest_blob_unknown(digest: &Digest) -> Error {
+    Error::with_detail(
+        ErrorCode::ManifestBlobUnknown,
+        format!("manifest references {digest}, which this repository does not hold"),
+        serde_json::json!({ "digest": digest.to_string() }),
+    )
+}
+
 /// Registry metadata storage.
 ///
 /// Each method is one atomic step: a tag move, a manifest put with its tag or a
@@ -131,8 +141,11 @@ pub trait MetaStore: Debug + Send + Sync + 'static {
     async fn list_repositories(&self, last: Option<&str>, limit: usize) -> Result<Vec<String>>;
 
     /// Records that `repo` holds blob `digest` of `size` bytes, creating the
-    /// repository if needed. Idempotent.
-    async fn link_blob(&self, repo: &RepositoryName, digest: &Digest, size: u64) -> Result<()>;
+    /// repository if needed; linking again refreshes the link's time.
+    /// `false`, linking nothing, while garbage collection holds a claim on
+    /// the digest (its bytes are being deleted: see
+    /// [`MetaStore::claim_blobs`]).
+    async fn link_blob(&self, repo: &RepositoryName, digest: &Digest, size: u64) -> Result<bool>;
 
     /// The size of a blob linked into `repo`, or `None`.
     async fn linked_blob(&self, repo: &RepositoryName, digest: &Digest) -> Result<Option<u64>>;
@@ -142,11 +155,19 @@ pub trait MetaStore: Debug + Send + Sync + 'static {
 
     /// Stores a manifest and, if given, points `tag` at it, in one transaction.
     /// Storing the same digest again is idempotent.
+    ///
+    /// Every digest of `required` (the blobs and child manifests the
+    /// manifest needs) must be held by `repo`, a blob link or a manifest, in
+    /// that same transaction: otherwise nothing is stored and the answer is
+    /// `MANIFEST_BLOB_UNKNOWN` naming the missing digest. Checked there, a
+    /// delete or a garbage collection racing the push cannot leave a stored
+    /// manifest whose content is gone.
     async fn put_manifest(
         &self,
         repo: &RepositoryName,
         record: &ManifestRecord,
         tag: Option<&Tag>,
+        required: &[Digest],
     ) -> Result<()>;
 
     /// A manifest of `repo` by digest.
@@ -216,4 +237,59 @@ pub trait MetaStore: Debug + Send + Sync + 'static {
 
     /// Upload sessions begun before `before`, for purging.
     async fn uploads_started_before(&self, before: SystemTime) -> Result<Vec<UploadSession>>;
+
+    /// Marks upload `id` as about to publish blob `digest`, which keeps
+    /// garbage collection from claiming the digest until the session ends.
+    /// `false`, marking nothing, while a claim on the digest is held.
+    async fn pin_upload(&self, id: &str, digest: &Digest) -> Result<bool>;
+
+    // Garbage collection (see the `gc` module for the protocol).
+
+    /// Manifests pushed before `cutoff` that no tag points at and no
+    /// manifest of their repository references, and that are not referrers
+    /// of a manifest their repository holds: one page in (repository,
+    /// digest) order after `after`.
+    async fn untagged_manifests(
+        &self,
+        cutoff: SystemTime,
+        after: Option<&(RepositoryName, Digest)>,
+        limit: usize,
+    ) -> Result<Vec<(RepositoryName, Digest)>>;
+
+    /// Deletes a manifest of [`MetaStore::untagged_manifests`] if it still
+    /// is one, atomically with pushes (a tag or an index arriving meanwhile
+    /// keeps it); `true` if it was deleted.
+    async fn delete_untagged_manifest(
+        &self,
+        repo: &RepositoryName,
+        digest: &Digest,
+        cutoff: SystemTime,
+    ) -> Result<bool>;
+
+    /// Of `digests`, those garbage collection may claim now: not claimed
+    /// yet, no manifest of any repository references them, no link to them
+    /// is as recent as `cutoff`, and no upload is pinned to them. With
+    /// `ignoring_untagged`, references from the manifests that
+    /// [`MetaStore::untagged_manifests`] lists do not count (what a run
+    /// that deletes those first will find: a dry run's answer).
+    async fn unreferenced_blobs(
+        &self,
+        digests: &[Digest],
+        cutoff: SystemTime,
+        ignoring_untagged: bool,
+    ) -> Result<Vec<Digest>>;
+
+    /// Claims those of `digests` that [`MetaStore::unreferenced_blobs`]
+    /// would still return, each atomically: its links are removed and a
+    /// claim recorded, which makes [`MetaStore::link_blob`] and
+    /// [`MetaStore::pin_upload`] refuse the digest until the claim is
+    /// released. Returns the digests claimed.
+    async fn claim_blobs(&self, digests: &[Digest], cutoff: SystemTime) -> Result<Vec<Digest>>;
+
+    /// Claims held, at most `limit` of them (those a crashed collection
+    /// left are finished by the next).
+    async fn blob_claims(&self, limit: usize) -> Result<Vec<Digest>>;
+
+    /// Releases claims, once their blobs' bytes are gone.
+    async fn release_blob_claims(&self, digests: &[Digest]) -> Result<()>;
 }

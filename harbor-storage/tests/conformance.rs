@@ -3,7 +3,7 @@
 use harbor_storage::conformance::blob_store;
 use harbor_storage::conformance::lease;
 #[cfg(feature = "sqlite")]
-use harbor_storage::conformance::{identity, meta_store, replication};
+use harbor_storage::conformance::{gc, identity, meta_store, replication};
 #[cfg(feature = "sqlite")]
 use harbor_storage::SqliteMetaStore;
 use harbor_storage::{FsBlobStore, MemoryBlobStore};
@@ -37,6 +37,14 @@ async fn memory_blob_store_passes_the_blob_store_suite() {
 async fn in_memory_sqlite_passes_the_meta_store_suite() {
     let store = SqliteMetaStore::in_memory().unwrap();
     meta_store::run_all(&store).await;
+}
+
+#[cfg(feature = "sqlite")]
+#[tokio::test]
+async fn sqlite_passes_the_garbage_collection_suite_beside_the_meta_store_suite() {
+    let store = SqliteMetaStore::in_memory().unwrap();
+    meta_store::run_all(&store).await;
+    gc::run_all(&store).await;
 }
 
 #[cfg(feature = "sqlite")]

@@ -12,7 +12,7 @@ use harbor_core::{
     Digest, ErrorCode, IdentityStore, LeaseStore, ManifestRecord, MetaStore, NewUser,
     RepositoryName, Tag,
 };
-use harbor_storage::conformance::{identity, lease, meta_store, replication};
+use harbor_storage::conformance::{gc, identity, lease, meta_store, replication};
 use harbor_storage::postgres::testing::TempCluster;
 use harbor_storage::{PgStore, StorageError};
 
@@ -41,6 +41,13 @@ fn manifest(payload: &str) -> ManifestRecord {
 async fn postgres_passes_the_meta_store_suite() {
     let (store, _) = fresh_store().await;
     meta_store::run_all(&store).await;
+}
+
+#[tokio::test]
+async fn postgres_passes_the_garbage_collection_suite_beside_the_meta_store_suite() {
+    let (store, _) = fresh_store().await;
+    meta_store::run_all(&store).await;
+    gc::run_all(&store).await;
 }
 
 #[tokio::test]
@@ -207,7 +214,7 @@ async fn two_instances_moving_tags_and_linking_at_once_stay_consistent() {
             // Every writer creates the repository on first touch, links a
             // blob, puts its manifest, and moves the one tag.
             store.link_blob(&repo, &Digest::sha256(b"layer"), 5).await?;
-            store.put_manifest(&repo, &m, Some(&tag)).await?;
+            store.put_manifest(&repo, &m, Some(&tag), &[]).await?;
             // And half of them delete a manifest another is tagging.
             if i % 4 == 1 {
                 store.delete_manifest(&repo, &m.digest).await?;

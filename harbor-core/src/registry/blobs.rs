@@ -1,11 +1,13 @@
 //! Blob reads, monolithic pushes, mounts and deletes.
 
 use std::ops::Range;
+use std::time::SystemTime;
 
 use super::Registry;
 use crate::blob_store::{blob_unknown, ByteRange, ByteStream};
 use crate::digest::Digest;
 use crate::error::{Error, ErrorCode, Result};
+use crate::meta_store::UploadSession;
 use crate::name::RepositoryName;
 
 /// A blob, or part of one, ready to stream to a client.
@@ -139,8 +141,25 @@ impl Registry {
         body: ByteStream,
         expected_len: Option<u64>,
     ) -> Result<u64> {
-        let size = self.blobs.put(digest, body, expected_len).await?;
-        self.meta.link_blob(repo, digest, size).await?;
+        // A session row only to pin the digest (see `complete_upload`);
+        // the purge removes it if this process dies before the end.
+        let id = uuid::Uuid::new_v4().to_string();
+        self.meta
+            .create_upload(&UploadSession {
+                id: id.clone(),
+                repository: repo.clone(),
+                started_at: SystemTime::now(),
+            })
+            .await?;
+        let pushed = async {
+            self.pin(&id, digest).await?;
+            let size = self.blobs.put(digest, body, expected_len).await?;
+            self.link_pinned(repo, digest, size).await?;
+            Ok(size)
+        }
+        .await;
+        self.meta.delete_upload(&id).await?;
+        let size = pushed?;
         tracing::debug!(%repo, %digest, size, "blob pushed");
         Ok(size)
     }
@@ -163,7 +182,16 @@ impl Registry {
         let Some(size) = self.blobs.stat(digest).await? else {
             return Ok(None);
         };
-        self.meta.link_blob(repo, digest, size).await?;
+        // A claim refuses the link; a collection that claimed, deleted and
+        // released between the stat and the link is caught by the second
+        // stat, and the link it would leave dangling goes.
+        if !self.meta.link_blob(repo, digest, size).await? {
+            return Ok(None);
+        }
+        if self.blobs.stat(digest).await?.is_none() {
+            self.meta.unlink_blob(repo, digest).await?;
+            return Ok(None);
+        }
         tracing::debug!(%repo, %digest, ?from, "blob mounted");
         Ok(Some(size))
     }

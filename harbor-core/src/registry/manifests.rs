@@ -58,22 +58,21 @@ impl Registry {
                 ));
             }
         }
-        for blob in manifest.required_blobs() {
-            if self.meta.linked_blob(repo, &blob.digest).await?.is_none() {
-                return Err(manifest_blob_unknown(&blob.digest));
-            }
-        }
-        for child in &manifest.manifests {
-            if self.meta.get_manifest(repo, &child.digest).await?.is_none() {
-                return Err(manifest_blob_unknown(&child.digest));
-            }
-        }
+        // Checked by the store in the transaction that stores the manifest,
+        // where no delete or garbage collection can slip in between.
+        let required: Vec<Digest> = manifest
+            .required_blobs()
+            .chain(&manifest.manifests)
+            .map(|d| d.digest.clone())
+            .collect();
         let record = ManifestRecord::new(&manifest, payload);
         let tag = match reference {
             Reference::Tag(t) => Some(t),
             Reference::Digest(_) => None,
         };
-        self.meta.put_manifest(repo, &record, tag).await?;
+        self.meta
+            .put_manifest(repo, &record, tag, &required)
+            .await?;
         tracing::debug!(%repo, %reference, digest = %record.digest, "manifest pushed");
         Ok(PushedManifest {
             digest: record.digest,
@@ -167,12 +166,4 @@ impl Registry {
             ),
         }
     }
-}
-
-fn manifest_blob_unknown(digest: &Digest) -> Error {
-    Error::with_detail(
-        ErrorCode::ManifestBlobUnknown,
-        format!("manifest references {digest}, which this repository does not hold"),
-        serde_json::json!({ "digest": digest.to_string() }),
-    )
 }

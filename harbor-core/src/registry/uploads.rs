@@ -10,6 +10,22 @@ use crate::error::{Error, ErrorCode, Result};
 use crate::meta_store::UploadSession;
 use crate::name::RepositoryName;
 
+/// How long a push waits for garbage collection to finish deleting an
+/// earlier blob of the digest it is publishing.
+pub(super) const CLAIM_WAIT: Duration = Duration::from_secs(30);
+
+/// How often a waiting push looks again.
+const CLAIM_POLL: Duration = Duration::from_millis(50);
+
+/// The answer to a push that met garbage collection deleting its blob: the
+/// client retries.
+fn being_collected(digest: &Digest) -> Error {
+    Error::new(
+        ErrorCode::TooManyRequests,
+        format!("blob {digest} is being deleted by garbage collection; retry the push"),
+    )
+}
+
 /// Where an upload session stands.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UploadStatus {
@@ -116,6 +132,10 @@ impl Registry {
         digest: &Digest,
         final_chunk: Option<(ByteStream, Option<u64>)>,
     ) -> Result<u64> {
+        // Pinned before the bytes are published: garbage collection cannot
+        // claim the digest between publishing and linking.
+        self.session(repo, id).await?;
+        self.pin(id, digest).await?;
         let committed = match final_chunk {
             Some((body, len)) => {
                 let current = self.upload_status(repo, id).await?.offset;
@@ -123,10 +143,7 @@ impl Registry {
                     .append_and_commit(id, current, body, len, digest)
                     .await
             }
-            None => {
-                self.session(repo, id).await?;
-                self.blobs.commit_upload(id, digest).await
-            }
+            None => self.blobs.commit_upload(id, digest).await,
         };
         let size = match committed {
             Ok(size) => size,
@@ -137,7 +154,7 @@ impl Registry {
                 return Err(e);
             }
         };
-        self.meta.link_blob(repo, digest, size).await?;
+        self.link_pinned(repo, digest, size).await?;
         self.meta.delete_upload(id).await?;
         tracing::debug!(%repo, %digest, size, "upload completed");
         Ok(size)
@@ -170,6 +187,40 @@ impl Registry {
             tracing::info!(purged, "purged abandoned upload sessions");
         }
         Ok(purged)
+    }
+
+    /// Pins upload `id` to `digest` ([`MetaStore::pin_upload`]), waiting
+    /// while garbage collection deletes an earlier blob of that digest (a
+    /// claim lasts as long as one delete); `TOOMANYREQUESTS` if it outlasts
+    /// [`CLAIM_WAIT`].
+    ///
+    /// [`MetaStore::pin_upload`]: crate::MetaStore::pin_upload
+    pub(super) async fn pin(&self, id: &str, digest: &Digest) -> Result<()> {
+        let started = tokio::time::Instant::now();
+        loop {
+            if self.meta.pin_upload(id, digest).await? {
+                return Ok(());
+            }
+            if started.elapsed() >= CLAIM_WAIT {
+                return Err(being_collected(digest));
+            }
+            tokio::time::sleep(CLAIM_POLL).await;
+        }
+    }
+
+    /// Links a blob whose upload is pinned: no claim can stand in the way,
+    /// but a store that refuses is still an error, never a silent success.
+    pub(super) async fn link_pinned(
+        &self,
+        repo: &RepositoryName,
+        digest: &Digest,
+        size: u64,
+    ) -> Result<()> {
+        if self.meta.link_blob(repo, digest, size).await? {
+            Ok(())
+        } else {
+            Err(being_collected(digest))
+        }
     }
 
     async fn end_session(&self, id: &str) -> Result<()> {

@@ -75,8 +75,11 @@ pub async fn manifests_round_trip_with_their_tags(store: &dyn MetaStore) {
         ok("get absent", store.get_manifest(&r, &m.digest).await),
         None
     );
-    ok("put", store.put_manifest(&r, &m, Some(&tag("v1"))).await);
-    ok("put again", store.put_manifest(&r, &m, None).await);
+    ok(
+        "put",
+        store.put_manifest(&r, &m, Some(&tag("v1")), &[]).await,
+    );
+    ok("put again", store.put_manifest(&r, &m, None, &[]).await);
     let back = ok("get", store.get_manifest(&r, &m.digest).await);
     assert_eq!(
         back.as_ref(),
@@ -108,9 +111,12 @@ pub async fn tags_move_atomically_and_list_in_order_with_paging(store: &dyn Meta
     let m1 = record("tags one", None, None);
     let m2 = record("tags two", None, None);
     for t in ["b", "a", "C", "c10", "c2"] {
-        ok("put", store.put_manifest(&r, &m1, Some(&tag(t))).await);
+        ok("put", store.put_manifest(&r, &m1, Some(&tag(t)), &[]).await);
     }
-    ok("move", store.put_manifest(&r, &m2, Some(&tag("a"))).await);
+    ok(
+        "move",
+        store.put_manifest(&r, &m2, Some(&tag("a")), &[]).await,
+    );
     assert_eq!(
         ok("resolve moved", store.resolve_tag(&r, &tag("a")).await),
         Some(m2.digest.clone())
@@ -148,9 +154,18 @@ pub async fn deleting_a_manifest_removes_its_tags(store: &dyn MetaStore) {
     let r = repo("conf/delete");
     let m1 = record("delete one", None, None);
     let m2 = record("delete two", None, None);
-    ok("put", store.put_manifest(&r, &m1, Some(&tag("x"))).await);
-    ok("put", store.put_manifest(&r, &m1, Some(&tag("y"))).await);
-    ok("put", store.put_manifest(&r, &m2, Some(&tag("z"))).await);
+    ok(
+        "put",
+        store.put_manifest(&r, &m1, Some(&tag("x")), &[]).await,
+    );
+    ok(
+        "put",
+        store.put_manifest(&r, &m1, Some(&tag("y")), &[]).await,
+    );
+    ok(
+        "put",
+        store.put_manifest(&r, &m2, Some(&tag("z")), &[]).await,
+    );
     assert!(ok("delete", store.delete_manifest(&r, &m1.digest).await));
     assert!(!ok(
         "delete again",
@@ -179,18 +194,21 @@ pub async fn reads_see_every_write_at_once(store: &dyn MetaStore) {
         let r = r.clone();
         async move { ok("get", store.get_manifest(&r, &d).await).map(|m| m.digest) }
     };
-    ok("put", store.put_manifest(&r, &m1, Some(&t)).await);
+    ok("put", store.put_manifest(&r, &m1, Some(&t), &[]).await);
     for _ in 0..2 {
         assert_eq!(resolve().await, Some(m1.digest.clone()));
         assert_eq!(get(m1.digest.clone()).await, Some(m1.digest.clone()));
     }
-    ok("move", store.put_manifest(&r, &m2, Some(&t)).await);
+    ok("move", store.put_manifest(&r, &m2, Some(&t), &[]).await);
     for _ in 0..2 {
         assert_eq!(resolve().await, Some(m2.digest.clone()), "after the move");
     }
     assert!(ok("delete tag", store.delete_tag(&r, &t).await));
     assert_eq!(resolve().await, None, "after the tag's delete");
-    ok("put again", store.put_manifest(&r, &m1, Some(&t)).await);
+    ok(
+        "put again",
+        store.put_manifest(&r, &m1, Some(&t), &[]).await,
+    );
     for _ in 0..2 {
         assert_eq!(resolve().await, Some(m1.digest.clone()), "tagged again");
     }
@@ -216,7 +234,7 @@ pub async fn referrers_are_found_by_subject(store: &dyn MetaStore) {
     let sbom = record("an sbom", Some(&subject.digest), Some("application/x-sbom"));
     let unrelated = record("unrelated", Some(&Digest::sha256(b"other")), None);
     for m in [&subject, &sig, &sbom, &unrelated] {
-        ok("put", store.put_manifest(&r, m, None).await);
+        ok("put", store.put_manifest(&r, m, None, &[]).await);
     }
     let list = ok("referrers", store.referrers(&r, &subject.digest).await);
     let mut expected = vec![sig.digest.clone(), sbom.digest.clone()];
@@ -316,17 +334,19 @@ pub async fn repositories_and_artifacts_list_with_their_figures(store: &dyn Meta
     index.media_type = harbor_core::media_type::OCI_INDEX.to_owned();
     index.references = vec![child.digest.clone()];
     index.pushed_at += Duration::from_secs(10);
-    ok("put", store.put_manifest(&a, &child, None).await);
+    ok("put", store.put_manifest(&a, &child, None, &[]).await);
     ok(
         "put",
-        store.put_manifest(&a, &index, Some(&tag("latest"))).await,
+        store
+            .put_manifest(&a, &index, Some(&tag("latest")), &[])
+            .await,
     );
     ok(
         "put",
-        store.put_manifest(&a, &index, Some(&tag("v1"))).await,
+        store.put_manifest(&a, &index, Some(&tag("v1")), &[]).await,
     );
     let lone = record("figures lone", None, None);
-    ok("put", store.put_manifest(&b, &lone, None).await);
+    ok("put", store.put_manifest(&b, &lone, None, &[]).await);
     // A repository holding only blobs is not listed.
     ok(
         "link",

@@ -25,6 +25,7 @@
 //! ```
 
 pub mod blob_store;
+pub mod gc;
 pub mod identity;
 pub mod lease;
 pub mod meta_store;

@@ -6,13 +6,15 @@ use std::time::SystemTime;
 
 use async_trait::async_trait;
 use bytes::Bytes;
+use harbor_core::blob_store::upload_unknown;
+use harbor_core::meta_store::manifest_blob_unknown;
 use harbor_core::{
     ArtifactInfo, Descriptor, Digest, ManifestRecord, MetaStore, Page, RepositoryInfo,
     RepositoryName, Result, Tag, UploadSession,
 };
 use tokio_postgres::Row;
 
-use super::{from_ms, listing, parse_digest, pg, to_ms, unsigned, PgStore};
+use super::{from_ms, gc, listing, parse_digest, pg, to_ms, unsigned, PgStore};
 use crate::error::StorageError;
 
 /// Times a `put_manifest` finds its manifest deleted under it by another
@@ -108,18 +110,26 @@ impl MetaStore for PgStore {
         })
     }
 
-    async fn link_blob(&self, repo: &RepositoryName, digest: &Digest, size: u64) -> Result<()> {
+    async fn link_blob(&self, repo: &RepositoryName, digest: &Digest, size: u64) -> Result<bool> {
         let (repo, digest) = (repo.as_str(), digest.to_string());
         let size = i64::try_from(size).unwrap_or(i64::MAX);
         pg!(self, write, |tx| {
-            let id = ensure_repo(&tx, repo).await?;
-            let st = tx
-                .prepare_cached(
-                    "INSERT INTO blob_links (repository_id, digest, size, linked_at)
-                     VALUES ($1, $2, $3, harbor_now_ms()) ON CONFLICT DO NOTHING",
-                )
-                .await?;
-            tx.execute(&st, &[&id, &digest, &size]).await?;
+            gc::lock_shared(&tx, [digest.as_str()]).await?;
+            if gc::claimed(&tx, &digest).await? {
+                false
+            } else {
+                let id = ensure_repo(&tx, repo).await?;
+                let st = tx
+                    .prepare_cached(
+                        "INSERT INTO blob_links (repository_id, digest, size, linked_at)
+                         VALUES ($1, $2, $3, harbor_now_ms())
+                         ON CONFLICT (repository_id, digest)
+                         DO UPDATE SET size = excluded.size, linked_at = excluded.linked_at",
+                    )
+                    .await?;
+                tx.execute(&st, &[&id, &digest, &size]).await?;
+                true
+            }
         })
     }
 
@@ -142,6 +152,7 @@ impl MetaStore for PgStore {
     async fn unlink_blob(&self, repo: &RepositoryName, digest: &Digest) -> Result<bool> {
         let (repo, digest) = (repo.as_str(), digest.to_string());
         pg!(self, write, |tx| {
+            gc::lock_exclusive(&tx, &digest).await?;
             let st = tx
                 .prepare_cached(
                     "DELETE FROM blob_links WHERE digest = $2
@@ -157,8 +168,10 @@ impl MetaStore for PgStore {
         repo: &RepositoryName,
         record: &ManifestRecord,
         tag: Option<&Tag>,
+        required: &[Digest],
     ) -> Result<()> {
         let repo = repo.as_str();
+        let required: Vec<String> = required.iter().map(|d| d.to_string()).collect();
         let tag = tag.map(|t| t.as_str());
         let digest = record.digest.to_string();
         let subject = record.subject.as_ref().map(|s| s.to_string());
@@ -167,7 +180,18 @@ impl MetaStore for PgStore {
             .map_err(|e| StorageError::encoding("annotations do not encode", e))?;
         let payload: &[u8] = &record.payload;
         let pushed_at = to_ms(record.pushed_at);
-        pg!(self, write, |tx| {
+        let missing = pg!(self, write, |tx| {
+            // Shared locks on its own digest (a tag keeps it) and on what it
+            // requires, then the check: see `gc` for why this is atomic
+            // with garbage collection.
+            gc::lock_shared(
+                &tx,
+                std::iter::once(digest.as_str()).chain(required.iter().map(String::as_str)),
+            )
+            .await?;
+            if let Some(missing) = gc::first_missing(&tx, repo, &required).await? {
+                return Ok(Some(missing));
+            }
             let id = ensure_repo(&tx, repo).await?;
             let insert = tx
                 .prepare_cached(
@@ -228,7 +252,12 @@ impl MetaStore for PgStore {
                     .await?;
                 tx.execute(&st, &[&id, &tag, &digest]).await?;
             }
-        })
+            None
+        })?;
+        match missing {
+            Some(d) => Err(manifest_blob_unknown(&parse_digest(&d)?)),
+            None => Ok(()),
+        }
     }
 
     async fn get_manifest(
@@ -311,6 +340,7 @@ impl MetaStore for PgStore {
     async fn delete_manifest(&self, repo: &RepositoryName, digest: &Digest) -> Result<bool> {
         let (repo, digest) = (repo.as_str(), digest.to_string());
         pg!(self, write, |tx| {
+            gc::lock_exclusive(&tx, &digest).await?;
             // Tags and references go with it through ON DELETE CASCADE, in
             // this transaction.
             let st = tx
@@ -446,6 +476,116 @@ impl MetaStore for PgStore {
                 .iter()
                 .map(upload_session)
                 .collect::<Result<Vec<_>, _>>()?
+        })
+    }
+
+    async fn pin_upload(&self, id: &str, digest: &Digest) -> Result<bool> {
+        let key = digest.to_string();
+        let pinned = pg!(self, write, |tx| {
+            gc::lock_shared(&tx, [key.as_str()]).await?;
+            if gc::claimed(&tx, &key).await? {
+                Some(false)
+            } else {
+                let st = tx
+                    .prepare_cached("UPDATE upload_sessions SET digest = $2 WHERE id = $1")
+                    .await?;
+                (tx.execute(&st, &[&id, &key]).await? > 0).then_some(true)
+            }
+        })?;
+        pinned.ok_or_else(|| upload_unknown(id))
+    }
+
+    async fn untagged_manifests(
+        &self,
+        cutoff: SystemTime,
+        after: Option<&(RepositoryName, Digest)>,
+        limit: usize,
+    ) -> Result<Vec<(RepositoryName, Digest)>> {
+        let cutoff = to_ms(cutoff);
+        let after = after
+            .map(|(r, d)| (r.to_string(), d.to_string()))
+            .unwrap_or_default();
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        pg!(self, read, |tx| {
+            gc::untagged_page(&tx, cutoff, after.clone(), limit).await?
+        })
+    }
+
+    async fn delete_untagged_manifest(
+        &self,
+        repo: &RepositoryName,
+        digest: &Digest,
+        cutoff: SystemTime,
+    ) -> Result<bool> {
+        let (repo, digest, cutoff) = (repo.as_str(), digest.to_string(), to_ms(cutoff));
+        pg!(self, write, |tx| {
+            gc::delete_untagged(&tx, repo, &digest, cutoff).await?
+        })
+    }
+
+    async fn unreferenced_blobs(
+        &self,
+        digests: &[Digest],
+        cutoff: SystemTime,
+        ignoring_untagged: bool,
+    ) -> Result<Vec<Digest>> {
+        let cutoff = to_ms(cutoff);
+        pg!(self, read, |tx| {
+            let mut out = Vec::new();
+            for d in digests {
+                if gc::claimable(&tx, &d.to_string(), cutoff, ignoring_untagged).await? {
+                    out.push(d.clone());
+                }
+            }
+            out
+        })
+    }
+
+    async fn claim_blobs(&self, digests: &[Digest], cutoff: SystemTime) -> Result<Vec<Digest>> {
+        let cutoff = to_ms(cutoff);
+        let mut sorted: Vec<(i64, &Digest)> = digests
+            .iter()
+            .map(|d| (gc::lock_key(&d.to_string()), d))
+            .collect();
+        // In key order, as every transaction takes its locks.
+        sorted.sort_unstable_by_key(|(k, _)| *k);
+        let mut out = Vec::new();
+        for batch in sorted.chunks(gc::CLAIMS_PER_TRANSACTION) {
+            let claimed = pg!(self, write, |tx| {
+                let mut claimed = Vec::new();
+                for (_, d) in batch {
+                    if gc::claim(&tx, &d.to_string(), cutoff).await? {
+                        claimed.push((*d).clone());
+                    }
+                }
+                claimed
+            })?;
+            out.extend(claimed);
+        }
+        Ok(out)
+    }
+
+    async fn blob_claims(&self, limit: usize) -> Result<Vec<Digest>> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        pg!(self, single, |c| {
+            let st = c
+                .prepare_cached("SELECT digest FROM blob_claims ORDER BY digest LIMIT $1")
+                .await?;
+            let mut out = Vec::new();
+            for row in c.query(&st, &[&limit]).await? {
+                out.push(parse_digest(row.try_get(0)?)?);
+            }
+            out
+        })
+    }
+
+    async fn release_blob_claims(&self, digests: &[Digest]) -> Result<()> {
+        let keys: Vec<String> = digests.iter().map(|d| d.to_string()).collect();
+        pg!(self, write, |tx| {
+            let st = tx
+                .prepare_cached("DELETE FROM blob_claims WHERE digest = ANY($1::text[])")
+                .await?;
+            tx.execute(&st, &[&keys]).await?;
         })
     }
 }

@@ -22,6 +22,7 @@
 //! - Connections are plain TCP or a Unix socket, **without TLS** (`NoTls`)
 //!   for now: keep the database on a trusted network or a local socket.
 
+mod gc;
 mod identity;
 mod lease;
 mod listing;

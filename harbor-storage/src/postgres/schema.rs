@@ -187,6 +187,18 @@ const MIGRATIONS: &[&str] = &[
         expires_at BIGINT NOT NULL
     );
     "#,
+    // 5: garbage collection: the digest an upload is about to publish, the
+    // claims on digests whose bytes are being deleted, and references
+    // looked up across repositories.
+    r#"
+    ALTER TABLE upload_sessions ADD COLUMN digest TEXT COLLATE "C";
+    CREATE INDEX upload_sessions_digest ON upload_sessions(digest) WHERE digest IS NOT NULL;
+    CREATE TABLE blob_claims (
+        digest TEXT COLLATE "C" PRIMARY KEY,
+        claimed_at BIGINT NOT NULL
+    );
+    CREATE INDEX manifest_references_any ON manifest_references(reference);
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -48,14 +48,16 @@ pub(super) struct PartSource<'a> {
     pub(super) expected: u64,
 }
 
-/// S3's largest part.
-const MAX_PART_SIZE: u64 = 5 * 1024 * 1024 * 1024;
+/// The largest part streamed: S3 takes up to 5 GiB, but a part that fails
+/// is sent again whole, and S3-compatible servers may hold a part in memory.
+const MAX_STREAMED_PART: u64 = 64 * 1024 * 1024;
 
 /// The size of the part to stream next, in a chunk announced as `expected`
-/// bytes of which `received` were read and `held` are not yet sent: all the
-/// rest of the chunk (up to S3's largest part), when that makes at least
-/// `min` bytes. One part per chunk leaves no tail to save and read back
-/// when clients send chunks of 5 MiB or more.
+/// bytes of which `received` were read and `held` are not yet sent, when
+/// the rest of the chunk makes at least `min` bytes: parts of up to
+/// [`MAX_STREAMED_PART`] that use up the chunk, the last at least `min`
+/// bytes. Leaving no tail to save and read back, this serves clients that
+/// send chunks of 5 MiB or more as well as those that send one.
 pub(super) fn streamable_part(
     held: usize,
     received: u64,
@@ -63,7 +65,18 @@ pub(super) fn streamable_part(
     min: usize,
 ) -> Option<usize> {
     let rest = held as u64 + expected.saturating_sub(received);
-    (rest >= min as u64).then(|| rest.min(MAX_PART_SIZE) as usize)
+    let min = min as u64;
+    let cap = MAX_STREAMED_PART.max(2 * min);
+    let size = if rest < min {
+        return None;
+    } else if rest <= cap {
+        rest
+    } else if rest - cap >= min {
+        cap
+    } else {
+        rest - min
+    };
+    usize::try_from(size).ok()
 }
 
 /// The HTTP client for streamed parts: HTTPS only unless plain HTTP is
@@ -195,4 +208,35 @@ fn part_failed(id: &str, index: usize, e: impl std::fmt::Display) -> harbor_core
         source: e.to_string().into(),
     };
     s3_error(format!("upload {id} part {index}"), source)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MIB: usize = 1024 * 1024;
+
+    /// Splits a chunk of `len` bytes (`held` of them held) as `receive` does.
+    fn parts(held: usize, len: u64) -> (Vec<usize>, u64) {
+        let (mut held, mut received, mut out) = (held, 0u64, Vec::new());
+        while let Some(size) = streamable_part(held, received, len, 5 * MIB) {
+            let from_body = size - held;
+            received += from_body as u64;
+            held = 0;
+            out.push(size);
+        }
+        (out, held as u64 + len - received)
+    }
+
+    #[test]
+    fn chunks_become_parts_between_the_minimum_and_the_cap_with_no_tail() {
+        assert_eq!(parts(0, 4 * MIB as u64), (vec![], 4 * MIB as u64));
+        assert_eq!(parts(0, 8 * MIB as u64), (vec![8 * MIB], 0));
+        assert_eq!(parts(3 * MIB, 2 * MIB as u64), (vec![5 * MIB], 0));
+        let (p, tail) = parts(0, 1024 * MIB as u64);
+        assert_eq!((p.len(), tail), (16, 0));
+        assert!(p.iter().all(|&s| s == 64 * MIB));
+        // 64 MiB + 2 MiB: not a 2 MiB last part, but 61 + 5.
+        assert_eq!(parts(0, 66 * MIB as u64), (vec![61 * MIB, 5 * MIB], 0));
+    }
 }

@@ -6,6 +6,7 @@
 //! crash or a power cut.
 
 mod cache;
+mod gc;
 mod identity;
 mod lease;
 mod listing;
@@ -19,6 +20,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use bytes::Bytes;
+use harbor_core::blob_store::upload_unknown;
+use harbor_core::meta_store::manifest_blob_unknown;
 use harbor_core::{
     ArtifactInfo, Descriptor, Digest, ManifestRecord, MetaStore, Page, RepositoryInfo,
     RepositoryName, Result, Tag, UploadSession,
@@ -181,15 +184,20 @@ impl MetaStore for SqliteMetaStore {
         .await
     }
 
-    async fn link_blob(&self, repo: &RepositoryName, digest: &Digest, size: u64) -> Result<()> {
+    async fn link_blob(&self, repo: &RepositoryName, digest: &Digest, size: u64) -> Result<bool> {
         let (repo, digest) = (repo.to_string(), digest.to_string());
         self.write(move |tx| {
+            if gc::claimed(tx, &digest)? {
+                return Ok(false);
+            }
             let id = ensure_repo(tx, &repo)?;
             tx.prepare_cached(
-                "INSERT OR IGNORE INTO blob_links (repository_id, digest, size, linked_at) VALUES (?1, ?2, ?3, ?4)",
+                "INSERT INTO blob_links (repository_id, digest, size, linked_at) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (repository_id, digest)
+                 DO UPDATE SET size = excluded.size, linked_at = excluded.linked_at",
             )?
             .execute(params![id, digest, size as i64, now_ms()])?;
-            Ok(())
+            Ok(true)
         })
         .await
     }
@@ -228,13 +236,18 @@ impl MetaStore for SqliteMetaStore {
         repo: &RepositoryName,
         record: &ManifestRecord,
         tag: Option<&Tag>,
+        required: &[Digest],
     ) -> Result<()> {
         let repo = repo.to_string();
         let record = record.clone();
         let tag = tag.map(|t| t.to_string());
+        let required: Vec<String> = required.iter().map(|d| d.to_string()).collect();
         let annotations = serde_json::to_string(&record.annotations)
             .map_err(|e| StorageError::encoding("annotations do not encode", e))?;
-        self.write_content(move |tx| {
+        let missing = self.write_content(move |tx| {
+            if let Some(missing) = gc::first_missing(tx, repo_id(tx, &repo)?, &required)? {
+                return Ok(Some(missing.clone()));
+            }
             let id = ensure_repo(tx, &repo)?;
             let digest = record.digest.to_string();
             tx.prepare_cached(
@@ -266,9 +279,13 @@ impl MetaStore for SqliteMetaStore {
                 )?
                 .execute(params![id, tag, digest, now_ms()])?;
             }
-            Ok(())
+            Ok(None)
         })
-        .await
+        .await?;
+        match missing {
+            Some(d) => Err(manifest_blob_unknown(&parse_digest(&d)?)),
+            None => Ok(()),
+        }
     }
 
     async fn get_manifest(
@@ -551,6 +568,108 @@ impl MetaStore for SqliteMetaStore {
                 });
             }
             Ok(out)
+        })
+        .await
+    }
+
+    async fn pin_upload(&self, id: &str, digest: &Digest) -> Result<bool> {
+        let (session, digest) = (id.to_owned(), digest.to_string());
+        let pinned = self
+            .write(move |tx| {
+                if gc::claimed(tx, &digest)? {
+                    return Ok(Some(false));
+                }
+                let n = tx
+                    .prepare_cached("UPDATE upload_sessions SET digest = ?2 WHERE id = ?1")?
+                    .execute([&session, &digest])?;
+                Ok((n > 0).then_some(true))
+            })
+            .await?;
+        pinned.ok_or_else(|| upload_unknown(id))
+    }
+
+    async fn untagged_manifests(
+        &self,
+        cutoff: SystemTime,
+        after: Option<&(RepositoryName, Digest)>,
+        limit: usize,
+    ) -> Result<Vec<(RepositoryName, Digest)>> {
+        let cutoff = to_ms(cutoff);
+        let after = after.map(|(r, d)| (r.to_string(), d.to_string()));
+        self.call(move |c| gc::untagged_page(c, cutoff, after, limit))
+            .await
+    }
+
+    async fn delete_untagged_manifest(
+        &self,
+        repo: &RepositoryName,
+        digest: &Digest,
+        cutoff: SystemTime,
+    ) -> Result<bool> {
+        let (repo, digest, cutoff) = (repo.to_string(), digest.to_string(), to_ms(cutoff));
+        self.write_content(move |tx| gc::delete_untagged(tx, &repo, &digest, cutoff))
+            .await
+    }
+
+    async fn unreferenced_blobs(
+        &self,
+        digests: &[Digest],
+        cutoff: SystemTime,
+        ignoring_untagged: bool,
+    ) -> Result<Vec<Digest>> {
+        let digests = digests.to_vec();
+        let cutoff = to_ms(cutoff);
+        self.call(move |c| {
+            let mut out = Vec::new();
+            for d in digests {
+                if gc::claimable(c, &d.to_string(), cutoff, ignoring_untagged)? {
+                    out.push(d);
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn claim_blobs(&self, digests: &[Digest], cutoff: SystemTime) -> Result<Vec<Digest>> {
+        let digests = digests.to_vec();
+        let cutoff = to_ms(cutoff);
+        self.write(move |tx| {
+            let now = now_ms();
+            let mut out = Vec::new();
+            for d in digests {
+                if gc::claim(tx, &d.to_string(), cutoff, now)? {
+                    out.push(d);
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn blob_claims(&self, limit: usize) -> Result<Vec<Digest>> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.call(move |c| {
+            let mut stmt =
+                c.prepare_cached("SELECT digest FROM blob_claims ORDER BY digest LIMIT ?1")?;
+            let rows = stmt.query_map([limit], |r| r.get::<_, String>(0))?;
+            let mut out = Vec::new();
+            for row in rows {
+                out.push(parse_digest(&row?)?);
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn release_blob_claims(&self, digests: &[Digest]) -> Result<()> {
+        let digests: Vec<String> = digests.iter().map(|d| d.to_string()).collect();
+        self.write(move |tx| {
+            let mut stmt = tx.prepare_cached("DELETE FROM blob_claims WHERE digest = ?1")?;
+            for d in &digests {
+                stmt.execute([d])?;
+            }
+            Ok(())
         })
         .await
     }

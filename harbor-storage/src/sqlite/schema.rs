@@ -178,6 +178,16 @@ const MIGRATIONS: &[&str] = &[
         expires_at INTEGER NOT NULL
     );
     "#,
+    // 7: garbage collection: the digest an upload is about to publish, and
+    // the claims on digests whose bytes are being deleted.
+    r#"
+    ALTER TABLE upload_sessions ADD COLUMN digest TEXT;
+    CREATE INDEX upload_sessions_digest ON upload_sessions(digest) WHERE digest IS NOT NULL;
+    CREATE TABLE blob_claims (
+        digest TEXT PRIMARY KEY,
+        claimed_at INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    "#,
 ];
 
 /// The schema version this build writes.

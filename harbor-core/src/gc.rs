@@ -1,0 +1,328 @@
+//! Garbage collection: deletes untagged manifests (on request) and the
+//! blobs nothing needs any more, while pushes go on.
+//!
+//! # Why it is safe while pushes run
+//!
+//! A blob's bytes may go only once the metadata store has granted a
+//! **claim** on its digest ([`MetaStore::claim_blobs`]). A claim is granted,
+//! atomically with every push step, only if at that instant
+//! - no manifest of any repository references the digest,
+//! - no repository link to it is younger than the time window, and
+//! - no upload is pinned to it;
+//!
+//! granting it removes the digest's links. While it is held,
+//! [`MetaStore::link_blob`] and [`MetaStore::pin_upload`] refuse the digest.
+//! The bytes are deleted next and the claim released last. So:
+//! - a manifest push needs each of its blobs linked in its repository in
+//!   the transaction that stores it ([`MetaStore::put_manifest`]'s
+//!   `required`): before a claim it holds a reference that prevents the
+//!   claim; after one it finds the link gone and fails with
+//!   `MANIFEST_BLOB_UNKNOWN`, which the client answers by pushing the blob;
+//! - an upload pins its digest before publishing the bytes and links them
+//!   before unpinning: a claim granted before the pin makes the upload wait
+//!   until the bytes are deleted and the claim released, then publish anew;
+//!   no claim can be granted after the pin;
+//! - a mount links before it trusts the bytes: a claim makes the link
+//!   fail (the client uploads instead), and a claim granted and released
+//!   before the link is caught by a second look at the bytes;
+//! - a blob pushed but not yet referenced keeps a young link for the time
+//!   window, which is how long a client may take between a blob and its
+//!   manifest.
+//!
+//! Untagged manifests are deleted one by one, each in a transaction that
+//! checks again that it has no tag, no referencing index and no subject in
+//! its repository, so a tag or an index arriving meanwhile keeps it.
+//!
+//! A run that dies leaves at most claims whose bytes are partly deleted;
+//! the next run finishes them first. Nothing a reader can reach is ever
+//! half-deleted: a claimed digest is linked nowhere and referenced by
+//! nothing.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use futures::{StreamExt, TryStreamExt};
+
+use crate::blob_store::BlobStore;
+use crate::digest::Digest;
+use crate::error::{Error, ErrorCode, Result};
+use crate::meta_store::MetaStore;
+use crate::name::RepositoryName;
+use crate::registry::Registry;
+
+/// Harbor's default time window: blobs linked more recently are kept.
+pub const DEFAULT_TIME_WINDOW: Duration = Duration::from_secs(2 * 60 * 60);
+
+/// The most blob deletions in flight at once (Harbor's `workers` limit).
+pub const MAX_WORKERS: usize = 5;
+
+/// Digests examined per metadata query and per claim.
+const BATCH: usize = 500;
+
+/// What a run does (Harbor's `job_parameters`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GcOptions {
+    /// Also delete manifests no tag reaches (`delete_untagged`).
+    pub delete_untagged: bool,
+    /// Report what would be deleted and delete nothing (`dry_run`).
+    pub dry_run: bool,
+    /// Blob deletions in flight at once, 1 to [`MAX_WORKERS`] (`workers`).
+    pub workers: usize,
+    /// Blobs linked and manifests pushed more recently than this are kept.
+    pub time_window: Duration,
+}
+
+impl Default for GcOptions {
+    fn default() -> Self {
+        GcOptions {
+            delete_untagged: false,
+            dry_run: false,
+            workers: 1,
+            time_window: DEFAULT_TIME_WINDOW,
+        }
+    }
+}
+
+impl GcOptions {
+    /// `BAD_REQUEST` unless `workers` is within 1 to [`MAX_WORKERS`].
+    pub fn validate(&self) -> Result<()> {
+        if !(1..=MAX_WORKERS).contains(&self.workers) {
+            return Err(Error::new(
+                ErrorCode::BadRequest,
+                format!(
+                    "workers must be between 1 and {MAX_WORKERS}, not {}",
+                    self.workers
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Something a run did (or, in a dry run, would do), as it happens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum GcEvent {
+    /// Claims left by an interrupted run are being finished.
+    ResumingClaims {
+        /// How many.
+        count: usize,
+    },
+    /// An untagged manifest was deleted.
+    ManifestDeleted {
+        /// Its repository.
+        repository: RepositoryName,
+        /// Its digest.
+        digest: Digest,
+    },
+    /// A blob's bytes were deleted.
+    BlobDeleted {
+        /// Its digest.
+        digest: Digest,
+        /// Its size, when it could be read before the delete.
+        size: u64,
+    },
+    /// Blobs examined so far.
+    Progress {
+        /// Blobs of the store looked at.
+        examined: u64,
+        /// Of them, deleted (or to delete).
+        deleted: u64,
+    },
+}
+
+/// What a run found and freed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GcReport {
+    /// Whether nothing was deleted (a dry run).
+    pub dry_run: bool,
+    /// Untagged manifests deleted.
+    pub manifests_deleted: u64,
+    /// Blobs deleted.
+    pub blobs_deleted: u64,
+    /// Their bytes.
+    pub bytes_freed: u64,
+    /// Blobs examined.
+    pub blobs_examined: u64,
+    /// Whether the run was stopped before the end.
+    pub stopped: bool,
+}
+
+/// Runs garbage collection over a registry's stores. Cheap to clone.
+///
+/// One run at a time per registry: a cluster serialises runs with a lease
+/// (the server's scheduler does), and this type does not.
+#[derive(Debug, Clone)]
+pub struct GarbageCollector {
+    meta: Arc<dyn MetaStore>,
+    blobs: Arc<dyn BlobStore>,
+}
+
+impl GarbageCollector {
+    /// A collector over `registry`'s stores.
+    pub fn new(registry: &Registry) -> Self {
+        GarbageCollector {
+            meta: registry.meta_store().clone(),
+            blobs: registry.blob_store().clone(),
+        }
+    }
+
+    /// One run. `events` hears each deletion as it happens; setting `stop`
+    /// ends the run at the next step, with what was done so far reported.
+    pub async fn run(
+        &self,
+        options: &GcOptions,
+        stop: &AtomicBool,
+        events: &(dyn Fn(GcEvent) + Send + Sync),
+    ) -> Result<GcReport> {
+        options.validate()?;
+        let cutoff = SystemTime::now()
+            .checked_sub(options.time_window)
+            .unwrap_or(SystemTime::UNIX_EPOCH);
+        let mut report = GcReport {
+            dry_run: options.dry_run,
+            ..GcReport::default()
+        };
+        self.resume_claims(options, &mut report, events).await?;
+        if options.delete_untagged && !stop.load(Ordering::Relaxed) {
+            self.untagged(options, cutoff, stop, &mut report, events)
+                .await?;
+        }
+        if !stop.load(Ordering::Relaxed) {
+            self.sweep(options, cutoff, stop, &mut report, events)
+                .await?;
+        }
+        report.stopped = stop.load(Ordering::Relaxed);
+        Ok(report)
+    }
+
+    /// Finishes the claims an interrupted run left: their digests are
+    /// linked nowhere and referenced by nothing, so their bytes go.
+    async fn resume_claims(
+        &self,
+        options: &GcOptions,
+        report: &mut GcReport,
+        events: &(dyn Fn(GcEvent) + Send + Sync),
+    ) -> Result<()> {
+        let left = self.meta.blob_claims(usize::MAX).await?;
+        if left.is_empty() {
+            return Ok(());
+        }
+        events(GcEvent::ResumingClaims { count: left.len() });
+        for batch in left.chunks(BATCH) {
+            self.delete_claimed(options, batch, report, events).await?;
+        }
+        Ok(())
+    }
+
+    async fn untagged(
+        &self,
+        options: &GcOptions,
+        cutoff: SystemTime,
+        stop: &AtomicBool,
+        report: &mut GcReport,
+        events: &(dyn Fn(GcEvent) + Send + Sync),
+    ) -> Result<()> {
+        let mut after: Option<(RepositoryName, Digest)> = None;
+        loop {
+            let page = self
+                .meta
+                .untagged_manifests(cutoff, after.as_ref(), BATCH)
+                .await?;
+            let Some(last) = page.last().cloned() else {
+                return Ok(());
+            };
+            for (repository, digest) in page {
+                if stop.load(Ordering::Relaxed) {
+                    return Ok(());
+                }
+                let deleted = options.dry_run
+                    || self
+                        .meta
+                        .delete_untagged_manifest(&repository, &digest, cutoff)
+                        .await?;
+                if deleted {
+                    report.manifests_deleted += 1;
+                    events(GcEvent::ManifestDeleted { repository, digest });
+                }
+            }
+            after = Some(last);
+        }
+    }
+
+    /// Every blob of the store, in batches: those nothing needs are claimed
+    /// and deleted.
+    async fn sweep(
+        &self,
+        options: &GcOptions,
+        cutoff: SystemTime,
+        stop: &AtomicBool,
+        report: &mut GcReport,
+        events: &(dyn Fn(GcEvent) + Send + Sync),
+    ) -> Result<()> {
+        let mut listing = self.blobs.list().await?.try_chunks(BATCH);
+        while let Some(batch) = listing.next().await {
+            let batch = batch.map_err(|e| e.1)?;
+            report.blobs_examined += batch.len() as u64;
+            let doomed = if options.dry_run {
+                // The real run deletes the untagged manifests first: their
+                // references do not count.
+                self.meta
+                    .unreferenced_blobs(&batch, cutoff, options.delete_untagged)
+                    .await?
+            } else {
+                self.meta.claim_blobs(&batch, cutoff).await?
+            };
+            self.delete_claimed(options, &doomed, report, events)
+                .await?;
+            events(GcEvent::Progress {
+                examined: report.blobs_examined,
+                deleted: report.blobs_deleted,
+            });
+            if stop.load(Ordering::Relaxed) {
+                return Ok(());
+            }
+        }
+        Ok(())
+    }
+
+    /// Deletes claimed blobs' bytes, `workers` at a time, then releases
+    /// the claims (in a dry run, only counts them).
+    async fn delete_claimed(
+        &self,
+        options: &GcOptions,
+        claimed: &[Digest],
+        report: &mut GcReport,
+        events: &(dyn Fn(GcEvent) + Send + Sync),
+    ) -> Result<()> {
+        let blobs = &self.blobs;
+        let dry_run = options.dry_run;
+        let mut deletions = futures::stream::iter(claimed.iter().cloned())
+            .map(|digest| async move {
+                let size = blobs.stat(&digest).await?.unwrap_or(0);
+                if !dry_run {
+                    blobs.delete(&digest).await?;
+                }
+                Ok::<_, Error>((digest, size))
+            })
+            .buffer_unordered(options.workers);
+        let mut outcome = Ok(());
+        while let Some(done) = deletions.next().await {
+            match done {
+                Ok((digest, size)) => {
+                    report.blobs_deleted += 1;
+                    report.bytes_freed += size;
+                    events(GcEvent::BlobDeleted { digest, size });
+                }
+                // The others finish; the claims stay for the next run.
+                Err(e) => outcome = Err(e),
+            }
+        }
+        outcome?;
+        if !dry_run && !claimed.is_empty() {
+            self.meta.release_blob_claims(claimed).await?;
+        }
+        Ok(())
+    }
+}
