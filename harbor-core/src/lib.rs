@@ -34,6 +34,7 @@ pub mod digest;
 pub mod error;
 pub mod gc;
 pub mod identity;
+pub mod jobs;
 pub mod lease;
 pub mod manifest;
 pub mod manifest_builder;
@@ -51,6 +52,7 @@ pub use identity::{
     AuditEntry, AuditOperation, AuditQuery, AuditResource, IdentityStore, Member, NewUser, Page,
     Project, ProjectQuery, Robot, RobotAccess, RobotLevel, RobotPermission, Role, User,
 };
+pub use jobs::{JobKind, JobRecord, JobSchedule, JobStatus, JobStore, JobTrigger, ScheduleType};
 pub use lease::{LeaseStore, LocalLeases};
 pub use manifest::{Descriptor, Manifest, Platform, EMPTY_JSON, MAX_MANIFEST_SIZE};
 pub use manifest_builder::{BuiltManifest, ImageIndexBuilder, ImageManifestBuilder};

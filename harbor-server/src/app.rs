@@ -37,7 +37,8 @@ use harbor_auth::{
     TokenService,
 };
 use harbor_core::{
-    BlobStore, IdentityStore, LeaseStore, LocalLeases, MetaStore, Registry, ReplicationStore,
+    BlobStore, IdentityStore, JobStore, LeaseStore, LocalLeases, MetaStore, Registry,
+    ReplicationStore,
 };
 use harbor_replicate::{ReplicationService, Replicator, SecretBox, Triggers};
 
@@ -45,6 +46,7 @@ use crate::audit::{AuditSink, AuditWriter};
 use crate::auth::{AuthState, Realm};
 use crate::config::UploadPurging;
 use crate::error::ServerError;
+use crate::gc::GcService;
 
 /// The state of a server with Harbor's identity on: what its handlers
 /// extract, each part by itself ([`FromRef`]).
@@ -58,6 +60,8 @@ pub struct AppState {
     pub audit: AuditSink,
     /// Replication, when a `ReplicationStore` was given.
     pub replication: Option<Arc<ReplicationService>>,
+    /// Garbage collection, when a `JobStore` was given.
+    pub gc: Option<Arc<GcService>>,
 }
 
 impl FromRef<AppState> for Registry {
@@ -99,6 +103,8 @@ pub struct HarborBuilder {
     replicator: Replicator,
     upload_purging: UploadPurging,
     leases: Arc<dyn LeaseStore>,
+    jobs: Option<Arc<dyn JobStore>>,
+    gc_time_window: Duration,
 }
 
 impl std::fmt::Debug for HarborBuilder {
@@ -183,6 +189,23 @@ impl HarborBuilder {
         self
     }
 
+    /// Turns on garbage collection (`/api/v2.0/system/gc`): runs, logs and
+    /// the schedule kept in `jobs`, one run at a time across the instances
+    /// sharing the lease store. Needs [`HarborBuilder::identity`].
+    pub fn jobs(mut self, jobs: Arc<dyn JobStore>) -> Self {
+        self.jobs = Some(jobs);
+        self
+    }
+
+    /// Garbage collection keeps blobs linked and manifests pushed more
+    /// recently than this (Harbor's `time_window`, 2 hours by default): the
+    /// longest a client may take between pushing a blob and the manifest
+    /// that uses it.
+    pub fn gc_time_window(mut self, window: Duration) -> Self {
+        self.gc_time_window = window;
+        self
+    }
+
     /// Removal of abandoned upload sessions (Harbor's `upload_purging`).
     pub fn upload_purging(mut self, purging: UploadPurging) -> Self {
         self.upload_purging = purging;
@@ -199,6 +222,11 @@ impl HarborBuilder {
                     "replication needs an identity store (HarborBuilder::identity)".into(),
                 ));
             }
+            if self.jobs.is_some() {
+                return Err(ServerError::Config(
+                    "garbage collection needs an identity store (HarborBuilder::identity)".into(),
+                ));
+            }
             return Ok(Harbor {
                 router: crate::router::open(registry.clone()),
                 state: None,
@@ -208,6 +236,7 @@ impl HarborBuilder {
                     leases: self.leases,
                     audit: None,
                     replication: None,
+                    gc: None,
                 },
             });
         };
@@ -242,12 +271,16 @@ impl HarborBuilder {
                 self.leases.clone(),
             )
         });
+        let gc = self
+            .jobs
+            .map(|jobs| GcService::new(&registry, jobs, self.leases.clone(), self.gc_time_window));
         let audit_for_duties = audit.clone();
         let state = AppState {
             registry: registry.clone(),
             auth,
             audit,
             replication: replication.clone(),
+            gc: gc.clone(),
         };
         Ok(Harbor {
             router: crate::router::harbor(state.clone()),
@@ -258,6 +291,7 @@ impl HarborBuilder {
                 leases: self.leases,
                 audit: Some((audit_for_duties, writer, identity)),
                 replication,
+                gc,
             },
         })
     }
@@ -291,6 +325,8 @@ impl Harbor {
             replicator: Replicator::default(),
             upload_purging: UploadPurging::default(),
             leases: Arc::new(LocalLeases::new()),
+            jobs: None,
+            gc_time_window: harbor_core::gc::DEFAULT_TIME_WINDOW,
         }
     }
 
@@ -328,6 +364,7 @@ pub struct Duties {
     leases: Arc<dyn LeaseStore>,
     audit: Option<(AuditSink, AuditWriter, Arc<dyn IdentityStore>)>,
     replication: Option<Arc<ReplicationService>>,
+    gc: Option<Arc<GcService>>,
 }
 
 impl Duties {
@@ -406,6 +443,7 @@ impl Duties {
             triggers,
             recovery,
             replication: self.replication,
+            gc: self.gc.as_ref().map(GcService::spawn),
         }
     }
 }
@@ -419,6 +457,7 @@ pub struct RunningDuties {
     triggers: Option<Triggers>,
     recovery: Option<tokio::task::JoinHandle<()>>,
     replication: Option<Arc<ReplicationService>>,
+    gc: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl RunningDuties {
@@ -440,6 +479,12 @@ impl RunningDuties {
         if let Some(p) = self.purger {
             p.abort();
             let _ = p.await;
+        }
+        // A collection cut here stays `Running` until an instance holding
+        // the lease marks it failed; the next run finishes its work.
+        if let Some(g) = self.gc {
+            g.abort();
+            let _ = g.await;
         }
         if let Some((sink, writer)) = self.audit {
             sink.flush().await;

@@ -25,6 +25,12 @@ pub struct Config {
     pub tls: Option<TlsConfig>,
     /// Removal of abandoned upload sessions, as Harbor's `upload_purging`.
     pub upload_purging: UploadPurging,
+    /// Garbage collection keeps blobs linked and manifests pushed more
+    /// recently than this, e.g. `"2h"` (Harbor's default) or `"30s"`
+    /// (`HARBOR_GC_TIME_WINDOW`): longer than any push takes between its
+    /// first blob and its manifest.
+    #[serde(deserialize_with = "duration")]
+    pub gc_time_window: Duration,
     /// How long in-flight requests may take to finish on shutdown (`HARBOR_SHUTDOWN_TIMEOUT`).
     #[serde(deserialize_with = "duration")]
     pub shutdown_timeout: Duration,
@@ -219,6 +225,7 @@ impl Default for Config {
             log_format: LogFormat::Text,
             tls: None,
             upload_purging: UploadPurging::default(),
+            gc_time_window: harbor_core::gc::DEFAULT_TIME_WINDOW,
             shutdown_timeout: Duration::from_secs(30),
             auth: AuthConfig::default(),
             database_url: None,
@@ -319,6 +326,9 @@ impl Config {
         }
         if let Some(v) = lookup("HARBOR_UPLOAD_PURGING_INTERVAL") {
             self.upload_purging.interval = dur("HARBOR_UPLOAD_PURGING_INTERVAL", v)?;
+        }
+        if let Some(v) = lookup("HARBOR_GC_TIME_WINDOW") {
+            self.gc_time_window = dur("HARBOR_GC_TIME_WINDOW", v)?;
         }
         if let Some(v) = lookup("HARBOR_SHUTDOWN_TIMEOUT") {
             self.shutdown_timeout = dur("HARBOR_SHUTDOWN_TIMEOUT", v)?;

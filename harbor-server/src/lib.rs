@@ -50,6 +50,7 @@ pub mod config;
 pub mod copy_cmd;
 mod error;
 pub mod events;
+pub mod gc;
 pub mod health;
 pub mod oci;
 mod router;
@@ -60,7 +61,9 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use harbor_core::{BlobStore, IdentityStore, LeaseStore, MetaStore, Registry, ReplicationStore};
+use harbor_core::{
+    BlobStore, IdentityStore, JobStore, LeaseStore, MetaStore, Registry, ReplicationStore,
+};
 use harbor_replicate::{FsCheckpoints, ReplicationService, Replicator, SecretBox};
 use harbor_storage::{FsBlobStore, SqliteMetaStore};
 use tokio::net::TcpListener;
@@ -95,20 +98,23 @@ pub struct Stores {
     pub replication: Arc<dyn ReplicationStore>,
     /// Cluster-wide leases for the background duties.
     pub leases: Arc<dyn LeaseStore>,
+    /// System jobs: garbage collection runs, logs and schedule.
+    pub jobs: Arc<dyn JobStore>,
 }
 
 impl Stores {
     /// `blobs` beside one database that holds everything else.
     pub fn over<D>(blobs: Arc<dyn BlobStore>, db: Arc<D>) -> Stores
     where
-        D: MetaStore + IdentityStore + ReplicationStore + LeaseStore,
+        D: MetaStore + IdentityStore + ReplicationStore + LeaseStore + JobStore,
     {
         Stores {
             blobs,
             meta: db.clone(),
             identity: db.clone(),
             replication: db.clone(),
-            leases: db,
+            leases: db.clone(),
+            jobs: db,
         }
     }
 }
@@ -251,6 +257,8 @@ async fn embedded(config: &Config) -> Result<(Harbor, Option<String>), ServerErr
                     config.tls.is_some(),
                 ))
                 .replication(stores.replication, secrets)
+                .jobs(stores.jobs)
+                .gc_time_window(config.gc_time_window)
                 .replicator(Replicator {
                     // Chunked uploads in flight survive a restart.
                     checkpoints: Some(Arc::new(FsCheckpoints::new(

@@ -79,6 +79,13 @@ const ROUTES: &[(&str, &str)] = &[
         "GET",
         "/api/v2.0/replication/executions/{id}/tasks/{task}/log",
     ),
+    ("GET", "/api/v2.0/system/gc"),
+    ("GET", "/api/v2.0/system/gc/{id}"),
+    ("PUT", "/api/v2.0/system/gc/{id}"),
+    ("GET", "/api/v2.0/system/gc/{id}/log"),
+    ("GET", "/api/v2.0/system/gc/schedule"),
+    ("POST", "/api/v2.0/system/gc/schedule"),
+    ("PUT", "/api/v2.0/system/gc/schedule"),
     ("GET", "/api/v2.0/robots"),
     ("POST", "/api/v2.0/robots"),
     ("GET", "/api/v2.0/robots/{id}"),
@@ -576,6 +583,28 @@ async fn read_answers_have_the_documented_shape() {
     let s = TestServer::start_with_auth().await;
     s.push_image("library/app", "latest").await;
     replicate_to_self(&s, &doc).await;
+    // A garbage collection run (dry) and a schedule, so that each has a
+    // body to check.
+    create_documented(
+        &s,
+        &doc,
+        "/system/gc/schedule",
+        serde_json::json!({"schedule": {"type": "Manual"}, "parameters": {"dry_run": true}}),
+        "/api/v2.0/system/gc/1",
+    )
+    .await;
+    let r = s
+        .send(
+            "PUT",
+            "/api/v2.0/system/gc/schedule",
+            &[
+                ("authorization", &common::admin_auth()),
+                ("content-type", "application/json"),
+            ],
+            r#"{"schedule": {"type": "Daily"}, "parameters": {"delete_untagged": true}}"#,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", text(&r));
     let auth = common::admin_auth();
     let mut errors = Vec::new();
     for (path, item) in paths(&doc) {

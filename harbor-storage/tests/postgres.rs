@@ -12,7 +12,7 @@ use harbor_core::{
     Digest, ErrorCode, IdentityStore, LeaseStore, ManifestRecord, MetaStore, NewUser,
     RepositoryName, Tag,
 };
-use harbor_storage::conformance::{gc, identity, lease, meta_store, replication};
+use harbor_storage::conformance::{gc, identity, jobs, lease, meta_store, replication};
 use harbor_storage::postgres::testing::TempCluster;
 use harbor_storage::{PgStore, StorageError};
 
@@ -51,6 +51,12 @@ async fn postgres_passes_the_garbage_collection_suite_beside_the_meta_store_suit
 }
 
 #[tokio::test]
+async fn postgres_passes_the_job_store_suite() {
+    let (store, _) = fresh_store().await;
+    jobs::run_all(&store).await;
+}
+
+#[tokio::test]
 async fn postgres_passes_the_identity_store_suite() {
     let (store, _) = fresh_store().await;
     identity::run_all(&store).await;
@@ -83,7 +89,7 @@ async fn a_second_connect_sees_the_data_and_migrating_again_changes_nothing() {
     drop(again);
     let third = PgStore::connect(&url, 1).await.unwrap();
     assert!(third.repository_exists(&repo).await.unwrap());
-    assert_eq!(PgStore::schema_version(), 4);
+    assert_eq!(PgStore::schema_version(), 5);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

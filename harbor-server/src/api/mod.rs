@@ -7,6 +7,7 @@ mod artifacts;
 mod audit_logs;
 mod error;
 mod extract;
+mod gc;
 mod members;
 mod openapi;
 mod paging;
@@ -125,6 +126,15 @@ pub fn routes() -> Router<AppState> {
             "/api/v2.0/users/{id}",
             get(users::get).put(users::update).delete(users::delete),
         )
+        .route("/api/v2.0/system/gc", get(gc::list))
+        .route(
+            "/api/v2.0/system/gc/schedule",
+            get(gc::get_schedule)
+                .post(gc::create_schedule)
+                .put(gc::update_schedule),
+        )
+        .route("/api/v2.0/system/gc/{id}", get(gc::get).put(gc::stop))
+        .route("/api/v2.0/system/gc/{id}/log", get(gc::log))
         .route("/api/v2.0/users/{id}/password", put(users::password))
         .route("/api/v2.0/users/{id}/sysadmin", put(users::sysadmin))
 }

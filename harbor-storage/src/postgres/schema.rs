@@ -188,8 +188,8 @@ const MIGRATIONS: &[&str] = &[
     );
     "#,
     // 5: garbage collection: the digest an upload is about to publish, the
-    // claims on digests whose bytes are being deleted, and references
-    // looked up across repositories.
+    // claims on digests whose bytes are being deleted, references looked up
+    // across repositories, and system jobs (runs, logs and schedules).
     r#"
     ALTER TABLE upload_sessions ADD COLUMN digest TEXT COLLATE "C";
     CREATE INDEX upload_sessions_digest ON upload_sessions(digest) WHERE digest IS NOT NULL;
@@ -198,6 +198,26 @@ const MIGRATIONS: &[&str] = &[
         claimed_at BIGINT NOT NULL
     );
     CREATE INDEX manifest_references_any ON manifest_references(reference);
+    CREATE TABLE jobs (
+        id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        kind TEXT NOT NULL,
+        trigger TEXT NOT NULL,
+        parameters TEXT NOT NULL,
+        status TEXT NOT NULL,
+        stop_requested BOOLEAN NOT NULL DEFAULT FALSE,
+        creation_time BIGINT NOT NULL,
+        update_time BIGINT NOT NULL,
+        log TEXT NOT NULL DEFAULT ''
+    );
+    CREATE INDEX jobs_kind ON jobs(kind, status, id);
+    CREATE TABLE job_schedules (
+        kind TEXT PRIMARY KEY,
+        schedule_type TEXT NOT NULL,
+        cron TEXT NOT NULL,
+        parameters TEXT NOT NULL,
+        creation_time BIGINT NOT NULL,
+        update_time BIGINT NOT NULL
+    );
     "#,
 ];
 

@@ -8,6 +8,7 @@
 mod cache;
 mod gc;
 mod identity;
+mod jobs;
 mod lease;
 mod listing;
 mod replication;

@@ -178,8 +178,9 @@ const MIGRATIONS: &[&str] = &[
         expires_at INTEGER NOT NULL
     );
     "#,
-    // 7: garbage collection: the digest an upload is about to publish, and
-    // the claims on digests whose bytes are being deleted.
+    // 7: garbage collection: the digest an upload is about to publish, the
+    // claims on digests whose bytes are being deleted, and system jobs
+    // (their runs, logs and schedules).
     r#"
     ALTER TABLE upload_sessions ADD COLUMN digest TEXT;
     CREATE INDEX upload_sessions_digest ON upload_sessions(digest) WHERE digest IS NOT NULL;
@@ -187,6 +188,26 @@ const MIGRATIONS: &[&str] = &[
         digest TEXT PRIMARY KEY,
         claimed_at INTEGER NOT NULL
     ) WITHOUT ROWID;
+    CREATE TABLE jobs (
+        id INTEGER PRIMARY KEY,
+        kind TEXT NOT NULL,
+        trigger TEXT NOT NULL,
+        parameters TEXT NOT NULL,
+        status TEXT NOT NULL,
+        stop_requested INTEGER NOT NULL DEFAULT 0,
+        creation_time INTEGER NOT NULL,
+        update_time INTEGER NOT NULL,
+        log TEXT NOT NULL DEFAULT ''
+    );
+    CREATE INDEX jobs_kind ON jobs(kind, status, id);
+    CREATE TABLE job_schedules (
+        kind TEXT PRIMARY KEY,
+        schedule_type TEXT NOT NULL,
+        cron TEXT NOT NULL,
+        parameters TEXT NOT NULL,
+        creation_time INTEGER NOT NULL,
+        update_time INTEGER NOT NULL
+    );
     "#,
 ];
 

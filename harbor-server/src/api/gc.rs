@@ -1,0 +1,256 @@
+//! `/system/gc`: garbage collection runs (Harbor's GC history), their logs,
+//! stopping one, and the schedule, in Harbor's `GCHistory` and `Schedule`
+//! shapes. System administrators only.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use harbor_core::{JobKind, JobRecord, JobSchedule, JobTrigger, ScheduleType};
+use serde::{Deserialize, Serialize};
+
+use super::registries::id_of;
+use super::{
+    created, json, time, ApiResult, AppState, Caller, HarborError, HarborJson, ListParams, Paged,
+};
+use crate::gc::{GcParameters, GcService};
+
+/// Harbor's `ScheduleObj`.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub(super) struct ScheduleObj {
+    #[serde(rename = "type", default)]
+    kind: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    cron: String,
+    #[serde(default, skip_deserializing, skip_serializing_if = "Option::is_none")]
+    next_scheduled_time: Option<String>,
+}
+
+/// Harbor's `Schedule` (what POST and PUT take).
+#[derive(Debug, Deserialize)]
+pub(super) struct ScheduleReq {
+    schedule: Option<ScheduleObj>,
+    #[serde(default)]
+    parameters: serde_json::Map<String, serde_json::Value>,
+}
+
+/// Harbor's `GCHistory`.
+#[derive(Debug, Serialize)]
+pub(super) struct GcHistory {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id: Option<i64>,
+    job_name: &'static str,
+    job_kind: String,
+    job_parameters: String,
+    schedule: ScheduleObj,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    job_status: Option<&'static str>,
+    deleted: bool,
+    creation_time: String,
+    update_time: String,
+}
+
+impl From<&JobRecord> for GcHistory {
+    fn from(r: &JobRecord) -> Self {
+        GcHistory {
+            id: Some(r.id),
+            job_name: JobKind::GarbageCollection.as_str(),
+            job_kind: r.trigger.as_str().to_owned(),
+            job_parameters: r.parameters.clone(),
+            // Harbor's enum spells what started a run `Manual` or
+            // `Schedule` here (and `MANUAL` or `SCHEDULE` in `job_kind`).
+            schedule: ScheduleObj {
+                kind: match r.trigger {
+                    JobTrigger::Manual => "Manual",
+                    JobTrigger::Schedule => "Schedule",
+                }
+                .to_owned(),
+                ..ScheduleObj::default()
+            },
+            job_status: Some(r.status.as_str()),
+            deleted: false,
+            creation_time: time(r.creation_time),
+            update_time: time(r.update_time),
+        }
+    }
+}
+
+fn gc(state: &AppState) -> ApiResult<&Arc<GcService>> {
+    state
+        .gc
+        .as_ref()
+        .ok_or_else(|| HarborError::not_found("garbage collection is not enabled on this server"))
+}
+
+/// `GET /system/gc`: runs, newest first.
+pub(super) async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    list: ListParams,
+    uri: Uri,
+) -> ApiResult<Paged<GcHistory>> {
+    caller.require_admin()?;
+    let (runs, total) = gc(&state)?
+        .jobs
+        .list_jobs(JobKind::GarbageCollection, list.page)
+        .await?;
+    Ok(Paged {
+        items: runs.iter().map(GcHistory::from).collect(),
+        total,
+        page: list.page,
+        uri,
+    })
+}
+
+async fn run_of(svc: &GcService, raw: &str) -> ApiResult<JobRecord> {
+    let id = id_of(raw)?;
+    svc.jobs
+        .job(id)
+        .await?
+        .filter(|r| r.kind == JobKind::GarbageCollection)
+        .ok_or_else(|| HarborError::not_found(format!("garbage collection {id} not found")))
+}
+
+/// `GET /system/gc/{gc_id}`.
+pub(super) async fn get(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult {
+    caller.require_admin()?;
+    let run = run_of(gc(&state)?, &id).await?;
+    Ok(json(StatusCode::OK, &GcHistory::from(&run)))
+}
+
+/// `PUT /system/gc/{gc_id}`: stops the run, wherever it runs.
+pub(super) async fn stop(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult {
+    caller.require_admin()?;
+    let svc = gc(&state)?;
+    let run = run_of(svc, &id).await?;
+    svc.stop(run.id).await?;
+    Ok(StatusCode::OK.into_response())
+}
+
+/// `GET /system/gc/{gc_id}/log`: the run's log as text.
+pub(super) async fn log(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    caller.require_admin()?;
+    let svc = gc(&state)?;
+    let run = run_of(svc, &id).await?;
+    let text = svc.jobs.job_log(run.id).await?.unwrap_or_default();
+    let mut resp = (StatusCode::OK, text).into_response();
+    super::set(&mut resp, "content-type", "text/plain; charset=utf-8");
+    Ok(resp)
+}
+
+/// `GET /system/gc/schedule`: the schedule as a `GCHistory`, or `{}` when
+/// there is none (Harbor's swagger promises a JSON body).
+pub(super) async fn get_schedule(State(state): State<AppState>, caller: Caller) -> ApiResult {
+    caller.require_admin()?;
+    let Some(s) = gc(&state)?
+        .jobs
+        .job_schedule(JobKind::GarbageCollection)
+        .await?
+    else {
+        return Ok(json(StatusCode::OK, &serde_json::json!({})));
+    };
+    Ok(json(
+        StatusCode::OK,
+        &GcHistory {
+            id: None,
+            job_name: JobKind::GarbageCollection.as_str(),
+            job_kind: JobTrigger::Schedule.as_str().to_owned(),
+            job_parameters: s.parameters.clone(),
+            schedule: ScheduleObj {
+                kind: s.schedule_type.as_str().to_owned(),
+                cron: s.cron.clone(),
+                next_scheduled_time: GcService::next_time(&s).map(|t| t.to_rfc3339()),
+            },
+            job_status: None,
+            deleted: false,
+            creation_time: time(s.creation_time),
+            update_time: time(s.update_time),
+        },
+    ))
+}
+
+/// `POST /system/gc/schedule`: `Manual` runs now (`201` with the run's
+/// `Location`); `Hourly`, `Daily`, `Weekly`, `Custom` set the schedule;
+/// `None` removes it.
+pub(super) async fn create_schedule(
+    State(state): State<AppState>,
+    caller: Caller,
+    body: Result<HarborJson<ScheduleReq>, HarborError>,
+) -> ApiResult {
+    caller.require_admin()?;
+    let HarborJson(req) = body?;
+    match kick(gc(&state)?, req).await? {
+        Some(id) => Ok(created(&format!("/api/v2.0/system/gc/{id}"))),
+        None => Ok(created("/api/v2.0/system/gc/schedule")),
+    }
+}
+
+/// `PUT /system/gc/schedule`: as POST, answered `200`.
+pub(super) async fn update_schedule(
+    State(state): State<AppState>,
+    caller: Caller,
+    body: Result<HarborJson<ScheduleReq>, HarborError>,
+) -> ApiResult {
+    caller.require_admin()?;
+    let HarborJson(req) = body?;
+    kick(gc(&state)?, req).await?;
+    Ok(StatusCode::OK.into_response())
+}
+
+/// Does what a `Schedule` asks; the id of a run it started.
+async fn kick(svc: &GcService, req: ScheduleReq) -> ApiResult<Option<i64>> {
+    let schedule = req
+        .schedule
+        .ok_or_else(|| HarborError::bad_request("schedule is required"))?;
+    let params: GcParameters = serde_json::from_value(serde_json::Value::Object(req.parameters))
+        .map_err(|e| HarborError::bad_request(format!("invalid parameters: {e}")))?;
+    params.validate()?;
+    match schedule.kind.as_str() {
+        "Manual" => {
+            let run = svc.start(&params, JobTrigger::Manual).await?;
+            Ok(Some(run.id))
+        }
+        "None" => {
+            svc.set_schedule(None).await?;
+            Ok(None)
+        }
+        other => {
+            let kind = ScheduleType::parse(other).ok_or_else(|| {
+                HarborError::bad_request(format!(
+                    "unknown schedule type {other:?}: expected Manual, Hourly, Daily, Weekly, Custom or None"
+                ))
+            })?;
+            let cron = match (schedule.cron.trim(), kind.fixed_cron()) {
+                ("", Some(fixed)) => fixed.to_owned(),
+                ("", None) => {
+                    return Err(HarborError::bad_request(
+                        "empty cron string for gc schedule",
+                    ))
+                }
+                (given, _) => given.to_owned(),
+            };
+            let record = JobSchedule {
+                schedule_type: kind,
+                cron,
+                parameters: serde_json::to_string(&params).unwrap_or_else(|_| "{}".into()),
+                creation_time: std::time::SystemTime::now(),
+                update_time: std::time::SystemTime::now(),
+            };
+            svc.set_schedule(Some(&record)).await?;
+            Ok(None)
+        }
+    }
+}
