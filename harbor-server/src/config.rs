@@ -445,6 +445,7 @@ mod tests {
             r#"
             listen = "0.0.0.0:8080"
             data_dir = "/srv/harbor"
+            gc_time_window = "30m"
             [upload_purging]
             age = "48h"
             [tls]
@@ -456,15 +457,22 @@ mod tests {
         assert_eq!(c.listen, "0.0.0.0:8080");
         assert_eq!(c.upload_purging.age, Duration::from_secs(48 * 3600));
         assert!(c.upload_purging.enabled);
+        assert_eq!(c.gc_time_window, Duration::from_secs(30 * 60));
+        assert_eq!(
+            Config::default().gc_time_window,
+            Duration::from_secs(2 * 3600)
+        );
         let env: HashMap<&str, &str> = [
             ("HARBOR_LISTEN", "127.0.0.1:9"),
             ("HARBOR_UPLOAD_PURGING_ENABLED", "false"),
+            ("HARBOR_GC_TIME_WINDOW", "5s"),
         ]
         .into_iter()
         .collect();
         c.apply_env(|k| env.get(k).map(|v| v.to_string())).unwrap();
         assert_eq!(c.listen, "127.0.0.1:9");
         assert!(!c.upload_purging.enabled);
+        assert_eq!(c.gc_time_window, Duration::from_secs(5));
         assert_eq!(c.data_dir, PathBuf::from("/srv/harbor"));
         assert_eq!(c.log_format, LogFormat::Text);
         c.apply_env(|k| (k == "HARBOR_LOG_FORMAT").then(|| "json".to_string()))
@@ -487,6 +495,9 @@ mod tests {
         assert!(e.contains("listne"), "{e}");
         assert!(Config::from_toml("[upload_purging]\nage = \"soon\"").is_err());
         assert!(Config::from_toml("log_format = \"xml\"").is_err());
+        assert!(Config::default()
+            .apply_env(|k| (k == "HARBOR_GC_TIME_WINDOW").then(|| "two hours".to_string()))
+            .is_err());
         assert!(Config::default()
             .apply_env(|k| (k == "HARBOR_LOG_FORMAT").then(|| "xml".to_string()))
             .is_err());

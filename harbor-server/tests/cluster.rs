@@ -3,8 +3,8 @@
 //! registry: pushes whose requests land on different instances, pulls from
 //! any, tokens from one accepted by all, a SIGKILLed instance losing nothing
 //! acknowledged, each replication execution run once, each cron tick fired
-//! once. Real servers throughout, started here (`scripts/test` installs
-//! them).
+//! once, garbage collections one at a time. Real servers throughout,
+//! started here (`scripts/test` installs them).
 #![cfg(all(feature = "postgres", feature = "s3"))]
 // A test: a missing header or id is a failure to report, as unwrap does.
 #![allow(clippy::unwrap_used)]
@@ -72,6 +72,7 @@ async fn start_cluster() -> Cluster {
         ("HARBOR_SECRETS_DIR", secrets_dir.as_str()),
         ("HARBOR_ADMIN_PASSWORD", ADMIN_PASSWORD),
         ("HARBOR_EXTERNAL_URL", external.as_str()),
+        ("HARBOR_GC_TIME_WINDOW", "1s"),
     ];
     let mut dirs = vec![secrets];
     let mut instances = Vec::new();
@@ -372,7 +373,96 @@ async fn three_instances_behind_nginx_behave_as_one_registry() {
         assert_same_blobs(&src, &pulled);
     }
 
+    garbage_collection_runs_one_run_at_a_time(&c, &skopeo, &src).await;
     an_execution_of_a_killed_instance_is_finished_by_another(&mut c).await;
+}
+
+/// Three collections asked for through the balancer (so on any instance)
+/// run one after the other, never two at once; they remove what a deleted
+/// artifact left and nothing a tag reaches.
+async fn garbage_collection_runs_one_run_at_a_time(c: &Cluster, skopeo: &Skopeo, app_src: &Path) {
+    let victim = layout::three_layer_image(21);
+    skopeo
+        .push(
+            &victim,
+            &docker(&c.lb(), "library/victim:v1"),
+            Some(&admin()),
+        )
+        .await
+        .1
+        .assert_success();
+    let r = call(
+        &c.lb_url("/api/v2.0/projects/library/repositories/victim/artifacts/v1"),
+        "DELETE",
+        "",
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    // Older than the cluster's window (HARBOR_GC_TIME_WINDOW, 1 s).
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let mut runs = Vec::new();
+    for _ in 0..3 {
+        let r = call(
+            &c.lb_url("/api/v2.0/system/gc/schedule"),
+            "POST",
+            r#"{"schedule":{"type":"Manual"},"parameters":{"workers":3}}"#,
+        )
+        .await;
+        assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+        runs.push(r.header("location").unwrap().to_owned());
+    }
+    let mut spans = Vec::new();
+    for run in &runs {
+        let until = Instant::now() + Duration::from_secs(120);
+        let status = loop {
+            let r = call(&c.lb_url(run), "GET", "").await.json();
+            let status = r["job_status"].as_str().unwrap_or("").to_owned();
+            if ["Success", "Error", "Stopped"].contains(&status.as_str()) {
+                break status;
+            }
+            assert!(Instant::now() < until, "{run} did not end: {r}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        assert_eq!(status, "Success", "{run}");
+        let log = call(&c.lb_url(&format!("{run}/log")), "GET", "").await;
+        let log = String::from_utf8_lossy(&log.body).into_owned();
+        let stamp = |line: &str| {
+            chrono::DateTime::parse_from_rfc3339(line.split_whitespace().next().unwrap_or(""))
+                .unwrap_or_else(|e| panic!("{run}: {line:?}: {e}"))
+        };
+        let first = log.lines().next().unwrap_or_default();
+        let last = log.lines().last().unwrap_or_default();
+        assert!(
+            first.contains("started") && last.contains("done"),
+            "{run}:\n{log}"
+        );
+        spans.push((stamp(first), stamp(last), run.clone()));
+    }
+    spans.sort();
+    for pair in spans.windows(2) {
+        assert!(
+            pair[1].0 >= pair[0].1,
+            "{} started before {} ended",
+            pair[1].2,
+            pair[0].2
+        );
+    }
+    // The victim's own layers go; the one it shares with app:v1 stays.
+    let app = layout::three_layer_image(5);
+    for layer in &victim.layers {
+        let d = harbor_core::Digest::parse(&digest(layer)).unwrap();
+        let shared = app.layers.contains(layer);
+        assert_eq!(
+            c.blobs.stat(&d).await.unwrap().is_some(),
+            shared,
+            "{d} (shared with app:v1: {shared})"
+        );
+    }
+    let (pulled, out) = skopeo
+        .pull(&docker(&c.lb(), "library/app:v1"), Some(&admin()))
+        .await;
+    out.assert_success();
+    assert_same_blobs(app_src, &pulled);
 }
 
 /// An execution started on instance 2, which is killed while its tasks

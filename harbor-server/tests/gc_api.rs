@@ -5,6 +5,8 @@
 //! change nothing.
 //!
 //! skopeo must be installed (CI installs it); these tests fail without it.
+// A test: a missing header or id is a failure to report, as unwrap does.
+#![allow(clippy::unwrap_used)]
 
 mod common;
 
@@ -361,4 +363,95 @@ async fn a_schedule_fires_runs_and_bad_requests_change_nothing() {
     let r = s.get_with("/api/v2.0/system/gc", &dev).await;
     assert_eq!(r.status, 403);
     assert_eq!(s.get("/api/v2.0/system/gc").await.status, 401);
+}
+
+/// What a collection killed mid-run leaves (its run `Running`, claims whose
+/// bytes are not yet deleted) is what the server finds at its next start:
+/// the run is marked failed, and the next run deletes the claimed bytes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_cut_by_a_crash_is_marked_failed_and_the_next_run_finishes_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = harbor_server::Config {
+        data_dir: dir.path().join("data"),
+        ..Default::default()
+    };
+    let (orphan, claimed) = {
+        let stores = harbor_server::open_stores(&config).await.unwrap();
+        let registry = harbor_core::Registry::new(stores.blobs.clone(), stores.meta.clone());
+        let repo = harbor_core::RepositoryName::parse("library/crashed").unwrap();
+        let data = b"bytes a killed collection claimed".to_vec();
+        let digest = harbor_core::Digest::sha256(&data);
+        registry
+            .put_blob(&repo, &digest, harbor_core::bytes_stream(data), None)
+            .await
+            .unwrap();
+        let later = std::time::SystemTime::now() + Duration::from_secs(60);
+        let claimed = stores
+            .meta
+            .claim_blobs(std::slice::from_ref(&digest), later)
+            .await
+            .unwrap();
+        assert_eq!(claimed, vec![digest.clone()]);
+        let run = stores
+            .jobs
+            .create_job(
+                harbor_core::JobKind::GarbageCollection,
+                harbor_core::JobTrigger::Manual,
+                "{}",
+            )
+            .await
+            .unwrap();
+        stores
+            .jobs
+            .update_job(run.id, harbor_core::JobStatus::Running, None)
+            .await
+            .unwrap();
+        (run.id, digest)
+    };
+    let s = TestServer::start_in(dir, |c| {
+        c.auth.mode = harbor_server::config::AuthMode::Token;
+        c.auth.admin_password = Some(ADMIN_PASSWORD.into());
+        c.gc_time_window = WINDOW;
+    })
+    .await;
+    assert!(s
+        .registry
+        .blob_store()
+        .stat(&claimed)
+        .await
+        .unwrap()
+        .is_some());
+    let next = run_gc(&s, json!({})).await;
+    assert_eq!(next["job_status"], "Success", "{next}");
+    assert!(named(&s, &next).await.contains(&claimed.to_string()));
+    assert!(s
+        .registry
+        .blob_store()
+        .stat(&claimed)
+        .await
+        .unwrap()
+        .is_none());
+    assert!(s
+        .registry
+        .meta_store()
+        .blob_claims(10)
+        .await
+        .unwrap()
+        .is_empty());
+    let old = api(&s, "GET", &format!("/api/v2.0/system/gc/{orphan}"), None)
+        .await
+        .json();
+    assert_eq!(old["job_status"], "Error", "{old}");
+    let log = api(
+        &s,
+        "GET",
+        &format!("/api/v2.0/system/gc/{orphan}/log"),
+        None,
+    )
+    .await;
+    assert!(
+        String::from_utf8_lossy(&log.body).contains("stopped"),
+        "{}",
+        String::from_utf8_lossy(&log.body)
+    );
 }

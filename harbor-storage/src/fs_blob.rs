@@ -329,9 +329,11 @@ impl BlobStore for FsBlobStore {
     }
 
     async fn list(&self) -> Result<BoxStream<'static, Result<Digest>>> {
+        // One two-hex-digit directory at a time, so that a store of millions
+        // of blobs is listed in memory of one directory's names.
         let root = self.root.join("blobs");
-        let digests = blocking(move || {
-            let mut out = Vec::new();
+        let dirs = blocking(move || {
+            let mut dirs = Vec::new();
             for alg in ["sha256", "sha512"] {
                 let alg_dir = root.join(alg);
                 let Ok(prefixes) = std::fs::read_dir(&alg_dir) else {
@@ -339,22 +341,34 @@ impl BlobStore for FsBlobStore {
                 };
                 for prefix in prefixes {
                     let prefix = prefix.map_err(|e| StorageError::io(&alg_dir, e))?;
-                    let files = std::fs::read_dir(prefix.path())
-                        .map_err(|e| StorageError::io(prefix.path(), e))?;
+                    dirs.push((alg, prefix.path()));
+                }
+            }
+            dirs.sort();
+            Ok(dirs)
+        })
+        .await?;
+        let listing = stream::iter(dirs)
+            .then(|(alg, dir)| {
+                blocking(move || {
+                    let mut out = Vec::new();
+                    let files = std::fs::read_dir(&dir).map_err(|e| StorageError::io(&dir, e))?;
                     for file in files {
-                        let file = file.map_err(|e| StorageError::io(prefix.path(), e))?;
+                        let file = file.map_err(|e| StorageError::io(&dir, e))?;
                         let name = file.file_name();
                         if let Ok(d) = Digest::parse(&format!("{alg}:{}", name.to_string_lossy())) {
                             out.push(d);
                         }
                     }
-                }
-            }
-            out.sort();
-            Ok(out)
-        })
-        .await?;
-        Ok(stream::iter(digests.into_iter().map(Ok)).boxed())
+                    out.sort();
+                    Ok(out)
+                })
+            })
+            .flat_map(|found| match found {
+                Ok(digests) => stream::iter(digests.into_iter().map(Ok)).left_stream(),
+                Err(e) => stream::iter(std::iter::once(Err(e.into()))).right_stream(),
+            });
+        Ok(listing.boxed())
     }
 
     async fn create_upload(&self, id: &str) -> Result<()> {
