@@ -148,9 +148,13 @@ pub trait BlobStore: Debug + Send + Sync + 'static {
     /// the last chunk and the completion of one request. Exactly
     /// [`BlobStore::append_upload`] then [`BlobStore::commit_upload`], which
     /// is what the default does; a backend may skip saving the session in
-    /// between (S3 then never writes the last bytes aside to read them back).
-    /// A failed append changes nothing; after a digest mismatch the session
-    /// holds the appended bytes, as the two calls would leave it.
+    /// between (S3 then never writes the last bytes aside to read them back,
+    /// and a blob that comes whole in this one request is written straight
+    /// to its place). A failed append changes nothing. After a digest
+    /// mismatch nothing is published, and the session holds the appended
+    /// bytes, as the two calls would leave it, except when the session held
+    /// nothing before: a backend that wrote the whole blob straight to its
+    /// place may then have ended the session (callers end it either way).
     async fn append_and_commit(
         &self,
         id: &str,

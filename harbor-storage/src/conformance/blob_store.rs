@@ -448,6 +448,7 @@ pub async fn a_local_file_holds_exactly_the_blob(store: &dyn BlobStore) {
 /// session holds the chunk, which a commit under the right digest then
 /// publishes.
 pub async fn last_chunk_and_commit_in_one_call(store: &dyn BlobStore) {
+    a_whole_blob_in_one_call(store).await;
     const MIB: usize = 1024 * 1024;
     let data = pattern(7 * MIB + 5, 3);
     let d = Digest::sha256(&data);
@@ -556,4 +557,63 @@ pub async fn pushing_a_blob_again_does_not_disturb_its_readers(store: &dyn BlobS
     assert_eq!(lengths.len(), 18);
     assert_eq!(ok("stat", store.stat(&d).await), Some(data.len() as u64));
     ok("delete", store.delete(&d).await);
+}
+
+/// A whole blob as the one chunk of its commit (a monolithic push): big or
+/// small, right or wrong digest, already present or not.
+async fn a_whole_blob_in_one_call(store: &dyn BlobStore) {
+    const MIB: usize = 1024 * 1024;
+    for (n, len) in [3usize, 6 * MIB + 7, 70 * MIB + 11].into_iter().enumerate() {
+        let data = pattern(len, 7 + n as u8);
+        let d = Digest::sha256(&data);
+        let wrong = Digest::sha256(b"not it");
+        let bad = format!("conformance-whole-bad-{n}");
+        ok("create", store.create_upload(&bad).await);
+        let outcome = store
+            .append_and_commit(
+                &bad,
+                0,
+                bytes_stream(data.clone()),
+                Some(len as u64),
+                &wrong,
+            )
+            .await;
+        assert_eq!(
+            outcome.err().map(|e| e.code()),
+            Some(ErrorCode::DigestInvalid)
+        );
+        assert_eq!(ok("stat wrong", store.stat(&wrong).await), None);
+        assert_eq!(
+            ok("stat actual", store.stat(&d).await),
+            None,
+            "{len} B: nothing published"
+        );
+        let left = ok("size after mismatch", store.upload_size(&bad).await);
+        assert!(
+            left.is_none() || left == Some(len as u64),
+            "{len} B: the session holds the bytes or is gone, not {left:?}"
+        );
+        ok("abort", store.abort_upload(&bad).await);
+        for attempt in 0..2 {
+            // The second push finds the blob there already.
+            let id = format!("conformance-whole-{n}-{attempt}");
+            ok("create", store.create_upload(&id).await);
+            assert_eq!(
+                ok(
+                    "whole",
+                    store
+                        .append_and_commit(&id, 0, bytes_stream(data.clone()), Some(len as u64), &d)
+                        .await
+                ),
+                len as u64
+            );
+            assert_eq!(ok("session gone", store.upload_size(&id).await), None);
+            assert_eq!(ok("stat", store.stat(&d).await), Some(len as u64));
+            assert!(
+                read_all(store, &d, None).await == data,
+                "{len} B blob differs"
+            );
+        }
+        ok("delete", store.delete(&d).await);
+    }
 }

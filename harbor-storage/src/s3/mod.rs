@@ -16,6 +16,7 @@
 //! begun on one instance of a cluster continues on any other.
 
 mod parts;
+mod publish;
 mod sha256_state;
 mod streamed;
 #[cfg(feature = "conformance")]
@@ -203,7 +204,7 @@ impl S3BlobStore {
         Path::from(format!("{}{rest}", self.prefix))
     }
 
-    fn blob_path(&self, digest: &Digest) -> Path {
+    pub(super) fn blob_path(&self, digest: &Digest) -> Path {
         let hex = digest.hex();
         self.path(&format!(
             "blobs/{}/{}/{hex}",

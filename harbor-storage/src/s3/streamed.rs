@@ -46,6 +46,8 @@ pub(super) struct PartSource<'a> {
     pub(super) received: &'a mut u64,
     /// The chunk's announced length.
     pub(super) expected: u64,
+    /// The part's size, which this chunk holds (see `streamable_part`).
+    pub(super) size: usize,
 }
 
 /// The largest part streamed: S3 takes up to 5 GiB, but a part that fails
@@ -90,27 +92,27 @@ pub(super) fn part_client(allow_http: bool) -> Result<reqwest::Client, StorageEr
 }
 
 impl S3BlobStore {
-    /// Sends part `index` (0-based) of `multipart` as its bytes arrive:
-    /// `size` bytes from `src`, the frame crossing the end split and its
+    /// Sends part `index` (0-based) of `multipart` (an upload into
+    /// `target`) as its bytes arrive:
+    /// `src.size` bytes from `src`, the frame crossing the end split and its
     /// rest kept in `src.held`. Returns the part's ETag and `hash` advanced
     /// over the part, hashed on the blocking pool beside the transfer.
     pub(super) async fn stream_part(
         &self,
         id: &str,
+        target: &object_store::path::Path,
         multipart: &str,
         index: usize,
-        size: usize,
         src: PartSource<'_>,
         hash: Sha256State,
     ) -> Result<(String, Sha256State)> {
-        let data = self.upload_path(id, "data");
         let options = SignedUrlOptions::new().with_query([
             ("partNumber", (index + 1).to_string()),
             ("uploadId", multipart.to_owned()),
         ]);
         let url = self
             .s3
-            .signed_url_opts(Method::PUT, &data, PART_URL_TTL, &options)
+            .signed_url_opts(Method::PUT, target, PART_URL_TTL, &options)
             .await
             .map_err(|e| s3_error(format!("presign upload {id} part {index}"), e))?;
 
@@ -126,6 +128,7 @@ impl S3BlobStore {
         let body = futures::stream::unfold(from_feed, |mut rx| async move {
             rx.recv().await.map(|item| (item, rx))
         });
+        let size = src.size;
         let put = async {
             let response = self
                 .http
@@ -148,7 +151,7 @@ impl S3BlobStore {
             etag.ok_or_else(|| part_failed(id, index, "the answer has no ETag"))
         };
         let feed = async {
-            let outcome = feed_part(size, src, &to_s3, &to_hasher).await;
+            let outcome = feed_part(src, &to_s3, &to_hasher).await;
             if let Err(e) = &outcome {
                 // The part must not complete short: its body ends in an
                 // error, which aborts the request.
@@ -165,14 +168,13 @@ impl S3BlobStore {
     }
 }
 
-/// Moves `size` bytes from `src` into the part's body and the hasher.
+/// Moves `src.size` bytes from `src` into the part's body and the hasher.
 async fn feed_part(
-    size: usize,
     src: PartSource<'_>,
     to_s3: &mpsc::Sender<std::io::Result<Bytes>>,
     to_hasher: &mpsc::Sender<Bytes>,
 ) -> Result<()> {
-    let mut need = size;
+    let mut need = src.size;
     let mut pending: Vec<Bytes> = src.held.take_front(need);
     loop {
         for frame in pending.drain(..) {

@@ -45,16 +45,20 @@ const MAX_PARTS: usize = 10_000;
 
 /// A chunk received but not yet saved: the session as it will be, the
 /// bytes after its last whole part, and the tail it replaces.
-struct Received {
-    session: Session,
-    tail: Bytes,
+pub(super) struct Received {
+    pub(super) session: Session,
+    pub(super) tail: Bytes,
     /// The previous tail's generation and length, when the tail changed.
     old_tail: Option<(u64, u64)>,
+    /// Where the session's multipart upload lives: `uploads/<id>/data`, or,
+    /// for a whole blob in one request, the blob's own place (`direct`).
+    pub(super) target: Path,
+    direct: bool,
 }
 
 /// Whether the parts' saved hash and `tail` make `expected` (SHA-256),
 /// finished on the blocking pool.
-async fn verify_sha256(s: &Session, tail: &Bytes, expected: &Digest) -> Result<()> {
+pub(super) async fn verify_sha256(s: &Session, tail: &Bytes, expected: &Digest) -> Result<()> {
     let mut hash = s.hash.clone();
     let hashing = tail.clone();
     let hex = tokio::task::spawn_blocking(move || {
@@ -88,18 +92,18 @@ pub(super) struct Session {
     /// Bytes received.
     pub(super) size: u64,
     /// The S3 multipart upload, once the first whole part was written.
-    multipart: Option<String>,
+    pub(super) multipart: Option<String>,
     /// The content ids (ETags) of the parts, in order.
-    parts: Vec<String>,
+    pub(super) parts: Vec<String>,
     /// The hash of the bytes in `parts`.
-    hash: Sha256State,
+    pub(super) hash: Sha256State,
     /// The generation of the tail object; `tail_len` bytes (0: none).
     tail_gen: u64,
     tail_len: u64,
     /// The parts were assembled into `data` for a digest the saved hash does
     /// not cover (SHA-512); the session takes no more bytes.
     #[serde(default)]
-    assembled: bool,
+    pub(super) assembled: bool,
 }
 
 /// Upload ids become object keys: only plain names are accepted.
@@ -230,6 +234,7 @@ impl S3BlobStore {
     async fn multipart_for(
         &self,
         id: &str,
+        target: &Path,
         s: &Session,
         created: &mut Option<String>,
     ) -> Result<String> {
@@ -238,7 +243,7 @@ impl S3BlobStore {
         }
         let m = self
             .s3
-            .create_multipart(&self.upload_path(id, "data"))
+            .create_multipart(target)
             .await
             .map_err(|e| s3_error(format!("start upload {id}"), e))?;
         *created = Some(m.clone());
@@ -246,9 +251,10 @@ impl S3BlobStore {
     }
 
     /// Writes one whole part: hashed on the blocking pool, then uploaded.
-    async fn put_part(
+    pub(super) async fn put_part(
         &self,
         id: &str,
+        target: &Path,
         multipart: &str,
         index: usize,
         part: Vec<Bytes>,
@@ -263,11 +269,10 @@ impl S3BlobStore {
             }
             hash
         });
-        let data = self.upload_path(id, "data");
         let multipart_id = multipart.to_owned();
         let upload = self
             .s3
-            .put_part(&data, &multipart_id, index, PutPayload::from_iter(part));
+            .put_part(target, &multipart_id, index, PutPayload::from_iter(part));
         let (hash, pid) = tokio::join!(hash, upload);
         let hash = hash.map_err(StorageError::from)?;
         let pid = pid.map_err(|e| s3_error(format!("upload {id} part {index}"), e))?;
@@ -275,13 +280,17 @@ impl S3BlobStore {
     }
 
     /// Receives a chunk: whole parts go to S3 as they fill; the session's
-    /// new state and tail are returned, not yet saved.
+    /// new state and tail are returned, not yet saved. With `direct`, a
+    /// chunk that is the whole blob (the session holds nothing yet) is sent
+    /// to a multipart upload at that blob's place, so that publishing it
+    /// needs no copy.
     async fn receive(
         &self,
         id: &str,
         offset: u64,
         mut body: ByteStream,
         expected_len: Option<u64>,
+        direct: Option<&Digest>,
     ) -> Result<Received> {
         let mut s = self.session(id).await?;
         if !s.assembled && s.hash.len() + s.tail_len != s.size {
@@ -306,6 +315,11 @@ impl S3BlobStore {
                 serde_json::json!({ "offset": s.size }),
             ));
         }
+        let fresh = s.size == 0 && s.multipart.is_none() && s.tail_len == 0;
+        let (target, direct) = match direct {
+            Some(d) if fresh && d.algorithm() == Algorithm::Sha256 => (self.blob_path(d), true),
+            _ => (self.upload_path(id, "data"), false),
+        };
         let mut buf = PartBuffer::default();
         buf.push(self.read_tail(id, &s).await?);
         let mut created: Option<String> = None;
@@ -319,16 +333,24 @@ impl S3BlobStore {
                         .map(|size| (expected, size))
                 });
                 if let Some((expected, size)) = streamable {
-                    let multipart = self.multipart_for(id, &s, &mut created).await?;
+                    let multipart = self.multipart_for(id, &target, &s, &mut created).await?;
                     let index = part_index(id, s.parts.len() + new_parts.len(), self.part_size)?;
                     let src = PartSource {
                         held: &mut buf,
                         body: &mut body,
                         received: &mut received,
                         expected,
+                        size,
                     };
                     let (etag, next) = self
-                        .stream_part(id, &multipart, index, size, src, std::mem::take(&mut hash))
+                        .stream_part(
+                            id,
+                            &target,
+                            &multipart,
+                            index,
+                            src,
+                            std::mem::take(&mut hash),
+                        )
                         .await?;
                     hash = next;
                     new_parts.push(etag);
@@ -344,10 +366,17 @@ impl S3BlobStore {
                 }
                 buf.push(chunk);
                 while let Some(part) = buf.take_part(self.part_size) {
-                    let multipart = self.multipart_for(id, &s, &mut created).await?;
+                    let multipart = self.multipart_for(id, &target, &s, &mut created).await?;
                     let index = part_index(id, s.parts.len() + new_parts.len(), self.part_size)?;
                     let (pid, next) = self
-                        .put_part(id, &multipart, index, part, std::mem::take(&mut hash))
+                        .put_part(
+                            id,
+                            &target,
+                            &multipart,
+                            index,
+                            part,
+                            std::mem::take(&mut hash),
+                        )
                         .await?;
                     hash = next;
                     new_parts.push(pid.content_id);
@@ -362,10 +391,7 @@ impl S3BlobStore {
         if let Err(e) = outcome {
             if let Some(m) = created {
                 // Nothing names it: without this it would only cost money.
-                let _ = self
-                    .s3
-                    .abort_multipart(&self.upload_path(id, "data"), &m)
-                    .await;
+                let _ = self.s3.abort_multipart(&target, &m).await;
             }
             return Err(e);
         }
@@ -387,6 +413,8 @@ impl S3BlobStore {
             session: s,
             tail,
             old_tail: tail_changed.then_some(old_tail),
+            target,
+            direct,
         })
     }
 
@@ -418,7 +446,7 @@ impl S3BlobStore {
         body: ByteStream,
         expected_len: Option<u64>,
     ) -> Result<u64> {
-        let received = self.receive(id, offset, body, expected_len).await?;
+        let received = self.receive(id, offset, body, expected_len, None).await?;
         self.persist(id, received).await
     }
 
@@ -434,7 +462,12 @@ impl S3BlobStore {
         expected_len: Option<u64>,
         expected: &Digest,
     ) -> Result<u64> {
-        let received = self.receive(id, offset, body, expected_len).await?;
+        let received = self
+            .receive(id, offset, body, expected_len, Some(expected))
+            .await?;
+        if received.direct {
+            return self.publish_direct(id, received, expected).await;
+        }
         if expected.algorithm() != Algorithm::Sha256 {
             self.persist(id, received).await?;
             return self.commit(id, expected).await;
@@ -481,85 +514,6 @@ impl S3BlobStore {
         Ok(size)
     }
 
-    /// Publishes a verified session whose bytes are its parts and `tail`,
-    /// and removes the session.
-    async fn publish_session(
-        &self,
-        id: &str,
-        mut s: Session,
-        tail: Bytes,
-        expected: &Digest,
-    ) -> Result<u64> {
-        if self.published(expected, s.size).await? {
-            // The session's multipart upload is aborted with it.
-        } else if s.multipart.is_none() {
-            // A blob smaller than a part: one atomic PUT publishes it.
-            self.s3
-                .put(&self.blob_path(expected), PutPayload::from(tail))
-                .await
-                .map_err(|e| s3_error(format!("publish {expected}"), e))?;
-        } else {
-            self.assemble(id, &mut s, tail).await?;
-            // Complete: nothing to abort.
-            s.multipart = None;
-            self.publish(&self.upload_path(id, "data"), expected)
-                .await?;
-        }
-        let size = s.size;
-        self.remove_session(id, &s).await;
-        Ok(size)
-    }
-
-    /// Completes the multipart upload into `data`, the tail as last part.
-    async fn assemble(&self, id: &str, s: &mut Session, tail: Bytes) -> Result<()> {
-        let Some(multipart) = s.multipart.clone() else {
-            return Ok(());
-        };
-        let mut parts: Vec<PartId> = s
-            .parts
-            .iter()
-            .map(|c| PartId {
-                content_id: c.clone(),
-            })
-            .collect();
-        if !tail.is_empty() {
-            let (pid, _) = self
-                .put_part(
-                    id,
-                    &multipart,
-                    parts.len(),
-                    vec![tail],
-                    Sha256State::default(),
-                )
-                .await?;
-            parts.push(pid);
-        }
-        self.s3
-            .complete_multipart(&self.upload_path(id, "data"), &multipart, parts)
-            .await
-            .map_err(|e| s3_error(format!("complete upload {id}"), e))?;
-        Ok(())
-    }
-
-    /// Copies verified data to its blob path: S3 writes it atomically.
-    async fn publish(&self, data: &Path, digest: &Digest) -> Result<()> {
-        self.s3
-            .copy(data, &self.blob_path(digest))
-            .await
-            .map_err(|e| s3_error(format!("publish {digest}"), e))
-    }
-
-    /// Whether the blob is published already (the same digest pushed
-    /// before, or by a concurrent upload). It is then left as it is:
-    /// rewriting identical bytes gains nothing, and a store that does not
-    /// swap an object atomically for its readers (moto serves an empty body
-    /// to a read that races an overwrite) would fail a concurrent pull.
-    async fn published(&self, digest: &Digest, size: u64) -> Result<bool> {
-        let meta = found(self.s3.head(&self.blob_path(digest)).await)
-            .map_err(|e| s3_error(format!("stat {digest}"), e))?;
-        Ok(meta.is_some_and(|m| m.size == size))
-    }
-
     async fn hash_object(&self, path: &Path, algorithm: Algorithm) -> Result<Digest> {
         let got = self
             .s3
@@ -588,7 +542,7 @@ impl S3BlobStore {
 
     /// Deletes what a session left: data and tails first, the state last,
     /// so that an interrupted removal is still listed and purged later.
-    async fn remove_session(&self, id: &str, s: &Session) {
+    pub(super) async fn remove_session(&self, id: &str, s: &Session) {
         if !s.assembled {
             if let Some(m) = &s.multipart {
                 // Completed already when committed; a no-op answer is fine.
