@@ -37,6 +37,7 @@ HEAVY=${HEAVY:-0}                 # 1: the peak-RSS runs, once, after the rounds
 HEAVY_RUNS=${HEAVY_RUNS:-"push pull"} # which of them
 HEAVY_SIZE=${HEAVY_SIZE:-1GiB}    # bytes per upload of the heavy push
 HEAVY_SERVERS=${HEAVY_SERVERS:-"ours theirs"} # which servers the heavy runs measure
+GC_BESIDE=${GC_BESIDE:-0}         # N > 0: ours pushes alone, then beside a collection of N unreferenced blobs
 DISTRIBUTION=${DISTRIBUTION:-/usr/bin/docker-registry}
 BACKEND=${BACKEND:-fs}            # fs: data directories; s3: PostgreSQL + moto S3
 MOTO=${HARBOR_MOTO_SERVER:-$HOME/.cache/harbor-rs/venv/bin/moto_server}
@@ -310,6 +311,43 @@ if [ "$HEAVY" = 1 ]; then
         fi
         if [ "$server" = ours ]; then stop "$OURS_PID"; else stop "$THEIRS_PID"; fi
     done
+fi
+
+if [ "$GC_BESIDE" -gt 0 ]; then
+    # The same push alone and while a garbage collection of GC_BESIDE
+    # unreferenced blobs (written straight into the store, linked nowhere)
+    # runs on the same server.
+    rm -rf "$WORK/data"
+    mkdir -p "$WORK/data/ours"
+    fresh_backend
+    [ "$BACKEND" = fs ] || { echo "GC_BESIDE needs BACKEND=fs" >&2; exit 1; }
+    log "gc beside push: writing $GC_BESIDE unreferenced blobs"
+    python3 - "$WORK/data/ours" "$GC_BESIDE" <<'PY'
+import hashlib, os, sys
+root, n = sys.argv[1], int(sys.argv[2])
+for p in range(256):
+    os.makedirs(os.path.join(root, "blobs", "sha256", f"{p:02x}"), exist_ok=True)
+for i in range(n):
+    data = f"garbage {i}".encode()
+    h = hashlib.sha256(data).hexdigest()
+    with open(os.path.join(root, "blobs", "sha256", h[:2], h), "wb") as f:
+        f.write(data)
+PY
+    start_ours "$WORK/data/ours"
+    bench ours gc-alone push-mono --count $((PUSH_COUNT * 3)) --size "$PUSH_SIZE" -c "$PUSH_C"
+    gc_run() { # path [json body]: an API call as admin
+        curl -sf -u "admin:$PASSWORD" -H 'content-type: application/json' "${@:2}" "$OURS_URL/api/v2.0$1"
+    }
+    gc_run /system/gc/schedule -d '{"schedule":{"type":"Manual"},"parameters":{"workers":5}}' -o /dev/null
+    for i in $(seq 1 100); do
+        [ "$(gc_run /system/gc/1 | python3 -c 'import json,sys; print(json.load(sys.stdin)["job_status"])')" = Running ] && break
+        sleep 0.1
+    done
+    bench ours gc-beside push-mono --count $((PUSH_COUNT * 3)) --size "$PUSH_SIZE" -c "$PUSH_C"
+    status=$(gc_run /system/gc/1 | python3 -c 'import json,sys; print(json.load(sys.stdin)["job_status"])')
+    log "gc status when the push beside it ended: $status (Running: it covered the whole push)"
+    echo "ours gc-beside NOTE gc_status_after_push=$status" >>"$RESULTS"
+    stop "$OURS_PID"
 fi
 
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)

@@ -87,16 +87,11 @@ impl From<&GcReport> for GcResults {
 impl GcParameters {
     /// `BAD_REQUEST` unless `workers` is 1 to 5.
     pub fn validate(&self) -> Result<()> {
-        if !(1..=MAX_WORKERS).contains(&self.workers) {
-            return Err(Error::new(
-                ErrorCode::BadRequest,
-                format!(
-                    "workers must be between 1 and {MAX_WORKERS}, not {}",
-                    self.workers
-                ),
-            ));
+        GcOptions {
+            workers: self.workers,
+            ..GcOptions::default()
         }
-        Ok(())
+        .validate()
     }
 
     /// Parameters read back from a record or a schedule (other fields,

@@ -73,33 +73,9 @@ impl S3BlobStore {
             // is left as it is, for the readers it may have.
             abort(s.multipart.take()).await;
         } else if let Some(multipart) = s.multipart.take() {
-            let mut parts: Vec<PartId> = s
-                .parts
-                .iter()
-                .map(|c| PartId {
-                    content_id: c.clone(),
-                })
-                .collect();
-            let outcome = async {
-                if !r.tail.is_empty() {
-                    let (pid, _) = self
-                        .put_part(
-                            id,
-                            &r.target,
-                            &multipart,
-                            parts.len(),
-                            vec![r.tail.clone()],
-                            Sha256State::default(),
-                        )
-                        .await?;
-                    parts.push(pid);
-                }
-                self.s3
-                    .complete_multipart(&r.target, &multipart, parts)
-                    .await
-                    .map_err(|e| s3_error(format!("publish {expected}"), e))
-            }
-            .await;
+            let outcome = self
+                .complete(id, &r.target, &multipart, &s.parts, r.tail.clone())
+                .await;
             if let Err(e) = outcome {
                 // The session was not touched: the request may be sent again.
                 abort(Some(multipart)).await;
@@ -121,8 +97,27 @@ impl S3BlobStore {
         let Some(multipart) = s.multipart.clone() else {
             return Ok(());
         };
-        let mut parts: Vec<PartId> = s
-            .parts
+        self.complete(
+            id,
+            &self.upload_path(id, "data"),
+            &multipart,
+            &s.parts,
+            tail,
+        )
+        .await
+    }
+
+    /// Completes `multipart` into `target` from the parts written (their
+    /// ETags) and `tail` as the last part.
+    async fn complete(
+        &self,
+        id: &str,
+        target: &Path,
+        multipart: &str,
+        written: &[String],
+        tail: Bytes,
+    ) -> Result<()> {
+        let mut parts: Vec<PartId> = written
             .iter()
             .map(|c| PartId {
                 content_id: c.clone(),
@@ -132,8 +127,8 @@ impl S3BlobStore {
             let (pid, _) = self
                 .put_part(
                     id,
-                    &self.upload_path(id, "data"),
-                    &multipart,
+                    target,
+                    multipart,
                     parts.len(),
                     vec![tail],
                     Sha256State::default(),
@@ -142,7 +137,7 @@ impl S3BlobStore {
             parts.push(pid);
         }
         self.s3
-            .complete_multipart(&self.upload_path(id, "data"), &multipart, parts)
+            .complete_multipart(target, &multipart.to_owned(), parts)
             .await
             .map_err(|e| s3_error(format!("complete upload {id}"), e))?;
         Ok(())
