@@ -333,20 +333,28 @@ for i in range(n):
     with open(os.path.join(root, "blobs", "sha256", h[:2], h), "wb") as f:
         f.write(data)
 PY
+    sync # the writes' dirty pages must not slow the first push
     start_ours "$WORK/data/ours"
-    bench ours gc-alone push-mono --count $((PUSH_COUNT * 3)) --size "$PUSH_SIZE" -c "$PUSH_C"
     gc_run() { # path [json body]: an API call as admin
         curl -sf -u "admin:$PASSWORD" -H 'content-type: application/json' "${@:2}" "$OURS_URL/api/v2.0$1"
     }
+    gc_status() { gc_run /system/gc/1 | python3 -c 'import json,sys; print(json.load(sys.stdin)["job_status"])'; }
+    push() { bench ours "$1" push-mono --count $((PUSH_COUNT * 3)) --size "$PUSH_SIZE" -c "$PUSH_C"; }
+    push gc-alone-1
     gc_run /system/gc/schedule -d '{"schedule":{"type":"Manual"},"parameters":{"workers":5}}' -o /dev/null
     for i in $(seq 1 100); do
-        [ "$(gc_run /system/gc/1 | python3 -c 'import json,sys; print(json.load(sys.stdin)["job_status"])')" = Running ] && break
+        [ "$(gc_status)" = Running ] && break
         sleep 0.1
     done
-    bench ours gc-beside push-mono --count $((PUSH_COUNT * 3)) --size "$PUSH_SIZE" -c "$PUSH_C"
-    status=$(gc_run /system/gc/1 | python3 -c 'import json,sys; print(json.load(sys.stdin)["job_status"])')
-    log "gc status when the push beside it ended: $status (Running: it covered the whole push)"
-    echo "ours gc-beside NOTE gc_status_after_push=$status" >>"$RESULTS"
+    push gc-beside-1
+    push gc-beside-2
+    status=$(gc_status)
+    log "gc status when the pushes beside it ended: $status (Running: it covered them)"
+    echo "ours gc-beside-2 NOTE gc_status_after_push=$status" >>"$RESULTS"
+    while [ "$(gc_status)" = Running ]; do sleep 1; done
+    push gc-alone-2
+    grep -E ' gc-(alone|beside)-[0-9] RESULT scenario=push-mono metric=mbps ' "$RESULTS" |
+        awk '{ split($6, v, "="); print "[gc beside push] " $2 ": " v[2] " MB/s" }' >&2
     stop "$OURS_PID"
 fi
 
