@@ -38,6 +38,7 @@ HEAVY_RUNS=${HEAVY_RUNS:-"push pull"} # which of them
 HEAVY_SIZE=${HEAVY_SIZE:-1GiB}    # bytes per upload of the heavy push
 HEAVY_SERVERS=${HEAVY_SERVERS:-"ours theirs"} # which servers the heavy runs measure
 GC_BESIDE=${GC_BESIDE:-0}         # N > 0: ours pushes alone, then beside a collection of N unreferenced blobs
+GC_WORKERS=${GC_WORKERS:-1}       # that collection's workers (Harbor's default: 1)
 DISTRIBUTION=${DISTRIBUTION:-/usr/bin/docker-registry}
 BACKEND=${BACKEND:-fs}            # fs: data directories; s3: PostgreSQL + moto S3
 MOTO=${HARBOR_MOTO_SERVER:-$HOME/.cache/harbor-rs/venv/bin/moto_server}
@@ -341,7 +342,7 @@ PY
     gc_status() { gc_run /system/gc/1 | python3 -c 'import json,sys; print(json.load(sys.stdin)["job_status"])'; }
     push() { bench ours "$1" push-mono --count $((PUSH_COUNT * 3)) --size "$PUSH_SIZE" -c "$PUSH_C"; }
     push gc-alone-1
-    gc_run /system/gc/schedule -d '{"schedule":{"type":"Manual"},"parameters":{"workers":5}}' -o /dev/null
+    gc_run /system/gc/schedule -d "{\"schedule\":{\"type\":\"Manual\"},\"parameters\":{\"workers\":$GC_WORKERS}}" -o /dev/null
     for i in $(seq 1 100); do
         [ "$(gc_status)" = Running ] && break
         sleep 0.1
