@@ -138,7 +138,12 @@ impl Registry {
         self.pin(id, digest).await?;
         let committed = match final_chunk {
             Some((body, len)) => {
-                let current = self.upload_status(repo, id).await?.offset;
+                // The session was checked above: only the offset is read.
+                let current = self
+                    .blobs
+                    .upload_size(id)
+                    .await?
+                    .ok_or_else(|| upload_unknown(id))?;
                 self.blobs
                     .append_and_commit(id, current, body, len, digest)
                     .await

@@ -452,8 +452,10 @@ impl S3BlobStore {
 
     /// The last chunk and the commit of one request: when the digest is
     /// SHA-256 the tail goes straight into the blob, never written to the
-    /// bucket and read back. A mismatch saves the chunk, as an append and a
-    /// failed commit would leave it.
+    /// bucket and read back, and a chunk that is the whole blob is written
+    /// at the blob's place (`publish_direct`). A mismatch saves the chunk,
+    /// as an append and a failed commit would leave it, except in that last
+    /// case, where the session ends.
     pub(super) async fn append_then_commit(
         &self,
         id: &str,
