@@ -41,6 +41,7 @@ pub mod manifest_builder;
 pub mod media_type;
 pub mod meta_store;
 pub mod name;
+pub mod quota;
 pub mod registry;
 pub mod replication;
 
@@ -60,6 +61,9 @@ pub use meta_store::{
     ArtifactInfo, ManifestRecord, MetaStore, RepositoryInfo, TagInfo, UploadSession,
 };
 pub use name::{Reference, RepositoryName, Tag};
+pub use quota::{
+    Quota, QuotaEvent, QuotaExceeded, QuotaSort, QuotaStore, StorageCharge, DEFAULT_WARNING_PERCENT,
+};
 pub use registry::{
     BlobContent, BlobFile, ManifestContent, PushedManifest, Registry, UploadStatus,
 };

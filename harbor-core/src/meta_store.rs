@@ -13,6 +13,7 @@ use crate::error::{Error, ErrorCode, Result};
 use crate::identity::Page;
 use crate::manifest::{Descriptor, Manifest};
 use crate::name::{RepositoryName, Tag};
+use crate::quota::StorageCharge;
 
 /// A manifest as stored: its exact bytes and what was learnt from parsing them.
 #[derive(Debug, Clone, PartialEq)]
@@ -145,12 +146,19 @@ pub trait MetaStore: Debug + Send + Sync + 'static {
     /// `false`, linking nothing, while garbage collection holds a claim on
     /// the digest (its bytes are being deleted: see
     /// [`MetaStore::claim_blobs`]).
+    ///
+    /// A blob the project of `repo` does not count yet is added to its
+    /// storage usage in the same transaction; if that takes usage past the
+    /// project's limit nothing is linked and the answer is `DENIED`
+    /// ([`QuotaExceeded`](crate::QuotaExceeded); see the `quota` module).
     async fn link_blob(&self, repo: &RepositoryName, digest: &Digest, size: u64) -> Result<bool>;
 
     /// The size of a blob linked into `repo`, or `None`.
     async fn linked_blob(&self, repo: &RepositoryName, digest: &Digest) -> Result<Option<u64>>;
 
-    /// Removes a blob link; `false` if there was none.
+    /// Removes a blob link; `false` if there was none. The project stops
+    /// counting the blob when no other repository of it links it and no
+    /// manifest of it references it.
     async fn unlink_blob(&self, repo: &RepositoryName, digest: &Digest) -> Result<bool>;
 
     /// Stores a manifest and, if given, points `tag` at it, in one transaction.
@@ -162,13 +170,19 @@ pub trait MetaStore: Debug + Send + Sync + 'static {
     /// `MANIFEST_BLOB_UNKNOWN` naming the missing digest. Checked there, a
     /// delete or a garbage collection racing the push cannot leave a stored
     /// manifest whose content is gone.
+    ///
+    /// The manifest and what it requires count towards the project's
+    /// storage (each digest once per project); past the project's limit
+    /// nothing is stored and the answer is `DENIED`
+    /// ([`QuotaExceeded`](crate::QuotaExceeded)). Returns the project's
+    /// storage after the put.
     async fn put_manifest(
         &self,
         repo: &RepositoryName,
         record: &ManifestRecord,
         tag: Option<&Tag>,
         required: &[Digest],
-    ) -> Result<()>;
+    ) -> Result<StorageCharge>;
 
     /// A manifest of `repo` by digest.
     async fn get_manifest(
@@ -192,7 +206,9 @@ pub trait MetaStore: Debug + Send + Sync + 'static {
     async fn delete_tag(&self, repo: &RepositoryName, tag: &Tag) -> Result<bool>;
 
     /// Removes a manifest and every tag pointing at it, in one transaction;
-    /// `false` if there was no such manifest.
+    /// `false` if there was no such manifest. The project stops counting the
+    /// manifest and what it referenced, save what its remaining manifests
+    /// still reference.
     async fn delete_manifest(&self, repo: &RepositoryName, digest: &Digest) -> Result<bool>;
 
     /// Descriptors of the manifests in `repo` whose subject is `subject`,
@@ -258,7 +274,8 @@ pub trait MetaStore: Debug + Send + Sync + 'static {
 
     /// Deletes a manifest of [`MetaStore::untagged_manifests`] if it still
     /// is one, atomically with pushes (a tag or an index arriving meanwhile
-    /// keeps it); `true` if it was deleted.
+    /// keeps it); `true` if it was deleted. Usage is brought down as by
+    /// [`MetaStore::delete_manifest`].
     async fn delete_untagged_manifest(
         &self,
         repo: &RepositoryName,
@@ -283,7 +300,8 @@ pub trait MetaStore: Debug + Send + Sync + 'static {
     /// would still return, each atomically: its links are removed and a
     /// claim recorded, which makes [`MetaStore::link_blob`] and
     /// [`MetaStore::pin_upload`] refuse the digest until the claim is
-    /// released. Returns the digests claimed.
+    /// released; no project counts them any more. Returns the digests
+    /// claimed.
     async fn claim_blobs(&self, digests: &[Digest], cutoff: SystemTime) -> Result<Vec<Digest>>;
 
     /// Claims held, at most `limit` of them (those a crashed collection

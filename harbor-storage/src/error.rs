@@ -73,6 +73,10 @@ pub enum StorageError {
     /// A unique name is already taken.
     #[error("{0}")]
     Conflict(String),
+    /// A change would take a project past its storage limit; the
+    /// transaction that found it was rolled back.
+    #[error("{}", .0.details())]
+    QuotaExceeded(harbor_core::QuotaExceeded),
     /// The database was written by a newer version of this software.
     #[error("database schema version {found} is newer than the {supported} this build supports")]
     SchemaTooNew {
@@ -127,7 +131,8 @@ impl StorageError {
             // Either metadata backend's (the message says which database).
             StorageError::Encoding { .. }
             | StorageError::SchemaTooNew { .. }
-            | StorageError::Conflict(_) => "metadata",
+            | StorageError::Conflict(_)
+            | StorageError::QuotaExceeded(_) => "metadata",
         }
     }
 }
@@ -138,6 +143,7 @@ impl From<StorageError> for harbor_core::Error {
             StorageError::Conflict(msg) => {
                 harbor_core::Error::new(harbor_core::ErrorCode::Conflict, msg)
             }
+            StorageError::QuotaExceeded(q) => q.into(),
             e => harbor_core::Error::backend(e.backend(), e),
         }
     }

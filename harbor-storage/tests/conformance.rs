@@ -3,7 +3,7 @@
 use harbor_storage::conformance::blob_store;
 use harbor_storage::conformance::lease;
 #[cfg(feature = "sqlite")]
-use harbor_storage::conformance::{gc, identity, jobs, meta_store, replication};
+use harbor_storage::conformance::{gc, identity, jobs, meta_store, quota, replication};
 #[cfg(feature = "sqlite")]
 use harbor_storage::SqliteMetaStore;
 use harbor_storage::{FsBlobStore, MemoryBlobStore};
@@ -45,6 +45,15 @@ async fn sqlite_passes_the_garbage_collection_suite_beside_the_meta_store_suite(
     let store = SqliteMetaStore::in_memory().unwrap();
     meta_store::run_all(&store).await;
     gc::run_all(&store).await;
+}
+
+#[cfg(feature = "sqlite")]
+#[tokio::test]
+async fn sqlite_passes_the_quota_suite_beside_the_other_suites() {
+    let store = SqliteMetaStore::in_memory().unwrap();
+    meta_store::run_all(&store).await;
+    gc::run_all(&store).await;
+    quota::run_all(&store, &store).await;
 }
 
 #[cfg(feature = "sqlite")]

@@ -12,7 +12,7 @@ use harbor_core::{
     Digest, ErrorCode, IdentityStore, LeaseStore, ManifestRecord, MetaStore, NewUser,
     RepositoryName, Tag,
 };
-use harbor_storage::conformance::{gc, identity, jobs, lease, meta_store, replication};
+use harbor_storage::conformance::{gc, identity, jobs, lease, meta_store, quota, replication};
 use harbor_storage::postgres::testing::TempCluster;
 use harbor_storage::{PgStore, StorageError};
 
@@ -48,6 +48,25 @@ async fn postgres_passes_the_garbage_collection_suite_beside_the_meta_store_suit
     let (store, _) = fresh_store().await;
     meta_store::run_all(&store).await;
     gc::run_all(&store).await;
+}
+
+#[tokio::test]
+async fn postgres_passes_the_quota_suite_beside_the_other_suites() {
+    let (store, _) = fresh_store().await;
+    meta_store::run_all(&store).await;
+    gc::run_all(&store).await;
+    quota::run_all(&store, &store).await;
+}
+
+#[tokio::test]
+async fn two_instances_racing_pushes_into_one_project_never_pass_its_limit() {
+    let (a, url) = fresh_store().await;
+    let b = PgStore::connect(&url, 4)
+        .await
+        .unwrap_or_else(|e| panic!("connect to {url}: {e}"));
+    for _ in 0..3 {
+        quota::concurrent_pushes_never_pass_the_limit(&a, &a, &b, &b).await;
+    }
 }
 
 #[tokio::test]
@@ -89,7 +108,7 @@ async fn a_second_connect_sees_the_data_and_migrating_again_changes_nothing() {
     drop(again);
     let third = PgStore::connect(&url, 1).await.unwrap();
     assert!(third.repository_exists(&repo).await.unwrap());
-    assert_eq!(PgStore::schema_version(), 5);
+    assert_eq!(PgStore::schema_version(), 6);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

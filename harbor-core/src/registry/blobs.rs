@@ -155,7 +155,7 @@ impl Registry {
             self.pin(&id, digest).await?;
             let size = self.blobs.put(digest, body, expected_len).await?;
             self.link_pinned(repo, digest, size).await?;
-            Ok(size)
+            Ok::<u64, Error>(size)
         }
         .await;
         self.meta.delete_upload(&id).await?;
@@ -185,7 +185,8 @@ impl Registry {
         // A claim refuses the link; a collection that claimed, deleted and
         // released between the stat and the link is caught by the second
         // stat, and the link it would leave dangling goes.
-        if !self.meta.link_blob(repo, digest, size).await? {
+        let linked = self.meta.link_blob(repo, digest, size).await;
+        if !self.watch_quota(repo, digest, linked)? {
             return Ok(None);
         }
         if self.blobs.stat(digest).await?.is_none() {

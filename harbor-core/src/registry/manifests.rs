@@ -9,6 +9,7 @@ use crate::manifest::{Descriptor, Manifest};
 use crate::media_type;
 use crate::meta_store::ManifestRecord;
 use crate::name::{Reference, RepositoryName};
+use crate::quota::QuotaEvent;
 
 /// A manifest ready to send to a client.
 #[derive(Debug, Clone)]
@@ -70,9 +71,19 @@ impl Registry {
             Reference::Tag(t) => Some(t),
             Reference::Digest(_) => None,
         };
-        self.meta
-            .put_manifest(repo, &record, tag, &required)
-            .await?;
+        let stored = self.meta.put_manifest(repo, &record, tag, &required).await;
+        let charge = self.watch_quota(repo, &record.digest, stored)?;
+        if let (Some(percent), Some(limit)) = (charge.percent(), charge.limit) {
+            if charge.added > 0 && percent >= u64::from(self.warning_percent) {
+                self.raise(QuotaEvent::Warning {
+                    repository: repo.clone(),
+                    digest: record.digest.clone(),
+                    used: charge.used,
+                    limit,
+                    percent: self.warning_percent,
+                });
+            }
+        }
         tracing::debug!(%repo, %reference, digest = %record.digest, "manifest pushed");
         Ok(PushedManifest {
             digest: record.digest,

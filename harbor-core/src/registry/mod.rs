@@ -7,8 +7,12 @@ mod uploads;
 
 use std::sync::Arc;
 
+use tokio::sync::broadcast;
+
 use crate::blob_store::BlobStore;
+use crate::digest::Digest;
 use crate::error::{Error, ErrorCode, Result};
+use crate::quota::{QuotaEvent, QuotaExceeded, DEFAULT_WARNING_PERCENT};
 use crate::meta_store::MetaStore;
 use crate::name::RepositoryName;
 
@@ -35,12 +39,61 @@ pub const MAX_PAGE: usize = 10_000;
 pub struct Registry {
     blobs: Arc<dyn BlobStore>,
     meta: Arc<dyn MetaStore>,
+    quota_events: broadcast::Sender<QuotaEvent>,
+    warning_percent: u8,
 }
+
+/// Quota events kept for a subscriber that lags; older ones are dropped
+/// (the subscriber learns how many).
+const QUOTA_EVENT_BACKLOG: usize = 1024;
 
 impl Registry {
     /// An engine over the given stores.
     pub fn new(blobs: Arc<dyn BlobStore>, meta: Arc<dyn MetaStore>) -> Self {
-        Registry { blobs, meta }
+        Registry {
+            blobs,
+            meta,
+            quota_events: broadcast::channel(QUOTA_EVENT_BACKLOG).0,
+            warning_percent: DEFAULT_WARNING_PERCENT,
+        }
+    }
+
+    /// The usage, as a percentage of a project's limit, from which each
+    /// manifest push raises [`QuotaEvent::Warning`] (Harbor's 85 by
+    /// default; above 100 never).
+    pub fn with_quota_warning_percent(mut self, percent: u8) -> Self {
+        self.warning_percent = percent;
+        self
+    }
+
+    /// Quota events from now on: a warning when a manifest push leaves a
+    /// project at or above the warning percentage, a refusal when a push
+    /// would go past the limit. Events raised while nobody listens are not
+    /// kept.
+    pub fn subscribe_quota_events(&self) -> broadcast::Receiver<QuotaEvent> {
+        self.quota_events.subscribe()
+    }
+
+    /// Raises `event` for whoever listens.
+    fn raise(&self, event: QuotaEvent) {
+        // An error only says that nobody listens.
+        let _ = self.quota_events.send(event);
+    }
+
+    /// Passes `result` on, raising [`QuotaEvent::Exceeded`] if it is a
+    /// quota refusal of `digest` in `repo`.
+    fn watch_quota<T>(&self, repo: &RepositoryName, digest: &Digest, result: Result<T>) -> Result<T> {
+        if let Err(e) = &result {
+            if let Some(refusal) = QuotaExceeded::from_error(e) {
+                tracing::info!(%repo, %digest, "{}", refusal.details());
+                self.raise(QuotaEvent::Exceeded {
+                    repository: repo.clone(),
+                    digest: digest.clone(),
+                    refusal,
+                });
+            }
+        }
+        result
     }
 
     /// The blob store, for tools such as garbage collection.

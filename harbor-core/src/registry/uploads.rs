@@ -221,7 +221,8 @@ impl Registry {
         digest: &Digest,
         size: u64,
     ) -> Result<()> {
-        if self.meta.link_blob(repo, digest, size).await? {
+        let linked = self.meta.link_blob(repo, digest, size).await;
+        if self.watch_quota(repo, digest, linked)? {
             Ok(())
         } else {
             Err(being_collected(digest))

@@ -30,6 +30,7 @@ pub mod identity;
 pub mod jobs;
 pub mod lease;
 pub mod meta_store;
+pub mod quota;
 pub mod replication;
 
 /// Unwraps a result inside a suite, panicking with the step that failed.

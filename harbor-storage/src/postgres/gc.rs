@@ -115,12 +115,17 @@ pub(super) async fn delete_untagged(
     cutoff: i64,
 ) -> Result<bool, StorageError> {
     lock_exclusive(tx, digest).await?;
+    let counted = super::quota::manifest_and_references(tx, repo, digest).await?;
     let sql = format!(
         "DELETE FROM manifests m WHERE m.digest = $2
          AND m.repository_id = (SELECT id FROM repositories WHERE name = $3) AND {UNTAGGED}"
     );
     let st = tx.prepare_cached(&sql).await?;
-    Ok(tx.execute(&st, &[&cutoff, &digest, &repo]).await? > 0)
+    let deleted = tx.execute(&st, &[&cutoff, &digest, &repo]).await? > 0;
+    if deleted {
+        super::quota::release(tx, super::quota::project_of(repo), &counted, false).await?;
+    }
+    Ok(deleted)
 }
 
 /// Whether a claim on `digest` may be granted now; with

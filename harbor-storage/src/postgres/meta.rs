@@ -10,11 +10,11 @@ use harbor_core::blob_store::upload_unknown;
 use harbor_core::meta_store::manifest_blob_unknown;
 use harbor_core::{
     ArtifactInfo, Descriptor, Digest, ManifestRecord, MetaStore, Page, RepositoryInfo,
-    RepositoryName, Result, Tag, UploadSession,
+    RepositoryName, Result, StorageCharge, Tag, UploadSession,
 };
 use tokio_postgres::Row;
 
-use super::{from_ms, gc, listing, parse_digest, pg, to_ms, unsigned, PgStore};
+use super::{from_ms, gc, listing, parse_digest, pg, quota, to_ms, unsigned, PgStore};
 use crate::error::StorageError;
 
 /// Times a `put_manifest` finds its manifest deleted under it by another
@@ -128,6 +128,8 @@ impl MetaStore for PgStore {
                     )
                     .await?;
                 tx.execute(&st, &[&id, &digest, &size]).await?;
+                quota::charge(&tx, quota::project_of(repo), id, std::slice::from_ref(&digest))
+                    .await?;
                 true
             }
         })
@@ -159,7 +161,12 @@ impl MetaStore for PgStore {
                      AND repository_id = (SELECT id FROM repositories WHERE name = $1)",
                 )
                 .await?;
-            tx.execute(&st, &[&repo, &digest]).await? > 0
+            let unlinked = tx.execute(&st, &[&repo, &digest]).await? > 0;
+            if unlinked {
+                quota::release(&tx, quota::project_of(repo), std::slice::from_ref(&digest), true)
+                    .await?;
+            }
+            unlinked
         })
     }
 
@@ -169,7 +176,7 @@ impl MetaStore for PgStore {
         record: &ManifestRecord,
         tag: Option<&Tag>,
         required: &[Digest],
-    ) -> Result<()> {
+    ) -> Result<StorageCharge> {
         let repo = repo.as_str();
         let required: Vec<String> = required.iter().map(|d| d.to_string()).collect();
         let tag = tag.map(|t| t.as_str());
@@ -180,7 +187,7 @@ impl MetaStore for PgStore {
             .map_err(|e| StorageError::encoding("annotations do not encode", e))?;
         let payload: &[u8] = &record.payload;
         let pushed_at = to_ms(record.pushed_at);
-        let missing = pg!(self, write, |tx| {
+        let outcome = pg!(self, write, |tx| {
             // Shared locks on its own digest (a tag keeps it) and on what it
             // requires, then the check: see `gc` for why this is atomic
             // with garbage collection.
@@ -190,7 +197,7 @@ impl MetaStore for PgStore {
             )
             .await?;
             if let Some(missing) = gc::first_missing(&tx, repo, &required).await? {
-                return Ok(Some(missing));
+                return Ok(Err(missing));
             }
             let id = ensure_repo(&tx, repo).await?;
             let insert = tx
@@ -252,11 +259,13 @@ impl MetaStore for PgStore {
                     .await?;
                 tx.execute(&st, &[&id, &tag, &digest]).await?;
             }
-            None
+            // Last: the quota row is the last lock (see `quota`).
+            let counted: Vec<String> = required.iter().cloned().chain([digest.clone()]).collect();
+            Ok(quota::charge(&tx, quota::project_of(repo), id, &counted).await?)
         })?;
-        match missing {
-            Some(d) => Err(manifest_blob_unknown(&parse_digest(&d)?)),
-            None => Ok(()),
+        match outcome {
+            Err(d) => Err(manifest_blob_unknown(&parse_digest(&d)?)),
+            Ok(charge) => Ok(charge),
         }
     }
 
@@ -341,6 +350,7 @@ impl MetaStore for PgStore {
         let (repo, digest) = (repo.as_str(), digest.to_string());
         pg!(self, write, |tx| {
             gc::lock_exclusive(&tx, &digest).await?;
+            let counted = quota::manifest_and_references(&tx, repo, &digest).await?;
             // Tags and references go with it through ON DELETE CASCADE, in
             // this transaction.
             let st = tx
@@ -349,7 +359,11 @@ impl MetaStore for PgStore {
                      AND repository_id = (SELECT id FROM repositories WHERE name = $1)",
                 )
                 .await?;
-            tx.execute(&st, &[&repo, &digest]).await? > 0
+            let deleted = tx.execute(&st, &[&repo, &digest]).await? > 0;
+            if deleted {
+                quota::release(&tx, quota::project_of(repo), &counted, false).await?;
+            }
+            deleted
         })
     }
 
@@ -553,11 +567,16 @@ impl MetaStore for PgStore {
         for batch in sorted.chunks(gc::CLAIMS_PER_TRANSACTION) {
             let claimed = pg!(self, write, |tx| {
                 let mut claimed = Vec::new();
+                let mut keys = Vec::new();
                 for (_, d) in batch {
-                    if gc::claim(&tx, &d.to_string(), cutoff).await? {
+                    let key = d.to_string();
+                    if gc::claim(&tx, &key, cutoff).await? {
                         claimed.push((*d).clone());
+                        keys.push(key);
                     }
                 }
+                // After every advisory lock: quota rows are the last locks.
+                quota::release_everywhere(&tx, &keys).await?;
                 claimed
             })?;
             out.extend(claimed);

@@ -28,6 +28,7 @@ mod jobs;
 mod lease;
 mod listing;
 mod meta;
+mod quota;
 mod replication;
 mod schema;
 #[cfg(feature = "conformance")]

@@ -219,6 +219,43 @@ const MIGRATIONS: &[&str] = &[
         update_time BIGINT NOT NULL
     );
     "#,
+    // 6: storage quotas: what each project counts (each digest once, by
+    // the project's name) and its limit (-1: unlimited). Existing content
+    // is counted as it stands: every linked blob and every manifest.
+    r#"
+    CREATE TABLE quotas (
+        id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        project TEXT COLLATE "C" NOT NULL UNIQUE,
+        hard BIGINT NOT NULL,
+        used BIGINT NOT NULL,
+        created_at BIGINT NOT NULL,
+        updated_at BIGINT NOT NULL
+    );
+    CREATE TABLE project_blobs (
+        project TEXT COLLATE "C" NOT NULL,
+        digest TEXT COLLATE "C" NOT NULL,
+        size BIGINT NOT NULL,
+        PRIMARY KEY (project, digest)
+    );
+    CREATE INDEX project_blobs_digest ON project_blobs(digest);
+    CREATE INDEX manifests_digest ON manifests(digest);
+    INSERT INTO project_blobs (project, digest, size)
+        SELECT split_part(r.name, '/', 1), b.digest, b.size
+        FROM blob_links b JOIN repositories r ON r.id = b.repository_id
+        ON CONFLICT DO NOTHING;
+    INSERT INTO project_blobs (project, digest, size)
+        SELECT split_part(r.name, '/', 1), m.digest, octet_length(m.payload)
+        FROM manifests m JOIN repositories r ON r.id = m.repository_id
+        ON CONFLICT DO NOTHING;
+    INSERT INTO quotas (project, hard, used, created_at, updated_at)
+        SELECT name, -1, 0, created_at, updated_at FROM projects ORDER BY id;
+    INSERT INTO quotas (project, hard, used, created_at, updated_at)
+        SELECT DISTINCT project, -1, 0, harbor_now_ms(), harbor_now_ms()
+        FROM project_blobs ORDER BY project
+        ON CONFLICT DO NOTHING;
+    UPDATE quotas SET used = (SELECT coalesce(sum(size), 0) FROM project_blobs p
+                              WHERE p.project = quotas.project);
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -5,7 +5,7 @@
 use harbor_core::{Digest, RepositoryName};
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 
-use super::parse_digest;
+use super::{parse_digest, quota};
 use crate::error::StorageError;
 
 /// Whether manifest `m` is untagged garbage: pushed before `:cutoff`, no
@@ -59,15 +59,22 @@ pub(super) fn delete_untagged(
     digest: &str,
     cutoff: i64,
 ) -> Result<bool, StorageError> {
+    let Some(id) = super::repo_id(tx, repo)? else {
+        return Ok(false);
+    };
+    let counted = quota::manifest_and_references(tx, id, digest)?;
     let sql = format!(
         "DELETE FROM manifests AS m WHERE m.digest = :digest
-         AND m.repository_id = (SELECT id FROM repositories WHERE name = :repo) AND {UNTAGGED}"
+         AND m.repository_id = :id AND {UNTAGGED}"
     );
     let n = tx.prepare_cached(&sql)?.execute(rusqlite::named_params! {
         ":digest": digest,
-        ":repo": repo,
+        ":id": id,
         ":cutoff": cutoff,
     })?;
+    if n > 0 {
+        quota::release(tx, quota::project_of(repo), &counted, false)?;
+    }
     Ok(n > 0)
 }
 
@@ -119,6 +126,7 @@ pub(super) fn claim(
     }
     tx.prepare_cached("DELETE FROM blob_links WHERE digest = ?1")?
         .execute([digest])?;
+    quota::release_everywhere(tx, digest)?;
     tx.prepare_cached("INSERT INTO blob_claims (digest, claimed_at) VALUES (?1, ?2)")?
         .execute(params![digest, now])?;
     Ok(true)

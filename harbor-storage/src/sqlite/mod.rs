@@ -11,6 +11,7 @@ mod identity;
 mod jobs;
 mod lease;
 mod listing;
+mod quota;
 mod replication;
 mod schema;
 
@@ -25,7 +26,7 @@ use harbor_core::blob_store::upload_unknown;
 use harbor_core::meta_store::manifest_blob_unknown;
 use harbor_core::{
     ArtifactInfo, Descriptor, Digest, ManifestRecord, MetaStore, Page, RepositoryInfo,
-    RepositoryName, Result, Tag, UploadSession,
+    RepositoryName, Result, StorageCharge, Tag, UploadSession,
 };
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 
@@ -192,12 +193,19 @@ impl MetaStore for SqliteMetaStore {
                 return Ok(false);
             }
             let id = ensure_repo(tx, &repo)?;
+            let size = i64::try_from(size).unwrap_or(i64::MAX);
             tx.prepare_cached(
                 "INSERT INTO blob_links (repository_id, digest, size, linked_at) VALUES (?1, ?2, ?3, ?4)
                  ON CONFLICT (repository_id, digest)
                  DO UPDATE SET size = excluded.size, linked_at = excluded.linked_at",
             )?
-            .execute(params![id, digest, size as i64, now_ms()])?;
+            .execute(params![id, digest, size, now_ms()])?;
+            let project = quota::project_of(&repo);
+            let items: Vec<(&str, i64)> = quota::uncounted(tx, project, [digest.as_str()])?
+                .into_iter()
+                .map(|d| (d, size))
+                .collect();
+            quota::charge(tx, project, &items)?;
             Ok(true)
         })
         .await
@@ -226,7 +234,10 @@ impl MetaStore for SqliteMetaStore {
                     "DELETE FROM blob_links WHERE digest = ?2
                      AND repository_id = (SELECT id FROM repositories WHERE name = ?1)",
                 )?
-                .execute([repo, digest])?;
+                .execute([&repo, &digest])?;
+            if n > 0 {
+                quota::release(tx, quota::project_of(&repo), &[digest], true)?;
+            }
             Ok(n > 0)
         })
         .await
@@ -238,16 +249,16 @@ impl MetaStore for SqliteMetaStore {
         record: &ManifestRecord,
         tag: Option<&Tag>,
         required: &[Digest],
-    ) -> Result<()> {
+    ) -> Result<StorageCharge> {
         let repo = repo.to_string();
         let record = record.clone();
         let tag = tag.map(|t| t.to_string());
         let required: Vec<String> = required.iter().map(|d| d.to_string()).collect();
         let annotations = serde_json::to_string(&record.annotations)
             .map_err(|e| StorageError::encoding("annotations do not encode", e))?;
-        let missing = self.write_content(move |tx| {
+        let outcome = self.write_content(move |tx| {
             if let Some(missing) = gc::first_missing(tx, repo_id(tx, &repo)?, &required)? {
-                return Ok(Some(missing.clone()));
+                return Ok(Err(missing.clone()));
             }
             let id = ensure_repo(tx, &repo)?;
             let digest = record.digest.to_string();
@@ -280,12 +291,18 @@ impl MetaStore for SqliteMetaStore {
                 )?
                 .execute(params![id, tag, digest, now_ms()])?;
             }
-            Ok(None)
+            // Last, as in PostgreSQL, where the quota row is the last lock.
+            let project = quota::project_of(&repo);
+            let mut items = Vec::new();
+            for d in quota::uncounted(tx, project, required.iter().map(String::as_str).chain([digest.as_str()]))? {
+                items.push((d, quota::held_size(tx, id, d)?));
+            }
+            Ok(Ok(quota::charge(tx, project, &items)?))
         })
         .await?;
-        match missing {
-            Some(d) => Err(manifest_blob_unknown(&parse_digest(&d)?)),
-            None => Ok(()),
+        match outcome {
+            Err(d) => Err(manifest_blob_unknown(&parse_digest(&d)?)),
+            Ok(charge) => Ok(charge),
         }
     }
 
@@ -410,10 +427,14 @@ impl MetaStore for SqliteMetaStore {
             let Some(id) = repo_id(tx, &repo)? else {
                 return Ok(false);
             };
+            let counted = quota::manifest_and_references(tx, id, &digest)?;
             // Tags and references go with it through ON DELETE CASCADE.
             let n = tx
                 .prepare_cached("DELETE FROM manifests WHERE repository_id = ?1 AND digest = ?2")?
                 .execute(params![id, digest])?;
+            if n > 0 {
+                quota::release(tx, quota::project_of(&repo), &counted, false)?;
+            }
             Ok(n > 0)
         })
         .await

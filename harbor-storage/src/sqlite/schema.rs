@@ -209,6 +209,45 @@ const MIGRATIONS: &[&str] = &[
         update_time INTEGER NOT NULL
     );
     "#,
+    // 8: storage quotas: what each project counts (each digest once, by
+    // the project's name) and its limit (-1: unlimited). Existing content
+    // is counted as it stands: every linked blob and every manifest.
+    r#"
+    CREATE TABLE quotas (
+        id INTEGER PRIMARY KEY,
+        project TEXT NOT NULL UNIQUE,
+        hard INTEGER NOT NULL,
+        used INTEGER NOT NULL,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL
+    );
+    CREATE TABLE project_blobs (
+        project TEXT NOT NULL,
+        digest TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        PRIMARY KEY (project, digest)
+    ) WITHOUT ROWID;
+    CREATE INDEX project_blobs_digest ON project_blobs(digest);
+    CREATE INDEX manifests_digest ON manifests(digest);
+    INSERT OR IGNORE INTO project_blobs (project, digest, size)
+        SELECT CASE WHEN instr(r.name, '/') > 0 THEN substr(r.name, 1, instr(r.name, '/') - 1)
+                    ELSE r.name END,
+               b.digest, b.size
+        FROM blob_links b JOIN repositories r ON r.id = b.repository_id;
+    INSERT OR IGNORE INTO project_blobs (project, digest, size)
+        SELECT CASE WHEN instr(r.name, '/') > 0 THEN substr(r.name, 1, instr(r.name, '/') - 1)
+                    ELSE r.name END,
+               m.digest, length(m.payload)
+        FROM manifests m JOIN repositories r ON r.id = m.repository_id;
+    INSERT INTO quotas (project, hard, used, created_at, updated_at)
+        SELECT name, -1, 0, created_at, updated_at FROM projects ORDER BY id;
+    INSERT OR IGNORE INTO quotas (project, hard, used, created_at, updated_at)
+        SELECT DISTINCT project, -1, 0, CAST(unixepoch('subsec') * 1000 AS INTEGER),
+               CAST(unixepoch('subsec') * 1000 AS INTEGER)
+        FROM project_blobs ORDER BY project;
+    UPDATE quotas SET used = (SELECT coalesce(sum(size), 0) FROM project_blobs p
+                              WHERE p.project = quotas.project);
+    "#,
 ];
 
 /// The schema version this build writes.
