@@ -147,18 +147,16 @@ pub trait MetaStore: Debug + Send + Sync + 'static {
     /// the digest (its bytes are being deleted: see
     /// [`MetaStore::claim_blobs`]).
     ///
-    /// A blob the project of `repo` does not count yet is added to its
-    /// storage usage in the same transaction; if that takes usage past the
-    /// project's limit nothing is linked and the answer is `DENIED`
-    /// ([`QuotaExceeded`](crate::QuotaExceeded); see the `quota` module).
+    /// A blob the project of `repo` does not count yet and that would take
+    /// its usage past its limit once counted is refused, nothing linked:
+    /// `DENIED` ([`QuotaExceeded`](crate::QuotaExceeded); see the `quota`
+    /// module). Blobs count when a manifest references them.
     async fn link_blob(&self, repo: &RepositoryName, digest: &Digest, size: u64) -> Result<bool>;
 
     /// The size of a blob linked into `repo`, or `None`.
     async fn linked_blob(&self, repo: &RepositoryName, digest: &Digest) -> Result<Option<u64>>;
 
-    /// Removes a blob link; `false` if there was none. The project stops
-    /// counting the blob when no other repository of it links it and no
-    /// manifest of it references it.
+    /// Removes a blob link; `false` if there was none.
     async fn unlink_blob(&self, repo: &RepositoryName, digest: &Digest) -> Result<bool>;
 
     /// Stores a manifest and, if given, points `tag` at it, in one transaction.

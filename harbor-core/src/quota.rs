@@ -2,21 +2,24 @@
 //! events a project nearing or hitting its limit raises.
 //!
 //! Accounting is Harbor's: a project uses the sum of the sizes of the
-//! distinct blobs and manifests it holds, each counted once however many of
-//! its repositories and manifests share it. The [`MetaStore`] does the
-//! counting inside the transactions that change what a project holds, so
-//! usage is exact under concurrent pushes from several instances:
+//! distinct manifests it holds and the blobs they reference, each counted
+//! once however many of its repositories and manifests share it. The
+//! [`MetaStore`] does the counting inside the transactions that change what
+//! a project holds, so usage is exact under concurrent pushes from several
+//! instances:
 //!
-//! - a blob link ([`MetaStore::link_blob`]) or a manifest put
-//!   ([`MetaStore::put_manifest`]) adds what the project did not count yet,
-//!   and is refused whole (`DENIED`, [`QuotaExceeded`]) if that would take
-//!   usage past the limit;
+//! - a manifest put ([`MetaStore::put_manifest`]) adds what the project did
+//!   not count yet, and is refused whole (`DENIED`, [`QuotaExceeded`]) if
+//!   that would take usage past the limit;
+//! - a blob upload or mount ([`MetaStore::link_blob`]) is refused the same
+//!   way if the blob would not fit once counted, so that a push over quota
+//!   stops at its first blob that does not fit; an uploaded blob counts
+//!   only once a manifest references it, so a refused push leaves nothing
+//!   counted;
 //! - a manifest delete (by the API or by garbage collection) stops counting
-//!   what no remaining manifest of the project references;
-//! - garbage collection deleting a blob stops counting it everywhere.
+//!   it and what no remaining manifest of the project references.
 //!
-//! A blob uploaded but never referenced counts until garbage collection
-//! removes it, as in Harbor. [`QuotaStore`] reads usage and sets limits.
+//! [`QuotaStore`] reads usage and sets limits.
 //!
 //! [`MetaStore`]: crate::MetaStore
 //! [`MetaStore::link_blob`]: crate::MetaStore::link_blob

@@ -37,7 +37,7 @@ use harbor_auth::{
     TokenService,
 };
 use harbor_core::{
-    BlobStore, IdentityStore, JobStore, LeaseStore, LocalLeases, MetaStore, Registry,
+    BlobStore, IdentityStore, JobStore, LeaseStore, LocalLeases, MetaStore, QuotaStore, Registry,
     ReplicationStore,
 };
 use harbor_replicate::{ReplicationService, Replicator, SecretBox, Triggers};
@@ -47,6 +47,7 @@ use crate::auth::{AuthState, Realm};
 use crate::config::UploadPurging;
 use crate::error::ServerError;
 use crate::gc::GcService;
+use crate::quota::{QuotaSettings, Quotas};
 
 /// The state of a server with Harbor's identity on: what its handlers
 /// extract, each part by itself ([`FromRef`]).
@@ -62,6 +63,8 @@ pub struct AppState {
     pub replication: Option<Arc<ReplicationService>>,
     /// Garbage collection, when a `JobStore` was given.
     pub gc: Option<Arc<GcService>>,
+    /// Project storage quotas, when a `QuotaStore` was given.
+    pub quotas: Option<Arc<Quotas>>,
 }
 
 impl FromRef<AppState> for Registry {
@@ -105,6 +108,7 @@ pub struct HarborBuilder {
     leases: Arc<dyn LeaseStore>,
     jobs: Option<Arc<dyn JobStore>>,
     gc_time_window: Duration,
+    quotas: Option<Quotas>,
 }
 
 impl std::fmt::Debug for HarborBuilder {
@@ -197,6 +201,15 @@ impl HarborBuilder {
         self
     }
 
+    /// Turns on project storage quotas (`/api/v2.0/quotas`, `storage_limit`
+    /// on project creation, usage in the project summary): limits kept in
+    /// `store`, which must be the store given as `MetaStore` (it enforces
+    /// them as it stores). Needs [`HarborBuilder::identity`].
+    pub fn quotas(mut self, store: Arc<dyn QuotaStore>, settings: QuotaSettings) -> Self {
+        self.quotas = Some(Quotas { store, settings });
+        self
+    }
+
     /// Garbage collection keeps blobs linked and manifests pushed more
     /// recently than this (Harbor's `time_window`, 2 hours by default): the
     /// longest a client may take between pushing a blob and the manifest
@@ -215,7 +228,12 @@ impl HarborBuilder {
     /// The router and its duties. Spawns nothing: the background work begins
     /// with [`Duties::start`].
     pub fn build(self) -> Result<Harbor, ServerError> {
-        let registry = Registry::new(self.blobs, self.meta);
+        let warning_percent = self
+            .quotas
+            .as_ref()
+            .map_or(harbor_core::DEFAULT_WARNING_PERCENT, |q| q.settings.warning_percent);
+        let registry =
+            Registry::new(self.blobs, self.meta).with_quota_warning_percent(warning_percent);
         let Some((identity, key)) = self.identity else {
             if self.replication.is_some() {
                 return Err(ServerError::Config(
@@ -225,6 +243,11 @@ impl HarborBuilder {
             if self.jobs.is_some() {
                 return Err(ServerError::Config(
                     "garbage collection needs an identity store (HarborBuilder::identity)".into(),
+                ));
+            }
+            if self.quotas.is_some() {
+                return Err(ServerError::Config(
+                    "quotas need an identity store (HarborBuilder::identity)".into(),
                 ));
             }
             return Ok(Harbor {
@@ -281,6 +304,7 @@ impl HarborBuilder {
             audit,
             replication: replication.clone(),
             gc: gc.clone(),
+            quotas: self.quotas.map(Arc::new),
         };
         Ok(Harbor {
             router: crate::router::harbor(state.clone()),
@@ -327,6 +351,7 @@ impl Harbor {
             leases: Arc::new(LocalLeases::new()),
             jobs: None,
             gc_time_window: harbor_core::gc::DEFAULT_TIME_WINDOW,
+            quotas: None,
         }
     }
 

@@ -31,6 +31,15 @@ pub struct Config {
     /// first blob and its manifest.
     #[serde(deserialize_with = "duration")]
     pub gc_time_window: Duration,
+    /// The storage limit in bytes of a project created without one, `-1`
+    /// for unlimited (Harbor's `storage_per_project`;
+    /// `HARBOR_STORAGE_PER_PROJECT`). Projects made before a change keep
+    /// theirs.
+    pub storage_per_project: i64,
+    /// The usage, in percent of a project's limit, from which each push
+    /// raises a `QUOTA_WARNING` event (`HARBOR_QUOTA_WARNING_PERCENT`,
+    /// 85 as in Harbor).
+    pub quota_warning_percent: u8,
     /// How long in-flight requests may take to finish on shutdown (`HARBOR_SHUTDOWN_TIMEOUT`).
     #[serde(deserialize_with = "duration")]
     pub shutdown_timeout: Duration,
@@ -226,6 +235,8 @@ impl Default for Config {
             tls: None,
             upload_purging: UploadPurging::default(),
             gc_time_window: harbor_core::gc::DEFAULT_TIME_WINDOW,
+            storage_per_project: -1,
+            quota_warning_percent: harbor_core::DEFAULT_WARNING_PERCENT,
             shutdown_timeout: Duration::from_secs(30),
             auth: AuthConfig::default(),
             database_url: None,
@@ -273,6 +284,29 @@ impl Config {
     /// Parses TOML text.
     pub fn from_toml(text: &str) -> Result<Config, ServerError> {
         toml::from_str(text).map_err(|e| ServerError::Config(e.to_string()))
+    }
+
+    /// The default project limit (`None`: unlimited) and the warning
+    /// percentage, checked: one clear error for a value out of range.
+    pub fn quota_settings(&self) -> Result<crate::QuotaSettings, ServerError> {
+        let default_limit =
+            harbor_core::quota::parse_limit(self.storage_per_project).map_err(|_| {
+                ServerError::Config(format!(
+                    "storage_per_project = {}: expected -1 (unlimited) or from 1 to {} bytes",
+                    self.storage_per_project,
+                    harbor_core::quota::MAX_STORAGE_LIMIT
+                ))
+            })?;
+        if !(1..=100).contains(&self.quota_warning_percent) {
+            return Err(ServerError::Config(format!(
+                "quota_warning_percent = {}: expected 1 to 100",
+                self.quota_warning_percent
+            )));
+        }
+        Ok(crate::QuotaSettings {
+            default_limit,
+            warning_percent: self.quota_warning_percent,
+        })
     }
 
     /// Applies `HARBOR_*` variables found through `lookup` over this configuration.
@@ -329,6 +363,20 @@ impl Config {
         }
         if let Some(v) = lookup("HARBOR_GC_TIME_WINDOW") {
             self.gc_time_window = dur("HARBOR_GC_TIME_WINDOW", v)?;
+        }
+        if let Some(v) = lookup("HARBOR_STORAGE_PER_PROJECT") {
+            self.storage_per_project = v.parse().map_err(|_| {
+                ServerError::Config(format!(
+                    "HARBOR_STORAGE_PER_PROJECT={v:?} is not a number of bytes (-1: unlimited)"
+                ))
+            })?;
+        }
+        if let Some(v) = lookup("HARBOR_QUOTA_WARNING_PERCENT") {
+            self.quota_warning_percent = v.parse().map_err(|_| {
+                ServerError::Config(format!(
+                    "HARBOR_QUOTA_WARNING_PERCENT={v:?} is not a percentage"
+                ))
+            })?;
         }
         if let Some(v) = lookup("HARBOR_SHUTDOWN_TIMEOUT") {
             self.shutdown_timeout = dur("HARBOR_SHUTDOWN_TIMEOUT", v)?;
@@ -473,6 +521,23 @@ mod tests {
         assert_eq!(c.listen, "127.0.0.1:9");
         assert!(!c.upload_purging.enabled);
         assert_eq!(c.gc_time_window, Duration::from_secs(5));
+        let q = c.quota_settings().unwrap();
+        assert_eq!((q.default_limit, q.warning_percent), (None, 85));
+        c.apply_env(|k| match k {
+            "HARBOR_STORAGE_PER_PROJECT" => Some("1048576".into()),
+            "HARBOR_QUOTA_WARNING_PERCENT" => Some("90".into()),
+            _ => None,
+        })
+        .unwrap();
+        let q = c.quota_settings().unwrap();
+        assert_eq!((q.default_limit, q.warning_percent), (Some(1 << 20), 90));
+        let bad = Config::from_toml("storage_per_project = 0").unwrap();
+        assert!(bad.quota_settings().is_err(), "0 is not a limit");
+        let bad = Config::from_toml("quota_warning_percent = 101").unwrap();
+        assert!(bad.quota_settings().is_err());
+        assert!(Config::default()
+            .apply_env(|k| (k == "HARBOR_STORAGE_PER_PROJECT").then(|| "1GB".to_string()))
+            .is_err());
         assert_eq!(c.data_dir, PathBuf::from("/srv/harbor"));
         assert_eq!(c.log_format, LogFormat::Text);
         c.apply_env(|k| (k == "HARBOR_LOG_FORMAT").then(|| "json".to_string()))

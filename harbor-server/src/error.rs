@@ -42,6 +42,15 @@ pub enum ServerError {
     /// Replication could not be set up (its secret key).
     #[error("replication setup failed: {0}")]
     Replication(#[from] harbor_replicate::ReplicateError),
+    /// A store could not be read or written at start-up.
+    #[error("{what}: {source}")]
+    Store {
+        /// What was being done.
+        what: &'static str,
+        /// The store's error.
+        #[source]
+        source: harbor_core::Error,
+    },
     /// A storage backend could not be opened.
     #[error("storage: {0}")]
     Storage(#[from] harbor_storage::StorageError),

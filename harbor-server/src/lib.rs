@@ -53,6 +53,7 @@ pub mod events;
 pub mod gc;
 pub mod health;
 pub mod oci;
+pub mod quota;
 mod router;
 pub mod sendfile;
 pub mod serve;
@@ -62,7 +63,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use harbor_core::{
-    BlobStore, IdentityStore, JobStore, LeaseStore, MetaStore, Registry, ReplicationStore,
+    BlobStore, IdentityStore, JobStore, LeaseStore, MetaStore, QuotaStore, Registry,
+    ReplicationStore,
 };
 use harbor_replicate::{FsCheckpoints, ReplicationService, Replicator, SecretBox};
 use harbor_storage::{FsBlobStore, SqliteMetaStore};
@@ -73,6 +75,7 @@ pub use app::{AppState, Duties, Harbor, HarborBuilder, RunningDuties};
 pub use auth::{AuthState, Realm};
 pub use config::Config;
 pub use error::ServerError;
+pub use quota::{QuotaSettings, Quotas};
 
 /// Runs blocking start-up work (opening files and databases) off the async
 /// worker threads.
@@ -100,13 +103,16 @@ pub struct Stores {
     pub leases: Arc<dyn LeaseStore>,
     /// System jobs: garbage collection runs, logs and schedule.
     pub jobs: Arc<dyn JobStore>,
+    /// Project storage quotas; the same store as `meta`, which enforces
+    /// them.
+    pub quotas: Arc<dyn QuotaStore>,
 }
 
 impl Stores {
     /// `blobs` beside one database that holds everything else.
     pub fn over<D>(blobs: Arc<dyn BlobStore>, db: Arc<D>) -> Stores
     where
-        D: MetaStore + IdentityStore + ReplicationStore + LeaseStore + JobStore,
+        D: MetaStore + IdentityStore + ReplicationStore + LeaseStore + JobStore + QuotaStore,
     {
         Stores {
             blobs,
@@ -114,7 +120,8 @@ impl Stores {
             identity: db.clone(),
             replication: db.clone(),
             leases: db.clone(),
-            jobs: db,
+            jobs: db.clone(),
+            quotas: db,
         }
     }
 }
@@ -219,6 +226,7 @@ fn redact_url(url: &str) -> String {
 /// stores, with `admin` and `library` created on first start, and the
 /// administrator password when it was generated here (to be shown once).
 async fn embedded(config: &Config) -> Result<(Harbor, Option<String>), ServerError> {
+    let quota_settings = config.quota_settings()?;
     let stores = open_stores(config).await?;
     let builder = Harbor::builder(stores.blobs, stores.meta)
         .upload_purging(config.upload_purging.clone())
@@ -243,6 +251,23 @@ async fn embedded(config: &Config) -> Result<(Harbor, Option<String>), ServerErr
                 config.auth.admin_password.as_deref(),
             )
             .await?;
+            // `library`, made by the bootstrap, gets the default limit
+            // like any project created through the API.
+            let library_quota = async {
+                if stores.quotas.quota("library").await?.is_none()
+                    && stores.identity.project_by_name("library").await?.is_some()
+                {
+                    stores
+                        .quotas
+                        .set_storage_limit("library", quota_settings.default_limit)
+                        .await?;
+                }
+                Ok::<(), harbor_core::Error>(())
+            };
+            library_quota.await.map_err(|source| ServerError::Store {
+                what: "setting the quota of project library",
+                source,
+            })?;
             let builder = builder
                 .identity(stores.identity, key)
                 .token_config(harbor_auth::TokenConfig {
@@ -258,6 +283,7 @@ async fn embedded(config: &Config) -> Result<(Harbor, Option<String>), ServerErr
                 ))
                 .replication(stores.replication, secrets)
                 .jobs(stores.jobs)
+                .quotas(stores.quotas.clone(), quota_settings)
                 .gc_time_window(config.gc_time_window)
                 .replicator(Replicator {
                     // Chunked uploads in flight survive a restart.

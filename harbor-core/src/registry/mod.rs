@@ -76,6 +76,13 @@ impl Registry {
 
     /// Raises `event` for whoever listens.
     fn raise(&self, event: QuotaEvent) {
+        tracing::info!(
+            event = event.event_type(),
+            repository = %event.repository(),
+            digest = %event.digest(),
+            "{}",
+            event.details()
+        );
         // An error only says that nobody listens.
         let _ = self.quota_events.send(event);
     }
@@ -85,7 +92,6 @@ impl Registry {
     fn watch_quota<T>(&self, repo: &RepositoryName, digest: &Digest, result: Result<T>) -> Result<T> {
         if let Err(e) = &result {
             if let Some(refusal) = QuotaExceeded::from_error(e) {
-                tracing::info!(%repo, %digest, "{}", refusal.details());
                 self.raise(QuotaEvent::Exceeded {
                     repository: repo.clone(),
                     digest: digest.clone(),

@@ -12,6 +12,7 @@ mod members;
 mod openapi;
 mod paging;
 mod projects;
+mod quotas;
 pub mod q;
 mod registries;
 mod replication;
@@ -126,6 +127,8 @@ pub fn routes() -> Router<AppState> {
             "/api/v2.0/users/{id}",
             get(users::get).put(users::update).delete(users::delete),
         )
+        .route("/api/v2.0/quotas", get(quotas::list))
+        .route("/api/v2.0/quotas/{id}", get(quotas::get).put(quotas::update))
         .route("/api/v2.0/system/gc", get(gc::list))
         .route(
             "/api/v2.0/system/gc/schedule",

@@ -53,6 +53,9 @@ pub(super) struct ProjectReq {
     public: Option<bool>,
     metadata: Option<BTreeMap<String, serde_json::Value>>,
     registry_id: Option<i64>,
+    /// Bytes, `-1` for unlimited; a system administrator's to set (others
+    /// get the configured default).
+    storage_limit: Option<i64>,
 }
 
 /// What a request's metadata says: `public`, and Harbor's other settings.
@@ -141,7 +144,7 @@ pub(super) struct ProjectResp {
     metadata: BTreeMap<String, String>,
 }
 
-/// Harbor's `ProjectSummary` (quotas come with the quota work).
+/// Harbor's `ProjectSummary`.
 #[derive(Debug, Serialize)]
 pub(super) struct SummaryResp {
     repo_count: u64,
@@ -150,6 +153,15 @@ pub(super) struct SummaryResp {
     developer_count: u64,
     guest_count: u64,
     limited_guest_count: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    quota: Option<SummaryQuota>,
+}
+
+/// Harbor's `ProjectSummaryQuota`.
+#[derive(Debug, Serialize)]
+pub(super) struct SummaryQuota {
+    hard: BTreeMap<&'static str, i64>,
+    used: BTreeMap<&'static str, i64>,
 }
 
 /// Query parameters of `GET /projects` besides the list's own.
@@ -342,6 +354,13 @@ pub(super) async fn create(
         )));
     }
     let owner = caller.0.user_id().ok_or_else(HarborError::unauthorized)?;
+    let limit = match (&state.quotas, r.storage_limit) {
+        (Some(_), Some(value)) if caller.0.is_sysadmin() => {
+            Some(harbor_core::quota::parse_limit(value)?)
+        }
+        (Some(q), _) => Some(q.settings.default_limit),
+        (None, _) => None,
+    };
     let p = state
         .auth
         .identity
@@ -352,6 +371,9 @@ pub(super) async fn create(
             &settings.metadata,
         )
         .await?;
+    if let (Some(quotas), Some(limit)) = (&state.quotas, limit) {
+        quotas.store.set_storage_limit(&p.name, limit).await?;
+    }
     tracing::info!(project = %p.name, by = %caller.0, "project created");
     state
         .audit(
@@ -405,8 +427,23 @@ pub(super) async fn summary(
             developer_count: count(Role::Developer),
             guest_count: count(Role::Guest),
             limited_guest_count: count(Role::LimitedGuest),
+            quota: summary_quota(&state, &p).await?,
         },
     ))
+}
+
+/// The project's limit and usage, when quotas are on (a project that
+/// never held anything and predates its quota reads as unlimited and
+/// empty).
+async fn summary_quota(state: &AppState, p: &Project) -> ApiResult<Option<SummaryQuota>> {
+    let Some(quotas) = &state.quotas else {
+        return Ok(None);
+    };
+    let q = quotas.store.quota(&p.name).await?;
+    Ok(Some(SummaryQuota {
+        hard: super::quotas::hard(q.as_ref().and_then(|q| q.limit)),
+        used: super::quotas::used(q.map_or(0, |q| q.used)),
+    }))
 }
 
 pub(super) async fn update(
@@ -457,6 +494,9 @@ pub(super) async fn delete(
         ));
     }
     state.auth.identity.delete_project(p.id).await?;
+    if let Some(quotas) = &state.quotas {
+        quotas.store.delete_quota(&p.name).await?;
+    }
     tracing::info!(project = %p.name, by = %caller.0, "project deleted");
     state
         .audit(

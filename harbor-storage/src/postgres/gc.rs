@@ -123,7 +123,7 @@ pub(super) async fn delete_untagged(
     let st = tx.prepare_cached(&sql).await?;
     let deleted = tx.execute(&st, &[&cutoff, &digest, &repo]).await? > 0;
     if deleted {
-        super::quota::release(tx, super::quota::project_of(repo), &counted, false).await?;
+        super::quota::release(tx, super::quota::project_of(repo), &counted).await?;
     }
     Ok(deleted)
 }

@@ -118,6 +118,7 @@ impl MetaStore for PgStore {
             if gc::claimed(&tx, &digest).await? {
                 false
             } else {
+                quota::check(&tx, quota::project_of(repo), &digest, size).await?;
                 let id = ensure_repo(&tx, repo).await?;
                 let st = tx
                     .prepare_cached(
@@ -128,8 +129,6 @@ impl MetaStore for PgStore {
                     )
                     .await?;
                 tx.execute(&st, &[&id, &digest, &size]).await?;
-                quota::charge(&tx, quota::project_of(repo), id, std::slice::from_ref(&digest))
-                    .await?;
                 true
             }
         })
@@ -161,12 +160,7 @@ impl MetaStore for PgStore {
                      AND repository_id = (SELECT id FROM repositories WHERE name = $1)",
                 )
                 .await?;
-            let unlinked = tx.execute(&st, &[&repo, &digest]).await? > 0;
-            if unlinked {
-                quota::release(&tx, quota::project_of(repo), std::slice::from_ref(&digest), true)
-                    .await?;
-            }
-            unlinked
+            tx.execute(&st, &[&repo, &digest]).await? > 0
         })
     }
 
@@ -361,7 +355,7 @@ impl MetaStore for PgStore {
                 .await?;
             let deleted = tx.execute(&st, &[&repo, &digest]).await? > 0;
             if deleted {
-                quota::release(&tx, quota::project_of(repo), &counted, false).await?;
+                quota::release(&tx, quota::project_of(repo), &counted).await?;
             }
             deleted
         })

@@ -45,6 +45,35 @@ async fn lock(tx: &Transaction<'_>, project: &str) -> Result<(i64, i64), Storage
     Ok((row.try_get(0)?, row.try_get(1)?))
 }
 
+/// Refuses a blob that would take `project` past its limit were it
+/// counted: the early check of a blob upload or mount, so that a push over
+/// quota stops at its first blob that does not fit. Blobs count when a
+/// manifest references them ([`charge`]), which checks again under the
+/// lock; this one takes none.
+pub(super) async fn check(
+    tx: &Transaction<'_>,
+    project: &str,
+    digest: &str,
+    size: i64,
+) -> Result<(), StorageError> {
+    let st = tx
+        .prepare_cached(
+            "SELECT q.hard, q.used FROM quotas q WHERE q.project = $1 AND q.hard >= 0
+             AND q.used + $3 > q.hard
+             AND NOT EXISTS (SELECT 1 FROM project_blobs p WHERE p.project = $1 AND p.digest = $2)",
+        )
+        .await?;
+    match tx.query_opt(&st, &[&project, &digest, &size]).await? {
+        None => Ok(()),
+        Some(row) => Err(StorageError::QuotaExceeded(QuotaExceeded {
+            project: project.to_owned(),
+            adding: unsigned(size),
+            used: unsigned(row.try_get(1)?),
+            limit: unsigned(row.try_get(0)?),
+        })),
+    }
+}
+
 /// Counts in `project` those of `digests` it does not count yet, each
 /// with its size as repository `repo_id` holds it (a blob link or a
 /// manifest); refused whole, as `QuotaExceeded`, past the limit.
@@ -111,13 +140,11 @@ pub(super) async fn charge(
 }
 
 /// Stops counting, in `project`, those of `digests` that no manifest of the
-/// project is or references any more, nor (with `links`) any repository of
-/// it links.
+/// project is or references any more.
 pub(super) async fn release(
     tx: &Transaction<'_>,
     project: &str,
     digests: &[String],
-    links: bool,
 ) -> Result<(), StorageError> {
     lock(tx, project).await?;
     let sql = format!(
@@ -127,19 +154,17 @@ pub(super) async fn release(
                              WHERE x.reference = p.digest AND {IN_PROJECT})
              AND NOT EXISTS (SELECT 1 FROM manifests m JOIN repositories r ON r.id = m.repository_id
                              WHERE m.digest = p.digest AND {IN_PROJECT})
-             AND NOT ($3 AND EXISTS (SELECT 1 FROM blob_links b JOIN repositories r ON r.id = b.repository_id
-                             WHERE b.digest = p.digest AND {IN_PROJECT}))
              RETURNING p.size)
          UPDATE quotas SET used = used - (SELECT sum(size) FROM gone), updated_at = harbor_now_ms()
          WHERE project = $1 AND EXISTS (SELECT 1 FROM gone)"
     );
     let st = tx.prepare_cached(&sql).await?;
-    tx.execute(&st, &[&project, &digests, &links]).await?;
+    tx.execute(&st, &[&project, &digests]).await?;
     Ok(())
 }
 
 /// Stops counting `digests` in every project (their bytes are being
-/// deleted; the caller holds their exclusive advisory locks, so no project
+/// deleted, no manifest references them, so none should count them; the caller holds their exclusive advisory locks, so no project
 /// starts counting them meanwhile).
 pub(super) async fn release_everywhere(
     tx: &Transaction<'_>,

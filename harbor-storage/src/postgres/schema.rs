@@ -221,7 +221,7 @@ const MIGRATIONS: &[&str] = &[
     "#,
     // 6: storage quotas: what each project counts (each digest once, by
     // the project's name) and its limit (-1: unlimited). Existing content
-    // is counted as it stands: every linked blob and every manifest.
+    // is counted as it stands: every manifest and the blobs they reference.
     r#"
     CREATE TABLE quotas (
         id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -241,7 +241,8 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX manifests_digest ON manifests(digest);
     INSERT INTO project_blobs (project, digest, size)
         SELECT split_part(r.name, '/', 1), b.digest, b.size
-        FROM blob_links b JOIN repositories r ON r.id = b.repository_id
+        FROM manifest_references x JOIN repositories r ON r.id = x.repository_id
+        JOIN blob_links b ON b.repository_id = x.repository_id AND b.digest = x.reference
         ON CONFLICT DO NOTHING;
     INSERT INTO project_blobs (project, digest, size)
         SELECT split_part(r.name, '/', 1), m.digest, octet_length(m.payload)

@@ -73,7 +73,7 @@ pub(super) fn delete_untagged(
         ":cutoff": cutoff,
     })?;
     if n > 0 {
-        quota::release(tx, quota::project_of(repo), &counted, false)?;
+        quota::release(tx, quota::project_of(repo), &counted)?;
     }
     Ok(n > 0)
 }

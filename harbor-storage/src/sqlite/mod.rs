@@ -192,20 +192,15 @@ impl MetaStore for SqliteMetaStore {
             if gc::claimed(tx, &digest)? {
                 return Ok(false);
             }
-            let id = ensure_repo(tx, &repo)?;
             let size = i64::try_from(size).unwrap_or(i64::MAX);
+            quota::check(tx, quota::project_of(&repo), &digest, size)?;
+            let id = ensure_repo(tx, &repo)?;
             tx.prepare_cached(
                 "INSERT INTO blob_links (repository_id, digest, size, linked_at) VALUES (?1, ?2, ?3, ?4)
                  ON CONFLICT (repository_id, digest)
                  DO UPDATE SET size = excluded.size, linked_at = excluded.linked_at",
             )?
             .execute(params![id, digest, size, now_ms()])?;
-            let project = quota::project_of(&repo);
-            let items: Vec<(&str, i64)> = quota::uncounted(tx, project, [digest.as_str()])?
-                .into_iter()
-                .map(|d| (d, size))
-                .collect();
-            quota::charge(tx, project, &items)?;
             Ok(true)
         })
         .await
@@ -235,9 +230,6 @@ impl MetaStore for SqliteMetaStore {
                      AND repository_id = (SELECT id FROM repositories WHERE name = ?1)",
                 )?
                 .execute([&repo, &digest])?;
-            if n > 0 {
-                quota::release(tx, quota::project_of(&repo), &[digest], true)?;
-            }
             Ok(n > 0)
         })
         .await
@@ -433,7 +425,7 @@ impl MetaStore for SqliteMetaStore {
                 .prepare_cached("DELETE FROM manifests WHERE repository_id = ?1 AND digest = ?2")?
                 .execute(params![id, digest])?;
             if n > 0 {
-                quota::release(tx, quota::project_of(&repo), &counted, false)?;
+                quota::release(tx, quota::project_of(&repo), &counted)?;
             }
             Ok(n > 0)
         })

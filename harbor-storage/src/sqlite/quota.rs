@@ -54,6 +54,37 @@ pub(super) fn uncounted<'a>(
     Ok(out)
 }
 
+/// Refuses a blob that would take `project` past its limit were it
+/// counted: the early check of a blob upload or mount, so that a push over
+/// quota stops at its first blob that does not fit. Blobs count when a
+/// manifest references them ([`charge`]), which checks again.
+pub(super) fn check(
+    tx: &Transaction<'_>,
+    project: &str,
+    digest: &str,
+    size: i64,
+) -> Result<(), StorageError> {
+    let figures: Option<(i64, i64)> = tx
+        .prepare_cached("SELECT hard, used FROM quotas WHERE project = ?1")?
+        .query_row([project], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    let Some((hard, used)) = figures else {
+        return Ok(());
+    };
+    let Ok(limit) = u64::try_from(hard) else {
+        return Ok(());
+    };
+    if (used + size) as u64 <= limit || uncounted(tx, project, [digest])?.is_empty() {
+        return Ok(());
+    }
+    Err(StorageError::QuotaExceeded(QuotaExceeded {
+        project: project.to_owned(),
+        adding: size as u64,
+        used: used as u64,
+        limit,
+    }))
+}
+
 /// Starts counting `items` (digest and size, none counted yet) in
 /// `project`; refused whole if that takes usage past the limit.
 pub(super) fn charge(
@@ -94,21 +125,17 @@ pub(super) fn charge(
 }
 
 /// Stops counting, in `project`, those of `digests` that no manifest of the
-/// project is or references any more, nor (with `links`) any repository of
-/// it links.
+/// project is or references any more.
 pub(super) fn release(
     tx: &Transaction<'_>,
     project: &str,
     digests: &[String],
-    links: bool,
 ) -> Result<(), StorageError> {
     let held = format!(
         "SELECT EXISTS (SELECT 1 FROM manifest_references x JOIN repositories r ON r.id = x.repository_id
                         WHERE x.reference = :digest AND {IN_PROJECT})
              OR EXISTS (SELECT 1 FROM manifests m JOIN repositories r ON r.id = m.repository_id
-                        WHERE m.digest = :digest AND {IN_PROJECT})
-             OR (:links AND EXISTS (SELECT 1 FROM blob_links b JOIN repositories r ON r.id = b.repository_id
-                        WHERE b.digest = :digest AND {IN_PROJECT}))"
+                        WHERE m.digest = :digest AND {IN_PROJECT})"
     );
     let mut held = tx.prepare_cached(&held)?;
     let mut drop = tx.prepare_cached(
@@ -117,7 +144,7 @@ pub(super) fn release(
     let mut freed: i64 = 0;
     for d in digests {
         let still: bool = held.query_row(
-            rusqlite::named_params! { ":digest": d, ":project": project, ":links": links },
+            rusqlite::named_params! { ":digest": d, ":project": project },
             |r| r.get(0),
         )?;
         if !still {
@@ -134,7 +161,8 @@ pub(super) fn release(
     Ok(())
 }
 
-/// Stops counting `digest` in every project (its bytes are being deleted).
+/// Stops counting `digest` in every project (its bytes are being deleted;
+/// no manifest references it, so none should count it).
 pub(super) fn release_everywhere(tx: &Transaction<'_>, digest: &str) -> Result<(), StorageError> {
     let freed: Vec<(String, i64)> = tx
         .prepare_cached("DELETE FROM project_blobs WHERE digest = ?1 RETURNING project, size")?

@@ -211,7 +211,7 @@ const MIGRATIONS: &[&str] = &[
     "#,
     // 8: storage quotas: what each project counts (each digest once, by
     // the project's name) and its limit (-1: unlimited). Existing content
-    // is counted as it stands: every linked blob and every manifest.
+    // is counted as it stands: every manifest and the blobs they reference.
     r#"
     CREATE TABLE quotas (
         id INTEGER PRIMARY KEY,
@@ -233,7 +233,8 @@ const MIGRATIONS: &[&str] = &[
         SELECT CASE WHEN instr(r.name, '/') > 0 THEN substr(r.name, 1, instr(r.name, '/') - 1)
                     ELSE r.name END,
                b.digest, b.size
-        FROM blob_links b JOIN repositories r ON r.id = b.repository_id;
+        FROM manifest_references x JOIN repositories r ON r.id = x.repository_id
+        JOIN blob_links b ON b.repository_id = x.repository_id AND b.digest = x.reference;
     INSERT OR IGNORE INTO project_blobs (project, digest, size)
         SELECT CASE WHEN instr(r.name, '/') > 0 THEN substr(r.name, 1, instr(r.name, '/') - 1)
                     ELSE r.name END,
@@ -271,4 +272,55 @@ pub(crate) fn migrate(conn: &mut Connection) -> Result<(), StorageError> {
         tracing::info!(version, "metadata schema migrated");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    /// A database of schema 7 with content gets that content counted by
+    /// the quota migration: each manifest and referenced blob once per
+    /// project.
+    #[test]
+    fn the_quota_migration_counts_what_is_already_stored() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        for (i, sql) in MIGRATIONS.iter().take(7).enumerate() {
+            conn.execute_batch(sql).unwrap();
+            conn.pragma_update(None, "user_version", i as i64 + 1).unwrap();
+        }
+        conn.execute_batch(
+            "INSERT INTO projects (id, name, public, owner_id, created_at, updated_at)
+                 VALUES (1, 'lib', 1, 1, 5, 6), (2, 'empty', 0, 1, 7, 8);
+             INSERT INTO repositories (id, name, created_at)
+                 VALUES (1, 'lib/a', 0), (2, 'lib/b', 0), (3, 'orphan/x', 0);
+             INSERT INTO blob_links (repository_id, digest, size, linked_at) VALUES
+                 (1, 'sha256:l1', 100, 0), (2, 'sha256:l1', 100, 0), (2, 'sha256:l2', 20, 0),
+                 (3, 'sha256:l1', 100, 0), (2, 'sha256:unused', 999, 0);
+             INSERT INTO manifests (repository_id, digest, media_type, payload, annotations, pushed_at)
+                 VALUES (1, 'sha256:m', 'x', x'0102030405', '{}', 0),
+                        (2, 'sha256:m', 'x', x'0102030405', '{}', 0),
+                        (2, 'sha256:n', 'x', x'01', '{}', 0),
+                        (3, 'sha256:o', 'x', x'0102', '{}', 0);
+             INSERT INTO manifest_references (repository_id, manifest_digest, reference) VALUES
+                 (1, 'sha256:m', 'sha256:l1'), (2, 'sha256:m', 'sha256:l1'),
+                 (2, 'sha256:n', 'sha256:l2'), (3, 'sha256:o', 'sha256:l1');",
+        )
+        .unwrap();
+        migrate(&mut conn).unwrap();
+        let mut stmt = conn
+            .prepare("SELECT project, hard, used, created_at FROM quotas ORDER BY id")
+            .unwrap();
+        let rows: Vec<(String, i64, i64, i64)> = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        // l1 once, l2, m once and n; the blob no manifest references is not
+        // counted.
+        assert_eq!(rows[0], ("lib".to_owned(), -1, 100 + 20 + 5 + 1, 5));
+        assert_eq!(rows[1], ("empty".to_owned(), -1, 0, 7));
+        assert_eq!((rows[2].0.as_str(), rows[2].2), ("orphan", 102));
+        assert_eq!(rows.len(), 3);
+    }
 }
