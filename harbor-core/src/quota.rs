@@ -352,7 +352,10 @@ mod tests {
         assert!(parse_limit(0).is_err());
         assert!(parse_limit(-2).is_err());
         assert!(parse_limit(MAX_STORAGE_LIMIT as i64 + 1).is_err());
-        assert_eq!(QuotaSort::parse("-used.storage"), Some(QuotaSort::UsedDescending));
+        assert_eq!(
+            QuotaSort::parse("-used.storage"),
+            Some(QuotaSort::UsedDescending)
+        );
         assert_eq!(QuotaSort::parse("used.count"), None);
     }
 

@@ -231,7 +231,9 @@ impl HarborBuilder {
         let warning_percent = self
             .quotas
             .as_ref()
-            .map_or(harbor_core::DEFAULT_WARNING_PERCENT, |q| q.settings.warning_percent);
+            .map_or(harbor_core::DEFAULT_WARNING_PERCENT, |q| {
+                q.settings.warning_percent
+            });
         let registry =
             Registry::new(self.blobs, self.meta).with_quota_warning_percent(warning_percent);
         let Some((identity, key)) = self.identity else {

@@ -12,9 +12,9 @@ use tokio::sync::broadcast;
 use crate::blob_store::BlobStore;
 use crate::digest::Digest;
 use crate::error::{Error, ErrorCode, Result};
-use crate::quota::{QuotaEvent, QuotaExceeded, DEFAULT_WARNING_PERCENT};
 use crate::meta_store::MetaStore;
 use crate::name::RepositoryName;
+use crate::quota::{QuotaEvent, QuotaExceeded, DEFAULT_WARNING_PERCENT};
 
 pub use blobs::{BlobContent, BlobFile};
 pub use manifests::{ManifestContent, PushedManifest};
@@ -89,7 +89,12 @@ impl Registry {
 
     /// Passes `result` on, raising [`QuotaEvent::Exceeded`] if it is a
     /// quota refusal of `digest` in `repo`.
-    fn watch_quota<T>(&self, repo: &RepositoryName, digest: &Digest, result: Result<T>) -> Result<T> {
+    fn watch_quota<T>(
+        &self,
+        repo: &RepositoryName,
+        digest: &Digest,
+        result: Result<T>,
+    ) -> Result<T> {
         if let Err(e) = &result {
             if let Some(refusal) = QuotaExceeded::from_error(e) {
                 self.raise(QuotaEvent::Exceeded {

@@ -80,7 +80,8 @@ pub async fn each_digest_counts_once_per_project(meta: &dyn MetaStore, quotas: &
     let m1 = manifest(r#"{"qa":"m1"}"#, &[&l1]);
     let charge = ok(
         "put m1",
-        meta.put_manifest(&one, &m1, None, &[l1.clone()]).await,
+        meta.put_manifest(&one, &m1, None, std::slice::from_ref(&l1))
+            .await,
     );
     assert_eq!(charge.added, 100 + len(&m1), "the manifest and its layer");
     assert_eq!(charge.used, 100 + len(&m1));
@@ -94,20 +95,26 @@ pub async fn each_digest_counts_once_per_project(meta: &dyn MetaStore, quotas: &
     assert_eq!(charge.added, 50 + len(&m2), "the shared layer counts once");
     let again = ok(
         "put m1 again",
-        meta.put_manifest(&one, &m1, None, &[l1.clone()]).await,
+        meta.put_manifest(&one, &m1, None, std::slice::from_ref(&l1))
+            .await,
     );
     assert_eq!(again.added, 0, "a manifest pushed again adds nothing");
     // The same manifest in another repository of the project: nothing new.
     link(meta, &two, &l1, 100).await;
     let copy = ok(
         "put m1 in two",
-        meta.put_manifest(&two, &m1, None, &[l1.clone()]).await,
+        meta.put_manifest(&two, &m1, None, std::slice::from_ref(&l1))
+            .await,
     );
     assert_eq!(copy.added, 0);
     assert_eq!(used(quotas, "qa").await, 150 + len(&m1) + len(&m2));
 
     let m3 = manifest(r#"{"qb":"m3"}"#, &[&l1]);
-    ok("put m3", meta.put_manifest(&other, &m3, None, &[l1.clone()]).await);
+    ok(
+        "put m3",
+        meta.put_manifest(&other, &m3, None, std::slice::from_ref(&l1))
+            .await,
+    );
     assert_eq!(
         used(quotas, "qb").await,
         100 + len(&m3),
@@ -127,12 +134,18 @@ pub async fn a_change_past_the_limit_is_refused_whole(
     ok("limit", quotas.set_storage_limit("qc", Some(1000)).await);
     link(meta, &r, &big, 600).await;
     let m = manifest(r#"{"qc":"m"}"#, &[&big]);
-    ok("put m", meta.put_manifest(&r, &m, None, &[big.clone()]).await);
+    ok(
+        "put m",
+        meta.put_manifest(&r, &m, None, std::slice::from_ref(&big))
+            .await,
+    );
     let used_now = 600 + len(&m);
     assert_eq!(used(quotas, "qc").await, used_now);
 
     let refused = meta.link_blob(&r, &more, 500).await;
-    let e = refused.err().expect("a blob that does not fit is refused");
+    let Err(e) = refused else {
+        panic!("a blob that does not fit is refused")
+    };
     assert_eq!(e.code(), ErrorCode::Denied);
     assert_eq!(
         QuotaExceeded::from_error(&e),
@@ -150,7 +163,10 @@ pub async fn a_change_past_the_limit_is_refused_whole(
         "a refused blob is not linked"
     );
     // What is counted already costs nothing, even at the limit.
-    ok("limit", quotas.set_storage_limit("qc", Some(used_now)).await);
+    ok(
+        "limit",
+        quotas.set_storage_limit("qc", Some(used_now)).await,
+    );
     link(meta, &r, &big, 600).await;
 
     ok("unlimited", quotas.set_storage_limit("qc", None).await);
@@ -165,7 +181,9 @@ pub async fn a_change_past_the_limit_is_refused_whole(
     let refused = meta
         .put_manifest(&r, &m2, Some(&tag), &[big.clone(), more.clone()])
         .await;
-    let e = refused.err().expect("a manifest past the limit is refused");
+    let Err(e) = refused else {
+        panic!("a manifest past the limit is refused")
+    };
     assert_eq!(
         QuotaExceeded::from_error(&e).map(|q| (q.adding, q.used, q.limit)),
         Some((500 + len(&m2), used_now, used_now + 400))
@@ -207,7 +225,11 @@ pub async fn deletes_stop_counting_what_nothing_else_references(
     link(meta, &b, &l2, 200).await;
     let m1 = manifest(r#"{"qd":"m1"}"#, &[&l1]);
     let m2 = manifest(r#"{"qd":"m2"}"#, &[&l1, &l2]);
-    ok("put m1", meta.put_manifest(&a, &m1, None, &[l1.clone()]).await);
+    ok(
+        "put m1",
+        meta.put_manifest(&a, &m1, None, std::slice::from_ref(&l1))
+            .await,
+    );
     ok(
         "put m2",
         meta.put_manifest(&b, &m2, None, &[l1.clone(), l2.clone()])
@@ -225,7 +247,11 @@ pub async fn deletes_stop_counting_what_nothing_else_references(
     assert_eq!(used(quotas, "qd").await, 0, "nothing left to count");
 
     // Pushed again, the same content counts again.
-    ok("put m1", meta.put_manifest(&a, &m1, None, &[l1.clone()]).await);
+    ok(
+        "put m1",
+        meta.put_manifest(&a, &m1, None, std::slice::from_ref(&l1))
+            .await,
+    );
     assert_eq!(used(quotas, "qd").await, 1000 + len(&m1));
     assert!(ok("unlink", meta.unlink_blob(&b, &l1).await));
     assert_eq!(used(quotas, "qd").await, 1000 + len(&m1));
@@ -244,15 +270,25 @@ pub async fn limits_are_set_listed_sorted_and_dropped(
     meta: &dyn MetaStore,
     quotas: &dyn QuotaStore,
 ) {
-    let small = ok("limit", quotas.set_storage_limit("qg-small", Some(10)).await);
+    let small = ok(
+        "limit",
+        quotas.set_storage_limit("qg-small", Some(10)).await,
+    );
     let none = ok("limit", quotas.set_storage_limit("qg-none", None).await);
-    let big = ok("limit", quotas.set_storage_limit("qg-big", Some(5000)).await);
+    let big = ok(
+        "limit",
+        quotas.set_storage_limit("qg-big", Some(5000)).await,
+    );
     assert_eq!((small.limit, small.used), (Some(10), 0));
     assert_eq!((none.limit, big.limit), (None, Some(5000)));
     let (r, d) = (repo("qg-none/r"), Digest::sha256(b"qg"));
     link(meta, &r, &d, 300).await;
     let m = manifest(r#"{"qg":"m"}"#, &[&d]);
-    ok("put", meta.put_manifest(&r, &m, None, &[d.clone()]).await);
+    ok(
+        "put",
+        meta.put_manifest(&r, &m, None, std::slice::from_ref(&d))
+            .await,
+    );
     assert_eq!(
         ok("by id", quotas.quota_by_id(small.id).await).map(|q| q.project),
         Some("qg-small".to_owned())
@@ -338,7 +374,11 @@ pub async fn concurrent_pushes_never_pass_the_limit(
     );
     let racing = pushes.iter().enumerate().map(|(i, (r, d, m))| {
         let store = if i % 2 == 0 { a } else { b };
-        async move { store.put_manifest(r, m, None, std::slice::from_ref(d)).await }
+        async move {
+            store
+                .put_manifest(r, m, None, std::slice::from_ref(d))
+                .await
+        }
     });
     let mut accepted = 0u64;
     for r in join_all(racing).await {

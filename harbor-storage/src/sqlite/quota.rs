@@ -113,9 +113,8 @@ pub(super) fn charge(
     if added == 0 && items.is_empty() {
         return Ok(charge);
     }
-    let mut insert = tx.prepare_cached(
-        "INSERT INTO project_blobs (project, digest, size) VALUES (?1, ?2, ?3)",
-    )?;
+    let mut insert =
+        tx.prepare_cached("INSERT INTO project_blobs (project, digest, size) VALUES (?1, ?2, ?3)")?;
     for (digest, size) in items {
         insert.execute(params![project, digest, size])?;
     }
@@ -155,8 +154,10 @@ pub(super) fn release(
         }
     }
     if freed > 0 {
-        tx.prepare_cached("UPDATE quotas SET used = used - ?2, updated_at = ?3 WHERE project = ?1")?
-            .execute(params![project, freed, now_ms()])?;
+        tx.prepare_cached(
+            "UPDATE quotas SET used = used - ?2, updated_at = ?3 WHERE project = ?1",
+        )?
+        .execute(params![project, freed, now_ms()])?;
     }
     Ok(())
 }
@@ -168,9 +169,8 @@ pub(super) fn release_everywhere(tx: &Transaction<'_>, digest: &str) -> Result<(
         .prepare_cached("DELETE FROM project_blobs WHERE digest = ?1 RETURNING project, size")?
         .query_map([digest], |r| Ok((r.get(0)?, r.get(1)?)))?
         .collect::<Result<_, _>>()?;
-    let mut update = tx.prepare_cached(
-        "UPDATE quotas SET used = used - ?2, updated_at = ?3 WHERE project = ?1",
-    )?;
+    let mut update = tx
+        .prepare_cached("UPDATE quotas SET used = used - ?2, updated_at = ?3 WHERE project = ?1")?;
     for (project, size) in freed {
         update.execute(params![project, size, now_ms()])?;
     }
@@ -195,11 +195,7 @@ pub(super) fn manifest_and_references(
 
 /// The size of `digest` as repository `id` holds it: a blob link or a
 /// manifest.
-pub(super) fn held_size(
-    tx: &Transaction<'_>,
-    id: i64,
-    digest: &str,
-) -> Result<i64, StorageError> {
+pub(super) fn held_size(tx: &Transaction<'_>, id: i64, digest: &str) -> Result<i64, StorageError> {
     tx.prepare_cached(
         "SELECT size FROM blob_links WHERE repository_id = ?1 AND digest = ?2
          UNION ALL SELECT length(payload) FROM manifests WHERE repository_id = ?1 AND digest = ?2
@@ -223,10 +219,16 @@ fn quota_row(r: &Row<'_>) -> rusqlite::Result<Quota> {
     })
 }
 
-fn by(c: &Connection, column: &str, value: &dyn rusqlite::ToSql) -> Result<Option<Quota>, StorageError> {
-    Ok(c.prepare_cached(&format!("SELECT {COLUMNS} FROM quotas WHERE {column} = ?1"))?
-        .query_row([value], quota_row)
-        .optional()?)
+fn by(
+    c: &Connection,
+    column: &str,
+    value: &dyn rusqlite::ToSql,
+) -> Result<Option<Quota>, StorageError> {
+    Ok(
+        c.prepare_cached(&format!("SELECT {COLUMNS} FROM quotas WHERE {column} = ?1"))?
+            .query_row([value], quota_row)
+            .optional()?,
+    )
 }
 
 /// `ORDER BY` of a sort; unlimited is the largest limit.

@@ -287,7 +287,8 @@ mod tests {
         let mut conn = Connection::open_in_memory().unwrap();
         for (i, sql) in MIGRATIONS.iter().take(7).enumerate() {
             conn.execute_batch(sql).unwrap();
-            conn.pragma_update(None, "user_version", i as i64 + 1).unwrap();
+            conn.pragma_update(None, "user_version", i as i64 + 1)
+                .unwrap();
         }
         conn.execute_batch(
             "INSERT INTO projects (id, name, public, owner_id, created_at, updated_at)
