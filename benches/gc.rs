@@ -192,7 +192,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .await?;
     let elapsed = started.elapsed().as_secs_f64();
     let peak = harbor_benches::peak_rss_kib().unwrap_or(0);
-    let left: Vec<Digest> = registry.blob_store().list().await?.try_collect().await?;
+    let left: Vec<harbor_core::StoredBlob> =
+        registry.blob_store().list().await?.try_collect().await?;
     println!(
         "gc: {} blobs examined, {} deleted ({} bytes) in {elapsed:.1} s: {:.0} blobs/s examined, {:.0} deleted/s; peak RSS {:.1} MiB; {} blobs left",
         report.blobs_examined,

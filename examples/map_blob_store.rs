@@ -13,7 +13,9 @@ use bytes::Bytes;
 use futures::stream::{self, BoxStream, StreamExt, TryStreamExt};
 use harbor_core::blob_store::{blob_unknown, upload_unknown};
 use harbor_core::ErrorCode::{BlobUploadInvalid, DigestInvalid, RangeInvalid, SizeInvalid};
-use harbor_core::{bytes_stream, BlobStore, ByteStream, Digest, Error, Result, UploadInfo};
+use harbor_core::{
+    bytes_stream, BlobStore, ByteStream, Digest, Error, Result, StoredBlob, UploadInfo,
+};
 use tokio::sync::Mutex;
 
 /// Blobs by digest, and upload sessions with their bytes so far.
@@ -40,9 +42,20 @@ impl BlobStore for MapBlobStore {
         Ok(self.blobs.lock().await.remove(digest).is_some())
     }
 
-    async fn list(&self) -> Result<BoxStream<'static, Result<Digest>>> {
-        let digests: Vec<_> = self.blobs.lock().await.keys().cloned().map(Ok).collect();
-        Ok(stream::iter(digests).boxed())
+    async fn list(&self) -> Result<BoxStream<'static, Result<StoredBlob>>> {
+        let blobs: Vec<_> = self
+            .blobs
+            .lock()
+            .await
+            .iter()
+            .map(|(digest, data)| {
+                Ok(StoredBlob {
+                    digest: digest.clone(),
+                    size: data.len() as u64,
+                })
+            })
+            .collect();
+        Ok(stream::iter(blobs).boxed())
     }
 
     async fn create_upload(&self, id: &str) -> Result<()> {

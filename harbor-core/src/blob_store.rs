@@ -11,6 +11,15 @@ use futures::stream::BoxStream;
 use crate::digest::Digest;
 use crate::error::{Error, ErrorCode, Result};
 
+/// A blob as [`BlobStore::list`] names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredBlob {
+    /// Its digest.
+    pub digest: Digest,
+    /// Its size in bytes.
+    pub size: u64,
+}
+
 /// A stream of body bytes, as it arrives from or leaves for the network.
 pub type ByteStream = BoxStream<'static, std::io::Result<Bytes>>;
 
@@ -118,8 +127,19 @@ pub trait BlobStore: Debug + Send + Sync + 'static {
     /// Removes a blob; `false` if it was not there.
     async fn delete(&self, digest: &Digest) -> Result<bool>;
 
-    /// Every stored blob's digest (for garbage collection).
-    async fn list(&self) -> Result<BoxStream<'static, Result<Digest>>>;
+    /// Removes blobs, absent ones included: garbage collection's deletions,
+    /// in as few requests as the backend allows (S3 deletes up to 1,000 in
+    /// one `DeleteObjects`). The default deletes them one by one.
+    async fn delete_many(&self, digests: &[Digest]) -> Result<()> {
+        for digest in digests {
+            self.delete(digest).await?;
+        }
+        Ok(())
+    }
+
+    /// Every stored blob with its size (for garbage collection), listed as
+    /// it goes: a store of millions of blobs is never held in memory.
+    async fn list(&self) -> Result<BoxStream<'static, Result<StoredBlob>>>;
 
     /// Opens an empty upload session `id`.
     async fn create_upload(&self, id: &str) -> Result<()>;

@@ -38,6 +38,7 @@
 //! half-deleted: a claimed digest is linked nowhere and referenced by
 //! nothing.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -59,6 +60,10 @@ pub const MAX_WORKERS: usize = 5;
 
 /// Digests examined per metadata query and per claim.
 const BATCH: usize = 500;
+
+/// The most blobs one `delete_many` call is given: S3's `DeleteObjects`
+/// takes up to 1,000 keys.
+const MAX_BULK_DELETE: usize = 1000;
 
 /// What a run does (Harbor's `job_parameters`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -211,7 +216,13 @@ impl GarbageCollector {
         }
         events(GcEvent::ResumingClaims { count: left.len() });
         for batch in left.chunks(BATCH) {
-            self.delete_claimed(options, batch, report, events).await?;
+            // Rare (after a crash): their sizes are looked up one by one.
+            let mut sized = Vec::with_capacity(batch.len());
+            for digest in batch {
+                let size = self.blobs.stat(digest).await?.unwrap_or(0);
+                sized.push((digest.clone(), size));
+            }
+            self.delete_claimed(options, &sized, report, events).await?;
         }
         Ok(())
     }
@@ -265,15 +276,25 @@ impl GarbageCollector {
         while let Some(batch) = listing.next().await {
             let batch = batch.map_err(|e| e.1)?;
             report.blobs_examined += batch.len() as u64;
+            let digests: Vec<Digest> = batch.iter().map(|b| b.digest.clone()).collect();
+            let sizes: HashMap<Digest, u64> =
+                batch.into_iter().map(|b| (b.digest, b.size)).collect();
             let doomed = if options.dry_run {
                 // The real run deletes the untagged manifests first: their
                 // references do not count.
                 self.meta
-                    .unreferenced_blobs(&batch, cutoff, options.delete_untagged)
+                    .unreferenced_blobs(&digests, cutoff, options.delete_untagged)
                     .await?
             } else {
-                self.meta.claim_blobs(&batch, cutoff).await?
+                self.meta.claim_blobs(&digests, cutoff).await?
             };
+            let doomed: Vec<(Digest, u64)> = doomed
+                .into_iter()
+                .map(|d| {
+                    let size = sizes.get(&d).copied().unwrap_or(0);
+                    (d, size)
+                })
+                .collect();
             self.delete_claimed(options, &doomed, report, events)
                 .await?;
             events(GcEvent::Progress {
@@ -287,41 +308,55 @@ impl GarbageCollector {
         Ok(())
     }
 
-    /// Deletes claimed blobs' bytes, `workers` at a time, then releases
-    /// the claims (in a dry run, only counts them).
+    /// Deletes claimed blobs' bytes in `workers` parallel groups (each
+    /// one request where the backend deletes in bulk), then releases the
+    /// claims (in a dry run, only counts them).
     async fn delete_claimed(
         &self,
         options: &GcOptions,
-        claimed: &[Digest],
+        claimed: &[(Digest, u64)],
         report: &mut GcReport,
         events: &(dyn Fn(GcEvent) + Send + Sync),
     ) -> Result<()> {
-        let blobs = &self.blobs;
+        if claimed.is_empty() {
+            return Ok(());
+        }
         let dry_run = options.dry_run;
-        let mut deletions = futures::stream::iter(claimed.iter().cloned())
-            .map(|digest| async move {
-                let size = blobs.stat(&digest).await?.unwrap_or(0);
-                if !dry_run {
-                    blobs.delete(&digest).await?;
+        let size = claimed
+            .len()
+            .div_ceil(options.workers)
+            .clamp(1, MAX_BULK_DELETE);
+        let groups: Vec<Vec<(Digest, u64)>> = claimed.chunks(size).map(<[_]>::to_vec).collect();
+        let mut deletions = futures::stream::iter(groups)
+            .map(|group| {
+                let blobs = self.blobs.clone();
+                async move {
+                    if !dry_run {
+                        let digests: Vec<Digest> = group.iter().map(|(d, _)| d.clone()).collect();
+                        blobs.delete_many(&digests).await?;
+                    }
+                    Ok::<_, Error>(group)
                 }
-                Ok::<_, Error>((digest, size))
             })
             .buffer_unordered(options.workers);
         let mut outcome = Ok(());
         while let Some(done) = deletions.next().await {
             match done {
-                Ok((digest, size)) => {
-                    report.blobs_deleted += 1;
-                    report.bytes_freed += size;
-                    events(GcEvent::BlobDeleted { digest, size });
+                Ok(group) => {
+                    for (digest, size) in group {
+                        report.blobs_deleted += 1;
+                        report.bytes_freed += size;
+                        events(GcEvent::BlobDeleted { digest, size });
+                    }
                 }
                 // The others finish; the claims stay for the next run.
                 Err(e) => outcome = Err(e),
             }
         }
         outcome?;
-        if !dry_run && !claimed.is_empty() {
-            self.meta.release_blob_claims(claimed).await?;
+        if !dry_run {
+            let digests: Vec<Digest> = claimed.iter().map(|(d, _)| d.clone()).collect();
+            self.meta.release_blob_claims(&digests).await?;
         }
         Ok(())
     }

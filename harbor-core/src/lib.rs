@@ -45,7 +45,9 @@ pub mod quota;
 pub mod registry;
 pub mod replication;
 
-pub use blob_store::{bytes_stream, BlobStore, ByteRange, ByteStream, LocalFile, UploadInfo};
+pub use blob_store::{
+    bytes_stream, BlobStore, ByteRange, ByteStream, LocalFile, StoredBlob, UploadInfo,
+};
 pub use digest::{Algorithm, Digest, Hasher};
 pub use error::{Error, ErrorCode, Result};
 pub use gc::{GarbageCollector, GcEvent, GcOptions, GcReport};

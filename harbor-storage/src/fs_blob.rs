@@ -23,7 +23,7 @@ use futures::stream::{self, BoxStream, StreamExt};
 use harbor_core::blob_store::{blob_unknown, upload_unknown};
 use harbor_core::{
     Algorithm, BlobStore, ByteStream, Digest, Error, ErrorCode, Hasher, LocalFile, Result,
-    UploadInfo,
+    StoredBlob, UploadInfo,
 };
 
 use crate::error::StorageError;
@@ -328,7 +328,7 @@ impl BlobStore for FsBlobStore {
         }
     }
 
-    async fn list(&self) -> Result<BoxStream<'static, Result<Digest>>> {
+    async fn list(&self) -> Result<BoxStream<'static, Result<StoredBlob>>> {
         // One two-hex-digit directory at a time, so that a store of millions
         // of blobs is listed in memory of one directory's names.
         let root = self.root.join("blobs");
@@ -356,11 +356,22 @@ impl BlobStore for FsBlobStore {
                     for file in files {
                         let file = file.map_err(|e| StorageError::io(&dir, e))?;
                         let name = file.file_name();
-                        if let Ok(d) = Digest::parse(&format!("{alg}:{}", name.to_string_lossy())) {
-                            out.push(d);
+                        let Ok(digest) =
+                            Digest::parse(&format!("{alg}:{}", name.to_string_lossy()))
+                        else {
+                            continue;
+                        };
+                        match file.metadata() {
+                            Ok(meta) => out.push(StoredBlob {
+                                digest,
+                                size: meta.len(),
+                            }),
+                            // Deleted since the directory was read.
+                            Err(e) if e.kind() == ErrorKind::NotFound => {}
+                            Err(e) => return Err(StorageError::io(file.path(), e)),
                         }
                     }
-                    out.sort();
+                    out.sort_by(|a, b| a.digest.cmp(&b.digest));
                     Ok(out)
                 })
             })

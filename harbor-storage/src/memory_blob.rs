@@ -9,7 +9,9 @@ use async_trait::async_trait;
 use bytes::{Bytes, BytesMut};
 use futures::stream::{self, BoxStream, StreamExt};
 use harbor_core::blob_store::{blob_unknown, upload_unknown};
-use harbor_core::{BlobStore, ByteStream, Digest, Error, ErrorCode, Result, UploadInfo};
+use harbor_core::{
+    BlobStore, ByteStream, Digest, Error, ErrorCode, Result, StoredBlob, UploadInfo,
+};
 
 /// A blob store in memory. Everything is lost when it is dropped.
 #[derive(Debug, Default)]
@@ -67,9 +69,17 @@ impl BlobStore for MemoryBlobStore {
         Ok(self.lock().blobs.remove(digest).is_some())
     }
 
-    async fn list(&self) -> Result<BoxStream<'static, Result<Digest>>> {
-        let digests: Vec<Digest> = self.lock().blobs.keys().cloned().collect();
-        Ok(stream::iter(digests.into_iter().map(Ok)).boxed())
+    async fn list(&self) -> Result<BoxStream<'static, Result<StoredBlob>>> {
+        let blobs: Vec<StoredBlob> = self
+            .lock()
+            .blobs
+            .iter()
+            .map(|(digest, data)| StoredBlob {
+                digest: digest.clone(),
+                size: data.len() as u64,
+            })
+            .collect();
+        Ok(stream::iter(blobs.into_iter().map(Ok)).boxed())
     }
 
     async fn create_upload(&self, id: &str) -> Result<()> {

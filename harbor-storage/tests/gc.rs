@@ -100,6 +100,7 @@ async fn all_blobs(r: &Registry) -> BTreeSet<Digest> {
         .list()
         .await
         .unwrap()
+        .map_ok(|b| b.digest)
         .try_collect()
         .await
         .unwrap()

@@ -2,7 +2,7 @@
 
 use bytes::Bytes;
 use futures::stream::{self, StreamExt, TryStreamExt};
-use harbor_core::{bytes_stream, Algorithm, BlobStore, ByteStream, Digest, ErrorCode};
+use harbor_core::{bytes_stream, Algorithm, BlobStore, ByteStream, Digest, ErrorCode, StoredBlob};
 
 use super::ok;
 
@@ -198,8 +198,14 @@ pub async fn put_then_stat_get_list_and_delete(store: &dyn BlobStore) {
     assert_eq!(size, data.len() as u64);
     assert_eq!(ok("stat", store.stat(&d).await), Some(size));
     assert_eq!(read_all(store, &d, None).await, data);
-    let listed: Vec<Digest> = ok("list", ok("list", store.list().await).try_collect().await);
-    assert!(listed.contains(&d), "list must include a stored blob");
+    let listed: Vec<StoredBlob> = ok("list", ok("list", store.list().await).try_collect().await);
+    assert!(
+        listed.contains(&StoredBlob {
+            digest: d.clone(),
+            size
+        }),
+        "list must include a stored blob with its size"
+    );
     // Putting the same content again is harmless.
     ok(
         "put again",
@@ -208,6 +214,20 @@ pub async fn put_then_stat_get_list_and_delete(store: &dyn BlobStore) {
     assert!(ok("delete", store.delete(&d).await));
     assert!(!ok("delete again", store.delete(&d).await));
     assert_eq!(ok("stat after delete", store.stat(&d).await), None);
+
+    // Deleting many at once: present and absent ones alike.
+    let many: Vec<Vec<u8>> = (0..5).map(|i| format!("many {i}").into_bytes()).collect();
+    let mut digests = vec![Digest::sha256(b"never stored")];
+    for data in &many {
+        let d = Digest::sha256(data);
+        ok("put", store.put(&d, bytes_stream(data.clone()), None).await);
+        digests.push(d);
+    }
+    ok("delete many", store.delete_many(&digests).await);
+    for d in &digests {
+        assert_eq!(ok("stat", store.stat(d).await), None, "{d} deleted");
+    }
+    ok("delete many again", store.delete_many(&digests).await);
 }
 
 /// Ranged reads return exactly the bytes asked for.

@@ -30,7 +30,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use futures::stream::{BoxStream, StreamExt, TryStreamExt};
 use harbor_core::blob_store::blob_unknown;
-use harbor_core::{BlobStore, ByteStream, Digest, Result, UploadInfo};
+use harbor_core::{BlobStore, ByteStream, Digest, Result, StoredBlob, UploadInfo};
 use object_store::aws::{AmazonS3, AmazonS3Builder};
 use object_store::path::Path;
 use object_store::signer::Signer;
@@ -276,7 +276,22 @@ impl BlobStore for S3BlobStore {
         Ok(existed)
     }
 
-    async fn list(&self) -> Result<BoxStream<'static, Result<Digest>>> {
+    async fn delete_many(&self, digests: &[Digest]) -> Result<()> {
+        // One `DeleteObjects` per 1,000 keys (object_store batches them);
+        // deleting an absent key succeeds.
+        let paths: Vec<object_store::Result<Path>> =
+            digests.iter().map(|d| Ok(self.blob_path(d))).collect();
+        let mut deleted = self.s3.delete_stream(futures::stream::iter(paths).boxed());
+        while let Some(done) = deleted.next().await {
+            match done {
+                Ok(_) | Err(object_store::Error::NotFound { .. }) => {}
+                Err(e) => return Err(s3_error("delete blobs", e)),
+            }
+        }
+        Ok(())
+    }
+
+    async fn list(&self) -> Result<BoxStream<'static, Result<StoredBlob>>> {
         let root = self.path("blobs");
         let skip = root.parts().count();
         let listing = self.s3.list(Some(&root)).filter_map(move |item| {
@@ -290,7 +305,14 @@ impl BlobStore for S3BlobStore {
                         .map(|p| p.as_ref().to_owned())
                         .collect();
                     match parts.as_slice() {
-                        [alg, _, hex] => Digest::parse(&format!("{alg}:{hex}")).ok().map(Ok),
+                        [alg, _, hex] => {
+                            Digest::parse(&format!("{alg}:{hex}")).ok().map(|digest| {
+                                Ok(StoredBlob {
+                                    digest,
+                                    size: meta.size,
+                                })
+                            })
+                        }
                         _ => None,
                     }
                 }
