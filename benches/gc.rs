@@ -184,6 +184,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         dry_run: false,
         workers: 5,
         time_window: Duration::ZERO,
+        upload_max_age: None,
     };
     reset_peak();
     let started = Instant::now();

@@ -33,6 +33,10 @@
 //! checks again that it has no tag, no referencing index and no subject in
 //! its repository, so a tag or an index arriving meanwhile keeps it.
 //!
+//! Last, repositories left holding nothing (no manifest, no link younger
+//! than the window) are removed, each checked again as it is deleted, and upload sessions
+//! older than [`GcOptions::upload_max_age`] are ended.
+//!
 //! A run that dies leaves at most claims whose bytes are partly deleted;
 //! the next run finishes them first. Nothing a reader can reach is ever
 //! half-deleted: a claimed digest is linked nowhere and referenced by
@@ -55,6 +59,9 @@ use crate::registry::Registry;
 /// Harbor's default time window: blobs linked more recently are kept.
 pub const DEFAULT_TIME_WINDOW: Duration = Duration::from_secs(2 * 60 * 60);
 
+/// Harbor's upload purging age: sessions begun longer ago are abandoned.
+pub const DEFAULT_UPLOAD_MAX_AGE: Duration = Duration::from_secs(168 * 60 * 60);
+
 /// The most blob deletions in flight at once (Harbor's `workers` limit).
 pub const MAX_WORKERS: usize = 5;
 
@@ -76,6 +83,10 @@ pub struct GcOptions {
     pub workers: usize,
     /// Blobs linked and manifests pushed more recently than this are kept.
     pub time_window: Duration,
+    /// Upload sessions begun longer ago than this are ended and their
+    /// parts deleted; `None` leaves them to the upload purging. Set it
+    /// well above the longest upload (Harbor purges after 168 h).
+    pub upload_max_age: Option<Duration>,
 }
 
 impl Default for GcOptions {
@@ -85,6 +96,7 @@ impl Default for GcOptions {
             dry_run: false,
             workers: 1,
             time_window: DEFAULT_TIME_WINDOW,
+            upload_max_age: Some(DEFAULT_UPLOAD_MAX_AGE),
         }
     }
 }
@@ -128,6 +140,16 @@ pub enum GcEvent {
         /// Its size, when it could be read before the delete.
         size: u64,
     },
+    /// A repository left holding nothing was removed.
+    RepositoryDeleted {
+        /// Its name.
+        repository: RepositoryName,
+    },
+    /// Abandoned upload sessions were ended.
+    UploadsPurged {
+        /// How many.
+        count: usize,
+    },
     /// Blobs examined so far.
     Progress {
         /// Blobs of the store looked at.
@@ -150,6 +172,10 @@ pub struct GcReport {
     pub bytes_freed: u64,
     /// Blobs examined.
     pub blobs_examined: u64,
+    /// Empty repositories removed.
+    pub repositories_deleted: u64,
+    /// Abandoned upload sessions ended.
+    pub uploads_purged: u64,
     /// Whether the run was stopped before the end.
     pub stopped: bool,
 }
@@ -160,6 +186,7 @@ pub struct GcReport {
 /// (the server's scheduler does), and this type does not.
 #[derive(Debug, Clone)]
 pub struct GarbageCollector {
+    registry: Registry,
     meta: Arc<dyn MetaStore>,
     blobs: Arc<dyn BlobStore>,
 }
@@ -168,6 +195,7 @@ impl GarbageCollector {
     /// A collector over `registry`'s stores.
     pub fn new(registry: &Registry) -> Self {
         GarbageCollector {
+            registry: registry.clone(),
             meta: registry.meta_store().clone(),
             blobs: registry.blob_store().clone(),
         }
@@ -197,6 +225,13 @@ impl GarbageCollector {
         if !stop.load(Ordering::Relaxed) {
             self.sweep(options, cutoff, stop, &mut report, events)
                 .await?;
+        }
+        if !stop.load(Ordering::Relaxed) {
+            self.empty_repositories(options, cutoff, stop, &mut report, events)
+                .await?;
+        }
+        if let (Some(age), false) = (options.upload_max_age, stop.load(Ordering::Relaxed)) {
+            self.uploads(options, age, &mut report, events).await?;
         }
         report.stopped = stop.load(Ordering::Relaxed);
         Ok(report)
@@ -260,6 +295,73 @@ impl GarbageCollector {
             }
             after = Some(last);
         }
+    }
+
+    /// Repositories holding nothing (no manifest, no young link), created
+    /// before `cutoff`: each removed by a delete that checks again (a dry
+    /// run does not count the untagged manifests the real run deletes).
+    async fn empty_repositories(
+        &self,
+        options: &GcOptions,
+        cutoff: SystemTime,
+        stop: &AtomicBool,
+        report: &mut GcReport,
+        events: &(dyn Fn(GcEvent) + Send + Sync),
+    ) -> Result<()> {
+        let mut after: Option<RepositoryName> = None;
+        loop {
+            let page = self
+                .meta
+                .empty_repositories(
+                    cutoff,
+                    after.as_ref(),
+                    BATCH,
+                    options.dry_run && options.delete_untagged,
+                )
+                .await?;
+            let Some(last) = page.last().cloned() else {
+                return Ok(());
+            };
+            for repository in page {
+                if stop.load(Ordering::Relaxed) {
+                    return Ok(());
+                }
+                let deleted = options.dry_run
+                    || self
+                        .meta
+                        .delete_empty_repository(&repository, cutoff)
+                        .await?;
+                if deleted {
+                    report.repositories_deleted += 1;
+                    events(GcEvent::RepositoryDeleted { repository });
+                }
+            }
+            after = Some(last);
+        }
+    }
+
+    /// Upload sessions begun more than `age` ago, ended with their parts
+    /// (in a dry run, counted).
+    async fn uploads(
+        &self,
+        options: &GcOptions,
+        age: Duration,
+        report: &mut GcReport,
+        events: &(dyn Fn(GcEvent) + Send + Sync),
+    ) -> Result<()> {
+        let count = if options.dry_run {
+            let before = SystemTime::now()
+                .checked_sub(age)
+                .unwrap_or(SystemTime::UNIX_EPOCH);
+            self.meta.uploads_started_before(before).await?.len()
+        } else {
+            self.registry.purge_uploads(age).await?
+        };
+        if count > 0 {
+            report.uploads_purged += count as u64;
+            events(GcEvent::UploadsPurged { count });
+        }
+        Ok(())
     }
 
     /// Every blob of the store, in batches: those nothing needs are claimed

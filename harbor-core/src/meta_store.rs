@@ -281,6 +281,29 @@ pub trait MetaStore: Debug + Send + Sync + 'static {
         cutoff: SystemTime,
     ) -> Result<bool>;
 
+    /// Repositories created before `cutoff` that hold no manifest and no
+    /// blob link as recent as `cutoff` (older links are abandoned uploads'
+    /// and go with the repository): one page in name order after `after`.
+    /// With `ignoring_untagged`, the manifests
+    /// [`MetaStore::untagged_manifests`] lists do not count (a dry run's
+    /// answer).
+    async fn empty_repositories(
+        &self,
+        cutoff: SystemTime,
+        after: Option<&RepositoryName>,
+        limit: usize,
+        ignoring_untagged: bool,
+    ) -> Result<Vec<RepositoryName>>;
+
+    /// Removes a repository of [`MetaStore::empty_repositories`] if it
+    /// still is one, with its old links, atomically with pushes (a link or
+    /// a manifest arriving meanwhile keeps it); `true` if it was removed.
+    async fn delete_empty_repository(
+        &self,
+        repo: &RepositoryName,
+        cutoff: SystemTime,
+    ) -> Result<bool>;
+
     /// Of `digests`, those garbage collection may claim now: not claimed
     /// yet, no manifest of any repository references them, no link to them
     /// is as recent as `cutoff`, and no upload is pinned to them. With

@@ -296,9 +296,20 @@ impl HarborBuilder {
                 self.leases.clone(),
             )
         });
-        let gc = self
-            .jobs
-            .map(|jobs| GcService::new(&registry, jobs, self.leases.clone(), self.gc_time_window));
+        let gc = self.jobs.map(|jobs| {
+            // Runs end abandoned uploads as the upload purging would.
+            let uploads = self
+                .upload_purging
+                .enabled
+                .then_some(self.upload_purging.age);
+            GcService::new(
+                &registry,
+                jobs,
+                self.leases.clone(),
+                self.gc_time_window,
+                uploads,
+            )
+        });
         let audit_for_duties = audit.clone();
         let state = AppState {
             registry: registry.clone(),

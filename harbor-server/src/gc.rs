@@ -71,6 +71,10 @@ pub struct GcResults {
     pub freed_bytes: u64,
     /// Blobs looked at.
     pub examined_blobs: u64,
+    /// Empty repositories removed.
+    pub deleted_repositories: u64,
+    /// Abandoned upload sessions ended.
+    pub purged_uploads: u64,
 }
 
 impl From<&GcReport> for GcResults {
@@ -80,6 +84,8 @@ impl From<&GcReport> for GcResults {
             deleted_blobs: r.blobs_deleted,
             freed_bytes: r.bytes_freed,
             examined_blobs: r.blobs_examined,
+            deleted_repositories: r.repositories_deleted,
+            purged_uploads: r.uploads_purged,
         }
     }
 }
@@ -128,24 +134,29 @@ pub struct GcService {
     pub jobs: Arc<dyn JobStore>,
     leases: Arc<dyn LeaseStore>,
     time_window: Duration,
+    upload_max_age: Option<Duration>,
     holder: String,
     wake: Notify,
 }
 
 impl GcService {
     /// Collection over `registry`'s stores, runs kept in `jobs`, one at a
-    /// time across the instances sharing `leases`.
+    /// time across the instances sharing `leases`; blobs younger than
+    /// `time_window` kept, upload sessions older than `upload_max_age`
+    /// ended (none when `None`).
     pub fn new(
         registry: &Registry,
         jobs: Arc<dyn JobStore>,
         leases: Arc<dyn LeaseStore>,
         time_window: Duration,
+        upload_max_age: Option<Duration>,
     ) -> Arc<GcService> {
         Arc::new(GcService {
             collector: GarbageCollector::new(registry),
             jobs,
             leases,
             time_window,
+            upload_max_age,
             holder: format!("gc-{}", uuid::Uuid::new_v4()),
             wake: Notify::new(),
         })
@@ -316,6 +327,7 @@ impl GcService {
             dry_run: params.dry_run,
             workers: params.workers.clamp(1, MAX_WORKERS),
             time_window: self.time_window,
+            upload_max_age: self.upload_max_age,
         };
         let log = Arc::new(RunLog::default());
         log.line(format!(
@@ -497,6 +509,15 @@ impl RunLog {
             }
             GcEvent::Progress { examined, deleted } => {
                 format!("{examined} blobs examined, {deleted} {verb}")
+            }
+            GcEvent::RepositoryDeleted { repository } => {
+                if !self.name_one() {
+                    return;
+                }
+                format!("{verb} empty repository {repository}")
+            }
+            GcEvent::UploadsPurged { count } => {
+                format!("{verb} {count} upload sessions begun before the upload purging age")
             }
             _ => return,
         };

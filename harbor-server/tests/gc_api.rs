@@ -455,3 +455,116 @@ async fn a_run_cut_by_a_crash_is_marked_failed_and_the_next_run_finishes_it() {
         String::from_utf8_lossy(&log.body)
     );
 }
+
+/// A pull token for `repo` with `actions` (`pull,push`), as admin.
+async fn token(s: &TestServer, repo: &str, actions: &str) -> String {
+    s.send(
+        "GET",
+        &format!("/service/token?service=harbor-registry&scope=repository:{repo}:{actions}"),
+        &[("authorization", common::admin_auth().as_str())],
+        "",
+    )
+    .await
+    .json()["token"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// A repository whose artifacts were all deleted is removed, and an upload
+/// abandoned for longer than the upload purging age is ended; a push to
+/// the removed repository makes it again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_removes_emptied_repositories_and_abandoned_uploads() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = TestServer::start_in(dir, |c| {
+        c.auth.mode = harbor_server::config::AuthMode::Token;
+        c.auth.admin_password = Some(ADMIN_PASSWORD.into());
+        c.gc_time_window = WINDOW;
+        // Old after a second, and the purging duty not due before the run.
+        c.upload_purging.age = Duration::from_secs(1);
+        c.upload_purging.interval = Duration::from_secs(24 * 3600);
+    })
+    .await;
+    let skopeo = Skopeo::new();
+    let admin = creds("admin", ADMIN_PASSWORD);
+    let img = image(9, b"solo");
+    skopeo
+        .push(&img, &docker(&s.host(), "library/solo:v1"), Some(&admin))
+        .await
+        .1
+        .assert_success();
+    let r = api(
+        &s,
+        "DELETE",
+        "/api/v2.0/projects/library/repositories/solo/artifacts/v1",
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    // An upload begun and left.
+    let bearer = format!("Bearer {}", token(&s, "library/left", "pull,push").await);
+    let r = s
+        .send(
+            "POST",
+            "/v2/library/left/blobs/uploads/",
+            &[("authorization", bearer.as_str())],
+            "",
+        )
+        .await;
+    assert_eq!(r.status, 202);
+    let upload = r.header("location").unwrap().to_owned();
+    tokio::time::sleep(WINDOW + Duration::from_millis(500)).await;
+
+    let dry = run_gc(&s, json!({"dry_run": true})).await;
+    let real = run_gc(&s, json!({})).await;
+    assert_eq!(real["job_status"], "Success", "{real}");
+    for run in [&dry, &real] {
+        let r = results(run);
+        assert_eq!(r["deleted_repositories"], 1, "{r}");
+        assert_eq!(r["purged_uploads"], 1, "{r}");
+    }
+    let log = api(
+        &s,
+        "GET",
+        &format!("/api/v2.0/system/gc/{}/log", real["id"]),
+        None,
+    )
+    .await;
+    let log = String::from_utf8_lossy(&log.body).into_owned();
+    assert!(
+        log.contains("deleted empty repository library/solo"),
+        "{log}"
+    );
+    let upload_path = upload.strip_prefix(&s.base).unwrap_or(&upload);
+    let r = s
+        .send(
+            "GET",
+            upload_path,
+            &[("authorization", bearer.as_str())],
+            "",
+        )
+        .await;
+    assert_eq!(r.status, 404, "the abandoned upload is gone");
+    let r = api(
+        &s,
+        "GET",
+        "/api/v2.0/projects/library/repositories/solo",
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 404);
+    skopeo
+        .push(&img, &docker(&s.host(), "library/solo:v1"), Some(&admin))
+        .await
+        .1
+        .assert_success();
+    let r = api(
+        &s,
+        "GET",
+        "/api/v2.0/projects/library/repositories/solo",
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 200);
+}

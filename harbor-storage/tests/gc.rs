@@ -133,6 +133,7 @@ fn now_window(delete_untagged: bool, dry_run: bool) -> GcOptions {
         dry_run,
         workers: 3,
         time_window: Duration::ZERO,
+        ..GcOptions::default()
     }
 }
 
@@ -347,6 +348,7 @@ async fn pushes_racing_collections_lose_nothing(r: &Registry, window: Duration) 
                 dry_run: false,
                 workers: 5,
                 time_window: window,
+                ..GcOptions::default()
             };
             while !done.load(Ordering::Relaxed) {
                 gc.run(&options, &AtomicBool::new(false), &|_| {})

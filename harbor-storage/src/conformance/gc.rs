@@ -51,6 +51,7 @@ pub async fn run_all(store: &dyn MetaStore) {
     a_claim_refuses_links_and_pins_until_released(store).await;
     untagged_manifests_are_listed_and_deleted_only_while_untagged(store).await;
     a_dry_run_ignores_references_from_untagged_manifests(store).await;
+    empty_repositories_are_removed_only_while_empty(store).await;
 }
 
 /// `required` digests must be held by the repository in the same step:
@@ -400,5 +401,107 @@ pub async fn a_dry_run_ignores_references_from_untagged_manifests(store: &dyn Me
             store.unreferenced_blobs(&both, future(), true).await
         ),
         vec![only_untagged.clone()]
+    );
+}
+
+/// A repository holding no manifest and no young link is listed and
+/// removed (its old links with it); one holding a manifest or a young link,
+/// or made after the cutoff, is not; with `ignoring_untagged` untagged
+/// manifests do not count; a push makes a removed one again.
+pub async fn empty_repositories_are_removed_only_while_empty(store: &dyn MetaStore) {
+    let (emptied, full, untagged) = (repo("gce/emptied"), repo("gce/full"), repo("gce/untagged"));
+    let layer = Digest::sha256(b"gce layer");
+    assert!(ok("link", store.link_blob(&emptied, &layer, 9).await));
+    assert!(ok("link", store.link_blob(&full, &layer, 9).await));
+    assert!(ok("link", store.link_blob(&untagged, &layer, 9).await));
+    let m = manifest(r#"{"gce":1}"#, &[&layer], None);
+    let t = tag("v1");
+    ok(
+        "put",
+        store
+            .put_manifest(&full, &m, Some(&t), std::slice::from_ref(&layer))
+            .await,
+    );
+    ok(
+        "put",
+        store
+            .put_manifest(&untagged, &m, None, std::slice::from_ref(&layer))
+            .await,
+    );
+
+    let ours = |list: Vec<RepositoryName>| -> Vec<RepositoryName> {
+        list.into_iter()
+            .filter(|r| r.as_str().starts_with("gce/"))
+            .collect()
+    };
+    let listed = ok(
+        "list",
+        store
+            .empty_repositories(future(), None, 10_000, false)
+            .await,
+    );
+    assert_eq!(
+        ours(listed),
+        vec![emptied.clone()],
+        "only the one holding nothing but an old link"
+    );
+    let dry = ok(
+        "list",
+        store.empty_repositories(future(), None, 10_000, true).await,
+    );
+    assert_eq!(
+        ours(dry),
+        vec![emptied.clone(), untagged.clone()],
+        "ignoring untagged manifests"
+    );
+    let young = ok(
+        "list",
+        store.empty_repositories(past(), None, 10_000, false).await,
+    );
+    assert!(
+        ours(young).is_empty(),
+        "young links and repositories are kept"
+    );
+    let after = ok(
+        "page",
+        store
+            .empty_repositories(future(), Some(&emptied), 10_000, true)
+            .await,
+    );
+    assert_eq!(
+        ours(after),
+        vec![untagged.clone()],
+        "pages start after `after`"
+    );
+
+    assert!(!ok(
+        "delete young",
+        store.delete_empty_repository(&emptied, past()).await
+    ));
+    for kept in [&full, &untagged] {
+        assert!(!ok(
+            "delete one holding a manifest",
+            store.delete_empty_repository(kept, future()).await
+        ));
+    }
+    assert!(ok(
+        "delete",
+        store.delete_empty_repository(&emptied, future()).await
+    ));
+    assert!(!ok("exists", store.repository_exists(&emptied).await));
+    assert_eq!(
+        ok("linked", store.linked_blob(&emptied, &layer).await),
+        None,
+        "its old links went with it"
+    );
+    assert!(!ok(
+        "delete again",
+        store.delete_empty_repository(&emptied, future()).await
+    ));
+    assert!(ok("exists", store.repository_exists(&full).await));
+    assert!(ok("link again", store.link_blob(&emptied, &layer, 9).await));
+    assert_eq!(
+        ok("linked", store.linked_blob(&emptied, &layer).await),
+        Some(9)
     );
 }

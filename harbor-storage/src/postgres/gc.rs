@@ -8,7 +8,10 @@
 //! shared lock on it; every step that removes one (a claim, an untagged
 //! manifest's delete, an API delete) takes an exclusive lock, and checks
 //! in a statement after the lock is granted, whose fresh snapshot sees
-//! everything committed before. Locks are taken in key order, before any
+//! everything committed before. Repositories have locks too (keyed by
+//! name): a link or a manifest put takes its repository's shared, the
+//! removal of an empty repository exclusive, so that no push finds the
+//! repository it is filling gone. Locks are taken in key order, before any
 //! row lock, so two transactions never wait on each other in a cycle.
 
 use deadpool_postgres::Transaction;
@@ -71,6 +74,70 @@ pub(super) async fn lock_exclusive(tx: &Transaction<'_>, digest: &str) -> Result
         .await?;
     tx.execute(&st, &[&lock_key(digest)]).await?;
     Ok(())
+}
+
+/// The advisory lock name of repository `repo`: pushes that may create
+/// it take it shared, the removal of an empty one exclusive.
+pub(super) fn repository_lock(repo: &str) -> String {
+    format!("repository {repo}")
+}
+
+/// Whether repository `r` holds nothing (no manifest, save untagged
+/// garbage when `ignoring` is true; no link younger than `$1`) and was
+/// created before `$1`.
+fn empty(ignoring: &str) -> String {
+    format!(
+        "r.created_at < $1
+         AND NOT EXISTS (SELECT 1 FROM manifests m WHERE m.repository_id = r.id
+                         AND NOT ({ignoring} AND {UNTAGGED}))
+         AND NOT EXISTS (SELECT 1 FROM blob_links b WHERE b.repository_id = r.id
+                         AND b.linked_at >= $1)"
+    )
+}
+
+/// One page of empty repositories after `after`, by name.
+pub(super) async fn empty_page(
+    tx: &Transaction<'_>,
+    cutoff: i64,
+    after: &str,
+    limit: i64,
+    ignoring_untagged: bool,
+) -> Result<Vec<RepositoryName>, StorageError> {
+    let sql = format!(
+        "SELECT r.name FROM repositories r WHERE r.name > $2 AND {}
+         ORDER BY r.name LIMIT $3",
+        empty("$4")
+    );
+    let st = tx.prepare_cached(&sql).await?;
+    let mut out = Vec::new();
+    for row in tx
+        .query(&st, &[&cutoff, &after, &limit, &ignoring_untagged])
+        .await?
+    {
+        let name: &str = row.try_get(0)?;
+        out.push(
+            RepositoryName::parse(name)
+                .map_err(|_| StorageError::Corrupt(format!("bad repository name {name:?}")))?,
+        );
+    }
+    Ok(out)
+}
+
+/// Deletes a repository (and its old links) if it still holds nothing:
+/// under its exclusive
+/// lock, so no push that may create or fill it is half-way.
+pub(super) async fn delete_empty(
+    tx: &Transaction<'_>,
+    repo: &str,
+    cutoff: i64,
+) -> Result<bool, StorageError> {
+    lock_exclusive(tx, &repository_lock(repo)).await?;
+    let sql = format!(
+        "DELETE FROM repositories r WHERE r.name = $2 AND {}",
+        empty("false")
+    );
+    let st = tx.prepare_cached(&sql).await?;
+    Ok(tx.execute(&st, &[&cutoff, &repo]).await? > 0)
 }
 
 /// Whether a claim on `digest` is held.

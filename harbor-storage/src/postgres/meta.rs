@@ -114,7 +114,8 @@ impl MetaStore for PgStore {
         let (repo, digest) = (repo.as_str(), digest.to_string());
         let size = i64::try_from(size).unwrap_or(i64::MAX);
         pg!(self, write, |tx| {
-            gc::lock_shared(&tx, [digest.as_str()]).await?;
+            let repo_lock = gc::repository_lock(repo);
+            gc::lock_shared(&tx, [digest.as_str(), repo_lock.as_str()]).await?;
             if gc::claimed(&tx, &digest).await? {
                 false
             } else {
@@ -185,9 +186,12 @@ impl MetaStore for PgStore {
             // Shared locks on its own digest (a tag keeps it) and on what it
             // requires, then the check: see `gc` for why this is atomic
             // with garbage collection.
+            let repo_lock = gc::repository_lock(repo);
             gc::lock_shared(
                 &tx,
-                std::iter::once(digest.as_str()).chain(required.iter().map(String::as_str)),
+                [digest.as_str(), repo_lock.as_str()]
+                    .into_iter()
+                    .chain(required.iter().map(String::as_str)),
             )
             .await?;
             if let Some(missing) = gc::first_missing(&tx, repo, &required).await? {
@@ -528,6 +532,32 @@ impl MetaStore for PgStore {
         let (repo, digest, cutoff) = (repo.as_str(), digest.to_string(), to_ms(cutoff));
         pg!(self, write, |tx| {
             gc::delete_untagged(&tx, repo, &digest, cutoff).await?
+        })
+    }
+
+    async fn empty_repositories(
+        &self,
+        cutoff: SystemTime,
+        after: Option<&RepositoryName>,
+        limit: usize,
+        ignoring_untagged: bool,
+    ) -> Result<Vec<RepositoryName>> {
+        let cutoff = to_ms(cutoff);
+        let after = after.map(|r| r.as_str()).unwrap_or("");
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        pg!(self, read, |tx| {
+            gc::empty_page(&tx, cutoff, after, limit, ignoring_untagged).await?
+        })
+    }
+
+    async fn delete_empty_repository(
+        &self,
+        repo: &RepositoryName,
+        cutoff: SystemTime,
+    ) -> Result<bool> {
+        let (repo, cutoff) = (repo.as_str(), to_ms(cutoff));
+        pg!(self, write, |tx| {
+            gc::delete_empty(&tx, repo, cutoff).await?
         })
     }
 

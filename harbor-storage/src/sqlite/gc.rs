@@ -78,6 +78,69 @@ pub(super) fn delete_untagged(
     Ok(n > 0)
 }
 
+/// Whether repository `r` holds nothing (no manifest, save untagged
+/// garbage with `:ignoring`; no link younger than `:cutoff`) and was
+/// created before `:cutoff`.
+fn empty() -> String {
+    format!(
+        "r.created_at < :cutoff
+         AND NOT EXISTS (SELECT 1 FROM manifests m WHERE m.repository_id = r.id
+                         AND NOT (:ignoring AND {UNTAGGED}))
+         AND NOT EXISTS (SELECT 1 FROM blob_links b WHERE b.repository_id = r.id
+                         AND b.linked_at >= :cutoff)"
+    )
+}
+
+/// One page of empty repositories after `after`, by name.
+pub(super) fn empty_page(
+    conn: &Connection,
+    cutoff: i64,
+    after: &str,
+    limit: usize,
+    ignoring_untagged: bool,
+) -> Result<Vec<RepositoryName>, StorageError> {
+    let sql = format!(
+        "SELECT r.name FROM repositories r WHERE r.name > :after AND {}
+         ORDER BY r.name LIMIT :limit",
+        empty()
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt.query_map(
+        rusqlite::named_params! {
+            ":cutoff": cutoff,
+            ":after": after,
+            ":limit": i64::try_from(limit).unwrap_or(i64::MAX),
+            ":ignoring": ignoring_untagged,
+        },
+        |r| r.get::<_, String>(0),
+    )?;
+    let mut out = Vec::new();
+    for name in rows {
+        let name = name?;
+        out.push(
+            RepositoryName::parse(&name)
+                .map_err(|_| StorageError::Corrupt(format!("bad repository name {name:?}")))?,
+        );
+    }
+    Ok(out)
+}
+
+/// Deletes a repository (and its old links) if it still holds nothing.
+pub(super) fn delete_empty(
+    tx: &Transaction<'_>,
+    repo: &str,
+    cutoff: i64,
+) -> Result<bool, StorageError> {
+    let sql = format!(
+        "DELETE FROM repositories AS r WHERE r.name = :repo AND {}",
+        empty()
+    );
+    let n = tx.prepare_cached(&sql)?.execute(
+        rusqlite::named_params! { ":repo": repo, ":cutoff": cutoff, ":ignoring": false },
+    )?;
+    Ok(n > 0)
+}
+
 /// Whether a claim on `digest` may be granted now; with
 /// `ignoring_untagged`, references from untagged garbage do not count.
 pub(super) fn claimable(

@@ -625,6 +625,31 @@ impl MetaStore for SqliteMetaStore {
             .await
     }
 
+    async fn empty_repositories(
+        &self,
+        cutoff: SystemTime,
+        after: Option<&RepositoryName>,
+        limit: usize,
+        ignoring_untagged: bool,
+    ) -> Result<Vec<RepositoryName>> {
+        let (cutoff, after) = (
+            to_ms(cutoff),
+            after.map(|r| r.to_string()).unwrap_or_default(),
+        );
+        self.call(move |c| gc::empty_page(c, cutoff, &after, limit, ignoring_untagged))
+            .await
+    }
+
+    async fn delete_empty_repository(
+        &self,
+        repo: &RepositoryName,
+        cutoff: SystemTime,
+    ) -> Result<bool> {
+        let (repo, cutoff) = (repo.to_string(), to_ms(cutoff));
+        self.write(move |tx| gc::delete_empty(tx, &repo, cutoff))
+            .await
+    }
+
     async fn unreferenced_blobs(
         &self,
         digests: &[Digest],
