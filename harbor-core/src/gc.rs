@@ -189,6 +189,29 @@ pub struct GarbageCollector {
     registry: Registry,
     meta: Arc<dyn MetaStore>,
     blobs: Arc<dyn BlobStore>,
+    busy: Option<BusyProbe>,
+}
+
+/// Tells a collection whether the registry is serving requests, so that
+/// it can give way (see [`GarbageCollector::yield_to`]).
+#[derive(Clone)]
+pub struct BusyProbe(Arc<dyn Fn() -> bool + Send + Sync>);
+
+impl BusyProbe {
+    /// A probe that calls `busy`.
+    pub fn new(busy: impl Fn() -> bool + Send + Sync + 'static) -> Self {
+        BusyProbe(Arc::new(busy))
+    }
+
+    fn busy(&self) -> bool {
+        (self.0)()
+    }
+}
+
+impl std::fmt::Debug for BusyProbe {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("BusyProbe")
+    }
 }
 
 impl GarbageCollector {
@@ -198,6 +221,23 @@ impl GarbageCollector {
             registry: registry.clone(),
             meta: registry.meta_store().clone(),
             blobs: registry.blob_store().clone(),
+            busy: None,
+        }
+    }
+
+    /// Gives way to the registry's own work: after each batch of blobs, if
+    /// `probe` says requests are being served, the run pauses as long as
+    /// the batch took, so that it takes at most half the time it shares
+    /// with pushes (an idle registry is collected at full speed).
+    pub fn yield_to(mut self, probe: BusyProbe) -> Self {
+        self.busy = Some(probe);
+        self
+    }
+
+    /// Pauses as long as `since` ago when the registry is busy.
+    async fn give_way(&self, since: tokio::time::Instant) {
+        if self.busy.as_ref().is_some_and(BusyProbe::busy) {
+            tokio::time::sleep(since.elapsed()).await;
         }
     }
 
@@ -272,6 +312,7 @@ impl GarbageCollector {
     ) -> Result<()> {
         let mut after: Option<(RepositoryName, Digest)> = None;
         loop {
+            let started = tokio::time::Instant::now();
             let page = self
                 .meta
                 .untagged_manifests(cutoff, after.as_ref(), BATCH)
@@ -294,6 +335,7 @@ impl GarbageCollector {
                 }
             }
             after = Some(last);
+            self.give_way(started).await;
         }
     }
 
@@ -376,6 +418,7 @@ impl GarbageCollector {
     ) -> Result<()> {
         let mut listing = self.blobs.list().await?.try_chunks(BATCH);
         while let Some(batch) = listing.next().await {
+            let started = tokio::time::Instant::now();
             let batch = batch.map_err(|e| e.1)?;
             report.blobs_examined += batch.len() as u64;
             let digests: Vec<Digest> = batch.iter().map(|b| b.digest.clone()).collect();
@@ -406,6 +449,7 @@ impl GarbageCollector {
             if stop.load(Ordering::Relaxed) {
                 return Ok(());
             }
+            self.give_way(started).await;
         }
         Ok(())
     }

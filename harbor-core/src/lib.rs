@@ -50,7 +50,7 @@ pub use blob_store::{
 };
 pub use digest::{Algorithm, Digest, Hasher};
 pub use error::{Error, ErrorCode, Result};
-pub use gc::{GarbageCollector, GcEvent, GcOptions, GcReport};
+pub use gc::{BusyProbe, GarbageCollector, GcEvent, GcOptions, GcReport};
 pub use identity::{
     AuditEntry, AuditOperation, AuditQuery, AuditResource, IdentityStore, Member, NewUser, Page,
     Project, ProjectQuery, Robot, RobotAccess, RobotLevel, RobotPermission, Role, User,

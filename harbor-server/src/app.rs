@@ -47,6 +47,7 @@ use crate::auth::{AuthState, Realm};
 use crate::config::UploadPurging;
 use crate::error::ServerError;
 use crate::gc::GcService;
+use crate::load::InFlight;
 use crate::quota::{QuotaSettings, Quotas};
 
 /// The state of a server with Harbor's identity on: what its handlers
@@ -65,6 +66,8 @@ pub struct AppState {
     pub gc: Option<Arc<GcService>>,
     /// Project storage quotas, when a `QuotaStore` was given.
     pub quotas: Option<Arc<Quotas>>,
+    /// `/v2/` requests being served, which garbage collection gives way to.
+    pub in_flight: InFlight,
 }
 
 impl FromRef<AppState> for Registry {
@@ -296,6 +299,7 @@ impl HarborBuilder {
                 self.leases.clone(),
             )
         });
+        let in_flight = InFlight::default();
         let gc = self.jobs.map(|jobs| {
             // Runs end abandoned uploads as the upload purging would.
             let uploads = self
@@ -308,6 +312,7 @@ impl HarborBuilder {
                 self.leases.clone(),
                 self.gc_time_window,
                 uploads,
+                Some(in_flight.probe()),
             )
         });
         let audit_for_duties = audit.clone();
@@ -318,6 +323,7 @@ impl HarborBuilder {
             replication: replication.clone(),
             gc: gc.clone(),
             quotas: self.quotas.map(Arc::new),
+            in_flight,
         };
         Ok(Harbor {
             router: crate::router::harbor(state.clone()),

@@ -11,8 +11,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use harbor_core::gc::MAX_WORKERS;
 use harbor_core::{
-    Error, ErrorCode, GarbageCollector, GcEvent, GcOptions, GcReport, JobKind, JobRecord,
-    JobSchedule, JobStatus, JobStore, JobTrigger, LeaseStore, Registry, Result,
+    BusyProbe, Error, ErrorCode, GarbageCollector, GcEvent, GcOptions, GcReport, JobKind,
+    JobRecord, JobSchedule, JobStatus, JobStore, JobTrigger, LeaseStore, Registry, Result,
 };
 use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
@@ -143,16 +143,22 @@ impl GcService {
     /// Collection over `registry`'s stores, runs kept in `jobs`, one at a
     /// time across the instances sharing `leases`; blobs younger than
     /// `time_window` kept, upload sessions older than `upload_max_age`
-    /// ended (none when `None`).
+    /// ended (none when `None`), giving way while `busy` says the server
+    /// is serving requests.
     pub fn new(
         registry: &Registry,
         jobs: Arc<dyn JobStore>,
         leases: Arc<dyn LeaseStore>,
         time_window: Duration,
         upload_max_age: Option<Duration>,
+        busy: Option<BusyProbe>,
     ) -> Arc<GcService> {
+        let collector = GarbageCollector::new(registry);
         Arc::new(GcService {
-            collector: GarbageCollector::new(registry),
+            collector: match busy {
+                Some(probe) => collector.yield_to(probe),
+                None => collector,
+            },
             jobs,
             leases,
             time_window,

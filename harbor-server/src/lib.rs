@@ -52,6 +52,7 @@ mod error;
 pub mod events;
 pub mod gc;
 pub mod health;
+pub mod load;
 pub mod oci;
 pub mod quota;
 mod router;

@@ -489,6 +489,32 @@ async fn fs_sqlite_collects_exactly_what_nothing_needs() {
     collects_exactly_what_nothing_needs(&r).await;
 }
 
+/// A collection asks its busy probe after each batch, and giving way
+/// changes nothing it does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_collection_asks_whether_the_registry_is_busy_and_does_the_same_work() {
+    let (r, _dir) = fs_sqlite();
+    let repo = RepositoryName::parse("library/busy").unwrap();
+    for i in 0..3u8 {
+        push_blob(&r, &repo, &[i; 10]).await.unwrap();
+    }
+    let asked = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let probe = {
+        let asked = asked.clone();
+        harbor_core::BusyProbe::new(move || {
+            asked.fetch_add(1, Ordering::Relaxed);
+            true
+        })
+    };
+    let report = GarbageCollector::new(&r)
+        .yield_to(probe)
+        .run(&now_window(false, false), &AtomicBool::new(false), &|_| {})
+        .await
+        .unwrap();
+    assert!(asked.load(Ordering::Relaxed) >= 1, "the probe was asked");
+    assert_eq!(report.blobs_deleted, 3, "every blob nothing references");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn fs_sqlite_finishes_an_interrupted_run() {
     let (r, _dir) = fs_sqlite();
