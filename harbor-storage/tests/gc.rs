@@ -498,6 +498,8 @@ async fn a_collection_asks_whether_the_registry_is_busy_and_does_the_same_work()
     for i in 0..3u8 {
         push_blob(&r, &repo, &[i; 10]).await.unwrap();
     }
+    // Links are kept while as recent as the cutoff (millisecond times).
+    tokio::time::sleep(Duration::from_millis(20)).await;
     let asked = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let probe = {
         let asked = asked.clone();
