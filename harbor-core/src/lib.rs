@@ -44,6 +44,7 @@ pub mod name;
 pub mod quota;
 pub mod registry;
 pub mod replication;
+pub mod settings;
 
 pub use blob_store::{
     bytes_stream, BlobStore, ByteRange, ByteStream, LocalFile, StoredBlob, UploadInfo,
@@ -68,8 +69,10 @@ pub use quota::{
 };
 pub use registry::{
     BlobContent, BlobFile, ManifestContent, PushedManifest, Registry, UploadStatus,
+    READ_ONLY_MESSAGE,
 };
 pub use replication::{
     Execution, NewTask, PolicyRecord, RegistryRecord, RegistryType, ReplicationStore, RunStatus,
     TaskOperation, TaskRecord, TriggerKind,
 };
+pub use settings::{LocalSettings, SettingValues, SettingsStore};

@@ -37,8 +37,8 @@ use harbor_auth::{
     TokenService,
 };
 use harbor_core::{
-    BlobStore, IdentityStore, JobStore, LeaseStore, LocalLeases, MetaStore, QuotaStore, Registry,
-    ReplicationStore,
+    BlobStore, IdentityStore, JobStore, LeaseStore, LocalLeases, LocalSettings, MetaStore,
+    QuotaStore, Registry, ReplicationStore, SettingsStore,
 };
 use harbor_replicate::{ReplicationService, Replicator, SecretBox, Triggers};
 
@@ -49,6 +49,7 @@ use crate::error::ServerError;
 use crate::gc::GcService;
 use crate::load::InFlight;
 use crate::quota::{QuotaSettings, Quotas};
+use crate::settings::{Settings, SystemSettings};
 
 /// The state of a server with Harbor's identity on: what its handlers
 /// extract, each part by itself ([`FromRef`]).
@@ -68,6 +69,8 @@ pub struct AppState {
     pub quotas: Option<Arc<Quotas>>,
     /// `/v2/` requests being served, which garbage collection gives way to.
     pub in_flight: InFlight,
+    /// System settings (`/configurations`) in force.
+    pub settings: Settings,
 }
 
 impl FromRef<AppState> for Registry {
@@ -112,6 +115,7 @@ pub struct HarborBuilder {
     jobs: Option<Arc<dyn JobStore>>,
     gc_time_window: Duration,
     quotas: Option<Quotas>,
+    settings: Option<(Arc<dyn SettingsStore>, SystemSettings)>,
 }
 
 impl std::fmt::Debug for HarborBuilder {
@@ -213,6 +217,16 @@ impl HarborBuilder {
         self
     }
 
+    /// Keeps the system settings (`/api/v2.0/configurations`: read-only
+    /// mode, the default project limit, who may create projects) in
+    /// `store`, starting from `defaults` for what was never changed. Every
+    /// instance sharing `store` reads it again each second. Without it they
+    /// live in this process's memory.
+    pub fn settings(mut self, store: Arc<dyn SettingsStore>, defaults: SystemSettings) -> Self {
+        self.settings = Some((store, defaults));
+        self
+    }
+
     /// Garbage collection keeps blobs linked and manifests pushed more
     /// recently than this (Harbor's `time_window`, 2 hours by default): the
     /// longest a client may take between pushing a blob and the manifest
@@ -265,6 +279,7 @@ impl HarborBuilder {
                     audit: None,
                     replication: None,
                     gc: None,
+                    settings: None,
                 },
             });
         };
@@ -315,6 +330,21 @@ impl HarborBuilder {
                 Some(in_flight.probe()),
             )
         });
+        let settings = {
+            let (store, defaults) = self.settings.unwrap_or_else(|| {
+                let defaults = SystemSettings {
+                    storage_per_project: self
+                        .quotas
+                        .as_ref()
+                        .and_then(|q| q.settings.default_limit)
+                        .map_or(-1, |l| i64::try_from(l).unwrap_or(i64::MAX)),
+                    ..SystemSettings::default()
+                };
+                let store: Arc<dyn SettingsStore> = Arc::new(LocalSettings::default());
+                (store, defaults)
+            });
+            Settings::new(store, defaults, registry.clone())
+        };
         let audit_for_duties = audit.clone();
         let state = AppState {
             registry: registry.clone(),
@@ -324,6 +354,7 @@ impl HarborBuilder {
             gc: gc.clone(),
             quotas: self.quotas.map(Arc::new),
             in_flight,
+            settings: settings.clone(),
         };
         Ok(Harbor {
             router: crate::router::harbor(state.clone()),
@@ -335,6 +366,7 @@ impl HarborBuilder {
                 audit: Some((audit_for_duties, writer, identity)),
                 replication,
                 gc,
+                settings: Some(settings),
             },
         })
     }
@@ -371,6 +403,7 @@ impl Harbor {
             jobs: None,
             gc_time_window: harbor_core::gc::DEFAULT_TIME_WINDOW,
             quotas: None,
+            settings: None,
         }
     }
 
@@ -409,6 +442,7 @@ pub struct Duties {
     audit: Option<(AuditSink, AuditWriter, Arc<dyn IdentityStore>)>,
     replication: Option<Arc<ReplicationService>>,
     gc: Option<Arc<GcService>>,
+    settings: Option<Settings>,
 }
 
 impl Duties {
@@ -488,6 +522,7 @@ impl Duties {
             recovery,
             replication: self.replication,
             gc: self.gc.as_ref().map(GcService::spawn),
+            settings: self.settings.as_ref().map(Settings::spawn_refresher),
         }
     }
 }
@@ -502,6 +537,7 @@ pub struct RunningDuties {
     recovery: Option<tokio::task::JoinHandle<()>>,
     replication: Option<Arc<ReplicationService>>,
     gc: Option<tokio::task::JoinHandle<()>>,
+    settings: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl RunningDuties {
@@ -529,6 +565,10 @@ impl RunningDuties {
         if let Some(g) = self.gc {
             g.abort();
             let _ = g.await;
+        }
+        if let Some(r) = self.settings {
+            r.abort();
+            let _ = r.await;
         }
         if let Some((sink, writer)) = self.audit {
             sink.flush().await;

@@ -36,6 +36,10 @@ pub struct Config {
     /// `HARBOR_STORAGE_PER_PROJECT`). Projects made before a change keep
     /// theirs.
     pub storage_per_project: i64,
+    /// Starts in read-only mode: pushes, deletes and API changes refused,
+    /// pulls served (Harbor's `read_only`; `HARBOR_READ_ONLY`). A value set
+    /// through `/api/v2.0/configurations` takes precedence.
+    pub read_only: bool,
     /// The usage, in percent of a project's limit, from which each push
     /// raises a `QUOTA_WARNING` event (`HARBOR_QUOTA_WARNING_PERCENT`,
     /// 85 as in Harbor).
@@ -236,6 +240,7 @@ impl Default for Config {
             upload_purging: UploadPurging::default(),
             gc_time_window: harbor_core::gc::DEFAULT_TIME_WINDOW,
             storage_per_project: -1,
+            read_only: false,
             quota_warning_percent: harbor_core::DEFAULT_WARNING_PERCENT,
             shutdown_timeout: Duration::from_secs(30),
             auth: AuthConfig::default(),
@@ -370,6 +375,9 @@ impl Config {
                     "HARBOR_STORAGE_PER_PROJECT={v:?} is not a number of bytes (-1: unlimited)"
                 ))
             })?;
+        }
+        if let Some(v) = lookup("HARBOR_READ_ONLY") {
+            self.read_only = parse_bool("HARBOR_READ_ONLY", &v)?;
         }
         if let Some(v) = lookup("HARBOR_QUOTA_WARNING_PERCENT") {
             self.quota_warning_percent = v.parse().map_err(|_| {

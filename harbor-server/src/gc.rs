@@ -130,6 +130,7 @@ impl GcParameters {
 #[derive(Debug)]
 pub struct GcService {
     collector: GarbageCollector,
+    registry: Registry,
     /// Runs, logs and the schedule.
     pub jobs: Arc<dyn JobStore>,
     leases: Arc<dyn LeaseStore>,
@@ -155,6 +156,7 @@ impl GcService {
     ) -> Arc<GcService> {
         let collector = GarbageCollector::new(registry);
         Arc::new(GcService {
+            registry: registry.clone(),
             collector: match busy {
                 Some(probe) => collector.yield_to(probe),
                 None => collector,
@@ -231,6 +233,11 @@ impl GcService {
                     tracing::warn!(error = %e, "garbage collection schedule");
                 }
                 since = now;
+                // In read-only mode nothing is deleted: runs wait.
+                if svc.registry.is_read_only() {
+                    let _ = tokio::time::timeout(LOOK_INTERVAL, svc.wake.notified()).await;
+                    continue;
+                }
                 if let Err(e) = svc.run_pending().await {
                     tracing::warn!(error = %e, "garbage collection");
                 }

@@ -58,6 +58,7 @@ pub mod quota;
 mod router;
 pub mod sendfile;
 pub mod serve;
+pub mod settings;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -65,7 +66,7 @@ use std::sync::Arc;
 
 use harbor_core::{
     BlobStore, IdentityStore, JobStore, LeaseStore, MetaStore, QuotaStore, Registry,
-    ReplicationStore,
+    ReplicationStore, SettingsStore,
 };
 use harbor_replicate::{FsCheckpoints, ReplicationService, Replicator, SecretBox};
 use harbor_storage::{FsBlobStore, SqliteMetaStore};
@@ -107,13 +108,21 @@ pub struct Stores {
     /// Project storage quotas; the same store as `meta`, which enforces
     /// them.
     pub quotas: Arc<dyn QuotaStore>,
+    /// System settings changed through `/configurations`.
+    pub settings: Arc<dyn SettingsStore>,
 }
 
 impl Stores {
     /// `blobs` beside one database that holds everything else.
     pub fn over<D>(blobs: Arc<dyn BlobStore>, db: Arc<D>) -> Stores
     where
-        D: MetaStore + IdentityStore + ReplicationStore + LeaseStore + JobStore + QuotaStore,
+        D: MetaStore
+            + IdentityStore
+            + ReplicationStore
+            + LeaseStore
+            + JobStore
+            + QuotaStore
+            + SettingsStore,
     {
         Stores {
             blobs,
@@ -122,7 +131,8 @@ impl Stores {
             replication: db.clone(),
             leases: db.clone(),
             jobs: db.clone(),
-            quotas: db,
+            quotas: db.clone(),
+            settings: db,
         }
     }
 }
@@ -285,6 +295,14 @@ async fn embedded(config: &Config) -> Result<(Harbor, Option<String>), ServerErr
                 .replication(stores.replication, secrets)
                 .jobs(stores.jobs)
                 .quotas(stores.quotas.clone(), quota_settings)
+                .settings(
+                    stores.settings,
+                    settings::SystemSettings {
+                        read_only: config.read_only,
+                        storage_per_project: config.storage_per_project,
+                        ..Default::default()
+                    },
+                )
                 .gc_time_window(config.gc_time_window)
                 .replicator(Replicator {
                     // Chunked uploads in flight survive a restart.

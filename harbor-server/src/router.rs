@@ -62,7 +62,10 @@ pub(crate) fn harbor(state: AppState) -> Router {
             "/service/token",
             get(auth::token_get).post(auth::token_post),
         )
-        .merge(api::routes())
+        .merge(api::routes().layer(from_fn_with_state(
+            state.clone(),
+            api::configurations::read_only_guard,
+        )))
         .method_not_allowed_fallback(method_not_allowed)
         .fallback(not_found)
         .with_state(state)

@@ -104,22 +104,11 @@ async fn named(s: &TestServer, run: &Value) -> BTreeSet<String> {
 }
 
 async fn blob_status(s: &TestServer, repo: &str, digest: &str) -> u16 {
-    let token = s
-        .send(
-            "GET",
-            &format!("/service/token?service=harbor-registry&scope=repository:{repo}:pull"),
-            &[("authorization", common::admin_auth().as_str())],
-            "",
-        )
-        .await
-        .json()["token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let bearer = format!("Bearer {}", token(s, repo, "pull").await);
     s.send(
         "HEAD",
         &format!("/v2/{repo}/blobs/{digest}"),
-        &[("authorization", &format!("Bearer {token}"))],
+        &[("authorization", bearer.as_str())],
         "",
     )
     .await
@@ -456,7 +445,7 @@ async fn a_run_cut_by_a_crash_is_marked_failed_and_the_next_run_finishes_it() {
     );
 }
 
-/// A pull token for `repo` with `actions` (`pull,push`), as admin.
+/// A token for `repo` with `actions` (`pull`, `pull,push`), as admin.
 async fn token(s: &TestServer, repo: &str, actions: &str) -> String {
     s.send(
         "GET",

@@ -79,6 +79,8 @@ const ROUTES: &[(&str, &str)] = &[
         "GET",
         "/api/v2.0/replication/executions/{id}/tasks/{task}/log",
     ),
+    ("GET", "/api/v2.0/configurations"),
+    ("PUT", "/api/v2.0/configurations"),
     ("GET", "/api/v2.0/quotas"),
     ("GET", "/api/v2.0/quotas/{id}"),
     ("PUT", "/api/v2.0/quotas/{id}"),

@@ -3,7 +3,7 @@
 use harbor_storage::conformance::blob_store;
 use harbor_storage::conformance::lease;
 #[cfg(feature = "sqlite")]
-use harbor_storage::conformance::{gc, identity, jobs, meta_store, quota, replication};
+use harbor_storage::conformance::{gc, identity, jobs, meta_store, quota, replication, settings};
 #[cfg(feature = "sqlite")]
 use harbor_storage::SqliteMetaStore;
 use harbor_storage::{FsBlobStore, MemoryBlobStore};
@@ -54,6 +54,12 @@ async fn sqlite_passes_the_quota_suite_beside_the_other_suites() {
     meta_store::run_all(&store).await;
     gc::run_all(&store).await;
     quota::run_all(&store, &store).await;
+}
+
+#[cfg(feature = "sqlite")]
+#[tokio::test]
+async fn sqlite_passes_the_settings_suite() {
+    settings::run_all(&SqliteMetaStore::in_memory().unwrap()).await;
 }
 
 #[cfg(feature = "sqlite")]

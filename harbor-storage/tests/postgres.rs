@@ -12,7 +12,9 @@ use harbor_core::{
     Digest, ErrorCode, IdentityStore, LeaseStore, ManifestRecord, MetaStore, NewUser,
     RepositoryName, Tag,
 };
-use harbor_storage::conformance::{gc, identity, jobs, lease, meta_store, quota, replication};
+use harbor_storage::conformance::{
+    gc, identity, jobs, lease, meta_store, quota, replication, settings,
+};
 use harbor_storage::postgres::testing::TempCluster;
 use harbor_storage::{PgStore, StorageError};
 
@@ -70,6 +72,12 @@ async fn two_instances_racing_pushes_into_one_project_never_pass_its_limit() {
 }
 
 #[tokio::test]
+async fn postgres_passes_the_settings_suite() {
+    let (store, _) = fresh_store().await;
+    settings::run_all(&store).await;
+}
+
+#[tokio::test]
 async fn postgres_passes_the_job_store_suite() {
     let (store, _) = fresh_store().await;
     jobs::run_all(&store).await;
@@ -108,7 +116,7 @@ async fn a_second_connect_sees_the_data_and_migrating_again_changes_nothing() {
     drop(again);
     let third = PgStore::connect(&url, 1).await.unwrap();
     assert!(third.repository_exists(&repo).await.unwrap());
-    assert_eq!(PgStore::schema_version(), 6);
+    assert_eq!(PgStore::schema_version(), 7);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -141,6 +141,7 @@ impl Registry {
         body: ByteStream,
         expected_len: Option<u64>,
     ) -> Result<u64> {
+        self.writable()?;
         // A session row only to pin the digest (see `complete_upload`);
         // the purge removes it if this process dies before the end.
         let id = uuid::Uuid::new_v4().to_string();
@@ -174,6 +175,7 @@ impl Registry {
         digest: &Digest,
         from: Option<&RepositoryName>,
     ) -> Result<Option<u64>> {
+        self.writable()?;
         if let Some(from) = from {
             if self.meta.linked_blob(from, digest).await?.is_none() {
                 return Ok(None);
@@ -200,6 +202,7 @@ impl Registry {
     /// Removes a blob from `repo` (its bytes go when garbage collection finds
     /// no repository holding them). `BLOB_UNKNOWN` if `repo` did not hold it.
     pub async fn delete_blob(&self, repo: &RepositoryName, digest: &Digest) -> Result<()> {
+        self.writable()?;
         if self.meta.unlink_blob(repo, digest).await? {
             Ok(())
         } else {

@@ -45,6 +45,7 @@ impl Registry {
         content_type: Option<&str>,
         payload: Bytes,
     ) -> Result<PushedManifest> {
+        self.writable()?;
         let algorithm = match reference {
             Reference::Digest(d) => d.algorithm(),
             Reference::Tag(_) => Algorithm::Sha256,
@@ -139,6 +140,7 @@ impl Registry {
         repo: &RepositoryName,
         reference: &Reference,
     ) -> Result<()> {
+        self.writable()?;
         let deleted = match reference {
             Reference::Digest(d) => self.meta.delete_manifest(repo, d).await?,
             Reference::Tag(t) => self.meta.delete_tag(repo, t).await?,

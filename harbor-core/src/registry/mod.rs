@@ -5,6 +5,7 @@ mod blobs;
 mod manifests;
 mod uploads;
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use tokio::sync::broadcast;
@@ -41,7 +42,12 @@ pub struct Registry {
     meta: Arc<dyn MetaStore>,
     quota_events: broadcast::Sender<QuotaEvent>,
     warning_percent: u8,
+    read_only: Arc<AtomicBool>,
 }
+
+/// Harbor's words for a change refused in read-only mode.
+pub const READ_ONLY_MESSAGE: &str =
+    "The system is in read only mode. Any modification is prohibited.";
 
 /// Quota events kept for a subscriber that lags; older ones are dropped
 /// (the subscriber learns how many).
@@ -55,6 +61,28 @@ impl Registry {
             meta,
             quota_events: broadcast::channel(QUOTA_EVENT_BACKLOG).0,
             warning_percent: DEFAULT_WARNING_PERCENT,
+            read_only: Arc::default(),
+        }
+    }
+
+    /// Turns read-only mode on or off for this engine and all its clones:
+    /// while on, every push, mount and delete is refused with `DENIED`
+    /// ([`READ_ONLY_MESSAGE`]); pulls go on.
+    pub fn set_read_only(&self, on: bool) {
+        self.read_only.store(on, Ordering::Relaxed);
+    }
+
+    /// Whether read-only mode is on.
+    pub fn is_read_only(&self) -> bool {
+        self.read_only.load(Ordering::Relaxed)
+    }
+
+    /// `DENIED` in read-only mode.
+    fn writable(&self) -> Result<()> {
+        if self.is_read_only() {
+            Err(Error::new(ErrorCode::Denied, READ_ONLY_MESSAGE))
+        } else {
+            Ok(())
         }
     }
 

@@ -38,6 +38,7 @@ pub struct UploadStatus {
 impl Registry {
     /// Opens an upload session for `repo`.
     pub async fn start_upload(&self, repo: &RepositoryName) -> Result<UploadStatus> {
+        self.writable()?;
         let id = uuid::Uuid::new_v4().to_string();
         // Bytes first, then metadata: a crash in between leaves only an orphan
         // that the purge removes, never a session without storage.
@@ -82,6 +83,7 @@ impl Registry {
         content_length: Option<u64>,
         body: ByteStream,
     ) -> Result<UploadStatus> {
+        self.writable()?;
         let current = self.upload_status(repo, id).await?.offset;
         let expected_len = match range {
             Some((start, end)) => {
@@ -132,6 +134,7 @@ impl Registry {
         digest: &Digest,
         final_chunk: Option<(ByteStream, Option<u64>)>,
     ) -> Result<u64> {
+        self.writable()?;
         // Pinned before the bytes are published: garbage collection cannot
         // claim the digest between publishing and linking.
         self.session(repo, id).await?;
@@ -167,6 +170,7 @@ impl Registry {
 
     /// Cancels upload `id`, dropping what it received.
     pub async fn cancel_upload(&self, repo: &RepositoryName, id: &str) -> Result<()> {
+        self.writable()?;
         self.session(repo, id).await?;
         self.end_session(id).await
     }

@@ -5,6 +5,7 @@
 mod access;
 mod artifacts;
 mod audit_logs;
+pub(crate) mod configurations;
 mod error;
 mod extract;
 mod gc;
@@ -126,6 +127,10 @@ pub fn routes() -> Router<AppState> {
         .route(
             "/api/v2.0/users/{id}",
             get(users::get).put(users::update).delete(users::delete),
+        )
+        .route(
+            "/api/v2.0/configurations",
+            get(configurations::get).put(configurations::update),
         )
         .route("/api/v2.0/quotas", get(quotas::list))
         .route("/api/v2.0/quotas/{id}", get(quotas::get).put(quotas::update))

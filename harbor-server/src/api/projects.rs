@@ -16,6 +16,7 @@ use super::{
     created, json, time, ApiResult, AppState, Caller, HarborError, HarborJson, HarborQuery,
     ListParams, Paged,
 };
+use crate::settings::CreationRestriction;
 
 /// The metadata keys Harbor's `ProjectMetadata` has besides `public`; others
 /// are ignored, as Harbor's decoder ignores them.
@@ -354,11 +355,21 @@ pub(super) async fn create(
         )));
     }
     let owner = caller.0.user_id().ok_or_else(HarborError::unauthorized)?;
+    let system = state.settings.get();
+    if system.project_creation_restriction == CreationRestriction::AdminOnly
+        && !caller.0.is_sysadmin()
+    {
+        return Err(HarborError::new(
+            StatusCode::FORBIDDEN,
+            "FORBIDDEN",
+            "only system administrators may create projects (project_creation_restriction is adminonly)",
+        ));
+    }
     let limit = match (&state.quotas, r.storage_limit) {
         (Some(_), Some(value)) if caller.0.is_sysadmin() => {
             Some(harbor_core::quota::parse_limit(value)?)
         }
-        (Some(q), _) => Some(q.settings.default_limit),
+        (Some(_), _) => Some(harbor_core::quota::parse_limit(system.storage_per_project)?),
         (None, _) => None,
     };
     let p = state

@@ -42,6 +42,7 @@ pub(super) async fn ping() -> Response {
 
 /// `GET /systeminfo`.
 pub(super) async fn systeminfo(State(state): State<AppState>, caller: Caller) -> Response {
+    let settings = state.settings.get();
     let signed_in = (caller.0 != harbor_auth::Principal::Anonymous).then(|| {
         let external = match &state.auth.realm {
             Realm::External(url) => url.clone(),
@@ -54,9 +55,9 @@ pub(super) async fn systeminfo(State(state): State<AppState>, caller: Caller) ->
         SignedInInfo {
             external_url: external,
             registry_url,
-            project_creation_restriction: "everyone",
+            project_creation_restriction: settings.project_creation_restriction.as_str(),
             has_ca_root: false,
-            read_only: false,
+            read_only: settings.read_only,
             with_chartmuseum: false,
             with_notary: false,
             notification_enable: false,

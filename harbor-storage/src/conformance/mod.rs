@@ -32,6 +32,7 @@ pub mod lease;
 pub mod meta_store;
 pub mod quota;
 pub mod replication;
+pub mod settings;
 
 /// Unwraps a result inside a suite, panicking with the step that failed.
 fn ok<T, E: std::fmt::Display>(step: &str, r: Result<T, E>) -> T {

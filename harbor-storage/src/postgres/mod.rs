@@ -31,6 +31,7 @@ mod meta;
 mod quota;
 mod replication;
 mod schema;
+mod settings;
 #[cfg(feature = "conformance")]
 pub mod testing;
 

@@ -257,6 +257,14 @@ const MIGRATIONS: &[&str] = &[
     UPDATE quotas SET used = (SELECT coalesce(sum(size), 0) FROM project_blobs p
                               WHERE p.project = quotas.project);
     "#,
+    // 7: system settings changed at run time (`/configurations`), each a
+    // JSON value under Harbor's key.
+    r#"
+    CREATE TABLE settings (
+        key TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    );
+    "#,
 ];
 
 /// The schema version this build writes.

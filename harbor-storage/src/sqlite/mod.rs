@@ -14,6 +14,7 @@ mod listing;
 mod quota;
 mod replication;
 mod schema;
+mod settings;
 
 use std::collections::BTreeMap;
 use std::path::Path;

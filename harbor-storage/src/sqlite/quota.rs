@@ -231,21 +231,6 @@ fn by(
     )
 }
 
-/// `ORDER BY` of a sort; unlimited is the largest limit.
-fn order(sort: QuotaSort) -> &'static str {
-    match sort {
-        QuotaSort::Id => "id",
-        QuotaSort::LimitAscending => "hard < 0, hard, id",
-        QuotaSort::LimitDescending => "hard >= 0, hard DESC, id",
-        QuotaSort::UsedAscending => "used, id",
-        QuotaSort::UsedDescending => "used DESC, id",
-        QuotaSort::CreatedAscending => "created_at, id",
-        QuotaSort::CreatedDescending => "created_at DESC, id DESC",
-        QuotaSort::UpdatedAscending => "updated_at, id",
-        QuotaSort::UpdatedDescending => "updated_at DESC, id DESC",
-    }
-}
-
 #[async_trait]
 impl QuotaStore for SqliteMetaStore {
     async fn set_storage_limit(&self, project: &str, limit: Option<u64>) -> Result<Quota> {
@@ -274,7 +259,7 @@ impl QuotaStore for SqliteMetaStore {
         self.call(move |c| {
             let sql = format!(
                 "SELECT {COLUMNS} FROM quotas ORDER BY {} LIMIT ?1 OFFSET ?2",
-                order(sort)
+                crate::quota_sql::order(sort)
             );
             let list = c
                 .prepare_cached(&sql)?

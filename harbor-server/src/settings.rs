@@ -1,0 +1,298 @@
+//! System settings changed at run time, as Harbor's `/configurations` has
+//! them: the configuration file gives each one's starting value, the
+//! [`SettingsStore`] what an administrator changed since, and every
+//! instance reads the store again every second, so a change made through
+//! one is in force on all of them within a second, without a restart.
+
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use harbor_core::quota::parse_limit;
+use harbor_core::{Registry, SettingValues, SettingsStore};
+use serde_json::{json, Value};
+
+use crate::api::HarborError;
+
+/// How often an instance reads the settings again.
+pub const REFRESH_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Who may create projects (Harbor's `project_creation_restriction`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CreationRestriction {
+    /// Every signed-in user (`everyone`, Harbor's default).
+    Everyone,
+    /// System administrators only (`adminonly`).
+    AdminOnly,
+}
+
+impl CreationRestriction {
+    /// Harbor's spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CreationRestriction::Everyone => "everyone",
+            CreationRestriction::AdminOnly => "adminonly",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Self> {
+        match s {
+            "everyone" => Some(CreationRestriction::Everyone),
+            "adminonly" => Some(CreationRestriction::AdminOnly),
+            _ => None,
+        }
+    }
+}
+
+/// The settings in force.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SystemSettings {
+    /// Every change refused, reads go on (`read_only`).
+    pub read_only: bool,
+    /// The limit in bytes of a project created without one, `-1` for none
+    /// (`storage_per_project`).
+    pub storage_per_project: i64,
+    /// Who may create projects.
+    pub project_creation_restriction: CreationRestriction,
+}
+
+impl Default for SystemSettings {
+    fn default() -> Self {
+        SystemSettings {
+            read_only: false,
+            storage_per_project: -1,
+            project_creation_restriction: CreationRestriction::Everyone,
+        }
+    }
+}
+
+/// What a `PUT /configurations` key may be.
+enum Kind {
+    /// Changed through the API.
+    Editable,
+    /// Shown, not changed here (the configuration file, or not yet
+    /// supported), with the reason.
+    Fixed(&'static str),
+}
+
+/// The keys this server shows, in Harbor's spelling, and whether the API
+/// may change them.
+const KEYS: &[(&str, Kind)] = &[
+    ("auth_mode", Kind::Fixed("only db_auth is supported so far")),
+    ("read_only", Kind::Editable),
+    ("storage_per_project", Kind::Editable),
+    ("project_creation_restriction", Kind::Editable),
+    (
+        "quota_per_project_enable",
+        Kind::Fixed("quotas are always on"),
+    ),
+    (
+        "self_registration",
+        Kind::Fixed("self-registration is not supported"),
+    ),
+    (
+        "notification_enable",
+        Kind::Fixed("webhooks are not supported yet"),
+    ),
+];
+
+impl SystemSettings {
+    /// `defaults` with what `stored` sets over them; a stored value this
+    /// version cannot read keeps the default (and is logged).
+    pub fn with_stored(defaults: &SystemSettings, stored: &SettingValues) -> SystemSettings {
+        let mut out = defaults.clone();
+        for (key, value) in stored {
+            if let Err(e) = out.apply(key, value) {
+                tracing::warn!(key, %value, error = ?e, "stored setting ignored");
+            }
+        }
+        out
+    }
+
+    /// Sets `key` to `value`, checked as the API checks it.
+    fn apply(&mut self, key: &str, value: &Value) -> Result<(), HarborError> {
+        let bad =
+            |what: &str| HarborError::bad_request(format!("{key} must be {what}, not {value}"));
+        match key {
+            "read_only" => self.read_only = value.as_bool().ok_or_else(|| bad("true or false"))?,
+            "storage_per_project" => {
+                let n = value.as_i64().ok_or_else(|| bad("a number of bytes"))?;
+                parse_limit(n)?;
+                self.storage_per_project = n;
+            }
+            "project_creation_restriction" => {
+                self.project_creation_restriction = value
+                    .as_str()
+                    .and_then(CreationRestriction::parse)
+                    .ok_or_else(|| bad("\"everyone\" or \"adminonly\""))?;
+            }
+            _ => return Err(HarborError::bad_request(format!("{key} is not a setting"))),
+        }
+        Ok(())
+    }
+
+    /// Harbor's `ConfigurationsResponse`: every key this server shows, as
+    /// `{"value": ..., "editable": ...}`.
+    pub fn response(&self) -> serde_json::Map<String, Value> {
+        let value = |key: &str| -> Value {
+            match key {
+                "auth_mode" => json!("db_auth"),
+                "read_only" => json!(self.read_only),
+                "storage_per_project" => json!(self.storage_per_project),
+                "project_creation_restriction" => json!(self.project_creation_restriction.as_str()),
+                "quota_per_project_enable" => json!(true),
+                _ => json!(false),
+            }
+        };
+        KEYS.iter()
+            .map(|(key, kind)| {
+                let editable = matches!(kind, Kind::Editable);
+                (
+                    (*key).to_owned(),
+                    json!({ "value": value(key), "editable": editable }),
+                )
+            })
+            .collect()
+    }
+}
+
+/// The settings of one server: read by the handlers, refreshed from the
+/// store, changed through the API. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    current: Arc<RwLock<SystemSettings>>,
+    defaults: SystemSettings,
+    store: Arc<dyn SettingsStore>,
+    registry: Registry,
+}
+
+impl Settings {
+    /// Settings over `store`, starting from `defaults` (the configuration
+    /// file's), applied to `registry` (its read-only mode).
+    pub fn new(
+        store: Arc<dyn SettingsStore>,
+        defaults: SystemSettings,
+        registry: Registry,
+    ) -> Self {
+        registry.set_read_only(defaults.read_only);
+        Settings {
+            current: Arc::new(RwLock::new(defaults.clone())),
+            defaults,
+            store,
+            registry,
+        }
+    }
+
+    /// The settings in force.
+    pub fn get(&self) -> SystemSettings {
+        self.current
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Reads the store again and puts what it says in force.
+    pub async fn refresh(&self) -> harbor_core::Result<()> {
+        let stored = self.store.settings().await?;
+        self.put_in_force(SystemSettings::with_stored(&self.defaults, &stored));
+        Ok(())
+    }
+
+    fn put_in_force(&self, settings: SystemSettings) {
+        self.registry.set_read_only(settings.read_only);
+        let mut current = self.current.write().unwrap_or_else(|p| p.into_inner());
+        if *current != settings {
+            tracing::info!(?settings, "settings in force");
+        }
+        *current = settings;
+    }
+
+    /// Applies a `PUT /configurations` body: every key checked first, then
+    /// all stored together and put in force here at once (the other
+    /// instances within [`REFRESH_INTERVAL`]). A bad key or value changes
+    /// nothing.
+    pub async fn update(&self, body: &serde_json::Map<String, Value>) -> Result<(), HarborError> {
+        let mut next = self.get();
+        let mut changes = SettingValues::new();
+        for (key, value) in body {
+            match KEYS.iter().find(|(k, _)| k == key) {
+                Some((_, Kind::Fixed(why))) => {
+                    return Err(HarborError::bad_request(format!(
+                        "{key} cannot be changed: {why}"
+                    )))
+                }
+                Some((_, Kind::Editable)) => {
+                    next.apply(key, value)?;
+                    changes.insert(key.clone(), value.clone());
+                }
+                None => {
+                    return Err(HarborError::bad_request(format!(
+                        "{key} is not a configuration item of this server"
+                    )))
+                }
+            }
+        }
+        self.store.update_settings(&changes).await?;
+        self.put_in_force(next);
+        Ok(())
+    }
+
+    /// Reads the store every [`REFRESH_INTERVAL`] until the task is
+    /// aborted.
+    pub fn spawn_refresher(&self) -> tokio::task::JoinHandle<()> {
+        let settings = self.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(REFRESH_INTERVAL);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                if let Err(e) = settings.refresh().await {
+                    tracing::warn!(error = %e, "reading the settings failed");
+                }
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn stored_values_override_the_defaults_and_bad_ones_are_ignored() {
+        let stored: SettingValues = [
+            ("read_only".to_owned(), json!(true)),
+            ("storage_per_project".to_owned(), json!("lots")),
+        ]
+        .into_iter()
+        .collect();
+        let s = SystemSettings::with_stored(&SystemSettings::default(), &stored);
+        assert!(s.read_only);
+        assert_eq!(
+            s.storage_per_project, -1,
+            "a bad stored value keeps the default"
+        );
+        let r = s.response();
+        assert_eq!(r["read_only"], json!({"value": true, "editable": true}));
+        assert_eq!(
+            r["auth_mode"],
+            json!({"value": "db_auth", "editable": false})
+        );
+    }
+
+    #[test]
+    fn values_are_checked_as_harbor_checks_them() {
+        let mut s = SystemSettings::default();
+        assert!(s.apply("read_only", &json!("yes")).is_err());
+        assert!(s.apply("storage_per_project", &json!(0)).is_err());
+        assert!(s
+            .apply("project_creation_restriction", &json!("nobody"))
+            .is_err());
+        s.apply("project_creation_restriction", &json!("adminonly"))
+            .unwrap();
+        assert_eq!(
+            s.project_creation_restriction,
+            CreationRestriction::AdminOnly
+        );
+    }
+}
