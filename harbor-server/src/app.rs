@@ -48,6 +48,7 @@ use crate::config::UploadPurging;
 use crate::error::ServerError;
 use crate::gc::GcService;
 use crate::load::InFlight;
+use crate::metrics::Metrics;
 use crate::quota::{QuotaSettings, Quotas};
 use crate::settings::{Settings, SystemSettings};
 
@@ -71,6 +72,8 @@ pub struct AppState {
     pub in_flight: InFlight,
     /// System settings (`/configurations`) in force.
     pub settings: Settings,
+    /// Prometheus metrics.
+    pub metrics: Metrics,
 }
 
 impl FromRef<AppState> for Registry {
@@ -355,6 +358,7 @@ impl HarborBuilder {
             quotas: self.quotas.map(Arc::new),
             in_flight,
             settings: settings.clone(),
+            metrics: Metrics::new(),
         };
         Ok(Harbor {
             router: crate::router::harbor(state.clone()),

@@ -23,6 +23,8 @@ pub struct Config {
     pub log_format: LogFormat,
     /// HTTPS certificate and key; plain HTTP when absent (`HARBOR_TLS_CERT`, `HARBOR_TLS_KEY`).
     pub tls: Option<TlsConfig>,
+    /// Prometheus metrics, as Harbor's `metric` settings.
+    pub metric: MetricConfig,
     /// Removal of abandoned upload sessions, as Harbor's `upload_purging`.
     pub upload_purging: UploadPurging,
     /// Garbage collection keeps blobs linked and manifests pushed more
@@ -205,6 +207,29 @@ pub struct TlsConfig {
     pub key: PathBuf,
 }
 
+/// Harbor's `metric` settings: Prometheus metrics on their own port.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetricConfig {
+    /// Serve them (`HARBOR_METRIC_ENABLED`; off by default, as in Harbor).
+    pub enabled: bool,
+    /// The port, on the address of `listen` (`HARBOR_METRIC_PORT`; 9090;
+    /// 0 picks a free one).
+    pub port: u16,
+    /// The path (`HARBOR_METRIC_PATH`; `/metrics`).
+    pub path: String,
+}
+
+impl Default for MetricConfig {
+    fn default() -> Self {
+        MetricConfig {
+            enabled: false,
+            port: 9090,
+            path: "/metrics".into(),
+        }
+    }
+}
+
 /// Harbor's `upload_purging` settings.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
@@ -238,6 +263,7 @@ impl Default for Config {
             log_format: LogFormat::Text,
             tls: None,
             upload_purging: UploadPurging::default(),
+            metric: MetricConfig::default(),
             gc_time_window: harbor_core::gc::DEFAULT_TIME_WINDOW,
             storage_per_project: -1,
             read_only: false,
@@ -375,6 +401,17 @@ impl Config {
                     "HARBOR_STORAGE_PER_PROJECT={v:?} is not a number of bytes (-1: unlimited)"
                 ))
             })?;
+        }
+        if let Some(v) = lookup("HARBOR_METRIC_ENABLED") {
+            self.metric.enabled = parse_bool("HARBOR_METRIC_ENABLED", &v)?;
+        }
+        if let Some(v) = lookup("HARBOR_METRIC_PORT") {
+            self.metric.port = v.parse().map_err(|_| {
+                ServerError::Config(format!("HARBOR_METRIC_PORT={v:?} is not a port number"))
+            })?;
+        }
+        if let Some(v) = lookup("HARBOR_METRIC_PATH") {
+            self.metric.path = v;
         }
         if let Some(v) = lookup("HARBOR_READ_ONLY") {
             self.read_only = parse_bool("HARBOR_READ_ONLY", &v)?;

@@ -53,6 +53,7 @@ pub mod events;
 pub mod gc;
 pub mod health;
 pub mod load;
+pub mod metrics;
 pub mod oci;
 pub mod quota;
 mod router;
@@ -326,6 +327,7 @@ pub struct Server {
     connections: sendfile::Connections,
     generated_admin_password: Option<String>,
     listener: TcpListener,
+    metrics_listener: Option<TcpListener>,
     tls: Option<TlsAcceptor>,
 }
 
@@ -347,7 +349,33 @@ impl Server {
             Some(t) => Some(serve::tls_acceptor(&t.cert, &t.key)?),
             None => None,
         };
+        if config.metric.enabled && !config.metric.path.starts_with('/') {
+            return Err(ServerError::Config(format!(
+                "metric path {:?} must start with '/'",
+                config.metric.path
+            )));
+        }
         let (harbor, generated_admin_password) = embedded(&config).await?;
+        let metrics_listener = match (config.metric.enabled, harbor.state()) {
+            (false, _) => None,
+            (true, None) => {
+                return Err(ServerError::Config(
+                    "metrics need Harbor's identity on (auth mode token)".into(),
+                ))
+            }
+            (true, Some(_)) => {
+                let host = config
+                    .listen
+                    .rsplit_once(':')
+                    .map_or("127.0.0.1", |(host, _)| host);
+                let addr = format!("{host}:{}", config.metric.port);
+                Some(
+                    TcpListener::bind(&addr)
+                        .await
+                        .map_err(|source| ServerError::Bind { addr, source })?,
+                )
+            }
+        };
         let listener =
             TcpListener::bind(&config.listen)
                 .await
@@ -361,6 +389,7 @@ impl Server {
             connections: sendfile::Connections::default(),
             generated_admin_password,
             listener,
+            metrics_listener,
             tls,
         })
     }
@@ -370,6 +399,13 @@ impl Server {
         self.listener
             .local_addr()
             .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)))
+    }
+
+    /// Where metrics are served, when `[metric] enabled`.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_listener
+            .as_ref()
+            .and_then(|l| l.local_addr().ok())
     }
 
     /// Whether connections are served over TLS.
@@ -406,6 +442,22 @@ impl Server {
     /// Serves until `shutdown` completes, then finishes in-flight requests
     /// and stops the background duties (the audit log written to the end).
     pub async fn run_until(self, shutdown: impl Future<Output = ()>) {
+        let metrics = match (self.metrics_listener, self.harbor.state()) {
+            (Some(listener), Some(state)) => {
+                let app = axum::Router::new()
+                    .route(
+                        &self.config.metric.path,
+                        axum::routing::get(metrics::scrape),
+                    )
+                    .with_state(state.clone());
+                Some(tokio::spawn(async move {
+                    if let Err(e) = axum::serve(listener, app).await {
+                        tracing::error!(error = %e, "serving metrics failed");
+                    }
+                }))
+            }
+            _ => None,
+        };
         let (router, duties) = self.harbor.into_parts();
         let running = duties.start().await;
         serve::serve(
@@ -418,5 +470,8 @@ impl Server {
         )
         .await;
         running.stop().await;
+        if let Some(m) = metrics {
+            m.abort();
+        }
     }
 }

@@ -12,7 +12,7 @@ use harbor_core::Registry;
 use crate::app::AppState;
 use crate::auth::{self, GuardState};
 use crate::events::{self, V2Hooks};
-use crate::{api, health, load, oci};
+use crate::{api, health, load, metrics, oci};
 
 /// The `/v2/` routes over `registry`, without layers.
 fn v2(registry: Registry) -> Router {
@@ -68,8 +68,9 @@ pub(crate) fn harbor(state: AppState) -> Router {
         )))
         .method_not_allowed_fallback(method_not_allowed)
         .fallback(not_found)
-        .with_state(state)
+        .with_state(state.clone())
         .merge(v2)
+        .layer(from_fn_with_state(state.metrics.clone(), metrics::record))
         .layer(from_fn(request_id))
 }
 

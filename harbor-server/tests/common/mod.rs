@@ -31,6 +31,8 @@ pub struct TestServer {
     pub connections: harbor_server::sendfile::Connections,
     /// The engine behind the server.
     pub registry: harbor_core::Registry,
+    /// Where metrics are served, when enabled.
+    pub metrics: Option<SocketAddr>,
     pub addr: SocketAddr,
     pub base: String,
     pub dir: tempfile::TempDir,
@@ -77,6 +79,7 @@ impl TestServer {
         let replication = server.replication().cloned();
         let connections = server.connections();
         let registry = server.registry().clone();
+        let metrics = server.metrics_addr();
         let scheme = if server.is_tls() { "https" } else { "http" };
         let (tx, rx) = oneshot::channel::<()>();
         let handle = tokio::spawn(server.run_until(async move {
@@ -87,6 +90,7 @@ impl TestServer {
             replication,
             connections,
             registry,
+            metrics,
             addr,
             base: format!("{scheme}://{addr}"),
             dir,

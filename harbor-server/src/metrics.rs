@@ -1,0 +1,388 @@
+//! Prometheus metrics with Harbor's names (`harbor_core_http_request_total`,
+//! `harbor_project_quota_usage_byte`, ...), served on their own port when
+//! `[metric] enabled` (Harbor's `metric` settings).
+//!
+//! Requests are counted as they pass (a few atomic operations each); the
+//! figures about projects are read from the stores only when a scrape asks
+//! for them, so scraping costs the request path nothing.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use harbor_core::{Page, ProjectQuery};
+use prometheus_client::encoding::text::encode;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+
+use crate::app::AppState;
+use crate::oci::{parse_route, Route};
+
+/// `method`, `code` and `operation` of a request.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    method: String,
+    code: String,
+    operation: &'static str,
+}
+
+/// `method` and `operation` of a request.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OperationLabels {
+    method: String,
+    operation: &'static str,
+}
+
+/// `operation` alone.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct InflightLabels {
+    operation: &'static str,
+}
+
+/// A project's name.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ProjectLabels {
+    project_name: String,
+}
+
+/// A project's name and visibility.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RepoLabels {
+    project_name: String,
+    public: String,
+}
+
+/// Whether projects are public.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PublicLabels {
+    public: String,
+}
+
+/// What `harbor_system_info` says.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct InfoLabels {
+    auth_mode: String,
+    harbor_version: String,
+    self_registration: String,
+}
+
+/// The metrics of one server. Cheap to clone; clones share them.
+#[derive(Clone)]
+pub struct Metrics(Arc<Inner>);
+
+struct Inner {
+    registry: Registry,
+    requests: Family<RequestLabels, Counter>,
+    durations: Family<OperationLabels, Histogram>,
+    inflight: Family<InflightLabels, Gauge>,
+    projects: Family<PublicLabels, Gauge>,
+    repos: Family<RepoLabels, Gauge>,
+    members: Family<ProjectLabels, Gauge>,
+    quota_used: Family<ProjectLabels, Gauge>,
+    quota_hard: Family<ProjectLabels, Gauge>,
+    health: Gauge,
+    /// One scrape at a time reads the stores and fills the gauges.
+    scrape: tokio::sync::Mutex<()>,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Metrics")
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// Every metric registered, all at zero.
+    pub fn new() -> Self {
+        let mut registry = Registry::default();
+        let requests = Family::<RequestLabels, Counter>::default();
+        registry.register(
+            "harbor_core_http_request",
+            "The total number of requests",
+            requests.clone(),
+        );
+        let durations = Family::<OperationLabels, Histogram>::new_with_constructor(|| {
+            Histogram::new(exponential_buckets(0.000_5, 4.0, 10))
+        });
+        registry.register(
+            "harbor_core_http_request_duration_seconds",
+            "The time requests take until their answer starts",
+            durations.clone(),
+        );
+        let inflight = Family::<InflightLabels, Gauge>::default();
+        registry.register(
+            "harbor_core_http_inflight_requests",
+            "The requests being handled",
+            inflight.clone(),
+        );
+        let projects = Family::<PublicLabels, Gauge>::default();
+        registry.register("harbor_project_total", "The projects", projects.clone());
+        let repos = Family::<RepoLabels, Gauge>::default();
+        registry.register(
+            "harbor_project_repo_total",
+            "The repositories of each project",
+            repos.clone(),
+        );
+        let members = Family::<ProjectLabels, Gauge>::default();
+        registry.register(
+            "harbor_project_member_total",
+            "The members of each project",
+            members.clone(),
+        );
+        let quota_used = Family::<ProjectLabels, Gauge>::default();
+        registry.register(
+            "harbor_project_quota_usage_byte",
+            "The storage each project uses",
+            quota_used.clone(),
+        );
+        let quota_hard = Family::<ProjectLabels, Gauge>::default();
+        registry.register(
+            "harbor_project_quota_byte",
+            "The storage limit of each project (-1: none)",
+            quota_hard.clone(),
+        );
+        let health = Gauge::default();
+        registry.register(
+            "harbor_health",
+            "1 when the metadata store answered the last scrape",
+            health.clone(),
+        );
+        let info = Family::<InfoLabels, Gauge>::default();
+        registry.register(
+            "harbor_system_info",
+            "Information about this server",
+            info.clone(),
+        );
+        info.get_or_create(&InfoLabels {
+            auth_mode: "db_auth".into(),
+            harbor_version: concat!("v", env!("CARGO_PKG_VERSION"), "-harbor-rs").into(),
+            self_registration: "false".into(),
+        })
+        .set(1);
+        Metrics(Arc::new(Inner {
+            registry,
+            requests,
+            durations,
+            inflight,
+            projects,
+            repos,
+            members,
+            quota_used,
+            quota_hard,
+            health,
+            scrape: tokio::sync::Mutex::new(()),
+        }))
+    }
+
+    /// The text exposition of every metric, with the project figures read
+    /// from the stores of `state` now.
+    pub async fn render(&self, state: &AppState) -> String {
+        let _one = self.0.scrape.lock().await;
+        let healthy = self.refresh_projects(state).await.is_ok();
+        self.0.health.set(i64::from(healthy));
+        let mut out = String::new();
+        if encode(&mut out, &self.0.registry).is_err() {
+            out.clear();
+        }
+        out
+    }
+
+    async fn refresh_projects(&self, state: &AppState) -> harbor_core::Result<()> {
+        let inner = &self.0;
+        let identity = &state.auth.identity;
+        let mut all = Vec::new();
+        let mut page = Page {
+            page: 1,
+            page_size: 500,
+        };
+        loop {
+            let (list, total) = identity
+                .list_projects(&ProjectQuery::default(), page)
+                .await?;
+            let n = list.len() as u64;
+            all.extend(list);
+            if n == 0 || all.len() as u64 >= total {
+                break;
+            }
+            page.page += 1;
+        }
+        inner.projects.clear();
+        inner.repos.clear();
+        inner.members.clear();
+        inner.quota_used.clear();
+        inner.quota_hard.clear();
+        let one = Page {
+            page: 1,
+            page_size: 1,
+        };
+        for p in &all {
+            let public = p.public.to_string();
+            inner
+                .projects
+                .get_or_create(&PublicLabels {
+                    public: public.clone(),
+                })
+                .inc();
+            let (_, repos) = state
+                .registry
+                .meta_store()
+                .repositories_with_prefix(&format!("{}/", p.name), None, one)
+                .await?;
+            inner
+                .repos
+                .get_or_create(&RepoLabels {
+                    project_name: p.name.clone(),
+                    public,
+                })
+                .set(i64::try_from(repos).unwrap_or(i64::MAX));
+            let members = identity.list_members(p.id).await?.len();
+            let name = ProjectLabels {
+                project_name: p.name.clone(),
+            };
+            inner
+                .members
+                .get_or_create(&name)
+                .set(i64::try_from(members).unwrap_or(i64::MAX));
+            if let Some(quotas) = &state.quotas {
+                let q = quotas.store.quota(&p.name).await?;
+                let used = q.as_ref().map_or(0, |q| q.used);
+                let hard = q.and_then(|q| q.limit);
+                inner
+                    .quota_used
+                    .get_or_create(&name)
+                    .set(i64::try_from(used).unwrap_or(i64::MAX));
+                inner
+                    .quota_hard
+                    .get_or_create(&name)
+                    .set(hard.map_or(-1, |h| i64::try_from(h).unwrap_or(i64::MAX)));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// What a request is, for the `operation` label: the `/v2/` route, or the
+/// kind of API resource.
+fn operation(path: &str) -> &'static str {
+    if let Some(route) = parse_route(path) {
+        return match route {
+            Route::Base => "v2_base",
+            Route::Catalog => "catalog",
+            Route::Tags(_) => "tags",
+            Route::Manifest(..) => "manifest",
+            Route::Blob(..) => "blob",
+            Route::UploadStart(_) | Route::Upload(..) => "blob_upload",
+            Route::Referrers(..) => "referrers",
+        };
+    }
+    if path.starts_with("/service/token") {
+        return "token";
+    }
+    let Some(api) = path.strip_prefix("/api/v2.0/") else {
+        return "other";
+    };
+    if api.contains("/artifacts") {
+        "api_artifact"
+    } else if api.contains("/repositories") {
+        "api_repository"
+    } else if api.starts_with("projects") {
+        "api_project"
+    } else if api.starts_with("users") {
+        "api_user"
+    } else if api.starts_with("replication") || api.starts_with("registries") {
+        "api_replication"
+    } else if api.starts_with("system/gc") {
+        "api_gc"
+    } else if api.starts_with("quotas") {
+        "api_quota"
+    } else {
+        "api_other"
+    }
+}
+
+/// A request in flight, uncounted when it ends however it ends.
+struct InflightGuard(Gauge);
+
+impl Drop for InflightGuard {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
+/// Counts each request, its duration until its answer starts, and those in
+/// flight.
+pub async fn record(State(metrics): State<Metrics>, req: Request, next: Next) -> Response {
+    let operation = operation(req.uri().path());
+    let method = req.method().as_str().to_owned();
+    let gauge = metrics
+        .0
+        .inflight
+        .get_or_create(&InflightLabels { operation })
+        .clone();
+    gauge.inc();
+    let _inflight = InflightGuard(gauge);
+    let started = Instant::now();
+    let resp = next.run(req).await;
+    metrics
+        .0
+        .durations
+        .get_or_create(&OperationLabels {
+            method: method.clone(),
+            operation,
+        })
+        .observe(started.elapsed().as_secs_f64());
+    metrics
+        .0
+        .requests
+        .get_or_create(&RequestLabels {
+            method,
+            code: resp.status().as_u16().to_string(),
+            operation,
+        })
+        .inc();
+    resp
+}
+
+/// The exposition, for the metrics listener.
+pub async fn scrape(State(state): State<AppState>) -> Response {
+    let text = state.metrics.render(&state).await;
+    let mut resp = (StatusCode::OK, text).into_response();
+    resp.headers_mut().insert(
+        "content-type",
+        HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),
+    );
+    resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_are_labelled_by_what_they_do() {
+        assert_eq!(operation("/v2/library/app/manifests/v1"), "manifest");
+        assert_eq!(operation("/v2/library/app/blobs/uploads/"), "blob_upload");
+        assert_eq!(operation("/v2/"), "v2_base");
+        assert_eq!(operation("/service/token"), "token");
+        assert_eq!(
+            operation("/api/v2.0/projects/p/repositories/r/artifacts/v1"),
+            "api_artifact"
+        );
+        assert_eq!(operation("/api/v2.0/projects"), "api_project");
+        assert_eq!(operation("/api/v2.0/quotas/1"), "api_quota");
+        assert_eq!(operation("/metrics"), "other");
+    }
+}

@@ -1,0 +1,162 @@
+//! Prometheus metrics on their own port (`[metric]`), scraped and parsed
+//! with a Prometheus text-format parser: Harbor's metric names, values that
+//! follow known traffic (a skopeo push, a project with a limit), and
+//! nothing served when metrics are off.
+//!
+//! skopeo must be installed (CI installs it); this test fails without it.
+// A test: a missing header or id is a failure to report, as unwrap does.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use common::layout;
+use common::skopeo::{creds, docker, Skopeo};
+use common::{request, TestServer, ADMIN_PASSWORD};
+use prometheus_parse::{Scrape, Value};
+use serde_json::json;
+
+async fn scrape(s: &TestServer) -> Scrape {
+    let addr = s.metrics.expect("metrics are on");
+    let r = request("GET", &format!("http://{addr}/metrics"), &[], "").await;
+    assert_eq!(r.status, 200);
+    let text = String::from_utf8(r.body.to_vec()).unwrap();
+    // The parser reads Prometheus' text format; OpenMetrics' end marker is
+    // the one line it does not know.
+    let lines = text
+        .lines()
+        .filter(|l| *l != "# EOF")
+        .map(|l| Ok(l.to_owned()));
+    Scrape::parse(lines).unwrap()
+}
+
+/// The value of `name` whose labels include `labels`.
+fn value(s: &Scrape, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    s.samples
+        .iter()
+        .filter(|m| m.metric == name)
+        .find(|m| labels.iter().all(|(k, v)| m.labels.get(k) == Some(*v)))
+        .map(|m| match m.value {
+            Value::Counter(v) | Value::Gauge(v) | Value::Untyped(v) => v,
+            _ => f64::NAN,
+        })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_follow_traffic_and_projects() {
+    let s = TestServer::start_in(tempfile::tempdir().unwrap(), |c| {
+        c.auth.mode = harbor_server::config::AuthMode::Token;
+        c.auth.admin_password = Some(ADMIN_PASSWORD.into());
+        c.metric.enabled = true;
+        c.metric.port = 0;
+    })
+    .await;
+    let before = scrape(&s).await;
+    assert_eq!(value(&before, "harbor_health", &[]), Some(1.0));
+    assert_eq!(
+        value(&before, "harbor_system_info", &[("auth_mode", "db_auth")]),
+        Some(1.0)
+    );
+    assert_eq!(
+        value(&before, "harbor_project_total", &[("public", "true")]),
+        Some(1.0)
+    );
+
+    let img = layout::three_layer_image(3);
+    Skopeo::new()
+        .push(
+            &img,
+            &docker(&s.host(), "library/app:v1"),
+            Some(&creds("admin", ADMIN_PASSWORD)),
+        )
+        .await
+        .1
+        .assert_success();
+    let r = s
+        .send(
+            "POST",
+            "/api/v2.0/projects",
+            &[
+                ("authorization", common::admin_auth().as_str()),
+                ("content-type", "application/json"),
+            ],
+            json!({"project_name": "team", "storage_limit": 5000}).to_string(),
+        )
+        .await;
+    assert_eq!(r.status, 201);
+
+    let after = scrape(&s).await;
+    let manifests = value(
+        &after,
+        "harbor_core_http_request_total",
+        &[
+            ("method", "PUT"),
+            ("code", "201"),
+            ("operation", "manifest"),
+        ],
+    );
+    assert_eq!(manifests, Some(1.0), "one manifest pushed");
+    assert!(
+        value(
+            &after,
+            "harbor_core_http_request_total",
+            &[
+                ("method", "POST"),
+                ("code", "201"),
+                ("operation", "api_project")
+            ],
+        ) == Some(1.0)
+    );
+    assert_eq!(
+        value(&after, "harbor_project_total", &[("public", "false")]),
+        Some(1.0)
+    );
+    assert_eq!(
+        value(
+            &after,
+            "harbor_project_repo_total",
+            &[("project_name", "library")]
+        ),
+        Some(1.0)
+    );
+    let usage: usize = img.blobs().iter().map(|b| b.len()).sum::<usize>() + img.manifest.len();
+    assert_eq!(
+        value(
+            &after,
+            "harbor_project_quota_usage_byte",
+            &[("project_name", "library")]
+        ),
+        Some(usage as f64),
+        "the project's usage"
+    );
+    assert_eq!(
+        value(
+            &after,
+            "harbor_project_quota_byte",
+            &[("project_name", "team")]
+        ),
+        Some(5000.0)
+    );
+    assert_eq!(
+        value(
+            &after,
+            "harbor_project_member_total",
+            &[("project_name", "team")]
+        ),
+        Some(1.0),
+        "its creator"
+    );
+    assert!(after
+        .samples
+        .iter()
+        .any(|m| m.metric == "harbor_core_http_request_duration_seconds_count"));
+    assert!(after
+        .samples
+        .iter()
+        .any(|m| m.metric == "harbor_core_http_inflight_requests"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_are_off_by_default() {
+    let s = TestServer::start_with_auth().await;
+    assert!(s.metrics.is_none());
+}
