@@ -203,7 +203,8 @@ impl BusyProbe {
         BusyProbe(Arc::new(busy))
     }
 
-    fn busy(&self) -> bool {
+    /// What the probe says now.
+    pub fn busy(&self) -> bool {
         (self.0)()
     }
 }

@@ -47,7 +47,6 @@ use crate::auth::{AuthState, Realm};
 use crate::config::UploadPurging;
 use crate::error::ServerError;
 use crate::gc::GcService;
-use crate::load::InFlight;
 use crate::metrics::Metrics;
 use crate::quota::{QuotaSettings, Quotas};
 use crate::settings::{Settings, SystemSettings};
@@ -68,8 +67,6 @@ pub struct AppState {
     pub gc: Option<Arc<GcService>>,
     /// Project storage quotas, when a `QuotaStore` was given.
     pub quotas: Option<Arc<Quotas>>,
-    /// `/v2/` requests being served, which garbage collection gives way to.
-    pub in_flight: InFlight,
     /// System settings (`/configurations`) in force.
     pub settings: Settings,
     /// Prometheus metrics.
@@ -317,7 +314,7 @@ impl HarborBuilder {
                 self.leases.clone(),
             )
         });
-        let in_flight = InFlight::default();
+        let metrics = Metrics::new();
         let gc = self.jobs.map(|jobs| {
             // Runs end abandoned uploads as the upload purging would.
             let uploads = self
@@ -330,7 +327,7 @@ impl HarborBuilder {
                 self.leases.clone(),
                 self.gc_time_window,
                 uploads,
-                Some(in_flight.probe()),
+                Some(metrics.busy_probe()),
             )
         });
         let settings = {
@@ -356,9 +353,8 @@ impl HarborBuilder {
             replication: replication.clone(),
             gc: gc.clone(),
             quotas: self.quotas.map(Arc::new),
-            in_flight,
             settings: settings.clone(),
-            metrics: Metrics::new(),
+            metrics,
         };
         Ok(Harbor {
             router: crate::router::harbor(state.clone()),

@@ -52,7 +52,6 @@ mod error;
 pub mod events;
 pub mod gc;
 pub mod health;
-pub mod load;
 pub mod metrics;
 pub mod oci;
 pub mod quota;

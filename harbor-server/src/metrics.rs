@@ -4,8 +4,11 @@
 //!
 //! Requests are counted as they pass (a few atomic operations each); the
 //! figures about projects are read from the stores only when a scrape asks
-//! for them, so scraping costs the request path nothing.
+//! for them, so scraping costs the request path nothing. The same layer
+//! keeps the count of `/v2/` requests in flight that garbage collection
+//! gives way to ([`Metrics::busy_probe`]).
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -13,7 +16,7 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use harbor_core::{Page, ProjectQuery};
+use harbor_core::{BusyProbe, Page, ProjectQuery};
 use prometheus_client::encoding::text::encode;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -88,6 +91,8 @@ struct Inner {
     quota_used: Family<ProjectLabels, Gauge>,
     quota_hard: Family<ProjectLabels, Gauge>,
     health: Gauge,
+    /// `/v2/` requests being handled, for [`Metrics::busy_probe`].
+    registry_inflight: AtomicUsize,
     /// One scrape at a time reads the stores and fills the gauges.
     scrape: tokio::sync::Mutex<()>,
 }
@@ -183,8 +188,16 @@ impl Metrics {
             quota_used,
             quota_hard,
             health,
+            registry_inflight: AtomicUsize::new(0),
             scrape: tokio::sync::Mutex::new(()),
         }))
+    }
+
+    /// Whether `/v2/` requests are being handled: what garbage collection
+    /// gives way to.
+    pub fn busy_probe(&self) -> BusyProbe {
+        let metrics = self.clone();
+        BusyProbe::new(move || metrics.0.registry_inflight.load(Ordering::Relaxed) > 0)
     }
 
     /// The text exposition of every metric, with the project figures read
@@ -313,18 +326,28 @@ fn operation(path: &str) -> &'static str {
     }
 }
 
-/// A request in flight, uncounted when it ends however it ends.
-struct InflightGuard(Gauge);
+/// A request in flight, uncounted when it ends however it ends (a client
+/// that hangs up drops the handler, and this with it).
+struct InflightGuard {
+    gauge: Gauge,
+    /// Also counted among the `/v2/` requests in flight.
+    registry: Option<Metrics>,
+}
 
 impl Drop for InflightGuard {
     fn drop(&mut self) {
-        self.0.dec();
+        self.gauge.dec();
+        if let Some(m) = &self.registry {
+            m.0.registry_inflight.fetch_sub(1, Ordering::Relaxed);
+        }
     }
 }
 
 /// Counts each request, its duration until its answer starts, and those in
-/// flight.
+/// flight (an upload's body is read before the answer; a download's body
+/// streams after, uncounted).
 pub async fn record(State(metrics): State<Metrics>, req: Request, next: Next) -> Response {
+    let registry = parse_route(req.uri().path()).is_some();
     let operation = operation(req.uri().path());
     let method = req.method().as_str().to_owned();
     let gauge = metrics
@@ -333,7 +356,13 @@ pub async fn record(State(metrics): State<Metrics>, req: Request, next: Next) ->
         .get_or_create(&InflightLabels { operation })
         .clone();
     gauge.inc();
-    let _inflight = InflightGuard(gauge);
+    if registry {
+        metrics.0.registry_inflight.fetch_add(1, Ordering::Relaxed);
+    }
+    let _inflight = InflightGuard {
+        gauge,
+        registry: registry.then(|| metrics.clone()),
+    };
     let started = Instant::now();
     let resp = next.run(req).await;
     metrics
@@ -384,5 +413,30 @@ mod tests {
         assert_eq!(operation("/api/v2.0/projects"), "api_project");
         assert_eq!(operation("/api/v2.0/quotas/1"), "api_quota");
         assert_eq!(operation("/metrics"), "other");
+    }
+
+    #[test]
+    fn the_busy_probe_follows_registry_requests_in_flight() {
+        let metrics = Metrics::new();
+        let probe = metrics.busy_probe();
+        assert!(!probe.busy());
+        let guard = |registry: bool| {
+            if registry {
+                metrics.0.registry_inflight.fetch_add(1, Ordering::Relaxed);
+            }
+            InflightGuard {
+                gauge: Gauge::default(),
+                registry: registry.then(|| metrics.clone()),
+            }
+        };
+        let api = guard(false);
+        assert!(!probe.busy(), "API requests do not count");
+        let one = guard(true);
+        let two = guard(true);
+        drop(one);
+        assert!(probe.busy(), "one still in flight");
+        drop(two);
+        drop(api);
+        assert!(!probe.busy());
     }
 }

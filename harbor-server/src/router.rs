@@ -12,7 +12,7 @@ use harbor_core::Registry;
 use crate::app::AppState;
 use crate::auth::{self, GuardState};
 use crate::events::{self, V2Hooks};
-use crate::{api, health, load, metrics, oci};
+use crate::{api, health, metrics, oci};
 
 /// The `/v2/` routes over `registry`, without layers.
 fn v2(registry: Registry) -> Router {
@@ -54,8 +54,7 @@ pub(crate) fn harbor(state: AppState) -> Router {
             },
             auth::guard,
         ))
-        .layer(from_fn(oci::api_version_header))
-        .layer(from_fn_with_state(state.in_flight.clone(), load::count));
+        .layer(from_fn(oci::api_version_header));
     Router::new()
         .route("/api/v2.0/health", get(health::health))
         .route(

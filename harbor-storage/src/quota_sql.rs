@@ -1,4 +1,4 @@
-//! SQL both metadata backends share for quotas.
+//! What both metadata backends share for quotas.
 
 use harbor_core::QuotaSort;
 
@@ -16,4 +16,10 @@ pub(crate) fn order(sort: QuotaSort) -> &'static str {
         QuotaSort::UpdatedAscending => "updated_at, id",
         QuotaSort::UpdatedDescending => "updated_at DESC, id DESC",
     }
+}
+
+/// The project a repository belongs to: its first name component, as
+/// `RepositoryName::first_component` reads it.
+pub(crate) fn project_of(repo: &str) -> &str {
+    repo.split('/').next().unwrap_or(repo)
 }

@@ -19,11 +19,7 @@ use tokio_postgres::Row;
 
 use super::{from_ms, pg, sql_limit, sql_offset, unsigned, PgStore};
 use crate::error::StorageError;
-
-/// The project a repository belongs to: its first name component.
-pub(super) fn project_of(repo: &str) -> &str {
-    repo.split('/').next().unwrap_or(repo)
-}
+pub(super) use crate::quota_sql::project_of;
 
 /// Whether repository `r` belongs to project `$1`.
 const IN_PROJECT: &str = "(r.name = $1 OR starts_with(r.name, $1 || '/'))";

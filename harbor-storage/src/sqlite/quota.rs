@@ -9,11 +9,7 @@ use rusqlite::{params, Connection, OptionalExtension, Row, Transaction};
 
 use super::{from_ms, now_ms, sql_limit, sql_offset, SqliteMetaStore};
 use crate::error::StorageError;
-
-/// The project a repository belongs to: its first name component.
-pub(super) fn project_of(repo: &str) -> &str {
-    repo.split('/').next().unwrap_or(repo)
-}
+pub(super) use crate::quota_sql::project_of;
 
 /// Whether repository `r` belongs to project `:project`.
 const IN_PROJECT: &str =
