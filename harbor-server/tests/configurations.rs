@@ -16,21 +16,11 @@ use common::{Resp, TestServer, ADMIN_PASSWORD};
 use serde_json::{json, Value};
 
 async fn call(s: &TestServer, auth: &str, method: &str, path: &str, body: Option<Value>) -> Resp {
-    let text = body.map(|b| b.to_string()).unwrap_or_default();
-    s.send(
-        method,
-        path,
-        &[
-            ("authorization", auth),
-            ("content-type", "application/json"),
-        ],
-        text,
-    )
-    .await
+    common::json_call(&format!("{}{path}", s.base), auth, method, body).await
 }
 
 async fn api(s: &TestServer, method: &str, path: &str, body: Option<Value>) -> Resp {
-    call(s, &common::admin_auth(), method, path, body).await
+    common::admin_call(&format!("{}{path}", s.base), method, body).await
 }
 
 async fn configurations(s: &TestServer) -> Value {

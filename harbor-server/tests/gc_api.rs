@@ -33,18 +33,7 @@ async fn server() -> TestServer {
 }
 
 async fn api(s: &TestServer, method: &str, path: &str, body: Option<Value>) -> Resp {
-    let auth = common::admin_auth();
-    let text = body.map(|b| b.to_string()).unwrap_or_default();
-    s.send(
-        method,
-        path,
-        &[
-            ("authorization", auth.as_str()),
-            ("content-type", "application/json"),
-        ],
-        text,
-    )
-    .await
+    common::admin_call(&format!("{}{path}", s.base), method, body).await
 }
 
 fn image(seed: u64, shared: &[u8]) -> Image {

@@ -15,7 +15,7 @@ use std::time::Duration;
 use common::layout;
 use common::process::ServerProcess;
 use common::skopeo::{creds, docker, Skopeo};
-use common::{basic, request, Resp, ADMIN_PASSWORD};
+use common::{Resp, ADMIN_PASSWORD};
 use serde_json::{json, Value};
 
 /// Unreferenced blobs put beside the image: enough that a run takes a few
@@ -28,18 +28,7 @@ const ENV: &[(&str, &str)] = &[
 ];
 
 async fn api(s: &ServerProcess, method: &str, path: &str, body: Option<Value>) -> Resp {
-    let auth = basic("admin", ADMIN_PASSWORD);
-    let text = body.map(|b| b.to_string()).unwrap_or_default();
-    request(
-        method,
-        &s.url(path),
-        &[
-            ("authorization", auth.as_str()),
-            ("content-type", "application/json"),
-        ],
-        text,
-    )
-    .await
+    common::admin_call(&s.url(path), method, body).await
 }
 
 /// Where the file system blob store keeps blob `hex` under `data`.

@@ -21,7 +21,7 @@ use std::time::Duration;
 use common::layout::{self, Image};
 use common::process::ServerProcess;
 use common::skopeo::{creds, docker, Skopeo};
-use common::{basic, request, Resp, ADMIN_PASSWORD};
+use common::{Resp, ADMIN_PASSWORD};
 use futures::TryStreamExt;
 use harbor_core::BlobStore;
 use serde_json::{json, Value};
@@ -38,18 +38,7 @@ struct Target {
 }
 
 async fn api(s: &ServerProcess, method: &str, path: &str, body: Option<Value>) -> Resp {
-    let auth = basic("admin", ADMIN_PASSWORD);
-    let text = body.map(|b| b.to_string()).unwrap_or_default();
-    request(
-        method,
-        &s.url(path),
-        &[
-            ("authorization", auth.as_str()),
-            ("content-type", "application/json"),
-        ],
-        text,
-    )
-    .await
+    common::admin_call(&s.url(path), method, body).await
 }
 
 /// Runs one collection to its end; its status.

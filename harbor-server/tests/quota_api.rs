@@ -35,21 +35,11 @@ async fn server_in(dir: tempfile::TempDir) -> TestServer {
 }
 
 async fn call(s: &TestServer, auth: &str, method: &str, path: &str, body: Option<Value>) -> Resp {
-    let text = body.map(|b| b.to_string()).unwrap_or_default();
-    s.send(
-        method,
-        path,
-        &[
-            ("authorization", auth),
-            ("content-type", "application/json"),
-        ],
-        text,
-    )
-    .await
+    common::json_call(&format!("{}{path}", s.base), auth, method, body).await
 }
 
 async fn api(s: &TestServer, method: &str, path: &str, body: Option<Value>) -> Resp {
-    call(s, &common::admin_auth(), method, path, body).await
+    common::admin_call(&format!("{}{path}", s.base), method, body).await
 }
 
 fn image(seed: u64, shared: &[u8], own_len: usize) -> Image {

@@ -471,6 +471,32 @@ pub fn admin_auth() -> String {
     basic("admin", ADMIN_PASSWORD)
 }
 
+/// A management API call to `url` with a JSON body (or none) as `auth`
+/// (an `Authorization` value).
+pub async fn json_call(
+    url: &str,
+    auth: &str,
+    method: &str,
+    body: Option<serde_json::Value>,
+) -> Resp {
+    let text = body.map(|b| b.to_string()).unwrap_or_default();
+    request(
+        method,
+        url,
+        &[
+            ("authorization", auth),
+            ("content-type", "application/json"),
+        ],
+        text,
+    )
+    .await
+}
+
+/// [`json_call`] as `admin`.
+pub async fn admin_call(url: &str, method: &str, body: Option<serde_json::Value>) -> Resp {
+    json_call(url, &admin_auth(), method, body).await
+}
+
 /// A repository name the test knows to be valid.
 pub fn repo(s: &str) -> harbor_core::RepositoryName {
     harbor_core::RepositoryName::parse(s).unwrap_or_else(|e| panic!("{s}: {e}"))
