@@ -45,6 +45,7 @@ pub mod quota;
 pub mod registry;
 pub mod replication;
 pub mod settings;
+pub mod webhook;
 
 pub use blob_store::{
     bytes_stream, BlobStore, ByteRange, ByteStream, LocalFile, StoredBlob, UploadInfo,
@@ -76,3 +77,8 @@ pub use replication::{
     TaskOperation, TaskRecord, TriggerKind,
 };
 pub use settings::{LocalSettings, SettingValues, SettingsStore};
+pub use webhook::{
+    AttemptOutcome, DeliveryStatus, LastTrigger, NewDelivery, NewWebhookExecution, NotifyType,
+    PayloadFormat, WebhookEventType, WebhookExecution, WebhookPolicy, WebhookStore, WebhookTarget,
+    WebhookTask,
+};

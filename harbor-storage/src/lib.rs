@@ -49,6 +49,8 @@ mod quota_sql;
 pub mod s3;
 #[cfg(feature = "sqlite")]
 mod sqlite;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod webhook_sql;
 
 pub use error::StorageError;
 pub use fs_blob::FsBlobStore;

@@ -3,7 +3,9 @@
 use harbor_storage::conformance::blob_store;
 use harbor_storage::conformance::lease;
 #[cfg(feature = "sqlite")]
-use harbor_storage::conformance::{gc, identity, jobs, meta_store, quota, replication, settings};
+use harbor_storage::conformance::{
+    gc, identity, jobs, meta_store, quota, replication, settings, webhook,
+};
 #[cfg(feature = "sqlite")]
 use harbor_storage::SqliteMetaStore;
 use harbor_storage::{FsBlobStore, MemoryBlobStore};
@@ -60,6 +62,12 @@ async fn sqlite_passes_the_quota_suite_beside_the_other_suites() {
 #[tokio::test]
 async fn sqlite_passes_the_settings_suite() {
     settings::run_all(&SqliteMetaStore::in_memory().unwrap()).await;
+}
+
+#[tokio::test]
+async fn sqlite_passes_the_webhook_suite() {
+    let store = SqliteMetaStore::in_memory().unwrap();
+    webhook::run_all(&store, &store).await;
 }
 
 #[cfg(feature = "sqlite")]

@@ -13,7 +13,7 @@ use harbor_core::{
     RepositoryName, Tag,
 };
 use harbor_storage::conformance::{
-    gc, identity, jobs, lease, meta_store, quota, replication, settings,
+    gc, identity, jobs, lease, meta_store, quota, replication, settings, webhook,
 };
 use harbor_storage::postgres::testing::TempCluster;
 use harbor_storage::{PgStore, StorageError};
@@ -75,6 +75,12 @@ async fn two_instances_racing_pushes_into_one_project_never_pass_its_limit() {
 async fn postgres_passes_the_settings_suite() {
     let (store, _) = fresh_store().await;
     settings::run_all(&store).await;
+}
+
+#[tokio::test]
+async fn postgres_passes_the_webhook_suite() {
+    let (store, _) = fresh_store().await;
+    webhook::run_all(&store, &store).await;
 }
 
 #[tokio::test]

@@ -33,6 +33,7 @@ pub mod meta_store;
 pub mod quota;
 pub mod replication;
 pub mod settings;
+pub mod webhook;
 
 /// Unwraps a result inside a suite, panicking with the step that failed.
 fn ok<T, E: std::fmt::Display>(step: &str, r: Result<T, E>) -> T {

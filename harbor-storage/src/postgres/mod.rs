@@ -32,6 +32,7 @@ mod quota;
 mod replication;
 mod schema;
 mod settings;
+mod webhook;
 #[cfg(feature = "conformance")]
 pub mod testing;
 

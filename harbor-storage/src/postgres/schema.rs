@@ -265,6 +265,49 @@ const MIGRATIONS: &[&str] = &[
         value TEXT NOT NULL
     );
     "#,
+    // 8: webhook policies and the durable queue of their deliveries: an
+    // execution per event and policy, a task per target; `due_at` is when a
+    // pending task is next tried or when a running task's lease runs out.
+    r#"
+    CREATE TABLE webhook_policies (
+        id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        project_id BIGINT NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+        name TEXT NOT NULL,
+        description TEXT NOT NULL,
+        targets TEXT NOT NULL,
+        event_types TEXT NOT NULL,
+        creator TEXT NOT NULL,
+        enabled BOOLEAN NOT NULL,
+        created_at BIGINT NOT NULL,
+        updated_at BIGINT NOT NULL,
+        UNIQUE (project_id, name)
+    );
+    CREATE TABLE webhook_executions (
+        id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        policy_id BIGINT NOT NULL REFERENCES webhook_policies(id) ON DELETE CASCADE,
+        event_type TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        status TEXT NOT NULL,
+        start_time BIGINT NOT NULL,
+        end_time BIGINT
+    );
+    CREATE INDEX webhook_executions_policy ON webhook_executions(policy_id, id);
+    CREATE TABLE webhook_tasks (
+        id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        execution_id BIGINT NOT NULL REFERENCES webhook_executions(id) ON DELETE CASCADE,
+        target TEXT NOT NULL,
+        body TEXT NOT NULL,
+        content_type TEXT NOT NULL,
+        status TEXT NOT NULL,
+        run_count INTEGER NOT NULL,
+        due_at BIGINT NOT NULL,
+        log TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        updated_at BIGINT NOT NULL
+    );
+    CREATE INDEX webhook_tasks_execution ON webhook_tasks(execution_id);
+    CREATE INDEX webhook_tasks_due ON webhook_tasks(due_at) WHERE status IN ('Pending', 'Running');
+    "#,
 ];
 
 /// The schema version this build writes.

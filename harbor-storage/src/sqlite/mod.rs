@@ -15,6 +15,7 @@ mod quota;
 mod replication;
 mod schema;
 mod settings;
+mod webhook;
 
 use std::collections::BTreeMap;
 use std::path::Path;

@@ -257,6 +257,49 @@ const MIGRATIONS: &[&str] = &[
         value TEXT NOT NULL
     ) WITHOUT ROWID;
     "#,
+    // 10: webhook policies and the durable queue of their deliveries: an
+    // execution per event and policy, a task per target; `due_at` is when a
+    // pending task is next tried or when a running task's lease runs out.
+    r#"
+    CREATE TABLE webhook_policies (
+        id INTEGER PRIMARY KEY,
+        project_id INTEGER NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+        name TEXT NOT NULL,
+        description TEXT NOT NULL,
+        targets TEXT NOT NULL,
+        event_types TEXT NOT NULL,
+        creator TEXT NOT NULL,
+        enabled INTEGER NOT NULL,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
+        UNIQUE (project_id, name)
+    );
+    CREATE TABLE webhook_executions (
+        id INTEGER PRIMARY KEY,
+        policy_id INTEGER NOT NULL REFERENCES webhook_policies(id) ON DELETE CASCADE,
+        event_type TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        status TEXT NOT NULL,
+        start_time INTEGER NOT NULL,
+        end_time INTEGER
+    );
+    CREATE INDEX webhook_executions_policy ON webhook_executions(policy_id, id);
+    CREATE TABLE webhook_tasks (
+        id INTEGER PRIMARY KEY,
+        execution_id INTEGER NOT NULL REFERENCES webhook_executions(id) ON DELETE CASCADE,
+        target TEXT NOT NULL,
+        body TEXT NOT NULL,
+        content_type TEXT NOT NULL,
+        status TEXT NOT NULL,
+        run_count INTEGER NOT NULL,
+        due_at INTEGER NOT NULL,
+        log TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL
+    );
+    CREATE INDEX webhook_tasks_execution ON webhook_tasks(execution_id);
+    CREATE INDEX webhook_tasks_due ON webhook_tasks(due_at) WHERE status IN ('Pending', 'Running');
+    "#,
 ];
 
 /// The schema version this build writes.
