@@ -33,6 +33,8 @@ pub enum Resource {
     Tag,
     /// Its robot accounts.
     Robot,
+    /// Its webhook policies (Harbor's `notification-policy`).
+    NotificationPolicy,
 }
 
 /// An action on a resource.
@@ -56,7 +58,7 @@ pub enum Action {
 }
 
 /// Every resource, for tests and permission listings.
-pub const RESOURCES: [Resource; 8] = [
+pub const RESOURCES: [Resource; 9] = [
     Resource::Project,
     Resource::Member,
     Resource::Metadata,
@@ -65,6 +67,7 @@ pub const RESOURCES: [Resource; 8] = [
     Resource::Artifact,
     Resource::Tag,
     Resource::Robot,
+    Resource::NotificationPolicy,
 ];
 
 /// Every action.
@@ -88,6 +91,8 @@ pub fn role_allows(role: Role, resource: Resource, action: Action) -> bool {
             &[Create, Read, Update, Delete, List]
         }
         (Role::ProjectAdmin, R::Log) => &[List],
+        (Role::ProjectAdmin, R::NotificationPolicy) => &[Create, Read, Update, Delete, List],
+        (Role::Maintainer, R::NotificationPolicy) => &[Read, List],
         (Role::ProjectAdmin | Role::Maintainer, R::Repository) => {
             &[Create, Read, Update, Delete, List, Pull, Push]
         }
@@ -143,6 +148,7 @@ impl Resource {
             Resource::Artifact => "artifact",
             Resource::Tag => "tag",
             Resource::Robot => "robot",
+            Resource::NotificationPolicy => "notification-policy",
         }
     }
 }

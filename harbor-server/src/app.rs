@@ -38,7 +38,7 @@ use harbor_auth::{
 };
 use harbor_core::{
     BlobStore, IdentityStore, JobStore, LeaseStore, LocalLeases, LocalSettings, MetaStore,
-    QuotaStore, Registry, ReplicationStore, SettingsStore,
+    QuotaStore, Registry, ReplicationStore, SettingsStore, WebhookStore,
 };
 use harbor_replicate::{ReplicationService, Replicator, SecretBox, Triggers};
 
@@ -50,6 +50,7 @@ use crate::gc::GcService;
 use crate::metrics::Metrics;
 use crate::quota::{QuotaSettings, Quotas};
 use crate::settings::{Settings, SystemSettings};
+use crate::webhook::{WebhookConfig, WebhookService};
 
 /// The state of a server with Harbor's identity on: what its handlers
 /// extract, each part by itself ([`FromRef`]).
@@ -71,6 +72,8 @@ pub struct AppState {
     pub settings: Settings,
     /// Prometheus metrics.
     pub metrics: Metrics,
+    /// Webhooks, when a `WebhookStore` was given.
+    pub webhooks: Option<Arc<WebhookService>>,
 }
 
 impl FromRef<AppState> for Registry {
@@ -116,6 +119,7 @@ pub struct HarborBuilder {
     gc_time_window: Duration,
     quotas: Option<Quotas>,
     settings: Option<(Arc<dyn SettingsStore>, SystemSettings)>,
+    webhooks: Option<(Arc<dyn WebhookStore>, SecretBox, WebhookConfig)>,
 }
 
 impl std::fmt::Debug for HarborBuilder {
@@ -227,6 +231,20 @@ impl HarborBuilder {
         self
     }
 
+    /// Webhooks (Harbor's project webhook policies): policies and the
+    /// queue of deliveries in `store`, targets' secrets sealed with
+    /// `secrets`, deliveries made as `config` says. Every instance sharing
+    /// `store` takes deliveries from its queue, each delivery by one.
+    pub fn webhooks(
+        mut self,
+        store: Arc<dyn WebhookStore>,
+        secrets: SecretBox,
+        config: WebhookConfig,
+    ) -> Self {
+        self.webhooks = Some((store, secrets, config));
+        self
+    }
+
     /// Garbage collection keeps blobs linked and manifests pushed more
     /// recently than this (Harbor's `time_window`, 2 hours by default): the
     /// longest a client may take between pushing a blob and the manifest
@@ -269,6 +287,11 @@ impl HarborBuilder {
                     "quotas need an identity store (HarborBuilder::identity)".into(),
                 ));
             }
+            if self.webhooks.is_some() {
+                return Err(ServerError::Config(
+                    "webhooks need an identity store (HarborBuilder::identity)".into(),
+                ));
+            }
             return Ok(Harbor {
                 router: crate::router::open(registry.clone()),
                 state: None,
@@ -280,6 +303,7 @@ impl HarborBuilder {
                     replication: None,
                     gc: None,
                     settings: None,
+                    webhooks: None,
                 },
             });
         };
@@ -345,6 +369,15 @@ impl HarborBuilder {
             });
             Settings::new(store, defaults, registry.clone())
         };
+        let webhooks = self.webhooks.map(|(store, secrets, config)| {
+            WebhookService::new(
+                store,
+                identity.clone(),
+                registry.clone(),
+                Arc::new(secrets),
+                config,
+            )
+        });
         let audit_for_duties = audit.clone();
         let state = AppState {
             registry: registry.clone(),
@@ -355,6 +388,7 @@ impl HarborBuilder {
             quotas: self.quotas.map(Arc::new),
             settings: settings.clone(),
             metrics,
+            webhooks: webhooks.clone(),
         };
         Ok(Harbor {
             router: crate::router::harbor(state.clone()),
@@ -367,6 +401,7 @@ impl HarborBuilder {
                 replication,
                 gc,
                 settings: Some(settings),
+                webhooks,
             },
         })
     }
@@ -404,6 +439,7 @@ impl Harbor {
             gc_time_window: harbor_core::gc::DEFAULT_TIME_WINDOW,
             quotas: None,
             settings: None,
+            webhooks: None,
         }
     }
 
@@ -443,6 +479,7 @@ pub struct Duties {
     replication: Option<Arc<ReplicationService>>,
     gc: Option<Arc<GcService>>,
     settings: Option<Settings>,
+    webhooks: Option<Arc<WebhookService>>,
 }
 
 impl Duties {
@@ -523,6 +560,11 @@ impl Duties {
             replication: self.replication,
             gc: self.gc.as_ref().map(GcService::spawn),
             settings: self.settings.as_ref().map(Settings::spawn_refresher),
+            webhooks: self
+                .webhooks
+                .as_ref()
+                .map(WebhookService::spawn)
+                .unwrap_or_default(),
         }
     }
 }
@@ -538,6 +580,7 @@ pub struct RunningDuties {
     replication: Option<Arc<ReplicationService>>,
     gc: Option<tokio::task::JoinHandle<()>>,
     settings: Option<tokio::task::JoinHandle<()>>,
+    webhooks: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl RunningDuties {
@@ -569,6 +612,12 @@ impl RunningDuties {
         if let Some(r) = self.settings {
             r.abort();
             let _ = r.await;
+        }
+        // Deliveries cut here were claimed: their lease runs out and an
+        // instance sends them again.
+        for w in self.webhooks {
+            w.abort();
+            let _ = w.await;
         }
         if let Some((sink, writer)) = self.audit {
             sink.flush().await;

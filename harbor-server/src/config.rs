@@ -27,6 +27,8 @@ pub struct Config {
     pub metric: MetricConfig,
     /// Removal of abandoned upload sessions, as Harbor's `upload_purging`.
     pub upload_purging: UploadPurging,
+    /// Webhook deliveries: attempts, backoff, timeout.
+    pub webhook: crate::webhook::WebhookConfig,
     /// Garbage collection keeps blobs linked and manifests pushed more
     /// recently than this, e.g. `"2h"` (Harbor's default) or `"30s"`
     /// (`HARBOR_GC_TIME_WINDOW`): longer than any push takes between its
@@ -264,6 +266,7 @@ impl Default for Config {
             tls: None,
             upload_purging: UploadPurging::default(),
             metric: MetricConfig::default(),
+            webhook: crate::webhook::WebhookConfig::default(),
             gc_time_window: harbor_core::gc::DEFAULT_TIME_WINDOW,
             storage_per_project: -1,
             read_only: false,
@@ -286,7 +289,7 @@ fn parse_bool(key: &str, v: &str) -> Result<bool, ServerError> {
     }
 }
 
-fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+pub(crate) fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
     let s = String::deserialize(d)?;
     humantime::parse_duration(&s).map_err(serde::de::Error::custom)
 }
@@ -412,6 +415,19 @@ impl Config {
         }
         if let Some(v) = lookup("HARBOR_METRIC_PATH") {
             self.metric.path = v;
+        }
+        if let Some(v) = lookup("HARBOR_WEBHOOK_MAX_ATTEMPTS") {
+            self.webhook.max_attempts = v.parse().ok().filter(|n| *n > 0).ok_or_else(|| {
+                ServerError::Config(format!(
+                    "HARBOR_WEBHOOK_MAX_ATTEMPTS={v:?} is not a positive number"
+                ))
+            })?;
+        }
+        if let Some(v) = lookup("HARBOR_WEBHOOK_BACKOFF") {
+            self.webhook.backoff = dur("HARBOR_WEBHOOK_BACKOFF", v)?;
+        }
+        if let Some(v) = lookup("HARBOR_WEBHOOK_TIMEOUT") {
+            self.webhook.timeout = dur("HARBOR_WEBHOOK_TIMEOUT", v)?;
         }
         if let Some(v) = lookup("HARBOR_READ_ONLY") {
             self.read_only = parse_bool("HARBOR_READ_ONLY", &v)?;

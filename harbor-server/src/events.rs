@@ -1,6 +1,6 @@
-//! What follows a successful `/v2/` manifest request: its audit record, and
+//! What follows a successful `/v2/` manifest request: its audit record,
 //! the replication event for event-based policies (pushes, and deletions by
-//! tag or by digest).
+//! tag or by digest), and the webhook event (pushes, pulls, deletions).
 
 use std::sync::Arc;
 
@@ -14,6 +14,7 @@ use harbor_replicate::{ArtifactEvent, ReplicationService};
 
 use crate::audit::AuditSink;
 use crate::oci::{parse_route, Route};
+use crate::webhook::{ArtifactAction, WebhookEvent, WebhookService};
 
 /// What the `/v2/` hooks need.
 #[derive(Debug, Clone)]
@@ -24,6 +25,8 @@ pub struct V2Hooks {
     pub replication: Option<Arc<ReplicationService>>,
     /// The engine, to learn a manifest's tags before it is deleted.
     pub registry: Registry,
+    /// Webhooks, for `PUSH_ARTIFACT`, `PULL_ARTIFACT` and `DELETE_ARTIFACT`.
+    pub webhooks: Option<Arc<WebhookService>>,
 }
 
 /// Records manifest pushes, pulls and deletes on `/v2/` (after the guard has
@@ -50,17 +53,75 @@ pub async fn record_v2(State(hooks): State<V2Hooks>, req: Request, next: Next) -
         (Ok(repo), Ok(reference)) => Some((repo, reference)),
         _ => None,
     };
+    let webhook = match (&hooks.webhooks, &target) {
+        (Some(w), Some((repo, _))) => {
+            let action = match operation {
+                AuditOperation::Create => ArtifactAction::Push,
+                AuditOperation::Pull => ArtifactAction::Pull,
+                _ => ArtifactAction::Delete,
+            };
+            w.wants(repo.first_component(), action.event_type())
+                .then_some((w, action))
+        }
+        _ => None,
+    };
     // A manifest deleted by digest takes its tags with it: learn them first,
-    // for the tag filters of policies that replicate deletions.
-    let tags_before = match (&target, operation, &hooks.replication) {
-        (Some((repo, Reference::Digest(d))), AuditOperation::Delete, Some(_)) => {
+    // for the tag filters of policies that replicate deletions and for the
+    // webhook payload; one deleted by tag, its digest.
+    let deleting_for_webhook = matches!(webhook, Some((_, ArtifactAction::Delete)));
+    let tags_before = match (&target, operation) {
+        (Some((repo, Reference::Digest(d))), AuditOperation::Delete)
+            if hooks.replication.is_some() || deleting_for_webhook =>
+        {
             tags_of(&hooks.registry, repo, d).await
         }
         _ => Vec::new(),
     };
+    let digest_before = match (&target, deleting_for_webhook) {
+        (Some((repo, Reference::Tag(tag))), true) => hooks
+            .registry
+            .meta_store()
+            .resolve_tag(repo, tag)
+            .await
+            .ok()
+            .flatten(),
+        _ => None,
+    };
+    if let (Some((w, _)), Some(host)) = (&webhook, req.headers().get("host")) {
+        if let Ok(host) = host.to_str() {
+            w.saw_host(host);
+        }
+    }
     let resp = next.run(req).await;
     if !resp.status().is_success() {
         return resp;
+    }
+    if let (Some((w, action)), Some((repo, reference))) = (webhook, &target) {
+        let from_header = resp
+            .headers()
+            .get("docker-content-digest")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| harbor_core::Digest::parse(v).ok());
+        let (digest, tags) = match reference {
+            Reference::Digest(d) => (
+                Some(d.clone()),
+                tags_before.iter().map(|t| t.as_str().to_owned()).collect(),
+            ),
+            Reference::Tag(t) => (
+                digest_before.or(from_header),
+                vec![t.as_str().to_owned()],
+            ),
+        };
+        if let Some(digest) = digest {
+            w.notify(WebhookEvent::Artifact {
+                kind: action,
+                repository: repo.clone(),
+                digest,
+                tags,
+                operator: who.name().to_owned(),
+                at: std::time::SystemTime::now(),
+            });
+        }
     }
     let sep = if reference.contains(':') { "@" } else { ":" };
     hooks

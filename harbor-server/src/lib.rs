@@ -59,6 +59,7 @@ mod router;
 pub mod sendfile;
 pub mod serve;
 pub mod settings;
+pub mod webhook;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -66,7 +67,7 @@ use std::sync::Arc;
 
 use harbor_core::{
     BlobStore, IdentityStore, JobStore, LeaseStore, MetaStore, QuotaStore, Registry,
-    ReplicationStore, SettingsStore,
+    ReplicationStore, SettingsStore, WebhookStore,
 };
 use harbor_replicate::{FsCheckpoints, ReplicationService, Replicator, SecretBox};
 use harbor_storage::{FsBlobStore, SqliteMetaStore};
@@ -110,6 +111,8 @@ pub struct Stores {
     pub quotas: Arc<dyn QuotaStore>,
     /// System settings changed through `/configurations`.
     pub settings: Arc<dyn SettingsStore>,
+    /// Webhook policies and the queue of their deliveries.
+    pub webhooks: Arc<dyn WebhookStore>,
 }
 
 impl Stores {
@@ -122,7 +125,8 @@ impl Stores {
             + LeaseStore
             + JobStore
             + QuotaStore
-            + SettingsStore,
+            + SettingsStore
+            + WebhookStore,
     {
         Stores {
             blobs,
@@ -132,7 +136,8 @@ impl Stores {
             leases: db.clone(),
             jobs: db.clone(),
             quotas: db.clone(),
-            settings: db,
+            settings: db.clone(),
+            webhooks: db,
         }
     }
 }
@@ -246,13 +251,15 @@ async fn embedded(config: &Config) -> Result<(Harbor, Option<String>), ServerErr
         config::AuthMode::None => (builder, None),
         config::AuthMode::Token => {
             let dir = config.secrets_dir().to_owned();
-            let (key, secrets) = blocking(move || {
+            let (key, secrets, webhook_secrets) = blocking(move || {
                 std::fs::create_dir_all(&dir).map_err(|source| ServerError::Io {
                     path: dir.clone(),
                     source,
                 })?;
                 Ok((
                     harbor_auth::SigningKey::load_or_create(&dir)?,
+                    SecretBox::load_or_create(&dir)?,
+                    // The same key, for webhook targets' secrets.
                     SecretBox::load_or_create(&dir)?,
                 ))
             })
@@ -294,6 +301,7 @@ async fn embedded(config: &Config) -> Result<(Harbor, Option<String>), ServerErr
                 ))
                 .replication(stores.replication, secrets)
                 .jobs(stores.jobs)
+                .webhooks(stores.webhooks, webhook_secrets, config.webhook.clone())
                 .quotas(stores.quotas.clone(), quota_settings)
                 .settings(
                     stores.settings,

@@ -44,6 +44,7 @@ pub(crate) fn harbor(state: AppState) -> Router {
                 audit: state.audit.clone(),
                 replication: state.replication.clone(),
                 registry: state.registry.clone(),
+                webhooks: state.webhooks.clone(),
             },
             events::record_v2,
         ))

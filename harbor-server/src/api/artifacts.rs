@@ -398,6 +398,16 @@ pub(super) async fn delete_artifact(
         let tags = a.tags.iter().filter_map(|t| Tag::parse(&t.name).ok());
         ArtifactEvent::manifest_deleted(repo.clone(), a.digest.clone(), tags.collect())
     });
+    if let Some(webhooks) = &state.webhooks {
+        webhooks.notify(crate::webhook::WebhookEvent::Artifact {
+            kind: crate::webhook::ArtifactAction::Delete,
+            repository: repo.clone(),
+            digest: a.digest.clone(),
+            tags: a.tags.iter().map(|t| t.name.clone()).collect(),
+            operator: caller.0.name().to_owned(),
+            at: std::time::SystemTime::now(),
+        });
+    }
     state
         .audit(
             Some(repo.first_component()),

@@ -20,6 +20,7 @@ mod replication;
 mod robots;
 mod system;
 mod users;
+mod webhooks;
 
 use std::time::SystemTime;
 
@@ -77,6 +78,30 @@ pub fn routes() -> Router<AppState> {
             "/api/v2.0/projects/{project}/repositories/{repository}/artifacts/{reference}/tags/{tag}",
             axum::routing::delete(artifacts::delete_tag),
         )
+        .route(
+            "/api/v2.0/projects/{project}/webhook/policies",
+            get(webhooks::list).post(webhooks::create),
+        )
+        .route(
+            "/api/v2.0/projects/{project}/webhook/policies/{id}",
+            get(webhooks::get)
+                .put(webhooks::update)
+                .delete(webhooks::delete),
+        )
+        .route(
+            "/api/v2.0/projects/{project}/webhook/policies/{id}/executions",
+            get(webhooks::executions),
+        )
+        .route(
+            "/api/v2.0/projects/{project}/webhook/policies/{id}/executions/{execution}/tasks",
+            get(webhooks::tasks),
+        )
+        .route(
+            "/api/v2.0/projects/{project}/webhook/policies/{id}/executions/{execution}/tasks/{task}/log",
+            get(webhooks::task_log),
+        )
+        .route("/api/v2.0/projects/{project}/webhook/lasttrigger", get(webhooks::last_trigger))
+        .route("/api/v2.0/projects/{project}/webhook/events", get(webhooks::events))
         .route("/api/v2.0/audit-logs", get(audit_logs::system))
         .route("/api/v2.0/projects/{project}/logs", get(audit_logs::project))
         .route(

@@ -504,6 +504,9 @@ pub(super) async fn delete(
             "the project contains repositories, can not be deleted",
         ));
     }
+    if let Some(webhooks) = &state.webhooks {
+        webhooks.store().delete_project_webhooks(p.id).await?;
+    }
     state.auth.identity.delete_project(p.id).await?;
     if let Some(quotas) = &state.quotas {
         quotas.store.delete_quota(&p.name).await?;

@@ -9,7 +9,7 @@
 pub(crate) mod challenge;
 pub(crate) mod chunked;
 pub(crate) mod paging;
-mod tls;
+pub(crate) mod tls;
 
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};

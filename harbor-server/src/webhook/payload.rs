@@ -1,0 +1,279 @@
+//! What happened, and the bodies Harbor sends for it: its own JSON
+//! (`Default`), a CloudEvents 1.0 event, or a Slack message.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use harbor_core::{
+    Digest, NotifyType, PayloadFormat, QuotaEvent, RepositoryName, WebhookEventType,
+    WebhookPolicy, WebhookTarget,
+};
+use serde::Serialize;
+use serde_json::{json, Value};
+
+/// An event a webhook policy may subscribe to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WebhookEvent {
+    /// A manifest pushed, pulled or deleted.
+    Artifact {
+        /// Push, pull or delete.
+        kind: ArtifactAction,
+        /// Where.
+        repository: RepositoryName,
+        /// Which manifest.
+        digest: Digest,
+        /// The tags it was pushed or pulled by, or had when deleted.
+        tags: Vec<String>,
+        /// Who (a user or robot name).
+        operator: String,
+        /// When.
+        at: SystemTime,
+    },
+    /// A project's quota was nearly or over used.
+    Quota {
+        /// What the quota did.
+        event: QuotaEvent,
+        /// When.
+        at: SystemTime,
+    },
+}
+
+/// What was done to an artifact.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ArtifactAction {
+    /// Pushed.
+    Push,
+    /// Pulled.
+    Pull,
+    /// Deleted.
+    Delete,
+}
+
+impl ArtifactAction {
+    /// Harbor's event type for it.
+    pub fn event_type(self) -> WebhookEventType {
+        match self {
+            ArtifactAction::Push => WebhookEventType::PushArtifact,
+            ArtifactAction::Pull => WebhookEventType::PullArtifact,
+            ArtifactAction::Delete => WebhookEventType::DeleteArtifact,
+        }
+    }
+}
+
+impl WebhookEvent {
+    /// Harbor's event type.
+    pub fn event_type(&self) -> WebhookEventType {
+        match self {
+            WebhookEvent::Artifact { kind, .. } => kind.event_type(),
+            WebhookEvent::Quota { event, .. } => match event {
+                QuotaEvent::Warning { .. } => WebhookEventType::QuotaWarning,
+                QuotaEvent::Exceeded { .. } => WebhookEventType::QuotaExceed,
+            },
+        }
+    }
+
+    /// The repository it concerns.
+    pub fn repository(&self) -> &RepositoryName {
+        match self {
+            WebhookEvent::Artifact { repository, .. } => repository,
+            WebhookEvent::Quota { event, .. } => event.repository(),
+        }
+    }
+
+    /// The project it belongs to.
+    pub fn project(&self) -> &str {
+        self.repository().first_component()
+    }
+}
+
+/// What a payload needs to know beyond the event.
+#[derive(Debug, Clone)]
+pub struct EventContext {
+    /// The registry's host (and port), as clients address it.
+    pub host: String,
+    /// The project's id.
+    pub project_id: i64,
+    /// Whether the project is public.
+    pub public: bool,
+    /// When the repository was created, when known.
+    pub repo_created: Option<SystemTime>,
+}
+
+fn secs(t: SystemTime) -> i64 {
+    t.duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+/// Harbor's `Resource`.
+#[derive(Debug, Serialize)]
+struct Resource {
+    digest: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    tag: String,
+    resource_url: String,
+}
+
+/// Harbor's `event_data` of an event.
+fn event_data(event: &WebhookEvent, ctx: &EventContext) -> Value {
+    let repo = event.repository();
+    let full = repo.as_str();
+    let project = repo.first_component();
+    let name = full
+        .strip_prefix(project)
+        .and_then(|r| r.strip_prefix('/'))
+        .unwrap_or(full);
+    let mut repository = json!({
+        "name": name,
+        "namespace": project,
+        "repo_full_name": full,
+        "repo_type": if ctx.public { "public" } else { "private" },
+    });
+    if let Some(created) = ctx.repo_created {
+        repository["date_created"] = json!(secs(created));
+    }
+    let by_tag = |digest: &Digest, tag: &str| Resource {
+        digest: digest.to_string(),
+        tag: tag.to_owned(),
+        resource_url: format!("{}/{full}:{tag}", ctx.host),
+    };
+    let by_digest = |digest: &Digest| Resource {
+        digest: digest.to_string(),
+        tag: String::new(),
+        resource_url: format!("{}/{full}@{digest}", ctx.host),
+    };
+    match event {
+        WebhookEvent::Artifact { digest, tags, .. } => {
+            let resources: Vec<Resource> = if tags.is_empty() {
+                vec![by_digest(digest)]
+            } else {
+                tags.iter().map(|t| by_tag(digest, t)).collect()
+            };
+            json!({ "resources": resources, "repository": repository })
+        }
+        WebhookEvent::Quota { event, .. } => json!({
+            "resources": [by_digest(event.digest())],
+            "repository": repository,
+            "custom_attributes": { "Details": event.details() },
+        }),
+    }
+}
+
+fn operator(event: &WebhookEvent) -> &str {
+    match event {
+        WebhookEvent::Artifact { operator, .. } => operator,
+        WebhookEvent::Quota { .. } => "",
+    }
+}
+
+fn occur_at(event: &WebhookEvent) -> SystemTime {
+    match event {
+        WebhookEvent::Artifact { at, .. } | WebhookEvent::Quota { at, .. } => *at,
+    }
+}
+
+/// Harbor's default payload: `type`, `occur_at`, `operator`, `event_data`.
+pub fn default_payload(event: &WebhookEvent, ctx: &EventContext) -> Value {
+    json!({
+        "type": event.event_type().as_str(),
+        "occur_at": secs(occur_at(event)),
+        "operator": operator(event),
+        "event_data": event_data(event, ctx),
+    })
+}
+
+/// The body and content type one target gets.
+pub fn render(
+    event: &WebhookEvent,
+    ctx: &EventContext,
+    policy: &WebhookPolicy,
+    target: &WebhookTarget,
+    default: &Value,
+) -> (String, &'static str) {
+    match (target.notify_type, target.payload_format) {
+        (NotifyType::Slack, _) => (slack(event, default), "application/json"),
+        (NotifyType::Http, PayloadFormat::Default) => {
+            (default.to_string(), "application/json")
+        }
+        (NotifyType::Http, PayloadFormat::CloudEvents) => {
+            let at = occur_at(event);
+            let body = json!({
+                "specversion": "1.0",
+                "id": uuid::Uuid::new_v4().to_string(),
+                "requestid": uuid::Uuid::new_v4().to_string(),
+                "source": format!("/projects/{}/webhook/policies/{}", ctx.project_id, policy.id),
+                "type": event.event_type().cloud_event_type(),
+                "datacontenttype": "application/json",
+                "time": humantime::format_rfc3339_seconds(at).to_string(),
+                "data": event_data(event, ctx),
+                "operator": operator(event),
+            });
+            (body.to_string(), "application/cloudevents+json")
+        }
+    }
+}
+
+/// A Slack message in Harbor's layout: the event type, time and operator,
+/// then the event data as a code block.
+fn slack(event: &WebhookEvent, default: &Value) -> String {
+    let section = |text: String| json!({"type": "section", "text": {"type": "mrkdwn", "text": text}});
+    let data = serde_json::to_string_pretty(&default["event_data"]).unwrap_or_default();
+    let at = occur_at(event);
+    json!({
+        "blocks": [
+            section("*Harbor webhook events*".into()),
+            section(format!("*event_type:* {}", event.event_type().as_str())),
+            section(format!(
+                "*occur_at:* <!date^{}^{{date}} at {{time}}|{}>",
+                secs(at),
+                humantime::format_rfc3339_seconds(at)
+            )),
+            section(format!("*operator:* {}", operator(event))),
+            section("*event_data:*".into()),
+            section(format!("```{data}```")),
+        ]
+    })
+    .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn push() -> WebhookEvent {
+        WebhookEvent::Artifact {
+            kind: ArtifactAction::Push,
+            repository: RepositoryName::parse("lib/app/web").unwrap(),
+            digest: Digest::parse(&format!("sha256:{}", "a".repeat(64))).unwrap(),
+            tags: vec!["v1".into()],
+            operator: "alice".into(),
+            at: UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000),
+        }
+    }
+
+    fn ctx() -> EventContext {
+        EventContext {
+            host: "reg.example:5000".into(),
+            project_id: 3,
+            public: false,
+            repo_created: Some(UNIX_EPOCH + std::time::Duration::from_secs(1_600_000_000)),
+        }
+    }
+
+    #[test]
+    fn the_default_payload_has_harbors_fields() {
+        let p = default_payload(&push(), &ctx());
+        assert_eq!(p["type"], "PUSH_ARTIFACT");
+        assert_eq!(p["occur_at"], 1_700_000_000);
+        assert_eq!(p["operator"], "alice");
+        let r = &p["event_data"]["resources"][0];
+        assert_eq!(r["tag"], "v1");
+        assert_eq!(r["resource_url"], "reg.example:5000/lib/app/web:v1");
+        let repo = &p["event_data"]["repository"];
+        assert_eq!(repo["name"], "app/web");
+        assert_eq!(repo["namespace"], "lib");
+        assert_eq!(repo["repo_full_name"], "lib/app/web");
+        assert_eq!(repo["repo_type"], "private");
+        assert_eq!(repo["date_created"], 1_600_000_000);
+    }
+}
