@@ -349,6 +349,15 @@ mod tests {
             (Role::LimitedGuest, R::Artifact, &[Read, List]),
             (Role::LimitedGuest, R::Tag, &[List]),
             (Role::LimitedGuest, R::Robot, &[]),
+            (
+                Role::ProjectAdmin,
+                R::NotificationPolicy,
+                &[Create, Read, Update, Delete, List],
+            ),
+            (Role::Maintainer, R::NotificationPolicy, &[Read, List]),
+            (Role::Developer, R::NotificationPolicy, &[]),
+            (Role::Guest, R::NotificationPolicy, &[]),
+            (Role::LimitedGuest, R::NotificationPolicy, &[]),
         ];
         assert_eq!(
             expected.len(),

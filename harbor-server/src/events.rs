@@ -107,10 +107,7 @@ pub async fn record_v2(State(hooks): State<V2Hooks>, req: Request, next: Next) -
                 Some(d.clone()),
                 tags_before.iter().map(|t| t.as_str().to_owned()).collect(),
             ),
-            Reference::Tag(t) => (
-                digest_before.or(from_header),
-                vec![t.as_str().to_owned()],
-            ),
+            Reference::Tag(t) => (digest_before.or(from_header), vec![t.as_str().to_owned()]),
         };
         if let Some(digest) = digest {
             w.notify(WebhookEvent::Artifact {

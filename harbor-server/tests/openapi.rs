@@ -629,6 +629,21 @@ async fn read_answers_have_the_documented_shape() {
         )
         .await;
     assert_eq!(r.status, 200, "{}", text(&r));
+    // A webhook policy (1) with an execution (1) and its delivery (1).
+    let receiver = common::receiver::Receiver::start().await;
+    let r = common::admin_call(
+        &format!("{}/api/v2.0/projects/library/webhook/policies", s.base),
+        "POST",
+        Some(serde_json::json!({
+            "name": "hook",
+            "event_types": ["PUSH_ARTIFACT"],
+            "targets": [{"address": receiver.base}],
+        })),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", text(&r));
+    s.push_image("library/hooked", "v1").await;
+    receiver.next(std::time::Duration::from_secs(30)).await;
     let auth = common::admin_auth();
     let mut errors = Vec::new();
     for (path, item) in paths(&doc) {

@@ -70,7 +70,10 @@ mod tests {
 
     #[test]
     fn event_types_round_trip() {
-        let types = [WebhookEventType::PushArtifact, WebhookEventType::QuotaExceed];
+        let types = [
+            WebhookEventType::PushArtifact,
+            WebhookEventType::QuotaExceed,
+        ];
         assert_eq!(
             decode_event_types(&encode_event_types(&types)).unwrap(),
             types

@@ -149,13 +149,17 @@ fn checked(
         return Err(HarborError::bad_request("name is required"));
     }
     if name.len() > 256 {
-        return Err(HarborError::bad_request("name is longer than 256 characters"));
+        return Err(HarborError::bad_request(
+            "name is longer than 256 characters",
+        ));
     }
     if req.targets.is_empty() {
         return Err(HarborError::bad_request("at least one target is required"));
     }
     if req.event_types.is_empty() {
-        return Err(HarborError::bad_request("at least one event type is required"));
+        return Err(HarborError::bad_request(
+            "at least one event type is required",
+        ));
     }
     let mut event_types = Vec::new();
     for t in &req.event_types {
@@ -254,7 +258,13 @@ pub(super) async fn list(
     uri: Uri,
 ) -> ApiResult<Paged<PolicyResp>> {
     let p = state
-        .project_for(&caller, &headers, &key, Resource::NotificationPolicy, Action::List)
+        .project_for(
+            &caller,
+            &headers,
+            &key,
+            Resource::NotificationPolicy,
+            Action::List,
+        )
         .await?;
     let svc = service(&state)?;
     let name = list.q.matcher("name").map_err(HarborError::bad_request)?;
@@ -289,7 +299,13 @@ pub(super) async fn create(
     body: Result<HarborJson<PolicyReq>, HarborError>,
 ) -> ApiResult {
     let p = state
-        .project_for(&caller, &headers, &key, Resource::NotificationPolicy, Action::Create)
+        .project_for(
+            &caller,
+            &headers,
+            &key,
+            Resource::NotificationPolicy,
+            Action::Create,
+        )
         .await?;
     let svc = service(&state)?;
     let HarborJson(req) = body?;
@@ -310,7 +326,13 @@ pub(super) async fn get(
     headers: HeaderMap,
 ) -> ApiResult {
     let p = state
-        .project_for(&caller, &headers, &key, Resource::NotificationPolicy, Action::Read)
+        .project_for(
+            &caller,
+            &headers,
+            &key,
+            Resource::NotificationPolicy,
+            Action::Read,
+        )
         .await?;
     let policy = policy_of(service(&state)?, &p, &id).await?;
     Ok(json(StatusCode::OK, &PolicyResp::from(&policy)))
@@ -324,7 +346,13 @@ pub(super) async fn update(
     body: Result<HarborJson<PolicyReq>, HarborError>,
 ) -> ApiResult {
     let p = state
-        .project_for(&caller, &headers, &key, Resource::NotificationPolicy, Action::Update)
+        .project_for(
+            &caller,
+            &headers,
+            &key,
+            Resource::NotificationPolicy,
+            Action::Update,
+        )
         .await?;
     let svc = service(&state)?;
     let old = policy_of(svc, &p, &id).await?;
@@ -347,7 +375,13 @@ pub(super) async fn delete(
     headers: HeaderMap,
 ) -> ApiResult {
     let p = state
-        .project_for(&caller, &headers, &key, Resource::NotificationPolicy, Action::Delete)
+        .project_for(
+            &caller,
+            &headers,
+            &key,
+            Resource::NotificationPolicy,
+            Action::Delete,
+        )
         .await?;
     let svc = service(&state)?;
     let policy = policy_of(svc, &p, &id).await?;
@@ -412,7 +446,13 @@ pub(super) async fn executions(
     uri: Uri,
 ) -> ApiResult<Paged<ExecutionResp>> {
     let p = state
-        .project_for(&caller, &headers, &key, Resource::NotificationPolicy, Action::List)
+        .project_for(
+            &caller,
+            &headers,
+            &key,
+            Resource::NotificationPolicy,
+            Action::List,
+        )
         .await?;
     let svc = service(&state)?;
     let policy = policy_of(svc, &p, &id).await?;
@@ -468,7 +508,13 @@ pub(super) async fn tasks(
     uri: Uri,
 ) -> ApiResult<Paged<TaskResp>> {
     let p = state
-        .project_for(&caller, &headers, &key, Resource::NotificationPolicy, Action::List)
+        .project_for(
+            &caller,
+            &headers,
+            &key,
+            Resource::NotificationPolicy,
+            Action::List,
+        )
         .await?;
     let svc = service(&state)?;
     let policy = policy_of(svc, &p, &id).await?;
@@ -513,7 +559,13 @@ pub(super) async fn task_log(
     headers: HeaderMap,
 ) -> ApiResult<Response> {
     let p = state
-        .project_for(&caller, &headers, &key, Resource::NotificationPolicy, Action::Read)
+        .project_for(
+            &caller,
+            &headers,
+            &key,
+            Resource::NotificationPolicy,
+            Action::Read,
+        )
         .await?;
     let svc = service(&state)?;
     let policy = policy_of(svc, &p, &id).await?;
@@ -523,7 +575,11 @@ pub(super) async fn task_log(
     if !tasks.iter().any(|t| t.id == task) {
         return Err(HarborError::not_found(format!("task {task} not found")));
     }
-    let log = svc.store().webhook_task_log(task).await?.unwrap_or_default();
+    let log = svc
+        .store()
+        .webhook_task_log(task)
+        .await?
+        .unwrap_or_default();
     let mut resp = (StatusCode::OK, log).into_response();
     super::set(&mut resp, "content-type", "text/plain; charset=utf-8");
     Ok(resp)
@@ -546,7 +602,13 @@ pub(super) async fn last_trigger(
     headers: HeaderMap,
 ) -> ApiResult {
     let p = state
-        .project_for(&caller, &headers, &key, Resource::NotificationPolicy, Action::List)
+        .project_for(
+            &caller,
+            &headers,
+            &key,
+            Resource::NotificationPolicy,
+            Action::List,
+        )
         .await?;
     let svc = service(&state)?;
     let triggers = svc.store().webhook_last_triggers(p.id).await?;
@@ -572,7 +634,13 @@ pub(super) async fn events(
     headers: HeaderMap,
 ) -> ApiResult {
     state
-        .project_for(&caller, &headers, &key, Resource::NotificationPolicy, Action::Read)
+        .project_for(
+            &caller,
+            &headers,
+            &key,
+            Resource::NotificationPolicy,
+            Action::Read,
+        )
         .await?;
     service(&state)?;
     Ok(json(

@@ -94,7 +94,10 @@ async fn attempt(service: &WebhookService, clients: &Clients, task: WebhookTask)
                 let wait = service.config.backoff_after(n);
                 (
                     AttemptOutcome::RetryAt(SystemTime::now() + wait),
-                    format!("{what}; next attempt in {}", humantime::format_duration(wait)),
+                    format!(
+                        "{what}; next attempt in {}",
+                        humantime::format_duration(wait)
+                    ),
                 )
             }
         }
@@ -115,11 +118,18 @@ async fn attempt(service: &WebhookService, clients: &Clients, task: WebhookTask)
 }
 
 /// Sends a delivery; its HTTP status, or why there was none.
-async fn send(service: &WebhookService, clients: &Clients, task: &WebhookTask) -> Result<u16, String> {
+async fn send(
+    service: &WebhookService,
+    clients: &Clients,
+    task: &WebhookTask,
+) -> Result<u16, String> {
     let target = &task.target;
     let mut req = Request::post(target.address.as_str())
         .header("content-type", task.content_type.as_str())
-        .header("user-agent", concat!("harbor-rs/", env!("CARGO_PKG_VERSION")));
+        .header(
+            "user-agent",
+            concat!("harbor-rs/", env!("CARGO_PKG_VERSION")),
+        );
     if !target.auth_header.is_empty() {
         req = req.header("authorization", target.auth_header.as_str());
     }

@@ -279,7 +279,10 @@ impl WebhookService {
                 let event = match quota_events.recv().await {
                     Ok(e) => e,
                     Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
-                        tracing::warn!(missed = n, "quota events came faster than webhooks took them");
+                        tracing::warn!(
+                            missed = n,
+                            "quota events came faster than webhooks took them"
+                        );
                         continue;
                     }
                     Err(tokio::sync::broadcast::error::RecvError::Closed) => return,

@@ -4,8 +4,8 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use harbor_core::{
-    Digest, NotifyType, PayloadFormat, QuotaEvent, RepositoryName, WebhookEventType,
-    WebhookPolicy, WebhookTarget,
+    Digest, NotifyType, PayloadFormat, QuotaEvent, RepositoryName, WebhookEventType, WebhookPolicy,
+    WebhookTarget,
 };
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -191,9 +191,7 @@ pub fn render(
 ) -> (String, &'static str) {
     match (target.notify_type, target.payload_format) {
         (NotifyType::Slack, _) => (slack(event, default), "application/json"),
-        (NotifyType::Http, PayloadFormat::Default) => {
-            (default.to_string(), "application/json")
-        }
+        (NotifyType::Http, PayloadFormat::Default) => (default.to_string(), "application/json"),
         (NotifyType::Http, PayloadFormat::CloudEvents) => {
             let at = occur_at(event);
             let body = json!({
@@ -215,7 +213,8 @@ pub fn render(
 /// A Slack message in Harbor's layout: the event type, time and operator,
 /// then the event data as a code block.
 fn slack(event: &WebhookEvent, default: &Value) -> String {
-    let section = |text: String| json!({"type": "section", "text": {"type": "mrkdwn", "text": text}});
+    let section =
+        |text: String| json!({"type": "section", "text": {"type": "mrkdwn", "text": text}});
     let data = serde_json::to_string_pretty(&default["event_data"]).unwrap_or_default();
     let at = occur_at(event);
     json!({

@@ -2,9 +2,9 @@
 //! (<https://www.standardwebhooks.com>): `webhook-id`, `webhook-timestamp`
 //! and `webhook-signature: v1,<base64 HMAC-SHA256 of "id.timestamp.body">`.
 //!
-//! A secret written `whsec_<base64>` (the convention's form) signs with the
-//! bytes it encodes, so the receiver's Standard Webhooks library takes it as
-//! is; any other secret signs with its UTF-8 bytes.
+//! A secret is base64, optionally prefixed `whsec_` (the convention's form),
+//! and signs with the bytes it encodes: exactly what the Standard Webhooks
+//! libraries take, so a receiver passes the same string to `Webhook(...)`.
 
 use base64::Engine;
 use ring::hmac;
@@ -12,28 +12,30 @@ use ring::hmac;
 /// The longest secret accepted, in characters.
 pub const MAX_SECRET_LEN: usize = 1024;
 
+/// The fewest key bytes a secret may encode.
+pub const MIN_KEY_BYTES: usize = 16;
+
 /// Why a secret cannot sign.
 pub fn check_secret(secret: &str) -> Result<(), String> {
-    if secret.is_empty() {
-        return Err("the secret is empty".into());
-    }
     if secret.len() > MAX_SECRET_LEN {
-        return Err(format!("the secret is longer than {MAX_SECRET_LEN} characters"));
+        return Err(format!(
+            "the secret is longer than {MAX_SECRET_LEN} characters"
+        ));
     }
     if key_bytes(secret).is_none() {
-        return Err("a secret beginning with whsec_ must go on in base64".into());
+        return Err(format!(
+            "the secret must be base64 (optionally prefixed whsec_) of at least {MIN_KEY_BYTES} bytes, as Standard Webhooks libraries take it"
+        ));
     }
     Ok(())
 }
 
 fn key_bytes(secret: &str) -> Option<Vec<u8>> {
-    match secret.strip_prefix("whsec_") {
-        Some(b64) => base64::engine::general_purpose::STANDARD
-            .decode(b64)
-            .ok()
-            .filter(|k| !k.is_empty()),
-        None => Some(secret.as_bytes().to_vec()),
-    }
+    let b64 = secret.strip_prefix("whsec_").unwrap_or(secret);
+    base64::engine::general_purpose::STANDARD
+        .decode(b64)
+        .ok()
+        .filter(|k| k.len() >= MIN_KEY_BYTES)
 }
 
 /// The `webhook-signature` value for a message: `v1,<base64>`; `None` for a
@@ -77,6 +79,11 @@ mod tests {
         assert!(check_secret("").is_err());
         assert!(check_secret("whsec_!!!").is_err());
         assert!(check_secret(&"x".repeat(MAX_SECRET_LEN + 1)).is_err());
-        assert!(check_secret("plain words work").is_ok());
+        assert!(check_secret("c2hvcnQ=").is_err(), "5 bytes is too short");
+        assert!(check_secret("not base64 at all").is_err());
+        assert!(
+            check_secret("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").is_ok(),
+            "no prefix"
+        );
     }
 }

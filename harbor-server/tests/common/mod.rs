@@ -6,6 +6,7 @@ pub mod distribution;
 pub mod layout;
 pub mod nginx;
 pub mod process;
+pub mod receiver;
 pub mod skopeo;
 pub mod swagger;
 

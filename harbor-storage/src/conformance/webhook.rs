@@ -60,8 +60,14 @@ fn policy(project_id: i64, name: &str) -> WebhookPolicy {
         project_id,
         name: name.into(),
         description: "d".into(),
-        targets: vec![target("http://127.0.0.1:1/a"), target("http://127.0.0.1:1/b")],
-        event_types: vec![WebhookEventType::PushArtifact, WebhookEventType::QuotaExceed],
+        targets: vec![
+            target("http://127.0.0.1:1/a"),
+            target("http://127.0.0.1:1/b"),
+        ],
+        event_types: vec![
+            WebhookEventType::PushArtifact,
+            WebhookEventType::QuotaExceed,
+        ],
         creator: "admin".into(),
         enabled: true,
         creation_time: SystemTime::UNIX_EPOCH,
@@ -84,7 +90,10 @@ pub async fn policies_read_back_and_names_are_unique_per_project(
     a: i64,
     b: i64,
 ) {
-    let created = ok("create", store.create_webhook_policy(&policy(a, "p1")).await);
+    let created = ok(
+        "create",
+        store.create_webhook_policy(&policy(a, "p1")).await,
+    );
     assert!(created.id > 0);
     let read = ok("read", store.webhook_policy(created.id).await).expect("policy stored");
     assert_eq!(read, created);
@@ -95,7 +104,10 @@ pub async fn policies_read_back_and_names_are_unique_per_project(
         .await
         .expect_err("same name in the project");
     assert_eq!(err.code(), ErrorCode::Conflict);
-    ok("other project", store.create_webhook_policy(&policy(b, "p1")).await);
+    ok(
+        "other project",
+        store.create_webhook_policy(&policy(b, "p1")).await,
+    );
     let (list, total) = ok("list", store.webhook_policies(Some(a), all()).await);
     assert_eq!((list.len(), total), (1, 1));
     let (_, total) = ok("list all", store.webhook_policies(None, all()).await);
@@ -114,17 +126,29 @@ pub async fn policies_read_back_and_names_are_unique_per_project(
     assert_eq!(read.targets.len(), 1);
     let mut missing = changed.clone();
     missing.id = created.id + 1000;
-    assert!(!ok("update missing", store.update_webhook_policy(&missing).await));
+    assert!(!ok(
+        "update missing",
+        store.update_webhook_policy(&missing).await
+    ));
     assert!(ok("delete", store.delete_webhook_policy(created.id).await));
-    assert!(!ok("delete again", store.delete_webhook_policy(created.id).await));
+    assert!(!ok(
+        "delete again",
+        store.delete_webhook_policy(created.id).await
+    ));
     assert!(ok("read", store.webhook_policy(created.id).await).is_none());
 }
 
 /// Two deliveries of one event: claimed once each, a claimed one not again
 /// until its lease runs out, a retried one not before its time; the
 /// execution is running until both are final, then `Error` if one failed.
-pub async fn deliveries_are_claimed_once_retried_and_summed(store: &dyn WebhookStore, project: i64) {
-    let p = ok("create", store.create_webhook_policy(&policy(project, "q")).await);
+pub async fn deliveries_are_claimed_once_retried_and_summed(
+    store: &dyn WebhookStore,
+    project: i64,
+) {
+    let p = ok(
+        "create",
+        store.create_webhook_policy(&policy(project, "q")).await,
+    );
     let delivery = |address: &str| NewDelivery {
         target: target(address),
         body: format!("{{\"to\":\"{address}\"}}"),
@@ -156,7 +180,11 @@ pub async fn deliveries_are_claimed_once_retried_and_summed(store: &dyn WebhookS
         assert_eq!(t.run_count, 1);
         assert_eq!(t.policy_id, p.id);
         assert_eq!(t.execution_id, exec.id);
-        assert_eq!(t.target.secret.as_deref(), Some("sealed"), "target kept whole");
+        assert_eq!(
+            t.target.secret.as_deref(),
+            Some("sealed"),
+            "target kept whole"
+        );
         assert!(t.body.starts_with("{\"to\":"));
     }
     assert!(
@@ -175,7 +203,11 @@ pub async fn deliveries_are_claimed_once_retried_and_summed(store: &dyn WebhookS
     ok(
         "retry",
         store
-            .finish_delivery(second.id, AttemptOutcome::RetryAt(retry_at), "attempt 1: 500\n")
+            .finish_delivery(
+                second.id,
+                AttemptOutcome::RetryAt(retry_at),
+                "attempt 1: 500\n",
+            )
             .await,
     );
     let exec_now = ok("execution", store.webhook_execution(exec.id).await).expect("there");
@@ -186,12 +218,18 @@ pub async fn deliveries_are_claimed_once_retried_and_summed(store: &dyn WebhookS
         "not before its retry time"
     );
     let later = retry_at + Duration::from_secs(1);
-    let again = ok("claim later", store.claim_deliveries(later, lease, 10).await);
+    let again = ok(
+        "claim later",
+        store.claim_deliveries(later, lease, 10).await,
+    );
     assert_eq!(again.len(), 1);
     assert_eq!((again[0].id, again[0].run_count), (second.id, 2));
     // Its claimer dies: once the lease runs out, another claimer gets it.
     let after_lease = later + lease + Duration::from_secs(1);
-    let taken_over = ok("take over", store.claim_deliveries(after_lease, lease, 10).await);
+    let taken_over = ok(
+        "take over",
+        store.claim_deliveries(after_lease, lease, 10).await,
+    );
     assert_eq!(taken_over.len(), 1);
     assert_eq!((taken_over[0].id, taken_over[0].run_count), (second.id, 3));
     ok(
@@ -201,7 +239,11 @@ pub async fn deliveries_are_claimed_once_retried_and_summed(store: &dyn WebhookS
             .await,
     );
     let done = ok("execution", store.webhook_execution(exec.id).await).expect("there");
-    assert_eq!(done.status, DeliveryStatus::Error, "one delivery failed for good");
+    assert_eq!(
+        done.status,
+        DeliveryStatus::Error,
+        "one delivery failed for good"
+    );
     assert!(done.end_time.is_some());
     let tasks = ok("tasks", store.webhook_tasks(exec.id).await);
     let statuses: Vec<_> = tasks.iter().map(|t| t.status).collect();
@@ -223,7 +265,10 @@ pub async fn a_project_deletion_takes_its_webhooks(
     identity: &dyn IdentityStore,
     project: i64,
 ) {
-    let p = ok("create", store.create_webhook_policy(&policy(project, "gone")).await);
+    let p = ok(
+        "create",
+        store.create_webhook_policy(&policy(project, "gone")).await,
+    );
     ok(
         "enqueue",
         store
@@ -239,12 +284,20 @@ pub async fn a_project_deletion_takes_its_webhooks(
             }])
             .await,
     );
-    ok("delete webhooks", store.delete_project_webhooks(project).await);
+    ok(
+        "delete webhooks",
+        store.delete_project_webhooks(project).await,
+    );
     assert!(ok("delete project", identity.delete_project(project).await));
     let (left, _) = ok("list", store.webhook_policies(Some(project), all()).await);
     assert!(left.is_empty());
     let far = SystemTime::now() + Duration::from_secs(3600);
-    let orphans = ok("claim", store.claim_deliveries(far, Duration::from_secs(1), 100).await);
+    let orphans = ok(
+        "claim",
+        store
+            .claim_deliveries(far, Duration::from_secs(1), 100)
+            .await,
+    );
     assert!(
         orphans.iter().all(|t| t.policy_id != p.id),
         "no delivery of a deleted project is left to send"

@@ -32,9 +32,9 @@ mod quota;
 mod replication;
 mod schema;
 mod settings;
-mod webhook;
 #[cfg(feature = "conformance")]
 pub mod testing;
+mod webhook;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 

@@ -19,7 +19,8 @@ use crate::webhook_sql::{
 
 const POLICY_COLUMNS: &str = "id, project_id, name, description, targets, event_types, creator, enabled, created_at, updated_at";
 const EXECUTION_COLUMNS: &str = "id, policy_id, event_type, payload, status, start_time, end_time";
-const TASK_SELECT: &str = "SELECT t.id, t.execution_id, e.policy_id, e.event_type, t.target, t.body,
+const TASK_SELECT: &str =
+    "SELECT t.id, t.execution_id, e.policy_id, e.event_type, t.target, t.body,
     t.content_type, t.status, t.run_count, t.created_at, t.updated_at, t.due_at
     FROM webhook_tasks t JOIN webhook_executions e ON e.id = t.execution_id";
 
@@ -186,9 +187,20 @@ impl WebhookStore for PgStore {
             let deliveries = e
                 .deliveries
                 .iter()
-                .map(|d| Ok((encode_target(&d.target)?, d.body.as_str(), d.content_type.as_str())))
+                .map(|d| {
+                    Ok((
+                        encode_target(&d.target)?,
+                        d.body.as_str(),
+                        d.content_type.as_str(),
+                    ))
+                })
                 .collect::<Result<Vec<_>, StorageError>>()?;
-            rows.push((e.policy_id, e.event_type.as_str(), e.payload.as_str(), deliveries));
+            rows.push((
+                e.policy_id,
+                e.event_type.as_str(),
+                e.payload.as_str(),
+                deliveries,
+            ));
         }
         pg!(self, write, |tx| {
             let exec = tx
@@ -211,7 +223,8 @@ impl WebhookStore for PgStore {
                     .await?
                     .try_get(0)?;
                 for (target, body, content_type) in deliveries {
-                    tx.execute(&task, &[&id, target, body, content_type]).await?;
+                    tx.execute(&task, &[&id, target, body, content_type])
+                        .await?;
                 }
             }
         })
@@ -254,7 +267,12 @@ impl WebhookStore for PgStore {
         })
     }
 
-    async fn finish_delivery(&self, task_id: i64, outcome: AttemptOutcome, log: &str) -> Result<()> {
+    async fn finish_delivery(
+        &self,
+        task_id: i64,
+        outcome: AttemptOutcome,
+        log: &str,
+    ) -> Result<()> {
         let now = to_ms(SystemTime::now());
         let (status, due) = match outcome {
             AttemptOutcome::Delivered => (DeliveryStatus::Success, now),

@@ -18,7 +18,8 @@ use crate::webhook_sql::{
 
 const POLICY_COLUMNS: &str = "id, project_id, name, description, targets, event_types, creator, enabled, created_at, updated_at";
 const EXECUTION_COLUMNS: &str = "id, policy_id, event_type, payload, status, start_time, end_time";
-const TASK_SELECT: &str = "SELECT t.id, t.execution_id, e.policy_id, e.event_type, t.target, t.body,
+const TASK_SELECT: &str =
+    "SELECT t.id, t.execution_id, e.policy_id, e.event_type, t.target, t.body,
     t.content_type, t.status, t.run_count, t.created_at, t.updated_at, t.due_at
     FROM webhook_tasks t JOIN webhook_executions e ON e.id = t.execution_id";
 
@@ -182,9 +183,7 @@ impl WebhookStore for SqliteMetaStore {
                 params![project_id, sql_limit(page), sql_offset(page)],
                 policy_row,
             )?;
-            let list = rows
-                .map(|r| policy(r?))
-                .collect::<Result<Vec<_>, _>>()?;
+            let list = rows.map(|r| policy(r?)).collect::<Result<Vec<_>, _>>()?;
             Ok((list, total.max(0) as u64))
         })
         .await
@@ -240,7 +239,13 @@ impl WebhookStore for SqliteMetaStore {
             let deliveries = e
                 .deliveries
                 .iter()
-                .map(|d| Ok((encode_target(&d.target)?, d.body.clone(), d.content_type.clone())))
+                .map(|d| {
+                    Ok((
+                        encode_target(&d.target)?,
+                        d.body.clone(),
+                        d.content_type.clone(),
+                    ))
+                })
                 .collect::<Result<Vec<_>, StorageError>>()?;
             rows.push((e.policy_id, e.event_type, e.payload.clone(), deliveries));
         }
@@ -298,7 +303,12 @@ impl WebhookStore for SqliteMetaStore {
         .await
     }
 
-    async fn finish_delivery(&self, task_id: i64, outcome: AttemptOutcome, log: &str) -> Result<()> {
+    async fn finish_delivery(
+        &self,
+        task_id: i64,
+        outcome: AttemptOutcome,
+        log: &str,
+    ) -> Result<()> {
         let log = log.to_owned();
         self.write(move |tx| {
             let now = now_ms();
@@ -312,7 +322,9 @@ impl WebhookStore for SqliteMetaStore {
                     "UPDATE webhook_tasks SET status = ?2, due_at = ?3, updated_at = ?4,
                          log = log || ?5 WHERE id = ?1 RETURNING execution_id",
                 )?
-                .query_row(params![task_id, status.as_str(), due, now, log], |r| r.get(0))
+                .query_row(params![task_id, status.as_str(), due, now, log], |r| {
+                    r.get(0)
+                })
                 .optional()?;
             if let Some(execution) = execution {
                 update_execution_status(tx, execution)?;
@@ -364,9 +376,11 @@ impl WebhookStore for SqliteMetaStore {
 
     async fn webhook_task_log(&self, task_id: i64) -> Result<Option<String>> {
         self.call(move |c| {
-            Ok(c.prepare_cached("SELECT log FROM webhook_tasks WHERE id = ?1")?
-                .query_row([task_id], |r| r.get(0))
-                .optional()?)
+            Ok(
+                c.prepare_cached("SELECT log FROM webhook_tasks WHERE id = ?1")?
+                    .query_row([task_id], |r| r.get(0))
+                    .optional()?,
+            )
         })
         .await
     }
