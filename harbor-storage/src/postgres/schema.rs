@@ -265,6 +265,23 @@ const MIGRATIONS: &[&str] = &[
         value TEXT NOT NULL
     );
     "#,
+    // 8: reserved: webhooks (replaced by the webhooks migration at merge).
+    "-- reserved: webhooks\nSELECT 1;",
+    // 9: immutable tag rules, one selector each for repositories and tags;
+    // a rule goes with its project.
+    r#"
+    CREATE TABLE immutable_rules (
+        id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        project_id BIGINT NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+        priority BIGINT NOT NULL,
+        disabled BOOLEAN NOT NULL,
+        repo_decoration TEXT NOT NULL,
+        repo_pattern TEXT COLLATE "C" NOT NULL,
+        tag_decoration TEXT NOT NULL,
+        tag_pattern TEXT COLLATE "C" NOT NULL,
+        UNIQUE (project_id, repo_decoration, repo_pattern, tag_decoration, tag_pattern)
+    );
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -257,6 +257,23 @@ const MIGRATIONS: &[&str] = &[
         value TEXT NOT NULL
     ) WITHOUT ROWID;
     "#,
+    // 10: reserved: webhooks (replaced by the webhooks migration at merge).
+    "-- reserved: webhooks",
+    // 11: immutable tag rules, one selector each for repositories and
+    // tags; a rule goes with its project.
+    r#"
+    CREATE TABLE immutable_rules (
+        id INTEGER PRIMARY KEY,
+        project_id INTEGER NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+        priority INTEGER NOT NULL,
+        disabled INTEGER NOT NULL,
+        repo_decoration TEXT NOT NULL,
+        repo_pattern TEXT NOT NULL,
+        tag_decoration TEXT NOT NULL,
+        tag_pattern TEXT NOT NULL,
+        UNIQUE (project_id, repo_decoration, repo_pattern, tag_decoration, tag_pattern)
+    );
+    "#,
 ];
 
 /// The schema version this build writes.
