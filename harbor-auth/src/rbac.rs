@@ -33,6 +33,8 @@ pub enum Resource {
     Tag,
     /// Its robot accounts.
     Robot,
+    /// Its immutable tag rules (Harbor's `immutable-tag`).
+    ImmutableTag,
 }
 
 /// An action on a resource.
@@ -56,7 +58,7 @@ pub enum Action {
 }
 
 /// Every resource, for tests and permission listings.
-pub const RESOURCES: [Resource; 8] = [
+pub const RESOURCES: [Resource; 9] = [
     Resource::Project,
     Resource::Member,
     Resource::Metadata,
@@ -65,6 +67,7 @@ pub const RESOURCES: [Resource; 8] = [
     Resource::Artifact,
     Resource::Tag,
     Resource::Robot,
+    Resource::ImmutableTag,
 ];
 
 /// Every action.
@@ -93,6 +96,8 @@ pub fn role_allows(role: Role, resource: Resource, action: Action) -> bool {
         }
         (Role::ProjectAdmin | Role::Maintainer, R::Artifact) => &[Create, Read, Delete, List],
         (Role::ProjectAdmin | Role::Maintainer, R::Tag) => &[List, Create, Delete],
+        (Role::ProjectAdmin | Role::Maintainer, R::ImmutableTag) => &[Create, Update, Delete, List],
+        (Role::Developer | Role::Guest | Role::LimitedGuest, R::ImmutableTag) => &[],
 
         (Role::Maintainer, R::Project | R::Metadata) => &[Read],
         (Role::Maintainer | Role::Developer | Role::Guest, R::Member | R::Robot) => &[Read, List],
@@ -143,6 +148,7 @@ impl Resource {
             Resource::Artifact => "artifact",
             Resource::Tag => "tag",
             Resource::Robot => "robot",
+            Resource::ImmutableTag => "immutable-tag",
         }
     }
 }
@@ -343,6 +349,19 @@ mod tests {
             (Role::LimitedGuest, R::Artifact, &[Read, List]),
             (Role::LimitedGuest, R::Tag, &[List]),
             (Role::LimitedGuest, R::Robot, &[]),
+            (
+                Role::ProjectAdmin,
+                R::ImmutableTag,
+                &[Create, Update, Delete, List],
+            ),
+            (
+                Role::Maintainer,
+                R::ImmutableTag,
+                &[Create, Update, Delete, List],
+            ),
+            (Role::Developer, R::ImmutableTag, &[]),
+            (Role::Guest, R::ImmutableTag, &[]),
+            (Role::LimitedGuest, R::ImmutableTag, &[]),
         ];
         assert_eq!(
             expected.len(),

@@ -37,8 +37,8 @@ use harbor_auth::{
     TokenService,
 };
 use harbor_core::{
-    BlobStore, IdentityStore, JobStore, LeaseStore, LocalLeases, LocalSettings, MetaStore,
-    QuotaStore, Registry, ReplicationStore, SettingsStore,
+    BlobStore, IdentityStore, ImmutableRuleStore, ImmutableRules, JobStore, LeaseStore,
+    LocalLeases, LocalSettings, MetaStore, QuotaStore, Registry, ReplicationStore, SettingsStore,
 };
 use harbor_replicate::{ReplicationService, Replicator, SecretBox, Triggers};
 
@@ -116,6 +116,7 @@ pub struct HarborBuilder {
     gc_time_window: Duration,
     quotas: Option<Quotas>,
     settings: Option<(Arc<dyn SettingsStore>, SystemSettings)>,
+    immutable: Option<Arc<dyn ImmutableRuleStore>>,
 }
 
 impl std::fmt::Debug for HarborBuilder {
@@ -217,6 +218,18 @@ impl HarborBuilder {
         self
     }
 
+    /// Turns on tag immutability: the projects' immutable tag rules
+    /// (`/api/v2.0/projects/{project}/immutabletagrules`) kept in `store`
+    /// and enforced by the engine on every push and delete, each project's
+    /// read again at most every
+    /// [`DEFAULT_REFRESH`](harbor_core::immutable::DEFAULT_REFRESH) (so an
+    /// instance enforces a rule changed through another within that time).
+    /// Needs [`HarborBuilder::identity`].
+    pub fn immutable_rules(mut self, store: Arc<dyn ImmutableRuleStore>) -> Self {
+        self.immutable = Some(store);
+        self
+    }
+
     /// Keeps the system settings (`/api/v2.0/configurations`: read-only
     /// mode, the default project limit, who may create projects) in
     /// `store`, starting from `defaults` for what was never changed. Every
@@ -251,8 +264,11 @@ impl HarborBuilder {
             .map_or(harbor_core::DEFAULT_WARNING_PERCENT, |q| {
                 q.settings.warning_percent
             });
-        let registry =
+        let mut registry =
             Registry::new(self.blobs, self.meta).with_quota_warning_percent(warning_percent);
+        if let Some(store) = self.immutable.clone() {
+            registry = registry.with_immutable_rules(Arc::new(ImmutableRules::new(store)));
+        }
         let Some((identity, key)) = self.identity else {
             if self.replication.is_some() {
                 return Err(ServerError::Config(
@@ -267,6 +283,11 @@ impl HarborBuilder {
             if self.quotas.is_some() {
                 return Err(ServerError::Config(
                     "quotas need an identity store (HarborBuilder::identity)".into(),
+                ));
+            }
+            if self.immutable.is_some() {
+                return Err(ServerError::Config(
+                    "tag immutability needs an identity store (HarborBuilder::identity)".into(),
                 ));
             }
             return Ok(Harbor {
@@ -404,6 +425,7 @@ impl Harbor {
             gc_time_window: harbor_core::gc::DEFAULT_TIME_WINDOW,
             quotas: None,
             settings: None,
+            immutable: None,
         }
     }
 

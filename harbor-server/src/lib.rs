@@ -65,8 +65,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use harbor_core::{
-    BlobStore, IdentityStore, JobStore, LeaseStore, MetaStore, QuotaStore, Registry,
-    ReplicationStore, SettingsStore,
+    BlobStore, IdentityStore, ImmutableRuleStore, JobStore, LeaseStore, MetaStore, QuotaStore,
+    Registry, ReplicationStore, SettingsStore,
 };
 use harbor_replicate::{FsCheckpoints, ReplicationService, Replicator, SecretBox};
 use harbor_storage::{FsBlobStore, SqliteMetaStore};
@@ -110,6 +110,8 @@ pub struct Stores {
     pub quotas: Arc<dyn QuotaStore>,
     /// System settings changed through `/configurations`.
     pub settings: Arc<dyn SettingsStore>,
+    /// Immutable tag rules of the projects.
+    pub immutable: Arc<dyn ImmutableRuleStore>,
 }
 
 impl Stores {
@@ -122,7 +124,8 @@ impl Stores {
             + LeaseStore
             + JobStore
             + QuotaStore
-            + SettingsStore,
+            + SettingsStore
+            + ImmutableRuleStore,
     {
         Stores {
             blobs,
@@ -132,7 +135,8 @@ impl Stores {
             leases: db.clone(),
             jobs: db.clone(),
             quotas: db.clone(),
-            settings: db,
+            settings: db.clone(),
+            immutable: db,
         }
     }
 }
@@ -295,6 +299,7 @@ async fn embedded(config: &Config) -> Result<(Harbor, Option<String>), ServerErr
                 .replication(stores.replication, secrets)
                 .jobs(stores.jobs)
                 .quotas(stores.quotas.clone(), quota_settings)
+                .immutable_rules(stores.immutable)
                 .settings(
                     stores.settings,
                     settings::SystemSettings {
