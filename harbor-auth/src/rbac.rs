@@ -35,6 +35,8 @@ pub enum Resource {
     Robot,
     /// Its webhook policies (Harbor's `notification-policy`).
     NotificationPolicy,
+    /// Its immutable tag rules (Harbor's `immutable-tag`).
+    ImmutableTag,
 }
 
 /// An action on a resource.
@@ -58,7 +60,7 @@ pub enum Action {
 }
 
 /// Every resource, for tests and permission listings.
-pub const RESOURCES: [Resource; 9] = [
+pub const RESOURCES: [Resource; 10] = [
     Resource::Project,
     Resource::Member,
     Resource::Metadata,
@@ -68,6 +70,7 @@ pub const RESOURCES: [Resource; 9] = [
     Resource::Tag,
     Resource::Robot,
     Resource::NotificationPolicy,
+    Resource::ImmutableTag,
 ];
 
 /// Every action.
@@ -98,6 +101,8 @@ pub fn role_allows(role: Role, resource: Resource, action: Action) -> bool {
         }
         (Role::ProjectAdmin | Role::Maintainer, R::Artifact) => &[Create, Read, Delete, List],
         (Role::ProjectAdmin | Role::Maintainer, R::Tag) => &[List, Create, Delete],
+        (Role::ProjectAdmin | Role::Maintainer, R::ImmutableTag) => &[Create, Update, Delete, List],
+        (Role::Developer | Role::Guest | Role::LimitedGuest, R::ImmutableTag) => &[],
 
         (Role::Maintainer, R::Project | R::Metadata) => &[Read],
         (Role::Maintainer | Role::Developer | Role::Guest, R::Member | R::Robot) => &[Read, List],
@@ -149,6 +154,7 @@ impl Resource {
             Resource::Tag => "tag",
             Resource::Robot => "robot",
             Resource::NotificationPolicy => "notification-policy",
+            Resource::ImmutableTag => "immutable-tag",
         }
     }
 }
@@ -358,6 +364,19 @@ mod tests {
             (Role::Developer, R::NotificationPolicy, &[]),
             (Role::Guest, R::NotificationPolicy, &[]),
             (Role::LimitedGuest, R::NotificationPolicy, &[]),
+            (
+                Role::ProjectAdmin,
+                R::ImmutableTag,
+                &[Create, Update, Delete, List],
+            ),
+            (
+                Role::Maintainer,
+                R::ImmutableTag,
+                &[Create, Update, Delete, List],
+            ),
+            (Role::Developer, R::ImmutableTag, &[]),
+            (Role::Guest, R::ImmutableTag, &[]),
+            (Role::LimitedGuest, R::ImmutableTag, &[]),
         ];
         assert_eq!(
             expected.len(),

@@ -34,6 +34,7 @@ pub mod digest;
 pub mod error;
 pub mod gc;
 pub mod identity;
+pub mod immutable;
 pub mod jobs;
 pub mod lease;
 pub mod manifest;
@@ -44,6 +45,7 @@ pub mod name;
 pub mod quota;
 pub mod registry;
 pub mod replication;
+pub mod selector;
 pub mod settings;
 pub mod webhook;
 
@@ -56,6 +58,9 @@ pub use gc::{BusyProbe, GarbageCollector, GcEvent, GcOptions, GcReport};
 pub use identity::{
     AuditEntry, AuditOperation, AuditQuery, AuditResource, IdentityStore, Member, NewUser, Page,
     Project, ProjectQuery, Robot, RobotAccess, RobotLevel, RobotPermission, Role, User,
+};
+pub use immutable::{
+    ImmutableChange, ImmutableRule, ImmutableRuleStore, ImmutableRules, RuleSpec, TagImmutable,
 };
 pub use jobs::{JobKind, JobRecord, JobSchedule, JobStatus, JobStore, JobTrigger, ScheduleType};
 pub use lease::{LeaseStore, LocalLeases};

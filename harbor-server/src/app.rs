@@ -37,8 +37,9 @@ use harbor_auth::{
     TokenService,
 };
 use harbor_core::{
-    BlobStore, IdentityStore, JobStore, LeaseStore, LocalLeases, LocalSettings, MetaStore,
-    QuotaStore, Registry, ReplicationStore, SettingsStore, WebhookStore,
+    BlobStore, IdentityStore, ImmutableRuleStore, ImmutableRules, JobStore, LeaseStore,
+    LocalLeases, LocalSettings, MetaStore, QuotaStore, Registry, ReplicationStore, SettingsStore,
+    WebhookStore,
 };
 use harbor_replicate::{ReplicationService, Replicator, SecretBox, Triggers};
 
@@ -120,6 +121,7 @@ pub struct HarborBuilder {
     quotas: Option<Quotas>,
     settings: Option<(Arc<dyn SettingsStore>, SystemSettings)>,
     webhooks: Option<(Arc<dyn WebhookStore>, SecretBox, WebhookConfig)>,
+    immutable: Option<Arc<dyn ImmutableRuleStore>>,
 }
 
 impl std::fmt::Debug for HarborBuilder {
@@ -221,6 +223,18 @@ impl HarborBuilder {
         self
     }
 
+    /// Turns on tag immutability: the projects' immutable tag rules
+    /// (`/api/v2.0/projects/{project}/immutabletagrules`) kept in `store`
+    /// and enforced by the engine on every push and delete, each project's
+    /// read again at most every
+    /// [`DEFAULT_REFRESH`](harbor_core::immutable::DEFAULT_REFRESH) (so an
+    /// instance enforces a rule changed through another within that time).
+    /// Needs [`HarborBuilder::identity`].
+    pub fn immutable_rules(mut self, store: Arc<dyn ImmutableRuleStore>) -> Self {
+        self.immutable = Some(store);
+        self
+    }
+
     /// Keeps the system settings (`/api/v2.0/configurations`: read-only
     /// mode, the default project limit, who may create projects) in
     /// `store`, starting from `defaults` for what was never changed. Every
@@ -269,8 +283,11 @@ impl HarborBuilder {
             .map_or(harbor_core::DEFAULT_WARNING_PERCENT, |q| {
                 q.settings.warning_percent
             });
-        let registry =
+        let mut registry =
             Registry::new(self.blobs, self.meta).with_quota_warning_percent(warning_percent);
+        if let Some(store) = self.immutable.clone() {
+            registry = registry.with_immutable_rules(Arc::new(ImmutableRules::new(store)));
+        }
         let Some((identity, key)) = self.identity else {
             if self.replication.is_some() {
                 return Err(ServerError::Config(
@@ -290,6 +307,11 @@ impl HarborBuilder {
             if self.webhooks.is_some() {
                 return Err(ServerError::Config(
                     "webhooks need an identity store (HarborBuilder::identity)".into(),
+                ));
+            }
+            if self.immutable.is_some() {
+                return Err(ServerError::Config(
+                    "tag immutability needs an identity store (HarborBuilder::identity)".into(),
                 ));
             }
             return Ok(Harbor {
@@ -440,6 +462,7 @@ impl Harbor {
             quotas: None,
             settings: None,
             webhooks: None,
+            immutable: None,
         }
     }
 

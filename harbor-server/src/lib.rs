@@ -66,8 +66,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use harbor_core::{
-    BlobStore, IdentityStore, JobStore, LeaseStore, MetaStore, QuotaStore, Registry,
-    ReplicationStore, SettingsStore, WebhookStore,
+    BlobStore, IdentityStore, ImmutableRuleStore, JobStore, LeaseStore, MetaStore, QuotaStore,
+    Registry, ReplicationStore, SettingsStore, WebhookStore,
 };
 use harbor_replicate::{FsCheckpoints, ReplicationService, Replicator, SecretBox};
 use harbor_storage::{FsBlobStore, SqliteMetaStore};
@@ -113,6 +113,8 @@ pub struct Stores {
     pub settings: Arc<dyn SettingsStore>,
     /// Webhook policies and the queue of their deliveries.
     pub webhooks: Arc<dyn WebhookStore>,
+    /// Immutable tag rules of the projects.
+    pub immutable: Arc<dyn ImmutableRuleStore>,
 }
 
 impl Stores {
@@ -126,7 +128,8 @@ impl Stores {
             + JobStore
             + QuotaStore
             + SettingsStore
-            + WebhookStore,
+            + WebhookStore
+            + ImmutableRuleStore,
     {
         Stores {
             blobs,
@@ -137,7 +140,8 @@ impl Stores {
             jobs: db.clone(),
             quotas: db.clone(),
             settings: db.clone(),
-            webhooks: db,
+            webhooks: db.clone(),
+            immutable: db,
         }
     }
 }
@@ -303,6 +307,7 @@ async fn embedded(config: &Config) -> Result<(Harbor, Option<String>), ServerErr
                 .jobs(stores.jobs)
                 .webhooks(stores.webhooks, webhook_secrets, config.webhook.clone())
                 .quotas(stores.quotas.clone(), quota_settings)
+                .immutable_rules(stores.immutable)
                 .settings(
                     stores.settings,
                     settings::SystemSettings {

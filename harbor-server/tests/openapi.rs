@@ -28,6 +28,13 @@ const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/v2.0/projects/{project}/members/{member}"),
     ("PUT", "/api/v2.0/projects/{project}/members/{member}"),
     ("DELETE", "/api/v2.0/projects/{project}/members/{member}"),
+    ("GET", "/api/v2.0/projects/{project}/immutabletagrules"),
+    ("POST", "/api/v2.0/projects/{project}/immutabletagrules"),
+    ("PUT", "/api/v2.0/projects/{project}/immutabletagrules/{id}"),
+    (
+        "DELETE",
+        "/api/v2.0/projects/{project}/immutabletagrules/{id}",
+    ),
     ("GET", "/api/v2.0/projects/{project}/repositories"),
     (
         "GET",

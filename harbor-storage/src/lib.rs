@@ -40,6 +40,8 @@
 pub mod conformance;
 mod error;
 mod fs_blob;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod immutable_sql;
 mod memory_blob;
 #[cfg(feature = "postgres")]
 pub mod postgres;

@@ -13,7 +13,7 @@ use harbor_core::{
     RepositoryName, Tag,
 };
 use harbor_storage::conformance::{
-    gc, identity, jobs, lease, meta_store, quota, replication, settings, webhook,
+    gc, identity, immutable, jobs, lease, meta_store, quota, replication, settings, webhook,
 };
 use harbor_storage::postgres::testing::TempCluster;
 use harbor_storage::{PgStore, StorageError};
@@ -72,6 +72,12 @@ async fn two_instances_racing_pushes_into_one_project_never_pass_its_limit() {
 }
 
 #[tokio::test]
+async fn postgres_passes_the_immutable_rule_suite() {
+    let (store, _) = fresh_store().await;
+    immutable::run_all(&store, &store).await;
+}
+
+#[tokio::test]
 async fn postgres_passes_the_settings_suite() {
     let (store, _) = fresh_store().await;
     settings::run_all(&store).await;
@@ -122,7 +128,7 @@ async fn a_second_connect_sees_the_data_and_migrating_again_changes_nothing() {
     drop(again);
     let third = PgStore::connect(&url, 1).await.unwrap();
     assert!(third.repository_exists(&repo).await.unwrap());
-    assert_eq!(PgStore::schema_version(), 7);
+    assert_eq!(PgStore::schema_version(), 9);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

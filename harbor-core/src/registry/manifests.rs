@@ -38,6 +38,8 @@ impl Registry {
     /// (`DIGEST_INVALID`), and that its config and layers (foreign layers aside)
     /// are blobs of `repo` and its child manifests are manifests of `repo`
     /// (`MANIFEST_BLOB_UNKNOWN`). The manifest and its tag are stored together.
+    /// Moving an immutable tag to another manifest is `DENIED`
+    /// ([`TagImmutable`](crate::immutable::TagImmutable)).
     pub async fn put_manifest(
         &self,
         repo: &RepositoryName,
@@ -72,6 +74,9 @@ impl Registry {
             Reference::Tag(t) => Some(t),
             Reference::Digest(_) => None,
         };
+        if let Some(tag) = tag {
+            self.check_tag_move(repo, tag, &record.digest).await?;
+        }
         let stored = self.meta.put_manifest(repo, &record, tag, &required).await;
         let charge = self.watch_quota(repo, &record.digest, stored)?;
         if let (Some(percent), Some(limit)) = (charge.percent(), charge.limit) {
@@ -134,7 +139,9 @@ impl Registry {
     }
 
     /// Deletes by digest (the manifest and every tag on it) or by tag (the tag
-    /// only). `MANIFEST_UNKNOWN` if there is nothing to delete.
+    /// only). `MANIFEST_UNKNOWN` if there is nothing to delete; `DENIED`
+    /// ([`TagImmutable`](crate::immutable::TagImmutable)) for an immutable tag
+    /// or a manifest carrying one.
     pub async fn delete_manifest(
         &self,
         repo: &RepositoryName,
@@ -142,8 +149,14 @@ impl Registry {
     ) -> Result<()> {
         self.writable()?;
         let deleted = match reference {
-            Reference::Digest(d) => self.meta.delete_manifest(repo, d).await?,
-            Reference::Tag(t) => self.meta.delete_tag(repo, t).await?,
+            Reference::Digest(d) => {
+                self.check_manifest_delete(repo, d).await?;
+                self.meta.delete_manifest(repo, d).await?
+            }
+            Reference::Tag(t) => {
+                self.check_tag_delete(repo, t).await?;
+                self.meta.delete_tag(repo, t).await?
+            }
         };
         if deleted {
             tracing::debug!(%repo, %reference, "manifest deleted");

@@ -2,6 +2,7 @@
 //! async Rust calls over one [`BlobStore`] and one [`MetaStore`].
 
 mod blobs;
+mod immutable;
 mod manifests;
 mod uploads;
 
@@ -13,6 +14,7 @@ use tokio::sync::broadcast;
 use crate::blob_store::BlobStore;
 use crate::digest::Digest;
 use crate::error::{Error, ErrorCode, Result};
+use crate::immutable::ImmutableRules;
 use crate::meta_store::MetaStore;
 use crate::name::RepositoryName;
 use crate::quota::{QuotaEvent, QuotaExceeded, DEFAULT_WARNING_PERCENT};
@@ -43,6 +45,7 @@ pub struct Registry {
     quota_events: broadcast::Sender<QuotaEvent>,
     warning_percent: u8,
     read_only: Arc<AtomicBool>,
+    immutable: Option<Arc<ImmutableRules>>,
 }
 
 /// Harbor's words for a change refused in read-only mode.
@@ -62,7 +65,22 @@ impl Registry {
             quota_events: broadcast::channel(QUOTA_EVENT_BACKLOG).0,
             warning_percent: DEFAULT_WARNING_PERCENT,
             read_only: Arc::default(),
+            immutable: None,
         }
+    }
+
+    /// Enforces the projects' immutable tag rules from `rules`: pushes
+    /// moving, and deletes removing, an immutable tag are refused with
+    /// [`TagImmutable`](crate::immutable::TagImmutable). Without it no tag
+    /// is immutable.
+    pub fn with_immutable_rules(mut self, rules: Arc<ImmutableRules>) -> Self {
+        self.immutable = Some(rules);
+        self
+    }
+
+    /// The immutable tag rules enforced, if any.
+    pub fn immutable_rules(&self) -> Option<&Arc<ImmutableRules>> {
+        self.immutable.as_ref()
     }
 
     /// Turns read-only mode on or off for this engine and all its clones:

@@ -70,7 +70,7 @@ pub(super) struct TagResp {
 }
 
 impl TagResp {
-    fn new(repository_id: i64, artifact_id: i64, t: &TagInfo) -> Self {
+    fn new(repository_id: i64, artifact_id: i64, t: &TagInfo, immutable: bool) -> Self {
         TagResp {
             id: 0,
             repository_id,
@@ -78,9 +78,30 @@ impl TagResp {
             name: t.name.clone(),
             push_time: time(t.updated_at),
             pull_time: NEVER,
-            immutable: false,
+            immutable,
         }
     }
+}
+
+/// `tags` of an artifact of `repo` as Harbor's `Tag`s, each `immutable` as
+/// the project's rules say.
+async fn tag_resps(
+    state: &AppState,
+    repo: &RepositoryName,
+    repository_id: i64,
+    artifact_id: i64,
+    tags: Vec<&TagInfo>,
+) -> ApiResult<Vec<TagResp>> {
+    let mut out = Vec::new();
+    for t in tags {
+        let immutable = state
+            .registry
+            .immutable_rule_for(repo, &t.name)
+            .await?
+            .is_some();
+        out.push(TagResp::new(repository_id, artifact_id, t, immutable));
+    }
+    Ok(out)
 }
 
 /// Harbor's `Reference`: a child of an index.
@@ -207,11 +228,7 @@ async fn artifact_resp(
         extra_attrs: BTreeMap::new(),
         annotations: parsed.map(|m| m.annotations).unwrap_or_default(),
         references,
-        tags: a
-            .tags
-            .iter()
-            .map(|t| TagResp::new(repository_id, a.id, t))
-            .collect(),
+        tags: tag_resps(state, repo, repository_id, a.id, a.tags.iter().collect()).await?,
     })
 }
 
@@ -442,10 +459,14 @@ pub(super) async fn list_tags(
     let selected: Vec<&TagInfo> = a.tags.iter().filter(|t| name.matches(&t.name)).collect();
     // An artifact's tags are few and already in memory: page them here.
     let total = selected.len() as u64;
-    let items = super::paging::slice(&selected, list.page)
-        .iter()
-        .map(|t| TagResp::new(repository_id, a.id, t))
-        .collect();
+    let items = tag_resps(
+        &state,
+        &repo,
+        repository_id,
+        a.id,
+        super::paging::slice(&selected, list.page).to_vec(),
+    )
+    .await?;
     Ok(Paged {
         items,
         total,

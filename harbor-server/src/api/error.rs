@@ -48,6 +48,14 @@ impl HarborError {
 
 impl From<harbor_core::Error> for HarborError {
     fn from(e: harbor_core::Error) -> Self {
+        // Harbor answers a change to an immutable tag with 412.
+        if let Some(refusal) = harbor_core::TagImmutable::from_error(&e) {
+            return HarborError::new(
+                StatusCode::PRECONDITION_FAILED,
+                "PRECONDITION",
+                refusal.harbor_message(),
+            );
+        }
         let code = e.code();
         let (status, name) = match code {
             ErrorCode::Conflict => (StatusCode::CONFLICT, "CONFLICT"),

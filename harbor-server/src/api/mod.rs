@@ -9,6 +9,7 @@ pub(crate) mod configurations;
 mod error;
 mod extract;
 mod gc;
+mod immutable;
 mod members;
 mod openapi;
 mod paging;
@@ -56,6 +57,14 @@ pub fn routes() -> Router<AppState> {
         .route(
             "/api/v2.0/projects/{project}/members/{member}",
             get(members::get).put(members::update).delete(members::delete),
+        )
+        .route(
+            "/api/v2.0/projects/{project}/immutabletagrules",
+            get(immutable::list).post(immutable::create),
+        )
+        .route(
+            "/api/v2.0/projects/{project}/immutabletagrules/{id}",
+            put(immutable::update).delete(immutable::delete),
         )
         .route("/api/v2.0/projects/{project}/repositories", get(artifacts::list_repositories))
         .route(

@@ -508,6 +508,11 @@ pub(super) async fn delete(
         webhooks.store().delete_project_webhooks(p.id).await?;
     }
     state.auth.identity.delete_project(p.id).await?;
+    // Its immutable tag rules went with it (a foreign key); a project of the
+    // same name created next starts without them here too.
+    if let Some(rules) = state.registry.immutable_rules() {
+        rules.forget(&p.name);
+    }
     if let Some(quotas) = &state.quotas {
         quotas.store.delete_quota(&p.name).await?;
     }

@@ -27,6 +27,7 @@
 pub mod blob_store;
 pub mod gc;
 pub mod identity;
+pub mod immutable;
 pub mod jobs;
 pub mod lease;
 pub mod meta_store;

@@ -24,6 +24,7 @@
 
 mod gc;
 mod identity;
+mod immutable;
 mod jobs;
 mod lease;
 mod listing;

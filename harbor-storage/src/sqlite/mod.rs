@@ -8,6 +8,7 @@
 mod cache;
 mod gc;
 mod identity;
+mod immutable;
 mod jobs;
 mod lease;
 mod listing;

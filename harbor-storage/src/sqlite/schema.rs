@@ -300,6 +300,21 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX webhook_tasks_execution ON webhook_tasks(execution_id);
     CREATE INDEX webhook_tasks_due ON webhook_tasks(due_at) WHERE status IN ('Pending', 'Running');
     "#,
+    // 11: immutable tag rules, one selector each for repositories and
+    // tags; a rule goes with its project.
+    r#"
+    CREATE TABLE immutable_rules (
+        id INTEGER PRIMARY KEY,
+        project_id INTEGER NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+        priority INTEGER NOT NULL,
+        disabled INTEGER NOT NULL,
+        repo_decoration TEXT NOT NULL,
+        repo_pattern TEXT NOT NULL,
+        tag_decoration TEXT NOT NULL,
+        tag_pattern TEXT NOT NULL,
+        UNIQUE (project_id, repo_decoration, repo_pattern, tag_decoration, tag_pattern)
+    );
+    "#,
 ];
 
 /// The schema version this build writes.
