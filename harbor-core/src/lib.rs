@@ -36,6 +36,7 @@ pub mod gc;
 pub mod identity;
 pub mod immutable;
 pub mod jobs;
+pub mod label;
 pub mod lease;
 pub mod manifest;
 pub mod manifest_builder;
@@ -63,6 +64,7 @@ pub use immutable::{
     ImmutableChange, ImmutableRule, ImmutableRuleStore, ImmutableRules, RuleSpec, TagImmutable,
 };
 pub use jobs::{JobKind, JobRecord, JobSchedule, JobStatus, JobStore, JobTrigger, ScheduleType};
+pub use label::{Label, LabelScope, LabelStore};
 pub use lease::{LeaseStore, LocalLeases};
 pub use manifest::{Descriptor, Manifest, Platform, EMPTY_JSON, MAX_MANIFEST_SIZE};
 pub use manifest_builder::{BuiltManifest, ImageIndexBuilder, ImageManifestBuilder};

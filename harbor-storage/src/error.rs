@@ -73,6 +73,9 @@ pub enum StorageError {
     /// A unique name is already taken.
     #[error("{0}")]
     Conflict(String),
+    /// What a change names does not exist.
+    #[error("{0}")]
+    NotFound(String),
     /// A change would take a project past its storage limit; the
     /// transaction that found it was rolled back.
     #[error("{}", .0.details())]
@@ -132,6 +135,7 @@ impl StorageError {
             StorageError::Encoding { .. }
             | StorageError::SchemaTooNew { .. }
             | StorageError::Conflict(_)
+            | StorageError::NotFound(_)
             | StorageError::QuotaExceeded(_) => "metadata",
         }
     }
@@ -142,6 +146,9 @@ impl From<StorageError> for harbor_core::Error {
         match e {
             StorageError::Conflict(msg) => {
                 harbor_core::Error::new(harbor_core::ErrorCode::Conflict, msg)
+            }
+            StorageError::NotFound(msg) => {
+                harbor_core::Error::new(harbor_core::ErrorCode::NotFound, msg)
             }
             StorageError::QuotaExceeded(q) => q.into(),
             e => harbor_core::Error::backend(e.backend(), e),

@@ -4,7 +4,7 @@ use harbor_storage::conformance::blob_store;
 use harbor_storage::conformance::lease;
 #[cfg(feature = "sqlite")]
 use harbor_storage::conformance::{
-    gc, identity, immutable, jobs, meta_store, quota, replication, settings, webhook,
+    gc, identity, immutable, jobs, label, meta_store, quota, replication, settings, webhook,
 };
 #[cfg(feature = "sqlite")]
 use harbor_storage::SqliteMetaStore;
@@ -69,6 +69,12 @@ async fn sqlite_passes_the_immutable_rule_suite() {
 #[tokio::test]
 async fn sqlite_passes_the_settings_suite() {
     settings::run_all(&SqliteMetaStore::in_memory().unwrap()).await;
+}
+
+#[tokio::test]
+async fn sqlite_passes_the_label_suite() {
+    let store = SqliteMetaStore::in_memory().unwrap();
+    label::run_all(&store, &store, &store).await;
 }
 
 #[tokio::test]

@@ -13,7 +13,7 @@ use harbor_core::{
     RepositoryName, Tag,
 };
 use harbor_storage::conformance::{
-    gc, identity, immutable, jobs, lease, meta_store, quota, replication, settings, webhook,
+    gc, identity, immutable, jobs, label, lease, meta_store, quota, replication, settings, webhook,
 };
 use harbor_storage::postgres::testing::TempCluster;
 use harbor_storage::{PgStore, StorageError};
@@ -84,6 +84,12 @@ async fn postgres_passes_the_settings_suite() {
 }
 
 #[tokio::test]
+async fn postgres_passes_the_label_suite() {
+    let (store, _) = fresh_store().await;
+    label::run_all(&store, &store, &store).await;
+}
+
+#[tokio::test]
 async fn postgres_passes_the_webhook_suite() {
     let (store, _) = fresh_store().await;
     webhook::run_all(&store, &store).await;
@@ -128,7 +134,7 @@ async fn a_second_connect_sees_the_data_and_migrating_again_changes_nothing() {
     drop(again);
     let third = PgStore::connect(&url, 1).await.unwrap();
     assert!(third.repository_exists(&repo).await.unwrap());
-    assert_eq!(PgStore::schema_version(), 9);
+    assert_eq!(PgStore::schema_version(), 10);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

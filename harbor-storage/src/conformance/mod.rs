@@ -29,6 +29,7 @@ pub mod gc;
 pub mod identity;
 pub mod immutable;
 pub mod jobs;
+pub mod label;
 pub mod lease;
 pub mod meta_store;
 pub mod quota;

@@ -26,6 +26,7 @@ mod gc;
 mod identity;
 mod immutable;
 mod jobs;
+mod label;
 mod lease;
 mod listing;
 mod meta;

@@ -323,6 +323,32 @@ const MIGRATIONS: &[&str] = &[
         UNIQUE (project_id, repo_decoration, repo_pattern, tag_decoration, tag_pattern)
     );
     "#,
+    // 10: labels, global (no project) or a project's, unique by name in
+    // their scope; an artifact's labels go with its manifest row.
+    r#"
+    CREATE TABLE labels (
+        id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        name TEXT COLLATE "C" NOT NULL,
+        description TEXT NOT NULL,
+        color TEXT NOT NULL,
+        scope TEXT NOT NULL,
+        project_id BIGINT REFERENCES projects(id) ON DELETE CASCADE,
+        created_at BIGINT NOT NULL,
+        updated_at BIGINT NOT NULL
+    );
+    CREATE UNIQUE INDEX labels_name ON labels(scope, coalesce(project_id, 0), name);
+    CREATE INDEX labels_project ON labels(project_id);
+    CREATE TABLE artifact_labels (
+        repository_id BIGINT NOT NULL,
+        digest TEXT COLLATE "C" NOT NULL,
+        label_id BIGINT NOT NULL REFERENCES labels(id) ON DELETE CASCADE,
+        created_at BIGINT NOT NULL,
+        PRIMARY KEY (repository_id, digest, label_id),
+        FOREIGN KEY (repository_id, digest) REFERENCES manifests(repository_id, digest)
+            ON DELETE CASCADE
+    );
+    CREATE INDEX artifact_labels_label ON artifact_labels(label_id);
+    "#,
 ];
 
 /// The schema version this build writes.

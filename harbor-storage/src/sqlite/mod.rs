@@ -10,6 +10,7 @@ mod gc;
 mod identity;
 mod immutable;
 mod jobs;
+mod label;
 mod lease;
 mod listing;
 mod quota;

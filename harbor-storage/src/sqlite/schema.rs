@@ -315,6 +315,32 @@ const MIGRATIONS: &[&str] = &[
         UNIQUE (project_id, repo_decoration, repo_pattern, tag_decoration, tag_pattern)
     );
     "#,
+    // 12: labels, global (no project) or a project's, unique by name in
+    // their scope; an artifact's labels go with its manifest row.
+    r#"
+    CREATE TABLE labels (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL,
+        description TEXT NOT NULL,
+        color TEXT NOT NULL,
+        scope TEXT NOT NULL,
+        project_id INTEGER REFERENCES projects(id) ON DELETE CASCADE,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL
+    );
+    CREATE UNIQUE INDEX labels_name ON labels(scope, coalesce(project_id, 0), name);
+    CREATE INDEX labels_project ON labels(project_id);
+    CREATE TABLE artifact_labels (
+        repository_id INTEGER NOT NULL,
+        digest TEXT NOT NULL,
+        label_id INTEGER NOT NULL REFERENCES labels(id) ON DELETE CASCADE,
+        created_at INTEGER NOT NULL,
+        PRIMARY KEY (repository_id, digest, label_id),
+        FOREIGN KEY (repository_id, digest) REFERENCES manifests(repository_id, digest)
+            ON DELETE CASCADE
+    ) WITHOUT ROWID;
+    CREATE INDEX artifact_labels_label ON artifact_labels(label_id);
+    "#,
 ];
 
 /// The schema version this build writes.
