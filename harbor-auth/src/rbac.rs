@@ -37,6 +37,10 @@ pub enum Resource {
     NotificationPolicy,
     /// Its immutable tag rules (Harbor's `immutable-tag`).
     ImmutableTag,
+    /// Its labels (Harbor's `label`).
+    Label,
+    /// Labels on its artifacts (Harbor's `artifact-label`).
+    ArtifactLabel,
 }
 
 /// An action on a resource.
@@ -60,7 +64,7 @@ pub enum Action {
 }
 
 /// Every resource, for tests and permission listings.
-pub const RESOURCES: [Resource; 10] = [
+pub const RESOURCES: [Resource; 12] = [
     Resource::Project,
     Resource::Member,
     Resource::Metadata,
@@ -71,6 +75,8 @@ pub const RESOURCES: [Resource; 10] = [
     Resource::Robot,
     Resource::NotificationPolicy,
     Resource::ImmutableTag,
+    Resource::Label,
+    Resource::ArtifactLabel,
 ];
 
 /// Every action.
@@ -96,6 +102,11 @@ pub fn role_allows(role: Role, resource: Resource, action: Action) -> bool {
         (Role::ProjectAdmin, R::Log) => &[List],
         (Role::ProjectAdmin, R::NotificationPolicy) => &[Create, Read, Update, Delete, List],
         (Role::Maintainer, R::NotificationPolicy) => &[Read, List],
+        (Role::ProjectAdmin | Role::Maintainer, R::Label) => &[Create, Read, Update, Delete, List],
+        (Role::Developer | Role::Guest, R::Label) => &[Read, List],
+        (Role::ProjectAdmin | Role::Maintainer | Role::Developer, R::ArtifactLabel) => {
+            &[Create, Delete]
+        }
         (Role::ProjectAdmin | Role::Maintainer, R::Repository) => {
             &[Create, Read, Update, Delete, List, Pull, Push]
         }
@@ -155,6 +166,8 @@ impl Resource {
             Resource::Robot => "robot",
             Resource::NotificationPolicy => "notification-policy",
             Resource::ImmutableTag => "immutable-tag",
+            Resource::Label => "label",
+            Resource::ArtifactLabel => "artifact-label",
         }
     }
 }
@@ -377,6 +390,24 @@ mod tests {
             (Role::Developer, R::ImmutableTag, &[]),
             (Role::Guest, R::ImmutableTag, &[]),
             (Role::LimitedGuest, R::ImmutableTag, &[]),
+            (
+                Role::ProjectAdmin,
+                R::Label,
+                &[Create, Read, Update, Delete, List],
+            ),
+            (
+                Role::Maintainer,
+                R::Label,
+                &[Create, Read, Update, Delete, List],
+            ),
+            (Role::Developer, R::Label, &[Read, List]),
+            (Role::Guest, R::Label, &[Read, List]),
+            (Role::LimitedGuest, R::Label, &[]),
+            (Role::ProjectAdmin, R::ArtifactLabel, &[Create, Delete]),
+            (Role::Maintainer, R::ArtifactLabel, &[Create, Delete]),
+            (Role::Developer, R::ArtifactLabel, &[Create, Delete]),
+            (Role::Guest, R::ArtifactLabel, &[]),
+            (Role::LimitedGuest, R::ArtifactLabel, &[]),
         ];
         assert_eq!(
             expected.len(),

@@ -37,7 +37,7 @@ use harbor_auth::{
     TokenService,
 };
 use harbor_core::{
-    BlobStore, IdentityStore, ImmutableRuleStore, ImmutableRules, JobStore, LeaseStore,
+    BlobStore, IdentityStore, ImmutableRuleStore, ImmutableRules, JobStore, LabelStore, LeaseStore,
     LocalLeases, LocalSettings, MetaStore, QuotaStore, Registry, ReplicationStore, SettingsStore,
     WebhookStore,
 };
@@ -75,6 +75,8 @@ pub struct AppState {
     pub metrics: Metrics,
     /// Webhooks, when a `WebhookStore` was given.
     pub webhooks: Option<Arc<WebhookService>>,
+    /// Labels, when a `LabelStore` was given.
+    pub labels: Option<Arc<dyn LabelStore>>,
 }
 
 impl FromRef<AppState> for Registry {
@@ -121,6 +123,7 @@ pub struct HarborBuilder {
     quotas: Option<Quotas>,
     settings: Option<(Arc<dyn SettingsStore>, SystemSettings)>,
     webhooks: Option<(Arc<dyn WebhookStore>, SecretBox, WebhookConfig)>,
+    labels: Option<Arc<dyn LabelStore>>,
     immutable: Option<Arc<dyn ImmutableRuleStore>>,
 }
 
@@ -256,6 +259,13 @@ impl HarborBuilder {
         config: WebhookConfig,
     ) -> Self {
         self.webhooks = Some((store, secrets, config));
+        self
+    }
+
+    /// Labels (global and project labels, and the artifacts they are on)
+    /// in `store`, the same database as the `MetaStore`.
+    pub fn labels(mut self, store: Arc<dyn LabelStore>) -> Self {
+        self.labels = Some(store);
         self
     }
 
@@ -411,6 +421,7 @@ impl HarborBuilder {
             settings: settings.clone(),
             metrics,
             webhooks: webhooks.clone(),
+            labels: self.labels,
         };
         Ok(Harbor {
             router: crate::router::harbor(state.clone()),
@@ -462,6 +473,7 @@ impl Harbor {
             quotas: None,
             settings: None,
             webhooks: None,
+            labels: None,
             immutable: None,
         }
     }

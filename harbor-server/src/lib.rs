@@ -66,8 +66,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use harbor_core::{
-    BlobStore, IdentityStore, ImmutableRuleStore, JobStore, LeaseStore, MetaStore, QuotaStore,
-    Registry, ReplicationStore, SettingsStore, WebhookStore,
+    BlobStore, IdentityStore, ImmutableRuleStore, JobStore, LabelStore, LeaseStore, MetaStore,
+    QuotaStore, Registry, ReplicationStore, SettingsStore, WebhookStore,
 };
 use harbor_replicate::{FsCheckpoints, ReplicationService, Replicator, SecretBox};
 use harbor_storage::{FsBlobStore, SqliteMetaStore};
@@ -113,6 +113,8 @@ pub struct Stores {
     pub settings: Arc<dyn SettingsStore>,
     /// Webhook policies and the queue of their deliveries.
     pub webhooks: Arc<dyn WebhookStore>,
+    /// Labels and the artifacts they are on.
+    pub labels: Arc<dyn LabelStore>,
     /// Immutable tag rules of the projects.
     pub immutable: Arc<dyn ImmutableRuleStore>,
 }
@@ -129,7 +131,8 @@ impl Stores {
             + QuotaStore
             + SettingsStore
             + WebhookStore
-            + ImmutableRuleStore,
+            + ImmutableRuleStore
+            + LabelStore,
     {
         Stores {
             blobs,
@@ -141,6 +144,7 @@ impl Stores {
             quotas: db.clone(),
             settings: db.clone(),
             webhooks: db.clone(),
+            labels: db.clone(),
             immutable: db,
         }
     }
@@ -306,6 +310,7 @@ async fn embedded(config: &Config) -> Result<(Harbor, Option<String>), ServerErr
                 .replication(stores.replication, secrets)
                 .jobs(stores.jobs)
                 .webhooks(stores.webhooks, webhook_secrets, config.webhook.clone())
+                .labels(stores.labels)
                 .quotas(stores.quotas.clone(), quota_settings)
                 .immutable_rules(stores.immutable)
                 .settings(

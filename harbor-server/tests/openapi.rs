@@ -105,6 +105,19 @@ const ROUTES: &[(&str, &str)] = &[
     ),
     ("GET", "/api/v2.0/projects/{project}/webhook/lasttrigger"),
     ("GET", "/api/v2.0/projects/{project}/webhook/events"),
+    ("GET", "/api/v2.0/labels"),
+    ("POST", "/api/v2.0/labels"),
+    ("GET", "/api/v2.0/labels/{id}"),
+    ("PUT", "/api/v2.0/labels/{id}"),
+    ("DELETE", "/api/v2.0/labels/{id}"),
+    (
+        "POST",
+        "/api/v2.0/projects/{project}/repositories/{repository}/artifacts/{reference}/labels",
+    ),
+    (
+        "DELETE",
+        "/api/v2.0/projects/{project}/repositories/{repository}/artifacts/{reference}/labels/{label}",
+    ),
     ("GET", "/api/v2.0/configurations"),
     ("PUT", "/api/v2.0/configurations"),
     ("GET", "/api/v2.0/quotas"),
@@ -650,6 +663,14 @@ async fn read_answers_have_the_documented_shape() {
     .await;
     assert_eq!(r.status, 201, "{}", text(&r));
     s.push_image("library/hooked", "v1").await;
+    // A global label (1).
+    let r = common::admin_call(
+        &format!("{}/api/v2.0/labels", s.base),
+        "POST",
+        Some(serde_json::json!({"name": "prod", "scope": "g", "color": "#0065AB"})),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", text(&r));
     receiver.next(std::time::Duration::from_secs(30)).await;
     let auth = common::admin_auth();
     let mut errors = Vec::new();

@@ -16,8 +16,10 @@ use harbor_core::{
 use harbor_replicate::ArtifactEvent;
 use serde::{Deserialize, Serialize};
 
+use super::labels::LabelResp;
 use super::{
-    created, json, time, ApiResult, AppState, Caller, HarborError, HarborJson, ListParams, Paged,
+    created, json, time, ApiResult, AppState, Caller, HarborError, HarborJson, HarborQuery,
+    ListParams, Paged,
 };
 
 /// Go's zero time, which Harbor shows for "never pulled".
@@ -136,6 +138,15 @@ pub(super) struct ArtifactResp {
     annotations: BTreeMap<String, String>,
     references: Vec<ReferenceResp>,
     tags: Vec<TagResp>,
+    /// With `with_label=true`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    labels: Option<Vec<LabelResp>>,
+}
+
+/// `with_label=` of the artifact reads.
+#[derive(Debug, Deserialize)]
+pub(super) struct ArtifactQuery {
+    with_label: Option<bool>,
 }
 
 /// The full repository name from the path: `{project}/{repository}`, where a
@@ -166,6 +177,7 @@ async fn artifact_resp(
     repository_id: i64,
     repo: &RepositoryName,
     a: &ArtifactInfo,
+    labels: Option<Vec<LabelResp>>,
 ) -> ApiResult<ArtifactResp> {
     let content = state
         .registry
@@ -229,6 +241,7 @@ async fn artifact_resp(
         annotations: parsed.map(|m| m.annotations).unwrap_or_default(),
         references,
         tags: tag_resps(state, repo, repository_id, a.id, a.tags.iter().collect()).await?,
+        labels,
     })
 }
 
@@ -314,6 +327,7 @@ pub(super) async fn list_artifacts(
     Path((key, repository)): Path<(String, String)>,
     headers: HeaderMap,
     list: ListParams,
+    HarborQuery(q): HarborQuery<ArtifactQuery>,
     uri: Uri,
 ) -> ApiResult<Paged<ArtifactResp>> {
     let p = state
@@ -334,9 +348,18 @@ pub(super) async fn list_artifacts(
                 (l, total, info.id)
             }
         };
+    let mut labels = if q.with_label == Some(true) {
+        let digests: Vec<Digest> = list_page.iter().map(|a| a.digest.clone()).collect();
+        Some(super::labels::on_artifacts(&state, &repo, &digests).await?)
+    } else {
+        None
+    };
     let mut items = Vec::with_capacity(list_page.len());
     for a in &list_page {
-        items.push(artifact_resp(&state, &p, repository_id, &repo, a).await?);
+        let on = labels
+            .as_mut()
+            .map(|l| l.remove(&a.digest).unwrap_or_default());
+        items.push(artifact_resp(&state, &p, repository_id, &repo, a, on).await?);
     }
     Ok(Paged {
         items,
@@ -347,7 +370,7 @@ pub(super) async fn list_artifacts(
 }
 
 /// The artifact a path names, after checking `action` on `resource`.
-async fn one(
+pub(super) async fn one(
     state: &AppState,
     headers: &HeaderMap,
     caller: &Caller,
@@ -374,6 +397,7 @@ pub(super) async fn get_artifact(
     caller: Caller,
     Path((key, repository, reference)): Path<(String, String, String)>,
     headers: HeaderMap,
+    HarborQuery(q): HarborQuery<ArtifactQuery>,
 ) -> ApiResult {
     let (p, repo, a) = one(
         &state,
@@ -385,9 +409,16 @@ pub(super) async fn get_artifact(
     )
     .await?;
     let repository_id = repository_id(&state, &repo).await?;
+    let labels = if q.with_label == Some(true) {
+        let mut on =
+            super::labels::on_artifacts(&state, &repo, std::slice::from_ref(&a.digest)).await?;
+        Some(on.remove(&a.digest).unwrap_or_default())
+    } else {
+        None
+    };
     Ok(json(
         StatusCode::OK,
-        &artifact_resp(&state, &p, repository_id, &repo, &a).await?,
+        &artifact_resp(&state, &p, repository_id, &repo, &a, labels).await?,
     ))
 }
 

@@ -10,6 +10,7 @@ mod error;
 mod extract;
 mod gc;
 mod immutable;
+mod labels;
 mod members;
 mod openapi;
 mod paging;
@@ -111,6 +112,19 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/api/v2.0/projects/{project}/webhook/lasttrigger", get(webhooks::last_trigger))
         .route("/api/v2.0/projects/{project}/webhook/events", get(webhooks::events))
+        .route("/api/v2.0/labels", get(labels::list).post(labels::create))
+        .route(
+            "/api/v2.0/labels/{id}",
+            get(labels::get).put(labels::update).delete(labels::delete),
+        )
+        .route(
+            "/api/v2.0/projects/{project}/repositories/{repository}/artifacts/{reference}/labels",
+            axum::routing::post(labels::add_to_artifact),
+        )
+        .route(
+            "/api/v2.0/projects/{project}/repositories/{repository}/artifacts/{reference}/labels/{label}",
+            axum::routing::delete(labels::remove_from_artifact),
+        )
         .route("/api/v2.0/audit-logs", get(audit_logs::system))
         .route("/api/v2.0/projects/{project}/logs", get(audit_logs::project))
         .route(
