@@ -223,7 +223,7 @@ async fn labels_are_scoped_checked_and_follow_their_artifacts() {
 
     // On artifacts.
     let digest = s.push_image("team/app", "v1").await;
-    let add = format!("/api/v2.0/projects/team/repositories/app/artifacts/v1/labels");
+    let add = "/api/v2.0/projects/team/repositories/app/artifacts/v1/labels".to_owned();
     let r = call(&s, &as_dev, "POST", &add, Some(json!({"id": prod}))).await;
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     let r = call(&s, &as_dev, "POST", &add, Some(json!({"id": qa}))).await;

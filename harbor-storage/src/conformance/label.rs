@@ -211,7 +211,9 @@ pub async fn run_all(labels: &dyn LabelStore, identity: &dyn IdentityStore, meta
     assert!(
         ok(
             "read",
-            labels.artifact_labels(&repo, &[m2.digest.clone()]).await
+            labels
+                .artifact_labels(&repo, std::slice::from_ref(&m2.digest))
+                .await
         )
         .is_empty(),
         "a pushed-again artifact does not get its old labels back"
@@ -220,7 +222,9 @@ pub async fn run_all(labels: &dyn LabelStore, identity: &dyn IdentityStore, meta
     assert!(!ok("delete again", labels.delete_label(g.id).await));
     assert!(ok(
         "read",
-        labels.artifact_labels(&repo, &[m1.digest.clone()]).await
+        labels
+            .artifact_labels(&repo, std::slice::from_ref(&m1.digest))
+            .await
     )
     .is_empty());
     ok(

@@ -149,9 +149,9 @@ impl LabelStore for PgStore {
                 )
                 .await?;
             let Some(row) = tx.query_opt(&find, &[&repo, &digest]).await? else {
-                return Err(
-                    StorageError::NotFound(format!("artifact {repo}@{digest} not found")).into(),
-                );
+                return Err(StorageError::NotFound(format!(
+                    "artifact {repo}@{digest} not found"
+                )));
             };
             let repository_id: i64 = row.try_get(0)?;
             let st = tx
