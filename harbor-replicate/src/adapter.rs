@@ -107,6 +107,18 @@ pub trait RegistryAdapter: Debug + Send + Sync + 'static {
     /// Deletes a manifest (by digest) or a tag.
     async fn delete_manifest(&self, repo: &RepositoryName, reference: &Reference) -> Result<()>;
 
+    /// The names of the labels on the artifact `tag` names, for label
+    /// filters; `None` when this registry has no labels (the default),
+    /// which a filter reads as an artifact without any.
+    async fn artifact_labels(
+        &self,
+        repo: &RepositoryName,
+        tag: &Tag,
+    ) -> Result<Option<Vec<String>>> {
+        let _ = (repo, tag);
+        Ok(None)
+    }
+
     /// The size of a blob `repo` holds, or `None`.
     async fn blob_size(&self, repo: &RepositoryName, digest: &Digest) -> Result<Option<u64>>;
 

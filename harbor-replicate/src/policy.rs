@@ -27,7 +27,8 @@ pub enum FilterKind {
     Name,
     /// The tag (a doublestar glob, matched or excluded).
     Tag,
-    /// The artifact's labels (not supported yet: refused).
+    /// The artifact's labels: a label name, or a list of them, all of which
+    /// the artifact must carry (`matches`) or none of which (`excludes`).
     Label,
     /// The resource type: `image` or `artifact` (everything), `chart` (nothing).
     Resource,
@@ -375,6 +376,7 @@ fn glob(pattern: &str) -> Result<GlobMatcher> {
 pub struct Filters {
     names: Vec<GlobMatcher>,
     tags: Vec<(GlobMatcher, bool)>,
+    labels: Vec<(Vec<String>, bool)>,
     nothing: bool,
 }
 
@@ -401,7 +403,11 @@ impl Filters {
                     }
                 },
                 FilterKind::Label => {
-                    return Err(ReplicateError::invalid("label filters are not supported"))
+                    let names = label_names(&f.value)?;
+                    if !names.is_empty() {
+                        let include = f.decoration != Some(Decoration::Excludes);
+                        out.labels.push((names, include));
+                    }
                 }
             }
         }
@@ -424,6 +430,42 @@ impl Filters {
         self.tags
             .iter()
             .all(|(g, include)| g.is_match(tag) == *include)
+    }
+
+    /// Whether any label filter is set (each selected artifact's labels
+    /// are then read).
+    pub fn has_label_filters(&self) -> bool {
+        !self.labels.is_empty()
+    }
+
+    /// Whether an artifact carrying `labels` is selected: every label of a
+    /// `matches` filter is among them, no label of an `excludes` filter is.
+    pub fn labels(&self, labels: &[String]) -> bool {
+        self.labels.iter().all(|(names, include)| {
+            if *include {
+                names.iter().all(|n| labels.contains(n))
+            } else {
+                !names.iter().any(|n| labels.contains(n))
+            }
+        })
+    }
+}
+
+/// A label filter's value: one name, or a list of names (Harbor sends
+/// either).
+fn label_names(value: &serde_json::Value) -> Result<Vec<String>> {
+    let bad =
+        || ReplicateError::invalid("a label filter's value is a label name or a list of them");
+    match value {
+        serde_json::Value::Null => Ok(Vec::new()),
+        serde_json::Value::String(s) if s.is_empty() => Ok(Vec::new()),
+        serde_json::Value::String(s) => Ok(vec![s.clone()]),
+        serde_json::Value::Array(items) => items
+            .iter()
+            .map(|v| v.as_str().map(str::to_owned).ok_or_else(bad))
+            .filter(|n| !matches!(n, Ok(s) if s.is_empty()))
+            .collect(),
+        _ => Err(bad()),
     }
 }
 
@@ -561,7 +603,32 @@ mod tests {
         )
         .is_err());
         assert!(serde_json::from_str::<Filter>(r#"{"type":"colour","value":"x"}"#).is_err());
-        assert!(Filters::compile(&[filter(FilterKind::Label, "x", None)]).is_err());
+        let f = Filters::compile(&[filter(FilterKind::Label, "prod", None)]).unwrap();
+        assert!(f.has_label_filters());
+        assert!(f.labels(&["prod".into(), "qa".into()]));
+        assert!(!f.labels(&["qa".into()]));
+        let not = Filters::compile(&[filter(
+            FilterKind::Label,
+            "prod",
+            Some(Decoration::Excludes),
+        )])
+        .unwrap();
+        assert!(not.labels(&["qa".into()]));
+        assert!(!not.labels(&["prod".into()]));
+        let both = Filters::compile(&[Filter {
+            kind: FilterKind::Label,
+            value: serde_json::json!(["prod", "qa"]),
+            decoration: None,
+        }])
+        .unwrap();
+        assert!(both.labels(&["qa".into(), "prod".into()]));
+        assert!(!both.labels(&["prod".into()]));
+        assert!(Filters::compile(&[Filter {
+            kind: FilterKind::Label,
+            value: serde_json::json!(3),
+            decoration: None,
+        }])
+        .is_err());
         let charts =
             Filters::compile(&[filter(FilterKind::Resource, "chart", None)]).unwrap_or_default();
         assert!(!charts.repository("library/nginx"));

@@ -138,6 +138,12 @@ impl Replicator {
                 Err(e) => return Err(e),
             };
             for tag in tags.into_iter().filter(|t| filters.tag(t.as_str())) {
+                if filters.has_label_filters() {
+                    let labels = src.artifact_labels(&repo, &tag).await?.unwrap_or_default();
+                    if !filters.labels(&labels) {
+                        continue;
+                    }
+                }
                 tasks.push(CopyTask {
                     src_repo: repo.clone(),
                     tag,

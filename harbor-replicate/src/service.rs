@@ -10,8 +10,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use harbor_core::{
-    ErrorCode, Execution, IdentityStore, LeaseStore, LocalLeases, Registry, RegistryRecord,
-    ReplicationStore, RepositoryName, TriggerKind,
+    ErrorCode, Execution, IdentityStore, LabelStore, LeaseStore, LocalLeases, Registry,
+    RegistryRecord, ReplicationStore, RepositoryName, TriggerKind,
 };
 use tokio::sync::{mpsc, Mutex};
 
@@ -61,6 +61,7 @@ pub struct ReplicationService {
     /// The local registry.
     pub local: Registry,
     runner: Arc<JobRunner>,
+    labels: std::sync::OnceLock<Arc<dyn LabelStore>>,
     events_tx: mpsc::Sender<ArtifactEvent>,
     events_rx: Arc<Mutex<mpsc::Receiver<ArtifactEvent>>>,
 }
@@ -126,9 +127,16 @@ impl ReplicationService {
                 replicator,
                 leases,
             ),
+            labels: std::sync::OnceLock::new(),
             events_tx,
             events_rx: Arc::new(Mutex::new(events_rx)),
         })
+    }
+
+    /// Reads the local registry's labels from `labels`, so that label
+    /// filters select by them (set once; later calls are ignored).
+    pub fn set_labels(&self, labels: Arc<dyn LabelStore>) {
+        let _ = self.labels.set(labels);
     }
 
     /// The job runner.
@@ -167,7 +175,7 @@ impl ReplicationService {
     /// by the administrator) before pushes.
     fn local_adapter(&self) -> Arc<dyn RegistryAdapter> {
         let identity = self.identity.clone();
-        Arc::new(Local::with_prepare(
+        let local = Local::with_prepare(
             self.local.clone(),
             Arc::new(move |repos: Vec<RepositoryName>| {
                 let identity = identity.clone();
@@ -192,7 +200,11 @@ impl ReplicationService {
                     Ok(())
                 })
             }),
-        ))
+        );
+        Arc::new(match self.labels.get() {
+            Some(labels) => local.with_labels(labels.clone()),
+            None => local,
+        })
     }
 
     /// A stored policy with its two ends.

@@ -90,6 +90,12 @@ impl ArtifactEvent {
         if !filters.repository(self.repository.as_str()) {
             return None;
         }
+        // An artifact just pushed carries no label yet (labels are put on
+        // afterwards), and a deleted one no longer does: a label filter
+        // judges it as unlabelled.
+        if !filters.labels(&[]) {
+            return None;
+        }
         let selected = match (&self.reference, self.kind) {
             (Reference::Tag(t), _) => filters.tag(t.as_str()),
             (Reference::Digest(_), ArtifactEventKind::Delete) => {

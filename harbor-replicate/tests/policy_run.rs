@@ -307,3 +307,62 @@ async fn sync_repository_copies_every_tag_and_a_second_sync_moves_nothing() {
         .await;
     assert!(missing.is_err_and(|e| e.is_not_found()));
 }
+
+#[tokio::test]
+async fn label_filters_copy_only_the_artifacts_carrying_the_labels() {
+    use harbor_core::{Label, LabelScope, LabelStore};
+    use harbor_storage::{MemoryBlobStore, SqliteMetaStore};
+
+    // The source's metadata store keeps its labels too, as the server's does.
+    let store = Arc::new(SqliteMetaStore::in_memory().unwrap());
+    let src = Registry::new(Arc::new(MemoryBlobStore::new()), store.clone());
+    let dst = registry();
+    tagged_image(&src, "library/app", &["v1"]).await;
+    tagged_image(&src, "library/web", &["v1"]).await;
+    tagged_image(&src, "library/db", &["v1"]).await;
+    let label = |name: &str| Label {
+        id: 0,
+        name: name.into(),
+        description: String::new(),
+        color: String::new(),
+        scope: LabelScope::Global,
+        project_id: None,
+        creation_time: std::time::SystemTime::UNIX_EPOCH,
+        update_time: std::time::SystemTime::UNIX_EPOCH,
+    };
+    let prod = store.create_label(&label("prod")).await.unwrap();
+    let qa = store.create_label(&label("qa")).await.unwrap();
+    for (name, labels) in [
+        ("library/app", vec![prod.id, qa.id]),
+        ("library/web", vec![prod.id]),
+    ] {
+        let digest = src
+            .meta_store()
+            .resolve_tag(&repo(name), &tag("v1"))
+            .await
+            .unwrap()
+            .unwrap();
+        for id in labels {
+            store
+                .add_artifact_label(&repo(name), &digest, id)
+                .await
+                .unwrap();
+        }
+    }
+    let p = policy(
+        r#"{"name":"prod-only","dest_registry":{"id":1},
+            "filters":[{"type":"label","value":["prod"]},{"type":"label","value":"qa","decoration":"excludes"}]}"#,
+    );
+    let report = Replicator::default()
+        .run_policy(
+            &p,
+            Arc::new(Local::new(src).with_labels(store)),
+            Arc::new(Local::new(dst.clone())),
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!((report.succeeded(), report.failed()), (1, 0));
+    let (repos, _) = dst.catalog(None, None).await.unwrap();
+    assert_eq!(repos, ["library/web"], "labelled prod and not qa");
+}

@@ -401,6 +401,9 @@ impl HarborBuilder {
             });
             Settings::new(store, defaults, registry.clone())
         };
+        if let (Some(service), Some(labels)) = (&replication, &self.labels) {
+            service.set_labels(labels.clone());
+        }
         let webhooks = self.webhooks.map(|(store, secrets, config)| {
             WebhookService::new(
                 store,

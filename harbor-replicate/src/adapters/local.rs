@@ -1,11 +1,14 @@
 //! The `local` adapter: the in-process `Registry` engine, so that replication
 //! into or out of the embedding program moves no bytes over HTTP.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use bytes::Bytes;
 use futures::TryStreamExt;
 use harbor_core::{
-    ByteStream, Digest, ErrorCode, Reference, Registry, RegistryType, RepositoryName, Tag,
+    ByteStream, Digest, ErrorCode, LabelStore, Reference, Registry, RegistryType, RepositoryName,
+    Tag,
 };
 
 use crate::adapter::{AdapterInfo, PulledManifest, RegistryAdapter};
@@ -21,6 +24,7 @@ pub type PrepareHook = std::sync::Arc<
 pub struct Local {
     registry: Registry,
     prepare: Option<PrepareHook>,
+    labels: Option<Arc<dyn LabelStore>>,
 }
 
 impl std::fmt::Debug for Local {
@@ -45,7 +49,15 @@ impl Local {
         Local {
             registry,
             prepare: None,
+            labels: None,
         }
+    }
+
+    /// Reads artifacts' labels from `labels`, for label filters.
+    #[must_use]
+    pub fn with_labels(mut self, labels: Arc<dyn LabelStore>) -> Self {
+        self.labels = Some(labels);
+        self
     }
 
     /// An adapter that runs `hook` before pushes (the server creates missing
@@ -54,6 +66,7 @@ impl Local {
         Local {
             registry,
             prepare: Some(hook),
+            labels: None,
         }
     }
 }
@@ -94,6 +107,23 @@ impl RegistryAdapter for Local {
             .iter()
             .map(|n| RepositoryName::parse(n))
             .collect::<std::result::Result<_, _>>()?)
+    }
+
+    async fn artifact_labels(
+        &self,
+        repo: &RepositoryName,
+        tag: &Tag,
+    ) -> Result<Option<Vec<String>>> {
+        let Some(labels) = &self.labels else {
+            return Ok(None);
+        };
+        let Some(digest) = self.registry.meta_store().resolve_tag(repo, tag).await? else {
+            return Ok(Some(Vec::new()));
+        };
+        let on = labels
+            .artifact_labels(repo, std::slice::from_ref(&digest))
+            .await?;
+        Ok(Some(on.into_iter().map(|(_, l)| l.name).collect()))
     }
 
     async fn list_tags(&self, repo: &RepositoryName) -> Result<Vec<Tag>> {
