@@ -345,6 +345,7 @@ impl HarborBuilder {
         let authenticator = self.authenticator.unwrap_or_else(|| {
             Arc::new(DbAuthenticator::new(identity.clone(), RateLimit::default()))
         });
+        let token_minutes = crate::settings::minutes(self.token_config.lifetime);
         let tokens = TokenService::new(
             Arc::new(key),
             self.token_config,
@@ -389,6 +390,7 @@ impl HarborBuilder {
         let settings = {
             let (store, defaults) = self.settings.unwrap_or_else(|| {
                 let defaults = SystemSettings {
+                    token_expiration: token_minutes,
                     storage_per_project: self
                         .quotas
                         .as_ref()
@@ -399,7 +401,7 @@ impl HarborBuilder {
                 let store: Arc<dyn SettingsStore> = Arc::new(LocalSettings::default());
                 (store, defaults)
             });
-            Settings::new(store, defaults, registry.clone())
+            Settings::new(store, defaults, registry.clone()).with_tokens(auth.tokens.clone())
         };
         if let (Some(service), Some(labels)) = (&replication, &self.labels) {
             service.set_labels(labels.clone());
@@ -411,6 +413,7 @@ impl HarborBuilder {
                 registry.clone(),
                 Arc::new(secrets),
                 config,
+                Some(settings.clone()),
             )
         });
         let audit_for_duties = audit.clone();

@@ -316,6 +316,7 @@ async fn embedded(config: &Config) -> Result<(Harbor, Option<String>), ServerErr
                 .settings(
                     stores.settings,
                     settings::SystemSettings {
+                        token_expiration: settings::minutes(config.auth.token_lifetime),
                         read_only: config.read_only,
                         storage_per_project: config.storage_per_project,
                         ..Default::default()

@@ -53,6 +53,13 @@ pub struct SystemSettings {
     pub storage_per_project: i64,
     /// Who may create projects.
     pub project_creation_restriction: CreationRestriction,
+    /// Minutes a registry token lasts (`token_expiration`).
+    pub token_expiration: i64,
+    /// Days a robot account lasts when created without a `duration`
+    /// (`robot_token_duration`).
+    pub robot_token_duration: i64,
+    /// Whether webhook events are sent at all (`notification_enable`).
+    pub notification_enable: bool,
 }
 
 impl Default for SystemSettings {
@@ -61,9 +68,18 @@ impl Default for SystemSettings {
             read_only: false,
             storage_per_project: -1,
             project_creation_restriction: CreationRestriction::Everyone,
+            token_expiration: 30,
+            robot_token_duration: 30,
+            notification_enable: true,
         }
     }
 }
+
+/// The longest `token_expiration` accepted, in minutes (a year).
+const MAX_TOKEN_MINUTES: i64 = 365 * 24 * 60;
+/// The longest `robot_token_duration` accepted, in days (Harbor's int32
+/// bound would overflow a timestamp; a hundred years is plenty).
+const MAX_ROBOT_DAYS: i64 = 36_500;
 
 /// What a `PUT /configurations` key may be.
 enum Kind {
@@ -89,9 +105,12 @@ const KEYS: &[(&str, Kind)] = &[
         "self_registration",
         Kind::Fixed("self-registration is not supported"),
     ),
+    ("notification_enable", Kind::Editable),
+    ("token_expiration", Kind::Editable),
+    ("robot_token_duration", Kind::Editable),
     (
-        "notification_enable",
-        Kind::Fixed("webhooks are not supported yet"),
+        "robot_name_prefix",
+        Kind::Fixed("robot accounts are always named robot$..."),
     ),
 ];
 
@@ -125,6 +144,21 @@ impl SystemSettings {
                     .and_then(CreationRestriction::parse)
                     .ok_or_else(|| bad("\"everyone\" or \"adminonly\""))?;
             }
+            "notification_enable" => {
+                self.notification_enable = value.as_bool().ok_or_else(|| bad("true or false"))?
+            }
+            "token_expiration" => {
+                self.token_expiration = value
+                    .as_i64()
+                    .filter(|m| (1..=MAX_TOKEN_MINUTES).contains(m))
+                    .ok_or_else(|| bad(&format!("minutes from 1 to {MAX_TOKEN_MINUTES}")))?
+            }
+            "robot_token_duration" => {
+                self.robot_token_duration = value
+                    .as_i64()
+                    .filter(|d| (1..=MAX_ROBOT_DAYS).contains(d))
+                    .ok_or_else(|| bad(&format!("days from 1 to {MAX_ROBOT_DAYS}")))?
+            }
             _ => return Err(HarborError::bad_request(format!("{key} is not a setting"))),
         }
         Ok(())
@@ -140,6 +174,10 @@ impl SystemSettings {
                 "storage_per_project" => json!(self.storage_per_project),
                 "project_creation_restriction" => json!(self.project_creation_restriction.as_str()),
                 "quota_per_project_enable" => json!(true),
+                "notification_enable" => json!(self.notification_enable),
+                "token_expiration" => json!(self.token_expiration),
+                "robot_token_duration" => json!(self.robot_token_duration),
+                "robot_name_prefix" => json!(harbor_auth::ROBOT_PREFIX),
                 _ => json!(false),
             }
         };
@@ -155,6 +193,18 @@ impl SystemSettings {
     }
 }
 
+/// `lifetime` in whole minutes, rounded up: the `token_expiration` a
+/// configured token lifetime shows as.
+pub fn minutes(lifetime: Duration) -> i64 {
+    i64::try_from(lifetime.as_secs().div_ceil(60))
+        .unwrap_or(i64::MAX)
+        .max(1)
+}
+
+fn token_lifetime(s: &SystemSettings) -> Duration {
+    Duration::from_secs(u64::try_from(s.token_expiration.max(1)).unwrap_or(1) * 60)
+}
+
 /// The settings of one server: read by the handlers, refreshed from the
 /// store, changed through the API. Cheap to clone.
 #[derive(Debug, Clone)]
@@ -163,6 +213,7 @@ pub struct Settings {
     defaults: SystemSettings,
     store: Arc<dyn SettingsStore>,
     registry: Registry,
+    tokens: Option<harbor_auth::TokenService>,
 }
 
 impl Settings {
@@ -179,7 +230,16 @@ impl Settings {
             defaults,
             store,
             registry,
+            tokens: None,
         }
+    }
+
+    /// Puts `token_expiration` in force on `tokens` too.
+    #[must_use]
+    pub fn with_tokens(mut self, tokens: harbor_auth::TokenService) -> Self {
+        self.tokens = Some(tokens);
+        self.put_in_force(self.get());
+        self
     }
 
     /// The settings in force.
@@ -199,6 +259,17 @@ impl Settings {
 
     fn put_in_force(&self, settings: SystemSettings) {
         self.registry.set_read_only(settings.read_only);
+        if let Some(tokens) = &self.tokens {
+            // The configuration's lifetime (which may be finer than a
+            // minute) until an administrator sets another.
+            tokens.set_lifetime(
+                if settings.token_expiration == self.defaults.token_expiration {
+                    tokens.config().lifetime
+                } else {
+                    token_lifetime(&settings)
+                },
+            );
+        }
         let mut current = self.current.write().unwrap_or_else(|p| p.into_inner());
         if *current != settings {
             tracing::info!(?settings, "settings in force");

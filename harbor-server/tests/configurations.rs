@@ -258,3 +258,75 @@ async fn a_change_through_one_instance_is_in_force_on_another() {
     .await;
     assert_eq!(r.status, 200);
 }
+
+/// `token_expiration` (minutes) sets the lifetime of the tokens issued
+/// from then on; `robot_token_duration` (days) the lifetime of a robot
+/// created without one; `robot_name_prefix` is shown, fixed.
+#[tokio::test]
+async fn token_and_robot_lifetimes_follow_the_settings() {
+    let s = TestServer::start_with_auth().await;
+    let token = || async {
+        let r = s
+            .get_with(
+                "/service/token?service=harbor-registry&scope=repository:library/app:pull",
+                &common::admin_auth(),
+            )
+            .await;
+        assert_eq!(r.status, 200);
+        r.json()["expires_in"].as_u64().unwrap()
+    };
+    assert_eq!(token().await, 30 * 60, "the configuration's 30 minutes");
+    let c = configurations(&s).await;
+    assert_eq!(
+        c["token_expiration"],
+        json!({"value": 30, "editable": true})
+    );
+    assert_eq!(
+        c["robot_name_prefix"],
+        json!({"value": "robot$", "editable": false})
+    );
+    let r = api(
+        &s,
+        "PUT",
+        "/api/v2.0/configurations",
+        Some(json!({"token_expiration": 5, "robot_token_duration": 7})),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(token().await, 5 * 60);
+
+    let r = api(
+        &s,
+        "POST",
+        "/api/v2.0/robots",
+        Some(
+            json!({"name": "ci", "level": "system", "duration": 0, "permissions": [
+            {"kind": "project", "namespace": "library",
+             "access": [{"resource": "repository", "action": "pull"}]}]}),
+        ),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    let robot = r.json();
+    let lifetime = robot["expires_at"].as_i64().unwrap()
+        - std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64;
+    assert!(
+        (7 * 86400 - 120..=7 * 86400).contains(&lifetime),
+        "seven days, not thirty: {lifetime} s"
+    );
+
+    for body in [
+        json!({"token_expiration": 0}),
+        json!({"token_expiration": "5"}),
+        json!({"robot_token_duration": -1}),
+        json!({"robot_name_prefix": "bot-"}),
+        json!({"notification_enable": "no"}),
+    ] {
+        let r = api(&s, "PUT", "/api/v2.0/configurations", Some(body.clone())).await;
+        assert_eq!(r.status, 400, "{body}");
+    }
+    assert_eq!(token().await, 5 * 60, "unchanged by the refused changes");
+}

@@ -708,3 +708,45 @@ async fn the_policy_api_refuses_bad_input_and_checks_roles() {
     assert_eq!(r.status, 200);
     s.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notification_enable_false_silences_every_policy() {
+    let s = server().await;
+    let receiver = Receiver::start().await;
+    s.create_project("quiet", false).await;
+    create_policy(
+        &s.base,
+        "quiet",
+        json!({
+            "name": "all",
+            "event_types": ["PUSH_ARTIFACT"],
+            "targets": [{"address": format!("{}/q", receiver.base)}],
+        }),
+    )
+    .await;
+    let r = api(
+        &s.base,
+        "PUT",
+        "/api/v2.0/configurations",
+        Some(json!({"notification_enable": false})),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    s.push_image("quiet/app", "v1").await;
+    assert!(
+        receiver.drain(Duration::from_secs(3)).await.is_empty(),
+        "nothing sent while notifications are off"
+    );
+    let r = api(
+        &s.base,
+        "PUT",
+        "/api/v2.0/configurations",
+        Some(json!({"notification_enable": true})),
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    s.push_image("quiet/app", "v2").await;
+    let d = receiver.next(PATIENCE).await;
+    assert_eq!(d.json()["event_data"]["resources"][0]["tag"], "v2");
+    s.stop().await;
+}

@@ -55,6 +55,10 @@ pub struct IssuedToken {
 pub struct TokenService {
     key: Arc<SigningKey>,
     config: TokenConfig,
+    /// The lifetime of tokens issued from now on, in seconds: the
+    /// configuration's until [`TokenService::set_lifetime`] changes it for
+    /// every clone (Harbor's `token_expiration`, changed at run time).
+    lifetime_secs: Arc<std::sync::atomic::AtomicU64>,
     store: Arc<dyn IdentityStore>,
     authorizer: Arc<dyn Authorizer>,
     verified: Arc<VerifiedTokens>,
@@ -106,6 +110,9 @@ impl TokenService {
     ) -> Self {
         TokenService {
             key,
+            lifetime_secs: Arc::new(std::sync::atomic::AtomicU64::new(
+                config.lifetime.as_secs().max(1),
+            )),
             config,
             store,
             authorizer,
@@ -116,6 +123,23 @@ impl TokenService {
     /// The settings.
     pub fn config(&self) -> &TokenConfig {
         &self.config
+    }
+
+    /// The lifetime of the tokens issued from now on.
+    pub fn lifetime(&self) -> Duration {
+        Duration::from_secs(
+            self.lifetime_secs
+                .load(std::sync::atomic::Ordering::Relaxed),
+        )
+    }
+
+    /// Changes the lifetime of the tokens issued from now on, for this
+    /// service and every clone of it (at least a second).
+    pub fn set_lifetime(&self, lifetime: Duration) {
+        self.lifetime_secs.store(
+            lifetime.as_secs().max(1),
+            std::sync::atomic::Ordering::Relaxed,
+        );
     }
 
     /// The signing key (its certificate goes into a registry's `rootcertbundle`).
@@ -202,17 +226,18 @@ impl TokenService {
             });
         }
         let issued_at = SystemTime::now();
+        let lifetime = self.lifetime();
         let token = self.sign(
             principal,
             &self.config.service,
-            self.config.lifetime,
+            lifetime,
             access.clone(),
             issued_at,
         )?;
         tracing::debug!(principal = %principal, scopes = scopes.len(), "token issued");
         Ok(IssuedToken {
             token,
-            expires_in: self.config.lifetime.as_secs(),
+            expires_in: lifetime.as_secs(),
             issued_at,
             access,
         })

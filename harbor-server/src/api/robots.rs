@@ -15,9 +15,6 @@ use serde::{Deserialize, Serialize};
 use super::q::Cond;
 use super::{json, time, ApiResult, AppState, Caller, HarborError, HarborJson, ListParams, Paged};
 
-/// Harbor's default robot lifetime when `duration` is 0.
-const DEFAULT_DAYS: i64 = 30;
-
 /// Harbor's `RobotCreate`, and `Robot` for updates (whose read-only fields
 /// are ignored).
 #[derive(Debug, Deserialize)]
@@ -88,14 +85,16 @@ fn valid_name(name: &str) -> bool {
     !name.is_empty() && !prev_sep && name.len() <= 255
 }
 
-fn expiry(duration: i64) -> ApiResult<Option<SystemTime>> {
+/// When a robot created for `duration` days expires; 0 means the system's
+/// `robot_token_duration` (`default_days`).
+fn expiry(duration: i64, default_days: i64) -> ApiResult<Option<SystemTime>> {
     match duration {
         -1 => Ok(None),
-        d if d < -1 || d >= i64::from(i32::MAX) => Err(HarborError::bad_request(
-            "duration is days: -1 (never expires), 0 (30 days) or more",
-        )),
+        d if d < -1 || d >= i64::from(i32::MAX) => Err(HarborError::bad_request(format!(
+            "duration is days: -1 (never expires), 0 ({default_days} days) or more"
+        ))),
         0 => Ok(Some(
-            SystemTime::now() + Duration::from_secs(DEFAULT_DAYS as u64 * 86400),
+            SystemTime::now() + Duration::from_secs(default_days.max(1) as u64 * 86400),
         )),
         d => Ok(Some(
             SystemTime::now() + Duration::from_secs(d as u64 * 86400),
@@ -283,7 +282,10 @@ pub(super) async fn create(
         level,
         project_id: project.as_ref().map(|p| p.id),
         secret_hash: hash(secret.clone()).await?,
-        expires_at: expiry(r.duration.unwrap_or(0))?,
+        expires_at: expiry(
+            r.duration.unwrap_or(0),
+            state.settings.get().robot_token_duration,
+        )?,
         disabled: r.disable.unwrap_or(false),
         permissions,
         created_at: SystemTime::now(),

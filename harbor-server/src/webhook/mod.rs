@@ -94,6 +94,8 @@ pub struct WebhookService {
     events: mpsc::UnboundedSender<WebhookEvent>,
     queue: std::sync::Mutex<Option<mpsc::UnboundedReceiver<WebhookEvent>>>,
     queued: Notify,
+    /// `notification_enable`, when the server has settings.
+    settings: Option<crate::settings::Settings>,
 }
 
 impl WebhookService {
@@ -104,6 +106,7 @@ impl WebhookService {
         registry: Registry,
         secrets: Arc<SecretBox>,
         config: WebhookConfig,
+        settings: Option<crate::settings::Settings>,
     ) -> Arc<WebhookService> {
         let (tx, rx) = mpsc::unbounded_channel();
         Arc::new(WebhookService {
@@ -117,6 +120,7 @@ impl WebhookService {
             events: tx,
             queue: std::sync::Mutex::new(Some(rx)),
             queued: Notify::new(),
+            settings,
         })
     }
 
@@ -143,6 +147,13 @@ impl WebhookService {
     /// Whether an enabled policy of `project` subscribes to events of this
     /// type: what the request path asks before building an event.
     pub fn wants(&self, project: &str, event_type: harbor_core::WebhookEventType) -> bool {
+        if self
+            .settings
+            .as_ref()
+            .is_some_and(|s| !s.get().notification_enable)
+        {
+            return false;
+        }
         self.hooks
             .read()
             .map(|h| {
