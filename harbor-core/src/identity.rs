@@ -448,4 +448,13 @@ pub trait IdentityStore: Debug + Send + Sync + 'static {
     async fn append_audit(&self, entries: &[AuditEntry]) -> Result<()>;
     /// Audit entries matching `query`, newest first, one page and the total.
     async fn list_audit(&self, query: &AuditQuery, page: Page) -> Result<(Vec<AuditEntry>, u64)>;
+    /// Deletes the audit entries older than `before` whose operation is one
+    /// of `operations` (Harbor's audit log purge), or only counts them when
+    /// `dry_run`; how many.
+    async fn purge_audit(
+        &self,
+        before: SystemTime,
+        operations: &[AuditOperation],
+        dry_run: bool,
+    ) -> Result<u64>;
 }

@@ -18,6 +18,8 @@ use crate::identity::Page;
 pub enum JobKind {
     /// Garbage collection (`GARBAGE_COLLECTION`).
     GarbageCollection,
+    /// Audit log purge (`PURGE_AUDIT_LOG`).
+    PurgeAudit,
 }
 
 impl JobKind {
@@ -25,6 +27,7 @@ impl JobKind {
     pub fn as_str(self) -> &'static str {
         match self {
             JobKind::GarbageCollection => "GARBAGE_COLLECTION",
+            JobKind::PurgeAudit => "PURGE_AUDIT_LOG",
         }
     }
 
@@ -32,6 +35,7 @@ impl JobKind {
     pub fn parse(s: &str) -> Option<JobKind> {
         match s {
             "GARBAGE_COLLECTION" => Some(JobKind::GarbageCollection),
+            "PURGE_AUDIT_LOG" => Some(JobKind::PurgeAudit),
             _ => None,
         }
     }

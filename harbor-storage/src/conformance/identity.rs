@@ -32,6 +32,7 @@ pub async fn run_all(store: &dyn IdentityStore) {
     identity_reads_see_every_write_at_once(store).await;
     robots_are_created_found_updated_and_deleted(store).await;
     audit_entries_are_kept_and_filtered(store).await;
+    audit_purge_deletes_old_entries_of_the_named_operations(store).await;
 }
 
 /// Usernames and (non-empty) e-mails are unique: a duplicate is `CONFLICT`.
@@ -698,4 +699,67 @@ pub async fn audit_entries_are_kept_and_filtered(store: &dyn IdentityStore) {
             .await,
     );
     assert_eq!(newest[0].op_time, at(4));
+}
+
+/// The purge deletes exactly the entries older than its cutoff whose
+/// operation it names, and a dry run counts them without deleting.
+pub async fn audit_purge_deletes_old_entries_of_the_named_operations(store: &dyn IdentityStore) {
+    // Older than the other suites' entries, which the cutoffs leave alone.
+    let at = |s: u64| UNIX_EPOCH + Duration::from_secs(1_000_000_000 + s);
+    let entry = |op: AuditOperation, t: u64| AuditEntry {
+        id: 0,
+        project: Some("purge-p".into()),
+        username: "purger".into(),
+        resource: format!("purge-p/app:{t}"),
+        resource_type: AuditResource::Artifact,
+        operation: op,
+        op_time: at(t),
+    };
+    ok(
+        "append",
+        store
+            .append_audit(&[
+                entry(AuditOperation::Pull, 1),
+                entry(AuditOperation::Pull, 2),
+                entry(AuditOperation::Create, 3),
+                entry(AuditOperation::Delete, 4),
+                entry(AuditOperation::Pull, 100),
+            ])
+            .await,
+    );
+    let query = AuditQuery {
+        username: Some("purger".into()),
+        ..AuditQuery::default()
+    };
+    let count = |r: (Vec<AuditEntry>, u64)| r.1;
+    let all = Page {
+        page: 1,
+        page_size: 100,
+    };
+    let ops = [AuditOperation::Pull, AuditOperation::Delete];
+    assert_eq!(
+        ok("dry run", store.purge_audit(at(50), &ops, true).await),
+        3,
+        "two pulls and a delete before the cutoff"
+    );
+    assert_eq!(count(ok("list", store.list_audit(&query, all).await)), 5);
+    assert_eq!(ok("purge", store.purge_audit(at(50), &ops, false).await), 3);
+    let (left, _) = ok("list", store.list_audit(&query, all).await);
+    let mut kept: Vec<(AuditOperation, SystemTime)> =
+        left.iter().map(|e| (e.operation, e.op_time)).collect();
+    kept.sort_by_key(|(_, t)| *t);
+    assert_eq!(
+        kept,
+        [
+            (AuditOperation::Create, at(3)),
+            (AuditOperation::Pull, at(100))
+        ]
+    );
+    assert_eq!(
+        ok(
+            "nothing named",
+            store.purge_audit(at(200), &[], false).await
+        ),
+        0
+    );
 }

@@ -498,6 +498,28 @@ impl IdentityStore for PgStore {
         })
     }
 
+    async fn purge_audit(
+        &self,
+        before: std::time::SystemTime,
+        operations: &[AuditOperation],
+        dry_run: bool,
+    ) -> Result<u64> {
+        let ops: Vec<&str> = operations.iter().map(|o| o.as_str()).collect();
+        let before = to_ms(before);
+        let sql = if dry_run {
+            "SELECT count(*) FROM audit_log WHERE op_time < $1 AND operation = ANY($2)"
+        } else {
+            "WITH gone AS (DELETE FROM audit_log WHERE op_time < $1 AND operation = ANY($2)
+                           RETURNING 1)
+             SELECT count(*) FROM gone"
+        };
+        pg!(self, write, |tx| {
+            let st = tx.prepare_cached(sql).await?;
+            let n: i64 = tx.query_one(&st, &[&before, &ops]).await?.try_get(0)?;
+            unsigned(n)
+        })
+    }
+
     async fn list_audit(&self, q: &AuditQuery, page: Page) -> Result<(Vec<AuditEntry>, u64)> {
         let filter = "FROM audit_log WHERE ($1::text IS NULL OR project = $1)
              AND ($2::text IS NULL OR username = $2)

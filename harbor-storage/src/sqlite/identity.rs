@@ -1,6 +1,7 @@
 //! `IdentityStore` for `SqliteMetaStore`: users, projects, members and robot accounts.
 
 use std::collections::BTreeMap;
+use std::time::SystemTime;
 
 use async_trait::async_trait;
 use harbor_core::{
@@ -643,6 +644,18 @@ impl IdentityStore for SqliteMetaStore {
             Ok(())
         })
         .await
+    }
+
+    async fn purge_audit(
+        &self,
+        before: SystemTime,
+        operations: &[AuditOperation],
+        dry_run: bool,
+    ) -> Result<u64> {
+        let ops: Vec<String> = operations.iter().map(|o| o.as_str().to_owned()).collect();
+        let before = to_ms(before);
+        self.write(move |tx| super::audit::purge(tx, before, &ops, dry_run))
+            .await
     }
 
     async fn list_audit(&self, query: &AuditQuery, page: Page) -> Result<(Vec<AuditEntry>, u64)> {

@@ -5,6 +5,7 @@
 //! its tags is atomic. `synchronous=FULL`: what was acknowledged survives a
 //! crash or a power cut.
 
+mod audit;
 mod cache;
 mod gc;
 mod identity;
