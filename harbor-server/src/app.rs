@@ -49,6 +49,7 @@ use crate::config::UploadPurging;
 use crate::error::ServerError;
 use crate::gc::GcService;
 use crate::metrics::Metrics;
+use crate::purge_audit::PurgeService;
 use crate::quota::{QuotaSettings, Quotas};
 use crate::settings::{Settings, SystemSettings};
 use crate::webhook::{WebhookConfig, WebhookService};
@@ -67,6 +68,8 @@ pub struct AppState {
     pub replication: Option<Arc<ReplicationService>>,
     /// Garbage collection, when a `JobStore` was given.
     pub gc: Option<Arc<GcService>>,
+    /// Audit log purging, when a `JobStore` was given.
+    pub purge_audit: Option<Arc<PurgeService>>,
     /// Project storage quotas, when a `QuotaStore` was given.
     pub quotas: Option<Arc<Quotas>>,
     /// System settings (`/configurations`) in force.
@@ -334,6 +337,7 @@ impl HarborBuilder {
                     audit: None,
                     replication: None,
                     gc: None,
+                    purge_audit: None,
                     settings: None,
                     webhooks: None,
                 },
@@ -372,6 +376,10 @@ impl HarborBuilder {
             )
         });
         let metrics = Metrics::new();
+        let purge_audit = self
+            .jobs
+            .as_ref()
+            .map(|jobs| PurgeService::new(identity.clone(), jobs.clone(), self.leases.clone()));
         let gc = self.jobs.map(|jobs| {
             // Runs end abandoned uploads as the upload purging would.
             let uploads = self
@@ -423,6 +431,7 @@ impl HarborBuilder {
             audit,
             replication: replication.clone(),
             gc: gc.clone(),
+            purge_audit: purge_audit.clone(),
             quotas: self.quotas.map(Arc::new),
             settings: settings.clone(),
             metrics,
@@ -439,6 +448,7 @@ impl HarborBuilder {
                 audit: Some((audit_for_duties, writer, identity)),
                 replication,
                 gc,
+                purge_audit,
                 settings: Some(settings),
                 webhooks,
             },
@@ -519,6 +529,7 @@ pub struct Duties {
     audit: Option<(AuditSink, AuditWriter, Arc<dyn IdentityStore>)>,
     replication: Option<Arc<ReplicationService>>,
     gc: Option<Arc<GcService>>,
+    purge_audit: Option<Arc<PurgeService>>,
     settings: Option<Settings>,
     webhooks: Option<Arc<WebhookService>>,
 }
@@ -600,6 +611,7 @@ impl Duties {
             recovery,
             replication: self.replication,
             gc: self.gc.as_ref().map(GcService::spawn),
+            purge_audit: self.purge_audit.as_ref().map(PurgeService::spawn),
             settings: self.settings.as_ref().map(Settings::spawn_refresher),
             webhooks: self
                 .webhooks
@@ -620,6 +632,7 @@ pub struct RunningDuties {
     recovery: Option<tokio::task::JoinHandle<()>>,
     replication: Option<Arc<ReplicationService>>,
     gc: Option<tokio::task::JoinHandle<()>>,
+    purge_audit: Option<tokio::task::JoinHandle<()>>,
     settings: Option<tokio::task::JoinHandle<()>>,
     webhooks: Vec<tokio::task::JoinHandle<()>>,
 }
@@ -649,6 +662,10 @@ impl RunningDuties {
         if let Some(g) = self.gc {
             g.abort();
             let _ = g.await;
+        }
+        if let Some(p) = self.purge_audit {
+            p.abort();
+            let _ = p.await;
         }
         if let Some(r) = self.settings {
             r.abort();

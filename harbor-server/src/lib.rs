@@ -54,6 +54,7 @@ pub mod gc;
 pub mod health;
 pub mod metrics;
 pub mod oci;
+pub mod purge_audit;
 pub mod quota;
 mod router;
 pub mod sendfile;

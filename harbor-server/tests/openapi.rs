@@ -130,6 +130,13 @@ const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/v2.0/system/gc/schedule"),
     ("POST", "/api/v2.0/system/gc/schedule"),
     ("PUT", "/api/v2.0/system/gc/schedule"),
+    ("GET", "/api/v2.0/system/purgeaudit"),
+    ("GET", "/api/v2.0/system/purgeaudit/{id}"),
+    ("PUT", "/api/v2.0/system/purgeaudit/{id}"),
+    ("GET", "/api/v2.0/system/purgeaudit/{id}/log"),
+    ("GET", "/api/v2.0/system/purgeaudit/schedule"),
+    ("POST", "/api/v2.0/system/purgeaudit/schedule"),
+    ("PUT", "/api/v2.0/system/purgeaudit/schedule"),
     ("GET", "/api/v2.0/robots"),
     ("POST", "/api/v2.0/robots"),
     ("GET", "/api/v2.0/robots/{id}"),
@@ -663,6 +670,16 @@ async fn read_answers_have_the_documented_shape() {
     .await;
     assert_eq!(r.status, 201, "{}", text(&r));
     s.push_image("library/hooked", "v1").await;
+    // An audit log purge run (1), dry.
+    create_documented(
+        &s,
+        &doc,
+        "/system/purgeaudit/schedule",
+        serde_json::json!({"schedule": {"type": "Manual"}, "parameters": {"audit_retention_hour": 24, "include_operations": "pull", "dry_run": true}}),
+        // Job ids are shared with garbage collection, whose run is 1.
+        "/api/v2.0/system/purgeaudit/2",
+    )
+    .await;
     // A global label (1).
     let r = common::admin_call(
         &format!("{}/api/v2.0/labels", s.base),
@@ -712,6 +729,9 @@ async fn read_answers_have_the_documented_shape() {
         let expected = match path.as_str() {
             "/users/search" => 400,
             "/robots/{robot_id}" => 404,
+            // Run 1 is a garbage collection, not a purge (run 2, which the
+            // listing shows).
+            "/system/purgeaudit/{purge_id}" | "/system/purgeaudit/{purge_id}/log" => 404,
             _ => 200,
         };
         if r.status != expected {

@@ -35,7 +35,26 @@ pub(super) struct ScheduleReq {
     parameters: serde_json::Map<String, serde_json::Value>,
 }
 
-/// Harbor's `GCHistory`.
+impl ScheduleReq {
+    /// The schedule and the job's parameters.
+    pub(super) fn into_parts(
+        self,
+    ) -> (
+        Option<ScheduleObj>,
+        serde_json::Map<String, serde_json::Value>,
+    ) {
+        (self.schedule, self.parameters)
+    }
+}
+
+impl ScheduleObj {
+    /// Whether it asks for a run now rather than a schedule.
+    pub(super) fn is_manual(&self) -> bool {
+        self.kind == "Manual"
+    }
+}
+
+/// Harbor's `GCHistory`, which is also its purge `ExecHistory`.
 #[derive(Debug, Serialize)]
 pub(super) struct GcHistory {
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -55,7 +74,7 @@ impl From<&JobRecord> for GcHistory {
     fn from(r: &JobRecord) -> Self {
         GcHistory {
             id: Some(r.id),
-            job_name: JobKind::GarbageCollection.as_str(),
+            job_name: r.kind.as_str(),
             job_kind: r.trigger.as_str().to_owned(),
             job_parameters: r.parameters.clone(),
             // Harbor's enum spells what started a run `Manual` or
@@ -155,31 +174,73 @@ pub(super) async fn log(
 /// there is none (Harbor's swagger promises a JSON body).
 pub(super) async fn get_schedule(State(state): State<AppState>, caller: Caller) -> ApiResult {
     caller.require_admin()?;
-    let Some(s) = gc(&state)?
+    let schedule = gc(&state)?
         .jobs
         .job_schedule(JobKind::GarbageCollection)
-        .await?
-    else {
-        return Ok(json(StatusCode::OK, &serde_json::json!({})));
+        .await?;
+    Ok(schedule_answer(
+        JobKind::GarbageCollection,
+        schedule.as_ref(),
+    ))
+}
+
+/// A job's schedule as Harbor answers it: a history entry without id, or
+/// `{}` when there is none.
+pub(super) fn schedule_answer(kind: JobKind, schedule: Option<&JobSchedule>) -> Response {
+    let Some(s) = schedule else {
+        return json(StatusCode::OK, &serde_json::json!({}));
     };
-    Ok(json(
+    json(
         StatusCode::OK,
         &GcHistory {
             id: None,
-            job_name: JobKind::GarbageCollection.as_str(),
+            job_name: kind.as_str(),
             job_kind: JobTrigger::Schedule.as_str().to_owned(),
             job_parameters: s.parameters.clone(),
             schedule: ScheduleObj {
                 kind: s.schedule_type.as_str().to_owned(),
                 cron: s.cron.clone(),
-                next_scheduled_time: GcService::next_time(&s).map(|t| t.to_rfc3339()),
+                next_scheduled_time: GcService::next_time(s).map(|t| t.to_rfc3339()),
             },
             job_status: None,
             deleted: false,
             creation_time: time(s.creation_time),
             update_time: time(s.update_time),
         },
-    ))
+    )
+}
+
+/// What a `Schedule` of type other than `Manual` asks: the schedule to set,
+/// or `None` to remove it (type `None`).
+pub(super) fn schedule_of(
+    schedule: &ScheduleObj,
+    parameters: String,
+) -> ApiResult<Option<JobSchedule>> {
+    if schedule.kind == "None" {
+        return Ok(None);
+    }
+    let kind = ScheduleType::parse(&schedule.kind).ok_or_else(|| {
+        HarborError::bad_request(format!(
+            "unknown schedule type {:?}: expected Manual, Hourly, Daily, Weekly, Custom or None",
+            schedule.kind
+        ))
+    })?;
+    let cron = match (schedule.cron.trim(), kind.fixed_cron()) {
+        ("", Some(fixed)) => fixed.to_owned(),
+        ("", None) => {
+            return Err(HarborError::bad_request(
+                "empty cron string for the schedule",
+            ))
+        }
+        (given, _) => given.to_owned(),
+    };
+    Ok(Some(JobSchedule {
+        schedule_type: kind,
+        cron,
+        parameters,
+        creation_time: std::time::SystemTime::now(),
+        update_time: std::time::SystemTime::now(),
+    }))
 }
 
 /// `POST /system/gc/schedule`: `Manual` runs now (`201` with the run's
@@ -218,39 +279,12 @@ async fn kick(svc: &GcService, req: ScheduleReq) -> ApiResult<Option<i64>> {
     let params: GcParameters = serde_json::from_value(serde_json::Value::Object(req.parameters))
         .map_err(|e| HarborError::bad_request(format!("invalid parameters: {e}")))?;
     params.validate()?;
-    match schedule.kind.as_str() {
-        "Manual" => {
-            let run = svc.start(&params, JobTrigger::Manual).await?;
-            Ok(Some(run.id))
-        }
-        "None" => {
-            svc.set_schedule(None).await?;
-            Ok(None)
-        }
-        other => {
-            let kind = ScheduleType::parse(other).ok_or_else(|| {
-                HarborError::bad_request(format!(
-                    "unknown schedule type {other:?}: expected Manual, Hourly, Daily, Weekly, Custom or None"
-                ))
-            })?;
-            let cron = match (schedule.cron.trim(), kind.fixed_cron()) {
-                ("", Some(fixed)) => fixed.to_owned(),
-                ("", None) => {
-                    return Err(HarborError::bad_request(
-                        "empty cron string for gc schedule",
-                    ))
-                }
-                (given, _) => given.to_owned(),
-            };
-            let record = JobSchedule {
-                schedule_type: kind,
-                cron,
-                parameters: serde_json::to_string(&params).unwrap_or_else(|_| "{}".into()),
-                creation_time: std::time::SystemTime::now(),
-                update_time: std::time::SystemTime::now(),
-            };
-            svc.set_schedule(Some(&record)).await?;
-            Ok(None)
-        }
+    if schedule.kind == "Manual" {
+        let run = svc.start(&params, JobTrigger::Manual).await?;
+        return Ok(Some(run.id));
     }
+    let parameters = serde_json::to_string(&params).unwrap_or_else(|_| "{}".into());
+    svc.set_schedule(schedule_of(&schedule, parameters)?.as_ref())
+        .await?;
+    Ok(None)
 }

@@ -15,6 +15,7 @@ mod members;
 mod openapi;
 mod paging;
 mod projects;
+mod purge_audit;
 pub mod q;
 mod quotas;
 mod registries;
@@ -191,6 +192,18 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/api/v2.0/system/gc/{id}", get(gc::get).put(gc::stop))
         .route("/api/v2.0/system/gc/{id}/log", get(gc::log))
+        .route("/api/v2.0/system/purgeaudit", get(purge_audit::list))
+        .route(
+            "/api/v2.0/system/purgeaudit/schedule",
+            get(purge_audit::get_schedule)
+                .post(purge_audit::create_schedule)
+                .put(purge_audit::update_schedule),
+        )
+        .route(
+            "/api/v2.0/system/purgeaudit/{id}",
+            get(purge_audit::get).put(purge_audit::stop),
+        )
+        .route("/api/v2.0/system/purgeaudit/{id}/log", get(purge_audit::log))
         .route("/api/v2.0/users/{id}/password", put(users::password))
         .route("/api/v2.0/users/{id}/sysadmin", put(users::sysadmin))
 }
