@@ -541,7 +541,7 @@ impl Duties {
     pub async fn start(self) -> RunningDuties {
         let audit = self
             .audit
-            .map(|(sink, writer, store)| (sink, writer.spawn(store)));
+            .map(|(sink, writer, store)| (sink, writer.spawn(store, self.settings.clone())));
         let purge = self.upload_purging.clone();
         let registry = self.registry.clone();
         let leases = self.leases.clone();

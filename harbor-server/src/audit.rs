@@ -45,9 +45,17 @@ pub fn channel() -> (AuditSink, AuditWriter) {
 impl AuditWriter {
     /// Writes entries to `store` from a background task until every sink is
     /// dropped (after writing what is queued) or the task is aborted.
-    pub fn spawn(self, store: Arc<dyn IdentityStore>) -> tokio::task::JoinHandle<()> {
+    /// With `settings`, entries also go to the syslog endpoint they name
+    /// (and, when `skip_audit_log_database`, only there, unless sending
+    /// fails: then they are kept in the database rather than lost).
+    pub fn spawn(
+        self,
+        store: Arc<dyn IdentityStore>,
+        settings: Option<crate::settings::Settings>,
+    ) -> tokio::task::JoinHandle<()> {
         let mut rx = self.rx;
         tokio::spawn(async move {
+            let mut forwarder = crate::audit_forward::SyslogForwarder::default();
             let mut msgs = Vec::with_capacity(BATCH);
             while rx.recv_many(&mut msgs, BATCH).await > 0 {
                 // Under a burst of pulls, let entries gather for a moment so
@@ -73,7 +81,20 @@ impl AuditWriter {
                         Msg::Flush(done) => waiting.push(done),
                     }
                 }
-                if !batch.is_empty() {
+                let (endpoint, skip_db) = settings.as_ref().map_or((String::new(), false), |s| {
+                    let s = s.get();
+                    (s.audit_log_forward_endpoint, s.skip_audit_log_database)
+                });
+                let mut keep = !batch.is_empty();
+                if keep && !endpoint.is_empty() {
+                    match forwarder.send(&endpoint, &batch).await {
+                        Ok(()) => keep = !skip_db,
+                        Err(e) => {
+                            tracing::warn!(error = %e, endpoint, entries = batch.len(), "forwarding audit entries failed; keeping them in the database")
+                        }
+                    }
+                }
+                if keep {
                     if let Err(e) = store.append_audit(&batch).await {
                         tracing::error!(error = %e, lost = batch.len(), "writing the audit log failed");
                     }

@@ -45,6 +45,7 @@
 pub mod api;
 pub mod app;
 pub mod audit;
+pub mod audit_forward;
 pub mod auth;
 pub mod config;
 pub mod copy_cmd;

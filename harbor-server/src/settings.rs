@@ -60,6 +60,12 @@ pub struct SystemSettings {
     pub robot_token_duration: i64,
     /// Whether webhook events are sent at all (`notification_enable`).
     pub notification_enable: bool,
+    /// Where audit entries are forwarded, `host:port` of a syslog server
+    /// over TCP; empty for nowhere (`audit_log_forward_endpoint`).
+    pub audit_log_forward_endpoint: String,
+    /// Audit entries forwarded only, not kept in the database
+    /// (`skip_audit_log_database`; needs an endpoint).
+    pub skip_audit_log_database: bool,
 }
 
 impl Default for SystemSettings {
@@ -71,6 +77,8 @@ impl Default for SystemSettings {
             token_expiration: 30,
             robot_token_duration: 30,
             notification_enable: true,
+            audit_log_forward_endpoint: String::new(),
+            skip_audit_log_database: false,
         }
     }
 }
@@ -107,6 +115,8 @@ const KEYS: &[(&str, Kind)] = &[
     ),
     ("notification_enable", Kind::Editable),
     ("token_expiration", Kind::Editable),
+    ("audit_log_forward_endpoint", Kind::Editable),
+    ("skip_audit_log_database", Kind::Editable),
     ("robot_token_duration", Kind::Editable),
     (
         "robot_name_prefix",
@@ -147,6 +157,17 @@ impl SystemSettings {
             "notification_enable" => {
                 self.notification_enable = value.as_bool().ok_or_else(|| bad("true or false"))?
             }
+            "audit_log_forward_endpoint" => {
+                let endpoint = value.as_str().ok_or_else(|| bad("a host:port string"))?;
+                if !endpoint.is_empty() && !is_host_port(endpoint) {
+                    return Err(bad("host:port of a syslog server (TCP), or empty"));
+                }
+                endpoint.clone_into(&mut self.audit_log_forward_endpoint);
+            }
+            "skip_audit_log_database" => {
+                self.skip_audit_log_database =
+                    value.as_bool().ok_or_else(|| bad("true or false"))?
+            }
             "token_expiration" => {
                 self.token_expiration = value
                     .as_i64()
@@ -178,6 +199,8 @@ impl SystemSettings {
                 "token_expiration" => json!(self.token_expiration),
                 "robot_token_duration" => json!(self.robot_token_duration),
                 "robot_name_prefix" => json!(harbor_auth::ROBOT_PREFIX),
+                "audit_log_forward_endpoint" => json!(self.audit_log_forward_endpoint),
+                "skip_audit_log_database" => json!(self.skip_audit_log_database),
                 _ => json!(false),
             }
         };
@@ -190,6 +213,18 @@ impl SystemSettings {
                 )
             })
             .collect()
+    }
+}
+
+/// Whether `s` is `host:port` with a port from 1.
+fn is_host_port(s: &str) -> bool {
+    match s.rsplit_once(':') {
+        Some((host, port)) => {
+            !host.is_empty()
+                && !host.contains(char::is_whitespace)
+                && port.parse::<u16>().is_ok_and(|p| p > 0)
+        }
+        None => false,
     }
 }
 
@@ -301,6 +336,11 @@ impl Settings {
                     )))
                 }
             }
+        }
+        if next.skip_audit_log_database && next.audit_log_forward_endpoint.is_empty() {
+            return Err(HarborError::bad_request(
+                "skip_audit_log_database needs an audit_log_forward_endpoint: entries would be lost",
+            ));
         }
         self.store.update_settings(&changes).await?;
         self.put_in_force(next);

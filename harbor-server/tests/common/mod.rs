@@ -7,6 +7,7 @@ pub mod layout;
 pub mod nginx;
 pub mod process;
 pub mod receiver;
+pub mod rsyslog;
 pub mod skopeo;
 pub mod swagger;
 
