@@ -39,6 +39,7 @@ pub struct JobRunner {
     running: Mutex<HashMap<i64, tokio::task::JoinHandle<()>>>,
     leases: Arc<dyn LeaseStore>,
     holder: String,
+    ended: tokio::sync::broadcast::Sender<i64>,
 }
 
 /// How long an execution's lease lasts without renewal: an instance that
@@ -115,7 +116,14 @@ impl JobRunner {
             running: Mutex::new(HashMap::new()),
             leases,
             holder: format!("runner-{}", uuid::Uuid::new_v4()),
+            ended: tokio::sync::broadcast::channel(256).0,
         })
+    }
+
+    /// The ids of the executions this runner drives to their end, as they
+    /// end (each execution ends on one instance of a cluster: its driver).
+    pub fn subscribe_ended(&self) -> tokio::sync::broadcast::Receiver<i64> {
+        self.ended.subscribe()
     }
 
     /// The lease store and this runner's holder name, for other duties that
@@ -281,6 +289,7 @@ impl JobRunner {
             {
                 tracing::error!(execution_id, error = %e, "recording the end of an execution failed");
             }
+            let _ = runner.ended.send(execution_id);
             let _ = runner
                 .leases
                 .release_lease(&execution_lease(execution_id), &runner.holder)

@@ -422,6 +422,7 @@ impl HarborBuilder {
                 Arc::new(secrets),
                 config,
                 Some(settings.clone()),
+                replication.clone(),
             )
         });
         let audit_for_duties = audit.clone();

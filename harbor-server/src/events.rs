@@ -87,7 +87,8 @@ pub async fn record_v2(State(hooks): State<V2Hooks>, req: Request, next: Next) -
             .flatten(),
         _ => None,
     };
-    if let (Some((w, _)), Some(host)) = (&webhook, req.headers().get("host")) {
+    // The host clients address this registry by, for payloads' URLs.
+    if let (Some(w), Some(host)) = (&hooks.webhooks, req.headers().get("host")) {
         if let Ok(host) = host.to_str() {
             w.saw_host(host);
         }

@@ -750,3 +750,78 @@ async fn notification_enable_false_silences_every_policy() {
     assert_eq!(d.json()["event_data"]["resources"][0]["tag"], "v2");
     s.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replication_that_ends_is_a_replication_event_of_its_source_project() {
+    let s = server().await;
+    let receiver = Receiver::start().await;
+    s.create_project("origin", false).await;
+    create_policy(
+        &s.base,
+        "origin",
+        json!({
+            "name": "replications",
+            "event_types": ["REPLICATION"],
+            "targets": [{"address": format!("{}/r", receiver.base)}],
+        }),
+    )
+    .await;
+    s.push_image("origin/app", "v1").await;
+    s.push_image("origin/app", "v2").await;
+    let r = api(
+        &s.base,
+        "POST",
+        "/api/v2.0/registries",
+        Some(json!({
+            "name": "self", "type": "harbor", "url": s.base, "insecure": false,
+            "credential": {"type": "basic", "access_key": "admin", "access_secret": ADMIN_PASSWORD},
+        })),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    let registry = r.location_id();
+    let r = api(
+        &s.base,
+        "POST",
+        "/api/v2.0/replication/policies",
+        Some(json!({
+            "name": "to-mirror", "dest_registry": {"id": registry}, "dest_namespace": "mirror",
+            "filters": [{"type": "name", "value": "origin/**"}],
+            "trigger": {"type": "manual"}, "override": true,
+        })),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    let policy = r.location_id();
+    let r = api(
+        &s.base,
+        "POST",
+        "/api/v2.0/replication/executions",
+        Some(json!({"policy_id": policy})),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+
+    let d = next_of(&receiver, "/r", "REPLICATION").await;
+    let body = d.json();
+    assert_eq!(body["operator"], "MANUAL");
+    let rep = &body["event_data"]["replication"];
+    assert_eq!(rep["job_status"], "Success", "{body}");
+    assert_eq!(rep["trigger_type"], "MANUAL");
+    assert_eq!(rep["override_mode"], true);
+    assert_eq!(rep["src_resource"]["namespace"], "origin");
+    assert_eq!(rep["dest_resource"]["registry_name"], "self");
+    assert_eq!(rep["dest_resource"]["endpoint"], s.base.as_str());
+    assert_eq!(rep["dest_resource"]["namespace"], "mirror");
+    let mut copied: Vec<&str> = rep["successful_artifact"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["name_tag"].as_str().unwrap())
+        .collect();
+    copied.sort();
+    assert_eq!(copied, ["origin/app:v1", "origin/app:v2"]);
+    assert!(rep["failed_artifact"].as_array().unwrap().is_empty());
+    assert_eq!(rep["harbor_hostname"], s.host().as_str());
+    s.stop().await;
+}

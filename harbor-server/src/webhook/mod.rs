@@ -7,6 +7,7 @@
 
 mod deliver;
 pub mod payload;
+mod replication;
 pub mod sign;
 
 use std::collections::HashMap;
@@ -96,6 +97,8 @@ pub struct WebhookService {
     queued: Notify,
     /// `notification_enable`, when the server has settings.
     settings: Option<crate::settings::Settings>,
+    /// Replication, whose ended executions are `REPLICATION` events.
+    replication: Option<Arc<harbor_replicate::ReplicationService>>,
 }
 
 impl WebhookService {
@@ -107,6 +110,7 @@ impl WebhookService {
         secrets: Arc<SecretBox>,
         config: WebhookConfig,
         settings: Option<crate::settings::Settings>,
+        replication: Option<Arc<harbor_replicate::ReplicationService>>,
     ) -> Arc<WebhookService> {
         let (tx, rx) = mpsc::unbounded_channel();
         Arc::new(WebhookService {
@@ -121,6 +125,7 @@ impl WebhookService {
             queue: std::sync::Mutex::new(Some(rx)),
             queued: Notify::new(),
             settings,
+            replication,
         })
     }
 
@@ -158,6 +163,20 @@ impl WebhookService {
             .read()
             .map(|h| {
                 h.get(project).is_some_and(|p| {
+                    p.policies
+                        .iter()
+                        .any(|policy| policy.event_types.contains(&event_type))
+                })
+            })
+            .unwrap_or(false)
+    }
+
+    /// Whether any enabled policy subscribes to events of this type.
+    fn wants_any(&self, event_type: harbor_core::WebhookEventType) -> bool {
+        self.hooks
+            .read()
+            .map(|h| {
+                h.values().any(|p| {
                     p.policies
                         .iter()
                         .any(|policy| policy.event_types.contains(&event_type))
@@ -222,14 +241,12 @@ impl WebhookService {
         else {
             return Vec::new();
         };
-        let repo_created = match self
-            .registry
-            .meta_store()
-            .repository_info(event.repository())
-            .await
-        {
-            Ok(info) => info.map(|i| i.created_at),
-            Err(_) => None,
+        let repo_created = match event.repository() {
+            Some(repo) => match self.registry.meta_store().repository_info(repo).await {
+                Ok(info) => info.map(|i| i.created_at),
+                Err(_) => None,
+            },
+            None => None,
         };
         let ctx = payload::EventContext {
             host: self.host.read().map(|h| h.clone()).unwrap_or_default(),
@@ -307,6 +324,37 @@ impl WebhookService {
                 });
             }
         }));
+        if let Some(replication) = &self.replication {
+            let mut ended = replication.runner().subscribe_ended();
+            let weak = Arc::downgrade(self);
+            tasks.push(tokio::spawn(async move {
+                loop {
+                    let id = match ended.recv().await {
+                        Ok(id) => id,
+                        Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                            tracing::warn!(
+                                missed = n,
+                                "replication ends came faster than webhooks took them"
+                            );
+                            continue;
+                        }
+                        Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+                    };
+                    let Some(service) = weak.upgrade() else {
+                        return;
+                    };
+                    let Some(replication) = service.replication.clone() else {
+                        return;
+                    };
+                    if !service.wants_any(harbor_core::WebhookEventType::Replication) {
+                        continue;
+                    }
+                    for event in replication::events(&replication, id).await {
+                        service.notify(event);
+                    }
+                }
+            }));
+        }
         tasks.push(tokio::spawn(deliver::dispatch(Arc::clone(self))));
         tasks
     }

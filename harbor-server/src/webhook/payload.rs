@@ -35,6 +35,18 @@ pub enum WebhookEvent {
         /// When.
         at: SystemTime,
     },
+    /// A replication execution ended, as a project it copied from or into
+    /// sees it.
+    Replication {
+        /// The project.
+        project: String,
+        /// What started the execution (`MANUAL`, `SCHEDULE`, `EVENT_BASED`).
+        trigger: &'static str,
+        /// Harbor's `event_data.replication`.
+        replication: Value,
+        /// When it ended.
+        at: SystemTime,
+    },
 }
 
 /// What was done to an artifact.
@@ -68,20 +80,28 @@ impl WebhookEvent {
                 QuotaEvent::Warning { .. } => WebhookEventType::QuotaWarning,
                 QuotaEvent::Exceeded { .. } => WebhookEventType::QuotaExceed,
             },
+            WebhookEvent::Replication { .. } => WebhookEventType::Replication,
         }
     }
 
-    /// The repository it concerns.
-    pub fn repository(&self) -> &RepositoryName {
+    /// The repository it concerns, if one.
+    pub fn repository(&self) -> Option<&RepositoryName> {
         match self {
-            WebhookEvent::Artifact { repository, .. } => repository,
-            WebhookEvent::Quota { event, .. } => event.repository(),
+            WebhookEvent::Artifact { repository, .. } => Some(repository),
+            WebhookEvent::Quota { event, .. } => Some(event.repository()),
+            WebhookEvent::Replication { .. } => None,
         }
     }
 
     /// The project it belongs to.
     pub fn project(&self) -> &str {
-        self.repository().first_component()
+        match self {
+            WebhookEvent::Replication { project, .. } => project,
+            _ => self
+                .repository()
+                .map(RepositoryName::first_component)
+                .unwrap_or_default(),
+        }
     }
 }
 
@@ -115,7 +135,19 @@ struct Resource {
 
 /// Harbor's `event_data` of an event.
 fn event_data(event: &WebhookEvent, ctx: &EventContext) -> Value {
-    let repo = event.repository();
+    let (Some(repo), false) = (
+        event.repository(),
+        matches!(event, WebhookEvent::Replication { .. }),
+    ) else {
+        return match event {
+            WebhookEvent::Replication { replication, .. } => {
+                let mut r = replication.clone();
+                r["harbor_hostname"] = json!(ctx.host);
+                json!({ "replication": r })
+            }
+            _ => json!({}),
+        };
+    };
     let full = repo.as_str();
     let project = repo.first_component();
     let name = full
@@ -155,6 +187,7 @@ fn event_data(event: &WebhookEvent, ctx: &EventContext) -> Value {
             "repository": repository,
             "custom_attributes": { "Details": event.details() },
         }),
+        WebhookEvent::Replication { .. } => json!({}),
     }
 }
 
@@ -162,12 +195,15 @@ fn operator(event: &WebhookEvent) -> &str {
     match event {
         WebhookEvent::Artifact { operator, .. } => operator,
         WebhookEvent::Quota { .. } => "",
+        WebhookEvent::Replication { trigger, .. } => trigger,
     }
 }
 
 fn occur_at(event: &WebhookEvent) -> SystemTime {
     match event {
-        WebhookEvent::Artifact { at, .. } | WebhookEvent::Quota { at, .. } => *at,
+        WebhookEvent::Artifact { at, .. }
+        | WebhookEvent::Quota { at, .. }
+        | WebhookEvent::Replication { at, .. } => *at,
     }
 }
 
