@@ -421,8 +421,11 @@ impl HarborBuilder {
                 registry.clone(),
                 Arc::new(secrets),
                 config,
-                Some(settings.clone()),
-                replication.clone(),
+                crate::webhook::WebhookLinks {
+                    settings: Some(settings.clone()),
+                    replication: replication.clone(),
+                    metrics: Some(metrics.clone()),
+                },
             )
         });
         let audit_for_duties = audit.clone();

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::extract::{Request, State};
-use axum::http::{HeaderValue, StatusCode};
+use axum::http::{HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use harbor_core::{BusyProbe, Page, ProjectQuery};
@@ -68,6 +68,12 @@ struct PublicLabels {
     public: String,
 }
 
+/// How a webhook delivery attempt ended.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabels {
+    outcome: &'static str,
+}
+
 /// What `harbor_system_info` says.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct InfoLabels {
@@ -91,6 +97,11 @@ struct Inner {
     quota_used: Family<ProjectLabels, Gauge>,
     quota_hard: Family<ProjectLabels, Gauge>,
     health: Gauge,
+    pulled: Family<ProjectLabels, Gauge>,
+    bytes_in: Counter,
+    bytes_out: Counter,
+    tokens: Counter,
+    deliveries: Family<OutcomeLabels, Counter>,
     /// `/v2/` requests being handled, for [`Metrics::busy_probe`].
     registry_inflight: AtomicUsize,
     /// One scrape at a time reads the stores and fills the gauges.
@@ -177,6 +188,37 @@ impl Metrics {
             self_registration: "false".into(),
         })
         .set(1);
+        // A gauge, as Harbor exports it (so without a `_total` suffix).
+        let pulled = Family::<ProjectLabels, Gauge>::default();
+        registry.register(
+            "harbor_artifact_pulled",
+            "Manifests pulled from each project",
+            pulled.clone(),
+        );
+        let bytes_in = Counter::default();
+        registry.register(
+            "harbor_registry_received_bytes",
+            "Bytes of blobs and manifests pushed (as the requests announced them)",
+            bytes_in.clone(),
+        );
+        let bytes_out = Counter::default();
+        registry.register(
+            "harbor_registry_sent_bytes",
+            "Bytes of blobs and manifests pulled (as the answers announced them)",
+            bytes_out.clone(),
+        );
+        let tokens = Counter::default();
+        registry.register(
+            "harbor_token_issued",
+            "Registry tokens issued by /service/token",
+            tokens.clone(),
+        );
+        let deliveries = Family::<OutcomeLabels, Counter>::default();
+        registry.register(
+            "harbor_webhook_delivery_attempts",
+            "Webhook delivery attempts by outcome (delivered, retried, failed)",
+            deliveries.clone(),
+        );
         Metrics(Arc::new(Inner {
             registry,
             requests,
@@ -188,6 +230,11 @@ impl Metrics {
             quota_used,
             quota_hard,
             health,
+            pulled,
+            bytes_in,
+            bytes_out,
+            tokens,
+            deliveries,
             registry_inflight: AtomicUsize::new(0),
             scrape: tokio::sync::Mutex::new(()),
         }))
@@ -198,6 +245,15 @@ impl Metrics {
     pub fn busy_probe(&self) -> BusyProbe {
         let metrics = self.clone();
         BusyProbe::new(move || metrics.0.registry_inflight.load(Ordering::Relaxed) > 0)
+    }
+
+    /// Counts a webhook delivery attempt: `delivered`, `retried` or
+    /// `failed` (for good).
+    pub fn webhook_attempt(&self, outcome: &'static str) {
+        self.0
+            .deliveries
+            .get_or_create(&OutcomeLabels { outcome })
+            .inc();
     }
 
     /// The text exposition of every metric, with the project figures read
@@ -347,7 +403,26 @@ impl Drop for InflightGuard {
 /// flight (an upload's body is read before the answer; a download's body
 /// streams after, uncounted).
 pub async fn record(State(metrics): State<Metrics>, req: Request, next: Next) -> Response {
-    let registry = parse_route(req.uri().path()).is_some();
+    let route = parse_route(req.uri().path());
+    let registry = route.is_some();
+    // What the registry receives and sends, and pulls by project, from the
+    // lengths the messages announce: no count on the bodies' path.
+    let pulled_project = match &route {
+        Some(Route::Manifest(name, _)) if req.method() == Method::GET => {
+            Some(name.split('/').next().unwrap_or_default().to_owned())
+        }
+        _ => None,
+    };
+    let transfer = matches!(
+        route,
+        Some(Route::Blob(..) | Route::Manifest(..) | Route::Upload(..))
+    );
+    let sends_body = req.method() == Method::GET;
+    if transfer && matches!(*req.method(), Method::PUT | Method::PATCH) {
+        if let Some(n) = content_length(req.headers()) {
+            metrics.0.bytes_in.inc_by(n);
+        }
+    }
     let operation = operation(req.uri().path());
     let method = req.method().as_str().to_owned();
     let gauge = metrics
@@ -364,7 +439,27 @@ pub async fn record(State(metrics): State<Metrics>, req: Request, next: Next) ->
         registry: registry.then(|| metrics.clone()),
     };
     let started = Instant::now();
+    let token = operation == "token";
     let resp = next.run(req).await;
+    if resp.status().is_success() {
+        if transfer && sends_body {
+            if let Some(n) = content_length(resp.headers()) {
+                metrics.0.bytes_out.inc_by(n);
+            }
+        }
+        if let Some(project) = pulled_project {
+            metrics
+                .0
+                .pulled
+                .get_or_create(&ProjectLabels {
+                    project_name: project,
+                })
+                .inc();
+        }
+        if token {
+            metrics.0.tokens.inc();
+        }
+    }
     metrics
         .0
         .durations
@@ -383,6 +478,10 @@ pub async fn record(State(metrics): State<Metrics>, req: Request, next: Next) ->
         })
         .inc();
     resp
+}
+
+fn content_length(headers: &axum::http::HeaderMap) -> Option<u64> {
+    headers.get("content-length")?.to_str().ok()?.parse().ok()
 }
 
 /// The exposition, for the metrics listener.

@@ -61,6 +61,17 @@ async fn metrics_follow_traffic_and_projects() {
         Some(1.0)
     );
 
+    // A webhook receiver for pushes to library.
+    let receiver = common::receiver::Receiver::start().await;
+    let r = common::admin_call(
+        &format!("{}/api/v2.0/projects/library/webhook/policies", s.base),
+        "POST",
+        Some(json!({"name": "m", "event_types": ["PUSH_ARTIFACT"],
+                    "targets": [{"address": receiver.base}]})),
+    )
+    .await;
+    assert_eq!(r.status, 201);
+
     let img = layout::three_layer_image(3);
     Skopeo::new()
         .push(
@@ -95,7 +106,7 @@ async fn metrics_follow_traffic_and_projects() {
         ],
     );
     assert_eq!(manifests, Some(1.0), "one manifest pushed");
-    assert!(
+    assert_eq!(
         value(
             &after,
             "harbor_core_http_request_total",
@@ -104,7 +115,9 @@ async fn metrics_follow_traffic_and_projects() {
                 ("code", "201"),
                 ("operation", "api_project")
             ],
-        ) == Some(1.0)
+        ),
+        Some(2.0),
+        "the webhook policy and the project"
     );
     assert_eq!(
         value(&after, "harbor_project_total", &[("public", "false")]),
@@ -153,6 +166,52 @@ async fn metrics_follow_traffic_and_projects() {
         .samples
         .iter()
         .any(|m| m.metric == "harbor_core_http_inflight_requests"));
+    let received = value(&after, "harbor_registry_received_bytes_total", &[]).unwrap();
+    assert!(
+        received >= usage as f64,
+        "{received} bytes received for {usage} pushed"
+    );
+    assert!(
+        value(&after, "harbor_token_issued_total", &[]).unwrap() >= 1.0,
+        "skopeo got a token"
+    );
+
+    receiver.next(std::time::Duration::from_secs(30)).await;
+    let mut delivered = None;
+    for _ in 0..50 {
+        delivered = value(
+            &scrape(&s).await,
+            "harbor_webhook_delivery_attempts_total",
+            &[("outcome", "delivered")],
+        );
+        if delivered == Some(1.0) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(delivered, Some(1.0), "the push's webhook delivered");
+
+    // A pull.
+    Skopeo::new()
+        .pull(
+            &docker(&s.host(), "library/app:v1"),
+            Some(&creds("admin", ADMIN_PASSWORD)),
+        )
+        .await
+        .1
+        .assert_success();
+    let pulled = scrape(&s).await;
+    assert!(
+        value(
+            &pulled,
+            "harbor_artifact_pulled",
+            &[("project_name", "library")]
+        )
+        .unwrap()
+            >= 1.0
+    );
+    let sent = value(&pulled, "harbor_registry_sent_bytes_total", &[]).unwrap();
+    assert!(sent >= usage as f64, "{sent} bytes sent for {usage} pulled");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

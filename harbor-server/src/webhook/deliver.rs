@@ -108,6 +108,13 @@ async fn attempt(service: &WebhookService, clients: &Clients, task: WebhookTask)
         service.config.max_attempts,
         task.target.address,
     );
+    if let Some(m) = &service.metrics {
+        m.webhook_attempt(match outcome {
+            AttemptOutcome::Delivered => "delivered",
+            AttemptOutcome::RetryAt(_) => "retried",
+            AttemptOutcome::GaveUp => "failed",
+        });
+    }
     if !matches!(outcome, AttemptOutcome::Delivered) {
         tracing::info!(task = task.id, address = %task.target.address, "webhook delivery failed: {what}");
     }

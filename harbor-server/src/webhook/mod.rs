@@ -72,6 +72,18 @@ impl WebhookConfig {
 const REFRESH: Duration = Duration::from_secs(2);
 const POLL: Duration = Duration::from_secs(1);
 
+/// What else of the server the webhooks use, each optional for an
+/// embedding program.
+#[derive(Debug, Clone, Default)]
+pub struct WebhookLinks {
+    /// `notification_enable` turns every policy off.
+    pub settings: Option<crate::settings::Settings>,
+    /// Executions that end are `REPLICATION` events.
+    pub replication: Option<Arc<harbor_replicate::ReplicationService>>,
+    /// Delivery attempts are counted here.
+    pub metrics: Option<crate::metrics::Metrics>,
+}
+
 /// A project with policies, as the notifier checks it on the request path.
 #[derive(Debug, Clone)]
 struct ProjectHooks {
@@ -99,6 +111,8 @@ pub struct WebhookService {
     settings: Option<crate::settings::Settings>,
     /// Replication, whose ended executions are `REPLICATION` events.
     replication: Option<Arc<harbor_replicate::ReplicationService>>,
+    /// Where delivery attempts are counted.
+    metrics: Option<crate::metrics::Metrics>,
 }
 
 impl WebhookService {
@@ -109,8 +123,7 @@ impl WebhookService {
         registry: Registry,
         secrets: Arc<SecretBox>,
         config: WebhookConfig,
-        settings: Option<crate::settings::Settings>,
-        replication: Option<Arc<harbor_replicate::ReplicationService>>,
+        links: WebhookLinks,
     ) -> Arc<WebhookService> {
         let (tx, rx) = mpsc::unbounded_channel();
         Arc::new(WebhookService {
@@ -124,8 +137,9 @@ impl WebhookService {
             events: tx,
             queue: std::sync::Mutex::new(Some(rx)),
             queued: Notify::new(),
-            settings,
-            replication,
+            settings: links.settings,
+            replication: links.replication,
+            metrics: links.metrics,
         })
     }
 
