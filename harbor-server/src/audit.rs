@@ -1,6 +1,6 @@
 //! The audit log's writer: entries go through a channel to one background task
 //! that writes them in batches, so a pull never waits on the database. The
-//! task is one of the server's background duties (`app::Duties`).
+//! task is one of the server's background duties (`duties::Duties`).
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};

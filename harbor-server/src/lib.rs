@@ -49,6 +49,7 @@ pub mod audit_forward;
 pub mod auth;
 pub mod config;
 pub mod copy_cmd;
+mod duties;
 mod error;
 pub mod events;
 pub mod gc;

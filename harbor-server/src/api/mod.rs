@@ -23,6 +23,7 @@ mod replication;
 mod robots;
 mod system;
 mod users;
+mod webhook_runs;
 mod webhooks;
 
 use std::time::SystemTime;
@@ -101,15 +102,15 @@ pub fn routes() -> Router<AppState> {
         )
         .route(
             "/api/v2.0/projects/{project}/webhook/policies/{id}/executions",
-            get(webhooks::executions),
+            get(webhook_runs::executions),
         )
         .route(
             "/api/v2.0/projects/{project}/webhook/policies/{id}/executions/{execution}/tasks",
-            get(webhooks::tasks),
+            get(webhook_runs::tasks),
         )
         .route(
             "/api/v2.0/projects/{project}/webhook/policies/{id}/executions/{execution}/tasks/{task}/log",
-            get(webhooks::task_log),
+            get(webhook_runs::task_log),
         )
         .route("/api/v2.0/projects/{project}/webhook/lasttrigger", get(webhooks::last_trigger))
         .route("/api/v2.0/projects/{project}/webhook/events", get(webhooks::events))

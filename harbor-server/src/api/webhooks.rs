@@ -1,8 +1,8 @@
 //! `/projects/{project}/webhook/...`: a project's webhook policies (CRUD),
-//! their executions, tasks and task logs, the last trigger of each event
-//! type, and the supported event and notify types, in Harbor's
-//! `WebhookPolicy`, `Execution`, `Task`, `WebhookLastTrigger` and
-//! `SupportedWebhookEventTypes` shapes.
+//! the last trigger of each event type, and the supported event and notify
+//! types, in Harbor's `WebhookPolicy`, `WebhookLastTrigger` and
+//! `SupportedWebhookEventTypes` shapes (executions and tasks:
+//! `webhook_runs.rs`).
 //!
 //! Beyond Harbor, a target may carry a `secret`: deliveries to it are then
 //! signed (Standard Webhooks). It is stored sealed and never returned; a
@@ -14,14 +14,13 @@ use std::time::SystemTime;
 
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
-use axum::response::{IntoResponse, Response};
+use axum::response::IntoResponse;
 use harbor_auth::{Action, Resource};
 use harbor_core::{
-    DeliveryStatus, NotifyType, PayloadFormat, Project, WebhookEventType, WebhookExecution,
-    WebhookPolicy, WebhookTarget, WebhookTask,
+    NotifyType, PayloadFormat, Project, WebhookEventType, WebhookPolicy, WebhookTarget,
 };
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::json;
 
 use super::{
     created, json, time, ApiResult, AppState, Caller, HarborError, HarborJson, ListParams, Paged,
@@ -108,7 +107,7 @@ impl From<&WebhookPolicy> for PolicyResp {
     }
 }
 
-fn service(state: &AppState) -> ApiResult<&Arc<WebhookService>> {
+pub(super) fn service(state: &AppState) -> ApiResult<&Arc<WebhookService>> {
     state.webhooks.as_ref().ok_or_else(|| {
         HarborError::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -118,7 +117,7 @@ fn service(state: &AppState) -> ApiResult<&Arc<WebhookService>> {
     })
 }
 
-fn id_of(raw: &str, what: &str) -> ApiResult<i64> {
+pub(super) fn id_of(raw: &str, what: &str) -> ApiResult<i64> {
     raw.parse::<i64>()
         .ok()
         .filter(|id| *id > 0)
@@ -126,7 +125,11 @@ fn id_of(raw: &str, what: &str) -> ApiResult<i64> {
 }
 
 /// The policy `raw` of project `p`, or 404.
-async fn policy_of(svc: &WebhookService, p: &Project, raw: &str) -> ApiResult<WebhookPolicy> {
+pub(super) async fn policy_of(
+    svc: &WebhookService,
+    p: &Project,
+    raw: &str,
+) -> ApiResult<WebhookPolicy> {
     let id = id_of(raw, "webhook policy id")?;
     svc.store()
         .webhook_policy(id)
@@ -388,201 +391,6 @@ pub(super) async fn delete(
     svc.store().delete_webhook_policy(policy.id).await?;
     refreshed(svc).await;
     Ok(StatusCode::OK.into_response())
-}
-
-/// Harbor's `Execution` of a webhook policy.
-#[derive(Debug, Serialize)]
-pub(super) struct ExecutionResp {
-    id: i64,
-    vendor_type: &'static str,
-    vendor_id: i64,
-    status: &'static str,
-    status_message: String,
-    metrics: Value,
-    trigger: &'static str,
-    extra_attrs: Value,
-    start_time: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    end_time: Option<String>,
-}
-
-/// Harbor names a finished task `Success` or `Error`, a waiting one
-/// `Pending` and one being sent `Running`.
-fn status(s: DeliveryStatus) -> &'static str {
-    s.as_str()
-}
-
-fn execution_resp(e: &WebhookExecution, tasks: &[WebhookTask]) -> ExecutionResp {
-    let count = |s: DeliveryStatus| tasks.iter().filter(|t| t.status == s).count();
-    let payload: Value = serde_json::from_str(&e.payload).unwrap_or(Value::Null);
-    ExecutionResp {
-        id: e.id,
-        vendor_type: "WEBHOOK",
-        vendor_id: e.policy_id,
-        status: status(e.status),
-        status_message: String::new(),
-        metrics: json!({
-            "task_count": tasks.len(),
-            "success_task_count": count(DeliveryStatus::Success),
-            "error_task_count": count(DeliveryStatus::Error),
-            "pending_task_count": count(DeliveryStatus::Pending),
-            "running_task_count": count(DeliveryStatus::Running),
-            "scheduled_task_count": 0,
-            "stopped_task_count": 0,
-        }),
-        trigger: "EVENT",
-        extra_attrs: json!({ "payload": payload }),
-        start_time: time(e.start_time),
-        end_time: e.end_time.map(time),
-    }
-}
-
-pub(super) async fn executions(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path((key, id)): Path<(String, String)>,
-    headers: HeaderMap,
-    list: ListParams,
-    uri: Uri,
-) -> ApiResult<Paged<ExecutionResp>> {
-    let p = state
-        .project_for(
-            &caller,
-            &headers,
-            &key,
-            Resource::NotificationPolicy,
-            Action::List,
-        )
-        .await?;
-    let svc = service(&state)?;
-    let policy = policy_of(svc, &p, &id).await?;
-    let (list_now, total) = svc.store().webhook_executions(policy.id, list.page).await?;
-    let mut items = Vec::with_capacity(list_now.len());
-    for e in &list_now {
-        let tasks = svc.store().webhook_tasks(e.id).await?;
-        items.push(execution_resp(e, &tasks));
-    }
-    Ok(Paged {
-        items,
-        total,
-        page: list.page,
-        uri,
-    })
-}
-
-/// Harbor's `Task` of a webhook execution.
-#[derive(Debug, Serialize)]
-pub(super) struct TaskResp {
-    id: i64,
-    execution_id: i64,
-    status: &'static str,
-    status_message: String,
-    run_count: u32,
-    extra_attrs: Value,
-    creation_time: String,
-    update_time: String,
-    start_time: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    end_time: Option<String>,
-}
-
-async fn execution_of(
-    svc: &WebhookService,
-    policy: &WebhookPolicy,
-    raw: &str,
-) -> ApiResult<WebhookExecution> {
-    let id = id_of(raw, "execution id")?;
-    svc.store()
-        .webhook_execution(id)
-        .await?
-        .filter(|e| e.policy_id == policy.id)
-        .ok_or_else(|| HarborError::not_found(format!("execution {id} not found")))
-}
-
-pub(super) async fn tasks(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path((key, id, execution)): Path<(String, String, String)>,
-    headers: HeaderMap,
-    list: ListParams,
-    uri: Uri,
-) -> ApiResult<Paged<TaskResp>> {
-    let p = state
-        .project_for(
-            &caller,
-            &headers,
-            &key,
-            Resource::NotificationPolicy,
-            Action::List,
-        )
-        .await?;
-    let svc = service(&state)?;
-    let policy = policy_of(svc, &p, &id).await?;
-    let e = execution_of(svc, &policy, &execution).await?;
-    let all = svc.store().webhook_tasks(e.id).await?;
-    let items = super::paging::slice(&all, list.page)
-        .iter()
-        .map(|t| {
-            let finished = matches!(t.status, DeliveryStatus::Success | DeliveryStatus::Error);
-            TaskResp {
-                id: t.id,
-                execution_id: t.execution_id,
-                status: status(t.status),
-                status_message: String::new(),
-                run_count: t.run_count,
-                extra_attrs: json!({
-                    "target": {
-                        "type": t.target.notify_type.as_str(),
-                        "address": t.target.address,
-                        "payload_format": t.target.payload_format.as_str(),
-                    }
-                }),
-                creation_time: time(t.creation_time),
-                update_time: time(t.update_time),
-                start_time: time(t.creation_time),
-                end_time: finished.then(|| time(t.update_time)),
-            }
-        })
-        .collect();
-    Ok(Paged {
-        items,
-        total: all.len() as u64,
-        page: list.page,
-        uri,
-    })
-}
-
-pub(super) async fn task_log(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path((key, id, execution, task)): Path<(String, String, String, String)>,
-    headers: HeaderMap,
-) -> ApiResult<Response> {
-    let p = state
-        .project_for(
-            &caller,
-            &headers,
-            &key,
-            Resource::NotificationPolicy,
-            Action::Read,
-        )
-        .await?;
-    let svc = service(&state)?;
-    let policy = policy_of(svc, &p, &id).await?;
-    let e = execution_of(svc, &policy, &execution).await?;
-    let task = id_of(&task, "task id")?;
-    let tasks = svc.store().webhook_tasks(e.id).await?;
-    if !tasks.iter().any(|t| t.id == task) {
-        return Err(HarborError::not_found(format!("task {task} not found")));
-    }
-    let log = svc
-        .store()
-        .webhook_task_log(task)
-        .await?
-        .unwrap_or_default();
-    let mut resp = (StatusCode::OK, log).into_response();
-    super::set(&mut resp, "content-type", "text/plain; charset=utf-8");
-    Ok(resp)
 }
 
 /// Harbor's `WebhookLastTrigger`.
