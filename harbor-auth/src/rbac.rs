@@ -37,6 +37,8 @@ pub enum Resource {
     NotificationPolicy,
     /// Its immutable tag rules (Harbor's `immutable-tag`).
     ImmutableTag,
+    /// Its tag retention policy and runs (Harbor's `tag-retention`).
+    TagRetention,
 }
 
 /// An action on a resource.
@@ -60,7 +62,7 @@ pub enum Action {
 }
 
 /// Every resource, for tests and permission listings.
-pub const RESOURCES: [Resource; 10] = [
+pub const RESOURCES: [Resource; 11] = [
     Resource::Project,
     Resource::Member,
     Resource::Metadata,
@@ -71,6 +73,7 @@ pub const RESOURCES: [Resource; 10] = [
     Resource::Robot,
     Resource::NotificationPolicy,
     Resource::ImmutableTag,
+    Resource::TagRetention,
 ];
 
 /// Every action.
@@ -103,6 +106,12 @@ pub fn role_allows(role: Role, resource: Resource, action: Action) -> bool {
         (Role::ProjectAdmin | Role::Maintainer, R::Tag) => &[List, Create, Delete],
         (Role::ProjectAdmin | Role::Maintainer, R::ImmutableTag) => &[Create, Update, Delete, List],
         (Role::Developer | Role::Guest | Role::LimitedGuest, R::ImmutableTag) => &[],
+        // Harbor's matrix gives developers the retention policy too
+        // (`rbac_role.go`); Harbor's `operate` (run, stop) is `Update` here.
+        (Role::ProjectAdmin | Role::Maintainer | Role::Developer, R::TagRetention) => {
+            &[Create, Read, Update, Delete, List]
+        }
+        (Role::Guest | Role::LimitedGuest, R::TagRetention) => &[],
 
         (Role::Maintainer, R::Project | R::Metadata) => &[Read],
         (Role::Maintainer | Role::Developer | Role::Guest, R::Member | R::Robot) => &[Read, List],
@@ -155,6 +164,7 @@ impl Resource {
             Resource::Robot => "robot",
             Resource::NotificationPolicy => "notification-policy",
             Resource::ImmutableTag => "immutable-tag",
+            Resource::TagRetention => "tag-retention",
         }
     }
 }
@@ -377,6 +387,23 @@ mod tests {
             (Role::Developer, R::ImmutableTag, &[]),
             (Role::Guest, R::ImmutableTag, &[]),
             (Role::LimitedGuest, R::ImmutableTag, &[]),
+            (
+                Role::ProjectAdmin,
+                R::TagRetention,
+                &[Create, Read, Update, Delete, List],
+            ),
+            (
+                Role::Maintainer,
+                R::TagRetention,
+                &[Create, Read, Update, Delete, List],
+            ),
+            (
+                Role::Developer,
+                R::TagRetention,
+                &[Create, Read, Update, Delete, List],
+            ),
+            (Role::Guest, R::TagRetention, &[]),
+            (Role::LimitedGuest, R::TagRetention, &[]),
         ];
         assert_eq!(
             expected.len(),

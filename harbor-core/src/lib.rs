@@ -85,6 +85,7 @@ pub use replication::{
 pub use retention::{
     NewRetentionExecution, PolicySpec, PullTimes, RetentionExecution, RetentionPolicy,
     RetentionRule, RetentionStatus, RetentionStore, RetentionTask, RuleTemplate, TagSelector,
+    TEMPLATE_IDS,
 };
 pub use settings::{LocalSettings, SettingValues, SettingsStore};
 pub use webhook::{

@@ -38,8 +38,8 @@ use harbor_auth::{
 };
 use harbor_core::{
     BlobStore, IdentityStore, ImmutableRuleStore, ImmutableRules, JobStore, LeaseStore,
-    LocalLeases, LocalSettings, MetaStore, QuotaStore, Registry, ReplicationStore, SettingsStore,
-    WebhookStore,
+    LocalLeases, LocalSettings, MetaStore, QuotaStore, Registry, ReplicationStore, RetentionStore,
+    SettingsStore, WebhookStore,
 };
 use harbor_replicate::{ReplicationService, Replicator, SecretBox, Triggers};
 
@@ -50,6 +50,7 @@ use crate::error::ServerError;
 use crate::gc::GcService;
 use crate::metrics::Metrics;
 use crate::quota::{QuotaSettings, Quotas};
+use crate::retention::{DeleteHooks, RetentionService};
 use crate::settings::{Settings, SystemSettings};
 use crate::webhook::{WebhookConfig, WebhookService};
 
@@ -75,6 +76,8 @@ pub struct AppState {
     pub metrics: Metrics,
     /// Webhooks, when a `WebhookStore` was given.
     pub webhooks: Option<Arc<WebhookService>>,
+    /// Tag retention, when a `RetentionStore` was given.
+    pub retention: Option<Arc<RetentionService>>,
 }
 
 impl FromRef<AppState> for Registry {
@@ -122,6 +125,7 @@ pub struct HarborBuilder {
     settings: Option<(Arc<dyn SettingsStore>, SystemSettings)>,
     webhooks: Option<(Arc<dyn WebhookStore>, SecretBox, WebhookConfig)>,
     immutable: Option<Arc<dyn ImmutableRuleStore>>,
+    retention: Option<Arc<dyn RetentionStore>>,
 }
 
 impl std::fmt::Debug for HarborBuilder {
@@ -235,6 +239,15 @@ impl HarborBuilder {
         self
     }
 
+    /// Turns on tag retention (`/api/v2.0/retentions`): each project's
+    /// policy, executions, tasks and logs kept in `store`; executions run
+    /// by whichever instance sharing the lease store takes them, schedules
+    /// fired once across them. Needs [`HarborBuilder::identity`].
+    pub fn retention(mut self, store: Arc<dyn RetentionStore>) -> Self {
+        self.retention = Some(store);
+        self
+    }
+
     /// Keeps the system settings (`/api/v2.0/configurations`: read-only
     /// mode, the default project limit, who may create projects) in
     /// `store`, starting from `defaults` for what was never changed. Every
@@ -314,6 +327,11 @@ impl HarborBuilder {
                     "tag immutability needs an identity store (HarborBuilder::identity)".into(),
                 ));
             }
+            if self.retention.is_some() {
+                return Err(ServerError::Config(
+                    "tag retention needs an identity store (HarborBuilder::identity)".into(),
+                ));
+            }
             return Ok(Harbor {
                 router: crate::router::open(registry.clone()),
                 state: None,
@@ -326,6 +344,7 @@ impl HarborBuilder {
                     gc: None,
                     settings: None,
                     webhooks: None,
+                    retention: None,
                 },
             });
         };
@@ -400,6 +419,19 @@ impl HarborBuilder {
                 config,
             )
         });
+        let retention = self.retention.map(|store| {
+            RetentionService::new(
+                &registry,
+                store,
+                identity.clone(),
+                self.leases.clone(),
+                DeleteHooks {
+                    audit: audit.clone(),
+                    replication: replication.clone(),
+                    webhooks: webhooks.clone(),
+                },
+            )
+        });
         let audit_for_duties = audit.clone();
         let state = AppState {
             registry: registry.clone(),
@@ -411,6 +443,7 @@ impl HarborBuilder {
             settings: settings.clone(),
             metrics,
             webhooks: webhooks.clone(),
+            retention: retention.clone(),
         };
         Ok(Harbor {
             router: crate::router::harbor(state.clone()),
@@ -424,6 +457,7 @@ impl HarborBuilder {
                 gc,
                 settings: Some(settings),
                 webhooks,
+                retention,
             },
         })
     }
@@ -463,6 +497,7 @@ impl Harbor {
             settings: None,
             webhooks: None,
             immutable: None,
+            retention: None,
         }
     }
 
@@ -503,7 +538,11 @@ pub struct Duties {
     gc: Option<Arc<GcService>>,
     settings: Option<Settings>,
     webhooks: Option<Arc<WebhookService>>,
+    retention: Option<Arc<RetentionService>>,
 }
+
+/// How often the pulls noted in memory are written to the metadata store.
+const PULL_FLUSH: Duration = Duration::from_secs(1);
 
 impl Duties {
     /// Starts every duty: the audit writer, upload purging, the replication
@@ -575,7 +614,22 @@ impl Duties {
             }
             None => (None, None),
         };
+        // Pull times: written in one batch a second, off the request path.
+        let pulls = {
+            let registry = self.registry.clone();
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(PULL_FLUSH);
+                loop {
+                    tick.tick().await;
+                    if let Err(e) = registry.flush_pulls().await {
+                        tracing::warn!(error = %e, "recording pull times");
+                    }
+                }
+            })
+        };
         RunningDuties {
+            pulls: Some((self.registry.clone(), pulls)),
+            retention: self.retention.as_ref().map(RetentionService::spawn),
             audit,
             purger,
             triggers,
@@ -596,6 +650,8 @@ impl Duties {
 #[derive(Debug)]
 #[must_use = "dropping this leaves the duties running; call stop()"]
 pub struct RunningDuties {
+    pulls: Option<(Registry, tokio::task::JoinHandle<()>)>,
+    retention: Option<tokio::task::JoinHandle<()>>,
     audit: Option<(AuditSink, tokio::task::JoinHandle<()>)>,
     purger: Option<tokio::task::JoinHandle<()>>,
     triggers: Option<Triggers>,
@@ -635,6 +691,19 @@ impl RunningDuties {
         if let Some(r) = self.settings {
             r.abort();
             let _ = r.await;
+        }
+        // An execution cut here is marked failed by the next instance to
+        // take its lease.
+        if let Some(r) = self.retention {
+            r.abort();
+            let _ = r.await;
+        }
+        if let Some((registry, flusher)) = self.pulls {
+            flusher.abort();
+            let _ = flusher.await;
+            if let Err(e) = registry.flush_pulls().await {
+                tracing::warn!(error = %e, "recording the last pull times");
+            }
         }
         // Deliveries cut here were claimed: their lease runs out and an
         // instance sends them again.

@@ -55,6 +55,7 @@ pub mod health;
 pub mod metrics;
 pub mod oci;
 pub mod quota;
+pub mod retention;
 mod router;
 pub mod sendfile;
 pub mod serve;
@@ -67,7 +68,7 @@ use std::sync::Arc;
 
 use harbor_core::{
     BlobStore, IdentityStore, ImmutableRuleStore, JobStore, LeaseStore, MetaStore, QuotaStore,
-    Registry, ReplicationStore, SettingsStore, WebhookStore,
+    Registry, ReplicationStore, RetentionStore, SettingsStore, WebhookStore,
 };
 use harbor_replicate::{FsCheckpoints, ReplicationService, Replicator, SecretBox};
 use harbor_storage::{FsBlobStore, SqliteMetaStore};
@@ -115,6 +116,8 @@ pub struct Stores {
     pub webhooks: Arc<dyn WebhookStore>,
     /// Immutable tag rules of the projects.
     pub immutable: Arc<dyn ImmutableRuleStore>,
+    /// Tag retention policies, executions, tasks and logs.
+    pub retention: Arc<dyn RetentionStore>,
 }
 
 impl Stores {
@@ -129,7 +132,8 @@ impl Stores {
             + QuotaStore
             + SettingsStore
             + WebhookStore
-            + ImmutableRuleStore,
+            + ImmutableRuleStore
+            + RetentionStore,
     {
         Stores {
             blobs,
@@ -141,7 +145,8 @@ impl Stores {
             quotas: db.clone(),
             settings: db.clone(),
             webhooks: db.clone(),
-            immutable: db,
+            immutable: db.clone(),
+            retention: db,
         }
     }
 }
@@ -308,6 +313,7 @@ async fn embedded(config: &Config) -> Result<(Harbor, Option<String>), ServerErr
                 .webhooks(stores.webhooks, webhook_secrets, config.webhook.clone())
                 .quotas(stores.quotas.clone(), quota_settings)
                 .immutable_rules(stores.immutable)
+                .retention(stores.retention)
                 .settings(
                     stores.settings,
                     settings::SystemSettings {

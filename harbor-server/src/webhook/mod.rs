@@ -20,7 +20,7 @@ use harbor_replicate::SecretBox;
 use serde::Deserialize;
 use tokio::sync::{mpsc, Notify};
 
-pub use payload::{ArtifactAction, WebhookEvent};
+pub use payload::{ArtifactAction, RetentionOutcome, WebhookEvent};
 
 /// How deliveries are made (the `[webhook]` section).
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -211,14 +211,12 @@ impl WebhookService {
         else {
             return Vec::new();
         };
-        let repo_created = match self
-            .registry
-            .meta_store()
-            .repository_info(event.repository())
-            .await
-        {
-            Ok(info) => info.map(|i| i.created_at),
-            Err(_) => None,
+        let repo_created = match event.repository() {
+            Some(repo) => match self.registry.meta_store().repository_info(repo).await {
+                Ok(info) => info.map(|i| i.created_at),
+                Err(_) => None,
+            },
+            None => None,
         };
         let ctx = payload::EventContext {
             host: self.host.read().map(|h| h.clone()).unwrap_or_default(),

@@ -35,6 +35,31 @@ pub enum WebhookEvent {
         /// When.
         at: SystemTime,
     },
+    /// A real tag retention run ended (`TAG_RETENTION`).
+    TagRetention(RetentionOutcome),
+}
+
+/// What a tag retention run did, for its `TAG_RETENTION` event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetentionOutcome {
+    /// The project's name.
+    pub project: String,
+    /// The policy's id.
+    pub policy_id: i64,
+    /// The policy's rules in Harbor's `RetentionRule` JSON.
+    pub rules: Vec<Value>,
+    /// Artifacts looked at.
+    pub total: u64,
+    /// Artifacts kept.
+    pub retained: u64,
+    /// Whether every task succeeded.
+    pub success: bool,
+    /// The artifacts deleted: repository, digest and the tags they had.
+    pub deleted: Vec<(RepositoryName, Digest, Vec<String>)>,
+    /// What started the run (`MANUAL` or `SCHEDULE`), Harbor's operator.
+    pub operator: String,
+    /// When it ended.
+    pub at: SystemTime,
 }
 
 /// What was done to an artifact.
@@ -68,20 +93,25 @@ impl WebhookEvent {
                 QuotaEvent::Warning { .. } => WebhookEventType::QuotaWarning,
                 QuotaEvent::Exceeded { .. } => WebhookEventType::QuotaExceed,
             },
+            WebhookEvent::TagRetention(_) => WebhookEventType::TagRetention,
         }
     }
 
-    /// The repository it concerns.
-    pub fn repository(&self) -> &RepositoryName {
+    /// The repository it concerns (none for a project-wide event).
+    pub fn repository(&self) -> Option<&RepositoryName> {
         match self {
-            WebhookEvent::Artifact { repository, .. } => repository,
-            WebhookEvent::Quota { event, .. } => event.repository(),
+            WebhookEvent::Artifact { repository, .. } => Some(repository),
+            WebhookEvent::Quota { event, .. } => Some(event.repository()),
+            WebhookEvent::TagRetention(_) => None,
         }
     }
 
     /// The project it belongs to.
     pub fn project(&self) -> &str {
-        self.repository().first_component()
+        match self {
+            WebhookEvent::TagRetention(r) => &r.project,
+            _ => self.repository().map_or("", |r| r.first_component()),
+        }
     }
 }
 
@@ -113,9 +143,59 @@ struct Resource {
     resource_url: String,
 }
 
+/// Harbor's `event_data.retention` of a retention run.
+fn retention_data(r: &RetentionOutcome, ctx: &EventContext) -> Value {
+    let deleted: Vec<Value> = r
+        .deleted
+        .iter()
+        .flat_map(|(repo, digest, tags)| {
+            let name = |tag: &str| {
+                if tag.is_empty() {
+                    format!("{repo}@{digest}")
+                } else {
+                    format!("{repo}:{tag}")
+                }
+            };
+            let tags: Vec<&str> = if tags.is_empty() {
+                vec![""]
+            } else {
+                tags.iter().map(String::as_str).collect()
+            };
+            tags.into_iter()
+                .map(|tag| {
+                    json!({
+                        "type": "image",
+                        "status": "SUCCESS",
+                        "name_tag": name(tag),
+                        "tag": tag,
+                        "digest": digest.to_string(),
+                    })
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    json!({
+        "retention": {
+            "total": r.total,
+            "retained": r.retained,
+            "harbor_hostname": ctx.host,
+            "project_name": r.project,
+            "retention_policy_id": r.policy_id,
+            "retention_rule": r.rules,
+            "result": if r.success { "SUCCESS" } else { "FAILED" },
+            "deleted_artifact": deleted,
+        }
+    })
+}
+
 /// Harbor's `event_data` of an event.
 fn event_data(event: &WebhookEvent, ctx: &EventContext) -> Value {
-    let repo = event.repository();
+    let Some(repo) = event.repository() else {
+        return match event {
+            WebhookEvent::TagRetention(r) => retention_data(r, ctx),
+            _ => Value::Null,
+        };
+    };
     let full = repo.as_str();
     let project = repo.first_component();
     let name = full
@@ -155,12 +235,14 @@ fn event_data(event: &WebhookEvent, ctx: &EventContext) -> Value {
             "repository": repository,
             "custom_attributes": { "Details": event.details() },
         }),
+        WebhookEvent::TagRetention(r) => retention_data(r, ctx),
     }
 }
 
 fn operator(event: &WebhookEvent) -> &str {
     match event {
         WebhookEvent::Artifact { operator, .. } => operator,
+        WebhookEvent::TagRetention(r) => &r.operator,
         WebhookEvent::Quota { .. } => "",
     }
 }
@@ -168,6 +250,7 @@ fn operator(event: &WebhookEvent) -> &str {
 fn occur_at(event: &WebhookEvent) -> SystemTime {
     match event {
         WebhookEvent::Artifact { at, .. } | WebhookEvent::Quota { at, .. } => *at,
+        WebhookEvent::TagRetention(r) => r.at,
     }
 }
 
