@@ -652,7 +652,7 @@ async fn a_stop_leaves_everything_and_a_schedule_fires() {
             harbor_core::media_type::OCI_CONFIG,
             config,
         ))
-        .annotation("n", &i.to_string())
+        .annotation("n", i.to_string())
         .build()
         .unwrap();
         s.registry

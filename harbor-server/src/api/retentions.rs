@@ -36,6 +36,8 @@ async fn policy_for(
     raw: &str,
     action: Action,
 ) -> ApiResult<(RetentionPolicy, Project)> {
+    // No project grants anonymous callers any of this: 401 before looking.
+    caller.require_user()?;
     let svc = service(state)?;
     let id = id_of(raw)?;
     let policy = svc
