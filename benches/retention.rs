@@ -163,7 +163,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let store: &dyn RetentionStore = db.as_ref();
     let mut listed = 0;
     for dry_run in [true, false] {
-        let (elapsed, peak, total, retained, deleted) = run(&svc, store, policy.id, dry_run).await?;
+        let (elapsed, peak, total, retained, deleted) =
+            run(&svc, store, policy.id, dry_run).await?;
         println!(
             "{}: {total} artifacts, {retained} retained, {deleted} {} in {elapsed:.1} s ({:.0} artifacts/s); peak RSS {:.1} MiB",
             if dry_run { "dry run" } else { "real run" },
@@ -174,7 +175,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         if dry_run {
             listed = deleted;
         } else if deleted != listed {
-            return Err(format!("the real run deleted {deleted}, the dry run listed {listed}").into());
+            return Err(
+                format!("the real run deleted {deleted}, the dry run listed {listed}").into(),
+            );
         }
     }
     running.stop().await;

@@ -373,10 +373,43 @@ async fn a_real_run_deletes_exactly_what_the_dry_run_listed() {
         .collect();
     assert_eq!(named, expected);
 
-    // A second real run finds nothing more to delete.
+    // skopeo pulled rel-1 after every other pull: once that is recorded,
+    // rel-1 is the latest pulled of web, and rel-3, kept before only as
+    // the latest pulled, is what a second run deletes.
+    let pulled = |a: &Value| a["pull_time"].as_str().unwrap().to_owned();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let art = |d: String| {
+            let s = &s;
+            async move {
+                admin(
+                    s,
+                    "GET",
+                    &format!("/api/v2.0/projects/keep/repositories/web/artifacts/{d}"),
+                    None,
+                )
+                .await
+                .json()
+            }
+        };
+        let one = art(digests["keep/web:rel-1"].clone()).await;
+        let three = art(digests["keep/web:rel-3"].clone()).await;
+        if pulled(&one) > pulled(&three) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "skopeo's pull was never recorded"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     let again = run(&s, id, false).await;
     let logs = tasks(&s, id, again["id"].as_i64().unwrap()).await;
-    assert!(deleted(&logs).is_empty());
+    assert_eq!(
+        deleted(&logs),
+        BTreeSet::from([digests["keep/web:rel-3"].clone()]),
+        "latestPulledN follows the pulls"
+    );
 
     // The policy goes with the project's metadata when deleted.
     let r = admin(&s, "DELETE", &format!("/api/v2.0/retentions/{id}"), None).await;
@@ -635,36 +668,7 @@ async fn a_stop_leaves_everything_and_a_schedule_fires() {
     .await;
     // Many artifacts, pushed through the engine for speed: a real run
     // deleting them takes seconds, and a stop reaches it within one.
-    let many = harbor_core::RepositoryName::parse("sched/many").unwrap();
-    let config = br#"{"architecture":"amd64","os":"linux"}"#;
-    let config_digest = harbor_core::Digest::sha256(config);
-    s.registry
-        .put_blob(
-            &many,
-            &config_digest,
-            harbor_core::bytes_stream(config.to_vec()),
-            None,
-        )
-        .await
-        .unwrap();
-    for i in 0..1500 {
-        let m = harbor_core::ImageManifestBuilder::oci(harbor_core::Descriptor::for_blob(
-            harbor_core::media_type::OCI_CONFIG,
-            config,
-        ))
-        .annotation("n", i.to_string())
-        .build()
-        .unwrap();
-        s.registry
-            .put_manifest(
-                &many,
-                &harbor_core::Reference::parse(&format!("m{i}")).unwrap(),
-                Some(m.media_type()),
-                m.bytes().clone(),
-            )
-            .await
-            .unwrap();
-    }
+    push_many(&s, "sched/many", 1500).await;
     let r = admin(
         &s,
         "POST",
@@ -694,10 +698,14 @@ async fn a_stop_leaves_everything_and_a_schedule_fires() {
     .await;
     let left: u64 = left.header("x-total-count").unwrap().parse().unwrap();
     assert!(left > 1, "the stop left the rest untouched ({left} left)");
+    // Stopped before an instance took it (no task), or midway (its task
+    // stopped).
     let logs = tasks(&s, id, eid).await;
     assert!(
-        logs.iter()
-            .any(|(t, log)| t["status"] == "Stopped" && log.contains("stopped")),
+        logs.is_empty()
+            || logs
+                .iter()
+                .any(|(t, log)| t["status"] == "Stopped" && log.contains("stopped")),
         "{logs:?}"
     );
 
@@ -754,4 +762,113 @@ async fn a_stop_leaves_everything_and_a_schedule_fires() {
     assert_eq!(r.status, 200);
     assert_eq!(manifest_status(&s, "sched/app", "t4").await, 200);
     assert_eq!(manifest_status(&s, "sched/app", "t1").await, 404);
+}
+
+/// Pushes `n` small images to `repo` through `s`'s engine (fast set-up).
+async fn push_many(s: &TestServer, repo: &str, n: usize) {
+    let many = harbor_core::RepositoryName::parse(repo).unwrap();
+    let config = br#"{"architecture":"amd64","os":"linux"}"#;
+    let config_digest = harbor_core::Digest::sha256(config);
+    s.registry
+        .put_blob(
+            &many,
+            &config_digest,
+            harbor_core::bytes_stream(config.to_vec()),
+            None,
+        )
+        .await
+        .unwrap();
+    for i in 0..n {
+        let m = harbor_core::ImageManifestBuilder::oci(harbor_core::Descriptor::for_blob(
+            harbor_core::media_type::OCI_CONFIG,
+            config,
+        ))
+        .annotation("n", i.to_string())
+        .build()
+        .unwrap();
+        s.registry
+            .put_manifest(
+                &many,
+                &harbor_core::Reference::parse(&format!("m{i}")).unwrap(),
+                Some(m.media_type()),
+                m.bytes().clone(),
+            )
+            .await
+            .unwrap();
+    }
+}
+
+/// Two servers over one PostgreSQL database: an execution asked for
+/// through one runs once (one task per repository, not two), and a stop
+/// asked through the other instance stops it.
+#[cfg(feature = "postgres")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_run_each_execution_once_and_stop_it_from_either() {
+    let url = tokio::task::spawn_blocking(|| {
+        harbor_storage::postgres::testing::TempCluster::shared().database()
+    })
+    .await
+    .unwrap();
+    let shared = tempfile::tempdir().unwrap();
+    let start = |url: String, blobs: std::path::PathBuf| {
+        TestServer::start_in(tempfile::tempdir().unwrap(), move |c| {
+            c.auth.mode = harbor_server::config::AuthMode::Token;
+            c.auth.admin_password = Some(ADMIN_PASSWORD.into());
+            c.database_url = Some(url);
+            c.data_dir = blobs;
+        })
+    };
+    let a = start(url.clone(), shared.path().join("data")).await;
+    let b = start(url, shared.path().join("data")).await;
+    let pid = a.create_project("pgret", false).await;
+    push_many(&a, "pgret/many", 1000).await;
+    let id = create_policy(
+        &a,
+        policy(
+            pid,
+            vec![rule(
+                "latestPushedK",
+                Some(1),
+                tags("matches", "**", false),
+                "**",
+            )],
+            "",
+        ),
+    )
+    .await;
+    // A dry run asked through b: one task, run by one instance.
+    let dry = run(&b, id, true).await;
+    assert_eq!(dry["status"], "Succeed", "{dry}");
+    let logs = tasks(&a, id, dry["id"].as_i64().unwrap()).await;
+    assert_eq!(logs.len(), 1, "one task: the execution ran once");
+    assert_eq!(deleted(&logs).len(), 999);
+    // A real run asked through b, stopped through a.
+    let r = admin(
+        &b,
+        "POST",
+        &format!("/api/v2.0/retentions/{id}/executions"),
+        Some(json!({"dry_run": false})),
+    )
+    .await;
+    assert_eq!(r.status, 201);
+    let eid = r.location_id();
+    let r = admin(
+        &a,
+        "PATCH",
+        &format!("/api/v2.0/retentions/{id}/executions/{eid}"),
+        Some(json!({"action": "stop"})),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", text(&r));
+    let e = wait_execution(&a, id, eid).await;
+    assert_eq!(e["status"], "Stopped", "{e}");
+    let left = admin(
+        &a,
+        "GET",
+        "/api/v2.0/projects/pgret/repositories/many/artifacts?page_size=1",
+        None,
+    )
+    .await;
+    let left: u64 = left.header("x-total-count").unwrap().parse().unwrap();
+    assert!(left > 1, "the stop left the rest ({left} left)");
 }
