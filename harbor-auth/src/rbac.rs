@@ -41,6 +41,8 @@ pub enum Resource {
     Label,
     /// Labels on its artifacts (Harbor's `artifact-label`).
     ArtifactLabel,
+    /// Its tag retention policy and runs (Harbor's `tag-retention`).
+    TagRetention,
 }
 
 /// An action on a resource.
@@ -64,7 +66,7 @@ pub enum Action {
 }
 
 /// Every resource, for tests and permission listings.
-pub const RESOURCES: [Resource; 12] = [
+pub const RESOURCES: [Resource; 13] = [
     Resource::Project,
     Resource::Member,
     Resource::Metadata,
@@ -77,6 +79,7 @@ pub const RESOURCES: [Resource; 12] = [
     Resource::ImmutableTag,
     Resource::Label,
     Resource::ArtifactLabel,
+    Resource::TagRetention,
 ];
 
 /// Every action.
@@ -114,6 +117,12 @@ pub fn role_allows(role: Role, resource: Resource, action: Action) -> bool {
         (Role::ProjectAdmin | Role::Maintainer, R::Tag) => &[List, Create, Delete],
         (Role::ProjectAdmin | Role::Maintainer, R::ImmutableTag) => &[Create, Update, Delete, List],
         (Role::Developer | Role::Guest | Role::LimitedGuest, R::ImmutableTag) => &[],
+        // Harbor's matrix gives developers the retention policy too
+        // (`rbac_role.go`); Harbor's `operate` (run, stop) is `Update` here.
+        (Role::ProjectAdmin | Role::Maintainer | Role::Developer, R::TagRetention) => {
+            &[Create, Read, Update, Delete, List]
+        }
+        (Role::Guest | Role::LimitedGuest, R::TagRetention) => &[],
 
         (Role::Maintainer, R::Project | R::Metadata) => &[Read],
         (Role::Maintainer | Role::Developer | Role::Guest, R::Member | R::Robot) => &[Read, List],
@@ -168,6 +177,7 @@ impl Resource {
             Resource::ImmutableTag => "immutable-tag",
             Resource::Label => "label",
             Resource::ArtifactLabel => "artifact-label",
+            Resource::TagRetention => "tag-retention",
         }
     }
 }
@@ -408,6 +418,23 @@ mod tests {
             (Role::Developer, R::ArtifactLabel, &[Create, Delete]),
             (Role::Guest, R::ArtifactLabel, &[]),
             (Role::LimitedGuest, R::ArtifactLabel, &[]),
+            (
+                Role::ProjectAdmin,
+                R::TagRetention,
+                &[Create, Read, Update, Delete, List],
+            ),
+            (
+                Role::Maintainer,
+                R::TagRetention,
+                &[Create, Read, Update, Delete, List],
+            ),
+            (
+                Role::Developer,
+                R::TagRetention,
+                &[Create, Read, Update, Delete, List],
+            ),
+            (Role::Guest, R::TagRetention, &[]),
+            (Role::LimitedGuest, R::TagRetention, &[]),
         ];
         assert_eq!(
             expected.len(),

@@ -46,6 +46,7 @@ pub mod name;
 pub mod quota;
 pub mod registry;
 pub mod replication;
+pub mod retention;
 pub mod selector;
 pub mod settings;
 pub mod webhook;
@@ -82,6 +83,11 @@ pub use registry::{
 pub use replication::{
     Execution, NewTask, PolicyRecord, RegistryRecord, RegistryType, ReplicationStore, RunStatus,
     TaskOperation, TaskRecord, TriggerKind,
+};
+pub use retention::{
+    NewRetentionExecution, PolicySpec, PullTimes, RetentionExecution, RetentionPolicy,
+    RetentionRule, RetentionStatus, RetentionStore, RetentionTask, RuleTemplate, TagSelector,
+    TEMPLATE_IDS,
 };
 pub use settings::{LocalSettings, SettingValues, SettingsStore};
 pub use webhook::{

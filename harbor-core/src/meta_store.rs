@@ -113,6 +113,9 @@ pub struct ArtifactInfo {
     pub artifact_type: Option<String>,
     /// When it was pushed.
     pub pushed_at: SystemTime,
+    /// When it was last pulled (by digest or by a tag), if ever: recorded
+    /// in batches, so up to a few seconds late.
+    pub pulled_at: Option<SystemTime>,
     /// Its tags, by name.
     pub tags: Vec<TagInfo>,
 }
@@ -239,6 +242,12 @@ pub trait MetaStore: Debug + Send + Sync + 'static {
         repo: &RepositoryName,
         digest: &Digest,
     ) -> Result<Option<ArtifactInfo>>;
+
+    /// Records pulls: each manifest's last pull time becomes the later of
+    /// the one stored and the one given; unknown manifests are skipped.
+    /// Called in batches off the request path
+    /// ([`PullTimes`](crate::retention::PullTimes)).
+    async fn record_pulls(&self, pulls: &[(RepositoryName, Digest, SystemTime)]) -> Result<()>;
 
     /// Records a new upload session.
     async fn create_upload(&self, session: &UploadSession) -> Result<()>;

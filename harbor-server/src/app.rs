@@ -38,8 +38,8 @@ use harbor_auth::{
 };
 use harbor_core::{
     BlobStore, IdentityStore, ImmutableRuleStore, ImmutableRules, JobStore, LabelStore, LeaseStore,
-    LocalLeases, LocalSettings, MetaStore, QuotaStore, Registry, ReplicationStore, SettingsStore,
-    WebhookStore,
+    LocalLeases, LocalSettings, MetaStore, QuotaStore, Registry, ReplicationStore, RetentionStore,
+    SettingsStore, WebhookStore,
 };
 use harbor_replicate::{ReplicationService, Replicator, SecretBox};
 
@@ -52,6 +52,7 @@ use crate::gc::GcService;
 use crate::metrics::Metrics;
 use crate::purge_audit::PurgeService;
 use crate::quota::{QuotaSettings, Quotas};
+use crate::retention::{DeleteHooks, RetentionService};
 use crate::settings::{Settings, SystemSettings};
 use crate::webhook::{WebhookConfig, WebhookService};
 
@@ -81,6 +82,8 @@ pub struct AppState {
     pub webhooks: Option<Arc<WebhookService>>,
     /// Labels, when a `LabelStore` was given.
     pub labels: Option<Arc<dyn LabelStore>>,
+    /// Tag retention, when a `RetentionStore` was given.
+    pub retention: Option<Arc<RetentionService>>,
 }
 
 impl FromRef<AppState> for Registry {
@@ -129,6 +132,7 @@ pub struct HarborBuilder {
     webhooks: Option<(Arc<dyn WebhookStore>, SecretBox, WebhookConfig)>,
     labels: Option<Arc<dyn LabelStore>>,
     immutable: Option<Arc<dyn ImmutableRuleStore>>,
+    retention: Option<Arc<dyn RetentionStore>>,
 }
 
 impl std::fmt::Debug for HarborBuilder {
@@ -242,6 +246,15 @@ impl HarborBuilder {
         self
     }
 
+    /// Turns on tag retention (`/api/v2.0/retentions`): each project's
+    /// policy, executions, tasks and logs kept in `store`; executions run
+    /// by whichever instance sharing the lease store takes them, schedules
+    /// fired once across them. Needs [`HarborBuilder::identity`].
+    pub fn retention(mut self, store: Arc<dyn RetentionStore>) -> Self {
+        self.retention = Some(store);
+        self
+    }
+
     /// Keeps the system settings (`/api/v2.0/configurations`: read-only
     /// mode, the default project limit, who may create projects) in
     /// `store`, starting from `defaults` for what was never changed. Every
@@ -328,6 +341,11 @@ impl HarborBuilder {
                     "tag immutability needs an identity store (HarborBuilder::identity)".into(),
                 ));
             }
+            if self.retention.is_some() {
+                return Err(ServerError::Config(
+                    "tag retention needs an identity store (HarborBuilder::identity)".into(),
+                ));
+            }
             return Ok(Harbor {
                 router: crate::router::open(registry.clone()),
                 state: None,
@@ -341,6 +359,7 @@ impl HarborBuilder {
                     purge_audit: None,
                     settings: None,
                     webhooks: None,
+                    retention: None,
                 },
             });
         };
@@ -429,6 +448,19 @@ impl HarborBuilder {
                 },
             )
         });
+        let retention = self.retention.map(|store| {
+            RetentionService::new(
+                &registry,
+                store,
+                identity.clone(),
+                self.leases.clone(),
+                DeleteHooks {
+                    audit: audit.clone(),
+                    replication: replication.clone(),
+                    webhooks: webhooks.clone(),
+                },
+            )
+        });
         let audit_for_duties = audit.clone();
         let state = AppState {
             registry: registry.clone(),
@@ -442,6 +474,7 @@ impl HarborBuilder {
             metrics,
             webhooks: webhooks.clone(),
             labels: self.labels,
+            retention: retention.clone(),
         };
         Ok(Harbor {
             router: crate::router::harbor(state.clone()),
@@ -456,6 +489,7 @@ impl HarborBuilder {
                 purge_audit,
                 settings: Some(settings),
                 webhooks,
+                retention,
             },
         })
     }
@@ -492,6 +526,7 @@ impl Harbor {
             webhooks: None,
             labels: None,
             immutable: None,
+            retention: None,
         }
     }
 

@@ -13,6 +13,7 @@ use crate::audit::{AuditSink, AuditWriter};
 use crate::config::UploadPurging;
 use crate::gc::GcService;
 use crate::purge_audit::PurgeService;
+use crate::retention::RetentionService;
 use crate::settings::Settings;
 use crate::webhook::WebhookService;
 
@@ -34,7 +35,11 @@ pub struct Duties {
     pub(crate) purge_audit: Option<Arc<PurgeService>>,
     pub(crate) settings: Option<Settings>,
     pub(crate) webhooks: Option<Arc<WebhookService>>,
+    pub(crate) retention: Option<Arc<RetentionService>>,
 }
+
+/// How often the pulls noted in memory are written to the metadata store.
+const PULL_FLUSH: Duration = Duration::from_secs(1);
 
 impl Duties {
     /// Starts every duty: the audit writer, upload purging, the replication
@@ -106,7 +111,22 @@ impl Duties {
             }
             None => (None, None),
         };
+        // Pull times: written in one batch a second, off the request path.
+        let pulls = {
+            let registry = self.registry.clone();
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(PULL_FLUSH);
+                loop {
+                    tick.tick().await;
+                    if let Err(e) = registry.flush_pulls().await {
+                        tracing::warn!(error = %e, "recording pull times");
+                    }
+                }
+            })
+        };
         RunningDuties {
+            pulls: Some((self.registry.clone(), pulls)),
+            retention: self.retention.as_ref().map(RetentionService::spawn),
             audit,
             purger,
             triggers,
@@ -128,6 +148,8 @@ impl Duties {
 #[derive(Debug)]
 #[must_use = "dropping this leaves the duties running; call stop()"]
 pub struct RunningDuties {
+    pulls: Option<(Registry, tokio::task::JoinHandle<()>)>,
+    retention: Option<tokio::task::JoinHandle<()>>,
     audit: Option<(AuditSink, tokio::task::JoinHandle<()>)>,
     purger: Option<tokio::task::JoinHandle<()>>,
     triggers: Option<Triggers>,
@@ -172,6 +194,19 @@ impl RunningDuties {
         if let Some(r) = self.settings {
             r.abort();
             let _ = r.await;
+        }
+        // An execution cut here is marked failed by the next instance to
+        // take its lease.
+        if let Some(r) = self.retention {
+            r.abort();
+            let _ = r.await;
+        }
+        if let Some((registry, flusher)) = self.pulls {
+            flusher.abort();
+            let _ = flusher.await;
+            if let Err(e) = registry.flush_pulls().await {
+                tracing::warn!(error = %e, "recording the last pull times");
+            }
         }
         // Deliveries cut here were claimed: their lease runs out and an
         // instance sends them again.

@@ -97,6 +97,20 @@ pub async fn record_v2(State(hooks): State<V2Hooks>, req: Request, next: Next) -
     if !resp.status().is_success() {
         return resp;
     }
+    if let (AuditOperation::Pull, Some((repo, reference))) = (operation, &target) {
+        // In memory only: written in batches off the request path.
+        let pulled = match reference {
+            Reference::Digest(d) => Some(d.clone()),
+            Reference::Tag(_) => resp
+                .headers()
+                .get("docker-content-digest")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| harbor_core::Digest::parse(v).ok()),
+        };
+        if let Some(digest) = pulled {
+            hooks.registry.note_pull(repo, &digest);
+        }
+    }
     if let (Some((w, action)), Some((repo, reference))) = (webhook, &target) {
         let from_header = resp
             .headers()

@@ -58,6 +58,7 @@ pub mod metrics;
 pub mod oci;
 pub mod purge_audit;
 pub mod quota;
+pub mod retention;
 mod router;
 pub mod sendfile;
 pub mod serve;
@@ -70,7 +71,7 @@ use std::sync::Arc;
 
 use harbor_core::{
     BlobStore, IdentityStore, ImmutableRuleStore, JobStore, LabelStore, LeaseStore, MetaStore,
-    QuotaStore, Registry, ReplicationStore, SettingsStore, WebhookStore,
+    QuotaStore, Registry, ReplicationStore, RetentionStore, SettingsStore, WebhookStore,
 };
 use harbor_replicate::{FsCheckpoints, ReplicationService, Replicator, SecretBox};
 use harbor_storage::{FsBlobStore, SqliteMetaStore};
@@ -120,6 +121,8 @@ pub struct Stores {
     pub labels: Arc<dyn LabelStore>,
     /// Immutable tag rules of the projects.
     pub immutable: Arc<dyn ImmutableRuleStore>,
+    /// Tag retention policies, executions, tasks and logs.
+    pub retention: Arc<dyn RetentionStore>,
 }
 
 impl Stores {
@@ -135,7 +138,8 @@ impl Stores {
             + SettingsStore
             + WebhookStore
             + ImmutableRuleStore
-            + LabelStore,
+            + LabelStore
+            + RetentionStore,
     {
         Stores {
             blobs,
@@ -148,7 +152,8 @@ impl Stores {
             settings: db.clone(),
             webhooks: db.clone(),
             labels: db.clone(),
-            immutable: db,
+            immutable: db.clone(),
+            retention: db,
         }
     }
 }
@@ -316,6 +321,7 @@ async fn embedded(config: &Config) -> Result<(Harbor, Option<String>), ServerErr
                 .labels(stores.labels)
                 .quotas(stores.quotas.clone(), quota_settings)
                 .immutable_rules(stores.immutable)
+                .retention(stores.retention)
                 .settings(
                     stores.settings,
                     settings::SystemSettings {

@@ -137,6 +137,16 @@ const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/v2.0/system/purgeaudit/schedule"),
     ("POST", "/api/v2.0/system/purgeaudit/schedule"),
     ("PUT", "/api/v2.0/system/purgeaudit/schedule"),
+    ("GET", "/api/v2.0/retentions/metadatas"),
+    ("POST", "/api/v2.0/retentions"),
+    ("GET", "/api/v2.0/retentions/{id}"),
+    ("PUT", "/api/v2.0/retentions/{id}"),
+    ("DELETE", "/api/v2.0/retentions/{id}"),
+    ("GET", "/api/v2.0/retentions/{id}/executions"),
+    ("POST", "/api/v2.0/retentions/{id}/executions"),
+    ("PATCH", "/api/v2.0/retentions/{id}/executions/{eid}"),
+    ("GET", "/api/v2.0/retentions/{id}/executions/{eid}/tasks"),
+    ("GET", "/api/v2.0/retentions/{id}/executions/{eid}/tasks/{tid}"),
     ("GET", "/api/v2.0/robots"),
     ("POST", "/api/v2.0/robots"),
     ("GET", "/api/v2.0/robots/{id}"),
@@ -302,7 +312,7 @@ async fn create_documented(s: &TestServer, doc: &Value, path: &str, body: Value,
     let r = s
         .send(
             "POST",
-            &format!("{PREFIX}{path}"),
+            &fill(path),
             &[
                 ("authorization", &common::admin_auth()),
                 ("content-type", "application/json"),
@@ -689,6 +699,47 @@ async fn read_answers_have_the_documented_shape() {
     .await;
     assert_eq!(r.status, 201, "{}", text(&r));
     receiver.next(std::time::Duration::from_secs(30)).await;
+    // A retention policy (1) of `library` with a dry run (execution 1)
+    // that has a task (1) by the time it is read.
+    create_documented(
+        &s,
+        &doc,
+        "/retentions",
+        serde_json::json!({
+            "algorithm": "or",
+            "rules": [{
+                "action": "retain", "template": "latestPushedK", "params": {"latestPushedK": 5},
+                "tag_selectors": [{"kind": "doublestar", "decoration": "matches", "pattern": "**"}],
+                "scope_selectors": {"repository": [{"kind": "doublestar", "decoration": "repoMatches", "pattern": "**"}]},
+            }],
+            "trigger": {"kind": "Schedule", "settings": {"cron": ""}},
+            "scope": {"level": "project", "ref": 1},
+        }),
+        "/api/v2.0/retentions/1",
+    )
+    .await;
+    create_documented(
+        &s,
+        &doc,
+        "/retentions/{id}/executions",
+        serde_json::json!({"dry_run": true}),
+        "/api/v2.0/retentions/1/executions/1",
+    )
+    .await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let r = common::admin_call(
+            &format!("{}/api/v2.0/retentions/1/executions/1/tasks", s.base),
+            "GET",
+            None,
+        )
+        .await;
+        if r.json().as_array().is_some_and(|t| !t.is_empty()) {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no retention task");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
     let auth = common::admin_auth();
     let mut errors = Vec::new();
     for (path, item) in paths(&doc) {

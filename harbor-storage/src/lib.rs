@@ -47,6 +47,8 @@ mod memory_blob;
 pub mod postgres;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod quota_sql;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod retention_sql;
 #[cfg(feature = "s3")]
 pub mod s3;
 #[cfg(feature = "sqlite")]

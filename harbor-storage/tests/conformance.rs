@@ -4,7 +4,8 @@ use harbor_storage::conformance::blob_store;
 use harbor_storage::conformance::lease;
 #[cfg(feature = "sqlite")]
 use harbor_storage::conformance::{
-    gc, identity, immutable, jobs, label, meta_store, quota, replication, settings, webhook,
+    gc, identity, immutable, jobs, label, meta_store, quota, replication, retention, settings,
+    webhook,
 };
 #[cfg(feature = "sqlite")]
 use harbor_storage::SqliteMetaStore;
@@ -56,6 +57,13 @@ async fn sqlite_passes_the_quota_suite_beside_the_other_suites() {
     meta_store::run_all(&store).await;
     gc::run_all(&store).await;
     quota::run_all(&store, &store).await;
+}
+
+#[cfg(feature = "sqlite")]
+#[tokio::test]
+async fn sqlite_passes_the_retention_suite() {
+    let store = SqliteMetaStore::in_memory().unwrap();
+    retention::run_all(&store, &store, &store).await;
 }
 
 #[cfg(feature = "sqlite")]

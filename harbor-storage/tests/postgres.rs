@@ -13,7 +13,8 @@ use harbor_core::{
     RepositoryName, Tag,
 };
 use harbor_storage::conformance::{
-    gc, identity, immutable, jobs, label, lease, meta_store, quota, replication, settings, webhook,
+    gc, identity, immutable, jobs, label, lease, meta_store, quota, replication, retention,
+    settings, webhook,
 };
 use harbor_storage::postgres::testing::TempCluster;
 use harbor_storage::{PgStore, StorageError};
@@ -69,6 +70,12 @@ async fn two_instances_racing_pushes_into_one_project_never_pass_its_limit() {
     for _ in 0..3 {
         quota::concurrent_pushes_never_pass_the_limit(&a, &a, &b, &b).await;
     }
+}
+
+#[tokio::test]
+async fn postgres_passes_the_retention_suite() {
+    let (store, _) = fresh_store().await;
+    retention::run_all(&store, &store, &store).await;
 }
 
 #[tokio::test]
@@ -134,7 +141,7 @@ async fn a_second_connect_sees_the_data_and_migrating_again_changes_nothing() {
     drop(again);
     let third = PgStore::connect(&url, 1).await.unwrap();
     assert!(third.repository_exists(&repo).await.unwrap());
-    assert_eq!(PgStore::schema_version(), 10);
+    assert_eq!(PgStore::schema_version(), 11);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -18,6 +18,7 @@ use crate::immutable::ImmutableRules;
 use crate::meta_store::MetaStore;
 use crate::name::RepositoryName;
 use crate::quota::{QuotaEvent, QuotaExceeded, DEFAULT_WARNING_PERCENT};
+use crate::retention::PullTimes;
 
 pub use blobs::{BlobContent, BlobFile};
 pub use manifests::{ManifestContent, PushedManifest};
@@ -46,6 +47,7 @@ pub struct Registry {
     warning_percent: u8,
     read_only: Arc<AtomicBool>,
     immutable: Option<Arc<ImmutableRules>>,
+    pulls: Arc<PullTimes>,
 }
 
 /// Harbor's words for a change refused in read-only mode.
@@ -66,7 +68,23 @@ impl Registry {
             warning_percent: DEFAULT_WARNING_PERCENT,
             read_only: Arc::default(),
             immutable: None,
+            pulls: Arc::default(),
         }
+    }
+
+    /// Notes a pull of manifest `digest` of `repo` now, in memory: the
+    /// pulls are written in batches by whoever calls
+    /// [`Registry::flush_pulls`] (the server does every second), so a pull
+    /// never waits on the database.
+    pub fn note_pull(&self, repo: &RepositoryName, digest: &Digest) {
+        self.pulls
+            .record(repo, digest, std::time::SystemTime::now());
+    }
+
+    /// Writes the pulls noted since the last flush to the metadata store,
+    /// in one call; returns how many artifacts it updated.
+    pub async fn flush_pulls(&self) -> Result<usize> {
+        self.pulls.flush(self.meta.as_ref()).await
     }
 
     /// Enforces the projects' immutable tag rules from `rules`: pushes

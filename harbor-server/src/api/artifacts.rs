@@ -133,7 +133,8 @@ pub(super) struct ArtifactResp {
     digest: String,
     size: u64,
     push_time: String,
-    pull_time: &'static str,
+    /// When it was last pulled (recorded in batches, a second or so late).
+    pull_time: String,
     extra_attrs: BTreeMap<String, serde_json::Value>,
     annotations: BTreeMap<String, String>,
     references: Vec<ReferenceResp>,
@@ -236,7 +237,7 @@ async fn artifact_resp(
         digest: a.digest.to_string(),
         size,
         push_time: time(a.pushed_at),
-        pull_time: NEVER,
+        pull_time: a.pulled_at.map_or_else(|| NEVER.to_owned(), time),
         extra_attrs: BTreeMap::new(),
         annotations: parsed.map(|m| m.annotations).unwrap_or_default(),
         references,

@@ -20,6 +20,7 @@ pub mod q;
 mod quotas;
 mod registries;
 mod replication;
+mod retentions;
 mod robots;
 mod system;
 mod users;
@@ -205,6 +206,30 @@ pub fn routes() -> Router<AppState> {
             get(purge_audit::get).put(purge_audit::stop),
         )
         .route("/api/v2.0/system/purgeaudit/{id}/log", get(purge_audit::log))
+        .route("/api/v2.0/retentions", axum::routing::post(retentions::create))
+        .route("/api/v2.0/retentions/metadatas", get(retentions::metadatas))
+        .route(
+            "/api/v2.0/retentions/{id}",
+            get(retentions::get)
+                .put(retentions::update)
+                .delete(retentions::delete),
+        )
+        .route(
+            "/api/v2.0/retentions/{id}/executions",
+            get(retentions::executions).post(retentions::trigger),
+        )
+        .route(
+            "/api/v2.0/retentions/{id}/executions/{eid}",
+            axum::routing::patch(retentions::operate),
+        )
+        .route(
+            "/api/v2.0/retentions/{id}/executions/{eid}/tasks",
+            get(retentions::tasks),
+        )
+        .route(
+            "/api/v2.0/retentions/{id}/executions/{eid}/tasks/{tid}",
+            get(retentions::task_log),
+        )
         .route("/api/v2.0/users/{id}/password", put(users::password))
         .route("/api/v2.0/users/{id}/sysadmin", put(users::sysadmin))
 }

@@ -21,7 +21,7 @@ use harbor_replicate::SecretBox;
 use serde::Deserialize;
 use tokio::sync::{mpsc, Notify};
 
-pub use payload::{ArtifactAction, WebhookEvent};
+pub use payload::{ArtifactAction, RetentionOutcome, WebhookEvent};
 
 /// How deliveries are made (the `[webhook]` section).
 #[derive(Debug, Clone, Deserialize, PartialEq)]

@@ -47,6 +47,31 @@ pub enum WebhookEvent {
         /// When it ended.
         at: SystemTime,
     },
+    /// A real tag retention run ended (`TAG_RETENTION`).
+    TagRetention(RetentionOutcome),
+}
+
+/// What a tag retention run did, for its `TAG_RETENTION` event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetentionOutcome {
+    /// The project's name.
+    pub project: String,
+    /// The policy's id.
+    pub policy_id: i64,
+    /// The policy's rules in Harbor's `RetentionRule` JSON.
+    pub rules: Vec<Value>,
+    /// Artifacts looked at.
+    pub total: u64,
+    /// Artifacts kept.
+    pub retained: u64,
+    /// Whether every task succeeded.
+    pub success: bool,
+    /// The artifacts deleted: repository, digest and the tags they had.
+    pub deleted: Vec<(RepositoryName, Digest, Vec<String>)>,
+    /// What started the run (`MANUAL` or `SCHEDULE`), Harbor's operator.
+    pub operator: String,
+    /// When it ended.
+    pub at: SystemTime,
 }
 
 /// What was done to an artifact.
@@ -81,15 +106,17 @@ impl WebhookEvent {
                 QuotaEvent::Exceeded { .. } => WebhookEventType::QuotaExceed,
             },
             WebhookEvent::Replication { .. } => WebhookEventType::Replication,
+            WebhookEvent::TagRetention(_) => WebhookEventType::TagRetention,
         }
     }
 
-    /// The repository it concerns, if one.
+    /// The repository it concerns, if one (none for a project-wide event).
     pub fn repository(&self) -> Option<&RepositoryName> {
         match self {
             WebhookEvent::Artifact { repository, .. } => Some(repository),
             WebhookEvent::Quota { event, .. } => Some(event.repository()),
             WebhookEvent::Replication { .. } => None,
+            WebhookEvent::TagRetention(_) => None,
         }
     }
 
@@ -97,10 +124,8 @@ impl WebhookEvent {
     pub fn project(&self) -> &str {
         match self {
             WebhookEvent::Replication { project, .. } => project,
-            _ => self
-                .repository()
-                .map(RepositoryName::first_component)
-                .unwrap_or_default(),
+            WebhookEvent::TagRetention(r) => &r.project,
+            _ => self.repository().map_or("", |r| r.first_component()),
         }
     }
 }
@@ -133,6 +158,51 @@ struct Resource {
     resource_url: String,
 }
 
+/// Harbor's `event_data.retention` of a retention run.
+fn retention_data(r: &RetentionOutcome, ctx: &EventContext) -> Value {
+    let deleted: Vec<Value> = r
+        .deleted
+        .iter()
+        .flat_map(|(repo, digest, tags)| {
+            let name = |tag: &str| {
+                if tag.is_empty() {
+                    format!("{repo}@{digest}")
+                } else {
+                    format!("{repo}:{tag}")
+                }
+            };
+            let tags: Vec<&str> = if tags.is_empty() {
+                vec![""]
+            } else {
+                tags.iter().map(String::as_str).collect()
+            };
+            tags.into_iter()
+                .map(|tag| {
+                    json!({
+                        "type": "image",
+                        "status": "SUCCESS",
+                        "name_tag": name(tag),
+                        "tag": tag,
+                        "digest": digest.to_string(),
+                    })
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    json!({
+        "retention": {
+            "total": r.total,
+            "retained": r.retained,
+            "harbor_hostname": ctx.host,
+            "project_name": r.project,
+            "retention_policy_id": r.policy_id,
+            "retention_rule": r.rules,
+            "result": if r.success { "SUCCESS" } else { "FAILED" },
+            "deleted_artifact": deleted,
+        }
+    })
+}
+
 /// Harbor's `event_data` of an event.
 fn event_data(event: &WebhookEvent, ctx: &EventContext) -> Value {
     let (Some(repo), false) = (
@@ -145,6 +215,7 @@ fn event_data(event: &WebhookEvent, ctx: &EventContext) -> Value {
                 r["harbor_hostname"] = json!(ctx.host);
                 json!({ "replication": r })
             }
+            WebhookEvent::TagRetention(r) => retention_data(r, ctx),
             _ => json!({}),
         };
     };
@@ -188,12 +259,14 @@ fn event_data(event: &WebhookEvent, ctx: &EventContext) -> Value {
             "custom_attributes": { "Details": event.details() },
         }),
         WebhookEvent::Replication { .. } => json!({}),
+        WebhookEvent::TagRetention(r) => retention_data(r, ctx),
     }
 }
 
 fn operator(event: &WebhookEvent) -> &str {
     match event {
         WebhookEvent::Artifact { operator, .. } => operator,
+        WebhookEvent::TagRetention(r) => &r.operator,
         WebhookEvent::Quota { .. } => "",
         WebhookEvent::Replication { trigger, .. } => trigger,
     }
@@ -204,6 +277,7 @@ fn occur_at(event: &WebhookEvent) -> SystemTime {
         WebhookEvent::Artifact { at, .. }
         | WebhookEvent::Quota { at, .. }
         | WebhookEvent::Replication { at, .. } => *at,
+        WebhookEvent::TagRetention(r) => r.at,
     }
 }
 

@@ -292,7 +292,15 @@ impl Swagger {
                 }
                 // Fields Harbor does not document are allowed (we may add some), unless a map
                 // schema (`additionalProperties: {schema}`) says what every value must be.
-                if let Some(extra) = schema.get("additionalProperties").filter(|a| a.is_object()) {
+                // A bare `{type: object}` there is go-swagger's `interface{}`: Harbor's
+                // `RetentionRule.params` is declared so and holds numbers.
+                let any = |a: &Value| {
+                    a.as_object().is_some_and(|o| o.len() == 1) && a["type"] == "object"
+                };
+                if let Some(extra) = schema
+                    .get("additionalProperties")
+                    .filter(|a| a.is_object() && !any(a))
+                {
                     for (name, field) in object {
                         if !properties.is_some_and(|p| p.contains_key(name)) {
                             self.validate(extra, field, &format!("{at}.{name}"), out);

@@ -34,6 +34,7 @@ pub mod lease;
 pub mod meta_store;
 pub mod quota;
 pub mod replication;
+pub mod retention;
 pub mod settings;
 pub mod webhook;
 

@@ -68,20 +68,22 @@ pub(super) async fn repositories(
 }
 
 /// The artifact columns, and its tags as two parallel arrays.
-const ARTIFACT_SELECT: &str = "SELECT m.id, m.digest, m.media_type, m.artifact_type, m.pushed_at,
+const ARTIFACT_SELECT: &str = "SELECT m.id, m.digest, m.media_type, m.artifact_type, m.pushed_at, m.pulled_at,
        ARRAY(SELECT t.name FROM tags t WHERE t.repository_id = m.repository_id AND t.digest = m.digest ORDER BY t.name),
        ARRAY(SELECT t.updated_at FROM tags t WHERE t.repository_id = m.repository_id AND t.digest = m.digest ORDER BY t.name)
      FROM manifests m JOIN repositories r ON r.id = m.repository_id";
 
 fn to_artifact(row: &Row) -> Result<ArtifactInfo, StorageError> {
-    let names: Vec<String> = row.try_get(5)?;
-    let times: Vec<i64> = row.try_get(6)?;
+    let pulled_at: Option<i64> = row.try_get(5)?;
+    let names: Vec<String> = row.try_get(6)?;
+    let times: Vec<i64> = row.try_get(7)?;
     Ok(ArtifactInfo {
         id: row.try_get(0)?,
         digest: parse_digest(row.try_get(1)?)?,
         media_type: row.try_get(2)?,
         artifact_type: row.try_get(3)?,
         pushed_at: from_ms(row.try_get(4)?),
+        pulled_at: pulled_at.map(from_ms),
         tags: names
             .into_iter()
             .zip(times)

@@ -429,6 +429,25 @@ impl MetaStore for PgStore {
         .await?)
     }
 
+    async fn record_pulls(&self, pulls: &[(RepositoryName, Digest, SystemTime)]) -> Result<()> {
+        let repos: Vec<&str> = pulls.iter().map(|(r, _, _)| r.as_str()).collect();
+        let digests: Vec<String> = pulls.iter().map(|(_, d, _)| d.to_string()).collect();
+        let times: Vec<i64> = pulls.iter().map(|(_, _, t)| to_ms(*t)).collect();
+        // One statement for the whole batch; GREATEST keeps the later time
+        // when two instances flush the same artifact.
+        pg!(self, single, |c| {
+            let st = c
+                .prepare_cached(
+                    "UPDATE manifests m SET pulled_at = GREATEST(COALESCE(m.pulled_at, 0), p.at)
+                     FROM unnest($1::text[], $2::text[], $3::bigint[]) AS p(repo, digest, at)
+                     JOIN repositories r ON r.name = p.repo
+                     WHERE m.repository_id = r.id AND m.digest = p.digest",
+                )
+                .await?;
+            c.execute(&st, &[&repos, &digests, &times]).await?;
+        })
+    }
+
     async fn artifact(
         &self,
         repo: &RepositoryName,

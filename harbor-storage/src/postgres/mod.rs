@@ -32,6 +32,7 @@ mod listing;
 mod meta;
 mod quota;
 mod replication;
+mod retention;
 mod schema;
 mod settings;
 #[cfg(feature = "conformance")]

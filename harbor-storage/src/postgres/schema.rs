@@ -349,6 +349,45 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX artifact_labels_label ON artifact_labels(label_id);
     "#,
+    // 11: tag retention: one policy per project (going with it), its rules
+    // as JSON; executions, one task per repository with its log; and each
+    // manifest's last pull time, written in batches off the request path.
+    r#"
+    ALTER TABLE manifests ADD COLUMN pulled_at BIGINT;
+    CREATE TABLE retention_policies (
+        id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        project_id BIGINT NOT NULL UNIQUE REFERENCES projects(id) ON DELETE CASCADE,
+        rules TEXT NOT NULL,
+        schedule TEXT,
+        created_at BIGINT NOT NULL,
+        updated_at BIGINT NOT NULL
+    );
+    CREATE TABLE retention_executions (
+        id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        policy_id BIGINT NOT NULL REFERENCES retention_policies(id) ON DELETE CASCADE,
+        trigger_kind TEXT NOT NULL,
+        dry_run BOOLEAN NOT NULL,
+        status TEXT NOT NULL,
+        stop_requested BOOLEAN NOT NULL DEFAULT FALSE,
+        start_time BIGINT NOT NULL,
+        end_time BIGINT
+    );
+    CREATE INDEX retention_executions_policy ON retention_executions(policy_id, id);
+    CREATE INDEX retention_executions_unfinished ON retention_executions(id)
+        WHERE status = 'InProgress';
+    CREATE TABLE retention_tasks (
+        id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        execution_id BIGINT NOT NULL REFERENCES retention_executions(id) ON DELETE CASCADE,
+        repository TEXT NOT NULL,
+        status TEXT NOT NULL,
+        total BIGINT NOT NULL DEFAULT 0,
+        retained BIGINT NOT NULL DEFAULT 0,
+        start_time BIGINT NOT NULL,
+        end_time BIGINT,
+        log TEXT NOT NULL DEFAULT ''
+    );
+    CREATE INDEX retention_tasks_execution ON retention_tasks(execution_id, id);
+    "#,
 ];
 
 /// The schema version this build writes.

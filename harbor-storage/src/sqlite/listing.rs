@@ -63,10 +63,10 @@ fn tags(c: &Connection, repository_id: i64, digest: &str) -> Result<Vec<TagInfo>
     Ok(rows.collect::<Result<Vec<_>, _>>()?)
 }
 
-type Row = (i64, i64, String, String, Option<String>, i64);
+type Row = (i64, i64, String, String, Option<String>, i64, Option<i64>);
 
 fn to_artifact(c: &Connection, row: Row) -> Result<ArtifactInfo, StorageError> {
-    let (id, repository_id, digest, media_type, artifact_type, pushed_at) = row;
+    let (id, repository_id, digest, media_type, artifact_type, pushed_at, pulled_at) = row;
     Ok(ArtifactInfo {
         id,
         tags: tags(c, repository_id, &digest)?,
@@ -74,6 +74,7 @@ fn to_artifact(c: &Connection, row: Row) -> Result<ArtifactInfo, StorageError> {
         media_type,
         artifact_type,
         pushed_at: from_ms(pushed_at),
+        pulled_at: pulled_at.map(from_ms),
     })
 }
 
@@ -85,6 +86,7 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
         r.get(3)?,
         r.get(4)?,
         r.get(5)?,
+        r.get(6)?,
     ))
 }
 
@@ -100,7 +102,7 @@ pub(super) fn artifacts(
         .prepare_cached(&format!("SELECT count(*) {filter}"))?
         .query_row([repo], |r| r.get(0))?;
     let sql = format!(
-        "SELECT m.rowid, m.repository_id, m.digest, m.media_type, m.artifact_type, m.pushed_at {filter}
+        "SELECT m.rowid, m.repository_id, m.digest, m.media_type, m.artifact_type, m.pushed_at, m.pulled_at {filter}
          ORDER BY m.pushed_at DESC, m.digest LIMIT ?2 OFFSET ?3"
     );
     let rows: Vec<Row> = c
@@ -121,7 +123,7 @@ pub(super) fn artifact(
 ) -> Result<Option<ArtifactInfo>, StorageError> {
     let found = c
         .prepare_cached(
-            "SELECT m.rowid, m.repository_id, m.digest, m.media_type, m.artifact_type, m.pushed_at
+            "SELECT m.rowid, m.repository_id, m.digest, m.media_type, m.artifact_type, m.pushed_at, m.pulled_at
              FROM manifests m JOIN repositories r ON r.id = m.repository_id WHERE r.name = ?1 AND m.digest = ?2",
         )?
         .query_row(params![repo, digest.to_string()], row)

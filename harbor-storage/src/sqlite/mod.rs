@@ -16,6 +16,7 @@ mod lease;
 mod listing;
 mod quota;
 mod replication;
+mod retention;
 mod schema;
 mod settings;
 mod webhook;
@@ -521,6 +522,27 @@ impl MetaStore for SqliteMetaStore {
         let (repo, digest) = (repo.to_string(), digest.clone());
         self.call(move |c| listing::artifact(c, &repo, &digest))
             .await
+    }
+
+    async fn record_pulls(&self, pulls: &[(RepositoryName, Digest, SystemTime)]) -> Result<()> {
+        let rows: Vec<(String, String, i64)> = pulls
+            .iter()
+            .map(|(r, d, t)| (r.to_string(), d.to_string(), to_ms(*t)))
+            .collect();
+        // A plain write: pull times are in no cached lookup, so the read
+        // cache stays (a flush every second must not empty it).
+        self.write(move |tx| {
+            let mut st = tx.prepare_cached(
+                "UPDATE manifests SET pulled_at = max(COALESCE(pulled_at, 0), ?3)
+                 WHERE digest = ?2
+                 AND repository_id = (SELECT id FROM repositories WHERE name = ?1)",
+            )?;
+            for (repo, digest, at) in &rows {
+                st.execute(params![repo, digest, at])?;
+            }
+            Ok(())
+        })
+        .await
     }
 
     async fn create_upload(&self, session: &UploadSession) -> Result<()> {

@@ -341,6 +341,45 @@ const MIGRATIONS: &[&str] = &[
     ) WITHOUT ROWID;
     CREATE INDEX artifact_labels_label ON artifact_labels(label_id);
     "#,
+    // 13: tag retention: one policy per project (going with it), its rules
+    // as JSON; executions, one task per repository with its log; and each
+    // manifest's last pull time, written in batches off the request path.
+    r#"
+    ALTER TABLE manifests ADD COLUMN pulled_at INTEGER;
+    CREATE TABLE retention_policies (
+        id INTEGER PRIMARY KEY,
+        project_id INTEGER NOT NULL UNIQUE REFERENCES projects(id) ON DELETE CASCADE,
+        rules TEXT NOT NULL,
+        schedule TEXT,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL
+    );
+    CREATE TABLE retention_executions (
+        id INTEGER PRIMARY KEY,
+        policy_id INTEGER NOT NULL REFERENCES retention_policies(id) ON DELETE CASCADE,
+        trigger_kind TEXT NOT NULL,
+        dry_run INTEGER NOT NULL,
+        status TEXT NOT NULL,
+        stop_requested INTEGER NOT NULL DEFAULT 0,
+        start_time INTEGER NOT NULL,
+        end_time INTEGER
+    );
+    CREATE INDEX retention_executions_policy ON retention_executions(policy_id, id);
+    CREATE INDEX retention_executions_unfinished ON retention_executions(id)
+        WHERE status = 'InProgress';
+    CREATE TABLE retention_tasks (
+        id INTEGER PRIMARY KEY,
+        execution_id INTEGER NOT NULL REFERENCES retention_executions(id) ON DELETE CASCADE,
+        repository TEXT NOT NULL,
+        status TEXT NOT NULL,
+        total INTEGER NOT NULL DEFAULT 0,
+        retained INTEGER NOT NULL DEFAULT 0,
+        start_time INTEGER NOT NULL,
+        end_time INTEGER,
+        log TEXT NOT NULL DEFAULT ''
+    );
+    CREATE INDEX retention_tasks_execution ON retention_tasks(execution_id, id);
+    "#,
 ];
 
 /// The schema version this build writes.
