@@ -459,6 +459,7 @@ impl HarborBuilder {
                     replication: replication.clone(),
                     webhooks: webhooks.clone(),
                 },
+                self.labels.clone(),
             )
         });
         let audit_for_duties = audit.clone();

@@ -451,7 +451,7 @@ async fn the_policy_api_validates_and_checks_roles() {
     let good = || rule("latestPushedK", Some(3), tags("matches", "**", true), "**");
     let label = json!({
         "disabled": false, "action": "retain", "template": "always", "params": {},
-        "tag_selectors": [{"kind": "label", "decoration": "withLabels", "pattern": "prod"}],
+        "tag_selectors": [{"kind": "label", "decoration": "withLabels", "pattern": ""}],
         "scope_selectors": {"repository": [selector("repoMatches", "**")]},
     });
     let bad = [
@@ -499,18 +499,14 @@ async fn the_policy_api_validates_and_checks_roles() {
             pid,
             vec![json!({
                 "action": "retain", "template": "always",
-                "tag_selectors": [{"kind": "label", "decoration": "withLabels", "pattern": "x"}],
+                "tag_selectors": [{"kind": "label", "decoration": "withLabels", "pattern": " , "}],
                 "scope_selectors": {"repository": [selector("repoMatches", "**")]},
             })],
             "",
         )),
     )
     .await;
-    assert!(
-        text(&r).contains("label selectors are not supported yet"),
-        "{}",
-        text(&r)
-    );
+    assert!(text(&r).contains("names no label"), "{}", text(&r));
     let project = admin(&s, "GET", "/api/v2.0/projects/rules", None)
         .await
         .json();
@@ -871,4 +867,73 @@ async fn two_instances_run_each_execution_once_and_stop_it_from_either() {
     .await;
     let left: u64 = left.header("x-total-count").unwrap().parse().unwrap();
     assert!(left > 1, "the stop left the rest ({left} left)");
+}
+
+/// Label selectors: `withLabels` retains exactly the artifacts carrying
+/// the labels named (put on through the labels API), `withoutLabels` the
+/// others; a dry run lists what the real run deletes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn label_selectors_retain_by_the_artifacts_labels() {
+    let s = server().await;
+    let pid = s.create_project("labelled", false).await;
+    push_many(&s, "labelled/app", 4).await;
+    let r = admin(
+        &s,
+        "POST",
+        "/api/v2.0/labels",
+        Some(json!({"name": "keep", "scope": "p", "project_id": pid})),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", text(&r));
+    let keep = r.location_id();
+    for tag in ["m1", "m3"] {
+        let r = admin(
+            &s,
+            "POST",
+            &format!("/api/v2.0/projects/labelled/repositories/app/artifacts/{tag}/labels"),
+            Some(json!({"id": keep})),
+        )
+        .await;
+        assert_eq!(r.status, 200, "{}", text(&r));
+    }
+    let label = |decoration: &str| {
+        json!({
+            "disabled": false, "action": "retain", "template": "always", "params": {},
+            "tag_selectors": [{"kind": "label", "decoration": decoration, "pattern": "keep"}],
+            "scope_selectors": {"repository": [selector("repoMatches", "**")]},
+        })
+    };
+    let id = create_policy(&s, policy(pid, vec![label("withLabels")], "")).await;
+    let dry = run(&s, id, true).await;
+    let listed = deleted(&tasks(&s, id, dry["id"].as_i64().unwrap()).await);
+    assert_eq!(listed.len(), 2, "the two unlabelled: {listed:?}");
+    let real = run(&s, id, false).await;
+    assert_eq!(
+        deleted(&tasks(&s, id, real["id"].as_i64().unwrap()).await),
+        listed,
+        "the real run deletes what the dry run listed"
+    );
+    for (tag, status) in [("m0", 404), ("m1", 200), ("m2", 404), ("m3", 200)] {
+        assert_eq!(
+            manifest_status(&s, "labelled/app", tag).await,
+            status,
+            "{tag}"
+        );
+    }
+
+    // withoutLabels: keep what does not carry it (nothing left), so the
+    // labelled two go.
+    let r = admin(
+        &s,
+        "PUT",
+        &format!("/api/v2.0/retentions/{id}"),
+        Some(policy(pid, vec![label("withoutLabels")], "")),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", text(&r));
+    run(&s, id, false).await;
+    for tag in ["m1", "m3"] {
+        assert_eq!(manifest_status(&s, "labelled/app", tag).await, 404, "{tag}");
+    }
+    s.stop().await;
 }

@@ -17,6 +17,8 @@ pub struct Candidate {
     pub pushed_at: SystemTime,
     /// When it was last pulled, if ever.
     pub pulled_at: Option<SystemTime>,
+    /// The names of the labels on it.
+    pub labels: Vec<String>,
 }
 
 /// What the rules decided for one candidate.
@@ -48,8 +50,19 @@ fn selects(selector: &TagSelector, c: &Candidate) -> bool {
                 c.tags.iter().any(|t| selector.selects(t))
             }
         }
-        // Refused before a policy is stored; selects nothing meanwhile.
-        TagSelector::Label { .. } => false,
+        // Harbor's label selector: the artifact carries every label named
+        // (`withLabels`), or not every one (`withoutLabels`).
+        TagSelector::Label { decoration, labels } => {
+            let all = labels
+                .split(',')
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .all(|l| c.labels.iter().any(|have| have == l));
+            match decoration {
+                super::LabelDecoration::WithLabels => all,
+                super::LabelDecoration::WithoutLabels => !all,
+            }
+        }
     }
 }
 
@@ -122,6 +135,7 @@ mod tests {
             tags: tags.iter().map(|t| (*t).to_owned()).collect(),
             pushed_at: SystemTime::UNIX_EPOCH + Duration::from_secs(n * 1000),
             pulled_at: pulled.map(|p| SystemTime::UNIX_EPOCH + Duration::from_secs(p)),
+            labels: Vec::new(),
         }
     }
 

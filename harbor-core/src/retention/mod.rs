@@ -249,8 +249,10 @@ impl PolicySpec {
                     TagSelector::Doublestar { .. } => {
                         return Err(bad("tag selectors are matches or excludes".into()))
                     }
-                    TagSelector::Label { .. } => {
-                        return Err(bad("label selectors are not supported yet".into()))
+                    TagSelector::Label { labels, .. } => {
+                        if labels.split(',').all(|l| l.trim().is_empty()) {
+                            return Err(bad("a label selector names no label".into()));
+                        }
                     }
                 }
             }
@@ -304,7 +306,7 @@ mod tests {
     }
 
     #[test]
-    fn label_selectors_are_refused_for_now() {
+    fn label_selectors_must_name_a_label() {
         let spec = PolicySpec {
             project_id: 1,
             rules: vec![RetentionRule {
@@ -313,15 +315,13 @@ mod tests {
                 template: RuleTemplate::Always,
                 tag_selectors: vec![TagSelector::Label {
                     decoration: LabelDecoration::WithLabels,
-                    labels: "prod".into(),
+                    labels: " , ".into(),
                 }],
                 repositories: vec![Selector::new(Decoration::RepoMatches, "**").unwrap()],
             }],
             schedule: None,
         };
         let e = spec.validate().unwrap_err();
-        assert!(e
-            .to_string()
-            .contains("label selectors are not supported yet"));
+        assert!(e.to_string().contains("names no label"));
     }
 }

@@ -130,6 +130,7 @@ pub fn log_line(c: &Candidate, outcome: &ArtifactOutcome, dry_run: bool) -> Stri
 #[derive(Debug, Clone)]
 pub struct RetentionRunner {
     registry: Registry,
+    labels: Option<std::sync::Arc<dyn crate::label::LabelStore>>,
 }
 
 impl RetentionRunner {
@@ -137,7 +138,15 @@ impl RetentionRunner {
     pub fn new(registry: &Registry) -> RetentionRunner {
         RetentionRunner {
             registry: registry.clone(),
+            labels: None,
         }
+    }
+
+    /// Reads artifacts' labels from `labels`, for label selectors.
+    #[must_use]
+    pub fn with_labels(mut self, labels: std::sync::Arc<dyn crate::label::LabelStore>) -> Self {
+        self.labels = Some(labels);
+        self
     }
 
     /// The top-level artifacts of `repo`, newest first, read a page at a
@@ -152,7 +161,16 @@ impl RetentionRunner {
         loop {
             let (list, total) = meta.list_artifacts(repo, page).await?;
             let n = list.len() as u64;
+            let mut labels: std::collections::HashMap<crate::digest::Digest, Vec<String>> =
+                std::collections::HashMap::new();
+            if let Some(store) = &self.labels {
+                let digests: Vec<_> = list.iter().map(|a| a.digest.clone()).collect();
+                for (digest, label) in store.artifact_labels(repo, &digests).await? {
+                    labels.entry(digest).or_default().push(label.name);
+                }
+            }
             out.extend(list.into_iter().map(|a| Candidate {
+                labels: labels.remove(&a.digest).unwrap_or_default(),
                 digest: a.digest,
                 tags: a.tags.into_iter().map(|t| t.name).collect(),
                 pushed_at: a.pushed_at,

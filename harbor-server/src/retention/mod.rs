@@ -75,12 +75,17 @@ impl RetentionService {
         identity: Arc<dyn IdentityStore>,
         leases: Arc<dyn LeaseStore>,
         hooks: DeleteHooks,
+        labels: Option<Arc<dyn harbor_core::LabelStore>>,
     ) -> Arc<RetentionService> {
+        let runner = RetentionRunner::new(registry);
         Arc::new(RetentionService {
             store,
             identity,
             registry: registry.clone(),
-            runner: RetentionRunner::new(registry),
+            runner: match labels {
+                Some(labels) => runner.with_labels(labels),
+                None => runner,
+            },
             leases,
             hooks,
             holder: format!("retention-{}", uuid::Uuid::new_v4()),

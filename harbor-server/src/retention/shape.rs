@@ -388,7 +388,7 @@ mod tests {
                 json!({"template": "always", "action": "delete", "tag_selectors": [{"decoration": "matches", "pattern": "**"}], "scope_selectors": ok_sel}),
             ),
             rule(
-                json!({"template": "always", "tag_selectors": [{"kind": "label", "decoration": "withLabels", "pattern": "x"}], "scope_selectors": ok_sel}),
+                json!({"template": "always", "tag_selectors": [{"kind": "label", "decoration": "withLabels", "pattern": ""}], "scope_selectors": ok_sel}),
             ),
             rule(
                 json!({"template": "always", "tag_selectors": [{"decoration": "repoMatches", "pattern": "**"}], "scope_selectors": ok_sel}),
