@@ -391,6 +391,10 @@ pub trait WebhookStore: Debug + Send + Sync + 'static {
 
     /// When each policy of the project last fired, per event type.
     async fn webhook_last_triggers(&self, project_id: i64) -> Result<Vec<LastTrigger>>;
+
+    /// How many deliveries wait to be sent or are being sent (the queue's
+    /// length, for `harbor_task_queue_size`).
+    async fn pending_deliveries(&self) -> Result<u64>;
 }
 
 #[cfg(test)]

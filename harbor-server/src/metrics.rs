@@ -74,6 +74,12 @@ struct OutcomeLabels {
     outcome: &'static str,
 }
 
+/// A kind of background job, as Harbor names its job types.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct QueueLabels {
+    r#type: &'static str,
+}
+
 /// What `harbor_system_info` says.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct InfoLabels {
@@ -102,6 +108,7 @@ struct Inner {
     bytes_out: Counter,
     tokens: Counter,
     deliveries: Family<OutcomeLabels, Counter>,
+    queues: Family<QueueLabels, Gauge>,
     /// `/v2/` requests being handled, for [`Metrics::busy_probe`].
     registry_inflight: AtomicUsize,
     /// One scrape at a time reads the stores and fills the gauges.
@@ -219,6 +226,12 @@ impl Metrics {
             "Webhook delivery attempts by outcome (delivered, retried, failed)",
             deliveries.clone(),
         );
+        let queues = Family::<QueueLabels, Gauge>::default();
+        registry.register(
+            "harbor_task_queue_size",
+            "Jobs waiting or running, by type (webhook deliveries, replication tasks, garbage collections, audit log purges)",
+            queues.clone(),
+        );
         Metrics(Arc::new(Inner {
             registry,
             requests,
@@ -235,6 +248,7 @@ impl Metrics {
             bytes_out,
             tokens,
             deliveries,
+            queues,
             registry_inflight: AtomicUsize::new(0),
             scrape: tokio::sync::Mutex::new(()),
         }))
@@ -260,13 +274,60 @@ impl Metrics {
     /// from the stores of `state` now.
     pub async fn render(&self, state: &AppState) -> String {
         let _one = self.0.scrape.lock().await;
-        let healthy = self.refresh_projects(state).await.is_ok();
+        let healthy =
+            self.refresh_projects(state).await.is_ok() && self.refresh_queues(state).await.is_ok();
         self.0.health.set(i64::from(healthy));
         let mut out = String::new();
         if encode(&mut out, &self.0.registry).is_err() {
             out.clear();
         }
         out
+    }
+
+    /// `harbor_task_queue_size`: what each kind of background work has
+    /// waiting or running, read from the stores every instance shares.
+    async fn refresh_queues(&self, state: &AppState) -> harbor_core::Result<()> {
+        let set = |kind: &'static str, n: u64| {
+            self.0
+                .queues
+                .get_or_create(&QueueLabels { r#type: kind })
+                .set(i64::try_from(n).unwrap_or(i64::MAX));
+        };
+        if let Some(webhooks) = &state.webhooks {
+            set("WEBHOOK", webhooks.store().pending_deliveries().await?);
+        }
+        if let Some(replication) = &state.replication {
+            let n = replication
+                .store
+                .unfinished_executions()
+                .await?
+                .iter()
+                .map(|e| e.in_progress)
+                .sum();
+            set("REPLICATION", n);
+        }
+        let page = Page {
+            page: 1,
+            page_size: 100,
+        };
+        let waiting = |runs: &[harbor_core::JobRecord]| {
+            runs.iter().filter(|r| !r.status.is_final()).count() as u64
+        };
+        if let Some(gc) = &state.gc {
+            let (runs, _) = gc
+                .jobs
+                .list_jobs(harbor_core::JobKind::GarbageCollection, page)
+                .await?;
+            set("GARBAGE_COLLECTION", waiting(&runs));
+        }
+        if let Some(purge) = &state.purge_audit {
+            let (runs, _) = purge
+                .jobs
+                .list_jobs(harbor_core::JobKind::PurgeAudit, page)
+                .await?;
+            set("PURGE_AUDIT_LOG", waiting(&runs));
+        }
+        Ok(())
     }
 
     async fn refresh_projects(&self, state: &AppState) -> harbor_core::Result<()> {

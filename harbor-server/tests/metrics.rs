@@ -190,6 +190,19 @@ async fn metrics_follow_traffic_and_projects() {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     assert_eq!(delivered, Some(1.0), "the push's webhook delivered");
+    let queues = scrape(&s).await;
+    for kind in [
+        "WEBHOOK",
+        "REPLICATION",
+        "GARBAGE_COLLECTION",
+        "PURGE_AUDIT_LOG",
+    ] {
+        assert_eq!(
+            value(&queues, "harbor_task_queue_size", &[("type", kind)]),
+            Some(0.0),
+            "{kind}: nothing waiting once the delivery is made"
+        );
+    }
 
     // A pull.
     Skopeo::new()

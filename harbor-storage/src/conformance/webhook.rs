@@ -173,8 +173,14 @@ pub async fn deliveries_are_claimed_once_retried_and_summed(
 
     let now = SystemTime::now() + Duration::from_secs(1);
     let lease = Duration::from_secs(60);
+    assert_eq!(ok("queue", store.pending_deliveries().await), 2);
     let claimed = ok("claim", store.claim_deliveries(now, lease, 10).await);
     assert_eq!(claimed.len(), 2, "both due");
+    assert_eq!(
+        ok("queue", store.pending_deliveries().await),
+        2,
+        "being sent still counts"
+    );
     for t in &claimed {
         assert_eq!(t.status, DeliveryStatus::Running);
         assert_eq!(t.run_count, 1);
@@ -238,6 +244,7 @@ pub async fn deliveries_are_claimed_once_retried_and_summed(
             .finish_delivery(second.id, AttemptOutcome::GaveUp, "attempt 3: refused\n")
             .await,
     );
+    assert_eq!(ok("queue", store.pending_deliveries().await), 0);
     let done = ok("execution", store.webhook_execution(exec.id).await).expect("there");
     assert_eq!(
         done.status,

@@ -361,6 +361,18 @@ impl WebhookStore for PgStore {
         .await
     }
 
+    async fn pending_deliveries(&self) -> Result<u64> {
+        pg!(self, single, |c| {
+            let st = c
+                .prepare_cached(
+                    "SELECT count(*) FROM webhook_tasks WHERE status IN ('Pending', 'Running')",
+                )
+                .await?;
+            let n: i64 = c.query_one(&st, &[]).await?.try_get(0)?;
+            unsigned(n)
+        })
+    }
+
     async fn webhook_last_triggers(&self, project_id: i64) -> Result<Vec<LastTrigger>> {
         pg!(self, single, |c| {
             let st = c

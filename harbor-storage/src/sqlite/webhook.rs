@@ -385,6 +385,18 @@ impl WebhookStore for SqliteMetaStore {
         .await
     }
 
+    async fn pending_deliveries(&self) -> Result<u64> {
+        self.call(|c| {
+            let n: i64 = c
+                .prepare_cached(
+                    "SELECT count(*) FROM webhook_tasks WHERE status IN ('Pending', 'Running')",
+                )?
+                .query_row([], |r| r.get(0))?;
+            Ok(n.max(0) as u64)
+        })
+        .await
+    }
+
     async fn webhook_last_triggers(&self, project_id: i64) -> Result<Vec<LastTrigger>> {
         self.call(move |c| {
             let mut stmt = c.prepare_cached(
