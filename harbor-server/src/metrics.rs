@@ -109,6 +109,7 @@ struct Inner {
     tokens: Counter,
     deliveries: Family<OutcomeLabels, Counter>,
     queues: Family<QueueLabels, Gauge>,
+    uploads: Gauge,
     /// `/v2/` requests being handled, for [`Metrics::busy_probe`].
     registry_inflight: AtomicUsize,
     /// One scrape at a time reads the stores and fills the gauges.
@@ -232,6 +233,12 @@ impl Metrics {
             "Jobs waiting or running, by type (webhook deliveries, replication tasks, garbage collections, audit log purges)",
             queues.clone(),
         );
+        let uploads = Gauge::default();
+        registry.register(
+            "harbor_registry_upload_sessions",
+            "Blob upload sessions open (begun and not yet completed, cancelled or purged)",
+            uploads.clone(),
+        );
         Metrics(Arc::new(Inner {
             registry,
             requests,
@@ -249,6 +256,7 @@ impl Metrics {
             tokens,
             deliveries,
             queues,
+            uploads,
             registry_inflight: AtomicUsize::new(0),
             scrape: tokio::sync::Mutex::new(()),
         }))
@@ -296,6 +304,16 @@ impl Metrics {
         if let Some(webhooks) = &state.webhooks {
             set("WEBHOOK", webhooks.store().pending_deliveries().await?);
         }
+        // Sessions begun up to now: every open one.
+        let open = state
+            .registry
+            .meta_store()
+            .uploads_started_before(
+                std::time::SystemTime::now() + std::time::Duration::from_secs(1),
+            )
+            .await?
+            .len();
+        self.0.uploads.set(i64::try_from(open).unwrap_or(i64::MAX));
         if let Some(replication) = &state.replication {
             let n = replication
                 .store

@@ -190,7 +190,22 @@ async fn metrics_follow_traffic_and_projects() {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     assert_eq!(delivered, Some(1.0), "the push's webhook delivered");
+    // An upload begun and left open.
+    let r = s
+        .send(
+            "POST",
+            "/v2/library/app/blobs/uploads/",
+            &[("authorization", common::admin_auth().as_str())],
+            "",
+        )
+        .await;
+    assert_eq!(r.status, 202);
     let queues = scrape(&s).await;
+    assert_eq!(
+        value(&queues, "harbor_registry_upload_sessions", &[]),
+        Some(1.0),
+        "the one left open"
+    );
     for kind in [
         "WEBHOOK",
         "REPLICATION",
