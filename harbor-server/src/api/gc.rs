@@ -7,7 +7,7 @@ use std::sync::Arc;
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use harbor_core::{JobKind, JobRecord, JobSchedule, JobTrigger, ScheduleType};
+use harbor_core::{JobKind, JobRecord, JobSchedule, JobStore, JobTrigger, ScheduleType};
 use serde::{Deserialize, Serialize};
 
 use super::registries::id_of;
@@ -110,10 +110,23 @@ pub(super) async fn list(
     uri: Uri,
 ) -> ApiResult<Paged<GcHistory>> {
     caller.require_admin()?;
-    let (runs, total) = gc(&state)?
-        .jobs
-        .list_jobs(JobKind::GarbageCollection, list.page)
-        .await?;
+    history(
+        gc(&state)?.jobs.as_ref(),
+        JobKind::GarbageCollection,
+        list,
+        uri,
+    )
+    .await
+}
+
+/// A system job's runs, newest first, as Harbor's history entries.
+pub(super) async fn history(
+    jobs: &dyn JobStore,
+    kind: JobKind,
+    list: ListParams,
+    uri: Uri,
+) -> ApiResult<Paged<GcHistory>> {
+    let (runs, total) = jobs.list_jobs(kind, list.page).await?;
     Ok(Paged {
         items: runs.iter().map(GcHistory::from).collect(),
         total,
@@ -122,13 +135,36 @@ pub(super) async fn list(
     })
 }
 
-async fn run_of(svc: &GcService, raw: &str) -> ApiResult<JobRecord> {
+/// Run `raw` of a system job of `kind` (`what` names it in the 404).
+pub(super) async fn run_of(
+    jobs: &dyn JobStore,
+    kind: JobKind,
+    raw: &str,
+    what: &str,
+) -> ApiResult<JobRecord> {
     let id = id_of(raw)?;
-    svc.jobs
-        .job(id)
+    jobs.job(id)
         .await?
-        .filter(|r| r.kind == JobKind::GarbageCollection)
-        .ok_or_else(|| HarborError::not_found(format!("garbage collection {id} not found")))
+        .filter(|r| r.kind == kind)
+        .ok_or_else(|| HarborError::not_found(format!("{what} {id} not found")))
+}
+
+/// A run's log as text.
+pub(super) async fn log_answer(jobs: &dyn JobStore, run: &JobRecord) -> ApiResult<Response> {
+    let text = jobs.job_log(run.id).await?.unwrap_or_default();
+    let mut resp = (StatusCode::OK, text).into_response();
+    super::set(&mut resp, "content-type", "text/plain; charset=utf-8");
+    Ok(resp)
+}
+
+async fn gc_run(svc: &GcService, raw: &str) -> ApiResult<JobRecord> {
+    run_of(
+        svc.jobs.as_ref(),
+        JobKind::GarbageCollection,
+        raw,
+        "garbage collection",
+    )
+    .await
 }
 
 /// `GET /system/gc/{gc_id}`.
@@ -138,7 +174,7 @@ pub(super) async fn get(
     Path(id): Path<String>,
 ) -> ApiResult {
     caller.require_admin()?;
-    let run = run_of(gc(&state)?, &id).await?;
+    let run = gc_run(gc(&state)?, &id).await?;
     Ok(json(StatusCode::OK, &GcHistory::from(&run)))
 }
 
@@ -150,7 +186,7 @@ pub(super) async fn stop(
 ) -> ApiResult {
     caller.require_admin()?;
     let svc = gc(&state)?;
-    let run = run_of(svc, &id).await?;
+    let run = gc_run(svc, &id).await?;
     svc.stop(run.id).await?;
     Ok(StatusCode::OK.into_response())
 }
@@ -163,11 +199,8 @@ pub(super) async fn log(
 ) -> ApiResult<Response> {
     caller.require_admin()?;
     let svc = gc(&state)?;
-    let run = run_of(svc, &id).await?;
-    let text = svc.jobs.job_log(run.id).await?.unwrap_or_default();
-    let mut resp = (StatusCode::OK, text).into_response();
-    super::set(&mut resp, "content-type", "text/plain; charset=utf-8");
-    Ok(resp)
+    let run = gc_run(svc, &id).await?;
+    log_answer(svc.jobs.as_ref(), &run).await
 }
 
 /// `GET /system/gc/schedule`: the schedule as a `GCHistory`, or `{}` when

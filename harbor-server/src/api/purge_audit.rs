@@ -10,8 +10,9 @@ use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use harbor_core::{JobKind, JobRecord, JobTrigger};
 
-use super::gc::{schedule_answer, schedule_of, GcHistory, ScheduleReq};
-use super::registries::id_of;
+use super::gc::{
+    history, log_answer, run_of, schedule_answer, schedule_of, GcHistory, ScheduleReq,
+};
 use super::{
     created, json, ApiResult, AppState, Caller, HarborError, HarborJson, ListParams, Paged,
 };
@@ -32,25 +33,11 @@ pub(super) async fn list(
     uri: Uri,
 ) -> ApiResult<Paged<GcHistory>> {
     caller.require_admin()?;
-    let (runs, total) = purge(&state)?
-        .jobs
-        .list_jobs(JobKind::PurgeAudit, list.page)
-        .await?;
-    Ok(Paged {
-        items: runs.iter().map(GcHistory::from).collect(),
-        total,
-        page: list.page,
-        uri,
-    })
+    history(purge(&state)?.jobs.as_ref(), JobKind::PurgeAudit, list, uri).await
 }
 
-async fn run_of(svc: &PurgeService, raw: &str) -> ApiResult<JobRecord> {
-    let id = id_of(raw)?;
-    svc.jobs
-        .job(id)
-        .await?
-        .filter(|r| r.kind == JobKind::PurgeAudit)
-        .ok_or_else(|| HarborError::not_found(format!("purge {id} not found")))
+async fn purge_run(svc: &PurgeService, raw: &str) -> ApiResult<JobRecord> {
+    run_of(svc.jobs.as_ref(), JobKind::PurgeAudit, raw, "purge").await
 }
 
 /// `GET /system/purgeaudit/{purge_id}`.
@@ -60,7 +47,7 @@ pub(super) async fn get(
     Path(id): Path<String>,
 ) -> ApiResult {
     caller.require_admin()?;
-    let run = run_of(purge(&state)?, &id).await?;
+    let run = purge_run(purge(&state)?, &id).await?;
     Ok(json(StatusCode::OK, &GcHistory::from(&run)))
 }
 
@@ -72,7 +59,7 @@ pub(super) async fn stop(
 ) -> ApiResult {
     caller.require_admin()?;
     let svc = purge(&state)?;
-    let run = run_of(svc, &id).await?;
+    let run = purge_run(svc, &id).await?;
     svc.stop(run.id).await?;
     Ok(StatusCode::OK.into_response())
 }
@@ -85,11 +72,8 @@ pub(super) async fn log(
 ) -> ApiResult<Response> {
     caller.require_admin()?;
     let svc = purge(&state)?;
-    let run = run_of(svc, &id).await?;
-    let text = svc.jobs.job_log(run.id).await?.unwrap_or_default();
-    let mut resp = (StatusCode::OK, text).into_response();
-    super::set(&mut resp, "content-type", "text/plain; charset=utf-8");
-    Ok(resp)
+    let run = purge_run(svc, &id).await?;
+    log_answer(svc.jobs.as_ref(), &run).await
 }
 
 /// `GET /system/purgeaudit/schedule`.
