@@ -14,6 +14,7 @@ mod labels;
 mod members;
 mod openapi;
 mod paging;
+mod permissions;
 mod projects;
 mod purge_audit;
 pub mod q;
@@ -23,6 +24,7 @@ mod replication;
 mod retentions;
 mod robots;
 mod system;
+mod usergroups;
 mod users;
 mod webhook_runs;
 mod webhooks;
@@ -174,6 +176,21 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/api/v2.0/users", get(users::list).post(users::create))
         .route("/api/v2.0/users/current", get(users::current))
+        .route(
+            "/api/v2.0/users/current/permissions",
+            get(permissions::current),
+        )
+        .route(
+            "/api/v2.0/usergroups",
+            get(usergroups::list).post(usergroups::create),
+        )
+        .route("/api/v2.0/usergroups/search", get(usergroups::search))
+        .route(
+            "/api/v2.0/usergroups/{group_id}",
+            get(usergroups::get)
+                .put(usergroups::update)
+                .delete(usergroups::delete),
+        )
         .route("/api/v2.0/users/search", get(users::search))
         .route(
             "/api/v2.0/users/{id}",
