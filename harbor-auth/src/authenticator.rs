@@ -14,6 +14,7 @@ use ring::rand::{SecureRandom, SystemRandom};
 use crate::error::AuthError;
 use crate::password::verify_password;
 use crate::principal::Principal;
+use crate::ratelimit::{Attempt, LoginLimiter, RateLimit};
 
 /// Turns credentials into a principal. Implementations for LDAP or OIDC plug
 /// in here.
@@ -30,53 +31,6 @@ pub trait Authenticator: Debug + Send + Sync + 'static {
     ) -> Result<Principal, AuthError>;
 }
 
-/// Failed-login limits: at most `max_failures` within `window`, counted per
-/// account and, separately, per client address.
-#[derive(Debug, Clone, Copy)]
-pub struct RateLimit {
-    /// Failures allowed per window.
-    pub max_failures: u32,
-    /// The window.
-    pub window: Duration,
-}
-
-impl Default for RateLimit {
-    fn default() -> Self {
-        RateLimit {
-            max_failures: 10,
-            window: Duration::from_secs(300),
-        }
-    }
-}
-
-#[derive(Debug, Default)]
-struct Failures {
-    by_key: HashMap<String, (u32, Instant)>,
-}
-
-impl Failures {
-    fn blocked(&mut self, key: &str, limit: RateLimit, now: Instant) -> Option<Duration> {
-        match self.by_key.get(key) {
-            Some((count, start)) if now.duration_since(*start) < limit.window => {
-                (*count >= limit.max_failures).then(|| limit.window - now.duration_since(*start))
-            }
-            Some(_) => {
-                self.by_key.remove(key);
-                None
-            }
-            None => None,
-        }
-    }
-
-    fn record(&mut self, key: String, limit: RateLimit, now: Instant) {
-        let entry = self.by_key.entry(key).or_insert((0, now));
-        if now.duration_since(entry.1) >= limit.window {
-            *entry = (0, now);
-        }
-        entry.0 += 1;
-    }
-}
-
 /// Authenticates against the users of an [`IdentityStore`].
 ///
 /// A successful check is remembered briefly (keyed by a salted hash of the
@@ -86,8 +40,7 @@ impl Failures {
 #[derive(Debug, Clone)]
 pub struct DbAuthenticator {
     store: Arc<dyn IdentityStore>,
-    limit: RateLimit,
-    failures: Arc<Mutex<Failures>>,
+    limiter: Arc<LoginLimiter>,
     verified: Arc<Mutex<HashMap<String, Verified>>>,
     pepper: [u8; 16],
 }
@@ -107,13 +60,18 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 impl DbAuthenticator {
     /// An authenticator over `store` with `limit` on failures.
     pub fn new(store: Arc<dyn IdentityStore>, limit: RateLimit) -> Self {
+        Self::with_limiter(store, Arc::new(LoginLimiter::new(limit)))
+    }
+
+    /// An authenticator over `store` counting failures in `limiter`, which
+    /// other authenticators (LDAP) may share.
+    pub fn with_limiter(store: Arc<dyn IdentityStore>, limiter: Arc<LoginLimiter>) -> Self {
         let mut pepper = [0u8; 16];
         // Without randomness the cache still works, only less private.
         let _ = SystemRandom::new().fill(&mut pepper);
         DbAuthenticator {
             store,
-            limit,
-            failures: Arc::new(Mutex::new(Failures::default())),
+            limiter,
             verified: Arc::new(Mutex::new(HashMap::new())),
             pepper,
         }
@@ -126,12 +84,9 @@ impl DbAuthenticator {
         ctx.finish().as_ref().to_vec()
     }
 
-    fn keys(username: &str, client: Option<IpAddr>) -> Vec<String> {
-        let mut keys = vec![format!("user:{username}")];
-        if let Some(ip) = client {
-            keys.push(format!("addr:{ip}"));
-        }
-        keys
+    /// The limiter its failures are counted in.
+    pub fn limiter(&self) -> &Arc<LoginLimiter> {
+        &self.limiter
     }
 }
 
@@ -167,18 +122,11 @@ impl DbAuthenticator {
         ok
     }
 
-    fn record_failure(&self, keys: Vec<String>, now: Instant) {
-        let mut f = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        for k in keys {
-            f.record(k, self.limit, now);
-        }
-    }
-
     async fn authenticate_robot(
         &self,
         name: &str,
         secret: &str,
-        keys: &[String],
+        attempt: &Attempt,
         now: Instant,
     ) -> Result<Principal, AuthError> {
         let robot = self.store.robot_by_name(name).await?;
@@ -195,7 +143,7 @@ impl DbAuthenticator {
                 permissions: Arc::new(r.permissions),
             }),
             _ => {
-                self.record_failure(keys.to_vec(), now);
+                self.limiter.failed(attempt);
                 tracing::info!(robot = %name, "robot login failed");
                 Err(AuthError::Unauthorized(
                     "invalid username or password".into(),
@@ -214,17 +162,10 @@ impl Authenticator for DbAuthenticator {
         client: Option<IpAddr>,
     ) -> Result<Principal, AuthError> {
         let now = Instant::now();
-        let keys = Self::keys(username, client);
-        {
-            let mut f = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-            if let Some(retry_after) = keys.iter().find_map(|k| f.blocked(k, self.limit, now)) {
-                tracing::warn!(user = %username, ?client, "login refused: too many failures");
-                return Err(AuthError::TooManyAttempts { retry_after });
-            }
-        }
+        let attempt = self.limiter.check(username, client)?;
         if username.starts_with(crate::principal::ROBOT_PREFIX) {
             return self
-                .authenticate_robot(username, password, &keys, now)
+                .authenticate_robot(username, password, &attempt, now)
                 .await;
         }
         let user = self.store.user_by_name(username).await?;
@@ -237,8 +178,7 @@ impl Authenticator for DbAuthenticator {
         };
         match user {
             Some(u) if ok => {
-                let mut f = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-                f.by_key.remove(&keys[0]);
+                self.limiter.succeeded(&attempt);
                 Ok(Principal::User {
                     id: u.id,
                     name: u.username,
@@ -246,7 +186,7 @@ impl Authenticator for DbAuthenticator {
                 })
             }
             _ => {
-                self.record_failure(keys, now);
+                self.limiter.failed(&attempt);
                 tracing::info!(user = %username, ?client, "login failed");
                 Err(AuthError::Unauthorized(
                     "invalid username or password".into(),

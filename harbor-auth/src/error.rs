@@ -43,6 +43,10 @@ pub enum AuthError {
         #[source]
         source: std::io::Error,
     },
+    /// The LDAP directory could not be reached or refused what was asked
+    /// (not: wrong credentials, which are `Unauthorized`).
+    #[error("LDAP: {0}")]
+    Directory(String),
     /// The identity store failed.
     #[error(transparent)]
     Store(#[from] harbor_core::Error),

@@ -2,7 +2,10 @@
 //!
 //! - [`Authenticator`] turns credentials into a [`Principal`];
 //!   [`DbAuthenticator`] checks users stored in an `IdentityStore`, with
-//!   PBKDF2 password hashes and rate limiting of failures.
+//!   PBKDF2 password hashes and rate limiting of failures;
+//!   [`ldap::LdapAuthenticator`] checks them against an LDAP directory
+//!   (search, then bind), both counting failures in a shared
+//!   [`LoginLimiter`].
 //! - [`Authorizer`] decides what a principal may do; [`RbacAuthorizer`]
 //!   follows Harbor's roles (ProjectAdmin, Maintainer, Developer, Guest,
 //!   LimitedGuest) and public projects.
@@ -27,15 +30,18 @@
 mod authenticator;
 mod bootstrap;
 mod error;
+pub mod ldap;
 pub mod password;
 mod principal;
+mod ratelimit;
 pub mod rbac;
 pub mod token;
 
-pub use authenticator::{Authenticator, DbAuthenticator, RateLimit};
+pub use authenticator::{Authenticator, DbAuthenticator};
 pub use bootstrap::{bootstrap, Bootstrap};
 pub use error::AuthError;
 pub use principal::{resolve_principal, robot_usable, Principal, ROBOT_PREFIX};
+pub use ratelimit::{Attempt, LoginLimiter, RateLimit};
 pub use rbac::{Action, Authorizer, RbacAuthorizer, Resource};
 pub use token::{
     Access, Claims, Expiry, IssuedToken, ScopeAction, SigningKey, TokenConfig, TokenService,
