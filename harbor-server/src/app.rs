@@ -32,9 +32,10 @@ use std::time::Duration;
 
 use axum::extract::FromRef;
 use axum::Router;
+use harbor_auth::ldap::{LdapAuthenticator, LdapConfig};
 use harbor_auth::{
-    Authenticator, Authorizer, DbAuthenticator, RateLimit, RbacAuthorizer, SigningKey, TokenConfig,
-    TokenService,
+    Authenticator, Authorizer, DbAuthenticator, LoginLimiter, RateLimit, RbacAuthorizer,
+    SigningKey, TokenConfig, TokenService,
 };
 use harbor_core::{
     BlobStore, IdentityStore, ImmutableRuleStore, ImmutableRules, JobStore, LabelStore, LeaseStore,
@@ -44,7 +45,7 @@ use harbor_core::{
 use harbor_replicate::{ReplicationService, Replicator, SecretBox};
 
 use crate::audit::AuditSink;
-use crate::auth::{AuthState, Realm};
+use crate::auth::{AuthState, ModeAuthenticator, Realm};
 use crate::config::UploadPurging;
 pub use crate::duties::{Duties, RunningDuties};
 use crate::error::ServerError;
@@ -84,6 +85,9 @@ pub struct AppState {
     pub labels: Option<Arc<dyn LabelStore>>,
     /// Tag retention, when a `RetentionStore` was given.
     pub retention: Option<Arc<RetentionService>>,
+    /// The LDAP directory of the settings in force (`/ldap/*`, and the
+    /// logins of `ldap_auth`).
+    pub ldap: LdapAuthenticator,
 }
 
 impl FromRef<AppState> for Registry {
@@ -117,6 +121,7 @@ pub struct HarborBuilder {
     meta: Arc<dyn MetaStore>,
     identity: Option<(Arc<dyn IdentityStore>, SigningKey)>,
     authenticator: Option<Arc<dyn Authenticator>>,
+    oidc: Option<Arc<dyn Authenticator>>,
     authorizer: Option<Arc<dyn Authorizer>>,
     token_config: TokenConfig,
     anonymous_access: bool,
@@ -155,10 +160,21 @@ impl HarborBuilder {
         self
     }
 
-    /// Checks credentials with `authenticator` instead of the database users
-    /// of the identity store (rate-limited [`DbAuthenticator`]).
+    /// Checks credentials with `authenticator` instead of the default
+    /// [`ModeAuthenticator`], which follows `auth_mode`: the database users
+    /// of the identity store (rate-limited [`DbAuthenticator`]), or the
+    /// LDAP directory of the settings (`admin` and robots from the database
+    /// in every mode).
     pub fn authenticator(mut self, authenticator: Arc<dyn Authenticator>) -> Self {
         self.authenticator = Some(authenticator);
+        self
+    }
+
+    /// Checks the logins of `oidc_auth` (OIDC users' CLI secrets) with
+    /// `oidc`, in the default [`ModeAuthenticator`]; without it such logins
+    /// are refused.
+    pub fn oidc_authenticator(mut self, oidc: Arc<dyn Authenticator>) -> Self {
+        self.oidc = Some(oidc);
         self
     }
 
@@ -366,9 +382,6 @@ impl HarborBuilder {
         let authorizer = self.authorizer.unwrap_or_else(|| {
             Arc::new(RbacAuthorizer::new(identity.clone(), self.anonymous_access))
         });
-        let authenticator = self.authenticator.unwrap_or_else(|| {
-            Arc::new(DbAuthenticator::new(identity.clone(), RateLimit::default()))
-        });
         let token_minutes = crate::settings::minutes(self.token_config.lifetime);
         let tokens = TokenService::new(
             Arc::new(key),
@@ -376,14 +389,6 @@ impl HarborBuilder {
             identity.clone(),
             authorizer.clone(),
         );
-        let auth = Arc::new(AuthState {
-            identity: identity.clone(),
-            authenticator,
-            authorizer,
-            tokens,
-            realm: self.realm,
-            anonymous_access: self.anonymous_access,
-        });
         let (audit, writer) = crate::audit::channel();
         let replication = self.replication.map(|(store, secrets)| {
             ReplicationService::clustered(
@@ -429,8 +434,35 @@ impl HarborBuilder {
                 let store: Arc<dyn SettingsStore> = Arc::new(LocalSettings::default());
                 (store, defaults)
             });
-            Settings::new(store, defaults, registry.clone()).with_tokens(auth.tokens.clone())
+            Settings::new(store, defaults.clone(), registry.clone())
+                .with_tokens(tokens.clone())
+                .with_identity(identity.clone())
         };
+        // One limiter for every way in: guesses through the database and
+        // through the directory add up.
+        let limiter = Arc::new(LoginLimiter::new(RateLimit::default()));
+        let ldap = LdapAuthenticator::new(identity.clone(), LdapConfig::default(), limiter.clone())
+            .map_err(|e| ServerError::Config(format!("LDAP settings: {e}")))?;
+        let settings = settings.with_ldap(ldap.clone());
+        let authenticator = self.authenticator.unwrap_or_else(|| {
+            let mut mode = ModeAuthenticator::new(
+                settings.clone(),
+                DbAuthenticator::with_limiter(identity.clone(), limiter),
+                ldap.clone(),
+            );
+            if let Some(oidc) = self.oidc {
+                mode = mode.with_oidc(oidc);
+            }
+            Arc::new(mode)
+        });
+        let auth = Arc::new(AuthState {
+            identity: identity.clone(),
+            authenticator,
+            authorizer,
+            tokens,
+            realm: self.realm,
+            anonymous_access: self.anonymous_access,
+        });
         if let (Some(service), Some(labels)) = (&replication, &self.labels) {
             service.set_labels(labels.clone());
         }
@@ -476,6 +508,7 @@ impl HarborBuilder {
             webhooks: webhooks.clone(),
             labels: self.labels,
             retention: retention.clone(),
+            ldap,
         };
         Ok(Harbor {
             router: crate::router::harbor(state.clone()),
@@ -512,6 +545,7 @@ impl Harbor {
             meta,
             identity: None,
             authenticator: None,
+            oidc: None,
             authorizer: None,
             token_config: TokenConfig::default(),
             anonymous_access: true,

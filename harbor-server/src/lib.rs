@@ -322,15 +322,7 @@ async fn embedded(config: &Config) -> Result<(Harbor, Option<String>), ServerErr
                 .quotas(stores.quotas.clone(), quota_settings)
                 .immutable_rules(stores.immutable)
                 .retention(stores.retention)
-                .settings(
-                    stores.settings,
-                    settings::SystemSettings {
-                        token_expiration: settings::minutes(config.auth.token_lifetime),
-                        read_only: config.read_only,
-                        storage_per_project: config.storage_per_project,
-                        ..Default::default()
-                    },
-                )
+                .settings(stores.settings, config.system_settings()?)
                 .gc_time_window(config.gc_time_window)
                 .replicator(Replicator {
                     // Chunked uploads in flight survive a restart.

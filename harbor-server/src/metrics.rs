@@ -88,6 +88,14 @@ struct InfoLabels {
     self_registration: String,
 }
 
+fn info_labels(mode: crate::settings::AuthMode) -> InfoLabels {
+    InfoLabels {
+        auth_mode: mode.as_str().into(),
+        harbor_version: concat!("v", env!("CARGO_PKG_VERSION"), "-harbor-rs").into(),
+        self_registration: "false".into(),
+    }
+}
+
 /// The metrics of one server. Cheap to clone; clones share them.
 #[derive(Clone)]
 pub struct Metrics(Arc<Inner>);
@@ -103,6 +111,7 @@ struct Inner {
     quota_used: Family<ProjectLabels, Gauge>,
     quota_hard: Family<ProjectLabels, Gauge>,
     health: Gauge,
+    info: Family<InfoLabels, Gauge>,
     pulled: Family<ProjectLabels, Gauge>,
     bytes_in: Counter,
     bytes_out: Counter,
@@ -190,12 +199,8 @@ impl Metrics {
             "Information about this server",
             info.clone(),
         );
-        info.get_or_create(&InfoLabels {
-            auth_mode: "db_auth".into(),
-            harbor_version: concat!("v", env!("CARGO_PKG_VERSION"), "-harbor-rs").into(),
-            self_registration: "false".into(),
-        })
-        .set(1);
+        info.get_or_create(&info_labels(crate::settings::AuthMode::Db))
+            .set(1);
         // A gauge, as Harbor exports it (so without a `_total` suffix).
         let pulled = Family::<ProjectLabels, Gauge>::default();
         registry.register(
@@ -250,6 +255,7 @@ impl Metrics {
             quota_used,
             quota_hard,
             health,
+            info,
             pulled,
             bytes_in,
             bytes_out,
@@ -285,6 +291,12 @@ impl Metrics {
         let healthy =
             self.refresh_projects(state).await.is_ok() && self.refresh_queues(state).await.is_ok();
         self.0.health.set(i64::from(healthy));
+        // The mode in force, which an administrator may have changed.
+        let labels = info_labels(state.settings.get().auth_mode);
+        if self.0.info.get(&labels).is_none() {
+            self.0.info.clear();
+            self.0.info.get_or_create(&labels).set(1);
+        }
         let mut out = String::new();
         if encode(&mut out, &self.0.registry).is_err() {
             out.clear();

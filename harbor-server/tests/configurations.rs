@@ -44,7 +44,8 @@ async fn read_only_mode_refuses_changes_and_serves_pulls() {
     assert_eq!(c["read_only"], json!({"value": false, "editable": true}));
     assert_eq!(
         c["auth_mode"],
-        json!({"value": "db_auth", "editable": false})
+        json!({"value": "db_auth", "editable": true}),
+        "only admin exists: the mode may still change"
     );
 
     let r = api(
@@ -167,6 +168,10 @@ async fn settings_take_effect_at_once_survive_a_restart_and_bad_ones_change_noth
         json!({"storage_per_project": 0}),
         json!({"project_creation_restriction": "nobody"}),
         json!({"auth_mode": "ldap_auth"}),
+        json!({"auth_mode": "kerberos"}),
+        json!({"ldap_scope": 3}),
+        json!({"ldap_url": "http://ldap.example.com"}),
+        json!({"ldap_filter": "(objectClass=person"}),
         json!({"no_such_key": 1}),
         json!({"read_only": true, "storage_per_project": -5}),
     ] {

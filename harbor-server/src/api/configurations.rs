@@ -11,7 +11,7 @@ use super::{json, ApiResult, AppState, Caller, HarborError, HarborJson};
 /// `GET /configurations`.
 pub(super) async fn get(State(state): State<AppState>, caller: Caller) -> ApiResult {
     caller.require_admin()?;
-    Ok(json(StatusCode::OK, &state.settings.get().response()))
+    Ok(json(StatusCode::OK, &state.settings.response().await?))
 }
 
 /// `PUT /configurations`: the keys given, checked all before any is set.

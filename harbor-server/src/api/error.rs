@@ -25,6 +25,11 @@ impl HarborError {
         }
     }
 
+    /// What it says.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
     /// `400 BAD_REQUEST`.
     pub(crate) fn bad_request(message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "BAD_REQUEST", message)
@@ -94,6 +99,11 @@ impl From<AuthError> for HarborError {
                 e.to_string(),
             ),
             AuthError::Store(e) => e.into(),
+            // Only administrators' LDAP calls meet it: say what the
+            // directory said.
+            AuthError::Directory(m) => {
+                HarborError::new(StatusCode::INTERNAL_SERVER_ERROR, "UNKNOWN", m)
+            }
             e => {
                 tracing::error!(error = %e, "management API request failed");
                 HarborError::new(

@@ -67,7 +67,7 @@ pub(super) async fn systeminfo(State(state): State<AppState>, caller: Caller) ->
     json(
         StatusCode::OK,
         &GeneralInfo {
-            auth_mode: "db_auth",
+            auth_mode: settings.auth_mode.as_str(),
             self_registration: false,
             harbor_version: concat!("v", env!("CARGO_PKG_VERSION"), "-harbor-rs"),
             signed_in,

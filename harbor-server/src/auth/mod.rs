@@ -3,6 +3,7 @@
 //! covering what it does.
 
 mod guard;
+mod mode;
 mod token_endpoint;
 
 use std::net::{IpAddr, SocketAddr};
@@ -16,6 +17,7 @@ use harbor_auth::{Authenticator, Authorizer, TokenService};
 use harbor_core::IdentityStore;
 
 pub use guard::{guard, CatalogScope, GuardState};
+pub use mode::{ModeAuthenticator, ADMIN};
 pub use token_endpoint::{token_get, token_post};
 
 /// Where clients are sent for tokens (the `realm` of the Bearer challenge).

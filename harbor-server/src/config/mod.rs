@@ -8,6 +8,9 @@ use serde::{Deserialize, Deserializer};
 
 use crate::error::ServerError;
 
+mod ldap;
+pub use ldap::LdapSection;
+
 /// Everything the server needs to start.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
@@ -67,6 +70,9 @@ pub struct Config {
     /// directory when unset (`HARBOR_SECRETS_DIR`). Every instance of a
     /// cluster must be given the same files.
     pub secrets_dir: Option<PathBuf>,
+    /// The starting LDAP settings (Harbor's `ldap_*` without `ldap_`;
+    /// `HARBOR_LDAP_<KEY>`), for `auth_mode = "ldap_auth"`.
+    pub ldap: LdapSection,
 }
 
 /// The `[storage]` section.
@@ -168,6 +174,11 @@ pub enum AuthMode {
 pub struct AuthConfig {
     /// `token` (default) or `none` (`HARBOR_AUTH_MODE`).
     pub mode: AuthMode,
+    /// How users log in at first, Harbor's `auth_mode`: `db_auth`
+    /// (default), `ldap_auth` (with `[ldap]`) or `oidc_auth`
+    /// (`HARBOR_AUTH_AUTH_MODE`). A value set through
+    /// `/api/v2.0/configurations` takes precedence.
+    pub auth_mode: Option<String>,
     /// Whether anonymous callers may read public projects (`HARBOR_ANONYMOUS_ACCESS`).
     pub anonymous_access: bool,
     /// Token lifetime, Harbor's default 30 minutes (`HARBOR_TOKEN_LIFETIME`).
@@ -189,6 +200,7 @@ impl Default for AuthConfig {
     fn default() -> Self {
         AuthConfig {
             mode: AuthMode::Token,
+            auth_mode: None,
             anonymous_access: true,
             token_lifetime: Duration::from_secs(30 * 60),
             issuer: "harbor-token-issuer".into(),
@@ -277,6 +289,7 @@ impl Default for Config {
             database_pool_size: 16,
             storage: StorageConfig::default(),
             secrets_dir: None,
+            ldap: LdapSection::default(),
         }
     }
 }
@@ -341,6 +354,20 @@ impl Config {
             default_limit,
             warning_percent: self.quota_warning_percent,
         })
+    }
+
+    /// The starting values of the settings `/api/v2.0/configurations`
+    /// changes: read-only mode, the default project limit, the token
+    /// lifetime, `auth_mode` and the LDAP settings, checked as the API
+    /// checks them.
+    pub fn system_settings(&self) -> Result<crate::settings::SystemSettings, ServerError> {
+        let base = crate::settings::SystemSettings {
+            token_expiration: crate::settings::minutes(self.auth.token_lifetime),
+            read_only: self.read_only,
+            storage_per_project: self.storage_per_project,
+            ..Default::default()
+        };
+        ldap::apply(base, self.auth.auth_mode.as_deref(), &self.ldap)
     }
 
     /// Applies `HARBOR_*` variables found through `lookup` over this configuration.
@@ -442,6 +469,10 @@ impl Config {
         if let Some(v) = lookup("HARBOR_SHUTDOWN_TIMEOUT") {
             self.shutdown_timeout = dur("HARBOR_SHUTDOWN_TIMEOUT", v)?;
         }
+        if let Some(v) = lookup("HARBOR_AUTH_AUTH_MODE") {
+            self.auth.auth_mode = Some(v);
+        }
+        self.ldap.apply_env(&lookup)?;
         if let Some(v) = lookup("HARBOR_AUTH_MODE") {
             self.auth.mode = match v.as_str() {
                 "token" => AuthMode::Token,

@@ -4,14 +4,18 @@
 //! instance reads the store again every second, so a change made through
 //! one is in force on all of them within a second, without a restart.
 
+mod ldap;
+
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+use harbor_auth::ldap::{LdapAuthenticator, LdapConfig};
 use harbor_core::quota::parse_limit;
-use harbor_core::{Registry, SettingValues, SettingsStore};
+use harbor_core::{IdentityStore, Page, Registry, SettingValues, SettingsStore};
 use serde_json::{json, Value};
 
 use crate::api::HarborError;
+pub use ldap::{AuthMode, AUTH_MODE_LOCKED};
 
 /// How often an instance reads the settings again.
 pub const REFRESH_INTERVAL: Duration = Duration::from_secs(1);
@@ -66,6 +70,10 @@ pub struct SystemSettings {
     /// Audit entries forwarded only, not kept in the database
     /// (`skip_audit_log_database`; needs an endpoint).
     pub skip_audit_log_database: bool,
+    /// How users log in (`auth_mode`).
+    pub auth_mode: AuthMode,
+    /// The directory `ldap_auth` reads (`ldap_*`).
+    pub ldap: LdapConfig,
 }
 
 impl Default for SystemSettings {
@@ -79,6 +87,8 @@ impl Default for SystemSettings {
             notification_enable: true,
             audit_log_forward_endpoint: String::new(),
             skip_audit_log_database: false,
+            auth_mode: AuthMode::Db,
+            ldap: LdapConfig::default(),
         }
     }
 }
@@ -101,7 +111,7 @@ enum Kind {
 /// The keys this server shows, in Harbor's spelling, and whether the API
 /// may change them.
 const KEYS: &[(&str, Kind)] = &[
-    ("auth_mode", Kind::Fixed("only db_auth is supported so far")),
+    ("auth_mode", Kind::Editable),
     ("read_only", Kind::Editable),
     ("storage_per_project", Kind::Editable),
     ("project_creation_restriction", Kind::Editable),
@@ -135,6 +145,13 @@ impl SystemSettings {
             }
         }
         out
+    }
+
+    /// These settings with `key` set to `value`, checked as `PUT
+    /// /configurations` checks it (Harbor's key names).
+    pub fn with_setting(mut self, key: &str, value: &Value) -> Result<Self, HarborError> {
+        self.apply(key, value)?;
+        Ok(self)
     }
 
     /// Sets `key` to `value`, checked as the API checks it.
@@ -180,17 +197,32 @@ impl SystemSettings {
                     .filter(|d| (1..=MAX_ROBOT_DAYS).contains(d))
                     .ok_or_else(|| bad(&format!("days from 1 to {MAX_ROBOT_DAYS}")))?
             }
-            _ => return Err(HarborError::bad_request(format!("{key} is not a setting"))),
+            "auth_mode" => {
+                self.auth_mode = value
+                    .as_str()
+                    .and_then(AuthMode::parse)
+                    .ok_or_else(|| bad("\"db_auth\", \"ldap_auth\" or \"oidc_auth\""))?
+            }
+            _ => {
+                if !ldap::apply(&mut self.ldap, key, value)? {
+                    return Err(HarborError::bad_request(format!("{key} is not a setting")));
+                }
+            }
         }
         Ok(())
     }
 
     /// Harbor's `ConfigurationsResponse`: every key this server shows, as
-    /// `{"value": ..., "editable": ...}`.
-    pub fn response(&self) -> serde_json::Map<String, Value> {
+    /// `{"value": ..., "editable": ...}`; `auth_mode` is editable only when
+    /// `auth_mode_editable` (no user but `admin` yet), and
+    /// `ldap_search_password` is never shown.
+    pub fn response(&self, auth_mode_editable: bool) -> serde_json::Map<String, Value> {
         let value = |key: &str| -> Value {
+            if let Some(v) = ldap::value(&self.ldap, key) {
+                return v;
+            }
             match key {
-                "auth_mode" => json!("db_auth"),
+                "auth_mode" => json!(self.auth_mode.as_str()),
                 "read_only" => json!(self.read_only),
                 "storage_per_project" => json!(self.storage_per_project),
                 "project_creation_restriction" => json!(self.project_creation_restriction.as_str()),
@@ -204,11 +236,20 @@ impl SystemSettings {
                 _ => json!(false),
             }
         };
+        let ldap_keys = ldap::KEYS
+            .iter()
+            .filter(|k| **k != ldap::PASSWORD_KEY)
+            .map(|k| (*k, &Kind::Editable));
         KEYS.iter()
+            .map(|(key, kind)| (*key, kind))
+            .chain(ldap_keys)
             .map(|(key, kind)| {
-                let editable = matches!(kind, Kind::Editable);
+                let editable = match key {
+                    "auth_mode" => auth_mode_editable,
+                    _ => matches!(kind, Kind::Editable),
+                };
                 (
-                    (*key).to_owned(),
+                    key.to_owned(),
                     json!({ "value": value(key), "editable": editable }),
                 )
             })
@@ -249,6 +290,8 @@ pub struct Settings {
     store: Arc<dyn SettingsStore>,
     registry: Registry,
     tokens: Option<harbor_auth::TokenService>,
+    identity: Option<Arc<dyn IdentityStore>>,
+    ldap: Option<LdapAuthenticator>,
 }
 
 impl Settings {
@@ -266,7 +309,56 @@ impl Settings {
             store,
             registry,
             tokens: None,
+            identity: None,
+            ldap: None,
         }
+    }
+
+    /// Counts the users in `identity` for Harbor's `auth_mode` rule: the
+    /// mode changes only while no user but `admin` exists.
+    #[must_use]
+    pub fn with_identity(mut self, identity: Arc<dyn IdentityStore>) -> Self {
+        self.identity = Some(identity);
+        self
+    }
+
+    /// Puts the `ldap_*` settings in force on `ldap` too.
+    #[must_use]
+    pub fn with_ldap(mut self, ldap: LdapAuthenticator) -> Self {
+        self.ldap = Some(ldap);
+        self.put_in_force(self.get());
+        self
+    }
+
+    /// How users log in now.
+    pub fn auth_mode(&self) -> AuthMode {
+        self.current
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .auth_mode
+    }
+
+    /// Whether `auth_mode` may change: no user but `admin` (id 1) exists.
+    pub async fn auth_mode_editable(&self) -> harbor_core::Result<bool> {
+        let Some(identity) = &self.identity else {
+            return Ok(true);
+        };
+        let (users, total) = identity
+            .list_users(
+                None,
+                Page {
+                    page: 1,
+                    page_size: 2,
+                },
+            )
+            .await?;
+        Ok(total == 0 || (total == 1 && users.iter().all(|u| u.id == 1)))
+    }
+
+    /// Harbor's `ConfigurationsResponse` for the settings in force.
+    pub async fn response(&self) -> Result<serde_json::Map<String, Value>, HarborError> {
+        let editable = self.auth_mode_editable().await?;
+        Ok(self.get().response(editable))
     }
 
     /// Puts `token_expiration` in force on `tokens` too.
@@ -305,6 +397,13 @@ impl Settings {
                 },
             );
         }
+        if let Some(ldap) = &self.ldap {
+            if ldap.config() != settings.ldap {
+                if let Err(e) = ldap.set_config(settings.ldap.clone()) {
+                    tracing::warn!(error = %e, "LDAP settings not put in force");
+                }
+            }
+        }
         let mut current = self.current.write().unwrap_or_else(|p| p.into_inner());
         if *current != settings {
             tracing::info!(?settings, "settings in force");
@@ -336,6 +435,11 @@ impl Settings {
                     )))
                 }
             }
+        }
+        ldap::validate(&next.ldap)?;
+        let current = self.get();
+        if next.auth_mode != current.auth_mode && !self.auth_mode_editable().await? {
+            return Err(HarborError::bad_request(AUTH_MODE_LOCKED));
         }
         if next.skip_audit_log_database && next.audit_log_forward_endpoint.is_empty() {
             return Err(HarborError::bad_request(
@@ -383,11 +487,19 @@ mod tests {
             s.storage_per_project, -1,
             "a bad stored value keeps the default"
         );
-        let r = s.response();
+        let r = s.response(false);
         assert_eq!(r["read_only"], json!({"value": true, "editable": true}));
         assert_eq!(
             r["auth_mode"],
             json!({"value": "db_auth", "editable": false})
+        );
+        assert!(
+            !r.contains_key("ldap_search_password"),
+            "the search password is never shown"
+        );
+        assert_eq!(
+            r["ldap_group_membership_attribute"],
+            json!({"value": "memberof", "editable": true})
         );
     }
 
@@ -405,5 +517,13 @@ mod tests {
             s.project_creation_restriction,
             CreationRestriction::AdminOnly
         );
+        assert!(s.apply("auth_mode", &json!("ldap")).is_err());
+        s.apply("auth_mode", &json!("ldap_auth")).unwrap();
+        assert_eq!(s.auth_mode, AuthMode::Ldap);
+        assert!(s.apply("ldap_scope", &json!(3)).is_err());
+        assert!(s.apply("ldap_timeout", &json!(0)).is_err());
+        assert!(s.apply("ldap_verify_cert", &json!("no")).is_err());
+        s.apply("ldap_url", &json!("ftp://x")).unwrap();
+        assert!(ldap::validate(&s.ldap).is_err(), "checked as a whole");
     }
 }
