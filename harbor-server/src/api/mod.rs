@@ -11,6 +11,7 @@ mod extract;
 mod gc;
 mod immutable;
 mod labels;
+mod ldap;
 mod members;
 mod openapi;
 mod paging;
@@ -117,6 +118,10 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/api/v2.0/projects/{project}/webhook/lasttrigger", get(webhooks::last_trigger))
         .route("/api/v2.0/projects/{project}/webhook/events", get(webhooks::events))
+        .route("/api/v2.0/ldap/ping", axum::routing::post(ldap::ping))
+        .route("/api/v2.0/ldap/users/search", get(ldap::search_users))
+        .route("/api/v2.0/ldap/users/import", axum::routing::post(ldap::import_users))
+        .route("/api/v2.0/ldap/groups/search", get(ldap::search_groups))
         .route("/api/v2.0/labels", get(labels::list).post(labels::create))
         .route(
             "/api/v2.0/labels/{id}",

@@ -419,13 +419,22 @@ impl Settings {
         let mut next = self.get();
         let mut changes = SettingValues::new();
         for (key, value) in body {
-            match KEYS.iter().find(|(k, _)| k == key) {
-                Some((_, Kind::Fixed(why))) => {
+            let kind = KEYS
+                .iter()
+                .find(|(k, _)| k == key)
+                .map(|(_, kind)| kind)
+                .or_else(|| {
+                    ldap::KEYS
+                        .contains(&key.as_str())
+                        .then_some(&Kind::Editable)
+                });
+            match kind {
+                Some(Kind::Fixed(why)) => {
                     return Err(HarborError::bad_request(format!(
                         "{key} cannot be changed: {why}"
                     )))
                 }
-                Some((_, Kind::Editable)) => {
+                Some(Kind::Editable) => {
                     next.apply(key, value)?;
                     changes.insert(key.clone(), value.clone());
                 }

@@ -9,6 +9,7 @@ pub mod process;
 pub mod receiver;
 pub mod rsyslog;
 pub mod skopeo;
+pub mod slapd;
 pub mod swagger;
 
 use std::net::SocketAddr;
