@@ -533,3 +533,82 @@ async fn skopeo_pushes_and_pulls_as_a_directory_user_and_the_admin_group_adminis
     .await;
     assert_eq!(r.status, 403);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_role_given_to_a_directory_group_lets_its_members_push_and_pull() {
+    let s = ldap_server().await;
+    let skopeo = Skopeo::new();
+    let img = layout::three_layer_image(2);
+    let pid = s.create_project("devs", false).await;
+    // The group is named by its DN before any of its members logged in.
+    let developers = "cn=developers,ou=groups,dc=example,dc=com";
+    let r = admin(
+        &s,
+        "POST",
+        &format!("/api/v2.0/projects/{pid}/members"),
+        Some(json!({"role_id": 2, "member_group": {"group_type": 1, "ldap_group_dn": developers}})),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    // alice (developers and ops) pushes and pulls through her group.
+    let alice = creds("alice", &password("alice"));
+    skopeo
+        .push(&img, &docker(&s.host(), "devs/app:v1"), Some(&alice))
+        .await
+        .1
+        .assert_success();
+    let (_, out) = skopeo
+        .pull(&docker(&s.host(), "devs/app:v1"), Some(&alice))
+        .await;
+    out.assert_success();
+    let identity = s.auth.as_ref().unwrap().identity.clone();
+    let id = identity.user_by_name("alice").await.unwrap().unwrap().id;
+    let mut groups: Vec<(String, String)> = identity
+        .user_groups(id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|g| (g.name, g.ldap_dn))
+        .collect();
+    groups.sort();
+    assert_eq!(
+        groups,
+        [
+            ("developers".to_owned(), developers.to_owned()),
+            (
+                "ops".to_owned(),
+                "cn=ops,ou=groups,dc=example,dc=com".to_owned()
+            ),
+        ]
+    );
+    // erin is in no group with a role there: refused.
+    let (_, out) = skopeo
+        .pull(
+            &docker(&s.host(), "devs/app:v1"),
+            Some(&creds("erin", &password("erin"))),
+        )
+        .await;
+    out.assert_refused(&["unauthorized", "denied", "not found", "401", "403"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_who_leaves_a_group_in_the_directory_leaves_it_at_the_next_login() {
+    let s = ldap_server().await;
+    let identity = s.auth.as_ref().unwrap().identity.clone();
+    assert_eq!(current(&s, "grace", &password("grace")).await.status, 200);
+    let id = identity.user_by_name("grace").await.unwrap().unwrap().id;
+    let names = |groups: Vec<harbor_core::UserGroup>| -> Vec<String> {
+        groups.into_iter().map(|g| g.name).collect()
+    };
+    assert_eq!(
+        names(identity.user_groups(id).await.unwrap()),
+        ["developers"]
+    );
+    slapd::shared().modify(&format!(
+        "dn: cn=developers,ou=groups,{}\nchangetype: modify\ndelete: member\nmember: {}\n",
+        slapd::SUFFIX,
+        slapd::user_dn("grace")
+    ));
+    assert_eq!(current(&s, "grace", &password("grace")).await.status, 200);
+    assert!(identity.user_groups(id).await.unwrap().is_empty());
+}

@@ -38,7 +38,7 @@ use std::net::IpAddr;
 use std::sync::{Arc, RwLock};
 
 use async_trait::async_trait;
-use harbor_core::{ErrorCode, IdentityStore, NewUser, User};
+use harbor_core::{ErrorCode, IdentityStore, NewUser, NewUserGroup, User};
 
 pub use config::{LdapConfig, LdapGroupConfig, LdapScope, MAX_TIMEOUT};
 pub use directory::{LdapGroup, LdapIdentity, LdapUser};
@@ -198,6 +198,25 @@ impl LdapAuthenticator {
         }
     }
 
+    /// Makes `groups` the user's groups: each found (by its DN) or created
+    /// as an LDAP user group, then the user's memberships replaced by
+    /// them, so that a group left in the directory is left here at the
+    /// next login. Project roles granted to a group follow.
+    pub async fn attach_groups(&self, user_id: i64, groups: &[LdapGroup]) -> Result<(), AuthError> {
+        let wanted: Vec<NewUserGroup> = groups
+            .iter()
+            .map(|g| NewUserGroup::ldap(g.name.clone(), g.dn.clone()))
+            .collect();
+        let stored = if wanted.is_empty() {
+            Vec::new()
+        } else {
+            self.store.onboard_groups(&wanted).await?
+        };
+        let ids: Vec<i64> = stored.iter().map(|g| g.id).collect();
+        self.store.set_user_groups(user_id, &ids).await?;
+        Ok(())
+    }
+
     /// Connects with `config` (not the one in use: the settings to test)
     /// and binds as its search DN.
     pub async fn ping(config: &LdapConfig) -> Result<(), AuthError> {
@@ -244,6 +263,7 @@ impl Authenticator for LdapAuthenticator {
         };
         self.limiter.succeeded(&attempt);
         let (user, _) = self.onboard(&identity.user).await?;
+        self.attach_groups(user.id, &identity.groups).await?;
         Ok(Principal::User {
             id: user.id,
             name: user.username,

@@ -177,16 +177,31 @@ impl Slapd {
         slapd
     }
 
+    /// Applies `ldif` (changetype records) with ldapmodify, as the
+    /// directory's administrator.
+    pub fn modify(&self, ldif: &str) {
+        let path = self
+            ._dir
+            .path()
+            .join(format!("change-{}.ldif", std::process::id()));
+        std::fs::write(&path, ldif).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+        self.run("ldapmodify", &path);
+    }
+
     fn ldapadd(&self, ldif: &PathBuf) {
-        let out = Command::new("ldapadd")
+        self.run("ldapadd", ldif);
+    }
+
+    fn run(&self, tool: &str, ldif: &PathBuf) {
+        let out = Command::new(tool)
             .args(["-x", "-H", &self.url, "-D", &format!("cn=admin,{SUFFIX}")])
             .args(["-w", "admin-secret", "-f"])
             .arg(ldif)
             .output()
-            .unwrap_or_else(|e| panic!("ldapadd (bash scripts/test installs ldap-utils): {e}"));
+            .unwrap_or_else(|e| panic!("{tool} (bash scripts/test installs ldap-utils): {e}"));
         assert!(
             out.status.success(),
-            "ldapadd failed: {}{}",
+            "{tool} failed: {}{}",
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
