@@ -81,13 +81,15 @@ impl LoginLimiter {
         let mut map = self.by_key.lock().unwrap_or_else(|p| p.into_inner());
         for key in &keys {
             match map.get(key) {
-                Some((count, start)) if now.duration_since(*start) < self.limit.window => {
-                    if *count >= self.limit.max_failures {
-                        let retry_after = self.limit.window - now.duration_since(*start);
-                        tracing::warn!(user = %username, ?client, "login refused: too many failures");
-                        return Err(AuthError::TooManyAttempts { retry_after });
-                    }
+                Some((count, start))
+                    if now.duration_since(*start) < self.limit.window
+                        && *count >= self.limit.max_failures =>
+                {
+                    let retry_after = self.limit.window - now.duration_since(*start);
+                    tracing::warn!(user = %username, ?client, "login refused: too many failures");
+                    return Err(AuthError::TooManyAttempts { retry_after });
                 }
+                Some((_, start)) if now.duration_since(*start) < self.limit.window => {}
                 Some(_) => {
                     map.remove(key);
                 }

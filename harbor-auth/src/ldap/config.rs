@@ -295,8 +295,10 @@ mod tests {
 
     #[test]
     fn attribute_names_cannot_carry_a_filter() {
-        let mut c = LdapConfig::default();
-        c.uid = "uid)(objectClass=*".into();
+        let mut c = LdapConfig {
+            uid: "uid)(objectClass=*".into(),
+            ..LdapConfig::default()
+        };
         assert!(c.validate().is_err());
         c.uid = "sAMAccountName".into();
         c.validate().unwrap();

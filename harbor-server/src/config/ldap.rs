@@ -178,7 +178,6 @@ pub(super) fn apply(
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
-    use super::*;
     use crate::config::Config;
     use crate::settings::AuthMode;
 

@@ -10,7 +10,7 @@
 //! database and port.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -38,7 +38,7 @@ pub fn password(uid: &str) -> String {
 /// A running slapd; dropping it kills it (by its PID). The shared one
 /// also dies with the test process (a watchdog beside it).
 pub struct Slapd {
-    pid: u32,
+    child: Child,
     /// `ldap://127.0.0.1:PORT`.
     pub url: String,
     /// The port.
@@ -161,7 +161,7 @@ impl Slapd {
             .spawn()
             .unwrap_or_else(|e| panic!("start {SLAPD}: {e}"));
         let slapd = Slapd {
-            pid: child.id(),
+            child,
             url: url.clone(),
             port,
             _dir: dir,
@@ -230,6 +230,8 @@ impl Slapd {
 
 impl Drop for Slapd {
     fn drop(&mut self) {
-        let _ = Command::new("kill").arg(self.pid.to_string()).status();
+        // By its PID (the shell exec'd slapd).
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
