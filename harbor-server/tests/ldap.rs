@@ -612,3 +612,40 @@ async fn a_user_who_leaves_a_group_in_the_directory_leaves_it_at_the_next_login(
     assert_eq!(current(&s, "grace", &password("grace")).await.status, 200);
     assert!(identity.user_groups(id).await.unwrap().is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ldaps_and_starttls_carry_logins_and_an_unverified_certificate_is_refused() {
+    let s = ldap_server().await;
+    let put = |body: Value| {
+        let s = &s;
+        async move {
+            let r = admin(s, "PUT", "/api/v2.0/configurations", Some(body)).await;
+            assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+        }
+    };
+    // ldaps:// with a self-signed certificate: refused while it is
+    // verified, used once verification is off.
+    put(json!({"ldap_url": slapd::shared().ldaps_url, "ldap_verify_cert": true})).await;
+    let ping = admin(&s, "POST", "/api/v2.0/ldap/ping", None).await.json();
+    assert_eq!(ping["success"], false, "{ping}");
+    assert!(
+        ping["message"]
+            .as_str()
+            .unwrap()
+            .to_lowercase()
+            .contains("certificate"),
+        "{ping}"
+    );
+    assert_eq!(current(&s, "alice", &password("alice")).await.status, 401);
+    put(json!({"ldap_verify_cert": false})).await;
+    let ping = admin(&s, "POST", "/api/v2.0/ldap/ping", None).await.json();
+    assert_eq!(ping["success"], true, "{ping}");
+    assert_eq!(current(&s, "alice", &password("alice")).await.status, 200);
+    assert_eq!(current(&s, "alice", "wrong").await.status, 401);
+    // StartTLS on the plain port.
+    put(json!({"ldap_url": slapd::shared().url, "ldap_starttls": true, "ldap_verify_cert": true}))
+        .await;
+    assert_eq!(current(&s, "bob", &password("bob")).await.status, 401);
+    put(json!({"ldap_verify_cert": false})).await;
+    assert_eq!(current(&s, "bob", &password("bob")).await.status, 200);
+}

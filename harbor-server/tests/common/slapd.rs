@@ -39,8 +39,10 @@ pub fn password(uid: &str) -> String {
 /// also dies with the test process (a watchdog beside it).
 pub struct Slapd {
     child: Child,
-    /// `ldap://127.0.0.1:PORT`.
+    /// `ldap://127.0.0.1:PORT` (StartTLS offered).
     pub url: String,
+    /// `ldaps://127.0.0.1:PORT`, with a self-signed certificate.
+    pub ldaps_url: String,
     /// The port.
     pub port: u16,
     _dir: tempfile::TempDir,
@@ -110,6 +112,18 @@ impl Slapd {
         let db = dir.path().join("db");
         std::fs::create_dir(&db).unwrap_or_else(|e| panic!("mkdir {}: {e}", db.display()));
         let conf = dir.path().join("slapd.conf");
+        let rcgen::CertifiedKey { cert, signing_key } = rcgen::generate_simple_self_signed(vec![
+            "127.0.0.1".to_owned(),
+            "localhost".to_owned(),
+        ])
+        .unwrap_or_else(|e| panic!("generate a certificate: {e}"));
+        let (cert_file, key_file) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+        for (path, text) in [
+            (&cert_file, cert.pem()),
+            (&key_file, signing_key.serialize_pem()),
+        ] {
+            std::fs::write(path, text).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+        }
         let schema = Path::new("/etc/ldap/schema");
         let includes: String = ["core", "cosine", "inetorgperson", "nis"]
             .iter()
@@ -124,6 +138,8 @@ impl Slapd {
                  moduleload memberof.so\n\
                  pidfile {dir}/slapd.pid\n\
                  argsfile {dir}/slapd.args\n\
+                 TLSCertificateFile {cert}\n\
+                 TLSCertificateKeyFile {key}\n\
                  database mdb\n\
                  maxsize 10485760\n\
                  suffix \"{SUFFIX}\"\n\
@@ -135,17 +151,21 @@ impl Slapd {
                  access to * by * read\n",
                 dir = dir.path().display(),
                 db = db.display(),
+                cert = cert_file.display(),
+                key = key_file.display(),
             ),
         )
         .unwrap_or_else(|e| panic!("write {}: {e}", conf.display()));
         let port = super::distribution::free_port();
         let url = format!("ldap://127.0.0.1:{port}");
+        let tls_port = super::distribution::free_port();
+        let ldaps_url = format!("ldaps://127.0.0.1:{tls_port}");
         // The shell becomes slapd (exec, in the foreground with -d 0), a
         // watchdog beside it ends it when this test process is gone.
         let script = format!(
             "(while kill -0 {parent} 2>/dev/null && kill -0 $$ 2>/dev/null; do sleep 1; done; \
               kill $$ 2>/dev/null) </dev/null >/dev/null 2>&1 & \
-             exec {SLAPD} -d 0 -f {conf} -h {url}/",
+             exec {SLAPD} -d 0 -f {conf} -h '{url}/ {ldaps_url}/'",
             parent = std::process::id(),
             conf = conf.display(),
         );
@@ -163,6 +183,7 @@ impl Slapd {
         let slapd = Slapd {
             child,
             url: url.clone(),
+            ldaps_url,
             port,
             _dir: dir,
         };
