@@ -56,6 +56,27 @@ async fn metrics_follow_traffic_and_projects() {
         value(&before, "harbor_system_info", &[("auth_mode", "db_auth")]),
         Some(1.0)
     );
+    // The mode in force, once changed (only admin exists: it may change).
+    for mode in ["ldap_auth", "db_auth"] {
+        let r = common::admin_call(
+            &format!("{}/api/v2.0/configurations", s.base),
+            "PUT",
+            Some(json!({"auth_mode": mode})),
+        )
+        .await;
+        assert_eq!(r.status, 200);
+        let now = scrape(&s).await;
+        assert_eq!(
+            value(&now, "harbor_system_info", &[("auth_mode", mode)]),
+            Some(1.0)
+        );
+        let infos = now
+            .samples
+            .iter()
+            .filter(|m| m.metric == "harbor_system_info")
+            .count();
+        assert_eq!(infos, 1, "one mode at a time");
+    }
     assert_eq!(
         value(&before, "harbor_project_total", &[("public", "true")]),
         Some(1.0)
