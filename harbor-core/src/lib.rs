@@ -58,8 +58,9 @@ pub use digest::{Algorithm, Digest, Hasher};
 pub use error::{Error, ErrorCode, Result};
 pub use gc::{BusyProbe, GarbageCollector, GcEvent, GcOptions, GcReport};
 pub use identity::{
-    AuditEntry, AuditOperation, AuditQuery, AuditResource, IdentityStore, Member, NewUser, Page,
-    Project, ProjectQuery, Robot, RobotAccess, RobotLevel, RobotPermission, Role, User,
+    AuditEntry, AuditOperation, AuditQuery, AuditResource, IdentityStore, Member, NewOidcUser,
+    NewUser, OidcUser, Page, Project, ProjectQuery, Robot, RobotAccess, RobotLevel,
+    RobotPermission, Role, User,
 };
 pub use immutable::{
     ImmutableChange, ImmutableRule, ImmutableRuleStore, ImmutableRules, RuleSpec, TagImmutable,

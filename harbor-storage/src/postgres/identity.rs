@@ -6,8 +6,9 @@ use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 use harbor_core::{
-    AuditEntry, AuditOperation, AuditQuery, AuditResource, IdentityStore, Member, NewUser, Page,
-    Project, ProjectQuery, Result, Robot, RobotLevel, RobotPermission, Role, User,
+    AuditEntry, AuditOperation, AuditQuery, AuditResource, IdentityStore, Member, NewOidcUser,
+    NewUser, OidcUser, Page, Project, ProjectQuery, Result, Robot, RobotLevel, RobotPermission,
+    Role, User,
 };
 use tokio_postgres::types::ToSql;
 use tokio_postgres::Row;
@@ -15,7 +16,7 @@ use tokio_postgres::Row;
 use super::{from_ms, parsed, pg, sql_limit, sql_offset, to_ms, unsigned, PgStore};
 use crate::error::{pg_conflict, StorageError};
 
-const USER_COLUMNS: &str =
+pub(super) const USER_COLUMNS: &str =
     "id, username, email, realname, comment, password_hash, sysadmin, created_at, updated_at";
 const PROJECT_COLUMNS: &str = "id, name, public, owner_id, created_at, updated_at, metadata";
 const MEMBER_SELECT: &str = "SELECT m.id, m.project_id, m.user_id, u.username, m.role
@@ -23,7 +24,7 @@ const MEMBER_SELECT: &str = "SELECT m.id, m.project_id, m.user_id, u.username, m
 const ROBOT_COLUMNS: &str = "id, name, description, level, project_id, secret_hash, expires_at,
      disabled, permissions, created_at, updated_at";
 
-fn user_row(r: &Row) -> Result<User, StorageError> {
+pub(super) fn user_row(r: &Row) -> Result<User, StorageError> {
     Ok(User {
         id: r.try_get(0)?,
         username: r.try_get(1)?,
@@ -105,6 +106,30 @@ fn like_pattern(s: &str) -> String {
 
 #[async_trait]
 impl IdentityStore for PgStore {
+    async fn create_oidc_user(
+        &self,
+        user: &NewUser,
+        link: &NewOidcUser,
+    ) -> Result<(User, OidcUser)> {
+        self.oidc_create(user, link).await
+    }
+
+    async fn oidc_user_by_subject(&self, issuer: &str, subject: &str) -> Result<Option<OidcUser>> {
+        self.oidc_by_subject(issuer, subject).await
+    }
+
+    async fn oidc_user_by_user_id(&self, user_id: i64) -> Result<Option<OidcUser>> {
+        self.oidc_by_user(user_id).await
+    }
+
+    async fn set_oidc_secret(&self, user_id: i64, secret: &str) -> Result<bool> {
+        self.oidc_set_secret(user_id, secret).await
+    }
+
+    async fn set_oidc_token(&self, user_id: i64, token: &str) -> Result<bool> {
+        self.oidc_set_token(user_id, token).await
+    }
+
     async fn create_user(&self, u: &NewUser) -> Result<User> {
         let sql = format!(
             "INSERT INTO users (username, email, realname, comment, password_hash, sysadmin, created_at, updated_at)

@@ -30,6 +30,7 @@ mod label;
 mod lease;
 mod listing;
 mod meta;
+mod oidc;
 mod quota;
 mod replication;
 mod retention;

@@ -5,8 +5,9 @@ use std::time::SystemTime;
 
 use async_trait::async_trait;
 use harbor_core::{
-    AuditEntry, AuditOperation, AuditQuery, AuditResource, IdentityStore, Member, NewUser, Page,
-    Project, ProjectQuery, Result, Robot, RobotLevel, RobotPermission, Role, User,
+    AuditEntry, AuditOperation, AuditQuery, AuditResource, IdentityStore, Member, NewOidcUser,
+    NewUser, OidcUser, Page, Project, ProjectQuery, Result, Robot, RobotLevel, RobotPermission,
+    Role, User,
 };
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
@@ -153,7 +154,7 @@ fn to_member(row: (i64, i64, i64, String, i64)) -> Result<Member, StorageError> 
     })
 }
 
-fn user_by(
+pub(super) fn user_by(
     c: &Connection,
     column: &str,
     value: &dyn rusqlite::ToSql,
@@ -205,7 +206,7 @@ impl SqliteMetaStore {
 
     /// A write to users, projects, members or robots: the identity cache is
     /// emptied once it is done (committed or not).
-    async fn write_identity<T: Send + 'static>(
+    pub(super) async fn write_identity<T: Send + 'static>(
         &self,
         f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T, StorageError> + Send + 'static,
     ) -> Result<T> {
@@ -217,6 +218,30 @@ impl SqliteMetaStore {
 
 #[async_trait]
 impl IdentityStore for SqliteMetaStore {
+    async fn create_oidc_user(
+        &self,
+        user: &NewUser,
+        link: &NewOidcUser,
+    ) -> Result<(User, OidcUser)> {
+        self.oidc_create(user, link).await
+    }
+
+    async fn oidc_user_by_subject(&self, issuer: &str, subject: &str) -> Result<Option<OidcUser>> {
+        self.oidc_by_subject(issuer, subject).await
+    }
+
+    async fn oidc_user_by_user_id(&self, user_id: i64) -> Result<Option<OidcUser>> {
+        self.oidc_by_user(user_id).await
+    }
+
+    async fn set_oidc_secret(&self, user_id: i64, secret: &str) -> Result<bool> {
+        self.oidc_set(user_id, "secret", secret).await
+    }
+
+    async fn set_oidc_token(&self, user_id: i64, token: &str) -> Result<bool> {
+        self.oidc_set(user_id, "token", token).await
+    }
+
     async fn create_user(&self, user: &NewUser) -> Result<User> {
         let u = user.clone();
         self.write_identity(move |tx| {

@@ -380,6 +380,22 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX retention_tasks_execution ON retention_tasks(execution_id, id);
     "#,
+    // 15: users onboarded from an OpenID Connect provider (Harbor's
+    // oidc_user): one link per user, unique by the provider account
+    // (issuer and subject), with the sealed CLI secret and tokens.
+    r#"
+    CREATE TABLE oidc_users (
+        id INTEGER PRIMARY KEY,
+        user_id INTEGER NOT NULL UNIQUE REFERENCES users(id) ON DELETE CASCADE,
+        issuer TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        secret TEXT NOT NULL,
+        token TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
+        UNIQUE (issuer, subject)
+    );
+    "#,
 ];
 
 /// The schema version this build writes.
