@@ -49,13 +49,14 @@ impl Default for RateLimit {
     }
 }
 
+/// Failed logins by key (`user:<name>`, `addr:<ip>`), for rate limiting.
 #[derive(Debug, Default)]
-struct Failures {
-    by_key: HashMap<String, (u32, Instant)>,
+pub(crate) struct Failures {
+    pub(crate) by_key: HashMap<String, (u32, Instant)>,
 }
 
 impl Failures {
-    fn blocked(&mut self, key: &str, limit: RateLimit, now: Instant) -> Option<Duration> {
+    pub(crate) fn blocked(&mut self, key: &str, limit: RateLimit, now: Instant) -> Option<Duration> {
         match self.by_key.get(key) {
             Some((count, start)) if now.duration_since(*start) < limit.window => {
                 (*count >= limit.max_failures).then(|| limit.window - now.duration_since(*start))
@@ -68,7 +69,7 @@ impl Failures {
         }
     }
 
-    fn record(&mut self, key: String, limit: RateLimit, now: Instant) {
+    pub(crate) fn record(&mut self, key: String, limit: RateLimit, now: Instant) {
         let entry = self.by_key.entry(key).or_insert((0, now));
         if now.duration_since(entry.1) >= limit.window {
             *entry = (0, now);
@@ -100,7 +101,7 @@ const VERIFIED_TTL: Duration = Duration::from_secs(300);
 
 /// Compares without an early exit, so timing says nothing about where two
 /// fingerprints differ.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
@@ -126,7 +127,7 @@ impl DbAuthenticator {
         ctx.finish().as_ref().to_vec()
     }
 
-    fn keys(username: &str, client: Option<IpAddr>) -> Vec<String> {
+    pub(crate) fn keys(username: &str, client: Option<IpAddr>) -> Vec<String> {
         let mut keys = vec![format!("user:{username}")];
         if let Some(ip) = client {
             keys.push(format!("addr:{ip}"));

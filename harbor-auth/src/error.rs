@@ -43,6 +43,10 @@ pub enum AuthError {
         #[source]
         source: std::io::Error,
     },
+    /// The OpenID Connect provider could not be used (discovery, an
+    /// endpoint missing, an answer that makes no sense).
+    #[error("OIDC provider: {0}")]
+    Provider(String),
     /// The identity store failed.
     #[error(transparent)]
     Store(#[from] harbor_core::Error),
