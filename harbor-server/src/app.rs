@@ -133,6 +133,7 @@ pub struct HarborBuilder {
     labels: Option<Arc<dyn LabelStore>>,
     immutable: Option<Arc<dyn ImmutableRuleStore>>,
     retention: Option<Arc<dyn RetentionStore>>,
+    oidc: Option<crate::oidc::OidcSetup>,
 }
 
 impl std::fmt::Debug for HarborBuilder {
@@ -255,6 +256,16 @@ impl HarborBuilder {
         self
     }
 
+    /// Offers OpenID Connect logins (`/c/oidc/login`, sessions, CLI
+    /// secrets) while `auth_mode` is `oidc_auth`, with the `oidc_*`
+    /// settings of `/api/v2.0/configurations`. Needs
+    /// [`HarborBuilder::identity`]; the authenticator (given or the
+    /// database's) still checks `admin` and robot accounts.
+    pub fn oidc(mut self, setup: crate::oidc::OidcSetup) -> Self {
+        self.oidc = Some(setup);
+        self
+    }
+
     /// Keeps the system settings (`/api/v2.0/configurations`: read-only
     /// mode, the default project limit, who may create projects) in
     /// `store`, starting from `defaults` for what was never changed. Every
@@ -346,6 +357,11 @@ impl HarborBuilder {
                     "tag retention needs an identity store (HarborBuilder::identity)".into(),
                 ));
             }
+            if self.oidc.is_some() {
+                return Err(ServerError::Config(
+                    "OIDC needs an identity store (HarborBuilder::identity)".into(),
+                ));
+            }
             return Ok(Harbor {
                 router: crate::router::open(registry.clone()),
                 state: None,
@@ -366,9 +382,24 @@ impl HarborBuilder {
         let authorizer = self.authorizer.unwrap_or_else(|| {
             Arc::new(RbacAuthorizer::new(identity.clone(), self.anonymous_access))
         });
-        let authenticator = self.authenticator.unwrap_or_else(|| {
+        let mut authenticator = self.authenticator.unwrap_or_else(|| {
             Arc::new(DbAuthenticator::new(identity.clone(), RateLimit::default()))
         });
+        let oidc = match self.oidc {
+            Some(setup) => {
+                let oidc = harbor_auth::oidc::Oidc::new(identity.clone(), &setup.master_key)
+                    .map_err(|e| ServerError::Config(format!("OIDC: {e}")))?;
+                authenticator = Arc::new(crate::oidc::ModeAuthenticator::new(
+                    authenticator,
+                    crate::oidc::ModeAuthenticator::cli(oidc.clone(), setup.check_ttl),
+                ));
+                Some(crate::oidc::OidcState {
+                    oidc,
+                    secure_cookies: setup.secure_cookies,
+                })
+            }
+            None => None,
+        };
         let token_minutes = crate::settings::minutes(self.token_config.lifetime);
         let tokens = TokenService::new(
             Arc::new(key),
@@ -383,6 +414,7 @@ impl HarborBuilder {
             tokens,
             realm: self.realm,
             anonymous_access: self.anonymous_access,
+            oidc: oidc.clone(),
         });
         let (audit, writer) = crate::audit::channel();
         let replication = self.replication.map(|(store, secrets)| {
@@ -429,7 +461,12 @@ impl HarborBuilder {
                 let store: Arc<dyn SettingsStore> = Arc::new(LocalSettings::default());
                 (store, defaults)
             });
-            Settings::new(store, defaults, registry.clone()).with_tokens(auth.tokens.clone())
+            let settings =
+                Settings::new(store, defaults, registry.clone()).with_tokens(auth.tokens.clone());
+            match &oidc {
+                Some(o) => settings.with_oidc(o.oidc.clone()),
+                None => settings,
+            }
         };
         if let (Some(service), Some(labels)) = (&replication, &self.labels) {
             service.set_labels(labels.clone());
@@ -528,6 +565,7 @@ impl Harbor {
             labels: None,
             immutable: None,
             retention: None,
+            oidc: None,
         }
     }
 

@@ -43,9 +43,41 @@ impl CreationRestriction {
     }
 }
 
+/// Where users other than `admin` and robots sign in (Harbor's
+/// `auth_mode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthMode {
+    /// The database's users and passwords (`db_auth`, the default).
+    Db,
+    /// An OpenID Connect provider, and CLI secrets (`oidc_auth`).
+    Oidc,
+}
+
+impl AuthMode {
+    /// Harbor's spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthMode::Db => "db_auth",
+            AuthMode::Oidc => "oidc_auth",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Self> {
+        match s {
+            "db_auth" => Some(AuthMode::Db),
+            "oidc_auth" => Some(AuthMode::Oidc),
+            _ => None,
+        }
+    }
+}
+
 /// The settings in force.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SystemSettings {
+    /// Where users sign in (`auth_mode`).
+    pub auth_mode: AuthMode,
+    /// The OpenID Connect provider (`oidc_*`), used in `oidc_auth` mode.
+    pub oidc: harbor_auth::oidc::OidcConfig,
     /// Every change refused, reads go on (`read_only`).
     pub read_only: bool,
     /// The limit in bytes of a project created without one, `-1` for none
@@ -71,6 +103,8 @@ pub struct SystemSettings {
 impl Default for SystemSettings {
     fn default() -> Self {
         SystemSettings {
+            auth_mode: AuthMode::Db,
+            oidc: harbor_auth::oidc::OidcConfig::default(),
             read_only: false,
             storage_per_project: -1,
             project_creation_restriction: CreationRestriction::Everyone,
@@ -101,7 +135,19 @@ enum Kind {
 /// The keys this server shows, in Harbor's spelling, and whether the API
 /// may change them.
 const KEYS: &[(&str, Kind)] = &[
-    ("auth_mode", Kind::Fixed("only db_auth is supported so far")),
+    ("auth_mode", Kind::Editable),
+    ("oidc_name", Kind::Editable),
+    ("oidc_endpoint", Kind::Editable),
+    ("oidc_client_id", Kind::Editable),
+    ("oidc_client_secret", Kind::Editable),
+    ("oidc_scope", Kind::Editable),
+    ("oidc_verify_cert", Kind::Editable),
+    ("oidc_auto_onboard", Kind::Editable),
+    ("oidc_user_claim", Kind::Editable),
+    ("oidc_groups_claim", Kind::Editable),
+    ("oidc_admin_group", Kind::Editable),
+    ("oidc_group_filter", Kind::Editable),
+    ("oidc_extra_redirect_parms", Kind::Editable),
     ("read_only", Kind::Editable),
     ("storage_per_project", Kind::Editable),
     ("project_creation_restriction", Kind::Editable),
@@ -142,6 +188,13 @@ impl SystemSettings {
         let bad =
             |what: &str| HarborError::bad_request(format!("{key} must be {what}, not {value}"));
         match key {
+            "auth_mode" => {
+                self.auth_mode = value
+                    .as_str()
+                    .and_then(AuthMode::parse)
+                    .ok_or_else(|| bad("\"db_auth\" or \"oidc_auth\""))?
+            }
+            k if k.starts_with("oidc_") => crate::oidc::settings::apply(&mut self.oidc, k, value)?,
             "read_only" => self.read_only = value.as_bool().ok_or_else(|| bad("true or false"))?,
             "storage_per_project" => {
                 let n = value.as_i64().ok_or_else(|| bad("a number of bytes"))?;
@@ -190,7 +243,8 @@ impl SystemSettings {
     pub fn response(&self) -> serde_json::Map<String, Value> {
         let value = |key: &str| -> Value {
             match key {
-                "auth_mode" => json!("db_auth"),
+                "auth_mode" => json!(self.auth_mode.as_str()),
+                k if k.starts_with("oidc_") => crate::oidc::settings::value(&self.oidc, k),
                 "read_only" => json!(self.read_only),
                 "storage_per_project" => json!(self.storage_per_project),
                 "project_creation_restriction" => json!(self.project_creation_restriction.as_str()),
@@ -205,6 +259,8 @@ impl SystemSettings {
             }
         };
         KEYS.iter()
+            // Write-only: never shown.
+            .filter(|(key, _)| *key != "oidc_client_secret")
             .map(|(key, kind)| {
                 let editable = matches!(kind, Kind::Editable);
                 (
@@ -249,6 +305,7 @@ pub struct Settings {
     store: Arc<dyn SettingsStore>,
     registry: Registry,
     tokens: Option<harbor_auth::TokenService>,
+    oidc: Option<harbor_auth::oidc::Oidc>,
 }
 
 impl Settings {
@@ -266,6 +323,7 @@ impl Settings {
             store,
             registry,
             tokens: None,
+            oidc: None,
         }
     }
 
@@ -273,6 +331,15 @@ impl Settings {
     #[must_use]
     pub fn with_tokens(mut self, tokens: harbor_auth::TokenService) -> Self {
         self.tokens = Some(tokens);
+        self.put_in_force(self.get());
+        self
+    }
+
+    /// Puts the `oidc_*` settings in force on `oidc` while `auth_mode` is
+    /// `oidc_auth` (and OIDC off otherwise).
+    #[must_use]
+    pub fn with_oidc(mut self, oidc: harbor_auth::oidc::Oidc) -> Self {
+        self.oidc = Some(oidc);
         self.put_in_force(self.get());
         self
     }
@@ -294,6 +361,11 @@ impl Settings {
 
     fn put_in_force(&self, settings: SystemSettings) {
         self.registry.set_read_only(settings.read_only);
+        if let Some(oidc) = &self.oidc {
+            oidc.configure(
+                (settings.auth_mode == AuthMode::Oidc).then(|| settings.oidc.clone()),
+            );
+        }
         if let Some(tokens) = &self.tokens {
             // The configuration's lifetime (which may be finer than a
             // minute) until an administrator sets another.
@@ -387,7 +459,7 @@ mod tests {
         assert_eq!(r["read_only"], json!({"value": true, "editable": true}));
         assert_eq!(
             r["auth_mode"],
-            json!({"value": "db_auth", "editable": false})
+            json!({"value": "db_auth", "editable": true})
         );
     }
 

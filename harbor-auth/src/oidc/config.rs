@@ -3,8 +3,8 @@
 use std::collections::BTreeMap;
 
 /// How the server talks to one OpenID Connect provider: Harbor's `oidc_*`
-/// configuration items.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// configuration items. Its `Debug` hides the client secret.
+#[derive(Clone, PartialEq, Eq)]
 pub struct OidcConfig {
     /// A name for the provider, shown to users (`oidc_name`).
     pub name: String,
@@ -38,6 +38,25 @@ pub struct OidcConfig {
     /// Extra parameters of the authorization request
     /// (`oidc_extra_redirect_parms`).
     pub extra_redirect_parms: BTreeMap<String, String>,
+}
+
+impl std::fmt::Debug for OidcConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OidcConfig")
+            .field("name", &self.name)
+            .field("endpoint", &self.endpoint)
+            .field("client_id", &self.client_id)
+            .field("client_secret", &if self.client_secret.is_empty() { "" } else { "***" })
+            .field("scope", &self.scope)
+            .field("verify_cert", &self.verify_cert)
+            .field("auto_onboard", &self.auto_onboard)
+            .field("user_claim", &self.user_claim)
+            .field("groups_claim", &self.groups_claim)
+            .field("admin_group", &self.admin_group)
+            .field("group_filter", &self.group_filter)
+            .field("extra_redirect_parms", &self.extra_redirect_parms)
+            .finish()
+    }
 }
 
 impl Default for OidcConfig {

@@ -65,7 +65,7 @@ const TOKEN_CONTEXT: &[u8] = b"oidc token";
 pub const ONBOARDED_COMMENT: &str = "Onboarded via OIDC provider";
 
 /// A user who signed in at the provider: who the provider says it is.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct OidcLogin {
     /// The provider's issuer.
     pub issuer: String,

@@ -22,10 +22,36 @@ pub(super) async fn update(
 ) -> ApiResult<Response> {
     caller.require_admin()?;
     let HarborJson(changes) = body?;
+    check_auth_mode_change(&state, &changes).await?;
     state.settings.update(&changes).await?;
     let keys: Vec<&String> = changes.keys().collect();
     tracing::info!(?keys, by = %caller.0, "configuration changed");
     Ok(StatusCode::OK.into_response())
+}
+
+/// Harbor's rule: `auth_mode` changes only while no user but `admin`
+/// exists (users of one mode would be strangers to the next).
+async fn check_auth_mode_change(
+    state: &AppState,
+    changes: &serde_json::Map<String, serde_json::Value>,
+) -> ApiResult<()> {
+    let Some(mode) = changes.get("auth_mode") else {
+        return Ok(());
+    };
+    if mode.as_str() == Some(state.settings.get().auth_mode.as_str()) {
+        return Ok(());
+    }
+    let page = harbor_core::Page {
+        page: 1,
+        page_size: 2,
+    };
+    let (_, total) = state.auth.identity.list_users(None, page).await?;
+    if total > 1 {
+        return Err(HarborError::bad_request(
+            "auth_mode cannot be changed: users other than admin exist",
+        ));
+    }
+    Ok(())
 }
 
 /// Refuses API changes in read-only mode with Harbor's message, save the

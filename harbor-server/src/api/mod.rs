@@ -12,6 +12,7 @@ mod gc;
 mod immutable;
 mod labels;
 mod members;
+mod oidc;
 mod openapi;
 mod paging;
 mod projects;
@@ -174,6 +175,11 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/api/v2.0/users", get(users::list).post(users::create))
         .route("/api/v2.0/users/current", get(users::current))
+        .route("/api/v2.0/users/{id}/cli_secret", put(oidc::set_cli_secret))
+        .route("/api/v2.0/system/oidc/ping", axum::routing::post(oidc::ping))
+        .route("/c/oidc/login", get(oidc::login))
+        .route("/c/oidc/callback", get(oidc::callback))
+        .route("/c/oidc/onboard", axum::routing::post(oidc::onboard))
         .route("/api/v2.0/users/search", get(users::search))
         .route(
             "/api/v2.0/users/{id}",
