@@ -56,7 +56,12 @@ pub(crate) struct Failures {
 }
 
 impl Failures {
-    pub(crate) fn blocked(&mut self, key: &str, limit: RateLimit, now: Instant) -> Option<Duration> {
+    pub(crate) fn blocked(
+        &mut self,
+        key: &str,
+        limit: RateLimit,
+        now: Instant,
+    ) -> Option<Duration> {
         match self.by_key.get(key) {
             Some((count, start)) if now.duration_since(*start) < limit.window => {
                 (*count >= limit.max_failures).then(|| limit.window - now.duration_since(*start))

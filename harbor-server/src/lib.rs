@@ -276,8 +276,8 @@ async fn embedded(config: &Config) -> Result<(Harbor, Option<String>), ServerErr
                 let secrets = SecretBox::load_or_create(&dir)?;
                 // The same key, from which OIDC derives its own.
                 let path = dir.join("secret.key");
-                let master_key = std::fs::read(&path)
-                    .map_err(|source| ServerError::Io { path, source })?;
+                let master_key =
+                    std::fs::read(&path).map_err(|source| ServerError::Io { path, source })?;
                 Ok((
                     harbor_auth::SigningKey::load_or_create(&dir)?,
                     secrets,

@@ -362,9 +362,7 @@ impl Settings {
     fn put_in_force(&self, settings: SystemSettings) {
         self.registry.set_read_only(settings.read_only);
         if let Some(oidc) = &self.oidc {
-            oidc.configure(
-                (settings.auth_mode == AuthMode::Oidc).then(|| settings.oidc.clone()),
-            );
+            oidc.configure((settings.auth_mode == AuthMode::Oidc).then(|| settings.oidc.clone()));
         }
         if let Some(tokens) = &self.tokens {
             // The configuration's lifetime (which may be finer than a

@@ -127,7 +127,11 @@ impl OidcCliAuthenticator {
         }
         let mut claims = token.claims.clone();
         provider
-            .merge_user_info(&mut claims, AccessToken::new(token.access_token.clone()), None)
+            .merge_user_info(
+                &mut claims,
+                AccessToken::new(token.access_token.clone()),
+                None,
+            )
             .await?;
         let (_groups, admin) = groups_of(&config, &claims)?;
         Ok(admin)
@@ -165,7 +169,9 @@ impl Authenticator for OidcCliAuthenticator {
         let cached = {
             let c = self.checked.lock().unwrap_or_else(|p| p.into_inner());
             c.get(&user.id)
-                .filter(|(f, _, at)| constant_time_eq(f, &fp) && now.duration_since(*at) < self.check_ttl)
+                .filter(|(f, _, at)| {
+                    constant_time_eq(f, &fp) && now.duration_since(*at) < self.check_ttl
+                })
                 .map(|(_, admin, _)| *admin)
         };
         let admin = match cached {
@@ -206,8 +212,14 @@ mod tests {
     fn cli_secrets_follow_harbors_rules() {
         assert!(check_cli_secret_rules("Passw0rd").is_ok());
         assert!(check_cli_secret_rules("Pass0rd").is_err(), "too short");
-        assert!(check_cli_secret_rules("password0").is_err(), "no upper case");
-        assert!(check_cli_secret_rules("PASSWORD0").is_err(), "no lower case");
+        assert!(
+            check_cli_secret_rules("password0").is_err(),
+            "no upper case"
+        );
+        assert!(
+            check_cli_secret_rules("PASSWORD0").is_err(),
+            "no lower case"
+        );
         assert!(check_cli_secret_rules("Password").is_err(), "no digit");
         assert!(check_cli_secret_rules(&format!("Aa1{}", "x".repeat(126))).is_err());
         let generated = random_secret().unwrap_or_default();

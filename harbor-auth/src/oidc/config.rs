@@ -46,7 +46,14 @@ impl std::fmt::Debug for OidcConfig {
             .field("name", &self.name)
             .field("endpoint", &self.endpoint)
             .field("client_id", &self.client_id)
-            .field("client_secret", &if self.client_secret.is_empty() { "" } else { "***" })
+            .field(
+                "client_secret",
+                &if self.client_secret.is_empty() {
+                    ""
+                } else {
+                    "***"
+                },
+            )
             .field("scope", &self.scope)
             .field("verify_cert", &self.verify_cert)
             .field("auto_onboard", &self.auto_onboard)
@@ -130,8 +137,7 @@ impl OidcConfig {
         if s.trim().is_empty() {
             return Ok(BTreeMap::new());
         }
-        serde_json::from_str(s).map_err(|e| {
-            format!("oidc_extra_redirect_parms must be a JSON object of strings: {e}")
-        })
+        serde_json::from_str(s)
+            .map_err(|e| format!("oidc_extra_redirect_parms must be a JSON object of strings: {e}"))
     }
 }

@@ -63,10 +63,7 @@ impl OidcHttp {
             .await
             .map_err(|e| HttpError(error_chain(&e)))?;
         let status = resp.status().as_u16();
-        let body = resp
-            .bytes()
-            .await
-            .map_err(|e| HttpError(error_chain(&e)))?;
+        let body = resp.bytes().await.map_err(|e| HttpError(error_chain(&e)))?;
         Ok((status, body.to_vec()))
     }
 }
@@ -99,10 +96,7 @@ impl<'c> AsyncHttpClient<'c> for OidcHttp {
             for (name, value) in resp.headers() {
                 out = out.header(name, value);
             }
-            let body = resp
-                .bytes()
-                .await
-                .map_err(|e| HttpError(error_chain(&e)))?;
+            let body = resp.bytes().await.map_err(|e| HttpError(error_chain(&e)))?;
             out.body(body.to_vec())
                 .map_err(|e| HttpError(e.to_string()))
         })

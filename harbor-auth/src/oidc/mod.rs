@@ -254,7 +254,11 @@ impl Oidc {
     pub async fn set_cli_secret(&self, user_id: i64, secret: &str) -> Result<bool, AuthError> {
         check_cli_secret_rules(secret)?;
         let sealed = self.inner.secrets.seal(secret.as_bytes(), SECRET_CONTEXT)?;
-        Ok(self.inner.identity.set_oidc_secret(user_id, &sealed).await?)
+        Ok(self
+            .inner
+            .identity
+            .set_oidc_secret(user_id, &sealed)
+            .await?)
     }
 
     /// Fetches the discovery document of `endpoint` (Harbor's OIDC ping).
@@ -291,7 +295,9 @@ impl Oidc {
             .inner
             .secrets
             .open(sealed, TOKEN_CONTEXT)
-            .ok_or_else(|| AuthError::crypto("a stored OIDC token does not open (was the key replaced?)"))?;
+            .ok_or_else(|| {
+                AuthError::crypto("a stored OIDC token does not open (was the key replaced?)")
+            })?;
         serde_json::from_slice(&plain)
             .map_err(|e| AuthError::crypto_because("a stored OIDC token does not decode", e))
     }
@@ -301,7 +307,9 @@ impl Oidc {
             .inner
             .secrets
             .open(sealed, SECRET_CONTEXT)
-            .ok_or_else(|| AuthError::crypto("a stored CLI secret does not open (was the key replaced?)"))?;
+            .ok_or_else(|| {
+                AuthError::crypto("a stored CLI secret does not open (was the key replaced?)")
+            })?;
         String::from_utf8(plain).map_err(|e| AuthError::crypto_because("a stored CLI secret", e))
     }
 }
@@ -347,7 +355,9 @@ fn login_from_claims(config: &OidcConfig, token: StoredToken) -> Result<OidcLogi
         } else {
             &config.user_claim
         };
-        AuthError::Unauthorized(format!("the provider gave no {claim} claim for the username"))
+        AuthError::Unauthorized(format!(
+            "the provider gave no {claim} claim for the username"
+        ))
     })?
     .replace(' ', "_");
     let (groups, admin) = groups_of(config, claims)?;
@@ -382,9 +392,10 @@ pub(crate) fn groups_of(
     let filter = if config.group_filter.is_empty() {
         None
     } else {
-        Some(regex::Regex::new(&config.group_filter).map_err(|e| {
-            AuthError::Provider(format!("oidc_group_filter: {e}"))
-        })?)
+        Some(
+            regex::Regex::new(&config.group_filter)
+                .map_err(|e| AuthError::Provider(format!("oidc_group_filter: {e}")))?,
+        )
     };
     let groups: Vec<String> = raw
         .into_iter()
@@ -413,15 +424,22 @@ mod tests {
     #[test]
     fn the_username_comes_from_the_configured_claim_or_name_then_preferred_username() {
         let mut config = OidcConfig::default();
-        let t = token(json!({"iss": "i", "sub": "s", "name": "Ann Lee", "preferred_username": "ann"}));
-        assert_eq!(login_from_claims(&config, t.clone()).unwrap().username, "Ann_Lee");
+        let t =
+            token(json!({"iss": "i", "sub": "s", "name": "Ann Lee", "preferred_username": "ann"}));
+        assert_eq!(
+            login_from_claims(&config, t.clone()).unwrap().username,
+            "Ann_Lee"
+        );
         let t2 = token(json!({"iss": "i", "sub": "s", "preferred_username": "ann"}));
         assert_eq!(login_from_claims(&config, t2).unwrap().username, "ann");
         config.user_claim = "preferred_username".into();
         assert_eq!(login_from_claims(&config, t).unwrap().username, "ann");
         config.user_claim = "nickname".into();
         let t3 = token(json!({"iss": "i", "sub": "s", "name": "x"}));
-        assert!(login_from_claims(&config, t3).is_err(), "a missing claim refuses the login");
+        assert!(
+            login_from_claims(&config, t3).is_err(),
+            "a missing claim refuses the login"
+        );
     }
 
     #[test]

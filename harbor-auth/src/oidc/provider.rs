@@ -13,9 +13,9 @@ use openidconnect::core::{
 };
 use openidconnect::{
     AccessToken, AdditionalClaims, AuthorizationCode, ClientId, ClientSecret, CsrfToken,
-    EmptyExtraTokenFields, EndpointMaybeSet, EndpointNotSet, EndpointSet, IdTokenFields,
-    IssuerUrl, Nonce, OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl,
-    RefreshToken, Scope, StandardErrorResponse, StandardTokenResponse, TokenResponse,
+    EmptyExtraTokenFields, EndpointMaybeSet, EndpointNotSet, EndpointSet, IdTokenFields, IssuerUrl,
+    Nonce, OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RefreshToken,
+    Scope, StandardErrorResponse, StandardTokenResponse, TokenResponse,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -108,7 +108,11 @@ impl StoredToken {
             .is_some_and(|t| t <= now.saturating_add(leeway.as_secs()))
     }
 
-    fn from_response(tokens: &Tokens, claims: Map<String, Value>, old: Option<&StoredToken>) -> Self {
+    fn from_response(
+        tokens: &Tokens,
+        claims: Map<String, Value>,
+        old: Option<&StoredToken>,
+    ) -> Self {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
@@ -148,8 +152,8 @@ impl Provider {
         let metadata = CoreProviderMetadata::discover_async(issuer, &http)
             .await
             .map_err(|e| provider_error("discovery", error_chain(&e)))?;
-        let secret =
-            (!config.client_secret.is_empty()).then(|| ClientSecret::new(config.client_secret.clone()));
+        let secret = (!config.client_secret.is_empty())
+            .then(|| ClientSecret::new(config.client_secret.clone()));
         let client = Client::from_provider_metadata(
             metadata,
             ClientId::new(config.client_id.clone()),
@@ -203,7 +207,11 @@ impl Provider {
 
     /// Exchanges `code` and verifies the ID token; the tokens with the
     /// claims of the ID token and the user info merged.
-    pub(crate) async fn finish(&self, flow: &FlowState, code: &str) -> Result<StoredToken, AuthError> {
+    pub(crate) async fn finish(
+        &self,
+        flow: &FlowState,
+        code: &str,
+    ) -> Result<StoredToken, AuthError> {
         let redirect = RedirectUrl::new(flow.redirect_uri.clone())
             .map_err(|e| AuthError::BadRequest(format!("redirect URI: {e}")))?;
         let client = self.client.clone().set_redirect_uri(redirect);
@@ -213,7 +221,9 @@ impl Provider {
             .set_pkce_verifier(PkceCodeVerifier::new(flow.pkce_verifier.clone()))
             .request_async(&self.http)
             .await
-            .map_err(|e| AuthError::Unauthorized(format!("the code exchange failed: {}", error_chain(&e))))?;
+            .map_err(|e| {
+                AuthError::Unauthorized(format!("the code exchange failed: {}", error_chain(&e)))
+            })?;
         let id_token = tokens
             .id_token()
             .ok_or_else(|| AuthError::Unauthorized("the provider returned no ID token".into()))?;
@@ -246,7 +256,12 @@ impl Provider {
             .map_err(|e| provider_error("user info endpoint", e))?
             .request_async(&self.http)
             .await
-            .map_err(|e| AuthError::Unauthorized(format!("the provider refused the user info: {}", error_chain(&e))))?;
+            .map_err(|e| {
+                AuthError::Unauthorized(format!(
+                    "the provider refused the user info: {}",
+                    error_chain(&e)
+                ))
+            })?;
         for (k, v) in to_map(&info)? {
             claims.insert(k, v);
         }
@@ -267,12 +282,19 @@ impl Provider {
             .map_err(|e| provider_error("token endpoint", e))?
             .request_async(&self.http)
             .await
-            .map_err(|e| AuthError::Unauthorized(format!("the provider refused the refresh: {}", error_chain(&e))))?;
+            .map_err(|e| {
+                AuthError::Unauthorized(format!(
+                    "the provider refused the refresh: {}",
+                    error_chain(&e)
+                ))
+            })?;
         let mut claims = token.claims.clone();
         if let Some(id_token) = tokens.id_token() {
             let verified = id_token
                 .claims(&self.client.id_token_verifier(), |_: Option<&Nonce>| Ok(()))
-                .map_err(|e| AuthError::Unauthorized(format!("the refreshed ID token is not valid: {e}")))?;
+                .map_err(|e| {
+                    AuthError::Unauthorized(format!("the refreshed ID token is not valid: {e}"))
+                })?;
             for (k, v) in to_map(verified)? {
                 claims.insert(k, v);
             }

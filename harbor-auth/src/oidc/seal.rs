@@ -29,7 +29,9 @@ impl Sealer {
     /// sealed needs the same one).
     pub fn derive(master: &[u8], purpose: &'static str) -> Result<Sealer, AuthError> {
         if master.len() < 32 {
-            return Err(AuthError::crypto("the master key must hold at least 32 bytes"));
+            return Err(AuthError::crypto(
+                "the master key must hold at least 32 bytes",
+            ));
         }
         let prk = Salt::new(HKDF_SHA256, b"harbor-rs oidc").extract(master);
         let info = [purpose.as_bytes()];

@@ -54,7 +54,10 @@ fn oidc_on(state: &AppState) -> ApiResult<&OidcState> {
         _ => Err(HarborError::new(
             StatusCode::PRECONDITION_FAILED,
             "PRECONDITION",
-            format!("auth mode: {} is not OIDC based", settings.auth_mode.as_str()),
+            format!(
+                "auth mode: {} is not OIDC based",
+                settings.auth_mode.as_str()
+            ),
         )),
     }
 }
@@ -114,8 +117,14 @@ fn sign_in(o: &OidcState, resp: &mut Response, user: &User, admin: bool) -> ApiR
     let session = Session::new(user.id, admin)?;
     let sealed = session.seal(o.oidc.cookie_sealer())?;
     let ttl = SESSION_TTL.as_secs();
-    add_cookie(resp, set_cookie(SESSION_COOKIE, &sealed, "/", ttl, false, o.secure_cookies));
-    add_cookie(resp, set_cookie(CSRF_COOKIE, &session.csrf, "/", ttl, true, o.secure_cookies));
+    add_cookie(
+        resp,
+        set_cookie(SESSION_COOKIE, &sealed, "/", ttl, false, o.secure_cookies),
+    );
+    add_cookie(
+        resp,
+        set_cookie(CSRF_COOKIE, &session.csrf, "/", ttl, true, o.secure_cookies),
+    );
     tracing::info!(user = %user.username, admin, "signed in through OIDC");
     Ok(())
 }
@@ -145,7 +154,14 @@ pub(super) async fn login(
     let mut resp = redirect(&url);
     add_cookie(
         &mut resp,
-        set_cookie(FLOW_COOKIE, &sealed, "/c/oidc", FLOW_TTL, false, o.secure_cookies),
+        set_cookie(
+            FLOW_COOKIE,
+            &sealed,
+            "/c/oidc",
+            FLOW_TTL,
+            false,
+            o.secure_cookies,
+        ),
     );
     Ok(resp)
 }
@@ -210,19 +226,30 @@ pub(super) async fn callback(
                 exp: now_secs() + FLOW_TTL,
             };
             let sealed = seal(o, &wait, ONBOARD_CONTEXT)?;
-            let to: String = url::form_urlencoded::Serializer::new(String::from("/oidc-onboard?"))
+            let query: String = url::form_urlencoded::Serializer::new(String::new())
                 .append_pair("username", &username)
                 .finish();
+            let to = format!("/oidc-onboard?{query}");
             let mut resp = redirect(&to);
             add_cookie(
                 &mut resp,
-                set_cookie(ONBOARD_COOKIE, &sealed, "/c/oidc", FLOW_TTL, false, o.secure_cookies),
+                set_cookie(
+                    ONBOARD_COOKIE,
+                    &sealed,
+                    "/c/oidc",
+                    FLOW_TTL,
+                    false,
+                    o.secure_cookies,
+                ),
             );
             resp
         }
     };
     // The flow is over: its state is not accepted again.
-    add_cookie(&mut resp, set_cookie(FLOW_COOKIE, "", "/c/oidc", 0, false, o.secure_cookies));
+    add_cookie(
+        &mut resp,
+        set_cookie(FLOW_COOKIE, "", "/c/oidc", 0, false, o.secure_cookies),
+    );
     Ok(resp)
 }
 
@@ -261,7 +288,10 @@ pub(super) async fn onboard(
     let user = o.oidc.onboard(&wait.login, &req.username).await?;
     let mut resp = StatusCode::OK.into_response();
     sign_in(o, &mut resp, &user, wait.login.admin)?;
-    add_cookie(&mut resp, set_cookie(ONBOARD_COOKIE, "", "/c/oidc", 0, false, o.secure_cookies));
+    add_cookie(
+        &mut resp,
+        set_cookie(ONBOARD_COOKIE, "", "/c/oidc", 0, false, o.secure_cookies),
+    );
     Ok(resp)
 }
 

@@ -134,13 +134,25 @@ mod tests {
         assert!(!back.csrf_ok(&headers));
         headers.insert(CSRF_HEADER, HeaderValue::from_str(&s.csrf).unwrap());
         assert!(back.csrf_ok(&headers));
-        let old = Session { exp: now_secs() - 1, ..s };
+        let old = Session {
+            exp: now_secs() - 1,
+            ..s
+        };
         let v = format!("{SESSION_COOKIE}={}", old.seal(&sealer).unwrap());
         headers.insert("cookie", HeaderValue::from_str(&v).unwrap());
-        assert!(Session::from_headers(&headers, &sealer).is_none(), "expired");
+        assert!(
+            Session::from_headers(&headers, &sealer).is_none(),
+            "expired"
+        );
         let other = Sealer::derive(&[4u8; 32], "oidc-cookies").unwrap();
-        let v = format!("{SESSION_COOKIE}={}", Session::new(1, true).unwrap().seal(&other).unwrap());
+        let v = format!(
+            "{SESSION_COOKIE}={}",
+            Session::new(1, true).unwrap().seal(&other).unwrap()
+        );
         headers.insert("cookie", HeaderValue::from_str(&v).unwrap());
-        assert!(Session::from_headers(&headers, &sealer).is_none(), "another key");
+        assert!(
+            Session::from_headers(&headers, &sealer).is_none(),
+            "another key"
+        );
     }
 }

@@ -8,7 +8,12 @@ use crate::api::HarborError;
 /// Sets `key` of `config` to `value`, checked.
 pub(crate) fn apply(config: &mut OidcConfig, key: &str, value: &Value) -> Result<(), HarborError> {
     let bad = |what: &str| HarborError::bad_request(format!("{key} must be {what}, not {value}"));
-    let text = || value.as_str().map(str::to_owned).ok_or_else(|| bad("a string"));
+    let text = || {
+        value
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| bad("a string"))
+    };
     let flag = || value.as_bool().ok_or_else(|| bad("true or false"));
     match key {
         "oidc_name" => config.name = text()?,
@@ -73,16 +78,35 @@ mod tests {
     #[test]
     fn oidc_settings_are_checked_as_harbor_checks_them() {
         let mut c = OidcConfig::default();
-        assert!(apply(&mut c, "oidc_scope", &json!("profile,email")).is_err(), "no openid");
-        apply(&mut c, "oidc_scope", &json!("openid, profile ,offline_access")).unwrap();
-        assert_eq!(value(&c, "oidc_scope"), json!("openid,profile,offline_access"));
+        assert!(
+            apply(&mut c, "oidc_scope", &json!("profile,email")).is_err(),
+            "no openid"
+        );
+        apply(
+            &mut c,
+            "oidc_scope",
+            &json!("openid, profile ,offline_access"),
+        )
+        .unwrap();
+        assert_eq!(
+            value(&c, "oidc_scope"),
+            json!("openid,profile,offline_access")
+        );
         assert!(apply(&mut c, "oidc_endpoint", &json!("ftp://x")).is_err());
         apply(&mut c, "oidc_endpoint", &json!("https://idp.example/")).unwrap();
         assert_eq!(c.endpoint, "https://idp.example");
         assert!(apply(&mut c, "oidc_group_filter", &json!("(")).is_err());
         assert!(apply(&mut c, "oidc_verify_cert", &json!("no")).is_err());
         assert!(apply(&mut c, "oidc_extra_redirect_parms", &json!("[1]")).is_err());
-        apply(&mut c, "oidc_extra_redirect_parms", &json!("{\"audience\":\"x\"}")).unwrap();
-        assert_eq!(value(&c, "oidc_extra_redirect_parms"), json!("{\"audience\":\"x\"}"));
+        apply(
+            &mut c,
+            "oidc_extra_redirect_parms",
+            &json!("{\"audience\":\"x\"}"),
+        )
+        .unwrap();
+        assert_eq!(
+            value(&c, "oidc_extra_redirect_parms"),
+            json!("{\"audience\":\"x\"}")
+        );
     }
 }
