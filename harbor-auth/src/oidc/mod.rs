@@ -401,7 +401,7 @@ pub(crate) fn groups_of(
         .into_iter()
         .filter(|g| filter.as_ref().is_none_or(|f| f.is_match(g)))
         .collect();
-    let admin = !config.admin_group.is_empty() && groups.iter().any(|g| *g == config.admin_group);
+    let admin = !config.admin_group.is_empty() && groups.contains(&config.admin_group);
     Ok((groups, admin))
 }
 

@@ -3,6 +3,8 @@
 //! and exports `HARBOR_OIDC_PROVIDER_MODULE`), and a cookie-keeping HTTP
 //! client that walks the browser flow.
 
+#![allow(clippy::unwrap_used)]
+
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
