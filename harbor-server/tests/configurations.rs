@@ -44,7 +44,7 @@ async fn read_only_mode_refuses_changes_and_serves_pulls() {
     assert_eq!(c["read_only"], json!({"value": false, "editable": true}));
     assert_eq!(
         c["auth_mode"],
-        json!({"value": "db_auth", "editable": false})
+        json!({"value": "db_auth", "editable": true})
     );
 
     let r = api(
