@@ -360,6 +360,7 @@ impl HarborBuilder {
                     settings: None,
                     webhooks: None,
                     retention: None,
+                    metrics: None,
                 },
             });
         };
@@ -463,6 +464,7 @@ impl HarborBuilder {
             )
         });
         let audit_for_duties = audit.clone();
+        let metrics_for_duties = metrics.clone();
         let state = AppState {
             registry: registry.clone(),
             auth,
@@ -491,6 +493,7 @@ impl HarborBuilder {
                 settings: Some(settings),
                 webhooks,
                 retention,
+                metrics: Some(metrics_for_duties),
             },
         })
     }
