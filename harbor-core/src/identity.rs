@@ -248,6 +248,8 @@ pub enum AuditResource {
     Registry,
     /// A replication policy.
     ReplicationPolicy,
+    /// A repository (deleted whole).
+    Repository,
 }
 
 /// Harbor's names, both ways, for the enums above.
@@ -294,6 +296,7 @@ harbor_names!(AuditResource {
     Robot => "robot",
     Registry => "registry",
     ReplicationPolicy => "replication_policy",
+    Repository => "repository",
 });
 
 /// One audit-log record: who did what to which resource, when.

@@ -79,8 +79,8 @@ pub use quota::{
     Quota, QuotaEvent, QuotaExceeded, QuotaSort, QuotaStore, StorageCharge, DEFAULT_WARNING_PERCENT,
 };
 pub use registry::{
-    BlobContent, BlobFile, ManifestContent, PushedManifest, Registry, UploadStatus,
-    READ_ONLY_MESSAGE,
+    BlobContent, BlobFile, DeletedArtifact, ManifestContent, PushedManifest, Registry,
+    UploadStatus, READ_ONLY_MESSAGE,
 };
 pub use replication::{
     Execution, NewTask, PolicyRecord, RegistryRecord, RegistryType, ReplicationStore, RunStatus,

@@ -41,6 +41,10 @@ const ROUTES: &[(&str, &str)] = &[
         "/api/v2.0/projects/{project}/repositories/{repository}",
     ),
     (
+        "DELETE",
+        "/api/v2.0/projects/{project}/repositories/{repository}",
+    ),
+    (
         "GET",
         "/api/v2.0/projects/{project}/repositories/{repository}/artifacts",
     ),

@@ -21,6 +21,7 @@ pub mod q;
 mod quotas;
 mod registries;
 mod replication;
+mod repositories;
 mod retentions;
 mod robots;
 mod system;
@@ -75,7 +76,7 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v2.0/projects/{project}/repositories", get(artifacts::list_repositories))
         .route(
             "/api/v2.0/projects/{project}/repositories/{repository}",
-            get(artifacts::get_repository),
+            get(artifacts::get_repository).delete(repositories::delete),
         )
         .route(
             "/api/v2.0/projects/{project}/repositories/{repository}/artifacts",
