@@ -259,14 +259,15 @@ impl RbacAuthorizer {
         }
     }
 
-    /// The role `principal` holds in `project`, if a member.
+    /// The role `principal` acts with in `project`, if a member: the highest
+    /// of its own and those of the user groups it is in.
     pub async fn role_in(
         &self,
         principal: &Principal,
         project: &Project,
     ) -> Result<Option<Role>, AuthError> {
         match principal.user_id() {
-            Some(uid) => Ok(self.store.member_of(project.id, uid).await?.map(|m| m.role)),
+            Some(uid) => Ok(self.store.effective_role(project.id, uid).await?),
             None => Ok(None),
         }
     }

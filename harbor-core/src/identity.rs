@@ -8,6 +8,7 @@ use std::time::SystemTime;
 use async_trait::async_trait;
 
 use crate::error::Result;
+use crate::group::{GroupQuery, MemberKind, NewUserGroup, UserGroup};
 
 /// A registry user.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -146,6 +147,19 @@ impl Role {
         })
     }
 
+    /// How much the role grants: each role's permissions include those of
+    /// every role ranked below it, so a user holding several roles in a
+    /// project (its own and its groups') acts with the highest.
+    pub fn rank(self) -> u8 {
+        match self {
+            Role::ProjectAdmin => 5,
+            Role::Maintainer => 4,
+            Role::Developer => 3,
+            Role::Guest => 2,
+            Role::LimitedGuest => 1,
+        }
+    }
+
     /// Harbor's role name (`projectAdmin`, `developer`, ...).
     pub fn name(self) -> &'static str {
         match self {
@@ -158,17 +172,20 @@ impl Role {
     }
 }
 
-/// A user's membership in a project.
+/// A membership in a project: of a user, or of a user group (then every
+/// user in the group holds the role).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Member {
     /// Membership id.
     pub id: i64,
     /// The project.
     pub project_id: i64,
-    /// The user.
-    pub user_id: i64,
-    /// The user's name.
-    pub username: String,
+    /// The user's or the group's id.
+    pub entity_id: i64,
+    /// The user's or the group's name.
+    pub entity_name: String,
+    /// A user or a group.
+    pub entity_type: MemberKind,
     /// The role.
     pub role: Role,
 }
@@ -268,6 +285,8 @@ pub enum AuditResource {
     Registry,
     /// A replication policy.
     ReplicationPolicy,
+    /// A repository (deleted whole).
+    Repository,
 }
 
 /// Harbor's names, both ways, for the enums above.
@@ -314,6 +333,7 @@ harbor_names!(AuditResource {
     Robot => "robot",
     Registry => "registry",
     ReplicationPolicy => "replication_policy",
+    Repository => "repository",
 });
 
 /// One audit-log record: who did what to which resource, when.
@@ -469,10 +489,16 @@ pub trait IdentityStore: Debug + Send + Sync + 'static {
     /// Deletes a project and its memberships.
     async fn delete_project(&self, id: i64) -> Result<bool>;
 
-    /// Adds a member; `CONFLICT` if the user already is one.
+    /// Adds a user as a member; `CONFLICT` if the user already is one.
     async fn add_member(&self, project_id: i64, user_id: i64, role: Role) -> Result<Member>;
-    /// A user's membership in a project.
+    /// Adds a user group as a member; `CONFLICT` if the group already is one.
+    async fn add_group_member(&self, project_id: i64, group_id: i64, role: Role) -> Result<Member>;
+    /// A user's own membership in a project (not through its groups).
     async fn member_of(&self, project_id: i64, user_id: i64) -> Result<Option<Member>>;
+    /// The role a user acts with in a project: the highest (by
+    /// [`Role::rank`]) of its own membership and those of the groups it is
+    /// in; `None` if neither makes it a member.
+    async fn effective_role(&self, project_id: i64, user_id: i64) -> Result<Option<Role>>;
     /// A membership by id.
     async fn member_by_id(&self, project_id: i64, member_id: i64) -> Result<Option<Member>>;
     /// A project's members, by id.
@@ -481,6 +507,27 @@ pub trait IdentityStore: Debug + Send + Sync + 'static {
     async fn set_member_role(&self, project_id: i64, member_id: i64, role: Role) -> Result<bool>;
     /// Removes a member.
     async fn remove_member(&self, project_id: i64, member_id: i64) -> Result<bool>;
+
+    /// Creates a user group; `CONFLICT` if an LDAP group with that DN, or a
+    /// group of the other types with that type and name, exists.
+    async fn create_group(&self, group: &NewUserGroup) -> Result<UserGroup>;
+    /// A group by id.
+    async fn group_by_id(&self, id: i64) -> Result<Option<UserGroup>>;
+    /// Groups matching `query`, by id, one page and the total.
+    async fn list_groups(&self, query: &GroupQuery, page: Page) -> Result<(Vec<UserGroup>, u64)>;
+    /// Renames a group; `CONFLICT` if the new name is taken.
+    async fn rename_group(&self, id: i64, name: &str) -> Result<bool>;
+    /// Deletes a group, its project memberships and who is in it.
+    async fn delete_group(&self, id: i64) -> Result<bool>;
+    /// Finds each of `groups` (an LDAP group by DN, the others by type and
+    /// name) or creates it, in one step: what a login does with the groups a
+    /// directory or identity provider names. Answers in the order asked.
+    async fn onboard_groups(&self, groups: &[NewUserGroup]) -> Result<Vec<UserGroup>>;
+    /// Replaces the groups user `user_id` is in with `group_ids`, in one
+    /// step (each login sets what the directory says now).
+    async fn set_user_groups(&self, user_id: i64, group_ids: &[i64]) -> Result<()>;
+    /// The groups a user is in, by id.
+    async fn user_groups(&self, user_id: i64) -> Result<Vec<UserGroup>>;
 
     /// Creates a robot account (`id`, `created_at` and `updated_at` of `robot`
     /// are ignored); `CONFLICT` if the name is taken.

@@ -33,6 +33,7 @@ pub mod blob_store;
 pub mod digest;
 pub mod error;
 pub mod gc;
+pub mod group;
 pub mod identity;
 pub mod immutable;
 pub mod jobs;
@@ -57,6 +58,7 @@ pub use blob_store::{
 pub use digest::{Algorithm, Digest, Hasher};
 pub use error::{Error, ErrorCode, Result};
 pub use gc::{BusyProbe, GarbageCollector, GcEvent, GcOptions, GcReport};
+pub use group::{GroupQuery, GroupType, MemberKind, NewUserGroup, UserGroup};
 pub use identity::{
     AuditEntry, AuditOperation, AuditQuery, AuditResource, IdentityStore, Member, NewOidcUser,
     NewUser, OidcUser, Page, Project, ProjectQuery, Robot, RobotAccess, RobotLevel,
@@ -78,8 +80,8 @@ pub use quota::{
     Quota, QuotaEvent, QuotaExceeded, QuotaSort, QuotaStore, StorageCharge, DEFAULT_WARNING_PERCENT,
 };
 pub use registry::{
-    BlobContent, BlobFile, ManifestContent, PushedManifest, Registry, UploadStatus,
-    READ_ONLY_MESSAGE,
+    BlobContent, BlobFile, DeletedArtifact, ManifestContent, PushedManifest, Registry,
+    UploadStatus, READ_ONLY_MESSAGE,
 };
 pub use replication::{
     Execution, NewTask, PolicyRecord, RegistryRecord, RegistryType, ReplicationStore, RunStatus,

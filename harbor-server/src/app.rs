@@ -376,6 +376,7 @@ impl HarborBuilder {
                     settings: None,
                     webhooks: None,
                     retention: None,
+                    metrics: None,
                 },
             });
         };
@@ -500,6 +501,7 @@ impl HarborBuilder {
             )
         });
         let audit_for_duties = audit.clone();
+        let metrics_for_duties = metrics.clone();
         let state = AppState {
             registry: registry.clone(),
             auth,
@@ -528,6 +530,7 @@ impl HarborBuilder {
                 settings: Some(settings),
                 webhooks,
                 retention,
+                metrics: Some(metrics_for_duties),
             },
         })
     }

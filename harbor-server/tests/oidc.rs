@@ -14,7 +14,6 @@ use std::time::Duration;
 use common::oidc::{Browser, OidcProvider, CLIENT_ID, CLIENT_SECRET};
 use common::skopeo::{creds, docker, Skopeo};
 use common::{admin_call, Resp, TestServer, ADMIN_PASSWORD};
-use harbor_core::Role;
 use serde_json::{json, Value};
 
 /// How long a CLI secret's check against the provider is trusted here.
@@ -151,9 +150,34 @@ async fn an_oidc_user_signs_in_pushes_with_its_cli_secret_and_loses_access_when_
     let (status, _) = session_get(&s, &browser, "/api/v2.0/configurations").await;
     assert_eq!(status, 403);
 
-    // A private project where alice is a developer.
-    let team = s.create_project("team", false).await;
-    s.add_member(team, id, Role::Developer).await;
+    // Her groups that pass `oidc_group_filter` (`staff` does not) were
+    // onboarded as OIDC user groups.
+    let r = admin_call(&format!("{}/api/v2.0/usergroups", s.base), "GET", None).await;
+    let mut groups: Vec<(String, i64)> = r
+        .json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| {
+            (
+                g["group_name"].as_str().unwrap().to_owned(),
+                g["group_type"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    groups.sort();
+    assert_eq!(groups, [("harbor-devs".to_owned(), 3)]);
+
+    // A private project where her group `harbor-devs` is a developer: the
+    // role reaches her through the group alone.
+    s.create_project("team", false).await;
+    let r = admin_call(
+        &format!("{}/api/v2.0/projects/team/members", s.base),
+        "POST",
+        Some(json!({"role_id": 2, "member_group": {"group_type": 3, "group_name": "harbor-devs"}})),
+    )
+    .await;
+    assert_eq!(r.status, 201);
     let skopeo = Skopeo::new();
     let image = common::layout::three_layer_image(7);
     let target = docker(&s.host(), "team/app:v1");

@@ -41,6 +41,10 @@ const ROUTES: &[(&str, &str)] = &[
         "/api/v2.0/projects/{project}/repositories/{repository}",
     ),
     (
+        "DELETE",
+        "/api/v2.0/projects/{project}/repositories/{repository}",
+    ),
+    (
         "GET",
         "/api/v2.0/projects/{project}/repositories/{repository}/artifacts",
     ),
@@ -156,6 +160,13 @@ const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/v2.0/users"),
     ("POST", "/api/v2.0/users"),
     ("GET", "/api/v2.0/users/current"),
+    ("GET", "/api/v2.0/users/current/permissions"),
+    ("GET", "/api/v2.0/usergroups"),
+    ("POST", "/api/v2.0/usergroups"),
+    ("GET", "/api/v2.0/usergroups/search"),
+    ("GET", "/api/v2.0/usergroups/{group_id}"),
+    ("PUT", "/api/v2.0/usergroups/{group_id}"),
+    ("DELETE", "/api/v2.0/usergroups/{group_id}"),
     ("GET", "/api/v2.0/users/search"),
     ("GET", "/api/v2.0/users/{id}"),
     ("PUT", "/api/v2.0/users/{id}"),
@@ -701,6 +712,15 @@ async fn read_answers_have_the_documented_shape() {
     .await;
     assert_eq!(r.status, 201, "{}", text(&r));
     receiver.next(std::time::Duration::from_secs(30)).await;
+    // A user group (1).
+    create_documented(
+        &s,
+        &doc,
+        "/usergroups",
+        serde_json::json!({"group_name": "readers", "group_type": 3}),
+        "/api/v2.0/usergroups/1",
+    )
+    .await;
     // A retention policy (1) of `library` with a dry run (execution 1)
     // that has a task (1) by the time it is read.
     create_documented(
@@ -778,9 +798,9 @@ async fn read_answers_have_the_documented_shape() {
             check(&doc, schema, &value, &format!("GET {url}"), &mut errors);
         }
         // With the image pushed and replicated, every read succeeds but the
-        // search (which needs `username`) and robot 1 (there is none).
+        // searches (which need `username` or `groupname`) and robot 1 (there is none).
         let expected = match path.as_str() {
-            "/users/search" => 400,
+            "/users/search" | "/usergroups/search" => 400,
             "/robots/{robot_id}" => 404,
             // Run 1 is a garbage collection, not a purge (run 2, which the
             // listing shows).

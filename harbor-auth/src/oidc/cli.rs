@@ -133,7 +133,10 @@ impl OidcCliAuthenticator {
                 None,
             )
             .await?;
-        let (_groups, admin) = groups_of(&config, &claims)?;
+        let (groups, admin) = groups_of(&config, &claims)?;
+        // What the provider says now: groups joined or left since the last
+        // login count from this check on.
+        self.oidc.sync_groups(user_id, &groups).await?;
         Ok(admin)
     }
 }

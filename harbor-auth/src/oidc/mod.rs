@@ -40,7 +40,7 @@ mod seal;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
-use harbor_core::{IdentityStore, NewOidcUser, NewUser, User};
+use harbor_core::{GroupType, IdentityStore, NewOidcUser, NewUser, NewUserGroup, User};
 use serde_json::{Map, Value};
 
 pub use cli::{check_cli_secret_rules, OidcCliAuthenticator, DEFAULT_CHECK_TTL};
@@ -198,6 +198,30 @@ impl Oidc {
             other => other?,
         };
         login_from_claims(&config, token)
+    }
+
+    /// Makes user `user_id` a member of exactly `groups` (the provider's
+    /// groups claim, filtered), each an OIDC user group created if new, as
+    /// Harbor does at each login: roles given to those groups in projects
+    /// reach the user from then on, and groups it left stop reaching it.
+    pub async fn sync_groups(&self, user_id: i64, groups: &[String]) -> Result<(), AuthError> {
+        let wanted: Vec<NewUserGroup> = groups
+            .iter()
+            .map(|g| NewUserGroup::named(GroupType::Oidc, g.clone()))
+            .collect();
+        let ids: Vec<i64> = if wanted.is_empty() {
+            Vec::new()
+        } else {
+            self.inner
+                .identity
+                .onboard_groups(&wanted)
+                .await?
+                .iter()
+                .map(|g| g.id)
+                .collect()
+        };
+        self.inner.identity.set_user_groups(user_id, &ids).await?;
+        Ok(())
     }
 
     /// The user linked to the provider account of `login`, with its stored

@@ -9,6 +9,7 @@ use harbor_core::{AuditOperation, AuditResource, Member, Role};
 use serde::{Deserialize, Serialize};
 
 use super::paging::slice;
+use super::usergroups::{new_group, UserGroupBody};
 use super::{
     created, json, ApiResult, AppState, Caller, HarborError, HarborJson, HarborQuery, ListParams,
     Paged,
@@ -26,7 +27,7 @@ pub(super) struct MemberUser {
 pub(super) struct ProjectMember {
     role_id: i64,
     member_user: Option<MemberUser>,
-    member_group: Option<serde_json::Value>,
+    member_group: Option<UserGroupBody>,
 }
 
 /// Harbor's `RoleRequest`.
@@ -58,9 +59,9 @@ impl From<&Member> for MemberResp {
         MemberResp {
             id: m.id,
             project_id: m.project_id,
-            entity_name: m.username.clone(),
-            entity_id: m.user_id,
-            entity_type: "u",
+            entity_name: m.entity_name.clone(),
+            entity_id: m.entity_id,
+            entity_type: m.entity_type.as_str(),
             role_id: m.role.id(),
             role_name: m.role.name(),
         }
@@ -94,7 +95,7 @@ pub(super) async fn list(
         .await?;
     let mut all = state.auth.identity.list_members(p.id).await?;
     if let Some(name) = q.entityname.as_deref() {
-        all.retain(|m| m.username.contains(name));
+        all.retain(|m| m.entity_name.contains(name));
     }
     Ok(Paged {
         items: slice(&all, list.page)
@@ -118,15 +119,16 @@ pub(super) async fn create(
         .project_for(&caller, &headers, &key, Resource::Member, Action::Create)
         .await?;
     let HarborJson(r) = body?;
-    if r.member_group.is_some() {
-        return Err(HarborError::bad_request(
-            "group members are not supported yet",
-        ));
-    }
     let role = role(r.role_id)?;
-    let who = r
-        .member_user
-        .ok_or_else(|| HarborError::bad_request("member_user is required"))?;
+    let who = match (r.member_user, r.member_group) {
+        (Some(user), None) => user,
+        (None, Some(group)) => return add_group(&state, &caller, &p, &key, &group, role).await,
+        _ => {
+            return Err(HarborError::bad_request(
+                "give either member_user or member_group",
+            ))
+        }
+    };
     let user = match (who.user_id, who.username.as_deref()) {
         (Some(id), _) => state.auth.identity.user_by_id(id).await?,
         (None, Some(name)) => state.auth.identity.user_by_name(name).await?,
@@ -144,6 +146,49 @@ pub(super) async fn create(
             Some(&p.name),
             &caller,
             user.username.clone(),
+            AuditResource::Member,
+            AuditOperation::Create,
+        )
+        .await;
+    Ok(created(&format!(
+        "/api/v2.0/projects/{key}/members/{}",
+        m.id
+    )))
+}
+
+/// Adds a user group: the one `member_group.id` names, or else the group its
+/// type and name (or LDAP DN) name, created if new, as Harbor onboards it.
+async fn add_group(
+    state: &AppState,
+    caller: &Caller,
+    p: &harbor_core::Project,
+    key: &str,
+    body: &UserGroupBody,
+    role: Role,
+) -> ApiResult {
+    let identity = &state.auth.identity;
+    let group = match body.id.filter(|id| *id > 0) {
+        Some(id) => identity
+            .group_by_id(id)
+            .await?
+            .ok_or_else(|| HarborError::not_found(format!("user group {id} not found")))?,
+        None => {
+            let wanted = new_group(body)?;
+            identity
+                .onboard_groups(std::slice::from_ref(&wanted))
+                .await?
+                .into_iter()
+                .next()
+                .ok_or_else(|| HarborError::not_found("user group not found"))?
+        }
+    };
+    let m = identity.add_group_member(p.id, group.id, role).await?;
+    tracing::info!(project = %p.name, group = %group.name, role = role.name(), by = %caller.0, "group member added");
+    state
+        .audit(
+            Some(&p.name),
+            caller,
+            group.name.clone(),
             AuditResource::Member,
             AuditOperation::Create,
         )

@@ -15,15 +15,18 @@ mod members;
 mod oidc;
 mod openapi;
 mod paging;
+mod permissions;
 mod projects;
 mod purge_audit;
 pub mod q;
 mod quotas;
 mod registries;
 mod replication;
+mod repositories;
 mod retentions;
 mod robots;
 mod system;
+mod usergroups;
 mod users;
 mod webhook_runs;
 mod webhooks;
@@ -74,7 +77,7 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v2.0/projects/{project}/repositories", get(artifacts::list_repositories))
         .route(
             "/api/v2.0/projects/{project}/repositories/{repository}",
-            get(artifacts::get_repository),
+            get(artifacts::get_repository).delete(repositories::delete),
         )
         .route(
             "/api/v2.0/projects/{project}/repositories/{repository}/artifacts",
@@ -180,6 +183,21 @@ pub fn routes() -> Router<AppState> {
         .route("/c/oidc/login", get(oidc::login))
         .route("/c/oidc/callback", get(oidc::callback))
         .route("/c/oidc/onboard", axum::routing::post(oidc::onboard))
+        .route(
+            "/api/v2.0/users/current/permissions",
+            get(permissions::current),
+        )
+        .route(
+            "/api/v2.0/usergroups",
+            get(usergroups::list).post(usergroups::create),
+        )
+        .route("/api/v2.0/usergroups/search", get(usergroups::search))
+        .route(
+            "/api/v2.0/usergroups/{group_id}",
+            get(usergroups::get)
+                .put(usergroups::update)
+                .delete(usergroups::delete),
+        )
         .route("/api/v2.0/users/search", get(users::search))
         .route(
             "/api/v2.0/users/{id}",

@@ -262,6 +262,7 @@ async fn signed_in(
     login: &OidcLogin,
     to: &str,
 ) -> ApiResult<Response> {
+    o.oidc.sync_groups(user.id, &login.groups).await?;
     let mut resp = redirect(to);
     sign_in(o, &mut resp, user, login.admin)?;
     Ok(resp)
@@ -286,6 +287,7 @@ pub(super) async fn onboard(
         .filter(|p: &PendingOnboard| p.exp > now_secs())
         .ok_or_else(|| HarborError::bad_request("Failed to get OIDC user info from session"))?;
     let user = o.oidc.onboard(&wait.login, &req.username).await?;
+    o.oidc.sync_groups(user.id, &wait.login.groups).await?;
     let mut resp = StatusCode::OK.into_response();
     sign_in(o, &mut resp, &user, wait.login.admin)?;
     add_cookie(

@@ -232,9 +232,9 @@ pub(super) async fn project_resp(
         Some(uid) => state
             .auth
             .identity
-            .member_of(p.id, uid)
+            .effective_role(p.id, uid)
             .await?
-            .map(|m| m.role.id()),
+            .map(|r| r.id()),
         None => None,
     };
     let mut metadata = p.metadata.clone();

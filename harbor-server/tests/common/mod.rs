@@ -136,6 +136,12 @@ impl TestServer {
             .id
     }
 
+    /// The server's identity store, for what a test sets up directly (what
+    /// a directory login would do, say).
+    pub fn identity(&self) -> &dyn harbor_core::IdentityStore {
+        self.store()
+    }
+
     /// Makes user `user_id` a member of project `project_id` with `role`.
     pub async fn add_member(&self, project_id: i64, user_id: i64, role: harbor_core::Role) {
         self.store()

@@ -9,7 +9,7 @@ use harbor_core::{
 
 use super::ok;
 
-fn new_user(name: &str, email: &str) -> NewUser {
+pub(super) fn new_user(name: &str, email: &str) -> NewUser {
     NewUser {
         username: name.to_owned(),
         email: email.to_owned(),
@@ -33,6 +33,7 @@ pub async fn run_all(store: &dyn IdentityStore) {
     robots_are_created_found_updated_and_deleted(store).await;
     audit_entries_are_kept_and_filtered(store).await;
     audit_purge_deletes_old_entries_of_the_named_operations(store).await;
+    super::groups::run_all(store).await;
 }
 
 /// Usernames and (non-empty) e-mails are unique: a duplicate is `CONFLICT`.
@@ -367,7 +368,7 @@ pub async fn members_are_added_changed_and_removed(store: &dyn IdentityStore) {
     );
     let m = ok("add", store.add_member(p.id, dev.id, Role::Developer).await);
     assert_eq!(
-        (m.user_id, m.username.as_str(), m.role),
+        (m.entity_id, m.entity_name.as_str(), m.role),
         (dev.id, "m_dev", Role::Developer)
     );
     let e = store
@@ -378,7 +379,9 @@ pub async fn members_are_added_changed_and_removed(store: &dyn IdentityStore) {
     assert_eq!(e, Some(ErrorCode::Conflict));
     let list = ok("list", store.list_members(p.id).await);
     assert_eq!(
-        list.iter().map(|m| m.username.as_str()).collect::<Vec<_>>(),
+        list.iter()
+            .map(|m| m.entity_name.as_str())
+            .collect::<Vec<_>>(),
         ["m_owner", "m_dev"]
     );
     assert!(ok(

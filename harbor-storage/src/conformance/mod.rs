@@ -26,6 +26,7 @@
 
 pub mod blob_store;
 pub mod gc;
+pub mod groups;
 pub mod identity;
 pub mod immutable;
 pub mod jobs;

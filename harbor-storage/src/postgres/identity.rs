@@ -6,9 +6,9 @@ use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 use harbor_core::{
-    AuditEntry, AuditOperation, AuditQuery, AuditResource, IdentityStore, Member, NewOidcUser,
-    NewUser, OidcUser, Page, Project, ProjectQuery, Result, Robot, RobotLevel, RobotPermission,
-    Role, User,
+    AuditEntry, AuditOperation, AuditQuery, AuditResource, GroupQuery, IdentityStore, Member,
+    MemberKind, NewOidcUser, NewUser, NewUserGroup, OidcUser, Page, Project, ProjectQuery, Result,
+    Robot, RobotLevel, RobotPermission, Role, User, UserGroup,
 };
 use tokio_postgres::types::ToSql;
 use tokio_postgres::Row;
@@ -19,8 +19,10 @@ use crate::error::{pg_conflict, StorageError};
 pub(super) const USER_COLUMNS: &str =
     "id, username, email, realname, comment, password_hash, sysadmin, created_at, updated_at";
 const PROJECT_COLUMNS: &str = "id, name, public, owner_id, created_at, updated_at, metadata";
-const MEMBER_SELECT: &str = "SELECT m.id, m.project_id, m.user_id, u.username, m.role
-     FROM project_members m JOIN users u ON u.id = m.user_id";
+pub(super) const MEMBER_SELECT: &str = "SELECT m.id, m.project_id, coalesce(m.user_id, m.group_id),
+     coalesce(u.username, g.name), m.group_id IS NOT NULL, m.role
+     FROM project_members m LEFT JOIN users u ON u.id = m.user_id
+     LEFT JOIN user_groups g ON g.id = m.group_id";
 const ROBOT_COLUMNS: &str = "id, name, description, level, project_id, secret_hash, expires_at,
      disabled, permissions, created_at, updated_at";
 
@@ -53,16 +55,24 @@ fn project_row(r: &Row) -> Result<Project, StorageError> {
     })
 }
 
-fn member_row(r: &Row) -> Result<Member, StorageError> {
-    let role: i64 = r.try_get(4)?;
+pub(super) fn member_row(r: &Row) -> Result<Member, StorageError> {
+    let group: bool = r.try_get(4)?;
     Ok(Member {
         id: r.try_get(0)?,
         project_id: r.try_get(1)?,
-        user_id: r.try_get(2)?,
-        username: r.try_get(3)?,
-        role: Role::from_id(role)
-            .ok_or_else(|| StorageError::Corrupt(format!("unknown role id {role}")))?,
+        entity_id: r.try_get(2)?,
+        entity_name: r.try_get(3)?,
+        entity_type: if group {
+            MemberKind::Group
+        } else {
+            MemberKind::User
+        },
+        role: role_of(r.try_get(5)?)?,
     })
+}
+
+pub(super) fn role_of(id: i64) -> Result<Role, StorageError> {
+    Role::from_id(id).ok_or_else(|| StorageError::Corrupt(format!("unknown role id {id}")))
 }
 
 fn robot_row(r: &Row) -> Result<Robot, StorageError> {
@@ -96,7 +106,7 @@ fn metadata_json(m: &BTreeMap<String, String>) -> Result<String, StorageError> {
 
 /// A pattern for `ILIKE ... ESCAPE '\'` matching names that contain `s`:
 /// case-insensitive, like SQLite's `LIKE` (and Harbor's name filters).
-fn like_pattern(s: &str) -> String {
+pub(super) fn like_pattern(s: &str) -> String {
     let escaped = s
         .replace('\\', "\\\\")
         .replace('%', "\\%")
@@ -289,7 +299,8 @@ impl IdentityStore for PgStore {
         let filter = "FROM projects p WHERE p.name ILIKE $1 ESCAPE '\\'
              AND ($2::boolean IS NULL OR p.public = $2)
              AND (NOT $3::boolean OR p.public OR EXISTS
-                  (SELECT 1 FROM project_members m WHERE m.project_id = p.id AND m.user_id = $4::bigint))
+                  (SELECT 1 FROM project_members m WHERE m.project_id = p.id AND (m.user_id = $4::bigint
+                   OR m.group_id IN (SELECT group_id FROM user_group_members WHERE user_id = $4::bigint))))
              AND ($5::text IS NULL OR p.name = $5) AND ($6::bigint IS NULL OR p.owner_id = $6)";
         pg!(self, read, |tx| {
             let args: [&(dyn ToSql + Sync); 6] =
@@ -367,6 +378,47 @@ impl IdentityStore for PgStore {
         let sql = format!("{MEMBER_SELECT} WHERE m.project_id = $1 AND m.user_id = $2");
         self.read_one(sql, &[&project_id, &user_id], member_row)
             .await
+    }
+
+    async fn add_group_member(&self, project_id: i64, group_id: i64, role: Role) -> Result<Member> {
+        self.add_group_member_row(project_id, group_id, role).await
+    }
+
+    async fn effective_role(&self, project_id: i64, user_id: i64) -> Result<Option<Role>> {
+        self.effective_role_of(project_id, user_id).await
+    }
+
+    async fn create_group(&self, group: &NewUserGroup) -> Result<UserGroup> {
+        self.create_group_row(group).await
+    }
+
+    async fn group_by_id(&self, id: i64) -> Result<Option<UserGroup>> {
+        self.group_row(id).await
+    }
+
+    async fn list_groups(&self, query: &GroupQuery, page: Page) -> Result<(Vec<UserGroup>, u64)> {
+        self.group_rows(query, page).await
+    }
+
+    async fn rename_group(&self, id: i64, name: &str) -> Result<bool> {
+        self.rename_group_row(id, name).await
+    }
+
+    async fn delete_group(&self, id: i64) -> Result<bool> {
+        self.touched("DELETE FROM user_groups WHERE id = $1", &[&id])
+            .await
+    }
+
+    async fn onboard_groups(&self, groups: &[NewUserGroup]) -> Result<Vec<UserGroup>> {
+        self.onboard_group_rows(groups).await
+    }
+
+    async fn set_user_groups(&self, user_id: i64, group_ids: &[i64]) -> Result<()> {
+        self.set_user_group_rows(user_id, group_ids).await
+    }
+
+    async fn user_groups(&self, user_id: i64) -> Result<Vec<UserGroup>> {
+        self.user_group_rows(user_id).await
     }
 
     async fn member_by_id(&self, project_id: i64, member_id: i64) -> Result<Option<Member>> {

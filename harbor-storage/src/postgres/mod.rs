@@ -23,6 +23,7 @@
 //!   for now: keep the database on a trusted network or a local socket.
 
 mod gc;
+mod groups;
 mod identity;
 mod immutable;
 mod jobs;

@@ -388,6 +388,32 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX retention_tasks_execution ON retention_tasks(execution_id, id);
     "#,
+    // 12: user groups, who is in them, and groups as project members (one
+    // of user or group set on each membership).
+    r#"
+    CREATE TABLE user_groups (
+        id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        name TEXT NOT NULL,
+        group_type BIGINT NOT NULL,
+        ldap_dn TEXT NOT NULL DEFAULT '',
+        created_at BIGINT NOT NULL,
+        updated_at BIGINT NOT NULL
+    );
+    CREATE UNIQUE INDEX user_groups_name ON user_groups(group_type, name) WHERE group_type <> 1;
+    CREATE UNIQUE INDEX user_groups_dn ON user_groups(lower(ldap_dn)) WHERE group_type = 1;
+    CREATE TABLE user_group_members (
+        user_id BIGINT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        group_id BIGINT NOT NULL REFERENCES user_groups(id) ON DELETE CASCADE,
+        PRIMARY KEY (user_id, group_id)
+    );
+    CREATE INDEX user_group_members_group ON user_group_members(group_id);
+    ALTER TABLE project_members
+        ALTER COLUMN user_id DROP NOT NULL,
+        ADD COLUMN group_id BIGINT REFERENCES user_groups(id) ON DELETE CASCADE,
+        ADD CONSTRAINT project_members_one_entity CHECK ((user_id IS NULL) <> (group_id IS NULL)),
+        ADD CONSTRAINT project_members_project_group UNIQUE (project_id, group_id);
+    CREATE INDEX project_members_group ON project_members(group_id);
+    "#,
     // 13: users onboarded from an OpenID Connect provider (Harbor's
     // oidc_user): one link per user, unique by the provider account
     // (issuer and subject), with the sealed CLI secret and tokens.

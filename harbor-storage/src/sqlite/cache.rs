@@ -101,6 +101,8 @@ pub(super) enum Identity {
     User(Option<harbor_core::User>),
     Project(Option<harbor_core::Project>),
     Member(Option<harbor_core::Member>),
+    /// A user's effective role in a project (own and through groups).
+    Role(Option<harbor_core::Role>),
     Robot(Option<harbor_core::Robot>),
 }
 

@@ -5,9 +5,9 @@ use std::time::SystemTime;
 
 use async_trait::async_trait;
 use harbor_core::{
-    AuditEntry, AuditOperation, AuditQuery, AuditResource, IdentityStore, Member, NewOidcUser,
-    NewUser, OidcUser, Page, Project, ProjectQuery, Result, Robot, RobotLevel, RobotPermission,
-    Role, User,
+    AuditEntry, AuditOperation, AuditQuery, AuditResource, GroupQuery, IdentityStore, Member,
+    MemberKind, NewOidcUser, NewUser, NewUserGroup, OidcUser, Page, Project, ProjectQuery, Result,
+    Robot, RobotLevel, RobotPermission, Role, User, UserGroup,
 };
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
@@ -17,8 +17,10 @@ use crate::error::{conflict_on_unique, StorageError};
 const USER_COLUMNS: &str =
     "id, username, email, realname, comment, password_hash, sysadmin, created_at, updated_at";
 const PROJECT_COLUMNS: &str = "id, name, public, owner_id, created_at, updated_at, metadata";
-const MEMBER_SELECT: &str = "SELECT m.id, m.project_id, m.user_id, u.username, m.role
-     FROM project_members m JOIN users u ON u.id = m.user_id";
+pub(super) const MEMBER_SELECT: &str = "SELECT m.id, m.project_id, coalesce(m.user_id, m.group_id),
+     coalesce(u.username, g.name), m.group_id IS NOT NULL, m.role
+     FROM project_members m LEFT JOIN users u ON u.id = m.user_id
+     LEFT JOIN user_groups g ON g.id = m.group_id";
 
 const ROBOT_COLUMNS: &str =
     "id, name, description, level, project_id, secret_hash, expires_at, disabled,
@@ -137,21 +139,37 @@ fn metadata_json(m: &BTreeMap<String, String>) -> Result<String, StorageError> {
     serde_json::to_string(m).map_err(|e| StorageError::encoding("project metadata", e))
 }
 
-fn member_row(r: &Row<'_>) -> rusqlite::Result<(i64, i64, i64, String, i64)> {
-    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+type MemberRow = (i64, i64, i64, String, bool, i64);
+
+pub(super) fn member_row(r: &Row<'_>) -> rusqlite::Result<MemberRow> {
+    Ok((
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+    ))
 }
 
-fn to_member(row: (i64, i64, i64, String, i64)) -> Result<Member, StorageError> {
-    let (id, project_id, user_id, username, role) = row;
-    let role = Role::from_id(role)
-        .ok_or_else(|| StorageError::Corrupt(format!("unknown role id {role}")))?;
+pub(super) fn to_member(row: MemberRow) -> Result<Member, StorageError> {
+    let (id, project_id, entity_id, entity_name, group, role) = row;
     Ok(Member {
         id,
         project_id,
-        user_id,
-        username,
-        role,
+        entity_id,
+        entity_name,
+        entity_type: if group {
+            MemberKind::Group
+        } else {
+            MemberKind::User
+        },
+        role: role_of(role)?,
     })
+}
+
+pub(super) fn role_of(id: i64) -> Result<Role, StorageError> {
+    Role::from_id(id).ok_or_else(|| StorageError::Corrupt(format!("unknown role id {id}")))
 }
 
 pub(super) fn user_by(
@@ -176,7 +194,7 @@ fn project_by(
         .optional()?)
 }
 
-fn like_pattern(s: &str) -> String {
+pub(super) fn like_pattern(s: &str) -> String {
     let escaped = s
         .replace('\\', "\\\\")
         .replace('%', "\\%")
@@ -188,7 +206,7 @@ impl SqliteMetaStore {
     /// A lookup through the identity cache: `key`'s entry if it holds one
     /// (`unwrap` tells it apart), else `f` on the database, kept unless an
     /// identity write completed meanwhile.
-    async fn cached<T: Clone + Send + 'static>(
+    pub(super) async fn cached<T: Clone + Send + 'static>(
         &self,
         key: String,
         unwrap: fn(cache::Identity) -> Option<Option<T>>,
@@ -403,7 +421,8 @@ impl IdentityStore for SqliteMetaStore {
             let filter = "FROM projects p WHERE p.name LIKE ?1 ESCAPE '\\'
                  AND (?2 = -1 OR p.public = ?2)
                  AND (?3 = 0 OR p.public = 1 OR EXISTS
-                      (SELECT 1 FROM project_members m WHERE m.project_id = p.id AND m.user_id = ?4))
+                      (SELECT 1 FROM project_members m WHERE m.project_id = p.id AND (m.user_id = ?4
+                       OR m.group_id IN (SELECT group_id FROM user_group_members WHERE user_id = ?4))))
                  AND (?5 IS NULL OR p.name = ?5) AND (?6 IS NULL OR p.owner_id = ?6)";
             let pattern = like_pattern(q.name_contains.as_deref().unwrap_or(""));
             let total: i64 = c
@@ -494,6 +513,46 @@ impl IdentityStore for SqliteMetaStore {
             },
         )
         .await
+    }
+
+    async fn add_group_member(&self, project_id: i64, group_id: i64, role: Role) -> Result<Member> {
+        self.add_group_member_row(project_id, group_id, role).await
+    }
+
+    async fn effective_role(&self, project_id: i64, user_id: i64) -> Result<Option<Role>> {
+        self.effective_role_of(project_id, user_id).await
+    }
+
+    async fn create_group(&self, group: &NewUserGroup) -> Result<UserGroup> {
+        self.create_group_row(group).await
+    }
+
+    async fn group_by_id(&self, id: i64) -> Result<Option<UserGroup>> {
+        self.group_row(id).await
+    }
+
+    async fn list_groups(&self, query: &GroupQuery, page: Page) -> Result<(Vec<UserGroup>, u64)> {
+        self.group_rows(query, page).await
+    }
+
+    async fn rename_group(&self, id: i64, name: &str) -> Result<bool> {
+        self.rename_group_row(id, name).await
+    }
+
+    async fn delete_group(&self, id: i64) -> Result<bool> {
+        self.delete_group_row(id).await
+    }
+
+    async fn onboard_groups(&self, groups: &[NewUserGroup]) -> Result<Vec<UserGroup>> {
+        self.onboard_group_rows(groups).await
+    }
+
+    async fn set_user_groups(&self, user_id: i64, group_ids: &[i64]) -> Result<()> {
+        self.set_user_group_rows(user_id, group_ids).await
+    }
+
+    async fn user_groups(&self, user_id: i64) -> Result<Vec<UserGroup>> {
+        self.user_group_rows(user_id).await
     }
 
     async fn member_by_id(&self, project_id: i64, member_id: i64) -> Result<Option<Member>> {

@@ -8,6 +8,7 @@
 mod audit;
 mod cache;
 mod gc;
+mod groups;
 mod identity;
 mod immutable;
 mod jobs;

@@ -380,6 +380,43 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX retention_tasks_execution ON retention_tasks(execution_id, id);
     "#,
+    // 14: user groups, who is in them, and groups as project members (the
+    // members table is rebuilt: its user becomes optional, one of user or
+    // group is set).
+    r#"
+    CREATE TABLE user_groups (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL,
+        group_type INTEGER NOT NULL,
+        ldap_dn TEXT NOT NULL DEFAULT '',
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL
+    );
+    CREATE UNIQUE INDEX user_groups_name ON user_groups(group_type, name) WHERE group_type <> 1;
+    CREATE UNIQUE INDEX user_groups_dn ON user_groups(lower(ldap_dn)) WHERE group_type = 1;
+    CREATE TABLE user_group_members (
+        user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        group_id INTEGER NOT NULL REFERENCES user_groups(id) ON DELETE CASCADE,
+        PRIMARY KEY (user_id, group_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX user_group_members_group ON user_group_members(group_id);
+    CREATE TABLE project_members_14 (
+        id INTEGER PRIMARY KEY,
+        project_id INTEGER NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+        user_id INTEGER REFERENCES users(id) ON DELETE CASCADE,
+        group_id INTEGER REFERENCES user_groups(id) ON DELETE CASCADE,
+        role INTEGER NOT NULL,
+        CHECK ((user_id IS NULL) <> (group_id IS NULL)),
+        UNIQUE (project_id, user_id),
+        UNIQUE (project_id, group_id)
+    );
+    INSERT INTO project_members_14 (id, project_id, user_id, role)
+        SELECT id, project_id, user_id, role FROM project_members;
+    DROP TABLE project_members;
+    ALTER TABLE project_members_14 RENAME TO project_members;
+    CREATE INDEX project_members_user ON project_members(user_id);
+    CREATE INDEX project_members_group ON project_members(group_id);
+    "#,
     // 15: users onboarded from an OpenID Connect provider (Harbor's
     // oidc_user): one link per user, unique by the provider account
     // (issuer and subject), with the sealed CLI secret and tokens.
