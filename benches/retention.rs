@@ -125,7 +125,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             references: Vec::new(),
             pushed_at: SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000 + n as u64),
         };
-        let name = if n % 10 == 0 {
+        let name = if n.is_multiple_of(10) {
             format!("release-{n}")
         } else {
             format!("v{n}")

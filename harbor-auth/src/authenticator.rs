@@ -53,7 +53,7 @@ const VERIFIED_TTL: Duration = Duration::from_secs(300);
 
 /// Compares without an early exit, so timing says nothing about where two
 /// fingerprints differ.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 

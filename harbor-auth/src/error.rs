@@ -47,6 +47,10 @@ pub enum AuthError {
     /// (not: wrong credentials, which are `Unauthorized`).
     #[error("LDAP: {0}")]
     Directory(String),
+    /// The OpenID Connect provider could not be used (discovery, an
+    /// endpoint missing, an answer that makes no sense).
+    #[error("OIDC provider: {0}")]
+    Provider(String),
     /// The identity store failed.
     #[error(transparent)]
     Store(#[from] harbor_core::Error),

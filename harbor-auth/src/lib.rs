@@ -9,6 +9,8 @@
 //! - [`Authorizer`] decides what a principal may do; [`RbacAuthorizer`]
 //!   follows Harbor's roles (ProjectAdmin, Maintainer, Developer, Guest,
 //!   LimitedGuest) and public projects.
+//! - [`oidc`]: OpenID Connect logins, onboarding and CLI secrets
+//!   ([`oidc::OidcCliAuthenticator`]).
 //! - [`TokenService`] issues ES256 JWTs in the form CNCF distribution
 //!   verifies, granting exactly the requested actions the principal holds.
 //!
@@ -31,6 +33,7 @@ mod authenticator;
 mod bootstrap;
 mod error;
 pub mod ldap;
+pub mod oidc;
 pub mod password;
 mod principal;
 mod ratelimit;

@@ -50,6 +50,43 @@ pub struct NewUser {
     pub sysadmin: bool,
 }
 
+/// The link between a user and the OpenID Connect provider account it was
+/// onboarded from (Harbor's `oidc_user`): the provider's issuer and subject
+/// identify the account; the CLI secret and the provider's tokens are kept
+/// sealed (encrypted by the caller), never in clear.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OidcUser {
+    /// Id of the link.
+    pub id: i64,
+    /// The user.
+    pub user_id: i64,
+    /// The provider's issuer URL.
+    pub issuer: String,
+    /// The account's subject at the provider.
+    pub subject: String,
+    /// The CLI secret, sealed.
+    pub secret: String,
+    /// The provider's tokens (JSON), sealed.
+    pub token: String,
+    /// Created.
+    pub created_at: SystemTime,
+    /// Last changed.
+    pub updated_at: SystemTime,
+}
+
+/// What is needed to link a new user to a provider account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewOidcUser {
+    /// The provider's issuer URL.
+    pub issuer: String,
+    /// The account's subject at the provider.
+    pub subject: String,
+    /// The CLI secret, sealed.
+    pub secret: String,
+    /// The provider's tokens (JSON), sealed.
+    pub token: String,
+}
+
 /// A project: the unit of access control; repositories are `<project>/<repo>`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Project {
@@ -248,6 +285,8 @@ pub enum AuditResource {
     Registry,
     /// A replication policy.
     ReplicationPolicy,
+    /// A repository (deleted whole).
+    Repository,
 }
 
 /// Harbor's names, both ways, for the enums above.
@@ -294,6 +333,7 @@ harbor_names!(AuditResource {
     Robot => "robot",
     Registry => "registry",
     ReplicationPolicy => "replication_policy",
+    Repository => "repository",
 });
 
 /// One audit-log record: who did what to which resource, when.
@@ -399,6 +439,23 @@ pub trait IdentityStore: Debug + Send + Sync + 'static {
     async fn set_sysadmin(&self, id: i64, sysadmin: bool) -> Result<bool>;
     /// Deletes a user and their memberships.
     async fn delete_user(&self, id: i64) -> Result<bool>;
+
+    /// Creates a user onboarded from an OpenID Connect provider together
+    /// with its link, in one step; `CONFLICT` if the username or e-mail is
+    /// taken or the provider account is already linked.
+    async fn create_oidc_user(
+        &self,
+        user: &NewUser,
+        link: &NewOidcUser,
+    ) -> Result<(User, OidcUser)>;
+    /// The link of the provider account `subject` of `issuer`.
+    async fn oidc_user_by_subject(&self, issuer: &str, subject: &str) -> Result<Option<OidcUser>>;
+    /// The provider link of user `user_id`, if it was onboarded from one.
+    async fn oidc_user_by_user_id(&self, user_id: i64) -> Result<Option<OidcUser>>;
+    /// Replaces the sealed CLI secret of user `user_id`; `false` if it has no link.
+    async fn set_oidc_secret(&self, user_id: i64, secret: &str) -> Result<bool>;
+    /// Replaces the sealed provider tokens of user `user_id`; `false` if it has no link.
+    async fn set_oidc_token(&self, user_id: i64, token: &str) -> Result<bool>;
 
     /// Creates a project with `metadata` and `owner_id` as its ProjectAdmin,
     /// in one step; `CONFLICT` if the name is taken.

@@ -60,8 +60,9 @@ pub use error::{Error, ErrorCode, Result};
 pub use gc::{BusyProbe, GarbageCollector, GcEvent, GcOptions, GcReport};
 pub use group::{GroupQuery, GroupType, MemberKind, NewUserGroup, UserGroup};
 pub use identity::{
-    AuditEntry, AuditOperation, AuditQuery, AuditResource, IdentityStore, Member, NewUser, Page,
-    Project, ProjectQuery, Robot, RobotAccess, RobotLevel, RobotPermission, Role, User,
+    AuditEntry, AuditOperation, AuditQuery, AuditResource, IdentityStore, Member, NewOidcUser,
+    NewUser, OidcUser, Page, Project, ProjectQuery, Robot, RobotAccess, RobotLevel,
+    RobotPermission, Role, User,
 };
 pub use immutable::{
     ImmutableChange, ImmutableRule, ImmutableRuleStore, ImmutableRules, RuleSpec, TagImmutable,
@@ -79,8 +80,8 @@ pub use quota::{
     Quota, QuotaEvent, QuotaExceeded, QuotaSort, QuotaStore, StorageCharge, DEFAULT_WARNING_PERCENT,
 };
 pub use registry::{
-    BlobContent, BlobFile, ManifestContent, PushedManifest, Registry, UploadStatus,
-    READ_ONLY_MESSAGE,
+    BlobContent, BlobFile, DeletedArtifact, ManifestContent, PushedManifest, Registry,
+    UploadStatus, READ_ONLY_MESSAGE,
 };
 pub use replication::{
     Execution, NewTask, PolicyRecord, RegistryRecord, RegistryType, ReplicationStore, RunStatus,

@@ -395,6 +395,11 @@ pub trait WebhookStore: Debug + Send + Sync + 'static {
     /// How many deliveries wait to be sent or are being sent (the queue's
     /// length, for `harbor_task_queue_size`).
     async fn pending_deliveries(&self) -> Result<u64>;
+
+    /// When the delivery that has waited longest to be sent became due:
+    /// the earliest due time of those waiting (not being sent), for
+    /// `harbor_task_queue_latency`; `None` when none waits.
+    async fn oldest_due_delivery(&self) -> Result<Option<std::time::SystemTime>>;
 }
 
 #[cfg(test)]

@@ -121,7 +121,7 @@ pub struct HarborBuilder {
     meta: Arc<dyn MetaStore>,
     identity: Option<(Arc<dyn IdentityStore>, SigningKey)>,
     authenticator: Option<Arc<dyn Authenticator>>,
-    oidc: Option<Arc<dyn Authenticator>>,
+    oidc_authenticator: Option<Arc<dyn Authenticator>>,
     authorizer: Option<Arc<dyn Authorizer>>,
     token_config: TokenConfig,
     anonymous_access: bool,
@@ -138,6 +138,7 @@ pub struct HarborBuilder {
     labels: Option<Arc<dyn LabelStore>>,
     immutable: Option<Arc<dyn ImmutableRuleStore>>,
     retention: Option<Arc<dyn RetentionStore>>,
+    oidc: Option<crate::oidc::OidcSetup>,
 }
 
 impl std::fmt::Debug for HarborBuilder {
@@ -174,7 +175,7 @@ impl HarborBuilder {
     /// `oidc`, in the default [`ModeAuthenticator`]; without it such logins
     /// are refused.
     pub fn oidc_authenticator(mut self, oidc: Arc<dyn Authenticator>) -> Self {
-        self.oidc = Some(oidc);
+        self.oidc_authenticator = Some(oidc);
         self
     }
 
@@ -271,6 +272,16 @@ impl HarborBuilder {
         self
     }
 
+    /// Offers OpenID Connect logins (`/c/oidc/login`, sessions, CLI
+    /// secrets) while `auth_mode` is `oidc_auth`, with the `oidc_*`
+    /// settings of `/api/v2.0/configurations`. Needs
+    /// [`HarborBuilder::identity`]; the authenticator (given or the
+    /// database's) still checks `admin` and robot accounts.
+    pub fn oidc(mut self, setup: crate::oidc::OidcSetup) -> Self {
+        self.oidc = Some(setup);
+        self
+    }
+
     /// Keeps the system settings (`/api/v2.0/configurations`: read-only
     /// mode, the default project limit, who may create projects) in
     /// `store`, starting from `defaults` for what was never changed. Every
@@ -362,6 +373,11 @@ impl HarborBuilder {
                     "tag retention needs an identity store (HarborBuilder::identity)".into(),
                 ));
             }
+            if self.oidc.is_some() {
+                return Err(ServerError::Config(
+                    "OIDC needs an identity store (HarborBuilder::identity)".into(),
+                ));
+            }
             return Ok(Harbor {
                 router: crate::router::open(registry.clone()),
                 state: None,
@@ -376,12 +392,29 @@ impl HarborBuilder {
                     settings: None,
                     webhooks: None,
                     retention: None,
+                    metrics: None,
                 },
             });
         };
         let authorizer = self.authorizer.unwrap_or_else(|| {
             Arc::new(RbacAuthorizer::new(identity.clone(), self.anonymous_access))
         });
+        // OIDC logins, when set up: the flow and its sessions here, CLI
+        // secrets through the mode authenticator below.
+        let oidc = match self.oidc {
+            Some(setup) => {
+                let oidc = harbor_auth::oidc::Oidc::new(identity.clone(), &setup.master_key)
+                    .map_err(|e| ServerError::Config(format!("OIDC: {e}")))?;
+                Some((
+                    crate::oidc::OidcState {
+                        oidc,
+                        secure_cookies: setup.secure_cookies,
+                    },
+                    setup.check_ttl,
+                ))
+            }
+            None => None,
+        };
         let token_minutes = crate::settings::minutes(self.token_config.lifetime);
         let tokens = TokenService::new(
             Arc::new(key),
@@ -434,9 +467,13 @@ impl HarborBuilder {
                 let store: Arc<dyn SettingsStore> = Arc::new(LocalSettings::default());
                 (store, defaults)
             });
-            Settings::new(store, defaults.clone(), registry.clone())
+            let settings = Settings::new(store, defaults.clone(), registry.clone())
                 .with_tokens(tokens.clone())
-                .with_identity(identity.clone())
+                .with_identity(identity.clone());
+            match &oidc {
+                Some((o, _)) => settings.with_oidc(o.oidc.clone()),
+                None => settings,
+            }
         };
         // One limiter for every way in: guesses through the database and
         // through the directory add up.
@@ -445,16 +482,27 @@ impl HarborBuilder {
             .map_err(|e| ServerError::Config(format!("LDAP settings: {e}")))?;
         let settings = settings.with_ldap(ldap.clone());
         let authenticator = self.authenticator.unwrap_or_else(|| {
+            let cli = self.oidc_authenticator.or_else(|| {
+                oidc.as_ref()
+                    .map(|(o, check_ttl)| -> Arc<dyn Authenticator> {
+                        Arc::new(harbor_auth::oidc::OidcCliAuthenticator::new(
+                            o.oidc.clone(),
+                            limiter.clone(),
+                            *check_ttl,
+                        ))
+                    })
+            });
             let mut mode = ModeAuthenticator::new(
                 settings.clone(),
                 DbAuthenticator::with_limiter(identity.clone(), limiter),
                 ldap.clone(),
             );
-            if let Some(oidc) = self.oidc {
-                mode = mode.with_oidc(oidc);
+            if let Some(cli) = cli {
+                mode = mode.with_oidc(cli);
             }
             Arc::new(mode)
         });
+        let oidc = oidc.map(|(o, _)| o);
         let auth = Arc::new(AuthState {
             identity: identity.clone(),
             authenticator,
@@ -462,6 +510,7 @@ impl HarborBuilder {
             tokens,
             realm: self.realm,
             anonymous_access: self.anonymous_access,
+            oidc: oidc.clone(),
         });
         if let (Some(service), Some(labels)) = (&replication, &self.labels) {
             service.set_labels(labels.clone());
@@ -495,6 +544,7 @@ impl HarborBuilder {
             )
         });
         let audit_for_duties = audit.clone();
+        let metrics_for_duties = metrics.clone();
         let state = AppState {
             registry: registry.clone(),
             auth,
@@ -524,6 +574,7 @@ impl HarborBuilder {
                 settings: Some(settings),
                 webhooks,
                 retention,
+                metrics: Some(metrics_for_duties),
             },
         })
     }
@@ -545,7 +596,7 @@ impl Harbor {
             meta,
             identity: None,
             authenticator: None,
-            oidc: None,
+            oidc_authenticator: None,
             authorizer: None,
             token_config: TokenConfig::default(),
             anonymous_access: true,
@@ -562,6 +613,7 @@ impl Harbor {
             labels: None,
             immutable: None,
             retention: None,
+            oidc: None,
         }
     }
 

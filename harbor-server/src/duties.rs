@@ -12,6 +12,7 @@ use harbor_replicate::{ReplicationService, Triggers};
 use crate::audit::{AuditSink, AuditWriter};
 use crate::config::UploadPurging;
 use crate::gc::GcService;
+use crate::metrics::Metrics;
 use crate::purge_audit::PurgeService;
 use crate::retention::RetentionService;
 use crate::settings::Settings;
@@ -36,6 +37,7 @@ pub struct Duties {
     pub(crate) settings: Option<Settings>,
     pub(crate) webhooks: Option<Arc<WebhookService>>,
     pub(crate) retention: Option<Arc<RetentionService>>,
+    pub(crate) metrics: Option<Metrics>,
 }
 
 /// How often the pulls noted in memory are written to the metadata store.
@@ -124,8 +126,13 @@ impl Duties {
                 }
             })
         };
+        let replication_metrics = match (&self.metrics, &self.replication) {
+            (Some(metrics), Some(service)) => Some(metrics.count_replication_tasks(service)),
+            _ => None,
+        };
         RunningDuties {
             pulls: Some((self.registry.clone(), pulls)),
+            replication_metrics,
             retention: self.retention.as_ref().map(RetentionService::spawn),
             audit,
             purger,
@@ -149,6 +156,7 @@ impl Duties {
 #[must_use = "dropping this leaves the duties running; call stop()"]
 pub struct RunningDuties {
     pulls: Option<(Registry, tokio::task::JoinHandle<()>)>,
+    replication_metrics: Option<tokio::task::JoinHandle<()>>,
     retention: Option<tokio::task::JoinHandle<()>>,
     audit: Option<(AuditSink, tokio::task::JoinHandle<()>)>,
     purger: Option<tokio::task::JoinHandle<()>>,
@@ -180,6 +188,10 @@ impl RunningDuties {
         if let Some(p) = self.purger {
             p.abort();
             let _ = p.await;
+        }
+        if let Some(m) = self.replication_metrics {
+            m.abort();
+            let _ = m.await;
         }
         // A collection cut here stays `Running` until an instance holding
         // the lease marks it failed; the next run finishes its work.

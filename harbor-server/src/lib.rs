@@ -56,6 +56,7 @@ pub mod gc;
 pub mod health;
 pub mod metrics;
 pub mod oci;
+pub mod oidc;
 pub mod purge_audit;
 pub mod quota;
 pub mod retention;
@@ -267,16 +268,22 @@ async fn embedded(config: &Config) -> Result<(Harbor, Option<String>), ServerErr
         config::AuthMode::None => (builder, None),
         config::AuthMode::Token => {
             let dir = config.secrets_dir().to_owned();
-            let (key, secrets, webhook_secrets) = blocking(move || {
+            let (key, secrets, webhook_secrets, master_key) = blocking(move || {
                 std::fs::create_dir_all(&dir).map_err(|source| ServerError::Io {
                     path: dir.clone(),
                     source,
                 })?;
+                let secrets = SecretBox::load_or_create(&dir)?;
+                // The same key, from which OIDC derives its own.
+                let path = dir.join("secret.key");
+                let master_key =
+                    std::fs::read(&path).map_err(|source| ServerError::Io { path, source })?;
                 Ok((
                     harbor_auth::SigningKey::load_or_create(&dir)?,
-                    SecretBox::load_or_create(&dir)?,
+                    secrets,
                     // The same key, for webhook targets' secrets.
                     SecretBox::load_or_create(&dir)?,
+                    master_key,
                 ))
             })
             .await?;
@@ -322,6 +329,16 @@ async fn embedded(config: &Config) -> Result<(Harbor, Option<String>), ServerErr
                 .quotas(stores.quotas.clone(), quota_settings)
                 .immutable_rules(stores.immutable)
                 .retention(stores.retention)
+                .oidc(oidc::OidcSetup {
+                    master_key,
+                    check_ttl: config.auth.oidc_check_ttl,
+                    secure_cookies: config.tls.is_some()
+                        || config
+                            .auth
+                            .external_url
+                            .as_deref()
+                            .is_some_and(|u| u.starts_with("https://")),
+                })
                 .settings(stores.settings, config.system_settings()?)
                 .gc_time_window(config.gc_time_window)
                 .replicator(Replicator {

@@ -8,7 +8,7 @@
 //! keeps the count of `/v2/` requests in flight that garbage collection
 //! gives way to ([`Metrics::busy_probe`]).
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -68,7 +68,7 @@ struct PublicLabels {
     public: String,
 }
 
-/// How a webhook delivery attempt ended.
+/// How a webhook delivery attempt or a replication task ended.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct OutcomeLabels {
     outcome: &'static str,
@@ -117,7 +117,9 @@ struct Inner {
     bytes_out: Counter,
     tokens: Counter,
     deliveries: Family<OutcomeLabels, Counter>,
+    replication_tasks: Family<OutcomeLabels, Counter>,
     queues: Family<QueueLabels, Gauge>,
+    latency: Family<QueueLabels, Gauge<f64, AtomicU64>>,
     uploads: Gauge,
     /// `/v2/` requests being handled, for [`Metrics::busy_probe`].
     registry_inflight: AtomicUsize,
@@ -238,6 +240,18 @@ impl Metrics {
             "Jobs waiting or running, by type (webhook deliveries, replication tasks, garbage collections, audit log purges)",
             queues.clone(),
         );
+        let replication_tasks = Family::<OutcomeLabels, Counter>::default();
+        registry.register(
+            "harbor_replication_tasks",
+            "Replication tasks ended, by outcome (succeed, failed, stopped), counted by the instance that drove their execution",
+            replication_tasks.clone(),
+        );
+        let latency = Family::<QueueLabels, Gauge<f64, AtomicU64>>::default();
+        registry.register(
+            "harbor_task_queue_latency",
+            "Seconds the job waiting longest has waited to be taken, by type (0: none waits)",
+            latency.clone(),
+        );
         let uploads = Gauge::default();
         registry.register(
             "harbor_registry_upload_sessions",
@@ -261,7 +275,9 @@ impl Metrics {
             bytes_out,
             tokens,
             deliveries,
+            replication_tasks,
             queues,
+            latency,
             uploads,
             registry_inflight: AtomicUsize::new(0),
             scrape: tokio::sync::Mutex::new(()),
@@ -282,6 +298,56 @@ impl Metrics {
             .deliveries
             .get_or_create(&OutcomeLabels { outcome })
             .inc();
+    }
+
+    /// Counts the tasks of each replication execution `service`'s runner
+    /// drives to its end, by outcome, until `service` is dropped. Each
+    /// execution ends on one instance, so a cluster's sum counts each task
+    /// once.
+    pub fn count_replication_tasks(
+        &self,
+        service: &Arc<harbor_replicate::ReplicationService>,
+    ) -> tokio::task::JoinHandle<()> {
+        let mut ended = service.runner().subscribe_ended();
+        let weak = Arc::downgrade(service);
+        let metrics = self.clone();
+        tokio::spawn(async move {
+            loop {
+                let id = match ended.recv().await {
+                    Ok(id) => id,
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                        tracing::warn!(
+                            missed = n,
+                            "replication ends came faster than metrics took them"
+                        );
+                        continue;
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+                };
+                let Some(service) = weak.upgrade() else {
+                    return;
+                };
+                match service.store.execution(id).await {
+                    Ok(Some(e)) => {
+                        for (outcome, n) in [
+                            ("succeed", e.succeeded),
+                            ("failed", e.failed),
+                            ("stopped", e.stopped),
+                        ] {
+                            metrics
+                                .0
+                                .replication_tasks
+                                .get_or_create(&OutcomeLabels { outcome })
+                                .inc_by(n);
+                        }
+                    }
+                    Ok(None) => {}
+                    Err(e) => {
+                        tracing::warn!(execution = id, error = %e, "reading an ended execution for metrics")
+                    }
+                }
+            }
+        })
     }
 
     /// The text exposition of every metric, with the project figures read
@@ -307,14 +373,25 @@ impl Metrics {
     /// `harbor_task_queue_size`: what each kind of background work has
     /// waiting or running, read from the stores every instance shares.
     async fn refresh_queues(&self, state: &AppState) -> harbor_core::Result<()> {
-        let set = |kind: &'static str, n: u64| {
+        let now = std::time::SystemTime::now();
+        let set = |kind: &'static str, n: u64, oldest: Option<std::time::SystemTime>| {
+            let labels = QueueLabels { r#type: kind };
             self.0
                 .queues
-                .get_or_create(&QueueLabels { r#type: kind })
+                .get_or_create(&labels)
                 .set(i64::try_from(n).unwrap_or(i64::MAX));
+            let waited = oldest
+                .and_then(|t| now.duration_since(t).ok())
+                .map_or(0.0, |d| d.as_secs_f64());
+            self.0.latency.get_or_create(&labels).set(waited);
         };
         if let Some(webhooks) = &state.webhooks {
-            set("WEBHOOK", webhooks.store().pending_deliveries().await?);
+            let store = webhooks.store();
+            set(
+                "WEBHOOK",
+                store.pending_deliveries().await?,
+                store.oldest_due_delivery().await?,
+            );
         }
         // Sessions begun up to now: every open one.
         let open = state
@@ -327,14 +404,13 @@ impl Metrics {
             .len();
         self.0.uploads.set(i64::try_from(open).unwrap_or(i64::MAX));
         if let Some(replication) = &state.replication {
-            let n = replication
-                .store
-                .unfinished_executions()
-                .await?
-                .iter()
-                .map(|e| e.in_progress)
-                .sum();
-            set("REPLICATION", n);
+            let unfinished = replication.store.unfinished_executions().await?;
+            let waiting = unfinished.iter().filter(|e| e.in_progress > 0);
+            set(
+                "REPLICATION",
+                unfinished.iter().map(|e| e.in_progress).sum(),
+                waiting.map(|e| e.start_time).min(),
+            );
         }
         let page = Page {
             page: 1,
@@ -343,19 +419,25 @@ impl Metrics {
         let waiting = |runs: &[harbor_core::JobRecord]| {
             runs.iter().filter(|r| !r.status.is_final()).count() as u64
         };
+        let oldest_pending = |runs: &[harbor_core::JobRecord]| {
+            runs.iter()
+                .filter(|r| r.status == harbor_core::JobStatus::Pending)
+                .map(|r| r.creation_time)
+                .min()
+        };
         if let Some(gc) = &state.gc {
             let (runs, _) = gc
                 .jobs
                 .list_jobs(harbor_core::JobKind::GarbageCollection, page)
                 .await?;
-            set("GARBAGE_COLLECTION", waiting(&runs));
+            set("GARBAGE_COLLECTION", waiting(&runs), oldest_pending(&runs));
         }
         if let Some(purge) = &state.purge_audit {
             let (runs, _) = purge
                 .jobs
                 .list_jobs(harbor_core::JobKind::PurgeAudit, page)
                 .await?;
-            set("PURGE_AUDIT_LOG", waiting(&runs));
+            set("PURGE_AUDIT_LOG", waiting(&runs), oldest_pending(&runs));
         }
         Ok(())
     }

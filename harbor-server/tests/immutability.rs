@@ -2,7 +2,8 @@
 //! (`/projects/{project}/immutabletagrules`) stops skopeo from moving a tag
 //! (its error names the rule), while pushing the same digest again or a new
 //! tag works; deletes of an immutable tag or of an artifact carrying one
-//! are refused through `/v2/` and the API; the artifact listing marks
+//! are refused through `/v2/` and the API, and so is deleting their
+//! repository (which then deletes nothing); the artifact listing marks
 //! immutable tags; disabling the rule lifts it; exclusions leave what they
 //! exclude alone; replication cannot overwrite an immutable tag here; and
 //! on PostgreSQL a rule made through one instance holds on another.
@@ -150,7 +151,13 @@ async fn skopeo_cannot_move_an_immutable_tag_and_is_told_which_rule_refused() {
     assert!(text(&r).contains("configured as immutable"), "{}", text(&r));
     let r = api(&s, "DELETE", &format!("{artifact}/tags/v1"), None).await;
     assert_eq!((r.status, r.error_code()), (412, "PRECONDITION".to_owned()));
+    // Deleting the whole repository is refused before anything goes: the
+    // artifacts without an immutable tag stay too.
+    let r = api(&s, "DELETE", "/projects/team/repositories/app", None).await;
+    assert_eq!((r.status, r.error_code()), (412, "PRECONDITION".to_owned()));
+    assert!(text(&r).contains("configured as immutable"), "{}", text(&r));
     assert_eq!(digest_of(&s, "team", "app", "v1").await, first.digest);
+    assert_eq!(digest_of(&s, "team", "app", "v2").await, second.digest);
 
     // The listing says which tags are immutable.
     let list = api(&s, "GET", "/projects/team/repositories/app/artifacts", None).await;

@@ -2,7 +2,8 @@
 //! project labels (the project's administrators and maintainers), unique by
 //! name in their scope; put on and taken off artifacts by developers and
 //! up, shown in artifact reads with `with_label=true`, gone with the label
-//! or the artifact.
+//! or the artifact; and read from a remote Harbor by replication's label
+//! filters.
 // A test: a missing header or id is a failure to report, as unwrap does.
 #![allow(clippy::unwrap_used)]
 
@@ -296,4 +297,108 @@ async fn labels_are_scoped_checked_and_follow_their_artifacts() {
         "a deleted artifact pushed again has no labels"
     );
     s.stop().await;
+}
+
+/// A pull-mode policy from another Harbor (this server's `harbor` adapter
+/// reading the source's `/api/v2.0` with `with_label=true`) copies only the
+/// artifacts its label filter selects.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn label_filters_read_a_remote_harbors_labels() {
+    use common::skopeo::{creds, docker, Skopeo};
+    let source = TestServer::start_with_auth().await;
+    let dest = TestServer::start_with_auth().await;
+    source.create_project("team", false).await;
+    let skopeo = Skopeo::new();
+    let admin_creds = creds("admin", common::ADMIN_PASSWORD);
+    for (repo, seed) in [("team/app", 1), ("team/web", 2), ("team/tools/cli", 3)] {
+        let image = common::layout::three_layer_image(seed);
+        skopeo
+            .push(
+                &image,
+                &docker(&source.host(), &format!("{repo}:v1")),
+                Some(&admin_creds),
+            )
+            .await
+            .1
+            .assert_success();
+    }
+    let r = admin(
+        &source,
+        "POST",
+        "/api/v2.0/labels",
+        Some(json!({"name": "release", "scope": "g"})),
+    )
+    .await;
+    assert_eq!(r.status, 201);
+    let release = r.location_id();
+    for repo in ["web", "tools%252Fcli"] {
+        let r = admin(
+            &source,
+            "POST",
+            &format!("/api/v2.0/projects/team/repositories/{repo}/artifacts/v1/labels"),
+            Some(json!({"id": release})),
+        )
+        .await;
+        assert_eq!(
+            r.status,
+            200,
+            "{repo}: {}",
+            String::from_utf8_lossy(&r.body)
+        );
+    }
+
+    let r = admin(
+        &dest,
+        "POST",
+        "/api/v2.0/registries",
+        Some(json!({"name": "source", "type": "harbor", "url": source.base,
+            "credential": {"type": "basic", "access_key": "admin", "access_secret": common::ADMIN_PASSWORD}})),
+    )
+    .await;
+    assert_eq!(r.status, 201);
+    let registry = r.location_id();
+    let r = admin(
+        &dest,
+        "POST",
+        "/api/v2.0/replication/policies",
+        Some(json!({"name": "releases", "src_registry": {"id": registry},
+            "filters": [{"type": "name", "value": "team/**"}, {"type": "label", "value": ["release"]}]})),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    let policy = r.location_id();
+    let r = admin(
+        &dest,
+        "POST",
+        "/api/v2.0/replication/executions",
+        Some(json!({"policy_id": policy})),
+    )
+    .await;
+    assert_eq!(r.status, 201);
+    let execution = r.location_id();
+    let mut status = String::new();
+    for _ in 0..600 {
+        let e = admin(
+            &dest,
+            "GET",
+            &format!("/api/v2.0/replication/executions/{execution}"),
+            None,
+        )
+        .await
+        .json();
+        status = e["status"].as_str().unwrap_or_default().to_owned();
+        if ["Succeeded", "Failed", "Stopped"].contains(&status.as_str()) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(status, "Succeeded");
+    let r = admin(&dest, "GET", "/api/v2.0/projects/team/repositories", None).await;
+    let mut repos = names(&r);
+    repos.sort();
+    assert_eq!(
+        repos,
+        ["team/tools/cli", "team/web"],
+        "only the labelled ones"
+    );
 }

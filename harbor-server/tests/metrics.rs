@@ -1,6 +1,7 @@
 //! Prometheus metrics on their own port (`[metric]`), scraped and parsed
 //! with a Prometheus text-format parser: Harbor's metric names, values that
-//! follow known traffic (a skopeo push, a project with a limit), and
+//! follow known traffic (a skopeo push, a project with a limit, a
+//! replication), and
 //! nothing served when metrics are off.
 //!
 //! skopeo must be installed (CI installs it); this test fails without it.
@@ -238,6 +239,11 @@ async fn metrics_follow_traffic_and_projects() {
             Some(0.0),
             "{kind}: nothing waiting once the delivery is made"
         );
+        assert_eq!(
+            value(&queues, "harbor_task_queue_latency", &[("type", kind)]),
+            Some(0.0),
+            "{kind}: nothing has waited"
+        );
     }
 
     // A pull.
@@ -261,6 +267,67 @@ async fn metrics_follow_traffic_and_projects() {
     );
     let sent = value(&pulled, "harbor_registry_sent_bytes_total", &[]).unwrap();
     assert!(sent >= usage as f64, "{sent} bytes sent for {usage} pulled");
+
+    // A replication of library/app:v1 to this server itself: one task
+    // succeeded, counted when its execution ends.
+    assert_eq!(
+        value(
+            &pulled,
+            "harbor_replication_tasks_total",
+            &[("outcome", "succeed")]
+        ),
+        None,
+        "no replication yet"
+    );
+    let api = |path: &str| format!("{}/api/v2.0{path}", s.base);
+    let r = common::admin_call(
+        &api("/registries"),
+        "POST",
+        Some(json!({"name": "self", "type": "harbor", "url": s.base,
+            "credential": {"type": "basic", "access_key": "admin", "access_secret": ADMIN_PASSWORD}})),
+    )
+    .await;
+    assert_eq!(r.status, 201);
+    let registry = r.location_id();
+    let r = common::admin_call(
+        &api("/replication/policies"),
+        "POST",
+        Some(json!({"name": "mirror", "dest_registry": {"id": registry},
+            "dest_namespace": "mirror", "filters": [{"type": "name", "value": "library/app"}],
+            "trigger": {"type": "manual"}, "override": true})),
+    )
+    .await;
+    assert_eq!(r.status, 201);
+    let policy = r.location_id();
+    let r = common::admin_call(
+        &api("/replication/executions"),
+        "POST",
+        Some(json!({"policy_id": policy})),
+    )
+    .await;
+    assert_eq!(r.status, 201);
+    let mut counted = None;
+    for _ in 0..300 {
+        counted = value(
+            &scrape(&s).await,
+            "harbor_replication_tasks_total",
+            &[("outcome", "succeed")],
+        );
+        if counted.is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(counted, Some(1.0), "the one task of the execution");
+    let done = scrape(&s).await;
+    assert_eq!(
+        value(
+            &done,
+            "harbor_replication_tasks_total",
+            &[("outcome", "failed")]
+        ),
+        Some(0.0)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -41,6 +41,10 @@ const ROUTES: &[(&str, &str)] = &[
         "/api/v2.0/projects/{project}/repositories/{repository}",
     ),
     (
+        "DELETE",
+        "/api/v2.0/projects/{project}/repositories/{repository}",
+    ),
+    (
         "GET",
         "/api/v2.0/projects/{project}/repositories/{repository}/artifacts",
     ),
@@ -173,6 +177,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("DELETE", "/api/v2.0/users/{id}"),
     ("PUT", "/api/v2.0/users/{id}/password"),
     ("PUT", "/api/v2.0/users/{id}/sysadmin"),
+    ("PUT", "/api/v2.0/users/{id}/cli_secret"),
+    ("POST", "/api/v2.0/system/oidc/ping"),
     // Mounted in lib.rs, beside the management API.
     ("GET", "/api/v2.0/health"),
 ];

@@ -825,3 +825,49 @@ async fn a_replication_that_ends_is_a_replication_event_of_its_source_project() 
     assert_eq!(rep["harbor_hostname"], s.host().as_str());
     s.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slack_target_gets_a_slack_blocks_message() {
+    let s = server().await;
+    let receiver = Receiver::start().await;
+    s.create_project("chat", false).await;
+    create_policy(
+        &s.base,
+        "chat",
+        json!({
+            "name": "to-slack",
+            "enabled": true,
+            "event_types": ["PUSH_ARTIFACT"],
+            "targets": [{"type": "slack", "address": format!("{}/services/T0/B0/x", receiver.base)}],
+        }),
+    )
+    .await;
+    let img = image(9);
+    Skopeo::new()
+        .push(&img, &docker(&s.host(), "chat/app:v1"), Some(&admin()))
+        .await
+        .1
+        .assert_success();
+    let d = receiver.next(PATIENCE).await;
+    assert_eq!(d.path, "/services/T0/B0/x");
+    assert_eq!(d.header("content-type"), Some("application/json"));
+    // What Slack's incoming webhooks take: `blocks` of `section`s with
+    // `mrkdwn` text, here naming the event, its operator and its data.
+    let body = d.json();
+    let texts: Vec<&str> = body["blocks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| {
+            assert_eq!(b["type"], "section");
+            assert_eq!(b["text"]["type"], "mrkdwn");
+            b["text"]["text"].as_str().unwrap()
+        })
+        .collect();
+    let all = texts.join("\n");
+    assert!(all.contains("*event_type:* PUSH_ARTIFACT"), "{all}");
+    assert!(all.contains("*operator:* admin"), "{all}");
+    assert!(all.contains("chat/app"), "{all}");
+    assert!(all.contains(img.digest.as_str()), "{all}");
+    s.stop().await;
+}

@@ -4,8 +4,8 @@ use harbor_storage::conformance::blob_store;
 use harbor_storage::conformance::lease;
 #[cfg(feature = "sqlite")]
 use harbor_storage::conformance::{
-    gc, identity, immutable, jobs, label, meta_store, quota, replication, retention, settings,
-    webhook,
+    gc, identity, immutable, jobs, label, meta_store, oidc_user, quota, replication, retention,
+    settings, webhook,
 };
 #[cfg(feature = "sqlite")]
 use harbor_storage::SqliteMetaStore;
@@ -141,6 +141,13 @@ fn a_database_from_a_newer_version_is_refused() {
 async fn sqlite_passes_the_identity_store_suite() {
     let store = SqliteMetaStore::in_memory().unwrap();
     identity::run_all(&store).await;
+}
+
+#[cfg(feature = "sqlite")]
+#[tokio::test]
+async fn sqlite_passes_the_oidc_user_suite() {
+    let store = SqliteMetaStore::in_memory().unwrap();
+    oidc_user::run_all(&store).await;
 }
 
 #[cfg(feature = "sqlite")]

@@ -13,8 +13,8 @@ use harbor_core::{
     RepositoryName, Tag,
 };
 use harbor_storage::conformance::{
-    gc, identity, immutable, jobs, label, lease, meta_store, quota, replication, retention,
-    settings, webhook,
+    gc, identity, immutable, jobs, label, lease, meta_store, oidc_user, quota, replication,
+    retention, settings, webhook,
 };
 use harbor_storage::postgres::testing::TempCluster;
 use harbor_storage::{PgStore, StorageError};
@@ -115,6 +115,12 @@ async fn postgres_passes_the_identity_store_suite() {
 }
 
 #[tokio::test]
+async fn postgres_passes_the_oidc_user_suite() {
+    let (store, _) = fresh_store().await;
+    oidc_user::run_all(&store).await;
+}
+
+#[tokio::test]
 async fn postgres_passes_the_replication_store_suite() {
     let (store, _) = fresh_store().await;
     replication::run_all(&store).await;
@@ -141,7 +147,7 @@ async fn a_second_connect_sees_the_data_and_migrating_again_changes_nothing() {
     drop(again);
     let third = PgStore::connect(&url, 1).await.unwrap();
     assert!(third.repository_exists(&repo).await.unwrap());
-    assert_eq!(PgStore::schema_version(), 11);
+    assert_eq!(PgStore::schema_version(), 13);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -4,6 +4,7 @@
 mod blobs;
 mod immutable;
 mod manifests;
+mod repository;
 mod uploads;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -22,6 +23,7 @@ use crate::retention::PullTimes;
 
 pub use blobs::{BlobContent, BlobFile};
 pub use manifests::{ManifestContent, PushedManifest};
+pub use repository::DeletedArtifact;
 pub use uploads::UploadStatus;
 
 /// The most entries one page of `tags/list` or `_catalog` returns; a client

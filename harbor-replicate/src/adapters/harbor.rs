@@ -31,6 +31,16 @@ struct Named {
     name: Option<String>,
 }
 
+/// An artifact read with `with_label=true`: only its labels' names matter.
+#[derive(serde::Deserialize)]
+struct Labelled {
+    #[serde(default)]
+    labels: Option<Vec<Named>>,
+}
+
+/// The largest artifact answer read (one artifact with its tags and labels).
+const ARTIFACT_LIMIT: usize = 4 << 20;
+
 /// `POST /api/v2.0/projects`.
 #[derive(serde::Serialize)]
 struct NewProject<'a> {
@@ -140,6 +150,54 @@ impl RegistryAdapter for Harbor {
 
     async fn list_tags(&self, repo: &RepositoryName) -> Result<Vec<Tag>> {
         self.registry.list_tags(repo).await
+    }
+
+    /// The labels Harbor's artifact answer names (`with_label=true`); an
+    /// artifact it does not know has none.
+    async fn artifact_labels(
+        &self,
+        repo: &RepositoryName,
+        tag: &Tag,
+    ) -> Result<Option<Vec<String>>> {
+        let client = self.registry.client();
+        let (project, rest) = repo.as_str().split_once('/').unwrap_or((repo.as_str(), ""));
+        // Harbor's API takes the repository under the project with its
+        // slashes encoded twice (`a%252Fb`).
+        let rest = rest.replace('/', "%252F");
+        let url = client.url(&format!(
+            "/api/v2.0/projects/{project}/repositories/{rest}/artifacts/{tag}?with_label=true"
+        ));
+        let headers: Vec<(&str, String)> = client
+            .basic()
+            .map(|b| ("authorization", b))
+            .into_iter()
+            .collect();
+        let resp = client
+            .send_once(Method::GET, &url, &[], &headers, Payload::Empty)
+            .await?;
+        if resp.status().as_u16() == 404 {
+            return Ok(Some(Vec::new()));
+        }
+        if !resp.status().is_success() {
+            return Err(client.fail(&Method::GET, &url, resp).await);
+        }
+        let body = client
+            .read(resp.into_body(), ARTIFACT_LIMIT, "an artifact")
+            .await?;
+        let artifact: Labelled = serde_json::from_slice(&body).map_err(|e| {
+            client.protocol(
+                format!("{url} answered an artifact that does not parse"),
+                Some(e.into()),
+            )
+        })?;
+        Ok(Some(
+            artifact
+                .labels
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(|l| l.name)
+                .collect(),
+        ))
     }
 
     async fn manifest_digest(

@@ -152,7 +152,7 @@ pub(super) struct ArtifactQuery {
 
 /// The full repository name from the path: `{project}/{repository}`, where a
 /// nested repository arrives with its `/` double-encoded (`a%252Fb`).
-fn repo_name(project: &Project, repository: &str) -> ApiResult<RepositoryName> {
+pub(super) fn repo_name(project: &Project, repository: &str) -> ApiResult<RepositoryName> {
     let decoded = repository.replace("%2F", "/").replace("%2f", "/");
     RepositoryName::parse(&format!("{}/{decoded}", project.name))
         .map_err(|e| HarborError::bad_request(e.message()))

@@ -21,8 +21,10 @@ const BODY_LIMIT: usize = 1024 * 1024;
 const DEFAULT_PAGE_SIZE: u64 = 10;
 const MAX_PAGE_SIZE: u64 = 100;
 
-/// The caller, from Basic credentials (anonymous without); wrong credentials
-/// are refused before the handler runs.
+/// The caller, from Basic credentials or an OIDC session cookie (anonymous
+/// without); wrong credentials are refused before the handler runs, and so
+/// is a change (not GET/HEAD/OPTIONS) made with a session that does not
+/// show its CSRF token in `X-Harbor-CSRF-Token`.
 #[derive(Debug, Clone)]
 pub struct Caller(pub Principal);
 
@@ -34,16 +36,46 @@ where
     type Rejection = HarborError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let Some((user, pass)) = basic_credentials(&parts.headers) else {
-            return Ok(Caller(Principal::Anonymous));
-        };
         let auth = Arc::<AuthState>::from_ref(state);
+        let Some((user, pass)) = basic_credentials(&parts.headers) else {
+            return session_caller(&auth, parts).await;
+        };
         let client = client_ip(&parts.extensions);
         Ok(Caller(
             auth.authenticator
                 .authenticate(&user, &pass, client)
                 .await?,
         ))
+    }
+}
+
+/// The caller an OIDC session cookie names, if it holds a valid one.
+async fn session_caller(auth: &AuthState, parts: &Parts) -> Result<Caller, HarborError> {
+    use crate::oidc::session::Session;
+    let Some(oidc) = &auth.oidc else {
+        return Ok(Caller(Principal::Anonymous));
+    };
+    let Some(session) = Session::from_headers(&parts.headers, oidc.oidc.cookie_sealer()) else {
+        return Ok(Caller(Principal::Anonymous));
+    };
+    let safe = matches!(
+        parts.method,
+        axum::http::Method::GET | axum::http::Method::HEAD | axum::http::Method::OPTIONS
+    );
+    if !safe && !session.csrf_ok(&parts.headers) {
+        return Err(HarborError::new(
+            axum::http::StatusCode::FORBIDDEN,
+            "FORBIDDEN",
+            "CSRF token invalid: send the __csrf cookie's value in X-Harbor-CSRF-Token",
+        ));
+    }
+    match auth.identity.user_by_id(session.uid).await? {
+        Some(u) => Ok(Caller(Principal::User {
+            id: u.id,
+            name: u.username,
+            sysadmin: u.sysadmin || session.adm,
+        })),
+        None => Ok(Caller(Principal::Anonymous)),
     }
 }
 

@@ -13,6 +13,7 @@ mod immutable;
 mod labels;
 mod ldap;
 mod members;
+mod oidc;
 mod openapi;
 mod paging;
 mod permissions;
@@ -22,6 +23,7 @@ pub mod q;
 mod quotas;
 mod registries;
 mod replication;
+mod repositories;
 mod retentions;
 mod robots;
 mod system;
@@ -76,7 +78,7 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v2.0/projects/{project}/repositories", get(artifacts::list_repositories))
         .route(
             "/api/v2.0/projects/{project}/repositories/{repository}",
-            get(artifacts::get_repository),
+            get(artifacts::get_repository).delete(repositories::delete),
         )
         .route(
             "/api/v2.0/projects/{project}/repositories/{repository}/artifacts",
@@ -181,6 +183,11 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/api/v2.0/users", get(users::list).post(users::create))
         .route("/api/v2.0/users/current", get(users::current))
+        .route("/api/v2.0/users/{id}/cli_secret", put(oidc::set_cli_secret))
+        .route("/api/v2.0/system/oidc/ping", axum::routing::post(oidc::ping))
+        .route("/c/oidc/login", get(oidc::login))
+        .route("/c/oidc/callback", get(oidc::callback))
+        .route("/c/oidc/onboard", axum::routing::post(oidc::onboard))
         .route(
             "/api/v2.0/users/current/permissions",
             get(permissions::current),

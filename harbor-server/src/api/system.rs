@@ -15,6 +15,9 @@ pub(super) struct GeneralInfo {
     auth_mode: &'static str,
     self_registration: bool,
     harbor_version: &'static str,
+    /// The provider's name in `oidc_auth` mode.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    oidc_provider_name: Option<String>,
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
     signed_in: Option<SignedInInfo>,
 }
@@ -69,6 +72,8 @@ pub(super) async fn systeminfo(State(state): State<AppState>, caller: Caller) ->
         &GeneralInfo {
             auth_mode: settings.auth_mode.as_str(),
             self_registration: false,
+            oidc_provider_name: (settings.auth_mode == crate::settings::AuthMode::Oidc)
+                .then(|| settings.oidc.name.clone()),
             harbor_version: concat!("v", env!("CARGO_PKG_VERSION"), "-harbor-rs"),
             signed_in,
         },

@@ -60,6 +60,8 @@ pub(super) struct UserResp {
     comment: String,
     sysadmin_flag: bool,
     admin_role_in_auth: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    oidc_user_meta: Option<super::oidc::OidcUserInfo>,
     creation_time: String,
     update_time: String,
 }
@@ -74,6 +76,7 @@ impl From<&User> for UserResp {
             comment: u.comment.clone(),
             sysadmin_flag: u.sysadmin,
             admin_role_in_auth: false,
+            oidc_user_meta: None,
             creation_time: time(u.created_at),
             update_time: time(u.updated_at),
         }
@@ -270,10 +273,12 @@ pub(super) async fn search(
 pub(super) async fn current(State(state): State<AppState>, caller: Caller) -> ApiResult {
     caller.require_user()?;
     let id = caller.0.user_id().ok_or_else(HarborError::unauthorized)?;
-    Ok(json(
-        StatusCode::OK,
-        &UserResp::from(&find(&state, id).await?),
-    ))
+    let user = find(&state, id).await?;
+    let mut resp = UserResp::from(&user);
+    // An administrator by the provider's admin group, not by the flag.
+    resp.admin_role_in_auth = caller.0.is_sysadmin() && !user.sysadmin;
+    resp.oidc_user_meta = super::oidc::user_meta(&state, id).await?;
+    Ok(json(StatusCode::OK, &resp))
 }
 
 pub(super) async fn get(
@@ -283,10 +288,9 @@ pub(super) async fn get(
 ) -> ApiResult {
     let id = user_id(&id)?;
     self_or_admin(&caller, id)?;
-    Ok(json(
-        StatusCode::OK,
-        &UserResp::from(&find(&state, id).await?),
-    ))
+    let mut resp = UserResp::from(&find(&state, id).await?);
+    resp.oidc_user_meta = super::oidc::user_meta(&state, id).await?;
+    Ok(json(StatusCode::OK, &resp))
 }
 
 pub(super) async fn update(

@@ -78,6 +78,8 @@ pub struct AuthState {
     pub realm: Realm,
     /// Whether anonymous callers may read public projects.
     pub anonymous_access: bool,
+    /// OpenID Connect logins and sessions, when set up.
+    pub oidc: Option<crate::oidc::OidcState>,
 }
 
 /// `Authorization: Basic` credentials, if the header carries them.

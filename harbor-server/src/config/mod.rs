@@ -194,6 +194,11 @@ pub struct AuthConfig {
     /// The `admin` password set on first start (`HARBOR_ADMIN_PASSWORD`); when
     /// unset, one is generated and printed once. Ignored once `admin` exists.
     pub admin_password: Option<String>,
+    /// How long a CLI secret's successful check against the OIDC provider
+    /// is trusted before the provider is asked again (a user removed at
+    /// the provider keeps access that long); 60 s by default.
+    #[serde(deserialize_with = "duration")]
+    pub oidc_check_ttl: Duration,
 }
 
 impl Default for AuthConfig {
@@ -207,6 +212,7 @@ impl Default for AuthConfig {
             service: "harbor-registry".into(),
             external_url: None,
             admin_password: None,
+            oidc_check_ttl: harbor_auth::oidc::DEFAULT_CHECK_TTL,
         }
     }
 }

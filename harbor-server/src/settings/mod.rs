@@ -50,6 +50,8 @@ impl CreationRestriction {
 /// The settings in force.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SystemSettings {
+    /// The OpenID Connect provider (`oidc_*`), used in `oidc_auth` mode.
+    pub oidc: harbor_auth::oidc::OidcConfig,
     /// Every change refused, reads go on (`read_only`).
     pub read_only: bool,
     /// The limit in bytes of a project created without one, `-1` for none
@@ -79,6 +81,7 @@ pub struct SystemSettings {
 impl Default for SystemSettings {
     fn default() -> Self {
         SystemSettings {
+            oidc: harbor_auth::oidc::OidcConfig::default(),
             read_only: false,
             storage_per_project: -1,
             project_creation_restriction: CreationRestriction::Everyone,
@@ -112,6 +115,18 @@ enum Kind {
 /// may change them.
 const KEYS: &[(&str, Kind)] = &[
     ("auth_mode", Kind::Editable),
+    ("oidc_name", Kind::Editable),
+    ("oidc_endpoint", Kind::Editable),
+    ("oidc_client_id", Kind::Editable),
+    ("oidc_client_secret", Kind::Editable),
+    ("oidc_scope", Kind::Editable),
+    ("oidc_verify_cert", Kind::Editable),
+    ("oidc_auto_onboard", Kind::Editable),
+    ("oidc_user_claim", Kind::Editable),
+    ("oidc_groups_claim", Kind::Editable),
+    ("oidc_admin_group", Kind::Editable),
+    ("oidc_group_filter", Kind::Editable),
+    ("oidc_extra_redirect_parms", Kind::Editable),
     ("read_only", Kind::Editable),
     ("storage_per_project", Kind::Editable),
     ("project_creation_restriction", Kind::Editable),
@@ -159,6 +174,7 @@ impl SystemSettings {
         let bad =
             |what: &str| HarborError::bad_request(format!("{key} must be {what}, not {value}"));
         match key {
+            k if k.starts_with("oidc_") => crate::oidc::settings::apply(&mut self.oidc, k, value)?,
             "read_only" => self.read_only = value.as_bool().ok_or_else(|| bad("true or false"))?,
             "storage_per_project" => {
                 let n = value.as_i64().ok_or_else(|| bad("a number of bytes"))?;
@@ -223,6 +239,7 @@ impl SystemSettings {
             }
             match key {
                 "auth_mode" => json!(self.auth_mode.as_str()),
+                k if k.starts_with("oidc_") => crate::oidc::settings::value(&self.oidc, k),
                 "read_only" => json!(self.read_only),
                 "storage_per_project" => json!(self.storage_per_project),
                 "project_creation_restriction" => json!(self.project_creation_restriction.as_str()),
@@ -241,6 +258,8 @@ impl SystemSettings {
             .filter(|k| **k != ldap::PASSWORD_KEY)
             .map(|k| (*k, &Kind::Editable));
         KEYS.iter()
+            // Write-only: never shown.
+            .filter(|(key, _)| *key != "oidc_client_secret")
             .map(|(key, kind)| (*key, kind))
             .chain(ldap_keys)
             .map(|(key, kind)| {
@@ -292,6 +311,7 @@ pub struct Settings {
     tokens: Option<harbor_auth::TokenService>,
     identity: Option<Arc<dyn IdentityStore>>,
     ldap: Option<LdapAuthenticator>,
+    oidc: Option<harbor_auth::oidc::Oidc>,
 }
 
 impl Settings {
@@ -311,6 +331,7 @@ impl Settings {
             tokens: None,
             identity: None,
             ldap: None,
+            oidc: None,
         }
     }
 
@@ -369,6 +390,15 @@ impl Settings {
         self
     }
 
+    /// Puts the `oidc_*` settings in force on `oidc` while `auth_mode` is
+    /// `oidc_auth` (and OIDC off otherwise).
+    #[must_use]
+    pub fn with_oidc(mut self, oidc: harbor_auth::oidc::Oidc) -> Self {
+        self.oidc = Some(oidc);
+        self.put_in_force(self.get());
+        self
+    }
+
     /// The settings in force.
     pub fn get(&self) -> SystemSettings {
         self.current
@@ -386,6 +416,9 @@ impl Settings {
 
     fn put_in_force(&self, settings: SystemSettings) {
         self.registry.set_read_only(settings.read_only);
+        if let Some(oidc) = &self.oidc {
+            oidc.configure((settings.auth_mode == AuthMode::Oidc).then(|| settings.oidc.clone()));
+        }
         if let Some(tokens) = &self.tokens {
             // The configuration's lifetime (which may be finer than a
             // minute) until an administrator sets another.
@@ -500,7 +533,7 @@ mod tests {
         assert_eq!(r["read_only"], json!({"value": true, "editable": true}));
         assert_eq!(
             r["auth_mode"],
-            json!({"value": "db_auth", "editable": false})
+            json!({"value": "db_auth", "editable": true})
         );
         assert!(
             !r.contains_key("ldap_search_password"),

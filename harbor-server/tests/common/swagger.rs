@@ -468,7 +468,7 @@ fn is_rfc3339(s: &str) -> bool {
         return false;
     }
     let year: u32 = date[..4].parse().unwrap_or(1);
-    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+    let leap = year.is_multiple_of(4) && (!year.is_multiple_of(100) || year.is_multiple_of(400));
     let last = match &date[5..7] {
         "02" if leap => "29",
         "02" => "28",

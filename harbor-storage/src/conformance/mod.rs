@@ -33,6 +33,7 @@ pub mod jobs;
 pub mod label;
 pub mod lease;
 pub mod meta_store;
+pub mod oidc_user;
 pub mod quota;
 pub mod replication;
 pub mod retention;

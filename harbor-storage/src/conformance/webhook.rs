@@ -174,8 +174,15 @@ pub async fn deliveries_are_claimed_once_retried_and_summed(
     let now = SystemTime::now() + Duration::from_secs(1);
     let lease = Duration::from_secs(60);
     assert_eq!(ok("queue", store.pending_deliveries().await), 2);
+    let due = ok("oldest", store.oldest_due_delivery().await).expect("two wait");
+    assert!(due <= now, "due when enqueued");
     let claimed = ok("claim", store.claim_deliveries(now, lease, 10).await);
     assert_eq!(claimed.len(), 2, "both due");
+    assert_eq!(
+        ok("oldest", store.oldest_due_delivery().await),
+        None,
+        "being sent is not waiting"
+    );
     assert_eq!(
         ok("queue", store.pending_deliveries().await),
         2,
@@ -216,6 +223,11 @@ pub async fn deliveries_are_claimed_once_retried_and_summed(
             )
             .await,
     );
+    let due = ok("oldest", store.oldest_due_delivery().await).expect("one waits");
+    let off = due
+        .duration_since(retry_at)
+        .unwrap_or_else(|e| e.duration());
+    assert!(off < Duration::from_millis(2), "due at its retry time");
     let exec_now = ok("execution", store.webhook_execution(exec.id).await).expect("there");
     assert_eq!(exec_now.status, DeliveryStatus::Running, "one still to go");
     assert!(exec_now.end_time.is_none());
@@ -245,6 +257,7 @@ pub async fn deliveries_are_claimed_once_retried_and_summed(
             .await,
     );
     assert_eq!(ok("queue", store.pending_deliveries().await), 0);
+    assert_eq!(ok("oldest", store.oldest_due_delivery().await), None);
     let done = ok("execution", store.webhook_execution(exec.id).await).expect("there");
     assert_eq!(
         done.status,

@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 use async_trait::async_trait;
 use harbor_core::{
     AuditEntry, AuditOperation, AuditQuery, AuditResource, GroupQuery, IdentityStore, Member,
-    MemberKind, NewUser, NewUserGroup, Page, Project, ProjectQuery, Result, Robot, RobotLevel,
-    RobotPermission, Role, User, UserGroup,
+    MemberKind, NewOidcUser, NewUser, NewUserGroup, OidcUser, Page, Project, ProjectQuery, Result,
+    Robot, RobotLevel, RobotPermission, Role, User, UserGroup,
 };
 use tokio_postgres::types::ToSql;
 use tokio_postgres::Row;
@@ -16,7 +16,7 @@ use tokio_postgres::Row;
 use super::{from_ms, parsed, pg, sql_limit, sql_offset, to_ms, unsigned, PgStore};
 use crate::error::{pg_conflict, StorageError};
 
-const USER_COLUMNS: &str =
+pub(super) const USER_COLUMNS: &str =
     "id, username, email, realname, comment, password_hash, sysadmin, created_at, updated_at";
 const PROJECT_COLUMNS: &str = "id, name, public, owner_id, created_at, updated_at, metadata";
 pub(super) const MEMBER_SELECT: &str = "SELECT m.id, m.project_id, coalesce(m.user_id, m.group_id),
@@ -26,7 +26,7 @@ pub(super) const MEMBER_SELECT: &str = "SELECT m.id, m.project_id, coalesce(m.us
 const ROBOT_COLUMNS: &str = "id, name, description, level, project_id, secret_hash, expires_at,
      disabled, permissions, created_at, updated_at";
 
-fn user_row(r: &Row) -> Result<User, StorageError> {
+pub(super) fn user_row(r: &Row) -> Result<User, StorageError> {
     Ok(User {
         id: r.try_get(0)?,
         username: r.try_get(1)?,
@@ -116,6 +116,30 @@ pub(super) fn like_pattern(s: &str) -> String {
 
 #[async_trait]
 impl IdentityStore for PgStore {
+    async fn create_oidc_user(
+        &self,
+        user: &NewUser,
+        link: &NewOidcUser,
+    ) -> Result<(User, OidcUser)> {
+        self.oidc_create(user, link).await
+    }
+
+    async fn oidc_user_by_subject(&self, issuer: &str, subject: &str) -> Result<Option<OidcUser>> {
+        self.oidc_by_subject(issuer, subject).await
+    }
+
+    async fn oidc_user_by_user_id(&self, user_id: i64) -> Result<Option<OidcUser>> {
+        self.oidc_by_user(user_id).await
+    }
+
+    async fn set_oidc_secret(&self, user_id: i64, secret: &str) -> Result<bool> {
+        self.oidc_set_secret(user_id, secret).await
+    }
+
+    async fn set_oidc_token(&self, user_id: i64, token: &str) -> Result<bool> {
+        self.oidc_set_token(user_id, token).await
+    }
+
     async fn create_user(&self, u: &NewUser) -> Result<User> {
         let sql = format!(
             "INSERT INTO users (username, email, realname, comment, password_hash, sysadmin, created_at, updated_at)

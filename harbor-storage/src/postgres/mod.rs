@@ -31,6 +31,7 @@ mod label;
 mod lease;
 mod listing;
 mod meta;
+mod oidc;
 mod quota;
 mod replication;
 mod retention;

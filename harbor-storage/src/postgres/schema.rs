@@ -414,6 +414,22 @@ const MIGRATIONS: &[&str] = &[
         ADD CONSTRAINT project_members_project_group UNIQUE (project_id, group_id);
     CREATE INDEX project_members_group ON project_members(group_id);
     "#,
+    // 13: users onboarded from an OpenID Connect provider (Harbor's
+    // oidc_user): one link per user, unique by the provider account
+    // (issuer and subject), with the sealed CLI secret and tokens.
+    r#"
+    CREATE TABLE oidc_users (
+        id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        user_id BIGINT NOT NULL UNIQUE REFERENCES users(id) ON DELETE CASCADE,
+        issuer TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        secret TEXT NOT NULL,
+        token TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        updated_at BIGINT NOT NULL,
+        UNIQUE (issuer, subject)
+    );
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -373,6 +373,19 @@ impl WebhookStore for PgStore {
         })
     }
 
+    async fn oldest_due_delivery(&self) -> Result<Option<std::time::SystemTime>> {
+        pg!(self, single, |c| {
+            let st = c
+                .prepare_cached(
+                    "SELECT min(due_at) FROM webhook_tasks
+                     WHERE status IN ('Pending', 'Running') AND status = 'Pending'",
+                )
+                .await?;
+            let due: Option<i64> = c.query_one(&st, &[]).await?.try_get(0)?;
+            due.map(super::from_ms)
+        })
+    }
+
     async fn webhook_last_triggers(&self, project_id: i64) -> Result<Vec<LastTrigger>> {
         pg!(self, single, |c| {
             let st = c

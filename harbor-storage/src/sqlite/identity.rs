@@ -6,8 +6,8 @@ use std::time::SystemTime;
 use async_trait::async_trait;
 use harbor_core::{
     AuditEntry, AuditOperation, AuditQuery, AuditResource, GroupQuery, IdentityStore, Member,
-    MemberKind, NewUser, NewUserGroup, Page, Project, ProjectQuery, Result, Robot, RobotLevel,
-    RobotPermission, Role, User, UserGroup,
+    MemberKind, NewOidcUser, NewUser, NewUserGroup, OidcUser, Page, Project, ProjectQuery, Result,
+    Robot, RobotLevel, RobotPermission, Role, User, UserGroup,
 };
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
@@ -172,7 +172,7 @@ pub(super) fn role_of(id: i64) -> Result<Role, StorageError> {
     Role::from_id(id).ok_or_else(|| StorageError::Corrupt(format!("unknown role id {id}")))
 }
 
-fn user_by(
+pub(super) fn user_by(
     c: &Connection,
     column: &str,
     value: &dyn rusqlite::ToSql,
@@ -236,6 +236,30 @@ impl SqliteMetaStore {
 
 #[async_trait]
 impl IdentityStore for SqliteMetaStore {
+    async fn create_oidc_user(
+        &self,
+        user: &NewUser,
+        link: &NewOidcUser,
+    ) -> Result<(User, OidcUser)> {
+        self.oidc_create(user, link).await
+    }
+
+    async fn oidc_user_by_subject(&self, issuer: &str, subject: &str) -> Result<Option<OidcUser>> {
+        self.oidc_by_subject(issuer, subject).await
+    }
+
+    async fn oidc_user_by_user_id(&self, user_id: i64) -> Result<Option<OidcUser>> {
+        self.oidc_by_user(user_id).await
+    }
+
+    async fn set_oidc_secret(&self, user_id: i64, secret: &str) -> Result<bool> {
+        self.oidc_set(user_id, "secret", secret).await
+    }
+
+    async fn set_oidc_token(&self, user_id: i64, token: &str) -> Result<bool> {
+        self.oidc_set(user_id, "token", token).await
+    }
+
     async fn create_user(&self, user: &NewUser) -> Result<User> {
         let u = user.clone();
         self.write_identity(move |tx| {

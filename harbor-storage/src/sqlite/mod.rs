@@ -15,6 +15,7 @@ mod jobs;
 mod label;
 mod lease;
 mod listing;
+mod oidc;
 mod quota;
 mod replication;
 mod retention;

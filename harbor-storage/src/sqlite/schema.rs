@@ -417,6 +417,22 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX project_members_user ON project_members(user_id);
     CREATE INDEX project_members_group ON project_members(group_id);
     "#,
+    // 15: users onboarded from an OpenID Connect provider (Harbor's
+    // oidc_user): one link per user, unique by the provider account
+    // (issuer and subject), with the sealed CLI secret and tokens.
+    r#"
+    CREATE TABLE oidc_users (
+        id INTEGER PRIMARY KEY,
+        user_id INTEGER NOT NULL UNIQUE REFERENCES users(id) ON DELETE CASCADE,
+        issuer TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        secret TEXT NOT NULL,
+        token TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
+        UNIQUE (issuer, subject)
+    );
+    "#,
 ];
 
 /// The schema version this build writes.

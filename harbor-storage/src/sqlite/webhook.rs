@@ -397,6 +397,19 @@ impl WebhookStore for SqliteMetaStore {
         .await
     }
 
+    async fn oldest_due_delivery(&self) -> Result<Option<std::time::SystemTime>> {
+        self.call(|c| {
+            let due: Option<i64> = c
+                .prepare_cached(
+                    "SELECT min(due_at) FROM webhook_tasks
+                     WHERE status IN ('Pending', 'Running') AND status = 'Pending'",
+                )?
+                .query_row([], |r| r.get(0))?;
+            Ok(due.map(super::from_ms))
+        })
+        .await
+    }
+
     async fn webhook_last_triggers(&self, project_id: i64) -> Result<Vec<LastTrigger>> {
         self.call(move |c| {
             let mut stmt = c.prepare_cached(
