@@ -581,6 +581,31 @@ async fn a_role_given_to_a_directory_group_lets_its_members_push_and_pull() {
             ),
         ]
     );
+    // The audit log names her for both (it is written in batches).
+    let mut ops: Vec<String> = Vec::new();
+    for _ in 0..50 {
+        let r = admin(
+            &s,
+            "GET",
+            "/api/v2.0/projects/devs/logs?q=username%3Dalice",
+            None,
+        )
+        .await;
+        ops = r
+            .json()
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["operation"].as_str().unwrap().to_owned())
+            .collect();
+        if ops.len() >= 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    ops.sort();
+    ops.dedup();
+    assert_eq!(ops, ["create", "pull"], "alice's push and pull are audited");
     // erin is in no group with a role there: refused.
     let (_, out) = skopeo
         .pull(

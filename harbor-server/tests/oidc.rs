@@ -210,6 +210,30 @@ async fn an_oidc_user_signs_in_pushes_with_its_cli_secret_and_loses_access_when_
     );
     let (_, pull) = skopeo.pull(&target, Some(&creds("alice", &secret))).await;
     pull.assert_success();
+    // The audit log names her (it is written in batches).
+    let mut ops: Vec<String> = Vec::new();
+    for _ in 0..50 {
+        let r = admin_call(
+            &format!("{}/api/v2.0/projects/team/logs?q=username%3Dalice", s.base),
+            "GET",
+            None,
+        )
+        .await;
+        ops = r
+            .json()
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["operation"].as_str().unwrap().to_owned())
+            .collect();
+        if ops.len() >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    ops.sort();
+    ops.dedup();
+    assert_eq!(ops, ["create", "pull"], "alice's push and pull are audited");
     let (_, wrong) = skopeo
         .pull(&target, Some(&creds("alice", "Wrong-Secret-1")))
         .await;
