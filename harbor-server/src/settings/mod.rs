@@ -533,6 +533,11 @@ mod tests {
         assert_eq!(r["read_only"], json!({"value": true, "editable": true}));
         assert_eq!(
             r["auth_mode"],
+            json!({"value": "db_auth", "editable": false}),
+            "not editable once users other than admin exist"
+        );
+        assert_eq!(
+            s.response(true)["auth_mode"],
             json!({"value": "db_auth", "editable": true})
         );
         assert!(
