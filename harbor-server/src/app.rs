@@ -134,6 +134,7 @@ pub struct HarborBuilder {
     immutable: Option<Arc<dyn ImmutableRuleStore>>,
     retention: Option<Arc<dyn RetentionStore>>,
     oidc: Option<crate::oidc::OidcSetup>,
+    sessions: Option<crate::oidc::SessionSetup>,
 }
 
 impl std::fmt::Debug for HarborBuilder {
@@ -266,6 +267,15 @@ impl HarborBuilder {
         self
     }
 
+    /// Signs users in with session cookies (the portal's `/c/login` and
+    /// pages, and OIDC's callback), sealed with a key derived from
+    /// `setup.master_key`. Without it, sessions use the OIDC setup's key
+    /// when there is one, and only Basic credentials work otherwise.
+    pub fn sessions(mut self, setup: crate::oidc::SessionSetup) -> Self {
+        self.sessions = Some(setup);
+        self
+    }
+
     /// Keeps the system settings (`/api/v2.0/configurations`: read-only
     /// mode, the default project limit, who may create projects) in
     /// `store`, starting from `defaults` for what was never changed. Every
@@ -386,6 +396,10 @@ impl HarborBuilder {
         let mut authenticator = self.authenticator.unwrap_or_else(|| {
             Arc::new(DbAuthenticator::new(identity.clone(), RateLimit::default()))
         });
+        let oidc_key = self
+            .oidc
+            .as_ref()
+            .map(|s| (s.master_key.clone(), s.secure_cookies));
         let oidc = match self.oidc {
             Some(setup) => {
                 let oidc = harbor_auth::oidc::Oidc::new(identity.clone(), &setup.master_key)
@@ -399,6 +413,19 @@ impl HarborBuilder {
                     secure_cookies: setup.secure_cookies,
                 })
             }
+            None => None,
+        };
+        let session_setup = self.sessions.or_else(|| {
+            oidc_key.map(|(master_key, secure_cookies)| crate::oidc::SessionSetup {
+                master_key,
+                secure_cookies,
+            })
+        });
+        let sessions = match session_setup {
+            Some(s) => Some(
+                crate::auth::Sessions::new(&s.master_key, s.secure_cookies)
+                    .map_err(|e| ServerError::Config(format!("sessions: {e}")))?,
+            ),
             None => None,
         };
         let token_minutes = crate::settings::minutes(self.token_config.lifetime);
@@ -416,6 +443,7 @@ impl HarborBuilder {
             realm: self.realm,
             anonymous_access: self.anonymous_access,
             oidc: oidc.clone(),
+            sessions,
         });
         let (audit, writer) = crate::audit::channel();
         let replication = self.replication.map(|(store, secrets)| {
@@ -569,6 +597,7 @@ impl Harbor {
             immutable: None,
             retention: None,
             oidc: None,
+            sessions: None,
         }
     }
 

@@ -1,9 +1,8 @@
-//! OpenID Connect in the server: the `oidc_*` settings, the sessions of
-//! users signed in at the provider, and the authenticator that sends each
+//! OpenID Connect in the server: the `oidc_*` settings and the
+//! authenticator that sends each
 //! login where `auth_mode` says (the browser flow's routes are in
 //! `api::oidc`).
 
-pub(crate) mod session;
 pub(crate) mod settings;
 
 use std::net::IpAddr;
@@ -23,6 +22,18 @@ pub struct OidcSetup {
     /// How long a CLI secret's successful check against the provider is
     /// trusted (a user removed at the provider keeps access that long).
     pub check_ttl: Duration,
+    /// Cookies only over HTTPS (`Secure`): on when clients reach the
+    /// server over TLS.
+    pub secure_cookies: bool,
+}
+
+/// What the server needs to keep signed-in users' sessions (the portal's
+/// and OIDC's): see [`HarborBuilder::sessions`](crate::HarborBuilder::sessions).
+#[derive(Debug, Clone)]
+pub struct SessionSetup {
+    /// The key session cookies are sealed with (a key is derived from it):
+    /// 32 bytes or more, the same on every instance.
+    pub master_key: Vec<u8>,
     /// Cookies only over HTTPS (`Secure`): on when clients reach the
     /// server over TLS.
     pub secure_cookies: bool,
