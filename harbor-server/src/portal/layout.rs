@@ -13,6 +13,8 @@ use super::viewer::Viewer;
 pub(crate) enum Nav {
     /// Projects and everything in them.
     Projects,
+    /// Administration: users.
+    Users,
     /// No entry (sign-in, errors).
     None,
 }
@@ -48,6 +50,10 @@ pub(crate) fn page(title: &str, viewer: Option<&Viewer>, nav: Nav, body: Markup)
                         nav aria-label="Main" {
                             a href="/harbor/projects"
                                 aria-current=[(nav == Nav::Projects).then_some("page")] { "Projects" }
+                            @if v.sysadmin {
+                                a href="/harbor/users"
+                                    aria-current=[(nav == Nav::Users).then_some("page")] { "Users" }
+                            }
                         }
                         div.user {
                             span { "Signed in as " strong.username { (v.name) }

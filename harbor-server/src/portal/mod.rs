@@ -24,6 +24,7 @@ mod login;
 mod members;
 mod projects;
 mod repositories;
+mod users;
 mod viewer;
 
 use axum::extract::Request;
@@ -97,6 +98,9 @@ pub(crate) fn routes(state: PortalState) -> Router {
             "/harbor/projects/{id}/members/{mid}/delete",
             post(members::remove),
         )
+        .route("/harbor/users", get(users::list).post(users::create))
+        .route("/harbor/users/{id}/sysadmin", post(users::sysadmin))
+        .route("/harbor/users/{id}/delete", post(users::delete))
         .with_state(state)
         .layer(from_fn(security_headers))
 }

@@ -1,0 +1,238 @@
+// The portal in a real browser: Debian's chromium, headless, driven by
+// npm's playwright-core (no browser download). Run by tests/portal.rs,
+// which starts the server and answers this script's requests on stdin:
+//
+//   stdout "PUSH <user> <password>"  -> the test pushes images with skopeo
+//   stdin  "PUSHED <json>"            <- what it pushed (digest, names, label)
+//
+// Every check that fails is printed; the script exits 1 if any did.
+// Environment: PORTAL_BASE (http://127.0.0.1:PORT), PORTAL_ADMIN_PASSWORD,
+// PLAYWRIGHT_MODULE (the playwright-core directory), PORTAL_SHOTS (where to
+// keep screenshots, optional). Playwright gives chromium a fresh, temporary
+// user-data-dir of its own (it refuses --user-data-dir with launch()).
+
+import { createInterface } from "node:readline";
+import { pathToFileURL } from "node:url";
+import { join } from "node:path";
+
+const base = process.env.PORTAL_BASE;
+const adminPassword = process.env.PORTAL_ADMIN_PASSWORD;
+const shots = process.env.PORTAL_SHOTS || "";
+const { chromium } = await import(
+  pathToFileURL(join(process.env.PLAYWRIGHT_MODULE, "index.mjs")).href
+);
+
+const failures = [];
+function check(ok, what) {
+  if (ok) {
+    console.log(`ok: ${what}`);
+  } else {
+    console.log(`FAILED: ${what}`);
+    failures.push(what);
+  }
+}
+
+const lines = createInterface({ input: process.stdin });
+const pending = [];
+lines.on("line", (line) => {
+  const waiter = pending.shift();
+  if (waiter) waiter(line);
+});
+function ask(request) {
+  return new Promise((resolve) => {
+    pending.push(resolve);
+    console.log(request);
+  });
+}
+
+const browser = await chromium.launch({
+  executablePath: "/usr/bin/chromium",
+  headless: true,
+  args: [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+  ],
+});
+
+async function newPage() {
+  const context = await browser.newContext({
+    viewport: { width: 1280, height: 800 },
+  });
+  await context.grantPermissions(["clipboard-read", "clipboard-write"], {
+    origin: base,
+  });
+  const page = await context.newPage();
+  // Only the portal's own confirmations may open a dialog: an alert would
+  // be script that should never have run.
+  page.on("dialog", async (dialog) => {
+    if (dialog.type() === "confirm") {
+      await dialog.accept();
+    } else {
+      failures.push(`unexpected ${dialog.type()} dialog: ${dialog.message()}`);
+      await dialog.dismiss();
+    }
+  });
+  page.on("pageerror", (e) => failures.push(`script error: ${e.message}`));
+  return { context, page };
+}
+
+async function shot(page, name) {
+  if (shots) {
+    await page.screenshot({ path: join(shots, name), fullPage: false });
+  }
+}
+
+// Clicks what submits a form or follows a link, and waits for the page
+// that answers.
+async function clickAndWait(page, locator) {
+  await Promise.all([page.waitForNavigation(), locator.click()]);
+}
+
+async function signIn(page, user, password) {
+  await page.goto(`${base}/harbor/sign-in`);
+  await page.getByLabel("Username").fill(user);
+  await page.getByLabel("Password").fill(password);
+  await clickAndWait(page, page.getByRole("button", { name: "Log in" }));
+}
+
+let exitCode = 1;
+try {
+  const { context, page } = await newPage();
+
+  // / sends a browser without a session to the sign-in page.
+  await page.goto(`${base}/`);
+  check(page.url().startsWith(`${base}/harbor/sign-in`), "/ leads to the sign-in page");
+  await shot(page, "portal-sign-in.png");
+
+  // A wrong password is refused with a message.
+  await signIn(page, "admin", "not-the-password");
+  const error = await page.locator("#sign-in-error").textContent().catch(() => "");
+  check(/Invalid user name or password/.test(error || ""), "a wrong password is refused with a message");
+  check(page.url().startsWith(`${base}/c/login`) || page.url().includes("sign-in"), "still signing in after a wrong password");
+
+  // The administrator signs in.
+  await signIn(page, "admin", adminPassword);
+  check(page.url() === `${base}/harbor/projects`, `admin lands on the projects (${page.url()})`);
+  check(await page.locator("header .username").textContent() === "admin", "the header names the user");
+
+  // Creates a project.
+  await page.locator("summary", { hasText: "New Project" }).click();
+  await page.getByLabel("Project Name").fill("portal-demo");
+  await clickAndWait(page, page.locator("#new-project button[type=submit]"));
+  check(/\/harbor\/projects\/\d+\/repositories$/.test(page.url()), `the new project opens (${page.url()})`);
+  check((await page.locator("h1").textContent()) === "portal-demo", "its page is headed with its name");
+  const projectUrl = page.url().replace(/\/repositories$/, "");
+
+  // Creates two users, one with a hostile full name.
+  // (Harbor refuses " , ~ # $ % in a full name.)
+  const hostile = `<script>window.__xss=1</script><img src=x onerror='window.__xss=2'>'&` + "x".repeat(150);
+  for (const [name, realname] of [["dev1", hostile], ["guest1", "Guest One"]]) {
+    await page.goto(`${base}/harbor/users`);
+    await page.locator("summary", { hasText: "New User" }).click();
+    await page.getByLabel("Username").fill(name);
+    await page.getByLabel("Email").fill(`${name}@example.com`);
+    await page.getByLabel("First and last name").fill(realname);
+    await page.getByLabel("Password").fill("Portal12345");
+    await clickAndWait(page, page.locator("#new-user button[type=submit]"));
+    check(await page.locator("td.user-name", { hasText: name }).count() === 1, `user ${name} is listed`);
+  }
+  const cell = page.locator("#users tr", { hasText: "dev1" }).locator("td").nth(3);
+  check((await cell.textContent()) === hostile, "a hostile full name shows as text");
+
+  // Adds them as Developer and Guest.
+  for (const [name, role] of [["dev1", "Developer"], ["guest1", "Guest"]]) {
+    await page.goto(`${projectUrl}/members`);
+    await page.locator("summary", { hasText: "Add a member" }).click();
+    await page.getByLabel("User name").fill(name);
+    await page.locator("#member-role").selectOption({ label: role });
+    await clickAndWait(page, page.getByRole("button", { name: "Add user" }));
+    const row = page.locator("#members tr", { hasText: name });
+    check(await row.count() === 1, `${name} is a member`);
+    const selected = await row.locator("select").evaluate((s) => s.options[s.selectedIndex].text);
+    check(selected === role, `${name} has role ${role} (${selected})`);
+  }
+
+  // The test pushes as dev1 (and labels the artifact with a hostile name).
+  const pushed = JSON.parse((await ask("PUSH dev1 Portal12345")).replace(/^PUSHED /, ""));
+
+  // The repository, its tag, its digest and its label in the page.
+  await page.goto(`${projectUrl}/repositories`);
+  const repoLink = page.getByRole("link", { name: "portal-demo/app", exact: true });
+  check(await repoLink.count() === 1, "the pushed repository is listed");
+  check(await page.getByText(pushed.long_repository, { exact: true }).count() === 1, "a very long repository name shows whole");
+  await clickAndWait(page, repoLink);
+  check(page.url().endsWith("/repositories/app/artifacts-tab"), `artifacts at Harbor's path (${page.url()})`);
+  const row = page.locator("#artifacts tbody tr").first();
+  check((await row.locator("span.tag").first().textContent()) === "v1", "the tag v1 shows");
+  check((await row.locator("abbr.digest").getAttribute("title")) === pushed.digest, "the digest shows");
+  check((await row.locator("span.label").textContent()) === pushed.label, "the hostile label shows as text");
+  check(await page.evaluate(() => window.__xss) === undefined, "no hostile script ran");
+  check(await page.locator("script").count() === 1, "the page holds only the portal's script");
+  await shot(page, "portal-artifacts.png");
+
+  // Copies the pull command.
+  await row.getByRole("button", { name: /Copy pull command/ }).click();
+  const clip = await page.evaluate(() => navigator.clipboard.readText());
+  check(clip === `docker pull ${pushed.host}/portal-demo/app@${pushed.digest}`, `the pull command is copied (${clip})`);
+
+  // The projects list.
+  await page.goto(`${base}/harbor/projects`);
+  check(await page.getByRole("link", { name: "portal-demo" }).count() === 1, "the project is listed");
+  await shot(page, "portal-projects.png");
+
+  // A POST without the CSRF token is refused, with the session.
+  const forged = await context.request.post(`${base}/harbor/projects`, {
+    form: { project_name: "forged" },
+    maxRedirects: 0,
+  });
+  check(forged.status() === 403, `a form POST without the CSRF token is refused (${forged.status()})`);
+  const forgedApi = await context.request.post(`${base}/api/v2.0/projects`, {
+    data: { project_name: "forged" },
+  });
+  check(forgedApi.status() === 403, `an API POST without the CSRF header is refused (${forgedApi.status()})`);
+
+  // The administrator deletes the long repository (confirming).
+  await page.goto(`${projectUrl}/repositories`);
+  await clickAndWait(page, page.getByRole("button", { name: `Delete repository ${pushed.long_repository}` }));
+  check(await page.getByText(pushed.long_repository, { exact: true }).count() === 0, "the deleted repository is gone");
+
+  // Signs out: the pages ask for signing in again.
+  await clickAndWait(page, page.getByRole("link", { name: "Sign out" }));
+  check(page.url().startsWith(`${base}/harbor/sign-in`), "signing out leads to the sign-in page");
+  await page.goto(`${base}/harbor/projects`);
+  check(page.url().startsWith(`${base}/harbor/sign-in`), "after signing out the projects need a sign-in");
+  await context.close();
+
+  // A Guest sees the artifacts but no delete buttons, and no Users page.
+  const guest = await newPage();
+  await signIn(guest.page, "guest1", "Portal12345");
+  check(guest.page.url() === `${base}/harbor/projects`, "guest1 signs in");
+  check(await guest.page.getByRole("link", { name: "Users" }).count() === 0, "a non-admin has no Users link");
+  await guest.page.goto(`${projectUrl}/repositories/app/artifacts-tab`);
+  check(await guest.page.locator("#artifacts tbody tr").count() === 1, "the guest sees the artifact");
+  check(await guest.page.getByRole("button", { name: /^Delete/ }).count() === 0, "the guest sees no delete button");
+  await guest.page.goto(`${projectUrl}/repositories`);
+  check(await guest.page.getByRole("button", { name: /^Delete/ }).count() === 0, "the guest sees no repository delete button");
+  await guest.page.goto(`${projectUrl}/members`);
+  check(await guest.page.getByRole("button", { name: /^Remove/ }).count() === 0, "the guest sees no member remove button");
+  check(await guest.page.locator("summary", { hasText: "Add a member" }).count() === 0, "the guest cannot add members");
+  await guest.page.goto(`${base}/harbor/projects`);
+  check(await guest.page.getByRole("button", { name: /^Delete/ }).count() === 0, "the guest cannot delete the project");
+  const users = await guest.page.goto(`${base}/harbor/users`);
+  check(users.status() === 403, `the Users page is refused to a non-admin (${users.status()})`);
+  await guest.context.close();
+
+  exitCode = failures.length === 0 ? 0 : 1;
+} catch (e) {
+  failures.push(`exception: ${e.stack || e}`);
+} finally {
+  await browser.close();
+}
+for (const f of failures) console.log(`FAILED: ${f}`);
+console.log(failures.length === 0 ? "PORTAL OK" : `PORTAL FAILED (${failures.length})`);
+process.exit(failures.length === 0 ? exitCode : 1);
