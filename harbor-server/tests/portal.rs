@@ -517,6 +517,14 @@ async fn the_portal_works_end_to_end_in_chromium() {
             writeln!(stdin, "PUSHED {answer}").unwrap();
             stdin.flush().unwrap();
         }
+        if let Some(rest) = line.strip_prefix("PULL ") {
+            let (user, secret) = rest.split_once(' ').unwrap();
+            let source = docker(&s.host(), "portal-demo/app:v1");
+            let (_, out) = skopeo.pull(&source, Some(&creds(user, secret))).await;
+            let answer = if out.success { "ok".to_owned() } else { out.stderr.replace('\n', " ") };
+            writeln!(stdin, "PULLED {answer}").unwrap();
+            stdin.flush().unwrap();
+        }
         transcript.push(line);
     }
     let status = child.wait().unwrap();

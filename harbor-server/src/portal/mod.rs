@@ -24,6 +24,7 @@ mod login;
 mod members;
 mod projects;
 mod repositories;
+mod robots;
 mod users;
 mod viewer;
 
@@ -97,6 +98,14 @@ pub(crate) fn routes(state: PortalState) -> Router {
         .route(
             "/harbor/projects/{id}/members/{mid}/delete",
             post(members::remove),
+        )
+        .route(
+            "/harbor/projects/{id}/robot-account",
+            get(robots::list).post(robots::create),
+        )
+        .route(
+            "/harbor/projects/{id}/robot-account/{rid}/delete",
+            post(robots::delete),
         )
         .route("/harbor/users", get(users::list).post(users::create))
         .route("/harbor/users/{id}/sysadmin", post(users::sysadmin))

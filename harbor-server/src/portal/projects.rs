@@ -297,6 +297,8 @@ pub(super) enum Tab {
     Repositories,
     /// Members.
     Members,
+    /// Robot accounts.
+    Robots,
 }
 
 /// What a project's pages show above their tab.
@@ -356,6 +358,12 @@ impl Frame {
                 "Members",
                 format!("/harbor/projects/{id}/members"),
                 self.perms.can("member", "list"),
+            ),
+            (
+                Tab::Robots,
+                "Robot Accounts",
+                format!("/harbor/projects/{id}/robot-account"),
+                self.perms.can("robot", "list"),
             ),
         ];
         let markup = html! {

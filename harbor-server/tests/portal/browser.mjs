@@ -180,6 +180,23 @@ try {
   const clip = await page.evaluate(() => navigator.clipboard.readText());
   check(clip === `docker pull ${pushed.host}/portal-demo/app@${pushed.digest}`, `the pull command is copied (${clip})`);
 
+  // Creates a robot account: its secret is shown once, and copied.
+  await page.goto(`${projectUrl}/robot-account`);
+  await page.locator("summary", { hasText: "New Robot Account" }).click();
+  await page.getByLabel("Name", { exact: true }).fill("ci");
+  await page.getByLabel("Push").check();
+  await clickAndWait(page, page.locator("#new-robot button[type=submit]"));
+  const robotName = await page.locator("td.robot-name").first().textContent();
+  check(robotName === "robot$portal-demo+ci", `the robot is listed (${robotName})`);
+  const secret = await page.getByLabel("Secret").inputValue();
+  check(secret.length >= 8, "its secret is shown");
+  await page.getByRole("button", { name: "Copy secret" }).click();
+  check(await page.evaluate(() => navigator.clipboard.readText()) === secret, "the secret is copied");
+  const pulled = await ask(`PULL ${robotName} ${secret}`);
+  check(pulled === "PULLED ok", `the robot pulls with the copied secret (${pulled})`);
+  await page.goto(`${projectUrl}/robot-account`);
+  check(await page.locator("#robot-secret").count() === 0, "the secret is not shown again");
+
   // The projects list.
   await page.goto(`${base}/harbor/projects`);
   check(await page.getByRole("link", { name: "portal-demo" }).count() === 1, "the project is listed");
