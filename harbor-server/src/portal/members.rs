@@ -43,7 +43,7 @@ pub(super) async fn list(
     Path(id): Path<i64>,
     Query(q): Query<ListQuery>,
 ) -> Result<Response, PortalError> {
-    let frame = Frame::load(&state, &viewer, id).await?;
+    let frame = Frame::load(&state, &viewer, id, false).await?;
     let page = layout::page_number(q.page.as_deref());
     let path = format!(
         "/api/v2.0/projects/{}/members?page={page}&page_size={PAGE_SIZE}",

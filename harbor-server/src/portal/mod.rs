@@ -16,6 +16,7 @@
 //! `X-Harbor-CSRF-Token`, which the API checks again. Every answer carries
 //! a content security policy forbidding inline script.
 
+mod artifact;
 mod assets;
 mod client;
 mod error;
@@ -81,6 +82,10 @@ pub(crate) fn routes(state: PortalState) -> Router {
         .route(
             "/harbor/projects/{id}/repositories/{repo}/artifacts-tab",
             get(repositories::artifacts),
+        )
+        .route(
+            "/harbor/projects/{id}/repositories/{repo}/artifacts-tab/artifacts/{digest}",
+            get(artifact::show),
         )
         .route(
             "/harbor/projects/{id}/repositories/{repo}/delete",

@@ -315,22 +315,29 @@ pub(super) struct Frame {
 }
 
 impl Frame {
-    /// Project `id` as the viewer sees it (404 or 403 as the API answers).
+    /// Project `id` as the viewer sees it (404 or 403 as the API answers),
+    /// with its summary (quota usage) when `summary` (the project's landing
+    /// page: the other tabs skip the extra work).
     pub(super) async fn load(
         state: &PortalState,
         viewer: &Viewer,
         id: i64,
+        summary: bool,
     ) -> Result<Frame, PortalError> {
         let project: Value = state
             .api
             .get(&viewer.call_as, &format!("/api/v2.0/projects/{id}"))
             .await?
             .json()?;
-        let summary: Value = state
-            .api
-            .get(&viewer.call_as, &format!("/api/v2.0/projects/{id}/summary"))
-            .await?
-            .json()?;
+        let summary: Value = if summary {
+            state
+                .api
+                .get(&viewer.call_as, &format!("/api/v2.0/projects/{id}/summary"))
+                .await?
+                .json()?
+        } else {
+            Value::Null
+        };
         let perms = Perms::of(state, viewer, &format!("/project/{id}")).await?;
         Ok(Frame {
             id,
@@ -371,7 +378,7 @@ impl Frame {
             h1 { (self.name) }
             dl.summary {
                 dt { "Access Level" } dd { @if public { "Public" } @else { "Private" } }
-                dt { "Repositories" } dd { (self.summary["repo_count"].as_u64().unwrap_or_default()) }
+                dt { "Repositories" } dd { (self.project["repo_count"].as_u64().unwrap_or_default()) }
                 dt { "Owner" } dd { (self.project["owner_name"].as_str().unwrap_or_default()) }
                 @if let (Some(used), Some(hard)) = (quota["used"]["storage"].as_i64(), quota["hard"]["storage"].as_i64()) {
                     dt { "Quota used" }

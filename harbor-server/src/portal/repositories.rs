@@ -27,7 +27,7 @@ pub(super) struct ListQuery {
 
 /// A repository's name within its project (`a/b` of `project/a/b`) as the
 /// API's path wants it: its `/` encoded twice (Harbor's `a%252Fb`).
-fn api_repo(short: &str) -> String {
+pub(super) fn api_repo(short: &str) -> String {
     enc(&enc(short))
 }
 
@@ -39,7 +39,7 @@ pub(super) async fn list(
     Path(id): Path<i64>,
     Query(q): Query<ListQuery>,
 ) -> Result<Response, PortalError> {
-    let frame = Frame::load(&state, &viewer, id).await?;
+    let frame = Frame::load(&state, &viewer, id, true).await?;
     let page = layout::page_number(q.page.as_deref());
     let name = q.name.unwrap_or_default();
     let mut path = format!(
@@ -117,7 +117,7 @@ pub(super) async fn list(
 }
 
 /// The host clients pull from: the external URL's, else this request's.
-fn registry_host(state: &PortalState, headers: &HeaderMap) -> String {
+pub(super) fn registry_host(state: &PortalState, headers: &HeaderMap) -> String {
     let url = state.app.auth.realm.url(headers);
     let rest = url.split_once("://").map_or(url.as_str(), |(_, r)| r);
     rest.trim_end_matches("/service/token").to_owned()
@@ -131,7 +131,7 @@ pub(super) async fn artifacts(
     Path((id, repo)): Path<(i64, String)>,
     Query(q): Query<ListQuery>,
 ) -> Result<Response, PortalError> {
-    let frame = Frame::load(&state, &viewer, id).await?;
+    let frame = Frame::load(&state, &viewer, id, false).await?;
     let page = layout::page_number(q.page.as_deref());
     let path = format!(
         "/api/v2.0/projects/{}/repositories/{}/artifacts?page={page}&page_size={PAGE_SIZE}&with_label=true",
@@ -167,7 +167,11 @@ pub(super) async fn artifacts(
                     @let short = digest.get(..19).unwrap_or(digest);
                     @let pull = format!("docker pull {host}/{full}@{digest}");
                     tr {
-                        td.mono { abbr.digest title=(digest) { (short) } }
+                        td.mono {
+                            a href=(format!("{base}/artifacts-tab/artifacts/{}", enc(digest))) {
+                                abbr.digest title=(digest) { (short) }
+                            }
+                        }
                         td {
                             @for t in a["tags"].as_array().into_iter().flatten() {
                                 span.tag { (t["name"].as_str().unwrap_or_default()) }
@@ -230,7 +234,7 @@ pub(super) async fn delete_repository(
     Path((id, repo)): Path<(i64, String)>,
     change: Change<Value>,
 ) -> Result<Response, PortalError> {
-    let frame = Frame::load(&state, &change.viewer, id).await?;
+    let frame = Frame::load(&state, &change.viewer, id, false).await?;
     let path = format!(
         "/api/v2.0/projects/{}/repositories/{}",
         enc(&frame.name),
@@ -256,7 +260,7 @@ pub(super) async fn delete_artifact(
     Path((id, repo, digest)): Path<(i64, String, String)>,
     change: Change<Value>,
 ) -> Result<Response, PortalError> {
-    let frame = Frame::load(&state, &change.viewer, id).await?;
+    let frame = Frame::load(&state, &change.viewer, id, false).await?;
     let path = format!(
         "/api/v2.0/projects/{}/repositories/{}/artifacts/{}",
         enc(&frame.name),

@@ -171,7 +171,7 @@ pub(super) async fn list(
     Path(id): Path<i64>,
     Query(q): Query<ListQuery>,
 ) -> Result<Response, PortalError> {
-    let frame = Frame::load(&state, &viewer, id).await?;
+    let frame = Frame::load(&state, &viewer, id, false).await?;
     let page = layout::page_number(q.page.as_deref());
     robots_page(&state, &viewer, &frame, page, None).await
 }
@@ -183,7 +183,7 @@ pub(super) async fn create(
     Path(id): Path<i64>,
     change: Change<Vec<(String, String)>>,
 ) -> Result<Response, PortalError> {
-    let frame = Frame::load(&state, &change.viewer, id).await?;
+    let frame = Frame::load(&state, &change.viewer, id, false).await?;
     let field = |k: &str| {
         change
             .form
@@ -193,7 +193,10 @@ pub(super) async fn create(
             .unwrap_or_default()
     };
     let duration: i64 = field("duration").parse().map_err(|_| {
-        PortalError::new(StatusCode::BAD_REQUEST, "the expiration must be a number of days")
+        PortalError::new(
+            StatusCode::BAD_REQUEST,
+            "the expiration must be a number of days",
+        )
     })?;
     let access: Vec<Value> = change
         .form

@@ -144,7 +144,12 @@ pub(super) async fn list(
         }
         (layout::pager(Paging { page, size: PAGE_SIZE, total }, link))
     };
-    Ok(layout::html(layout::page("Users", Some(&viewer), Nav::Users, body)))
+    Ok(layout::html(layout::page(
+        "Users",
+        Some(&viewer),
+        Nav::Users,
+        body,
+    )))
 }
 
 /// The create form.

@@ -180,6 +180,13 @@ try {
   const clip = await page.evaluate(() => navigator.clipboard.readText());
   check(clip === `docker pull ${pushed.host}/portal-demo/app@${pushed.digest}`, `the pull command is copied (${clip})`);
 
+  // The artifact's own page: its layers.
+  await clickAndWait(page, row.locator("abbr.digest"));
+  check((await page.locator("#artifact-digest").textContent()) === pushed.digest, "the artifact page shows its digest");
+  const layers = await page.locator("#layers td.layer-digest").allTextContents();
+  check(JSON.stringify(layers) === JSON.stringify(pushed.layers), `its layers show in order (${layers.length})`);
+  check(await page.locator("#artifact-digest ~ dl .tag").first().textContent() === "v1", "its tag shows");
+
   // Creates a robot account: its secret is shown once, and copied.
   await page.goto(`${projectUrl}/robot-account`);
   await page.locator("summary", { hasText: "New Robot Account" }).click();
