@@ -15,6 +15,8 @@ pub(crate) enum Nav {
     Projects,
     /// Administration: users.
     Users,
+    /// Administration: garbage collection.
+    Gc,
     /// No entry (sign-in, errors).
     None,
 }
@@ -53,6 +55,10 @@ pub(crate) fn page(title: &str, viewer: Option<&Viewer>, nav: Nav, body: Markup)
                             @if v.sysadmin {
                                 a href="/harbor/users"
                                     aria-current=[(nav == Nav::Users).then_some("page")] { "Users" }
+                                @if v.gc {
+                                    a href="/harbor/gc"
+                                        aria-current=[(nav == Nav::Gc).then_some("page")] { "Garbage Collection" }
+                                }
                             }
                         }
                         div.user {

@@ -20,6 +20,7 @@ mod artifact;
 mod assets;
 mod client;
 mod error;
+mod gc;
 mod layout;
 mod login;
 mod members;
@@ -112,6 +113,9 @@ pub(crate) fn routes(state: PortalState) -> Router {
             "/harbor/projects/{id}/robot-account/{rid}/delete",
             post(robots::delete),
         )
+        .route("/harbor/gc", get(gc::page).post(gc::run))
+        .route("/harbor/gc/schedule", post(gc::schedule))
+        .route("/harbor/gc/{id}/log", get(gc::log))
         .route("/harbor/users", get(users::list).post(users::create))
         .route("/harbor/users/{id}/sysadmin", post(users::sysadmin))
         .route("/harbor/users/{id}/delete", post(users::delete))

@@ -27,6 +27,8 @@ pub(crate) struct Viewer {
     pub(crate) sysadmin: bool,
     /// The session's CSRF token, for the page's forms.
     pub(crate) csrf: String,
+    /// Whether the server runs garbage collection (its page is linked).
+    pub(crate) gc: bool,
     /// How to call the API as this user.
     pub(crate) call_as: CallAs,
     session: Session,
@@ -73,6 +75,7 @@ impl FromRequestParts<PortalState> for Viewer {
             name: user.username,
             sysadmin: user.sysadmin || session.adm,
             csrf: session.csrf.clone(),
+            gc: state.app.gc.is_some(),
             call_as: CallAs {
                 cookie: parts.headers.get("cookie").cloned(),
                 client: parts

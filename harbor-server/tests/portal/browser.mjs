@@ -225,6 +225,21 @@ try {
   await clickAndWait(page, page.getByRole("button", { name: `Delete repository ${pushed.long_repository}` }));
   check(await page.getByText(pushed.long_repository, { exact: true }).count() === 0, "the deleted repository is gone");
 
+  // Runs garbage collection, watches it end, and reads its log.
+  await page.goto(`${base}/harbor/gc`);
+  await page.getByLabel("Allow garbage collection on untagged artifacts").check();
+  await clickAndWait(page, page.getByRole("button", { name: "GC Now" }));
+  let gcStatus = "";
+  for (let i = 0; i < 60 && gcStatus !== "Success"; i++) {
+    await page.goto(`${base}/harbor/gc`);
+    gcStatus = (await page.locator("#gc-history td.gc-status").first().textContent()) || "";
+    if (gcStatus !== "Success") await page.waitForTimeout(500);
+  }
+  check(gcStatus === "Success", `the GC run succeeds (${gcStatus})`);
+  await clickAndWait(page, page.getByRole("link", { name: /^Log of run/ }).first());
+  const gcLog = (await page.locator("#gc-log").textContent()) || "";
+  check(gcLog.trim().length > 0, `the GC log shows (${gcLog.split("\n")[0]})`);
+
   // Signs out: the pages ask for signing in again.
   await clickAndWait(page, page.getByRole("link", { name: "Sign out" }));
   check(page.url().startsWith(`${base}/harbor/sign-in`), "signing out leads to the sign-in page");
@@ -237,6 +252,9 @@ try {
   await signIn(guest.page, "guest1", "Portal12345");
   check(guest.page.url() === `${base}/harbor/projects`, "guest1 signs in");
   check(await guest.page.getByRole("link", { name: "Users" }).count() === 0, "a non-admin has no Users link");
+  check(await guest.page.getByRole("link", { name: "Garbage Collection" }).count() === 0, "a non-admin has no GC link");
+  const gcPage = await guest.page.goto(`${base}/harbor/gc`);
+  check(gcPage.status() === 403, `the GC page is refused to a non-admin (${gcPage.status()})`);
   await guest.page.goto(`${projectUrl}/repositories/app/artifacts-tab`);
   check(await guest.page.locator("#artifacts tbody tr").count() === 1, "the guest sees the artifact");
   check(await guest.page.getByRole("button", { name: /^Delete/ }).count() === 0, "the guest sees no delete button");

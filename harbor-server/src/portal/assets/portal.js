@@ -32,3 +32,10 @@ if (document.readyState === "loading") {
 } else {
   setUpCopyButtons();
 }
+
+// A list or log of work still going on names how often to reload.
+const refreshing = document.querySelector("[data-refresh]");
+if (refreshing) {
+  const seconds = Number(refreshing.getAttribute("data-refresh")) || 3;
+  setTimeout(() => window.location.reload(), seconds * 1000);
+}
