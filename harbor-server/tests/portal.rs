@@ -517,6 +517,7 @@ async fn push_for_browser(s: &TestServer, skopeo: &Skopeo, user: &str, password:
 async fn the_portal_works_end_to_end_in_chromium() {
     let module = playwright_module();
     let s = TestServer::start_with_auth().await;
+    let peer = TestServer::start_with_auth().await;
     let skopeo = Skopeo::new();
     // HARBOR_PORTAL_SHOTS=docs keeps the screenshots for the README.
     let shots_tmp = tempfile::tempdir().unwrap();
@@ -527,6 +528,7 @@ async fn the_portal_works_end_to_end_in_chromium() {
         .arg(script)
         .env("PORTAL_BASE", &s.base)
         .env("PORTAL_ADMIN_PASSWORD", ADMIN_PASSWORD)
+        .env("PORTAL_PEER", &peer.base)
         .env("PLAYWRIGHT_MODULE", &module)
         .env("PORTAL_SHOTS", &shots)
         .stdin(Stdio::piped())
@@ -586,6 +588,13 @@ async fn the_portal_works_end_to_end_in_chromium() {
     );
     // What the forged requests tried did not happen.
     assert!(!project_exists(&s, "forged").await);
+    // The rule run from the portal copied the image to the peer.
+    let (tags, _) = peer
+        .registry
+        .list_tags(&common::repo("mirror/app"), None, None)
+        .await
+        .unwrap();
+    assert_eq!(tags, vec!["v1".to_owned()]);
 }
 
 /// The median time of `n` GETs of `path` by `session`'s browser.

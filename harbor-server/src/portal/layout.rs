@@ -17,6 +17,10 @@ pub(crate) enum Nav {
     Users,
     /// Administration: garbage collection.
     Gc,
+    /// Administration: registries.
+    Registries,
+    /// Administration: replication rules and executions.
+    Replications,
     /// No entry (sign-in, errors).
     None,
 }
@@ -55,6 +59,12 @@ pub(crate) fn page(title: &str, viewer: Option<&Viewer>, nav: Nav, body: Markup)
                             @if v.sysadmin {
                                 a href="/harbor/users"
                                     aria-current=[(nav == Nav::Users).then_some("page")] { "Users" }
+                                @if v.replication {
+                                    a href="/harbor/registries"
+                                        aria-current=[(nav == Nav::Registries).then_some("page")] { "Registries" }
+                                    a href="/harbor/replications"
+                                        aria-current=[(nav == Nav::Replications).then_some("page")] { "Replications" }
+                                }
                                 @if v.gc {
                                     a href="/harbor/gc"
                                         aria-current=[(nav == Nav::Gc).then_some("page")] { "Garbage Collection" }

@@ -25,6 +25,8 @@ mod layout;
 mod login;
 mod members;
 mod projects;
+mod registries;
+mod replications;
 mod repositories;
 mod robots;
 mod users;
@@ -116,6 +118,32 @@ pub(crate) fn routes(state: PortalState) -> Router {
         .route("/harbor/gc", get(gc::page).post(gc::run))
         .route("/harbor/gc/schedule", post(gc::schedule))
         .route("/harbor/gc/{id}/log", get(gc::log))
+        .route(
+            "/harbor/registries",
+            get(registries::list).post(registries::create),
+        )
+        .route("/harbor/registries/{id}/delete", post(registries::delete))
+        .route(
+            "/harbor/replications",
+            get(replications::page).post(replications::create),
+        )
+        .route("/harbor/replications/{id}/run", post(replications::run))
+        .route(
+            "/harbor/replications/{id}/delete",
+            post(replications::delete),
+        )
+        .route(
+            "/harbor/replications/executions/{id}",
+            get(replications::execution),
+        )
+        .route(
+            "/harbor/replications/executions/{id}/stop",
+            post(replications::stop),
+        )
+        .route(
+            "/harbor/replications/executions/{id}/tasks/{task}/log",
+            get(replications::task_log),
+        )
         .route("/harbor/users", get(users::list).post(users::create))
         .route("/harbor/users/{id}/sysadmin", post(users::sysadmin))
         .route("/harbor/users/{id}/delete", post(users::delete))

@@ -29,6 +29,8 @@ pub(crate) struct Viewer {
     pub(crate) csrf: String,
     /// Whether the server runs garbage collection (its page is linked).
     pub(crate) gc: bool,
+    /// Whether the server replicates (its pages are linked).
+    pub(crate) replication: bool,
     /// How to call the API as this user.
     pub(crate) call_as: CallAs,
     session: Session,
@@ -76,6 +78,7 @@ impl FromRequestParts<PortalState> for Viewer {
             sysadmin: user.sysadmin || session.adm,
             csrf: session.csrf.clone(),
             gc: state.app.gc.is_some(),
+            replication: state.app.replication.is_some(),
             call_as: CallAs {
                 cookie: parts.headers.get("cookie").cloned(),
                 client: parts

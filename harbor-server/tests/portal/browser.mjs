@@ -7,6 +7,7 @@
 //
 // Every check that fails is printed; the script exits 1 if any did.
 // Environment: PORTAL_BASE (http://127.0.0.1:PORT), PORTAL_ADMIN_PASSWORD,
+// PORTAL_PEER (another server to replicate to, same admin password),
 // PLAYWRIGHT_MODULE (the playwright-core directory), PORTAL_SHOTS (where to
 // keep screenshots, optional). Playwright gives chromium a fresh, temporary
 // user-data-dir of its own (it refuses --user-data-dir with launch()).
@@ -18,6 +19,7 @@ import { join } from "node:path";
 const base = process.env.PORTAL_BASE;
 const adminPassword = process.env.PORTAL_ADMIN_PASSWORD;
 const shots = process.env.PORTAL_SHOTS || "";
+const peer = process.env.PORTAL_PEER;
 const { chromium } = await import(
   pathToFileURL(join(process.env.PLAYWRIGHT_MODULE, "index.mjs")).href
 );
@@ -225,6 +227,43 @@ try {
   await clickAndWait(page, page.getByRole("button", { name: `Delete repository ${pushed.long_repository}` }));
   check(await page.getByText(pushed.long_repository, { exact: true }).count() === 0, "the deleted repository is gone");
 
+  // Adds the peer registry (testing the connection first), a rule copying
+  // the project to it, runs it and watches it reach Succeeded.
+  await page.goto(`${base}/harbor/registries`);
+  await page.locator("summary", { hasText: "New Endpoint" }).click();
+  await page.getByLabel("Name").fill("peer");
+  await page.getByLabel("Endpoint URL").fill(peer);
+  await page.getByLabel("Access ID").fill("admin");
+  await page.getByLabel("Access Secret").fill(adminPassword);
+  await clickAndWait(page, page.getByRole("button", { name: "Test Connection" }));
+  const tested = (await page.locator("#registry-outcome").textContent()) || "";
+  check(/successfully/.test(tested), `the connection test passes (${tested})`);
+  await page.getByLabel("Access Secret").fill(adminPassword);
+  await clickAndWait(page, page.locator("#new-registry button[value=create]"));
+  check(await page.locator("td.registry-name", { hasText: "peer" }).count() === 1, "the registry is listed");
+  await page.goto(`${base}/harbor/replications`);
+  await page.locator("summary", { hasText: "New Replication Rule" }).click();
+  await page.getByLabel("Name", { exact: true }).fill("to-peer");
+  await page.getByLabel(/Source resource filter/).fill("portal-demo/app");
+  await page.getByLabel(/Destination namespace/).fill("mirror");
+  await clickAndWait(page, page.locator("#new-policy button[type=submit]"));
+  check(await page.locator("td.policy-name", { hasText: "to-peer" }).count() === 1, "the rule is listed");
+  await clickAndWait(page, page.getByRole("button", { name: "Replicate to-peer" }));
+  check(/\/harbor\/replications\/executions\/\d+$/.test(page.url()), `the execution opens (${page.url()})`);
+  const executionUrl = page.url();
+  let execStatus = "";
+  for (let i = 0; i < 120 && !["Succeeded", "Failed", "Stopped"].includes(execStatus); i++) {
+    await page.goto(executionUrl);
+    execStatus = (await page.locator("#execution-status").textContent()) || "";
+    if (execStatus === "InProgress") await page.waitForTimeout(500);
+  }
+  check(execStatus === "Succeeded", `the execution succeeds (${execStatus})`);
+  const taskStatuses = await page.locator("#tasks td.task-status").allTextContents();
+  check(taskStatuses.length > 0 && taskStatuses.every((t) => t === "Succeeded"), `its tasks succeeded (${taskStatuses})`);
+  await shot(page, "portal-replication.png");
+  await clickAndWait(page, page.getByRole("link", { name: /^Log of task/ }).first());
+  check(((await page.locator("#task-log").textContent()) || "").trim().length > 0, "a task's log shows");
+
   // Runs garbage collection, watches it end, and reads its log.
   await page.goto(`${base}/harbor/gc`);
   await page.getByLabel("Allow garbage collection on untagged artifacts").check();
@@ -253,6 +292,7 @@ try {
   check(guest.page.url() === `${base}/harbor/projects`, "guest1 signs in");
   check(await guest.page.getByRole("link", { name: "Users" }).count() === 0, "a non-admin has no Users link");
   check(await guest.page.getByRole("link", { name: "Garbage Collection" }).count() === 0, "a non-admin has no GC link");
+  check(await guest.page.getByRole("link", { name: "Replications" }).count() === 0, "a non-admin has no replication link");
   const gcPage = await guest.page.goto(`${base}/harbor/gc`);
   check(gcPage.status() === 403, `the GC page is refused to a non-admin (${gcPage.status()})`);
   await guest.page.goto(`${projectUrl}/repositories/app/artifacts-tab`);
