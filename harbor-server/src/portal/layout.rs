@@ -21,6 +21,10 @@ pub(crate) enum Nav {
     Registries,
     /// Administration: replication rules and executions.
     Replications,
+    /// The user's own account.
+    Account,
+    /// Administration: the system's audit log.
+    Logs,
     /// No entry (sign-in, errors).
     None,
 }
@@ -65,6 +69,8 @@ pub(crate) fn page(title: &str, viewer: Option<&Viewer>, nav: Nav, body: Markup)
                                     a href="/harbor/replications"
                                         aria-current=[(nav == Nav::Replications).then_some("page")] { "Replications" }
                                 }
+                                a href="/harbor/logs"
+                                    aria-current=[(nav == Nav::Logs).then_some("page")] { "Logs" }
                                 @if v.gc {
                                     a href="/harbor/gc"
                                         aria-current=[(nav == Nav::Gc).then_some("page")] { "Garbage Collection" }
@@ -74,6 +80,8 @@ pub(crate) fn page(title: &str, viewer: Option<&Viewer>, nav: Nav, body: Markup)
                         div.user {
                             span { "Signed in as " strong.username { (v.name) }
                                 @if v.sysadmin { " (administrator)" } }
+                            a href="/harbor/account"
+                                aria-current=[(nav == Nav::Account).then_some("page")] { "Account" }
                             a.button.secondary href="/c/log_out" { "Sign out" }
                         }
                     }

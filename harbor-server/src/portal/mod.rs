@@ -16,6 +16,7 @@
 //! `X-Harbor-CSRF-Token`, which the API checks again. Every answer carries
 //! a content security policy forbidding inline script.
 
+mod account;
 mod artifact;
 mod assets;
 mod client;
@@ -23,6 +24,7 @@ mod error;
 mod gc;
 mod layout;
 mod login;
+mod logs;
 mod members;
 mod projects;
 mod registries;
@@ -144,6 +146,14 @@ pub(crate) fn routes(state: PortalState) -> Router {
             "/harbor/replications/executions/{id}/tasks/{task}/log",
             get(replications::task_log),
         )
+        .route(
+            "/harbor/account",
+            get(account::page).post(account::save_profile),
+        )
+        .route("/harbor/account/password", post(account::change_password))
+        .route("/harbor/account/cli-secret", post(account::new_cli_secret))
+        .route("/harbor/projects/{id}/logs", get(logs::project))
+        .route("/harbor/logs", get(logs::system))
         .route("/harbor/users", get(users::list).post(users::create))
         .route("/harbor/users/{id}/sysadmin", post(users::sysadmin))
         .route("/harbor/users/{id}/delete", post(users::delete))

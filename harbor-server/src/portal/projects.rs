@@ -299,6 +299,8 @@ pub(super) enum Tab {
     Members,
     /// Robot accounts.
     Robots,
+    /// The project's audit log.
+    Logs,
 }
 
 /// What a project's pages show above their tab.
@@ -371,6 +373,12 @@ impl Frame {
                 "Robot Accounts",
                 format!("/harbor/projects/{id}/robot-account"),
                 self.perms.can("robot", "list"),
+            ),
+            (
+                Tab::Logs,
+                "Logs",
+                format!("/harbor/projects/{id}/logs"),
+                self.perms.can("log", "list"),
             ),
         ];
         let markup = html! {

@@ -279,6 +279,13 @@ try {
   const gcLog = (await page.locator("#gc-log").textContent()) || "";
   check(gcLog.trim().length > 0, `the GC log shows (${gcLog.split("\n")[0]})`);
 
+  // The audit logs: the project's shows dev1's push, the system's the
+  // project's creation by admin.
+  await page.goto(`${projectUrl}/logs`);
+  check(await page.locator("#audit-log tr", { hasText: "dev1" }).count() > 0, "the project's log shows dev1's push");
+  await page.goto(`${base}/harbor/logs?username=admin`);
+  check(await page.locator("#audit-log tr", { hasText: "portal-demo" }).count() > 0, "the system log shows the project's creation");
+
   // Signs out: the pages ask for signing in again.
   await clickAndWait(page, page.getByRole("link", { name: "Sign out" }));
   check(page.url().startsWith(`${base}/harbor/sign-in`), "signing out leads to the sign-in page");
@@ -307,6 +314,17 @@ try {
   check(await guest.page.getByRole("button", { name: /^Delete/ }).count() === 0, "the guest cannot delete the project");
   const users = await guest.page.goto(`${base}/harbor/users`);
   check(users.status() === 403, `the Users page is refused to a non-admin (${users.status()})`);
+  // The guest changes its password and signs in with the new one.
+  await guest.page.goto(`${base}/harbor/account`);
+  await guest.page.getByLabel("Current password").fill("Portal12345");
+  await guest.page.getByLabel("New password").fill("Portal54321");
+  await clickAndWait(guest.page, guest.page.getByRole("button", { name: "Change password" }));
+  check(await guest.page.getByText("Your password was changed.").count() === 1, "the password change is confirmed");
+  await clickAndWait(guest.page, guest.page.getByRole("link", { name: "Sign out" }));
+  await signIn(guest.page, "guest1", "Portal12345");
+  check(guest.page.url().startsWith(`${base}/c/login`), "the old password no longer signs in");
+  await signIn(guest.page, "guest1", "Portal54321");
+  check(guest.page.url() === `${base}/harbor/projects`, "the new password signs in");
   await guest.context.close();
 
   exitCode = failures.length === 0 ? 0 : 1;
