@@ -25,6 +25,8 @@ pub(crate) enum Nav {
     Account,
     /// Administration: the system's audit log.
     Logs,
+    /// Administration: the configuration.
+    Configuration,
     /// No entry (sign-in, errors).
     None,
 }
@@ -71,6 +73,8 @@ pub(crate) fn page(title: &str, viewer: Option<&Viewer>, nav: Nav, body: Markup)
                                 }
                                 a href="/harbor/logs"
                                     aria-current=[(nav == Nav::Logs).then_some("page")] { "Logs" }
+                                a href="/harbor/configs"
+                                    aria-current=[(nav == Nav::Configuration).then_some("page")] { "Configuration" }
                                 @if v.gc {
                                     a href="/harbor/gc"
                                         aria-current=[(nav == Nav::Gc).then_some("page")] { "Garbage Collection" }

@@ -20,6 +20,7 @@ mod account;
 mod artifact;
 mod assets;
 mod client;
+mod configuration;
 mod error;
 mod gc;
 mod layout;
@@ -154,6 +155,10 @@ pub(crate) fn routes(state: PortalState) -> Router {
         .route("/harbor/account/cli-secret", post(account::new_cli_secret))
         .route("/harbor/projects/{id}/logs", get(logs::project))
         .route("/harbor/logs", get(logs::system))
+        .route(
+            "/harbor/configs",
+            get(configuration::page).post(configuration::save),
+        )
         .route("/harbor/users", get(users::list).post(users::create))
         .route("/harbor/users/{id}/sysadmin", post(users::sysadmin))
         .route("/harbor/users/{id}/delete", post(users::delete))

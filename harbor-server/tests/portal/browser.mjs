@@ -286,6 +286,13 @@ try {
   await page.goto(`${base}/harbor/logs?username=admin`);
   check(await page.locator("#audit-log tr", { hasText: "portal-demo" }).count() > 0, "the system log shows the project's creation");
 
+  // Only administrators may create projects from now on.
+  await page.goto(`${base}/harbor/configs`);
+  await page.getByLabel("Project Creation").selectOption("adminonly");
+  await clickAndWait(page, page.getByRole("button", { name: "Save" }));
+  check(await page.getByText("The configuration was saved.").count() === 1, "the configuration is saved");
+  check(await page.getByLabel("Project Creation").inputValue() === "adminonly", "project creation is admin-only");
+
   // Signs out: the pages ask for signing in again.
   await clickAndWait(page, page.getByRole("link", { name: "Sign out" }));
   check(page.url().startsWith(`${base}/harbor/sign-in`), "signing out leads to the sign-in page");
@@ -298,6 +305,8 @@ try {
   await signIn(guest.page, "guest1", "Portal12345");
   check(guest.page.url() === `${base}/harbor/projects`, "guest1 signs in");
   check(await guest.page.getByRole("link", { name: "Users" }).count() === 0, "a non-admin has no Users link");
+  check(await guest.page.locator("summary", { hasText: "New Project" }).count() === 0, "with admin-only creation a non-admin gets no New Project");
+  check(await guest.page.getByRole("link", { name: "Configuration" }).count() === 0, "a non-admin has no Configuration link");
   check(await guest.page.getByRole("link", { name: "Garbage Collection" }).count() === 0, "a non-admin has no GC link");
   check(await guest.page.getByRole("link", { name: "Replications" }).count() === 0, "a non-admin has no replication link");
   const gcPage = await guest.page.goto(`${base}/harbor/gc`);
