@@ -50,6 +50,20 @@ pub(super) async fn show(
         .await?;
     let manifest = Manifest::parse(Some(&content.media_type), &content.payload, d.algorithm())?;
     let referrers = state.app.registry.referrers(&name, &d, None).await?;
+    let usable = super::labels::usable(&state, &viewer, &frame).await?;
+    let on: Vec<Value> = a["labels"].as_array().cloned().unwrap_or_default();
+    let label_controls = super::labels::artifact_controls(
+        &format!(
+            "/harbor/projects/{id}/repositories/{}/artifacts-tab/artifacts/{}",
+            enc(&repo),
+            enc(&d.to_string())
+        ),
+        &viewer.csrf,
+        &usable,
+        &on,
+        frame.perms.can("artifact-label", "create"),
+        frame.perms.can("artifact-label", "delete"),
+    );
     let host = registry_host(&state, &headers);
     let base = format!("/harbor/projects/{id}/repositories/{}", enc(&repo));
     let pull = format!("docker pull {host}/{full}@{d}");
@@ -71,9 +85,10 @@ pub(super) async fn show(
                 }
             }
             dt { "Labels" } dd {
-                @for l in a["labels"].as_array().into_iter().flatten() {
+                @for l in &on {
                     span.tag.label { (l["name"].as_str().unwrap_or_default()) }
                 }
+                div { (label_controls) }
             }
             dt { "Pull command" } dd {
                 div.pull {

@@ -23,6 +23,7 @@ mod client;
 mod configuration;
 mod error;
 mod gc;
+mod labels;
 mod layout;
 mod login;
 mod logs;
@@ -92,6 +93,22 @@ pub(crate) fn routes(state: PortalState) -> Router {
         .route(
             "/harbor/projects/{id}/repositories/{repo}/artifacts-tab/artifacts/{digest}",
             get(artifact::show),
+        )
+        .route(
+            "/harbor/projects/{id}/repositories/{repo}/artifacts-tab/artifacts/{digest}/labels",
+            post(labels::add_to_artifact),
+        )
+        .route(
+            "/harbor/projects/{id}/repositories/{repo}/artifacts-tab/artifacts/{digest}/labels/{label}/delete",
+            post(labels::remove_from_artifact),
+        )
+        .route(
+            "/harbor/projects/{id}/labels",
+            get(labels::list).post(labels::create),
+        )
+        .route(
+            "/harbor/projects/{id}/labels/{label}/delete",
+            post(labels::delete),
         )
         .route(
             "/harbor/projects/{id}/repositories/{repo}/delete",

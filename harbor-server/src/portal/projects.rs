@@ -299,6 +299,8 @@ pub(super) enum Tab {
     Members,
     /// Robot accounts.
     Robots,
+    /// The project's labels.
+    Labels,
     /// The project's audit log.
     Logs,
 }
@@ -373,6 +375,12 @@ impl Frame {
                 "Robot Accounts",
                 format!("/harbor/projects/{id}/robot-account"),
                 self.perms.can("robot", "list"),
+            ),
+            (
+                Tab::Labels,
+                "Labels",
+                format!("/harbor/projects/{id}/labels"),
+                self.perms.can("label", "list"),
             ),
             (
                 Tab::Logs,

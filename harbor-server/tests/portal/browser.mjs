@@ -189,6 +189,20 @@ try {
   check(JSON.stringify(layers) === JSON.stringify(pushed.layers), `its layers show in order (${layers.length})`);
   check(await page.locator("#artifact-digest ~ dl .tag").first().textContent() === "v1", "its tag shows");
 
+  // A project label, put on the artifact and taken off again.
+  const artifactUrl = page.url();
+  await page.goto(`${projectUrl}/labels`);
+  await page.locator("summary", { hasText: "New Label" }).click();
+  await page.getByLabel("Label name").fill("release");
+  await clickAndWait(page, page.locator("#new-label button[type=submit]"));
+  check(await page.locator("#labels span.label", { hasText: "release" }).count() === 1, "the project label is listed");
+  await page.goto(artifactUrl);
+  await page.getByLabel("Add label").selectOption({ label: "release" });
+  await clickAndWait(page, page.locator("#add-label button[type=submit]"));
+  check(await page.locator("dl span.label", { hasText: /^release$/ }).count() === 1, "the label is on the artifact");
+  await clickAndWait(page, page.getByRole("button", { name: "Remove label release" }));
+  check(await page.locator("dl span.label", { hasText: /^release$/ }).count() === 0, "the label is off the artifact");
+
   // Creates a robot account: its secret is shown once, and copied.
   await page.goto(`${projectUrl}/robot-account`);
   await page.locator("summary", { hasText: "New Robot Account" }).click();
