@@ -7,17 +7,17 @@
 //! layers and referrers read from the engine, which the API does not list.
 
 use axum::extract::{Path, State};
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, Method};
 use axum::response::Response;
 use harbor_core::{Digest, Manifest, Reference, RepositoryName};
 use maud::html;
 use serde_json::Value;
 
-use super::error::PortalError;
+use super::error::{see_other, PortalError};
 use super::layout::{self, enc};
 use super::projects::{Frame, Tab};
 use super::repositories::{api_repo, registry_host};
-use super::viewer::Viewer;
+use super::viewer::{Change, Viewer};
 use super::PortalState;
 
 /// `GET /harbor/projects/{id}/repositories/{repo}/artifacts-tab/artifacts/{digest}`.
@@ -64,6 +64,13 @@ pub(super) async fn show(
         frame.perms.can("artifact-label", "create"),
         frame.perms.can("artifact-label", "delete"),
     );
+    let page_base = format!(
+        "/harbor/projects/{id}/repositories/{}/artifacts-tab/artifacts/{}",
+        enc(&repo),
+        enc(&d.to_string())
+    );
+    let can_add_tag = frame.perms.can("tag", "create");
+    let can_delete_tag = frame.perms.can("tag", "delete");
     let host = registry_host(&state, &headers);
     let base = format!("/harbor/projects/{id}/repositories/{}", enc(&repo));
     let pull = format!("docker pull {host}/{full}@{d}");
@@ -81,7 +88,28 @@ pub(super) async fn show(
             dt { "Pull time" } dd { (layout::when(a["pull_time"].as_str().unwrap_or_default())) }
             dt { "Tags" } dd {
                 @for t in a["tags"].as_array().into_iter().flatten() {
-                    span.tag { (t["name"].as_str().unwrap_or_default()) }
+                    @let tag = t["name"].as_str().unwrap_or_default();
+                    span.tag { (tag) }
+                    @if can_delete_tag {
+                        (layout::post_button(
+                            &format!("{page_base}/tags/{}/delete", enc(tag)),
+                            &viewer.csrf,
+                            "Delete",
+                            &format!("Delete tag {tag}"),
+                            &format!("Delete tag {tag}? The artifact stays."),
+                        ))
+                    }
+                    " "
+                }
+                @if can_add_tag {
+                    form.inline id="add-tag" method="post" action=(format!("{page_base}/tags")) {
+                        (layout::csrf_field(&viewer.csrf))
+                        label for="new-tag" { "Add tag" }
+                        input type="text" id="new-tag" name="tag" required maxlength="128"
+                            pattern="[A-Za-z0-9_][A-Za-z0-9._\\-]{0,127}";
+                        " "
+                        button.secondary type="submit" { "Add" }
+                    }
                 }
             }
             dt { "Labels" } dd {
@@ -166,4 +194,69 @@ pub(super) async fn show(
         }
     };
     Ok(frame.render(&viewer, Tab::Repositories, body))
+}
+
+/// The add-tag form.
+#[derive(Debug, serde::Deserialize)]
+pub(super) struct TagForm {
+    tag: String,
+}
+
+fn tags_api(frame: &Frame, repo: &str, digest: &str) -> String {
+    format!(
+        "/api/v2.0/projects/{}/repositories/{}/artifacts/{}/tags",
+        enc(&frame.name),
+        api_repo(repo),
+        enc(digest)
+    )
+}
+
+fn page_of(id: i64, repo: &str, digest: &str) -> String {
+    format!(
+        "/harbor/projects/{id}/repositories/{}/artifacts-tab/artifacts/{}",
+        enc(repo),
+        enc(digest)
+    )
+}
+
+/// `POST .../artifacts-tab/artifacts/{digest}/tags`: a new tag on it.
+pub(super) async fn add_tag(
+    State(state): State<PortalState>,
+    Path((id, repo, digest)): Path<(i64, String, String)>,
+    change: Change<TagForm>,
+) -> Result<Response, PortalError> {
+    let frame = Frame::load(&state, &change.viewer, id, false).await?;
+    state
+        .api
+        .call(
+            &change.viewer.call_as,
+            Method::POST,
+            &tags_api(&frame, &repo, &digest),
+            Some(serde_json::json!({ "name": change.form.tag.trim() })),
+            Some(&change.csrf),
+        )
+        .await?
+        .ok()?;
+    Ok(see_other(&page_of(id, &repo, &digest)))
+}
+
+/// `POST .../artifacts-tab/artifacts/{digest}/tags/{tag}/delete`.
+pub(super) async fn delete_tag(
+    State(state): State<PortalState>,
+    Path((id, repo, digest, tag)): Path<(i64, String, String, String)>,
+    change: Change<Value>,
+) -> Result<Response, PortalError> {
+    let frame = Frame::load(&state, &change.viewer, id, false).await?;
+    state
+        .api
+        .call(
+            &change.viewer.call_as,
+            Method::DELETE,
+            &format!("{}/{}", tags_api(&frame, &repo, &digest), enc(&tag)),
+            None,
+            Some(&change.csrf),
+        )
+        .await?
+        .ok()?;
+    Ok(see_other(&page_of(id, &repo, &digest)))
 }

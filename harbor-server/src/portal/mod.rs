@@ -103,6 +103,14 @@ pub(crate) fn routes(state: PortalState) -> Router {
             post(labels::remove_from_artifact),
         )
         .route(
+            "/harbor/projects/{id}/repositories/{repo}/artifacts-tab/artifacts/{digest}/tags",
+            post(artifact::add_tag),
+        )
+        .route(
+            "/harbor/projects/{id}/repositories/{repo}/artifacts-tab/artifacts/{digest}/tags/{tag}/delete",
+            post(artifact::delete_tag),
+        )
+        .route(
             "/harbor/projects/{id}/labels",
             get(labels::list).post(labels::create),
         )

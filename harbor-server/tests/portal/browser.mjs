@@ -203,6 +203,14 @@ try {
   await clickAndWait(page, page.getByRole("button", { name: "Remove label release" }));
   check(await page.locator("dl span.label", { hasText: /^release$/ }).count() === 0, "the label is off the artifact");
 
+  // A tag added to the artifact and deleted again.
+  await page.getByLabel("Add tag").fill("stable");
+  await clickAndWait(page, page.locator("#add-tag button[type=submit]"));
+  check(await page.locator("dl span.tag", { hasText: /^stable$/ }).count() === 1, "the new tag is on the artifact");
+  await clickAndWait(page, page.getByRole("button", { name: "Delete tag stable" }));
+  check(await page.locator("dl span.tag", { hasText: /^stable$/ }).count() === 0, "the deleted tag is gone");
+  check(await page.locator("dl span.tag", { hasText: /^v1$/ }).count() === 1, "v1 stays");
+
   // Creates a robot account: its secret is shown once, and copied.
   await page.goto(`${projectUrl}/robot-account`);
   await page.locator("summary", { hasText: "New Robot Account" }).click();
