@@ -15,6 +15,8 @@ pub(crate) enum Nav {
     Projects,
     /// Administration: users.
     Users,
+    /// Administration: user groups.
+    Groups,
     /// Administration: garbage collection.
     Gc,
     /// Administration: registries.
@@ -65,6 +67,8 @@ pub(crate) fn page(title: &str, viewer: Option<&Viewer>, nav: Nav, body: Markup)
                             @if v.sysadmin {
                                 a href="/harbor/users"
                                     aria-current=[(nav == Nav::Users).then_some("page")] { "Users" }
+                                a href="/harbor/groups"
+                                    aria-current=[(nav == Nav::Groups).then_some("page")] { "Groups" }
                                 @if v.replication {
                                     a href="/harbor/registries"
                                         aria-current=[(nav == Nav::Registries).then_some("page")] { "Registries" }

@@ -23,6 +23,7 @@ mod client;
 mod configuration;
 mod error;
 mod gc;
+mod groups;
 mod labels;
 mod layout;
 mod login;
@@ -184,6 +185,8 @@ pub(crate) fn routes(state: PortalState) -> Router {
             "/harbor/configs",
             get(configuration::page).post(configuration::save),
         )
+        .route("/harbor/groups", get(groups::list).post(groups::create))
+        .route("/harbor/groups/{id}/delete", post(groups::delete))
         .route("/harbor/users", get(users::list).post(users::create))
         .route("/harbor/users/{id}/sysadmin", post(users::sysadmin))
         .route("/harbor/users/{id}/delete", post(users::delete))

@@ -146,6 +146,27 @@ try {
   const cell = page.locator("#users tr", { hasText: "dev1" }).locator("td").nth(3);
   check((await cell.textContent()) === hostile, "a hostile full name shows as text");
 
+  // A group, added to the project as Maintainer.
+  await page.goto(`${base}/harbor/groups`);
+  await page.locator("summary", { hasText: "New Group" }).click();
+  await page.getByLabel("Name").fill("qa-team");
+  await clickAndWait(page, page.locator("#new-group button[type=submit]"));
+  check(await page.locator("td.group-name", { hasText: "qa-team" }).count() === 1, "the group is listed");
+  await page.goto(`${projectUrl}/members`);
+  await page.locator("summary", { hasText: "Add a member" }).click();
+  await page.getByLabel("Group name").fill("qa-team");
+  await page.locator("#group-role").selectOption({ label: "Maintainer" });
+  await clickAndWait(page, page.getByRole("button", { name: "Add group" }));
+  const groupRow = page.locator("#members tr", { hasText: "qa-team" });
+  check(await groupRow.locator("td").nth(1).textContent() === "Group", "the group is a member");
+  await groupRow.locator("select").selectOption({ label: "Developer" });
+  await clickAndWait(page, groupRow.getByRole("button", { name: "Change role" }));
+  const newRole = await page.locator("#members tr", { hasText: "qa-team" }).locator("select")
+    .evaluate((s) => s.options[s.selectedIndex].text);
+  check(newRole === "Developer", `the group's role changes (${newRole})`);
+  await clickAndWait(page, page.getByRole("button", { name: "Remove member qa-team" }));
+  check(await page.locator("#members tr", { hasText: "qa-team" }).count() === 0, "the group is removed");
+
   // Adds them as Developer and Guest.
   for (const [name, role] of [["dev1", "Developer"], ["guest1", "Guest"]]) {
     await page.goto(`${projectUrl}/members`);
