@@ -36,6 +36,7 @@ mod repositories;
 mod robots;
 mod users;
 mod viewer;
+mod webhooks;
 
 use axum::extract::Request;
 use axum::http::HeaderValue;
@@ -179,6 +180,14 @@ pub(crate) fn routes(state: PortalState) -> Router {
         )
         .route("/harbor/account/password", post(account::change_password))
         .route("/harbor/account/cli-secret", post(account::new_cli_secret))
+        .route(
+            "/harbor/projects/{id}/webhook",
+            get(webhooks::list).post(webhooks::create),
+        )
+        .route(
+            "/harbor/projects/{id}/webhook/{policy}/delete",
+            post(webhooks::delete),
+        )
         .route("/harbor/projects/{id}/logs", get(logs::project))
         .route("/harbor/logs", get(logs::system))
         .route(

@@ -301,6 +301,8 @@ pub(super) enum Tab {
     Robots,
     /// The project's labels.
     Labels,
+    /// The project's webhooks.
+    Webhooks,
     /// The project's audit log.
     Logs,
 }
@@ -314,6 +316,8 @@ pub(super) struct Frame {
     pub(super) name: String,
     /// What the viewer may do in it.
     pub(super) perms: Perms,
+    /// Whether the server has webhooks (their tab is shown).
+    webhooks: bool,
     project: Value,
     summary: Value,
 }
@@ -347,6 +351,7 @@ impl Frame {
             id,
             name: project["name"].as_str().unwrap_or_default().to_owned(),
             perms,
+            webhooks: state.app.webhooks.is_some(),
             project,
             summary,
         })
@@ -381,6 +386,12 @@ impl Frame {
                 "Labels",
                 format!("/harbor/projects/{id}/labels"),
                 self.perms.can("label", "list"),
+            ),
+            (
+                Tab::Webhooks,
+                "Webhooks",
+                format!("/harbor/projects/{id}/webhook"),
+                self.webhooks && self.perms.can("notification-policy", "list"),
             ),
             (
                 Tab::Logs,

@@ -232,6 +232,16 @@ try {
   check(await page.locator("dl span.tag", { hasText: /^stable$/ }).count() === 0, "the deleted tag is gone");
   check(await page.locator("dl span.tag", { hasText: /^v1$/ }).count() === 1, "v1 stays");
 
+  // A webhook for the project, then deleted.
+  await page.goto(`${projectUrl}/webhook`);
+  await page.locator("summary", { hasText: "New Webhook" }).click();
+  await page.getByLabel("Name").fill("notify-ci");
+  await page.getByLabel("Endpoint URL").fill("http://127.0.0.1:9/hook");
+  await clickAndWait(page, page.locator("#new-webhook button[type=submit]"));
+  check(await page.locator("td.webhook-name", { hasText: "notify-ci" }).count() === 1, "the webhook is listed");
+  await clickAndWait(page, page.getByRole("button", { name: "Delete webhook notify-ci" }));
+  check(await page.locator("td.webhook-name", { hasText: "notify-ci" }).count() === 0, "the webhook is deleted");
+
   // Creates a robot account: its secret is shown once, and copied.
   await page.goto(`${projectUrl}/robot-account`);
   await page.locator("summary", { hasText: "New Robot Account" }).click();
