@@ -94,12 +94,23 @@ fn sign_in_markup(state: &PortalState, back: &str, error: Option<&str>) -> maud:
     )
 }
 
-/// `GET /harbor/sign-in`.
+/// `GET /harbor/sign-in` (a browser already signed in goes on).
 pub(super) async fn sign_in_page(
     State(state): State<PortalState>,
+    headers: HeaderMap,
     axum::extract::Query(q): axum::extract::Query<SignInQuery>,
 ) -> Response {
     let back = local_path(q.redirect_url.as_deref());
+    let signed_in = state
+        .app
+        .auth
+        .sessions
+        .as_ref()
+        .and_then(|s| s.session(&headers))
+        .is_some();
+    if signed_in {
+        return see_other(&back);
+    }
     layout::html(sign_in_markup(&state, &back, None))
 }
 
