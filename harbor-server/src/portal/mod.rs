@@ -24,6 +24,7 @@ mod configuration;
 mod error;
 mod gc;
 mod groups;
+mod immutable;
 mod labels;
 mod layout;
 mod login;
@@ -187,6 +188,14 @@ pub(crate) fn routes(state: PortalState) -> Router {
         .route(
             "/harbor/projects/{id}/webhook/{policy}/delete",
             post(webhooks::delete),
+        )
+        .route(
+            "/harbor/projects/{id}/tag-immutability",
+            get(immutable::list).post(immutable::create),
+        )
+        .route(
+            "/harbor/projects/{id}/tag-immutability/{rule}/delete",
+            post(immutable::delete),
         )
         .route("/harbor/projects/{id}/logs", get(logs::project))
         .route("/harbor/logs", get(logs::system))

@@ -303,6 +303,8 @@ pub(super) enum Tab {
     Labels,
     /// The project's webhooks.
     Webhooks,
+    /// The project's tag immutability rules.
+    Immutability,
     /// The project's audit log.
     Logs,
 }
@@ -392,6 +394,12 @@ impl Frame {
                 "Webhooks",
                 format!("/harbor/projects/{id}/webhook"),
                 self.webhooks && self.perms.can("notification-policy", "list"),
+            ),
+            (
+                Tab::Immutability,
+                "Tag Immutability",
+                format!("/harbor/projects/{id}/tag-immutability"),
+                self.perms.can("immutable-tag", "list"),
             ),
             (
                 Tab::Logs,

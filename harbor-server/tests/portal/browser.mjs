@@ -242,6 +242,19 @@ try {
   await clickAndWait(page, page.getByRole("button", { name: "Delete webhook notify-ci" }));
   check(await page.locator("td.webhook-name", { hasText: "notify-ci" }).count() === 0, "the webhook is deleted");
 
+  // An immutability rule on v*: deleting v1 is then refused, with the reason.
+  await page.goto(`${projectUrl}/tag-immutability`);
+  await page.locator("summary", { hasText: "Add Rule" }).click();
+  await page.getByLabel("Tags pattern").fill("v*");
+  await clickAndWait(page, page.locator("#new-immutable-rule button[type=submit]"));
+  check((await page.locator("td.rule-tags").first().textContent()) === "matching v*", "the rule is listed");
+  await page.goto(artifactUrl);
+  await clickAndWait(page, page.getByRole("button", { name: "Delete tag v1" }));
+  check(page.url().endsWith("/tags/v1/delete") && /immutable/i.test(await page.locator("p.error").textContent()), "deleting an immutable tag is refused with the reason");
+  await page.goto(`${projectUrl}/tag-immutability`);
+  await clickAndWait(page, page.getByRole("button", { name: /^Delete rule/ }));
+  check(await page.locator("td.rule-tags").count() === 0, "the rule is deleted");
+
   // Creates a robot account: its secret is shown once, and copied.
   await page.goto(`${projectUrl}/robot-account`);
   await page.locator("summary", { hasText: "New Robot Account" }).click();
