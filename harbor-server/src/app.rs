@@ -139,6 +139,7 @@ pub struct HarborBuilder {
     immutable: Option<Arc<dyn ImmutableRuleStore>>,
     retention: Option<Arc<dyn RetentionStore>>,
     oidc: Option<crate::oidc::OidcSetup>,
+    sessions: Option<crate::oidc::SessionSetup>,
 }
 
 impl std::fmt::Debug for HarborBuilder {
@@ -282,6 +283,15 @@ impl HarborBuilder {
         self
     }
 
+    /// Signs users in with session cookies (the portal's `/c/login` and
+    /// pages, and OIDC's callback), sealed with a key derived from
+    /// `setup.master_key`. Without it, sessions use the OIDC setup's key
+    /// when there is one, and only Basic credentials work otherwise.
+    pub fn sessions(mut self, setup: crate::oidc::SessionSetup) -> Self {
+        self.sessions = Some(setup);
+        self
+    }
+
     /// Keeps the system settings (`/api/v2.0/configurations`: read-only
     /// mode, the default project limit, who may create projects) in
     /// `store`, starting from `defaults` for what was never changed. Every
@@ -401,6 +411,10 @@ impl HarborBuilder {
         });
         // OIDC logins, when set up: the flow and its sessions here, CLI
         // secrets through the mode authenticator below.
+        let oidc_key = self
+            .oidc
+            .as_ref()
+            .map(|s| (s.master_key.clone(), s.secure_cookies));
         let oidc = match self.oidc {
             Some(setup) => {
                 let oidc = harbor_auth::oidc::Oidc::new(identity.clone(), &setup.master_key)
@@ -413,6 +427,19 @@ impl HarborBuilder {
                     setup.check_ttl,
                 ))
             }
+            None => None,
+        };
+        let session_setup = self.sessions.or_else(|| {
+            oidc_key.map(|(master_key, secure_cookies)| crate::oidc::SessionSetup {
+                master_key,
+                secure_cookies,
+            })
+        });
+        let sessions = match session_setup {
+            Some(s) => Some(
+                crate::auth::Sessions::new(&s.master_key, s.secure_cookies)
+                    .map_err(|e| ServerError::Config(format!("sessions: {e}")))?,
+            ),
             None => None,
         };
         let token_minutes = crate::settings::minutes(self.token_config.lifetime);
@@ -511,6 +538,7 @@ impl HarborBuilder {
             realm: self.realm,
             anonymous_access: self.anonymous_access,
             oidc: oidc.clone(),
+            sessions,
         });
         if let (Some(service), Some(labels)) = (&replication, &self.labels) {
             service.set_labels(labels.clone());
@@ -614,6 +642,7 @@ impl Harbor {
             immutable: None,
             retention: None,
             oidc: None,
+            sessions: None,
         }
     }
 

@@ -57,6 +57,7 @@ pub mod health;
 pub mod metrics;
 pub mod oci;
 pub mod oidc;
+mod portal;
 pub mod purge_audit;
 pub mod quota;
 pub mod retention;
@@ -309,6 +310,12 @@ async fn embedded(config: &Config) -> Result<(Harbor, Option<String>), ServerErr
                 what: "setting the quota of project library",
                 source,
             })?;
+            let secure_cookies = config.tls.is_some()
+                || config
+                    .auth
+                    .external_url
+                    .as_deref()
+                    .is_some_and(|u| u.starts_with("https://"));
             let builder = builder
                 .identity(stores.identity, key)
                 .token_config(harbor_auth::TokenConfig {
@@ -329,15 +336,14 @@ async fn embedded(config: &Config) -> Result<(Harbor, Option<String>), ServerErr
                 .quotas(stores.quotas.clone(), quota_settings)
                 .immutable_rules(stores.immutable)
                 .retention(stores.retention)
+                .sessions(oidc::SessionSetup {
+                    master_key: master_key.clone(),
+                    secure_cookies,
+                })
                 .oidc(oidc::OidcSetup {
                     master_key,
                     check_ttl: config.auth.oidc_check_ttl,
-                    secure_cookies: config.tls.is_some()
-                        || config
-                            .auth
-                            .external_url
-                            .as_deref()
-                            .is_some_and(|u| u.starts_with("https://")),
+                    secure_cookies,
                 })
                 .settings(stores.settings, config.system_settings()?)
                 .gc_time_window(config.gc_time_window)

@@ -12,7 +12,7 @@ use harbor_core::Registry;
 use crate::app::AppState;
 use crate::auth::{self, GuardState};
 use crate::events::{self, V2Hooks};
-use crate::{api, health, metrics, oci};
+use crate::{api, health, metrics, oci, portal};
 
 /// The `/v2/` routes over `registry`, without layers.
 fn v2(registry: Registry) -> Router {
@@ -34,7 +34,7 @@ pub(crate) fn open(registry: Registry) -> Router {
 }
 
 /// Harbor's face: `/v2/` behind the token guard and the audit and event
-/// hooks, `/service/token`, and `/api/v2.0`.
+/// hooks, `/service/token`, `/api/v2.0`, and the portal.
 pub(crate) fn harbor(state: AppState) -> Router {
     // Layers run outside in: the guard first, then the hooks that see the
     // caller it identified.
@@ -56,6 +56,19 @@ pub(crate) fn harbor(state: AppState) -> Router {
             auth::guard,
         ))
         .layer(from_fn(oci::api_version_header));
+    // The portal calls the management API in-process, through the same
+    // routes and read-only guard as a request from outside.
+    let portal = portal::routes(portal::PortalState {
+        app: state.clone(),
+        api: portal::ApiClient::new(
+            api::routes()
+                .layer(from_fn_with_state(
+                    state.clone(),
+                    api::configurations::read_only_guard,
+                ))
+                .with_state(state.clone()),
+        ),
+    });
     Router::new()
         .route("/api/v2.0/health", get(health::health))
         .route(
@@ -70,6 +83,7 @@ pub(crate) fn harbor(state: AppState) -> Router {
         .fallback(not_found)
         .with_state(state.clone())
         .merge(v2)
+        .merge(portal)
         .layer(from_fn_with_state(state.metrics.clone(), metrics::record))
         .layer(from_fn(request_id))
 }

@@ -21,7 +21,7 @@ const BODY_LIMIT: usize = 1024 * 1024;
 const DEFAULT_PAGE_SIZE: u64 = 10;
 const MAX_PAGE_SIZE: u64 = 100;
 
-/// The caller, from Basic credentials or an OIDC session cookie (anonymous
+/// The caller, from Basic credentials or a session cookie (anonymous
 /// without); wrong credentials are refused before the handler runs, and so
 /// is a change (not GET/HEAD/OPTIONS) made with a session that does not
 /// show its CSRF token in `X-Harbor-CSRF-Token`.
@@ -49,13 +49,12 @@ where
     }
 }
 
-/// The caller an OIDC session cookie names, if it holds a valid one.
+/// The caller a session cookie names, if it holds a valid one.
 async fn session_caller(auth: &AuthState, parts: &Parts) -> Result<Caller, HarborError> {
-    use crate::oidc::session::Session;
-    let Some(oidc) = &auth.oidc else {
+    let Some(sessions) = &auth.sessions else {
         return Ok(Caller(Principal::Anonymous));
     };
-    let Some(session) = Session::from_headers(&parts.headers, oidc.oidc.cookie_sealer()) else {
+    let Some(session) = sessions.session(&parts.headers) else {
         return Ok(Caller(Principal::Anonymous));
     };
     let safe = matches!(

@@ -17,10 +17,8 @@ use harbor_core::User;
 use serde::{Deserialize, Serialize};
 
 use super::{ApiResult, AppState, Caller, HarborError, HarborJson, HarborQuery};
+use crate::auth::session::{cookie, now_secs, set_cookie, SameSite};
 use crate::auth::Realm;
-use crate::oidc::session::{
-    cookie, now_secs, set_cookie, Session, CSRF_COOKIE, SESSION_COOKIE, SESSION_TTL,
-};
 use crate::oidc::OidcState;
 use crate::settings::AuthMode;
 
@@ -112,19 +110,18 @@ fn open<T: serde::de::DeserializeOwned>(
     serde_json::from_slice(&plain).ok()
 }
 
-/// Signs `user` in: the session and CSRF cookies on `resp`.
-fn sign_in(o: &OidcState, resp: &mut Response, user: &User, admin: bool) -> ApiResult<()> {
-    let session = Session::new(user.id, admin)?;
-    let sealed = session.seal(o.oidc.cookie_sealer())?;
-    let ttl = SESSION_TTL.as_secs();
-    add_cookie(
-        resp,
-        set_cookie(SESSION_COOKIE, &sealed, "/", ttl, false, o.secure_cookies),
-    );
-    add_cookie(
-        resp,
-        set_cookie(CSRF_COOKIE, &session.csrf, "/", ttl, true, o.secure_cookies),
-    );
+/// Signs `user` in: the session and CSRF cookies on `resp` (SameSite=Lax:
+/// the callback is reached by a redirect from the provider's site, and the
+/// browser must send the session on the redirect that follows).
+fn sign_in(state: &AppState, resp: &mut Response, user: &User, admin: bool) -> ApiResult<()> {
+    let sessions = state.auth.sessions.as_ref().ok_or_else(|| {
+        HarborError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "UNKNOWN",
+            "sessions need the server's secret key (HarborBuilder::sessions)",
+        )
+    })?;
+    sessions.start(resp, user.id, admin, SameSite::Lax)?;
     tracing::info!(user = %user.username, admin, "signed in through OIDC");
     Ok(())
 }
@@ -161,6 +158,7 @@ pub(super) async fn login(
             FLOW_TTL,
             false,
             o.secure_cookies,
+            SameSite::Lax,
         ),
     );
     Ok(resp)
@@ -240,6 +238,7 @@ pub(super) async fn callback(
                     FLOW_TTL,
                     false,
                     o.secure_cookies,
+                    SameSite::Lax,
                 ),
             );
             resp
@@ -248,7 +247,15 @@ pub(super) async fn callback(
     // The flow is over: its state is not accepted again.
     add_cookie(
         &mut resp,
-        set_cookie(FLOW_COOKIE, "", "/c/oidc", 0, false, o.secure_cookies),
+        set_cookie(
+            FLOW_COOKIE,
+            "",
+            "/c/oidc",
+            0,
+            false,
+            o.secure_cookies,
+            SameSite::Lax,
+        ),
     );
     Ok(resp)
 }
@@ -256,7 +263,7 @@ pub(super) async fn callback(
 /// The user signed in (a redirect to `to` with its session), its groups
 /// taken from the provider.
 async fn signed_in(
-    _state: &AppState,
+    state: &AppState,
     o: &OidcState,
     user: &User,
     login: &OidcLogin,
@@ -264,7 +271,7 @@ async fn signed_in(
 ) -> ApiResult<Response> {
     o.oidc.sync_groups(user.id, &login.groups).await?;
     let mut resp = redirect(to);
-    sign_in(o, &mut resp, user, login.admin)?;
+    sign_in(state, &mut resp, user, login.admin)?;
     Ok(resp)
 }
 
@@ -289,10 +296,18 @@ pub(super) async fn onboard(
     let user = o.oidc.onboard(&wait.login, &req.username).await?;
     o.oidc.sync_groups(user.id, &wait.login.groups).await?;
     let mut resp = StatusCode::OK.into_response();
-    sign_in(o, &mut resp, &user, wait.login.admin)?;
+    sign_in(&state, &mut resp, &user, wait.login.admin)?;
     add_cookie(
         &mut resp,
-        set_cookie(ONBOARD_COOKIE, "", "/c/oidc", 0, false, o.secure_cookies),
+        set_cookie(
+            ONBOARD_COOKIE,
+            "",
+            "/c/oidc",
+            0,
+            false,
+            o.secure_cookies,
+            SameSite::Lax,
+        ),
     );
     Ok(resp)
 }

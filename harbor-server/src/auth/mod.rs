@@ -4,6 +4,7 @@
 
 mod guard;
 mod mode;
+pub mod session;
 mod token_endpoint;
 
 use std::net::{IpAddr, SocketAddr};
@@ -18,6 +19,7 @@ use harbor_core::IdentityStore;
 
 pub use guard::{guard, CatalogScope, GuardState};
 pub use mode::{ModeAuthenticator, ADMIN};
+pub use session::{SameSite, Sessions};
 pub use token_endpoint::{token_get, token_post};
 
 /// Where clients are sent for tokens (the `realm` of the Bearer challenge).
@@ -78,8 +80,11 @@ pub struct AuthState {
     pub realm: Realm,
     /// Whether anonymous callers may read public projects.
     pub anonymous_access: bool,
-    /// OpenID Connect logins and sessions, when set up.
+    /// OpenID Connect logins, when set up.
     pub oidc: Option<crate::oidc::OidcState>,
+    /// Signed-in users' sessions (the portal's and OIDC's), when the
+    /// server has a secret key to seal them with.
+    pub sessions: Option<Sessions>,
 }
 
 /// `Authorization: Basic` credentials, if the header carries them.

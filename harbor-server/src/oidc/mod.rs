@@ -2,7 +2,6 @@
 //! users signed in at the provider (the browser flow's routes are in
 //! `api::oidc`; CLI secrets are checked through `auth::mode`).
 
-pub(crate) mod session;
 pub(crate) mod settings;
 
 use std::time::Duration;
@@ -18,6 +17,18 @@ pub struct OidcSetup {
     /// How long a CLI secret's successful check against the provider is
     /// trusted (a user removed at the provider keeps access that long).
     pub check_ttl: Duration,
+    /// Cookies only over HTTPS (`Secure`): on when clients reach the
+    /// server over TLS.
+    pub secure_cookies: bool,
+}
+
+/// What the server needs to keep signed-in users' sessions (the portal's
+/// and OIDC's): see [`HarborBuilder::sessions`](crate::HarborBuilder::sessions).
+#[derive(Debug, Clone)]
+pub struct SessionSetup {
+    /// The key session cookies are sealed with (a key is derived from it):
+    /// 32 bytes or more, the same on every instance.
+    pub master_key: Vec<u8>,
     /// Cookies only over HTTPS (`Secure`): on when clients reach the
     /// server over TLS.
     pub secure_cookies: bool,

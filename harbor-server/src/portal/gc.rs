@@ -1,0 +1,269 @@
+//! Administration: garbage collection. Run it now (optionally deleting
+//! untagged artifacts, or as a dry run), its schedule, its history with
+//! each run's status, and each run's log. System administrators only;
+//! shown when the server has a job store.
+
+use axum::extract::{Path, Query, State};
+use axum::http::{Method, StatusCode};
+use axum::response::Response;
+use maud::html;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::error::{see_other, PortalError};
+use super::layout::{self, Nav, Paging};
+use super::viewer::{Change, Viewer};
+use super::PortalState;
+
+/// Runs on a page of the history.
+const PAGE_SIZE: u64 = 10;
+
+/// The schedules offered, as Harbor names them.
+const SCHEDULES: [&str; 5] = ["None", "Hourly", "Daily", "Weekly", "Custom"];
+
+fn admins_only(state: &PortalState, viewer: &Viewer) -> Result<(), PortalError> {
+    if state.app.gc.is_none() {
+        return Err(PortalError::new(
+            StatusCode::NOT_FOUND,
+            "Garbage collection is not set up on this server.",
+        ));
+    }
+    if viewer.sysadmin {
+        Ok(())
+    } else {
+        Err(PortalError::new(
+            StatusCode::FORBIDDEN,
+            "Only system administrators run garbage collection.",
+        ))
+    }
+}
+
+/// Whether a run has not ended yet.
+fn unfinished(status: &str) -> bool {
+    matches!(status, "Pending" | "Running" | "Scheduled")
+}
+
+/// The query of the history.
+#[derive(Debug, Deserialize)]
+pub(super) struct ListQuery {
+    page: Option<String>,
+}
+
+/// `GET /harbor/gc`.
+pub(super) async fn page(
+    State(state): State<PortalState>,
+    viewer: Viewer,
+    Query(q): Query<ListQuery>,
+) -> Result<Response, PortalError> {
+    admins_only(&state, &viewer)?;
+    let page = layout::page_number(q.page.as_deref());
+    let answer = state
+        .api
+        .get(
+            &viewer.call_as,
+            &format!("/api/v2.0/system/gc?page={page}&page_size={PAGE_SIZE}"),
+        )
+        .await?;
+    let total = answer.total();
+    let runs: Vec<Value> = answer.json()?;
+    let schedule: Value = state
+        .api
+        .get(&viewer.call_as, "/api/v2.0/system/gc/schedule")
+        .await?
+        .json()?;
+    let kind = schedule["schedule"]["type"].as_str().unwrap_or("None");
+    let kind = if kind.is_empty() { "None" } else { kind };
+    let cron = schedule["schedule"]["cron"].as_str().unwrap_or_default();
+    let running = runs
+        .iter()
+        .any(|r| unfinished(r["job_status"].as_str().unwrap_or_default()));
+    let body = html! {
+        h1 { "Garbage Collection" }
+        form.panel id="run-gc" method="post" action="/harbor/gc" {
+            (layout::csrf_field(&viewer.csrf))
+            label.check { input type="checkbox" name="delete_untagged" value="true"; "Allow garbage collection on untagged artifacts" }
+            " "
+            label.check { input type="checkbox" name="dry_run" value="true"; "Dry run" }
+            " "
+            button type="submit" { "GC Now" }
+        }
+        form.panel id="gc-schedule" method="post" action="/harbor/gc/schedule" {
+            (layout::csrf_field(&viewer.csrf))
+            div.row {
+                div {
+                    label for="schedule-type" { "Schedule" }
+                    select id="schedule-type" name="type" {
+                        @for s in SCHEDULES {
+                            option value=(s) selected[s == kind] { (s) }
+                        }
+                    }
+                }
+                div {
+                    label for="schedule-cron" { "Cron (for Custom: seconds minutes hours day month weekday)" }
+                    input type="text" id="schedule-cron" name="cron" value=(cron);
+                }
+                button.secondary type="submit" { "Save schedule" }
+            }
+            @if let Some(next) = schedule["schedule"]["next_scheduled_time"].as_str() {
+                p.muted { "Next run: " (layout::when(next)) }
+            }
+        }
+        h2 { "GC History" }
+        table id="gc-history" data-refresh=[running.then_some("3")] {
+            thead { tr {
+                th scope="col" { "Job ID" }
+                th scope="col" { "Trigger Type" }
+                th scope="col" { "Parameters" }
+                th scope="col" { "Status" }
+                th scope="col" { "Creation Time" }
+                th scope="col" { "Update Time" }
+                th scope="col" { "Logs" }
+            } }
+            tbody {
+                @for r in &runs {
+                    @let rid = r["id"].as_i64().unwrap_or_default();
+                    tr {
+                        td { (rid) }
+                        td { (r["job_kind"].as_str().unwrap_or_default()) }
+                        td.mono { (r["job_parameters"].as_str().unwrap_or_default()) }
+                        td.gc-status { (r["job_status"].as_str().unwrap_or_default()) }
+                        td { (layout::when(r["creation_time"].as_str().unwrap_or_default())) }
+                        td { (layout::when(r["update_time"].as_str().unwrap_or_default())) }
+                        td { a href=(format!("/harbor/gc/{rid}/log")) aria-label=(format!("Log of run {rid}")) { "Log" } }
+                    }
+                }
+                @if runs.is_empty() {
+                    tr { td colspan="7" { "No runs yet." } }
+                }
+            }
+        }
+        @if running { p.muted { "This page refreshes while a run is going on." } }
+        (layout::pager(Paging { page, size: PAGE_SIZE, total }, |n| format!("/harbor/gc?page={n}")))
+    };
+    Ok(layout::html(layout::page(
+        "Garbage Collection",
+        Some(&viewer),
+        Nav::Gc,
+        body,
+    )))
+}
+
+/// The run form.
+#[derive(Debug, Deserialize)]
+pub(super) struct RunForm {
+    delete_untagged: Option<String>,
+    dry_run: Option<String>,
+}
+
+/// `POST /harbor/gc`: a run now.
+pub(super) async fn run(
+    State(state): State<PortalState>,
+    change: Change<RunForm>,
+) -> Result<Response, PortalError> {
+    admins_only(&state, &change.viewer)?;
+    let f = &change.form;
+    let body = json!({
+        "schedule": { "type": "Manual" },
+        "parameters": {
+            "delete_untagged": f.delete_untagged.as_deref() == Some("true"),
+            "dry_run": f.dry_run.as_deref() == Some("true"),
+        },
+    });
+    state
+        .api
+        .call(
+            &change.viewer.call_as,
+            Method::POST,
+            "/api/v2.0/system/gc/schedule",
+            Some(body),
+            Some(&change.csrf),
+        )
+        .await?
+        .ok()?;
+    Ok(see_other("/harbor/gc"))
+}
+
+/// The schedule form.
+#[derive(Debug, Deserialize)]
+pub(super) struct ScheduleForm {
+    #[serde(rename = "type")]
+    kind: String,
+    cron: Option<String>,
+}
+
+/// `POST /harbor/gc/schedule`: the schedule saved (created or changed).
+pub(super) async fn schedule(
+    State(state): State<PortalState>,
+    change: Change<ScheduleForm>,
+) -> Result<Response, PortalError> {
+    admins_only(&state, &change.viewer)?;
+    let f = &change.form;
+    if !SCHEDULES.contains(&f.kind.as_str()) {
+        return Err(PortalError::new(
+            StatusCode::BAD_REQUEST,
+            "unknown schedule",
+        ));
+    }
+    let body = json!({
+        "schedule": { "type": f.kind, "cron": f.cron.as_deref().unwrap_or_default().trim() },
+        "parameters": { "delete_untagged": false },
+    });
+    let put = state
+        .api
+        .call(
+            &change.viewer.call_as,
+            Method::PUT,
+            "/api/v2.0/system/gc/schedule",
+            Some(body.clone()),
+            Some(&change.csrf),
+        )
+        .await?;
+    if put.status == StatusCode::NOT_FOUND {
+        state
+            .api
+            .call(
+                &change.viewer.call_as,
+                Method::POST,
+                "/api/v2.0/system/gc/schedule",
+                Some(body),
+                Some(&change.csrf),
+            )
+            .await?
+            .ok()?;
+    } else {
+        put.ok()?;
+    }
+    Ok(see_other("/harbor/gc"))
+}
+
+/// `GET /harbor/gc/{id}/log`: a run's log, as text in the page.
+pub(super) async fn log(
+    State(state): State<PortalState>,
+    viewer: Viewer,
+    Path(id): Path<i64>,
+) -> Result<Response, PortalError> {
+    admins_only(&state, &viewer)?;
+    let run: Value = state
+        .api
+        .get(&viewer.call_as, &format!("/api/v2.0/system/gc/{id}"))
+        .await?
+        .json()?;
+    let answer = state
+        .api
+        .get(&viewer.call_as, &format!("/api/v2.0/system/gc/{id}/log"))
+        .await?;
+    let text = String::from_utf8_lossy(&answer.body);
+    let status = run["job_status"].as_str().unwrap_or_default();
+    let body = html! {
+        p { a href="/harbor/gc" { "Garbage Collection" } " /" }
+        h1 { "Log of run " (id) }
+        p { "Status: " strong.gc-status { (status) } }
+        pre id="gc-log" data-refresh=[unfinished(status).then_some("2")] { (text) }
+    };
+    Ok(layout::html(layout::page(
+        &format!("GC run {id}"),
+        Some(&viewer),
+        Nav::Gc,
+        body,
+    )))
+}

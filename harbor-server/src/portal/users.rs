@@ -1,0 +1,239 @@
+//! Administration: the users (list with search and paging, create, delete,
+//! grant or revoke system administration), for system administrators only.
+
+use axum::extract::{Path, Query, State};
+use axum::http::{Method, StatusCode};
+use axum::response::Response;
+use maud::html;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::error::{see_other, PortalError};
+use super::layout::{self, enc, Nav, Paging};
+use super::viewer::{Change, Viewer};
+use super::PortalState;
+
+/// Users on a page.
+const PAGE_SIZE: u64 = 15;
+
+/// The query of the list.
+#[derive(Debug, Deserialize)]
+pub(super) struct ListQuery {
+    page: Option<String>,
+    name: Option<String>,
+}
+
+fn admins_only(viewer: &Viewer) -> Result<(), PortalError> {
+    if viewer.sysadmin {
+        Ok(())
+    } else {
+        Err(PortalError::new(
+            StatusCode::FORBIDDEN,
+            "Only system administrators manage users.",
+        ))
+    }
+}
+
+/// `GET /harbor/users`.
+pub(super) async fn list(
+    State(state): State<PortalState>,
+    viewer: Viewer,
+    Query(q): Query<ListQuery>,
+) -> Result<Response, PortalError> {
+    admins_only(&viewer)?;
+    let page = layout::page_number(q.page.as_deref());
+    let name = q.name.unwrap_or_default();
+    let mut path = format!("/api/v2.0/users?page={page}&page_size={PAGE_SIZE}");
+    if !name.is_empty() {
+        path.push_str(&format!("&q={}", enc(&format!("username=~{name}"))));
+    }
+    let answer = state.api.get(&viewer.call_as, &path).await?;
+    let total = answer.total();
+    let users: Vec<Value> = answer.json()?;
+    let link = |n: u64| {
+        let mut l = format!("/harbor/users?page={n}");
+        if !name.is_empty() {
+            l.push_str(&format!("&name={}", enc(&name)));
+        }
+        l
+    };
+    let body = html! {
+        h1 { "Users" }
+        details {
+            summary { "New User" }
+            form.panel id="new-user" method="post" action="/harbor/users" {
+                (layout::csrf_field(&viewer.csrf))
+                div.row {
+                    div {
+                        label for="username" { "Username" }
+                        input type="text" id="username" name="username" required maxlength="255"
+                            autocomplete="off";
+                    }
+                    div {
+                        label for="email" { "Email" }
+                        input type="text" id="email" name="email" required autocomplete="off";
+                    }
+                    div {
+                        label for="realname" { "First and last name" }
+                        input type="text" id="realname" name="realname" autocomplete="off";
+                    }
+                    div {
+                        label for="new-password" { "Password" }
+                        input type="password" id="new-password" name="password" required
+                            autocomplete="new-password";
+                    }
+                    div {
+                        label for="comment" { "Comments" }
+                        input type="text" id="comment" name="comment" autocomplete="off";
+                    }
+                    button type="submit" { "OK" }
+                }
+                p.muted { "Passwords need 8 to 128 characters with an upper-case letter, a lower-case letter and a digit." }
+            }
+        }
+        form.row role="search" method="get" action="/harbor/users" {
+            label for="user-search" { "Search users by name" }
+            input type="search" id="user-search" name="name" value=(name);
+            " "
+            button.secondary type="submit" { "Search" }
+        }
+        table id="users" {
+            thead { tr {
+                th scope="col" { "Name" }
+                th scope="col" { "Administrator" }
+                th scope="col" { "Email" }
+                th scope="col" { "Full name" }
+                th scope="col" { "Registration time" }
+                th scope="col" { "Actions" }
+            } }
+            tbody {
+                @for u in &users {
+                    @let uid = u["user_id"].as_i64().unwrap_or_default();
+                    @let uname = u["username"].as_str().unwrap_or_default();
+                    @let admin = u["sysadmin_flag"].as_bool().unwrap_or(false);
+                    tr {
+                        td.user-name { (uname) }
+                        td { @if admin { "Yes" } @else { "No" } }
+                        td { (u["email"].as_str().unwrap_or_default()) }
+                        td { (u["realname"].as_str().unwrap_or_default()) }
+                        td { (layout::when(u["creation_time"].as_str().unwrap_or_default())) }
+                        td {
+                            // Nobody changes or deletes themselves, nor the first admin.
+                            @if uid != viewer.id && uid != 1 {
+                                form.inline method="post" action=(format!("/harbor/users/{uid}/sysadmin")) {
+                                    (layout::csrf_field(&viewer.csrf))
+                                    input type="hidden" name="sysadmin" value=(if admin { "false" } else { "true" });
+                                    button.secondary type="submit"
+                                        aria-label=(if admin { format!("Revoke administrator from {uname}") } else { format!("Set {uname} as administrator") }) {
+                                        @if admin { "Revoke admin" } @else { "Set as admin" }
+                                    }
+                                }
+                                " "
+                                (layout::post_button(
+                                    &format!("/harbor/users/{uid}/delete"),
+                                    &viewer.csrf,
+                                    "Delete",
+                                    &format!("Delete user {uname}"),
+                                    &format!("Delete user {uname}?"),
+                                ))
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        (layout::pager(Paging { page, size: PAGE_SIZE, total }, link))
+    };
+    Ok(layout::html(layout::page(
+        "Users",
+        Some(&viewer),
+        Nav::Users,
+        body,
+    )))
+}
+
+/// The create form.
+#[derive(Debug, Deserialize)]
+pub(super) struct CreateForm {
+    username: String,
+    email: String,
+    realname: Option<String>,
+    password: String,
+    comment: Option<String>,
+}
+
+/// `POST /harbor/users`.
+pub(super) async fn create(
+    State(state): State<PortalState>,
+    change: Change<CreateForm>,
+) -> Result<Response, PortalError> {
+    admins_only(&change.viewer)?;
+    let f = &change.form;
+    let body = json!({
+        "username": f.username.trim(),
+        "email": f.email.trim(),
+        "realname": f.realname.as_deref().unwrap_or_default(),
+        "password": f.password,
+        "comment": f.comment.as_deref().unwrap_or_default(),
+    });
+    state
+        .api
+        .call(
+            &change.viewer.call_as,
+            Method::POST,
+            "/api/v2.0/users",
+            Some(body),
+            Some(&change.csrf),
+        )
+        .await?
+        .ok()?;
+    Ok(see_other("/harbor/users"))
+}
+
+/// The administrator form.
+#[derive(Debug, Deserialize)]
+pub(super) struct SysadminForm {
+    sysadmin: String,
+}
+
+/// `POST /harbor/users/{id}/sysadmin`.
+pub(super) async fn sysadmin(
+    State(state): State<PortalState>,
+    Path(id): Path<i64>,
+    change: Change<SysadminForm>,
+) -> Result<Response, PortalError> {
+    admins_only(&change.viewer)?;
+    state
+        .api
+        .call(
+            &change.viewer.call_as,
+            Method::PUT,
+            &format!("/api/v2.0/users/{id}/sysadmin"),
+            Some(json!({ "sysadmin_flag": change.form.sysadmin == "true" })),
+            Some(&change.csrf),
+        )
+        .await?
+        .ok()?;
+    Ok(see_other("/harbor/users"))
+}
+
+/// `POST /harbor/users/{id}/delete`.
+pub(super) async fn delete(
+    State(state): State<PortalState>,
+    Path(id): Path<i64>,
+    change: Change<Value>,
+) -> Result<Response, PortalError> {
+    admins_only(&change.viewer)?;
+    state
+        .api
+        .call(
+            &change.viewer.call_as,
+            Method::DELETE,
+            &format!("/api/v2.0/users/{id}"),
+            None,
+            Some(&change.csrf),
+        )
+        .await?
+        .ok()?;
+    Ok(see_other("/harbor/users"))
+}

@@ -1,0 +1,130 @@
+//! Who is looking at a page: the signed-in user of the browser's session
+//! (a browser without one is sent to the sign-in page), and the changes
+//! they send with a form, refused without the session's CSRF token.
+
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::Method;
+use harbor_auth::Principal;
+use serde::de::DeserializeOwned;
+
+use super::client::CallAs;
+use super::error::PortalError;
+use super::PortalState;
+use crate::auth::session::Session;
+
+/// Form bodies larger than this are refused.
+const FORM_LIMIT: usize = 64 * 1024;
+
+/// The signed-in user looking at a page.
+#[derive(Debug, Clone)]
+pub(crate) struct Viewer {
+    /// The user's id.
+    pub(crate) id: i64,
+    /// The user's name.
+    pub(crate) name: String,
+    /// Whether the user is a system administrator.
+    pub(crate) sysadmin: bool,
+    /// The session's CSRF token, for the page's forms.
+    pub(crate) csrf: String,
+    /// Whether the server runs garbage collection (its page is linked).
+    pub(crate) gc: bool,
+    /// Whether the server replicates (its pages are linked).
+    pub(crate) replication: bool,
+    /// How to call the API as this user.
+    pub(crate) call_as: CallAs,
+    session: Session,
+}
+
+impl Viewer {
+    /// The user as the authorizer knows callers.
+    pub(crate) fn principal(&self) -> Principal {
+        Principal::User {
+            id: self.id,
+            name: self.name.clone(),
+            sysadmin: self.sysadmin,
+        }
+    }
+}
+
+impl FromRequestParts<PortalState> for Viewer {
+    type Rejection = PortalError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &PortalState,
+    ) -> Result<Self, Self::Rejection> {
+        let back = if parts.method == Method::GET {
+            parts
+                .uri
+                .path_and_query()
+                .map_or("/harbor/projects".to_owned(), |p| p.as_str().to_owned())
+        } else {
+            "/harbor/projects".to_owned()
+        };
+        let sign_in = || PortalError::SignIn { back: back.clone() };
+        let sessions = state.app.auth.sessions.as_ref().ok_or_else(sign_in)?;
+        let session = sessions.session(&parts.headers).ok_or_else(sign_in)?;
+        let user = state
+            .app
+            .auth
+            .identity
+            .user_by_id(session.uid)
+            .await?
+            .ok_or_else(sign_in)?;
+        Ok(Viewer {
+            id: user.id,
+            name: user.username,
+            sysadmin: user.sysadmin || session.adm,
+            csrf: session.csrf.clone(),
+            gc: state.app.gc.is_some(),
+            replication: state.app.replication.is_some(),
+            call_as: CallAs {
+                cookie: parts.headers.get("cookie").cloned(),
+                client: parts
+                    .extensions
+                    .get::<ConnectInfo<std::net::SocketAddr>>()
+                    .map(|c| c.0),
+            },
+            session,
+        })
+    }
+}
+
+/// A change sent with a form: the viewer, the form as `T`, and the CSRF
+/// token it carried (`_csrf`), already checked against the session.
+#[derive(Debug)]
+pub(crate) struct Change<T> {
+    /// Who sends it.
+    pub(crate) viewer: Viewer,
+    /// The form.
+    pub(crate) form: T,
+    /// The token, to show the API in turn.
+    pub(crate) csrf: String,
+}
+
+impl<T: DeserializeOwned> FromRequest<PortalState> for Change<T> {
+    type Rejection = PortalError;
+
+    async fn from_request(req: Request, state: &PortalState) -> Result<Self, Self::Rejection> {
+        let (mut parts, body) = req.into_parts();
+        let viewer = Viewer::from_request_parts(&mut parts, state).await?;
+        let bytes = axum::body::to_bytes(body, FORM_LIMIT)
+            .await
+            .map_err(|_| PortalError::new(axum::http::StatusCode::BAD_REQUEST, "form too large"))?;
+        let csrf = url::form_urlencoded::parse(&bytes)
+            .find(|(k, _)| k == "_csrf")
+            .map(|(_, v)| v.into_owned())
+            .unwrap_or_default();
+        if !viewer.session.csrf_matches(&csrf) {
+            return Err(PortalError::csrf());
+        }
+        let form = serde_urlencoded::from_bytes(&bytes).map_err(|e| {
+            PortalError::new(
+                axum::http::StatusCode::BAD_REQUEST,
+                format!("bad form: {e}"),
+            )
+        })?;
+        Ok(Change { viewer, form, csrf })
+    }
+}
