@@ -228,9 +228,13 @@ mod tests {
         .into_string();
         assert!(!out.contains("<script>alert"), "{out}");
         assert!(out.contains("&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;"));
+        // The whole value stays inside one double-quoted attribute (single
+        // quotes cannot end it; double quotes are escaped).
         assert!(
-            !out.contains("' onmouseover='x\""),
-            "attribute not closed by a quote"
+            out.contains(
+                "href=\"&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;' onmouseover='x\""
+            ),
+            "{out}"
         );
         let err = error_page(StatusCode::BAD_REQUEST, "<img src=x onerror=alert(1)>").into_string();
         assert!(!err.contains("<img"), "{err}");
