@@ -325,28 +325,53 @@ pub(super) struct Frame {
 }
 
 impl Frame {
-    /// Project `id` as the viewer sees it (404 or 403 as the API answers),
-    /// with its summary (quota usage) when `summary` (the project's landing
-    /// page: the other tabs skip the extra work).
+    /// Project `id` as the viewer sees it. On its landing page (`summary`)
+    /// through the API (the project with its repository count, and the
+    /// summary with the quota usage); on the other tabs, whose own API call
+    /// checks what they show, from the identity store after the same read
+    /// check the API makes (a project the viewer may not read is not
+    /// found), sparing the repository count.
     pub(super) async fn load(
         state: &PortalState,
         viewer: &Viewer,
         id: i64,
         summary: bool,
     ) -> Result<Frame, PortalError> {
-        let project: Value = state
-            .api
-            .get(&viewer.call_as, &format!("/api/v2.0/projects/{id}"))
-            .await?
-            .json()?;
-        let summary: Value = if summary {
-            state
+        let (project, summary) = if summary {
+            let project: Value = state
+                .api
+                .get(&viewer.call_as, &format!("/api/v2.0/projects/{id}"))
+                .await?
+                .json()?;
+            let summary: Value = state
                 .api
                 .get(&viewer.call_as, &format!("/api/v2.0/projects/{id}/summary"))
                 .await?
-                .json()?
+                .json()?;
+            (project, summary)
         } else {
-            Value::Null
+            let auth = &state.app.auth;
+            let not_found =
+                || PortalError::new(StatusCode::NOT_FOUND, format!("project {id} not found"));
+            let p = auth
+                .identity
+                .project_by_id(id)
+                .await?
+                .ok_or_else(not_found)?;
+            if !auth
+                .authorizer
+                .allowed(&viewer.principal(), &p, Resource::Project, Action::Read)
+                .await?
+            {
+                return Err(not_found());
+            }
+            let owner = auth.identity.user_by_id(p.owner_id).await?;
+            let project = json!({
+                "name": p.name,
+                "metadata": { "public": p.public.to_string() },
+                "owner_name": owner.map(|o| o.username).unwrap_or_default(),
+            });
+            (project, Value::Null)
         };
         let perms = Perms::of(state, viewer, &format!("/project/{id}")).await?;
         Ok(Frame {
@@ -413,7 +438,9 @@ impl Frame {
             h1 { (self.name) }
             dl.summary {
                 dt { "Access Level" } dd { @if public { "Public" } @else { "Private" } }
-                dt { "Repositories" } dd { (self.project["repo_count"].as_u64().unwrap_or_default()) }
+                @if let Some(n) = self.project["repo_count"].as_u64() {
+                    dt { "Repositories" } dd { (n) }
+                }
                 dt { "Owner" } dd { (self.project["owner_name"].as_str().unwrap_or_default()) }
                 @if let (Some(used), Some(hard)) = (quota["used"]["storage"].as_i64(), quota["hard"]["storage"].as_i64()) {
                     dt { "Quota used" }
