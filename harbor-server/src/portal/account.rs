@@ -125,10 +125,9 @@ pub(super) async fn save_profile(
     change: Change<ProfileForm>,
 ) -> Result<Response, PortalError> {
     let f = &change.form;
-    state
-        .api
-        .call(
-            &change.viewer.call_as,
+    change
+        .forward(
+            &state.api,
             Method::PUT,
             &format!("/api/v2.0/users/{}", change.viewer.id),
             Some(json!({
@@ -136,11 +135,9 @@ pub(super) async fn save_profile(
                 "realname": f.realname.as_deref().unwrap_or_default(),
                 "comment": f.comment.as_deref().unwrap_or_default(),
             })),
-            Some(&change.csrf),
+            "/harbor/account?saved=profile",
         )
-        .await?
-        .ok()?;
-    Ok(see_other("/harbor/account?saved=profile"))
+        .await
 }
 
 /// The password form.
@@ -156,18 +153,15 @@ pub(super) async fn change_password(
     change: Change<PasswordForm>,
 ) -> Result<Response, PortalError> {
     let f = &change.form;
-    state
-        .api
-        .call(
-            &change.viewer.call_as,
+    change
+        .forward(
+            &state.api,
             Method::PUT,
             &format!("/api/v2.0/users/{}/password", change.viewer.id),
             Some(json!({ "old_password": f.old_password, "new_password": f.new_password })),
-            Some(&change.csrf),
+            "/harbor/account?saved=password",
         )
-        .await?
-        .ok()?;
-    Ok(see_other("/harbor/account?saved=password"))
+        .await
 }
 
 /// `POST /harbor/account/cli-secret`: a new random CLI secret.

@@ -13,7 +13,7 @@ use harbor_core::{Digest, Manifest, Reference, RepositoryName};
 use maud::html;
 use serde_json::Value;
 
-use super::error::{see_other, PortalError};
+use super::error::PortalError;
 use super::layout::{self, enc};
 use super::projects::{Frame, Tab};
 use super::repositories::{api_repo, registry_host};
@@ -226,18 +226,15 @@ pub(super) async fn add_tag(
     change: Change<TagForm>,
 ) -> Result<Response, PortalError> {
     let frame = Frame::load(&state, &change.viewer, id, false).await?;
-    state
-        .api
-        .call(
-            &change.viewer.call_as,
+    change
+        .forward(
+            &state.api,
             Method::POST,
             &tags_api(&frame, &repo, &digest),
             Some(serde_json::json!({ "name": change.form.tag.trim() })),
-            Some(&change.csrf),
+            &page_of(id, &repo, &digest),
         )
-        .await?
-        .ok()?;
-    Ok(see_other(&page_of(id, &repo, &digest)))
+        .await
 }
 
 /// `POST .../artifacts-tab/artifacts/{digest}/tags/{tag}/delete`.
@@ -247,16 +244,13 @@ pub(super) async fn delete_tag(
     change: Change<Value>,
 ) -> Result<Response, PortalError> {
     let frame = Frame::load(&state, &change.viewer, id, false).await?;
-    state
-        .api
-        .call(
-            &change.viewer.call_as,
+    change
+        .forward(
+            &state.api,
             Method::DELETE,
             &format!("{}/{}", tags_api(&frame, &repo, &digest), enc(&tag)),
             None,
-            Some(&change.csrf),
+            &page_of(id, &repo, &digest),
         )
-        .await?
-        .ok()?;
-    Ok(see_other(&page_of(id, &repo, &digest)))
+        .await
 }

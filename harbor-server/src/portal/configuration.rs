@@ -10,7 +10,7 @@ use maud::html;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-use super::error::{see_other, PortalError};
+use super::error::PortalError;
 use super::layout::{self, Nav};
 use super::viewer::{Change, Viewer};
 use super::PortalState;
@@ -182,16 +182,13 @@ pub(super) async fn save(
         json!(f.notification_enable.is_some()),
     );
     body.insert("read_only".into(), json!(f.read_only.is_some()));
-    state
-        .api
-        .call(
-            &change.viewer.call_as,
+    change
+        .forward(
+            &state.api,
             Method::PUT,
             "/api/v2.0/configurations",
             Some(Value::Object(body)),
-            Some(&change.csrf),
+            "/harbor/configs?saved=1",
         )
-        .await?
-        .ok()?;
-    Ok(see_other("/harbor/configs?saved=1"))
+        .await
 }

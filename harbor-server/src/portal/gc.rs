@@ -169,18 +169,15 @@ pub(super) async fn run(
             "dry_run": f.dry_run.as_deref() == Some("true"),
         },
     });
-    state
-        .api
-        .call(
-            &change.viewer.call_as,
+    change
+        .forward(
+            &state.api,
             Method::POST,
             "/api/v2.0/system/gc/schedule",
             Some(body),
-            Some(&change.csrf),
+            "/harbor/gc",
         )
-        .await?
-        .ok()?;
-    Ok(see_other("/harbor/gc"))
+        .await
 }
 
 /// The schedule form.
@@ -219,17 +216,14 @@ pub(super) async fn schedule(
         )
         .await?;
     if put.status == StatusCode::NOT_FOUND {
-        state
-            .api
-            .call(
-                &change.viewer.call_as,
+        change
+            .send(
+                &state.api,
                 Method::POST,
                 "/api/v2.0/system/gc/schedule",
                 Some(body),
-                Some(&change.csrf),
             )
-            .await?
-            .ok()?;
+            .await?;
     } else {
         put.ok()?;
     }

@@ -9,7 +9,7 @@ use maud::html;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::error::{see_other, PortalError};
+use super::error::PortalError;
 use super::layout::{self, Nav, Paging};
 use super::viewer::{Change, Viewer};
 use super::PortalState;
@@ -138,18 +138,15 @@ pub(super) async fn create(
 ) -> Result<Response, PortalError> {
     admins_only(&change.viewer)?;
     let f = &change.form;
-    state
-        .api
-        .call(
-            &change.viewer.call_as,
+    change
+        .forward(
+            &state.api,
             Method::POST,
             "/api/v2.0/usergroups",
             Some(json!({ "group_name": f.group_name.trim(), "group_type": f.group_type })),
-            Some(&change.csrf),
+            "/harbor/groups",
         )
-        .await?
-        .ok()?;
-    Ok(see_other("/harbor/groups"))
+        .await
 }
 
 /// `POST /harbor/groups/{id}/delete`.
@@ -159,16 +156,13 @@ pub(super) async fn delete(
     change: Change<Value>,
 ) -> Result<Response, PortalError> {
     admins_only(&change.viewer)?;
-    state
-        .api
-        .call(
-            &change.viewer.call_as,
+    change
+        .forward(
+            &state.api,
             Method::DELETE,
             &format!("/api/v2.0/usergroups/{id}"),
             None,
-            Some(&change.csrf),
+            "/harbor/groups",
         )
-        .await?
-        .ok()?;
-    Ok(see_other("/harbor/groups"))
+        .await
 }

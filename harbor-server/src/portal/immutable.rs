@@ -10,7 +10,7 @@ use maud::html;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::error::{see_other, PortalError};
+use super::error::PortalError;
 use super::layout::{self, enc};
 use super::projects::{Frame, Tab};
 use super::viewer::{Change, Viewer};
@@ -161,20 +161,15 @@ pub(super) async fn create(
             "pattern": f.repo_pattern.trim(),
         }] },
     });
-    state
-        .api
-        .call(
-            &change.viewer.call_as,
+    change
+        .forward(
+            &state.api,
             Method::POST,
             &format!("/api/v2.0/projects/{}/immutabletagrules", enc(&frame.name)),
             Some(body),
-            Some(&change.csrf),
+            &format!("/harbor/projects/{id}/tag-immutability"),
         )
-        .await?
-        .ok()?;
-    Ok(see_other(&format!(
-        "/harbor/projects/{id}/tag-immutability"
-    )))
+        .await
 }
 
 /// `POST /harbor/projects/{id}/tag-immutability/{rule}/delete`.
@@ -184,21 +179,16 @@ pub(super) async fn delete(
     change: Change<Value>,
 ) -> Result<Response, PortalError> {
     let frame = Frame::load(&state, &change.viewer, id, false).await?;
-    state
-        .api
-        .call(
-            &change.viewer.call_as,
+    change
+        .forward(
+            &state.api,
             Method::DELETE,
             &format!(
                 "/api/v2.0/projects/{}/immutabletagrules/{rule}",
                 enc(&frame.name)
             ),
             None,
-            Some(&change.csrf),
+            &format!("/harbor/projects/{id}/tag-immutability"),
         )
-        .await?
-        .ok()?;
-    Ok(see_other(&format!(
-        "/harbor/projects/{id}/tag-immutability"
-    )))
+        .await
 }

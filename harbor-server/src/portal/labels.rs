@@ -10,7 +10,7 @@ use maud::{html, Markup};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::error::{see_other, PortalError};
+use super::error::PortalError;
 use super::layout::{self, enc};
 use super::projects::{Frame, Tab};
 use super::repositories::api_repo;
@@ -140,10 +140,9 @@ pub(super) async fn create(
     change: Change<LabelForm>,
 ) -> Result<Response, PortalError> {
     let f = &change.form;
-    state
-        .api
-        .call(
-            &change.viewer.call_as,
+    change
+        .forward(
+            &state.api,
             Method::POST,
             "/api/v2.0/labels",
             Some(json!({
@@ -153,11 +152,9 @@ pub(super) async fn create(
                 "scope": "p",
                 "project_id": id,
             })),
-            Some(&change.csrf),
+            &format!("/harbor/projects/{id}/labels"),
         )
-        .await?
-        .ok()?;
-    Ok(see_other(&format!("/harbor/projects/{id}/labels")))
+        .await
 }
 
 /// `POST /harbor/projects/{id}/labels/{label}/delete`.
@@ -166,18 +163,15 @@ pub(super) async fn delete(
     Path((id, label)): Path<(i64, i64)>,
     change: Change<Value>,
 ) -> Result<Response, PortalError> {
-    state
-        .api
-        .call(
-            &change.viewer.call_as,
+    change
+        .forward(
+            &state.api,
             Method::DELETE,
             &format!("/api/v2.0/labels/{label}"),
             None,
-            Some(&change.csrf),
+            &format!("/harbor/projects/{id}/labels"),
         )
-        .await?
-        .ok()?;
-    Ok(see_other(&format!("/harbor/projects/{id}/labels")))
+        .await
 }
 
 /// The artifact page's label controls: a form adding one of `usable`, and
@@ -252,18 +246,15 @@ pub(super) async fn add_to_artifact(
     change: Change<AddForm>,
 ) -> Result<Response, PortalError> {
     let frame = Frame::load(&state, &change.viewer, id, false).await?;
-    state
-        .api
-        .call(
-            &change.viewer.call_as,
+    change
+        .forward(
+            &state.api,
             Method::POST,
             &artifact_api(&frame, &repo, &digest),
             Some(json!({ "id": change.form.label })),
-            Some(&change.csrf),
+            &artifact_page(id, &repo, &digest),
         )
-        .await?
-        .ok()?;
-    Ok(see_other(&artifact_page(id, &repo, &digest)))
+        .await
 }
 
 /// `POST .../artifacts-tab/artifacts/{digest}/labels/{label}/delete`.
@@ -273,16 +264,13 @@ pub(super) async fn remove_from_artifact(
     change: Change<Value>,
 ) -> Result<Response, PortalError> {
     let frame = Frame::load(&state, &change.viewer, id, false).await?;
-    state
-        .api
-        .call(
-            &change.viewer.call_as,
+    change
+        .forward(
+            &state.api,
             Method::DELETE,
             &format!("{}/{label}", artifact_api(&frame, &repo, &digest)),
             None,
-            Some(&change.csrf),
+            &artifact_page(id, &repo, &digest),
         )
-        .await?
-        .ok()?;
-    Ok(see_other(&artifact_page(id, &repo, &digest)))
+        .await
 }

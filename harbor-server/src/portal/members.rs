@@ -8,7 +8,7 @@ use maud::{html, Markup};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::error::{see_other, PortalError};
+use super::error::PortalError;
 use super::layout::{self, enc, Paging};
 use super::projects::{role_name, Frame, Tab};
 use super::viewer::{Change, Viewer};
@@ -179,18 +179,15 @@ pub(super) async fn add(
             ))
         }
     };
-    state
-        .api
-        .call(
-            &change.viewer.call_as,
+    change
+        .forward(
+            &state.api,
             Method::POST,
             &format!("/api/v2.0/projects/{id}/members"),
             Some(body),
-            Some(&change.csrf),
+            &format!("/harbor/projects/{id}/members"),
         )
-        .await?
-        .ok()?;
-    Ok(see_other(&format!("/harbor/projects/{id}/members")))
+        .await
 }
 
 /// The change-role form.
@@ -205,18 +202,15 @@ pub(super) async fn change(
     Path((id, mid)): Path<(i64, i64)>,
     change: Change<RoleForm>,
 ) -> Result<Response, PortalError> {
-    state
-        .api
-        .call(
-            &change.viewer.call_as,
+    change
+        .forward(
+            &state.api,
             Method::PUT,
             &format!("/api/v2.0/projects/{id}/members/{mid}"),
             Some(json!({ "role_id": change.form.role_id })),
-            Some(&change.csrf),
+            &format!("/harbor/projects/{id}/members"),
         )
-        .await?
-        .ok()?;
-    Ok(see_other(&format!("/harbor/projects/{id}/members")))
+        .await
 }
 
 /// `POST /harbor/projects/{id}/members/{mid}/delete`.
@@ -225,16 +219,13 @@ pub(super) async fn remove(
     Path((id, mid)): Path<(i64, i64)>,
     change: Change<Value>,
 ) -> Result<Response, PortalError> {
-    state
-        .api
-        .call(
-            &change.viewer.call_as,
+    change
+        .forward(
+            &state.api,
             Method::DELETE,
             &format!("/api/v2.0/projects/{id}/members/{mid}"),
             None,
-            Some(&change.csrf),
+            &format!("/harbor/projects/{id}/members"),
         )
-        .await?
-        .ok()?;
-    Ok(see_other(&format!("/harbor/projects/{id}/members")))
+        .await
 }

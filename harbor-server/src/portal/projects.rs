@@ -242,17 +242,9 @@ pub(super) async fn create(
         };
         body["storage_limit"] = json!(bytes);
     }
-    let answer = state
-        .api
-        .call(
-            &change.viewer.call_as,
-            Method::POST,
-            "/api/v2.0/projects",
-            Some(body),
-            Some(&change.csrf),
-        )
-        .await?
-        .ok()?;
+    let answer = change
+        .send(&state.api, Method::POST, "/api/v2.0/projects", Some(body))
+        .await?;
     let id = answer
         .headers
         .get("location")
@@ -271,18 +263,15 @@ pub(super) async fn delete(
     Path(id): Path<i64>,
     change: Change<Value>,
 ) -> Result<Response, PortalError> {
-    state
-        .api
-        .call(
-            &change.viewer.call_as,
+    change
+        .forward(
+            &state.api,
             Method::DELETE,
             &format!("/api/v2.0/projects/{id}"),
             None,
-            Some(&change.csrf),
+            "/harbor/projects",
         )
-        .await?
-        .ok()?;
-    Ok(see_other("/harbor/projects"))
+        .await
 }
 
 /// `GET /harbor/projects/{id}`: its repositories.

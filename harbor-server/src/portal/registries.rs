@@ -252,16 +252,13 @@ pub(super) async fn delete(
     change: Change<Value>,
 ) -> Result<Response, PortalError> {
     admins_only(&state, &change.viewer)?;
-    state
-        .api
-        .call(
-            &change.viewer.call_as,
+    change
+        .forward(
+            &state.api,
             Method::DELETE,
             &format!("/api/v2.0/registries/{id}"),
             None,
-            Some(&change.csrf),
+            "/harbor/registries",
         )
-        .await?
-        .ok()?;
-    Ok(see_other("/harbor/registries"))
+        .await
 }

@@ -263,18 +263,15 @@ pub(super) async fn create(
         "override": f.override_tags.as_deref() == Some("true"),
         "enabled": true,
     });
-    state
-        .api
-        .call(
-            &change.viewer.call_as,
+    change
+        .forward(
+            &state.api,
             Method::POST,
             "/api/v2.0/replication/policies",
             Some(body),
-            Some(&change.csrf),
+            "/harbor/replications",
         )
-        .await?
-        .ok()?;
-    Ok(see_other("/harbor/replications"))
+        .await
 }
 
 /// `POST /harbor/replications/{id}/run`: an execution now, then its page.
@@ -284,17 +281,14 @@ pub(super) async fn run(
     change: Change<Value>,
 ) -> Result<Response, PortalError> {
     admins_only(&state, &change.viewer)?;
-    let answer = state
-        .api
-        .call(
-            &change.viewer.call_as,
+    let answer = change
+        .send(
+            &state.api,
             Method::POST,
             "/api/v2.0/replication/executions",
             Some(json!({ "policy_id": id })),
-            Some(&change.csrf),
         )
-        .await?
-        .ok()?;
+        .await?;
     let execution = answer
         .headers
         .get("location")
@@ -314,18 +308,15 @@ pub(super) async fn delete(
     change: Change<Value>,
 ) -> Result<Response, PortalError> {
     admins_only(&state, &change.viewer)?;
-    state
-        .api
-        .call(
-            &change.viewer.call_as,
+    change
+        .forward(
+            &state.api,
             Method::DELETE,
             &format!("/api/v2.0/replication/policies/{id}"),
             None,
-            Some(&change.csrf),
+            "/harbor/replications",
         )
-        .await?
-        .ok()?;
-    Ok(see_other("/harbor/replications"))
+        .await
 }
 
 /// `GET /harbor/replications/executions/{id}`: its progress and tasks,
@@ -425,18 +416,15 @@ pub(super) async fn stop(
     change: Change<Value>,
 ) -> Result<Response, PortalError> {
     admins_only(&state, &change.viewer)?;
-    state
-        .api
-        .call(
-            &change.viewer.call_as,
+    change
+        .forward(
+            &state.api,
             Method::PUT,
             &format!("/api/v2.0/replication/executions/{id}"),
             None,
-            Some(&change.csrf),
+            &format!("/harbor/replications/executions/{id}"),
         )
-        .await?
-        .ok()?;
-    Ok(see_other(&format!("/harbor/replications/executions/{id}")))
+        .await
 }
 
 /// `GET /harbor/replications/executions/{id}/tasks/{task}/log`.

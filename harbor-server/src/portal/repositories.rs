@@ -9,7 +9,7 @@ use maud::html;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::error::{see_other, PortalError};
+use super::error::PortalError;
 use super::layout::{self, enc, Paging};
 use super::projects::{Frame, Tab};
 use super::viewer::{Change, Viewer};
@@ -240,18 +240,15 @@ pub(super) async fn delete_repository(
         enc(&frame.name),
         api_repo(&repo)
     );
-    state
-        .api
-        .call(
-            &change.viewer.call_as,
+    change
+        .forward(
+            &state.api,
             Method::DELETE,
             &path,
             None,
-            Some(&change.csrf),
+            &format!("/harbor/projects/{id}/repositories"),
         )
-        .await?
-        .ok()?;
-    Ok(see_other(&format!("/harbor/projects/{id}/repositories")))
+        .await
 }
 
 /// `POST .../repositories/{repo}/artifacts/{digest}/delete`.
@@ -267,19 +264,16 @@ pub(super) async fn delete_artifact(
         api_repo(&repo),
         enc(&digest)
     );
-    state
-        .api
-        .call(
-            &change.viewer.call_as,
+    change
+        .forward(
+            &state.api,
             Method::DELETE,
             &path,
             None,
-            Some(&change.csrf),
+            &format!(
+                "/harbor/projects/{id}/repositories/{}/artifacts-tab",
+                enc(&repo)
+            ),
         )
-        .await?
-        .ok()?;
-    Ok(see_other(&format!(
-        "/harbor/projects/{id}/repositories/{}/artifacts-tab",
-        enc(&repo)
-    )))
+        .await
 }

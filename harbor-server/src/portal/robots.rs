@@ -9,7 +9,7 @@ use maud::{html, Markup};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::error::{see_other, PortalError};
+use super::error::PortalError;
 use super::layout::{self, enc, Paging};
 use super::projects::{Frame, Tab};
 use super::viewer::{Change, Viewer};
@@ -219,17 +219,9 @@ pub(super) async fn create(
         "level": "project",
         "permissions": [{ "kind": "project", "namespace": frame.name, "access": access }],
     });
-    let created: Value = state
-        .api
-        .call(
-            &change.viewer.call_as,
-            Method::POST,
-            "/api/v2.0/robots",
-            Some(body),
-            Some(&change.csrf),
-        )
+    let created: Value = change
+        .send(&state.api, Method::POST, "/api/v2.0/robots", Some(body))
         .await?
-        .ok()?
         .json()?;
     robots_page(&state, &change.viewer, &frame, 1, Some(&created)).await
 }
@@ -240,16 +232,13 @@ pub(super) async fn delete(
     Path((id, rid)): Path<(i64, i64)>,
     change: Change<Value>,
 ) -> Result<Response, PortalError> {
-    state
-        .api
-        .call(
-            &change.viewer.call_as,
+    change
+        .forward(
+            &state.api,
             Method::DELETE,
             &format!("/api/v2.0/robots/{rid}"),
             None,
-            Some(&change.csrf),
+            &format!("/harbor/projects/{id}/robot-account"),
         )
-        .await?
-        .ok()?;
-    Ok(see_other(&format!("/harbor/projects/{id}/robot-account")))
+        .await
 }

@@ -8,7 +8,7 @@ use maud::html;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::error::{see_other, PortalError};
+use super::error::PortalError;
 use super::layout::{self, enc, Nav, Paging};
 use super::viewer::{Change, Viewer};
 use super::PortalState;
@@ -176,18 +176,15 @@ pub(super) async fn create(
         "password": f.password,
         "comment": f.comment.as_deref().unwrap_or_default(),
     });
-    state
-        .api
-        .call(
-            &change.viewer.call_as,
+    change
+        .forward(
+            &state.api,
             Method::POST,
             "/api/v2.0/users",
             Some(body),
-            Some(&change.csrf),
+            "/harbor/users",
         )
-        .await?
-        .ok()?;
-    Ok(see_other("/harbor/users"))
+        .await
 }
 
 /// The administrator form.
@@ -203,18 +200,15 @@ pub(super) async fn sysadmin(
     change: Change<SysadminForm>,
 ) -> Result<Response, PortalError> {
     admins_only(&change.viewer)?;
-    state
-        .api
-        .call(
-            &change.viewer.call_as,
+    change
+        .forward(
+            &state.api,
             Method::PUT,
             &format!("/api/v2.0/users/{id}/sysadmin"),
             Some(json!({ "sysadmin_flag": change.form.sysadmin == "true" })),
-            Some(&change.csrf),
+            "/harbor/users",
         )
-        .await?
-        .ok()?;
-    Ok(see_other("/harbor/users"))
+        .await
 }
 
 /// `POST /harbor/users/{id}/delete`.
@@ -224,16 +218,13 @@ pub(super) async fn delete(
     change: Change<Value>,
 ) -> Result<Response, PortalError> {
     admins_only(&change.viewer)?;
-    state
-        .api
-        .call(
-            &change.viewer.call_as,
+    change
+        .forward(
+            &state.api,
             Method::DELETE,
             &format!("/api/v2.0/users/{id}"),
             None,
-            Some(&change.csrf),
+            "/harbor/users",
         )
-        .await?
-        .ok()?;
-    Ok(see_other("/harbor/users"))
+        .await
 }

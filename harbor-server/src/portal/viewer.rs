@@ -5,11 +5,12 @@
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::Method;
+use axum::response::Response;
 use harbor_auth::Principal;
 use serde::de::DeserializeOwned;
 
-use super::client::CallAs;
-use super::error::PortalError;
+use super::client::{Answer, ApiClient, CallAs};
+use super::error::{see_other, PortalError};
 use super::PortalState;
 use crate::auth::session::Session;
 
@@ -126,5 +127,36 @@ impl<T: DeserializeOwned> FromRequest<PortalState> for Change<T> {
             )
         })?;
         Ok(Change { viewer, form, csrf })
+    }
+}
+
+impl<T> Change<T> {
+    /// Sends this change on to the management API: `method path` with a
+    /// JSON `body`, as the viewer, showing the form's CSRF token. The
+    /// API's refusal (its status and message) becomes the page's.
+    pub(crate) async fn send(
+        &self,
+        api: &ApiClient,
+        method: Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> Result<Answer, PortalError> {
+        api.call(&self.viewer.call_as, method, path, body, Some(&self.csrf))
+            .await?
+            .ok()
+    }
+
+    /// [`Change::send`], then the browser to `back` (a form's usual
+    /// answer: the page it came from, showing the change).
+    pub(crate) async fn forward(
+        &self,
+        api: &ApiClient,
+        method: Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+        back: &str,
+    ) -> Result<Response, PortalError> {
+        self.send(api, method, path, body).await?;
+        Ok(see_other(back))
     }
 }

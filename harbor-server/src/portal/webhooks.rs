@@ -8,7 +8,7 @@ use axum::response::Response;
 use maud::html;
 use serde_json::{json, Value};
 
-use super::error::{see_other, PortalError};
+use super::error::PortalError;
 use super::layout::{self, enc};
 use super::projects::{Frame, Tab};
 use super::viewer::{Change, Viewer};
@@ -186,18 +186,15 @@ pub(super) async fn create(
             "payload_format": field("payload_format").unwrap_or_else(|| "Default".into()),
         }],
     });
-    state
-        .api
-        .call(
-            &change.viewer.call_as,
+    change
+        .forward(
+            &state.api,
             Method::POST,
             &format!("/api/v2.0/projects/{}/webhook/policies", enc(&frame.name)),
             Some(body),
-            Some(&change.csrf),
+            &format!("/harbor/projects/{id}/webhook"),
         )
-        .await?
-        .ok()?;
-    Ok(see_other(&format!("/harbor/projects/{id}/webhook")))
+        .await
 }
 
 /// `POST /harbor/projects/{id}/webhook/{policy}/delete`.
@@ -208,19 +205,16 @@ pub(super) async fn delete(
 ) -> Result<Response, PortalError> {
     webhooks_on(&state)?;
     let frame = Frame::load(&state, &change.viewer, id, false).await?;
-    state
-        .api
-        .call(
-            &change.viewer.call_as,
+    change
+        .forward(
+            &state.api,
             Method::DELETE,
             &format!(
                 "/api/v2.0/projects/{}/webhook/policies/{policy}",
                 enc(&frame.name)
             ),
             None,
-            Some(&change.csrf),
+            &format!("/harbor/projects/{id}/webhook"),
         )
-        .await?
-        .ok()?;
-    Ok(see_other(&format!("/harbor/projects/{id}/webhook")))
+        .await
 }
