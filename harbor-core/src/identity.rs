@@ -457,6 +457,18 @@ pub trait IdentityStore: Debug + Send + Sync + 'static {
     /// Replaces the sealed provider tokens of user `user_id`; `false` if it has no link.
     async fn set_oidc_token(&self, user_id: i64, token: &str) -> Result<bool>;
 
+    /// Records signed-in session `id` of user `user_id`, valid until
+    /// `expires_at`, and drops sessions that have expired. Sessions are
+    /// kept in the store, not only in their cookie, so signing out (or a
+    /// password change) ends them on every instance at once.
+    async fn create_session(&self, id: &str, user_id: i64, expires_at: SystemTime) -> Result<()>;
+    /// Whether session `id` exists and has not expired.
+    async fn session_alive(&self, id: &str) -> Result<bool>;
+    /// Ends session `id`; `false` if there was none.
+    async fn delete_session(&self, id: &str) -> Result<bool>;
+    /// Ends every session of user `user_id` but `keep`; how many ended.
+    async fn delete_user_sessions(&self, user_id: i64, keep: Option<&str>) -> Result<u64>;
+
     /// Creates a project with `metadata` and `owner_id` as its ProjectAdmin,
     /// in one step; `CONFLICT` if the name is taken.
     async fn create_project_with_metadata(

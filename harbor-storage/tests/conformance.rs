@@ -5,7 +5,7 @@ use harbor_storage::conformance::lease;
 #[cfg(feature = "sqlite")]
 use harbor_storage::conformance::{
     gc, identity, immutable, jobs, label, meta_store, oidc_user, quota, replication, retention,
-    settings, webhook,
+    sessions, settings, webhook,
 };
 #[cfg(feature = "sqlite")]
 use harbor_storage::SqliteMetaStore;
@@ -141,6 +141,13 @@ fn a_database_from_a_newer_version_is_refused() {
 async fn sqlite_passes_the_identity_store_suite() {
     let store = SqliteMetaStore::in_memory().unwrap();
     identity::run_all(&store).await;
+}
+
+#[cfg(feature = "sqlite")]
+#[tokio::test]
+async fn sqlite_passes_the_sessions_suite() {
+    let store = SqliteMetaStore::in_memory().unwrap();
+    sessions::run_all(&store).await;
 }
 
 #[cfg(feature = "sqlite")]

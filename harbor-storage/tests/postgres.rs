@@ -14,7 +14,7 @@ use harbor_core::{
 };
 use harbor_storage::conformance::{
     gc, identity, immutable, jobs, label, lease, meta_store, oidc_user, quota, replication,
-    retention, settings, webhook,
+    retention, sessions, settings, webhook,
 };
 use harbor_storage::postgres::testing::TempCluster;
 use harbor_storage::{PgStore, StorageError};
@@ -112,6 +112,12 @@ async fn postgres_passes_the_job_store_suite() {
 async fn postgres_passes_the_identity_store_suite() {
     let (store, _) = fresh_store().await;
     identity::run_all(&store).await;
+}
+
+#[tokio::test]
+async fn postgres_passes_the_sessions_suite() {
+    let (store, _) = fresh_store().await;
+    sessions::run_all(&store).await;
 }
 
 #[tokio::test]

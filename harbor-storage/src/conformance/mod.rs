@@ -37,6 +37,7 @@ pub mod oidc_user;
 pub mod quota;
 pub mod replication;
 pub mod retention;
+pub mod sessions;
 pub mod settings;
 pub mod webhook;
 

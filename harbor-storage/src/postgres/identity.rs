@@ -3,6 +3,7 @@
 //! `CONFLICT` whichever instance wrote first.
 
 use std::collections::BTreeMap;
+use std::time::SystemTime;
 
 use async_trait::async_trait;
 use harbor_core::{
@@ -114,6 +115,41 @@ pub(super) fn like_pattern(s: &str) -> String {
     format!("%{escaped}%")
 }
 
+/// Inserts user `u` in `tx`; `CONFLICT` if the username or e-mail is
+/// taken. Every way a user is created goes through here.
+pub(super) async fn insert_user(
+    tx: &deadpool_postgres::Transaction<'_>,
+    u: &NewUser,
+) -> Result<User, StorageError> {
+    let sql = format!(
+        "INSERT INTO users (username, email, realname, comment, password_hash, sysadmin, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, harbor_now_ms(), harbor_now_ms()) RETURNING {USER_COLUMNS}"
+    );
+    let st = tx.prepare_cached(&sql).await?;
+    let row = tx
+        .query_one(
+            &st,
+            &[
+                &u.username,
+                &u.email,
+                &u.realname,
+                &u.comment,
+                &u.password_hash,
+                &u.sysadmin,
+            ],
+        )
+        .await
+        .map_err(|e| {
+            pg_conflict(e, || {
+                format!(
+                    "the username {:?} or e-mail {:?} is already taken",
+                    u.username, u.email
+                )
+            })
+        })?;
+    user_row(&row)
+}
+
 #[async_trait]
 impl IdentityStore for PgStore {
     async fn create_oidc_user(
@@ -140,36 +176,24 @@ impl IdentityStore for PgStore {
         self.oidc_set_token(user_id, token).await
     }
 
+    async fn create_session(&self, id: &str, user_id: i64, expires_at: SystemTime) -> Result<()> {
+        self.session_create(id, user_id, expires_at).await
+    }
+
+    async fn session_alive(&self, id: &str) -> Result<bool> {
+        self.session_is_alive(id).await
+    }
+
+    async fn delete_session(&self, id: &str) -> Result<bool> {
+        self.session_delete(id).await
+    }
+
+    async fn delete_user_sessions(&self, user_id: i64, keep: Option<&str>) -> Result<u64> {
+        self.sessions_delete_of_user(user_id, keep).await
+    }
+
     async fn create_user(&self, u: &NewUser) -> Result<User> {
-        let sql = format!(
-            "INSERT INTO users (username, email, realname, comment, password_hash, sysadmin, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, harbor_now_ms(), harbor_now_ms()) RETURNING {USER_COLUMNS}"
-        );
-        pg!(self, single, |c| {
-            let st = c.prepare_cached(&sql).await?;
-            let row = c
-                .query_one(
-                    &st,
-                    &[
-                        &u.username,
-                        &u.email,
-                        &u.realname,
-                        &u.comment,
-                        &u.password_hash,
-                        &u.sysadmin,
-                    ],
-                )
-                .await
-                .map_err(|e| {
-                    pg_conflict(e, || {
-                        format!(
-                            "the username {:?} or e-mail {:?} is already taken",
-                            u.username, u.email
-                        )
-                    })
-                })?;
-            user_row(&row)?
-        })
+        pg!(self, write, |tx| insert_user(&tx, u).await?)
     }
 
     async fn user_by_id(&self, id: i64) -> Result<Option<User>> {

@@ -36,6 +36,7 @@ mod quota;
 mod replication;
 mod retention;
 mod schema;
+mod sessions;
 mod settings;
 #[cfg(feature = "conformance")]
 pub mod testing;

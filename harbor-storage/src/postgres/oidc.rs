@@ -4,7 +4,7 @@
 use harbor_core::{NewOidcUser, NewUser, OidcUser, Result, User};
 use tokio_postgres::Row;
 
-use super::identity::{user_row, USER_COLUMNS};
+use super::identity::insert_user;
 use super::{from_ms, pg, PgStore};
 use crate::error::{pg_conflict, StorageError};
 
@@ -29,38 +29,12 @@ impl PgStore {
         u: &NewUser,
         l: &NewOidcUser,
     ) -> Result<(User, OidcUser)> {
-        let insert_user = format!(
-            "INSERT INTO users (username, email, realname, comment, password_hash, sysadmin, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, harbor_now_ms(), harbor_now_ms()) RETURNING {USER_COLUMNS}"
-        );
         let insert_link = format!(
             "INSERT INTO oidc_users (user_id, issuer, subject, secret, token, created_at, updated_at)
              VALUES ($1, $2, $3, $4, $5, harbor_now_ms(), harbor_now_ms()) RETURNING {OIDC_COLUMNS}"
         );
         pg!(self, write, |tx| {
-            let st = tx.prepare_cached(&insert_user).await?;
-            let row = tx
-                .query_one(
-                    &st,
-                    &[
-                        &u.username,
-                        &u.email,
-                        &u.realname,
-                        &u.comment,
-                        &u.password_hash,
-                        &u.sysadmin,
-                    ],
-                )
-                .await
-                .map_err(|e| {
-                    pg_conflict(e, || {
-                        format!(
-                            "the username {:?} or e-mail {:?} is already taken",
-                            u.username, u.email
-                        )
-                    })
-                })?;
-            let user = user_row(&row)?;
+            let user = insert_user(&tx, u).await?;
             let st = tx.prepare_cached(&insert_link).await?;
             let row = tx
                 .query_one(&st, &[&user.id, &l.issuer, &l.subject, &l.secret, &l.token])

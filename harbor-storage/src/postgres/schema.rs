@@ -430,6 +430,18 @@ const MIGRATIONS: &[&str] = &[
         UNIQUE (issuer, subject)
     );
     "#,
+    // 14: signed-in sessions (the portal's and OIDC's), so signing out
+    // ends a session for good on every instance and a password change
+    // ends the others.
+    r#"
+    CREATE TABLE sessions (
+        id TEXT PRIMARY KEY,
+        user_id BIGINT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        expires_at BIGINT NOT NULL
+    );
+    CREATE INDEX sessions_user ON sessions(user_id);
+    CREATE INDEX sessions_expiry ON sessions(expires_at);
+    "#,
 ];
 
 /// The schema version this build writes.

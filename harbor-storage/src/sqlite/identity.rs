@@ -234,6 +234,19 @@ impl SqliteMetaStore {
     }
 }
 
+/// Inserts user `u` in `tx` and answers its id; `CONFLICT` if the
+/// username or e-mail is taken. Every way a user is created goes through
+/// here.
+pub(super) fn insert_user(tx: &Connection, u: &NewUser) -> Result<i64, StorageError> {
+    tx.prepare_cached(
+        "INSERT INTO users (username, email, realname, comment, password_hash, sysadmin, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)",
+    )?
+    .execute(params![u.username, u.email, u.realname, u.comment, u.password_hash, u.sysadmin, now_ms()])
+    .map_err(|e| conflict_on_unique(e, || format!("the username {:?} or e-mail {:?} is already taken", u.username, u.email)))?;
+    Ok(tx.last_insert_rowid())
+}
+
 #[async_trait]
 impl IdentityStore for SqliteMetaStore {
     async fn create_oidc_user(
@@ -260,17 +273,26 @@ impl IdentityStore for SqliteMetaStore {
         self.oidc_set(user_id, "token", token).await
     }
 
+    async fn create_session(&self, id: &str, user_id: i64, expires_at: SystemTime) -> Result<()> {
+        self.session_create(id, user_id, expires_at).await
+    }
+
+    async fn session_alive(&self, id: &str) -> Result<bool> {
+        self.session_is_alive(id).await
+    }
+
+    async fn delete_session(&self, id: &str) -> Result<bool> {
+        self.session_delete(id).await
+    }
+
+    async fn delete_user_sessions(&self, user_id: i64, keep: Option<&str>) -> Result<u64> {
+        self.sessions_delete_of_user(user_id, keep).await
+    }
+
     async fn create_user(&self, user: &NewUser) -> Result<User> {
         let u = user.clone();
         self.write_identity(move |tx| {
-            let now = now_ms();
-            tx.prepare_cached(
-                "INSERT INTO users (username, email, realname, comment, password_hash, sysadmin, created_at, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)",
-            )?
-            .execute(params![u.username, u.email, u.realname, u.comment, u.password_hash, u.sysadmin, now])
-            .map_err(|e| conflict_on_unique(e, || format!("the username {:?} or e-mail {:?} is already taken", u.username, u.email)))?;
-            let id = tx.last_insert_rowid();
+            let id = insert_user(tx, &u)?;
             user_by(tx, "id", &id)?.ok_or_else(|| StorageError::Corrupt("new user vanished".into()))
         })
         .await

@@ -20,6 +20,7 @@ mod quota;
 mod replication;
 mod retention;
 mod schema;
+mod sessions;
 mod settings;
 mod webhook;
 

@@ -4,7 +4,7 @@
 use harbor_core::{NewOidcUser, NewUser, OidcUser, Result, User};
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
-use super::identity::user_by;
+use super::identity::{insert_user, user_by};
 use super::{from_ms, now_ms, SqliteMetaStore};
 use crate::error::{conflict_on_unique, StorageError};
 
@@ -43,13 +43,7 @@ impl SqliteMetaStore {
         let (u, l) = (user.clone(), link.clone());
         self.write_identity(move |tx| {
             let now = now_ms();
-            tx.prepare_cached(
-                "INSERT INTO users (username, email, realname, comment, password_hash, sysadmin, created_at, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)",
-            )?
-            .execute(params![u.username, u.email, u.realname, u.comment, u.password_hash, u.sysadmin, now])
-            .map_err(|e| conflict_on_unique(e, || format!("the username {:?} or e-mail {:?} is already taken", u.username, u.email)))?;
-            let user_id = tx.last_insert_rowid();
+            let user_id = insert_user(tx, &u)?;
             tx.prepare_cached(
                 "INSERT INTO oidc_users (user_id, issuer, subject, secret, token, created_at, updated_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",

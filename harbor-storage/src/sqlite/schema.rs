@@ -433,6 +433,17 @@ const MIGRATIONS: &[&str] = &[
         UNIQUE (issuer, subject)
     );
     "#,
+    // 16: signed-in sessions (the portal's and OIDC's), so signing out
+    // ends a session for good and a password change ends the others.
+    r#"
+    CREATE TABLE sessions (
+        id TEXT PRIMARY KEY,
+        user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        expires_at INTEGER NOT NULL
+    );
+    CREATE INDEX sessions_user ON sessions(user_id);
+    CREATE INDEX sessions_expiry ON sessions(expires_at);
+    "#,
 ];
 
 /// The schema version this build writes.
