@@ -437,7 +437,7 @@ impl HarborBuilder {
         });
         let sessions = match session_setup {
             Some(s) => Some(
-                crate::auth::Sessions::new(&s.master_key, s.secure_cookies)
+                crate::auth::Sessions::new(&s.master_key, s.secure_cookies, identity.clone())
                     .map_err(|e| ServerError::Config(format!("sessions: {e}")))?,
             ),
             None => None,

@@ -164,6 +164,78 @@ async fn signing_in_sets_a_strict_http_only_expiring_session_that_the_api_accept
         cleared.iter().all(|c| c.contains("Max-Age=0")),
         "{cleared:?}"
     );
+    // A copy of the cookie kept from before signing out opens nothing.
+    let me = request(
+        "GET",
+        &format!("{}/api/v2.0/users/current", s.base),
+        &[("cookie", &session.cookie)],
+        "",
+    )
+    .await;
+    assert_eq!(me.status, 401, "the API refuses a signed-out session");
+    let again = page(&s, &session, "/harbor/projects").await;
+    assert_eq!(again.status, 303);
+    assert!(again
+        .header("location")
+        .is_some_and(|l| l.starts_with("/harbor/sign-in")));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_password_change_ends_the_users_other_sessions_and_keeps_this_one() {
+    let s = TestServer::start_with_auth().await;
+    let ann = s.create_user("ann", "Portal12345").await;
+    let here = sign_in(&s, "ann", "Portal12345").await;
+    let elsewhere = sign_in(&s, "ann", "Portal12345").await;
+    let admin = sign_in(&s, "admin", ADMIN_PASSWORD).await;
+    let current = |session: &Session| {
+        let cookie = session.cookie.clone();
+        let base = s.base.clone();
+        async move {
+            request(
+                "GET",
+                &format!("{base}/api/v2.0/users/current"),
+                &[("cookie", &cookie)],
+                "",
+            )
+            .await
+            .status
+        }
+    };
+    assert_eq!(current(&elsewhere).await, 200);
+    let changed = request(
+        "PUT",
+        &format!("{}/api/v2.0/users/{}/password", s.base, ann),
+        &[
+            ("cookie", &here.cookie),
+            ("content-type", "application/json"),
+            ("x-harbor-csrf-token", &here.csrf),
+        ],
+        json!({"old_password": "Portal12345", "new_password": "Changed12345"}).to_string(),
+    )
+    .await;
+    assert_eq!(changed.status, 200, "{}", text(&changed));
+    assert_eq!(
+        current(&here).await,
+        200,
+        "the session that changed it stays"
+    );
+    assert_eq!(current(&elsewhere).await, 401, "the other one ended");
+    assert_eq!(current(&admin).await, 200, "other users' sessions stay");
+    // An administrator's reset ends all of the user's sessions.
+    let reset = request(
+        "PUT",
+        &format!("{}/api/v2.0/users/{}/password", s.base, ann),
+        &[
+            ("cookie", &admin.cookie),
+            ("content-type", "application/json"),
+            ("x-harbor-csrf-token", &admin.csrf),
+        ],
+        json!({"new_password": "Reset123456"}).to_string(),
+    )
+    .await;
+    assert_eq!(reset.status, 200, "{}", text(&reset));
+    assert_eq!(current(&here).await, 401);
+    assert_eq!(current(&admin).await, 200);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -54,7 +54,7 @@ async fn session_caller(auth: &AuthState, parts: &Parts) -> Result<Caller, Harbo
     let Some(sessions) = &auth.sessions else {
         return Ok(Caller(Principal::Anonymous));
     };
-    let Some(session) = sessions.session(&parts.headers) else {
+    let Some(session) = sessions.session(&parts.headers).await? else {
         return Ok(Caller(Principal::Anonymous));
     };
     let safe = matches!(

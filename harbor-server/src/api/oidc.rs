@@ -113,7 +113,7 @@ fn open<T: serde::de::DeserializeOwned>(
 /// Signs `user` in: the session and CSRF cookies on `resp` (SameSite=Lax:
 /// the callback is reached by a redirect from the provider's site, and the
 /// browser must send the session on the redirect that follows).
-fn sign_in(state: &AppState, resp: &mut Response, user: &User, admin: bool) -> ApiResult<()> {
+async fn sign_in(state: &AppState, resp: &mut Response, user: &User, admin: bool) -> ApiResult<()> {
     let sessions = state.auth.sessions.as_ref().ok_or_else(|| {
         HarborError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -121,7 +121,7 @@ fn sign_in(state: &AppState, resp: &mut Response, user: &User, admin: bool) -> A
             "sessions need the server's secret key (HarborBuilder::sessions)",
         )
     })?;
-    sessions.start(resp, user.id, admin, SameSite::Lax)?;
+    sessions.start(resp, user.id, admin, SameSite::Lax).await?;
     tracing::info!(user = %user.username, admin, "signed in through OIDC");
     Ok(())
 }
@@ -271,7 +271,7 @@ async fn signed_in(
 ) -> ApiResult<Response> {
     o.oidc.sync_groups(user.id, &login.groups).await?;
     let mut resp = redirect(to);
-    sign_in(state, &mut resp, user, login.admin)?;
+    sign_in(state, &mut resp, user, login.admin).await?;
     Ok(resp)
 }
 
@@ -296,7 +296,7 @@ pub(super) async fn onboard(
     let user = o.oidc.onboard(&wait.login, &req.username).await?;
     o.oidc.sync_groups(user.id, &wait.login.groups).await?;
     let mut resp = StatusCode::OK.into_response();
-    sign_in(&state, &mut resp, &user, wait.login.admin)?;
+    sign_in(&state, &mut resp, &user, wait.login.admin).await?;
     add_cookie(
         &mut resp,
         set_cookie(

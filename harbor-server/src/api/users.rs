@@ -318,6 +318,7 @@ pub(super) async fn update(
 pub(super) async fn password(
     State(state): State<AppState>,
     caller: Caller,
+    headers: axum::http::HeaderMap,
     Path(id): Path<String>,
     body: Result<HarborJson<PasswordReq>, HarborError>,
 ) -> ApiResult {
@@ -348,6 +349,11 @@ pub(super) async fn password(
     check_password_strength(&r.new_password)?;
     let hashed = hash(r.new_password).await?;
     state.auth.identity.set_password_hash(id, &hashed).await?;
+    // Whoever knew the old password is signed out everywhere; the session
+    // this change came with (the user's own) stays.
+    if let Some(sessions) = &state.auth.sessions {
+        sessions.end_others(id, &headers).await?;
+    }
     tracing::info!(user = %u.username, by = %caller.0, "password changed");
     Ok(StatusCode::OK.into_response())
 }

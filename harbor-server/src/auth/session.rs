@@ -1,17 +1,19 @@
 //! Sessions of signed-in users (the portal's own login, `/c/login`, and
-//! OIDC's callback): a sealed cookie (`sid`: the user, whether an OIDC
-//! provider put it in the admin group, its CSRF token and its expiry,
-//! encrypted and authenticated with a key every instance of a cluster
-//! derives from the shared `secret.key`), so any instance accepts it
-//! without a session table. A change made with a session needs the CSRF
+//! OIDC's callback): a sealed cookie (`sid`: the session's id, the user,
+//! whether an OIDC provider put it in the admin group, its CSRF token and
+//! its expiry, encrypted and authenticated with a key every instance of a
+//! cluster derives from the shared `secret.key`), and the session's id
+//! recorded in the shared store until it ends. A forged or altered cookie
+//! does not open; a copied one works only while the session is recorded:
+//! signing out, a password change (for the user's other sessions) or
+//! deleting the user ends it on every instance at once, as Harbor's
+//! server-side sessions do. A change made with a session needs the CSRF
 //! token in Harbor's `X-Harbor-CSRF-Token` header (or, for the portal's
 //! forms, its hidden `_csrf` field); the token is also in the readable
 //! `__csrf` cookie: a page of this site can send it, another site cannot
 //! read it.
 //!
-//! Sessions are stateless: signing out removes the cookies from the
-//! browser, and a copied cookie stays valid until it expires
-//! ([`SESSION_TTL`]).
+//! A session lasts [`SESSION_TTL`] from sign-in.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -19,6 +21,7 @@ use axum::http::{HeaderMap, HeaderValue};
 use axum::response::Response;
 use harbor_auth::oidc::Sealer;
 use harbor_auth::AuthError;
+use harbor_core::IdentityStore;
 use serde::{Deserialize, Serialize};
 
 /// The session cookie's name (Harbor's).
@@ -35,6 +38,8 @@ const SESSION_CONTEXT: &[u8] = b"harbor session";
 /// What a session cookie holds.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct Session {
+    /// The session's id, as the store records it.
+    pub(crate) sid: String,
     /// The user.
     pub(crate) uid: i64,
     /// In the OIDC provider's admin group at sign-in (false for others).
@@ -55,6 +60,7 @@ impl Session {
     /// A new session of `uid`.
     pub(crate) fn new(uid: i64, adm: bool) -> Result<Session, harbor_auth::AuthError> {
         Ok(Session {
+            sid: harbor_auth::oidc::random_token(24)?,
             uid,
             adm,
             csrf: harbor_auth::oidc::random_token(24)?,
@@ -123,16 +129,23 @@ impl SameSite {
 pub struct Sessions {
     sealer: std::sync::Arc<Sealer>,
     secure: bool,
+    store: std::sync::Arc<dyn IdentityStore>,
 }
 
 impl Sessions {
     /// Sessions sealed with a key derived from `master_key` (32 bytes or
     /// more, the same on every instance), with `Secure` cookies when
-    /// `secure` (clients reach the server over TLS).
-    pub fn new(master_key: &[u8], secure: bool) -> Result<Sessions, AuthError> {
+    /// `secure` (clients reach the server over TLS), recorded in `store`
+    /// (the one every instance shares).
+    pub fn new(
+        master_key: &[u8],
+        secure: bool,
+        store: std::sync::Arc<dyn IdentityStore>,
+    ) -> Result<Sessions, AuthError> {
         Ok(Sessions {
             sealer: std::sync::Arc::new(Sealer::derive(master_key, "sessions")?),
             secure,
+            store,
         })
     }
 
@@ -141,13 +154,40 @@ impl Sessions {
         self.secure
     }
 
-    /// The valid, unexpired session a request's cookie holds.
-    pub(crate) fn session(&self, headers: &HeaderMap) -> Option<Session> {
-        Session::from_headers(headers, &self.sealer)
+    /// The valid session a request's cookie holds: sealed by us, not
+    /// expired, and still recorded (not signed out).
+    pub(crate) async fn session(
+        &self,
+        headers: &HeaderMap,
+    ) -> Result<Option<Session>, harbor_core::Error> {
+        let Some(session) = Session::from_headers(headers, &self.sealer) else {
+            return Ok(None);
+        };
+        Ok(self
+            .store
+            .session_alive(&session.sid)
+            .await?
+            .then_some(session))
     }
 
-    /// Signs user `uid` in: a new session's cookies on `resp`.
-    pub(crate) fn start(
+    /// Ends every session of user `user_id` but the one `headers` carry
+    /// (after a password change); how many ended.
+    pub(crate) async fn end_others(
+        &self,
+        user_id: i64,
+        headers: &HeaderMap,
+    ) -> Result<u64, harbor_core::Error> {
+        let keep = Session::from_headers(headers, &self.sealer)
+            .filter(|s| s.uid == user_id)
+            .map(|s| s.sid);
+        self.store
+            .delete_user_sessions(user_id, keep.as_deref())
+            .await
+    }
+
+    /// Signs user `uid` in: a new session, recorded, and its cookies on
+    /// `resp`.
+    pub(crate) async fn start(
         &self,
         resp: &mut Response,
         uid: i64,
@@ -156,6 +196,10 @@ impl Sessions {
     ) -> Result<Session, AuthError> {
         let session = Session::new(uid, admin)?;
         let sealed = session.seal(&self.sealer)?;
+        let expires = UNIX_EPOCH + Duration::from_secs(session.exp);
+        self.store
+            .create_session(&session.sid, uid, expires)
+            .await?;
         let ttl = SESSION_TTL.as_secs();
         let cookies = [
             set_cookie(
@@ -183,8 +227,16 @@ impl Sessions {
         Ok(session)
     }
 
-    /// Signs out: both cookies removed from the browser.
-    pub(crate) fn end(&self, resp: &mut Response) {
+    /// Signs out: the session `headers` carry ends on every instance,
+    /// and both cookies are removed from the browser.
+    pub(crate) async fn end(
+        &self,
+        headers: &HeaderMap,
+        resp: &mut Response,
+    ) -> Result<(), harbor_core::Error> {
+        if let Some(s) = Session::from_headers(headers, &self.sealer) {
+            self.store.delete_session(&s.sid).await?;
+        }
         let cookies = [
             set_cookie(
                 SESSION_COOKIE,
@@ -200,6 +252,7 @@ impl Sessions {
         for c in cookies.into_iter().flatten() {
             resp.headers_mut().append("set-cookie", c);
         }
+        Ok(())
     }
 }
 
@@ -293,12 +346,31 @@ mod cookie_tests {
             .collect()
     }
 
-    #[test]
-    fn a_portal_session_cookie_is_http_only_strict_expiring_and_secure_under_tls() {
-        let sessions = Sessions::new(&[5u8; 32], true).unwrap();
+    /// A store with one user, and that user's id.
+    async fn store() -> (std::sync::Arc<dyn IdentityStore>, i64) {
+        let store = harbor_storage::SqliteMetaStore::in_memory().unwrap();
+        let user = store
+            .create_user(&harbor_core::NewUser {
+                username: "ann".into(),
+                email: "ann@example.com".into(),
+                realname: "Ann".into(),
+                comment: String::new(),
+                password_hash: "hash".into(),
+                sysadmin: false,
+            })
+            .await
+            .unwrap();
+        (std::sync::Arc::new(store), user.id)
+    }
+
+    #[tokio::test]
+    async fn a_portal_session_cookie_is_http_only_strict_expiring_and_secure_under_tls() {
+        let (store, uid) = store().await;
+        let sessions = Sessions::new(&[5u8; 32], true, store.clone()).unwrap();
         let mut resp = Response::default();
         let s = sessions
-            .start(&mut resp, 3, false, SameSite::Strict)
+            .start(&mut resp, uid, false, SameSite::Strict)
+            .await
             .unwrap();
         let cookies = set_cookies(&resp);
         let sid = cookies.iter().find(|c| c.starts_with("sid=")).unwrap();
@@ -315,22 +387,43 @@ mod cookie_tests {
         assert!(csrf.starts_with(&format!("__csrf={};", s.csrf)));
         assert!(!csrf.contains("HttpOnly"), "the page must read it: {csrf}");
         assert!(csrf.contains("SameSite=Strict") && csrf.contains("Secure"));
-        let plain = Sessions::new(&[5u8; 32], false).unwrap();
+        let plain = Sessions::new(&[5u8; 32], false, store).unwrap();
         let mut resp = Response::default();
-        plain.start(&mut resp, 3, false, SameSite::Lax).unwrap();
+        plain
+            .start(&mut resp, uid, false, SameSite::Lax)
+            .await
+            .unwrap();
         let cookies = set_cookies(&resp);
         assert!(cookies
             .iter()
             .all(|c| !c.contains("Secure") && c.contains("SameSite=Lax")));
     }
 
-    #[test]
-    fn signing_out_removes_both_cookies() {
-        let sessions = Sessions::new(&[5u8; 32], false).unwrap();
+    #[tokio::test]
+    async fn signing_out_removes_both_cookies_and_ends_the_session_for_good() {
+        let (store, uid) = store().await;
+        let sessions = Sessions::new(&[5u8; 32], false, store).unwrap();
         let mut resp = Response::default();
-        sessions.end(&mut resp);
+        sessions
+            .start(&mut resp, uid, false, SameSite::Strict)
+            .await
+            .unwrap();
+        let sid = set_cookies(&resp)
+            .into_iter()
+            .find(|c| c.starts_with("sid="))
+            .unwrap();
+        let mut copied = HeaderMap::new();
+        let pair = sid.split(';').next().unwrap();
+        copied.insert("cookie", HeaderValue::from_str(pair).unwrap());
+        assert!(sessions.session(&copied).await.unwrap().is_some());
+        let mut resp = Response::default();
+        sessions.end(&copied, &mut resp).await.unwrap();
         let cookies = set_cookies(&resp);
         assert_eq!(cookies.len(), 2);
         assert!(cookies.iter().all(|c| c.contains("Max-Age=0")));
+        assert!(
+            sessions.session(&copied).await.unwrap().is_none(),
+            "a copy of the cookie kept from before signing out opens nothing"
+        );
     }
 }

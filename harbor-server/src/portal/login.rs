@@ -38,13 +38,10 @@ fn from_browser(headers: &HeaderMap) -> bool {
 
 /// `GET /`: the projects when signed in, else the sign-in page.
 pub(super) async fn root(State(state): State<PortalState>, headers: HeaderMap) -> Response {
-    let signed_in = state
-        .app
-        .auth
-        .sessions
-        .as_ref()
-        .and_then(|s| s.session(&headers))
-        .is_some();
+    let signed_in = match &state.app.auth.sessions {
+        Some(s) => matches!(s.session(&headers).await, Ok(Some(_))),
+        None => false,
+    };
     if signed_in {
         see_other("/harbor/projects")
     } else {
@@ -101,13 +98,10 @@ pub(super) async fn sign_in_page(
     axum::extract::Query(q): axum::extract::Query<SignInQuery>,
 ) -> Response {
     let back = local_path(q.redirect_url.as_deref());
-    let signed_in = state
-        .app
-        .auth
-        .sessions
-        .as_ref()
-        .and_then(|s| s.session(&headers))
-        .is_some();
+    let signed_in = match &state.app.auth.sessions {
+        Some(s) => matches!(s.session(&headers).await, Ok(Some(_))),
+        None => false,
+    };
     if signed_in {
         return see_other(&back);
     }
@@ -149,7 +143,9 @@ pub(super) async fn login(
             } else {
                 StatusCode::OK.into_response()
             };
-            sessions.start(&mut resp, id, false, SameSite::Strict)?;
+            sessions
+                .start(&mut resp, id, false, SameSite::Strict)
+                .await?;
             tracing::info!(user = %name, "signed in to the portal");
             return Ok(resp);
         }
@@ -168,16 +164,19 @@ pub(super) async fn login(
     Ok(resp)
 }
 
-/// `GET /c/log_out`: removes the session's cookies; a browser is sent to
-/// the sign-in page.
-pub(super) async fn log_out(State(state): State<PortalState>, headers: HeaderMap) -> Response {
+/// `GET /c/log_out`: ends the session on every instance and removes its
+/// cookies; a browser is sent to the sign-in page.
+pub(super) async fn log_out(
+    State(state): State<PortalState>,
+    headers: HeaderMap,
+) -> Result<Response, PortalError> {
     let mut resp = if from_browser(&headers) {
         see_other("/harbor/sign-in")
     } else {
         StatusCode::OK.into_response()
     };
     if let Some(s) = &state.app.auth.sessions {
-        s.end(&mut resp);
+        s.end(&headers, &mut resp).await?;
     }
-    resp
+    Ok(resp)
 }

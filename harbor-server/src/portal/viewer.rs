@@ -65,7 +65,10 @@ impl FromRequestParts<PortalState> for Viewer {
         };
         let sign_in = || PortalError::SignIn { back: back.clone() };
         let sessions = state.app.auth.sessions.as_ref().ok_or_else(sign_in)?;
-        let session = sessions.session(&parts.headers).ok_or_else(sign_in)?;
+        let session = sessions
+            .session(&parts.headers)
+            .await?
+            .ok_or_else(sign_in)?;
         let user = state
             .app
             .auth
