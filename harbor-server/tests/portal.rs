@@ -529,6 +529,21 @@ fn playwright_module() -> String {
     module
 }
 
+/// axe-core's script, for the accessibility crawl (`bash scripts/test`
+/// installs it next to playwright-core).
+fn axe_script() -> String {
+    let module = std::env::var("HARBOR_AXE_MODULE").unwrap_or_else(|_| {
+        let home = std::env::var("HOME").unwrap_or_default();
+        format!("{home}/.cache/harbor-rs/node/node_modules/axe-core")
+    });
+    let script = std::path::Path::new(&module).join("axe.min.js");
+    assert!(
+        script.exists(),
+        "axe-core is not installed at {module}: run bash scripts/test (it installs it)"
+    );
+    script.to_string_lossy().into_owned()
+}
+
 /// What the browser script asks for: images pushed as `user` by skopeo
 /// (`portal-demo/app:v1` and one under a very long name), the first
 /// labelled with a hostile name. Answers what it pushed.
@@ -602,6 +617,7 @@ async fn the_portal_works_end_to_end_in_chromium() {
         .env("PORTAL_ADMIN_PASSWORD", ADMIN_PASSWORD)
         .env("PORTAL_PEER", &peer.base)
         .env("PLAYWRIGHT_MODULE", &module)
+        .env("PORTAL_AXE", axe_script())
         .env("PORTAL_SHOTS", &shots)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

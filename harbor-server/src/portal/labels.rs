@@ -195,7 +195,7 @@ pub(super) fn artifact_controls(
                 @let name = l["name"].as_str().unwrap_or_default();
                 form.inline method="post" action=(format!("{base}/labels/{}/delete", l["id"].as_i64().unwrap_or_default())) {
                     (layout::csrf_field(csrf))
-                    button.secondary type="submit" aria-label=(format!("Remove label {name}")) { "Remove " (name) }
+                    button.secondary type="submit" aria-label=(format!("Remove {name} label")) { "Remove " (name) }
                 }
                 " "
             }

@@ -8,13 +8,15 @@
 // Every check that fails is printed; the script exits 1 if any did.
 // Environment: PORTAL_BASE (http://127.0.0.1:PORT), PORTAL_ADMIN_PASSWORD,
 // PORTAL_PEER (another server to replicate to, same admin password),
-// PLAYWRIGHT_MODULE (the playwright-core directory), PORTAL_SHOTS (where to
+// PLAYWRIGHT_MODULE (the playwright-core directory), PORTAL_AXE (axe-core's
+// axe.min.js, for the accessibility crawl), PORTAL_SHOTS (where to
 // keep screenshots, optional). Playwright gives chromium a fresh, temporary
 // user-data-dir of its own (it refuses --user-data-dir with launch()).
 
 import { createInterface } from "node:readline";
 import { pathToFileURL } from "node:url";
 import { join } from "node:path";
+import { checkAccessibility } from "./a11y.mjs";
 
 const base = process.env.PORTAL_BASE;
 const adminPassword = process.env.PORTAL_ADMIN_PASSWORD;
@@ -221,7 +223,7 @@ try {
   await page.getByLabel("Add label").selectOption({ label: "release" });
   await clickAndWait(page, page.locator("#add-label button[type=submit]"));
   check(await page.locator("dl span.label", { hasText: /^release$/ }).count() === 1, "the label is on the artifact");
-  await clickAndWait(page, page.getByRole("button", { name: "Remove label release" }));
+  await clickAndWait(page, page.getByRole("button", { name: "Remove release label" }));
   check(await page.locator("dl span.label", { hasText: /^release$/ }).count() === 0, "the label is off the artifact");
 
   // A tag added to the artifact and deleted again.
@@ -401,6 +403,16 @@ try {
   await signIn(guest.page, "guest1", "Portal54321");
   check(guest.page.url() === `${base}/harbor/projects`, "the new password signs in");
   await guest.context.close();
+
+  // Every page the administrator reaches, with all the data made above,
+  // checked for accessibility by axe-core and by keyboard.
+  await checkAccessibility({
+    browser,
+    base,
+    signIn: (p) => signIn(p, "admin", adminPassword),
+    check,
+    axePath: process.env.PORTAL_AXE,
+  });
 
   exitCode = failures.length === 0 ? 0 : 1;
 } catch (e) {
