@@ -11,7 +11,7 @@ mod common;
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
 
-use common::skopeo::{creds, docker, Skopeo};
+use common::skopeo::{creds, docker, oci, Skopeo};
 use common::{admin_call, layout, request, Resp, TestServer, ADMIN_PASSWORD};
 use serde_json::json;
 
@@ -570,6 +570,22 @@ async fn push_for_browser(s: &TestServer, skopeo: &Skopeo, user: &str, password:
         )
         .await;
     out.assert_success();
+    // A multi-platform index (linux/amd64 and linux/arm64).
+    let multi = layout::MultiPlatform::new(7);
+    let src = skopeo.scratch("portal-multi");
+    layout::write_multi_platform(&src, "v1", &multi);
+    let creds_arg = format!("--dest-creds={}", creds(user, password));
+    skopeo
+        .ok(&[
+            "copy",
+            "--all",
+            "--preserve-digests",
+            "--dest-tls-verify=false",
+            &creds_arg,
+            &oci(&src, "v1"),
+            &docker(&s.host(), "portal-demo/multi:v1"),
+        ])
+        .await;
     let digest = image.digest.to_string();
     let label = format!("{HOSTILE}<script>window.__xss=3</script>");
     let r = admin_call(
@@ -596,6 +612,14 @@ async fn push_for_browser(s: &TestServer, skopeo: &Skopeo, user: &str, password:
         "label": label,
         "host": s.host(),
         "long_repository": long_name,
+        "multi": {
+            "digest": multi.digest,
+            "children": multi.images.iter().map(|i| json!({
+                "platform": format!("{}/{}", i.platform.0, i.platform.1),
+                "digest": i.digest.to_string(),
+                "layers": i.layers.iter().map(|l| common::digest(l)).collect::<Vec<_>>(),
+            })).collect::<Vec<_>>(),
+        },
     })
     .to_string()
 }

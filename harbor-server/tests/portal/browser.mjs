@@ -212,8 +212,28 @@ try {
   check(JSON.stringify(layers) === JSON.stringify(pushed.layers), `its layers show in order (${layers.length})`);
   check(await page.locator("#artifact-digest ~ dl .tag").first().textContent() === "v1", "its tag shows");
 
-  // A project label, put on the artifact and taken off again.
   const artifactUrl = page.url();
+
+  // A multi-platform index: its platforms in the list and on its page,
+  // each platform's image a link to its own page with its own layers.
+  await page.goto(`${projectUrl}/repositories/multi/artifacts-tab`);
+  const multiRow = page.locator("#artifacts tbody tr").first();
+  const platforms = await multiRow.locator("td span.tag").allTextContents();
+  for (const child of pushed.multi.children) {
+    check(platforms.includes(child.platform), `the index row shows ${child.platform} (${platforms})`);
+  }
+  await clickAndWait(page, multiRow.locator("abbr.digest"));
+  check((await page.locator("#artifact-digest").textContent()) === pushed.multi.digest, "the index's page shows its digest");
+  const rows = await page.locator("#platforms tbody tr").allTextContents();
+  check(rows.length === 2, `the index's page lists two platforms (${rows.length})`);
+  await shot(page, "portal-index.png");
+  const arm = pushed.multi.children.find((c) => c.platform === "linux/arm64");
+  await clickAndWait(page, page.getByRole("link", { name: arm.digest }));
+  check((await page.locator("#artifact-digest").textContent()) === arm.digest, "the arm64 image opens from the index");
+  const armLayers = await page.locator("#layers td.layer-digest").allTextContents();
+  check(JSON.stringify(armLayers) === JSON.stringify(arm.layers), `the arm64 image shows its own layers (${armLayers.length})`);
+
+  // A project label, put on the artifact and taken off again.
   await page.goto(`${projectUrl}/labels`);
   await page.locator("summary", { hasText: "New Label" }).click();
   await page.getByLabel("Label name").fill("release");
