@@ -142,7 +142,7 @@ pub(super) async fn list(
                     @let id = p["project_id"].as_i64().unwrap_or_default();
                     @let pname = p["name"].as_str().unwrap_or_default();
                     tr {
-                        td { a href=(format!("/harbor/projects/{id}/repositories")) { (pname) } }
+                        td { a href=(format!("/harbor/projects/{id}/summary")) { (pname) } }
                         td { @if p["metadata"]["public"] == "true" { "Public" } @else { "Private" } }
                         td { (p["current_user_role_id"].as_i64().map_or(
                             if viewer.sysadmin { "System Admin" } else { "-" }, role_name)) }

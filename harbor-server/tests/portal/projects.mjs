@@ -234,7 +234,6 @@ try {
   check(quotas?.[0]?.hard?.storage === 8 * 1024 * 1024, `the API has the 8 MiB limit (${JSON.stringify(quotas?.[0]?.hard)})`);
   check(await page.locator("#project-quotas tr[data-project='shelf'] .quota-limit").textContent() === "8.00 MiB", "the list shows 8 MiB");
   check(await page.locator("#project-quotas tr[data-project='shelf'] progress").count() === 1, "with a bar");
-  await shot(page, "portal-project-quotas.png");
   const more = await ask("PUSHMORE");
   check(more.startsWith("PUSHEDMORE refused") && /quota/i.test(more), `a push over the quota is refused for the quota (${more.slice(-300)})`);
   await page.goto(`${projectUrl}/summary`);
