@@ -405,3 +405,118 @@ async fn project_summary_configuration_retention_quotas_and_label_chips_work_in_
     let p = s.identity().project_by_id(project).await.unwrap().unwrap();
     assert!(p.public);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn project_quotas_list_every_project_and_refuse_a_bad_limit_with_a_clear_message() {
+    let s = TestServer::start_with_auth().await;
+    let id = create_project(&s, "measured").await;
+    let admin = sign_in(&s, "admin", ADMIN_PASSWORD).await;
+    let r = page(&s, &admin, "/harbor/project-quotas").await;
+    assert_eq!(r.status, 200, "{}", text(&r));
+    let html = text(&r);
+    assert!(html.contains("data-project=\"measured\""), "{html}");
+    assert!(
+        html.contains("href=\"/harbor/configs\""),
+        "links the default quota"
+    );
+    for sort in ["-used.storage", "hard.storage", "nonsense"] {
+        let r = page(&s, &admin, &format!("/harbor/project-quotas?sort={sort}")).await;
+        assert_eq!(r.status, 200, "{sort}: {}", text(&r));
+    }
+    let quota = admin_call(
+        &format!("{}/api/v2.0/quotas?reference_id={id}", s.base),
+        "GET",
+        None,
+    )
+    .await
+    .json();
+    let qid = quota[0]["id"].as_i64().unwrap();
+    let path = format!("/harbor/project-quotas/{qid}");
+    let r = post_form(&s, &admin, &path, "limit=lots&unit=GiB").await;
+    assert_eq!(r.status, 400);
+    assert!(text(&r).contains("whole number"), "{}", text(&r));
+    let r = post_form(&s, &admin, &path, "limit=3&unit=PiB").await;
+    assert_eq!(r.status, 400);
+    // A limit saved; the page goes back to the list, never elsewhere.
+    let r = post_form(
+        &s,
+        &admin,
+        &path,
+        "limit=2&unit=GiB&back=https%3A%2F%2Fevil.example%2F",
+    )
+    .await;
+    assert_eq!(r.status, 303, "{}", text(&r));
+    assert_eq!(r.header("location"), Some("/harbor/project-quotas"));
+    let quota = admin_call(&format!("{}/api/v2.0/quotas/{qid}", s.base), "GET", None)
+        .await
+        .json();
+    assert_eq!(quota["hard"]["storage"], 2i64 << 30);
+    let html = text(&page(&s, &admin, &format!("/harbor/projects/{id}/summary")).await);
+    assert!(html.contains("id=\"quota-bar\""), "{html}");
+    assert!(html.contains("2.00 GiB"), "{html}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retention_execution_is_stopped_from_the_page_by_those_who_may_and_not_by_a_guest() {
+    let s = TestServer::start_with_auth().await;
+    s.push_image("library/app", "v1").await;
+    let body = json!({
+        "algorithm": "or",
+        "rules": [{"template": "always", "action": "retain",
+            "tag_selectors": [{"kind": "doublestar", "decoration": "matches", "pattern": "**"}],
+            "scope_selectors": {"repository": [{"kind": "doublestar", "decoration": "repoMatches", "pattern": "**"}]}}],
+        "trigger": {"kind": "Schedule", "settings": {"cron": ""}},
+        "scope": {"level": "project", "ref": 1},
+    });
+    let r = admin_call(
+        &format!("{}/api/v2.0/retentions", s.base),
+        "POST",
+        Some(body),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", text(&r));
+    let rid = r.location_id();
+    let r = admin_call(
+        &format!("{}/api/v2.0/retentions/{rid}/executions", s.base),
+        "POST",
+        Some(json!({"dry_run": true})),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", text(&r));
+    let eid = r.location_id();
+    let base = "/harbor/projects/1/tag-strategy/tag-retention";
+    let guest = s.create_user("guest1", "Portal12345").await;
+    s.add_member(1, guest, harbor_core::Role::Guest).await;
+    let guest = sign_in(&s, "guest1", "Portal12345").await;
+    let r = post_form(&s, &guest, &format!("{base}/executions/{eid}/stop"), "").await;
+    assert_eq!(r.status, 403, "{}", text(&r));
+    let admin = sign_in(&s, "admin", ADMIN_PASSWORD).await;
+    let r = post_form(&s, &admin, &format!("{base}/executions/{eid}/stop"), "").await;
+    // Stopping an execution that already ended is a no-op, as in Harbor.
+    assert_eq!(r.status, 303, "{}", text(&r));
+    assert_eq!(
+        r.header("location").unwrap(),
+        format!("{base}/executions/{eid}")
+    );
+    let r = page(&s, &admin, &format!("{base}/executions/{eid}")).await;
+    assert_eq!(r.status, 200, "{}", text(&r));
+    assert!(text(&r).contains("id=\"retention-tasks\""));
+    let r = page(&s, &admin, base).await;
+    let html = text(&r);
+    assert!(
+        html.contains(&format!("data-execution=\"{eid}\"")),
+        "{html}"
+    );
+    // A hostile pattern in a rule is text.
+    let r = post_form(
+        &s,
+        &admin,
+        &format!("{base}/rules"),
+        "repo_decoration=repoMatches&repo_pattern=%3Cscript%3Ex%3C%2Fscript%3E&template=always&param=&tag_decoration=matches&tag_pattern=**",
+    )
+    .await;
+    assert_eq!(r.status, 303, "{}", text(&r));
+    let html = text(&page(&s, &admin, base).await);
+    assert!(!html.contains("<script>x"), "{html}");
+    assert!(html.contains("&lt;script&gt;x&lt;/script&gt;"), "{html}");
+}

@@ -12,6 +12,7 @@
 use axum::extract::{Path, Query, State};
 use axum::http::{Method, StatusCode};
 use axum::response::Response;
+use harbor_core::retention::MAX_RULES;
 use maud::{html, Markup};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -373,7 +374,7 @@ pub(super) async fn page(
     let body = html! {
         (policy_nav(&frame, true))
         h2 { "Retention rules" }
-        p.muted { (rules.len()) " of 15 rules. Artifacts that no enabled rule retains are deleted when the policy runs." }
+        p.muted { (rules.len()) " of " (MAX_RULES) " rules. Artifacts that no enabled rule retains are deleted when the policy runs." }
         table id="retention-rules" {
             thead { tr {
                 th scope="col" { "Rule" }
@@ -419,7 +420,7 @@ pub(super) async fn page(
             (rule_form(&format!("{base}/rules/{i}"), &viewer.csrf, &templates, rules.get(i), "edit-retention-rule", "Save"))
             p { a href=(base) { "Cancel" } }
         }
-        @if may_add && rules.len() < 15 {
+        @if may_add && rules.len() < MAX_RULES {
             details {
                 summary { "Add Rule" }
                 (rule_form(&format!("{base}/rules"), &viewer.csrf, &templates, None, "new-retention-rule", "Add"))
@@ -564,17 +565,29 @@ impl RuleForm {
                     .cloned(),
             );
         }
+        // The form edits the first repository selector; others stay.
+        let mut repos = vec![json!({
+            "kind": "doublestar",
+            "decoration": self.repo_decoration,
+            "pattern": repo,
+        })];
+        if let Some(old) = old {
+            repos.extend(
+                old["scope_selectors"]["repository"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .skip(1)
+                    .cloned(),
+            );
+        }
         Ok(json!({
             "disabled": old.and_then(|o| o["disabled"].as_bool()).unwrap_or(false),
             "action": "retain",
             "template": self.template,
             "params": params,
             "tag_selectors": tags,
-            "scope_selectors": { "repository": [{
-                "kind": "doublestar",
-                "decoration": self.repo_decoration,
-                "pattern": repo,
-            }] },
+            "scope_selectors": { "repository": repos },
         }))
     }
 }
@@ -797,7 +810,7 @@ pub(super) async fn execution(
     let total = answer.total();
     let tasks: Vec<Value> = answer.json()?;
     let base = base(id);
-    let running = tasks.iter().any(|t| t["status"] == "InProgress") || tasks.is_empty();
+    let running = tasks.iter().any(|t| t["status"] == "InProgress");
     let body = html! {
         (policy_nav(&frame, true))
         p { a href=(base) { "Tag Retention" } " /" }
