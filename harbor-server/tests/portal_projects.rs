@@ -520,3 +520,77 @@ async fn a_retention_execution_is_stopped_from_the_page_by_those_who_may_and_not
     assert!(!html.contains("<script>x"), "{html}");
     assert!(html.contains("&lt;script&gt;x&lt;/script&gt;"), "{html}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_project_pages_carry_no_inline_style_or_script_and_bars_have_accessible_names() {
+    let s = TestServer::start_with_auth().await;
+    s.push_image("library/app", "v1").await;
+    let r = admin_call(
+        &format!("{}/api/v2.0/labels", s.base),
+        "POST",
+        Some(json!({"name": "blue", "scope": "p", "project_id": 1, "color": "#0000ff"})),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", text(&r));
+    let r = admin_call(
+        &format!(
+            "{}/api/v2.0/projects/library/repositories/app/artifacts/v1/labels",
+            s.base
+        ),
+        "POST",
+        Some(json!({"id": r.location_id()})),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", text(&r));
+    let quota = admin_call(
+        &format!("{}/api/v2.0/quotas?reference_id=1", s.base),
+        "GET",
+        None,
+    )
+    .await
+    .json();
+    let qid = quota[0]["id"].as_i64().unwrap();
+    let r = admin_call(
+        &format!("{}/api/v2.0/quotas/{qid}", s.base),
+        "PUT",
+        Some(json!({"hard": {"storage": 1i64 << 30}})),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", text(&r));
+    let admin = sign_in(&s, "admin", ADMIN_PASSWORD).await;
+    for path in [
+        "/harbor/projects/1/summary",
+        "/harbor/projects/1/configs",
+        "/harbor/projects/1/labels",
+        "/harbor/projects/1/repositories/app/artifacts-tab",
+        "/harbor/projects/1/tag-strategy/tag-retention",
+        "/harbor/projects/1/tag-strategy/tag-immutability",
+        "/harbor/project-quotas",
+    ] {
+        let r = page(&s, &admin, path).await;
+        assert_eq!(r.status, 200, "{path}: {}", text(&r));
+        let html = text(&r);
+        assert!(
+            !html.contains(" style=") && !html.contains("<style"),
+            "{path}: inline style"
+        );
+        assert_eq!(
+            html.matches("<script").count(),
+            1,
+            "{path}: only the portal's own script"
+        );
+        for bar in html.split("<progress").skip(1) {
+            let tag = bar.split('>').next().unwrap();
+            assert!(
+                tag.contains("aria-label=\""),
+                "{path}: a bar without a name: {tag}"
+            );
+        }
+        if path.ends_with("summary") || path.ends_with("project-quotas") {
+            assert!(html.contains("<progress"), "{path}: no quota bar");
+        }
+        if path.ends_with("labels") || path.ends_with("artifacts-tab") {
+            assert!(html.contains("fill=\"#0000ff\""), "{path}: no chip");
+        }
+    }
+}
