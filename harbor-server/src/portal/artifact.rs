@@ -114,7 +114,7 @@ pub(super) async fn show(
             }
             dt { "Labels" } dd {
                 @for l in &on {
-                    span.tag.label { (l["name"].as_str().unwrap_or_default()) }
+                    (super::labels::chip(l))
                 }
                 div { (label_controls) }
             }

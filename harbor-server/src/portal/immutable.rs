@@ -10,7 +10,7 @@ use maud::html;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::error::PortalError;
+use super::error::{see_other, PortalError};
 use super::layout::{self, enc};
 use super::projects::{Frame, Tab};
 use super::viewer::{Change, Viewer};
@@ -25,7 +25,15 @@ fn selector(s: &Value) -> String {
     format!("{how} {}", s["pattern"].as_str().unwrap_or_default())
 }
 
-/// `GET /harbor/projects/{id}/tag-immutability`.
+/// `GET /harbor/projects/{id}/tag-immutability`: the page's old path,
+/// now under the Policy tab.
+pub(super) async fn moved(Path(id): Path<i64>) -> Response {
+    see_other(&format!(
+        "/harbor/projects/{id}/tag-strategy/tag-immutability"
+    ))
+}
+
+/// `GET /harbor/projects/{id}/tag-strategy/tag-immutability`.
 pub(super) async fn list(
     State(state): State<PortalState>,
     viewer: Viewer,
@@ -43,7 +51,7 @@ pub(super) async fn list(
         )
         .await?
         .json()?;
-    let base = format!("/harbor/projects/{id}/tag-immutability");
+    let base = format!("/harbor/projects/{id}/tag-strategy/tag-immutability");
     let can_create = frame.perms.can("immutable-tag", "create");
     let can_delete = frame.perms.can("immutable-tag", "delete");
     let decorations = |name: &str, id: &str, label: &str, pattern: &str| {
@@ -63,6 +71,7 @@ pub(super) async fn list(
         }
     };
     let body = html! {
+        (super::retention::policy_nav(&frame, false))
         p.muted { "Tags matched by a rule cannot be pushed over or deleted." }
         @if can_create {
             details {
@@ -112,7 +121,7 @@ pub(super) async fn list(
             }
         }
     };
-    Ok(frame.render(&viewer, Tab::Immutability, body))
+    Ok(frame.render(&viewer, Tab::Policy, body))
 }
 
 /// The new-rule form.
@@ -167,7 +176,7 @@ pub(super) async fn create(
             Method::POST,
             &format!("/api/v2.0/projects/{}/immutabletagrules", enc(&frame.name)),
             Some(body),
-            &format!("/harbor/projects/{id}/tag-immutability"),
+            &format!("/harbor/projects/{id}/tag-strategy/tag-immutability"),
         )
         .await
 }
@@ -188,7 +197,7 @@ pub(super) async fn delete(
                 enc(&frame.name)
             ),
             None,
-            &format!("/harbor/projects/{id}/tag-immutability"),
+            &format!("/harbor/projects/{id}/tag-strategy/tag-immutability"),
         )
         .await
 }

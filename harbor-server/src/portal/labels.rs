@@ -1,10 +1,13 @@
 //! Labels: a project's labels (list, create, delete) and putting labels
 //! on an artifact or taking them off, where the viewer's role allows.
-//! (Label colours are shown as their names: the content security policy
-//! allows no inline style.)
+//! Labels are shown as chips of their colour: an inline `<svg>` whose
+//! `rect` is filled with it (a presentation attribute, which the content
+//! security policy's `style-src 'self'` allows, unlike inline style), the
+//! text light or dark for contrast. A colour that is not `#` and 3 or 6
+//! hex digits is shown as the default one.
 
 use axum::extract::{Path, State};
-use axum::http::Method;
+use axum::http::{Method, StatusCode};
 use axum::response::Response;
 use maud::{html, Markup};
 use serde::Deserialize;
@@ -16,6 +19,57 @@ use super::projects::{Frame, Tab};
 use super::repositories::api_repo;
 use super::viewer::{Change, Viewer};
 use super::PortalState;
+
+/// The colour of labels without a valid one (Harbor's blue).
+pub(super) const DEFAULT_COLOR: &str = "#0065AB";
+
+/// `color` if it is `#` and 3 or 6 hex digits, else [`DEFAULT_COLOR`].
+pub(super) fn valid_color(color: &str) -> Option<&str> {
+    let hex = color.strip_prefix('#')?;
+    (matches!(hex.len(), 3 | 6) && hex.bytes().all(|b| b.is_ascii_hexdigit())).then_some(color)
+}
+
+/// Whether text on `color` (valid) should be light: its relative
+/// luminance (WCAG) gives white text more contrast than black.
+fn dark(color: &str) -> bool {
+    let hex = color.trim_start_matches('#');
+    let digits: Vec<u8> = hex
+        .chars()
+        .filter_map(|c| c.to_digit(16))
+        .map(|d| u8::try_from(d).unwrap_or_default())
+        .collect();
+    let rgb: [f64; 3] = if digits.len() == 3 {
+        [0, 1, 2].map(|i| f64::from(digits[i] * 17) / 255.0)
+    } else {
+        [0, 2, 4].map(|i| f64::from(digits[i] * 16 + digits[i + 1]) / 255.0)
+    };
+    let lin = |c: f64| {
+        if c <= 0.03928 {
+            c / 12.92
+        } else {
+            ((c + 0.055) / 1.055).powf(2.4)
+        }
+    };
+    let l = 0.2126 * lin(rgb[0]) + 0.7152 * lin(rgb[1]) + 0.0722 * lin(rgb[2]);
+    // Contrast with white (1.05 / (l + 0.05)) beats contrast with black
+    // ((l + 0.05) / 0.05).
+    1.05 / (l + 0.05) > (l + 0.05) / 0.05
+}
+
+/// A label as a chip of its colour, its description as the title.
+pub(super) fn chip(l: &Value) -> Markup {
+    let color = valid_color(l["color"].as_str().unwrap_or_default()).unwrap_or(DEFAULT_COLOR);
+    let description = l["description"].as_str().unwrap_or_default();
+    html! {
+        span.chip.label.(if dark(color) { "light-text" } else { "dark-text" })
+            title=[(!description.is_empty()).then_some(description)] data-color=(color) {
+            svg aria-hidden="true" focusable="false" preserveAspectRatio="none" viewBox="0 0 10 10" {
+                rect x="0" y="0" width="10" height="10" rx="1" fill=(color) {}
+            }
+            span { (l["name"].as_str().unwrap_or_default()) }
+        }
+    }
+}
 
 /// The labels an artifact of project `frame` may carry: global ones and
 /// the project's (the first hundred of each).
@@ -75,7 +129,7 @@ pub(super) async fn list(
                         }
                         div {
                             label for="label-color" { "Color" }
-                            input type="color" id="label-color" name="color" value="#0065AB";
+                            input type="color" id="label-color" name="color" value=(DEFAULT_COLOR);
                         }
                         div {
                             label for="label-description" { "Description" }
@@ -99,7 +153,7 @@ pub(super) async fn list(
                     @let lid = l["id"].as_i64().unwrap_or_default();
                     @let name = l["name"].as_str().unwrap_or_default();
                     tr {
-                        td { span.tag.label { (name) } }
+                        td { (chip(l)) }
                         td.mono { (l["color"].as_str().unwrap_or_default()) }
                         td { (l["description"].as_str().unwrap_or_default()) }
                         td { (layout::when(l["creation_time"].as_str().unwrap_or_default())) }
@@ -140,6 +194,15 @@ pub(super) async fn create(
     change: Change<LabelForm>,
 ) -> Result<Response, PortalError> {
     let f = &change.form;
+    let color = match f.color.as_deref().map(str::trim).filter(|c| !c.is_empty()) {
+        None => DEFAULT_COLOR,
+        Some(c) => valid_color(c).ok_or_else(|| {
+            PortalError::new(
+                StatusCode::BAD_REQUEST,
+                "the colour must be # and 3 or 6 hexadecimal digits, as #0065AB",
+            )
+        })?,
+    };
     change
         .forward(
             &state.api,
@@ -147,7 +210,7 @@ pub(super) async fn create(
             "/api/v2.0/labels",
             Some(json!({
                 "name": f.name.trim(),
-                "color": f.color.as_deref().unwrap_or("#0065AB"),
+                "color": color,
                 "description": f.description.as_deref().unwrap_or_default(),
                 "scope": "p",
                 "project_id": id,
@@ -273,4 +336,40 @@ pub(super) async fn remove_from_artifact(
             &artifact_page(id, &repo, &digest),
         )
         .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn label_chips_carry_a_valid_colour_and_contrasting_text() {
+        assert_eq!(valid_color("#0065AB"), Some("#0065AB"));
+        assert_eq!(valid_color("#fff"), Some("#fff"));
+        for bad in [
+            "red",
+            "#12345",
+            "#gggggg",
+            "0065AB",
+            "",
+            "red\" onmouseover=\"x",
+            "#fff\"/>",
+        ] {
+            assert_eq!(valid_color(bad), None, "{bad}");
+        }
+        assert!(dark("#000000") && dark("#0065AB") && dark("#a4161a"));
+        assert!(!dark("#ffffff") && !dark("#ff0") && !dark("#F5A623"));
+        let hostile = json!({"name": "<b>x</b>", "color": "red\" onmouseover=\"x", "description": "\"><script>"});
+        let out = chip(&hostile).into_string();
+        assert!(out.contains("fill=\"#0065AB\""), "{out}");
+        assert!(
+            !out.contains("onmouseover=\"") && !out.contains("<b>") && !out.contains("<script>"),
+            "{out}"
+        );
+        let out = chip(&json!({"name": "n", "color": "#FFEE00"})).into_string();
+        assert!(
+            out.contains("fill=\"#FFEE00\"") && out.contains("dark-text"),
+            "{out}"
+        );
+    }
 }

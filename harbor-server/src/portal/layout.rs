@@ -29,6 +29,8 @@ pub(crate) enum Nav {
     Logs,
     /// Administration: the configuration.
     Configuration,
+    /// Administration: project quotas.
+    ProjectQuotas,
     /// No entry (sign-in, errors).
     None,
 }
@@ -79,6 +81,10 @@ pub(crate) fn page(title: &str, viewer: Option<&Viewer>, nav: Nav, body: Markup)
                                     aria-current=[(nav == Nav::Logs).then_some("page")] { "Logs" }
                                 a href="/harbor/configs"
                                     aria-current=[(nav == Nav::Configuration).then_some("page")] { "Configuration" }
+                                @if v.quotas {
+                                    a href="/harbor/project-quotas"
+                                        aria-current=[(nav == Nav::ProjectQuotas).then_some("page")] { "Project Quotas" }
+                                }
                                 @if v.gc {
                                     a href="/harbor/gc"
                                         aria-current=[(nav == Nav::Gc).then_some("page")] { "Garbage Collection" }

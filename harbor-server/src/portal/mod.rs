@@ -30,11 +30,15 @@ mod layout;
 mod login;
 mod logs;
 mod members;
+mod project_config;
+mod project_quotas;
 mod projects;
 mod registries;
 mod replications;
 mod repositories;
+mod retention;
 mod robots;
+mod summary;
 mod users;
 mod viewer;
 mod webhooks;
@@ -191,7 +195,7 @@ pub(crate) fn routes(state: PortalState) -> Router {
         )
         .route(
             "/harbor/projects/{id}/tag-immutability",
-            get(immutable::list).post(immutable::create),
+            get(immutable::moved).post(immutable::create),
         )
         .route(
             "/harbor/projects/{id}/tag-immutability/{rule}/delete",
@@ -208,6 +212,65 @@ pub(crate) fn routes(state: PortalState) -> Router {
         .route("/harbor/users", get(users::list).post(users::create))
         .route("/harbor/users/{id}/sysadmin", post(users::sysadmin))
         .route("/harbor/users/{id}/delete", post(users::delete))
+        .route("/harbor/projects/{id}/summary", get(summary::page))
+        .route(
+            "/harbor/projects/{id}/configs",
+            get(project_config::page).post(project_config::save),
+        )
+        .route(
+            "/harbor/projects/{id}/tag-strategy",
+            get(retention::policy_tab),
+        )
+        .route(
+            "/harbor/projects/{id}/tag-strategy/tag-retention",
+            get(retention::page),
+        )
+        .route(
+            "/harbor/projects/{id}/tag-strategy/tag-retention/rules",
+            post(retention::add_rule),
+        )
+        .route(
+            "/harbor/projects/{id}/tag-strategy/tag-retention/rules/{rule}",
+            post(retention::edit_rule),
+        )
+        .route(
+            "/harbor/projects/{id}/tag-strategy/tag-retention/rules/{rule}/toggle",
+            post(retention::toggle_rule),
+        )
+        .route(
+            "/harbor/projects/{id}/tag-strategy/tag-retention/rules/{rule}/delete",
+            post(retention::delete_rule),
+        )
+        .route(
+            "/harbor/projects/{id}/tag-strategy/tag-retention/schedule",
+            post(retention::schedule),
+        )
+        .route(
+            "/harbor/projects/{id}/tag-strategy/tag-retention/run",
+            post(retention::run),
+        )
+        .route(
+            "/harbor/projects/{id}/tag-strategy/tag-retention/executions/{eid}",
+            get(retention::execution),
+        )
+        .route(
+            "/harbor/projects/{id}/tag-strategy/tag-retention/executions/{eid}/stop",
+            post(retention::stop),
+        )
+        .route(
+            "/harbor/projects/{id}/tag-strategy/tag-retention/executions/{eid}/tasks/{tid}/log",
+            get(retention::task_log),
+        )
+        .route(
+            "/harbor/projects/{id}/tag-strategy/tag-immutability",
+            get(immutable::list).post(immutable::create),
+        )
+        .route(
+            "/harbor/projects/{id}/tag-strategy/tag-immutability/{rule}/delete",
+            post(immutable::delete),
+        )
+        .route("/harbor/project-quotas", get(project_quotas::page))
+        .route("/harbor/project-quotas/{qid}", post(project_quotas::save))
         .with_state(state)
         .layer(from_fn(security_headers))
 }

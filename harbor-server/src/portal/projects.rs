@@ -142,7 +142,7 @@ pub(super) async fn list(
                     @let id = p["project_id"].as_i64().unwrap_or_default();
                     @let pname = p["name"].as_str().unwrap_or_default();
                     tr {
-                        td { a href=(format!("/harbor/projects/{id}/repositories")) { (pname) } }
+                        td { a href=(format!("/harbor/projects/{id}/summary")) { (pname) } }
                         td { @if p["metadata"]["public"] == "true" { "Public" } @else { "Private" } }
                         td { (p["current_user_role_id"].as_i64().map_or(
                             if viewer.sysadmin { "System Admin" } else { "-" }, role_name)) }
@@ -274,14 +274,16 @@ pub(super) async fn delete(
         .await
 }
 
-/// `GET /harbor/projects/{id}`: its repositories.
+/// `GET /harbor/projects/{id}`: its summary, Harbor's first tab.
 pub(super) async fn show(Path(id): Path<i64>) -> Response {
-    see_other(&format!("/harbor/projects/{id}/repositories"))
+    see_other(&format!("/harbor/projects/{id}/summary"))
 }
 
 /// A project's tab.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Tab {
+    /// The summary: counts, quota, access level.
+    Summary,
     /// Repositories and their artifacts.
     Repositories,
     /// Members.
@@ -292,10 +294,12 @@ pub(super) enum Tab {
     Labels,
     /// The project's webhooks.
     Webhooks,
-    /// The project's tag immutability rules.
-    Immutability,
+    /// The project's policies: tag retention and tag immutability.
+    Policy,
     /// The project's audit log.
     Logs,
+    /// The project's configuration (its metadata).
+    Configuration,
 }
 
 /// What a project's pages show above their tab.
@@ -309,6 +313,8 @@ pub(super) struct Frame {
     pub(super) perms: Perms,
     /// Whether the server has webhooks (their tab is shown).
     webhooks: bool,
+    /// Whether the server runs tag retention (its page is shown).
+    pub(super) retention: bool,
     project: Value,
     summary: Value,
 }
@@ -368,9 +374,26 @@ impl Frame {
             name: project["name"].as_str().unwrap_or_default().to_owned(),
             perms,
             webhooks: state.app.webhooks.is_some(),
+            retention: state.app.retention.is_some(),
             project,
             summary,
         })
+    }
+
+    /// Whether the viewer sees the project's tag retention page.
+    pub(super) fn retention_shown(&self) -> bool {
+        self.retention && self.perms.can("tag-retention", "list")
+    }
+
+    /// The project as the API gave it (with its metadata on the summary
+    /// page; only `public` on the others).
+    pub(super) fn project(&self) -> &Value {
+        &self.project
+    }
+
+    /// The project's summary (`Value::Null` unless loaded with it).
+    pub(super) fn summary(&self) -> &Value {
+        &self.summary
     }
 
     /// The project's heading, summary and tabs, then `body`.
@@ -379,6 +402,12 @@ impl Frame {
         let public = self.project["metadata"]["public"] == "true";
         let quota = &self.summary["quota"];
         let tabs = [
+            (
+                Tab::Summary,
+                "Summary",
+                format!("/harbor/projects/{id}/summary"),
+                true,
+            ),
             (
                 Tab::Repositories,
                 "Repositories",
@@ -410,16 +439,22 @@ impl Frame {
                 self.webhooks && self.perms.can("notification-policy", "list"),
             ),
             (
-                Tab::Immutability,
-                "Tag Immutability",
-                format!("/harbor/projects/{id}/tag-immutability"),
-                self.perms.can("immutable-tag", "list"),
+                Tab::Policy,
+                "Policy",
+                format!("/harbor/projects/{id}/tag-strategy"),
+                self.retention_shown() || self.perms.can("immutable-tag", "list"),
             ),
             (
                 Tab::Logs,
                 "Logs",
                 format!("/harbor/projects/{id}/logs"),
                 self.perms.can("log", "list"),
+            ),
+            (
+                Tab::Configuration,
+                "Configuration",
+                format!("/harbor/projects/{id}/configs"),
+                true,
             ),
         ];
         let markup = html! {

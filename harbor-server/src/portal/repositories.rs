@@ -191,9 +191,7 @@ pub(super) async fn artifacts(
                         }
                         td {
                             @for l in a["labels"].as_array().into_iter().flatten() {
-                                span.tag.label title=(l["description"].as_str().unwrap_or_default()) {
-                                    (l["name"].as_str().unwrap_or_default())
-                                }
+                                (super::labels::chip(l))
                             }
                         }
                         td { (layout::when(a["push_time"].as_str().unwrap_or_default())) }

@@ -32,6 +32,8 @@ pub(crate) struct Viewer {
     pub(crate) gc: bool,
     /// Whether the server replicates (its pages are linked).
     pub(crate) replication: bool,
+    /// Whether the server keeps project quotas (their page is linked).
+    pub(crate) quotas: bool,
     /// How to call the API as this user.
     pub(crate) call_as: CallAs,
     session: Session,
@@ -83,6 +85,7 @@ impl FromRequestParts<PortalState> for Viewer {
             csrf: session.csrf.clone(),
             gc: state.app.gc.is_some(),
             replication: state.app.replication.is_some(),
+            quotas: state.app.quotas.is_some(),
             call_as: CallAs {
                 cookie: parts.headers.get("cookie").cloned(),
                 client: parts
