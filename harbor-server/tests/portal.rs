@@ -8,9 +8,7 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Command, Stdio};
-
+use common::browser::{self, BrowserScript};
 use common::skopeo::{creds, docker, oci, Skopeo};
 use common::{admin_call, layout, request, Resp, TestServer, ADMIN_PASSWORD};
 use serde_json::json;
@@ -512,38 +510,6 @@ async fn a_guest_sees_no_delete_buttons_and_cannot_delete_by_hand() {
         .is_some());
 }
 
-/// Where playwright-core is installed (`bash scripts/test` puts it there).
-fn playwright_module() -> String {
-    let module = std::env::var("HARBOR_PLAYWRIGHT_MODULE").unwrap_or_else(|_| {
-        let home = std::env::var("HOME").unwrap_or_default();
-        format!("{home}/.cache/harbor-rs/node/node_modules/playwright-core")
-    });
-    assert!(
-        std::path::Path::new(&module).join("package.json").exists(),
-        "playwright-core is not installed at {module}: run bash scripts/test (it installs it)"
-    );
-    assert!(
-        std::path::Path::new("/usr/bin/chromium").exists(),
-        "Debian's chromium is not installed: run bash scripts/test (it installs it)"
-    );
-    module
-}
-
-/// axe-core's script, for the accessibility crawl (`bash scripts/test`
-/// installs it next to playwright-core).
-fn axe_script() -> String {
-    let module = std::env::var("HARBOR_AXE_MODULE").unwrap_or_else(|_| {
-        let home = std::env::var("HOME").unwrap_or_default();
-        format!("{home}/.cache/harbor-rs/node/node_modules/axe-core")
-    });
-    let script = std::path::Path::new(&module).join("axe.min.js");
-    assert!(
-        script.exists(),
-        "axe-core is not installed at {module}: run bash scripts/test (it installs it)"
-    );
-    script.to_string_lossy().into_owned()
-}
-
 /// What the browser script asks for: images pushed as `user` by skopeo
 /// (`portal-demo/app:v1` and one under a very long name), the first
 /// labelled with a hostile name. Answers what it pushed.
@@ -626,57 +592,24 @@ async fn push_for_browser(s: &TestServer, skopeo: &Skopeo, user: &str, password:
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_portal_works_end_to_end_in_chromium() {
-    let module = playwright_module();
     let s = TestServer::start_with_auth().await;
     let peer = TestServer::start_with_auth().await;
     let skopeo = Skopeo::new();
-    // HARBOR_PORTAL_SHOTS=docs keeps the screenshots for the README.
-    let shots_tmp = tempfile::tempdir().unwrap();
-    let shots = std::env::var("HARBOR_PORTAL_SHOTS")
-        .unwrap_or_else(|_| shots_tmp.path().display().to_string());
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/portal/browser.mjs");
-    let mut child = Command::new("node")
-        .arg(script)
-        .env("PORTAL_BASE", &s.base)
-        .env("PORTAL_ADMIN_PASSWORD", ADMIN_PASSWORD)
-        .env("PORTAL_PEER", &peer.base)
-        .env("PLAYWRIGHT_MODULE", &module)
-        .env("PORTAL_AXE", axe_script())
-        .env("PORTAL_SHOTS", &shots)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap_or_else(|e| panic!("start node {script}: {e}"));
-    let mut stdin = child.stdin.take().unwrap();
-    let stdout = child.stdout.take().unwrap();
-    // The script's lines, read on a thread of their own.
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let mut transcript = Vec::new();
-    let deadline = std::time::Duration::from_secs(300);
-    loop {
-        let line = match tokio::time::timeout(deadline, rx.recv()).await {
-            Ok(Some(line)) => line,
-            Ok(None) => break,
-            Err(_) => {
-                let _ = child.kill();
-                panic!("the browser script hung:\n{}", transcript.join("\n"));
-            }
-        };
-        println!("browser: {line}");
+    let (shots, _tmp) = browser::shots_dir();
+    let mut script = BrowserScript::start(
+        "browser.mjs",
+        &[
+            ("PORTAL_BASE", &s.base),
+            ("PORTAL_ADMIN_PASSWORD", ADMIN_PASSWORD),
+            ("PORTAL_PEER", &peer.base),
+        ],
+        &shots,
+    );
+    while let Some(line) = script.next_line().await {
         if let Some(rest) = line.strip_prefix("PUSH ") {
             let (user, password) = rest.split_once(' ').unwrap();
             let answer = push_for_browser(&s, &skopeo, user, password).await;
-            writeln!(stdin, "PUSHED {answer}").unwrap();
-            stdin.flush().unwrap();
+            script.reply(&format!("PUSHED {answer}"));
         }
         if let Some(rest) = line.strip_prefix("PULL ") {
             let (user, secret) = rest.split_once(' ').unwrap();
@@ -687,17 +620,10 @@ async fn the_portal_works_end_to_end_in_chromium() {
             } else {
                 out.stderr.replace('\n', " ")
             };
-            writeln!(stdin, "PULLED {answer}").unwrap();
-            stdin.flush().unwrap();
+            script.reply(&format!("PULLED {answer}"));
         }
-        transcript.push(line);
     }
-    let status = child.wait().unwrap();
-    assert!(
-        status.success() && transcript.iter().any(|l| l == "PORTAL OK"),
-        "the browser checks failed ({status}):\n{}",
-        transcript.join("\n")
-    );
+    script.assert_passed("PORTAL OK").await;
     // What the forged requests tried did not happen.
     assert!(!project_exists(&s, "forged").await);
     // The rule run from the portal copied the image to the peer.

@@ -7,9 +7,7 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Command, Stdio};
-
+use common::browser::{self, BrowserScript};
 use common::skopeo::{creds, docker, Skopeo};
 use common::{admin_call, layout, request, Resp, TestServer, ADMIN_PASSWORD};
 use serde_json::json;
@@ -229,23 +227,6 @@ async fn a_hostile_label_colour_is_shown_as_the_default_and_a_bad_one_is_refused
     assert!(html.contains("fill=\"#FFEE00\""), "{html}");
 }
 
-/// Where playwright-core is installed (`bash scripts/test` puts it there).
-fn playwright_module() -> String {
-    let module = std::env::var("HARBOR_PLAYWRIGHT_MODULE").unwrap_or_else(|_| {
-        let home = std::env::var("HOME").unwrap_or_default();
-        format!("{home}/.cache/harbor-rs/node/node_modules/playwright-core")
-    });
-    assert!(
-        std::path::Path::new(&module).join("package.json").exists(),
-        "playwright-core is not installed at {module}: run bash scripts/test (it installs it)"
-    );
-    assert!(
-        std::path::Path::new("/usr/bin/chromium").exists(),
-        "Debian's chromium is not installed: run bash scripts/test (it installs it)"
-    );
-    module
-}
-
 /// The tags of `shelf/app`, sorted, comma-separated.
 async fn tags(s: &TestServer) -> String {
     let (mut tags, _) = s
@@ -340,7 +321,6 @@ async fn answer(s: &TestServer, skopeo: &Skopeo, project: i64, line: &str) -> Op
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn project_summary_configuration_retention_quotas_and_label_chips_work_in_chromium() {
-    let module = playwright_module();
     let s = TestServer::start_with_auth().await;
     let skopeo = Skopeo::new();
     let project = create_project(&s, "shelf").await;
@@ -349,57 +329,23 @@ async fn project_summary_configuration_retention_quotas_and_label_chips_work_in_
     s.add_member(project, dev, harbor_core::Role::Developer)
         .await;
     s.add_member(project, guest, harbor_core::Role::Guest).await;
-    let shots_tmp = tempfile::tempdir().unwrap();
-    let shots = std::env::var("HARBOR_PORTAL_SHOTS")
-        .unwrap_or_else(|_| shots_tmp.path().display().to_string());
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/portal/projects.mjs");
-    let mut child = Command::new("node")
-        .arg(script)
-        .env("PORTAL_BASE", &s.base)
-        .env("PORTAL_ADMIN_PASSWORD", ADMIN_PASSWORD)
-        .env("PORTAL_PROJECT_ID", project.to_string())
-        .env("PLAYWRIGHT_MODULE", &module)
-        .env("PORTAL_SHOTS", &shots)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap_or_else(|e| panic!("start node {script}: {e}"));
-    let mut stdin = child.stdin.take().unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let mut transcript = Vec::new();
-    loop {
-        let line = match tokio::time::timeout(std::time::Duration::from_secs(300), rx.recv()).await
-        {
-            Ok(Some(line)) => line,
-            Ok(None) => break,
-            Err(_) => {
-                let _ = child.kill();
-                panic!("the browser script hung:\n{}", transcript.join("\n"));
-            }
-        };
-        println!("browser: {line}");
-        if let Some(reply) = answer(&s, &skopeo, project, &line).await {
-            writeln!(stdin, "{reply}").unwrap();
-            stdin.flush().unwrap();
-        }
-        transcript.push(line);
-    }
-    let status = child.wait().unwrap();
-    assert!(
-        status.success() && transcript.iter().any(|l| l == "PROJECTS OK"),
-        "the browser checks failed ({status}):\n{}",
-        transcript.join("\n")
+    let (shots, _tmp) = browser::shots_dir();
+    let project_id = project.to_string();
+    let mut script = BrowserScript::start(
+        "projects.mjs",
+        &[
+            ("PORTAL_BASE", &s.base),
+            ("PORTAL_ADMIN_PASSWORD", ADMIN_PASSWORD),
+            ("PORTAL_PROJECT_ID", &project_id),
+        ],
+        &shots,
     );
+    while let Some(line) = script.next_line().await {
+        if let Some(reply) = answer(&s, &skopeo, project, &line).await {
+            script.reply(&reply);
+        }
+    }
+    script.assert_passed("PROJECTS OK").await;
     // What the pages did is what the stores hold.
     assert_eq!(tags(&s).await, "keep-1,keep-2");
     let p = s.identity().project_by_id(project).await.unwrap().unwrap();

@@ -2,6 +2,7 @@
 //! an ephemeral loopback port and a small HTTP client.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod browser;
 pub mod distribution;
 pub mod layout;
 pub mod nginx;

@@ -20,6 +20,7 @@
 import { createInterface } from "node:readline";
 import { pathToFileURL } from "node:url";
 import { join } from "node:path";
+import { checkAccessibility } from "./a11y.mjs";
 
 const base = process.env.PORTAL_BASE;
 const adminPassword = process.env.PORTAL_ADMIN_PASSWORD;
@@ -305,6 +306,16 @@ try {
   check(await dev.page.getByRole("button", { name: "Save" }).count() === 0, "a developer sees no configuration Save");
   await guest.context.close();
   await dev.context.close();
+
+  // The new pages with their data (rules, executions, quotas, chips),
+  // checked by axe-core and by keyboard.
+  await checkAccessibility({
+    browser,
+    base,
+    signIn: (p) => signIn(p, "admin", adminPassword),
+    check,
+    axePath: process.env.PORTAL_AXE,
+  });
 
   exitCode = failures.length === 0 ? 0 : 1;
 } catch (e) {
