@@ -9,86 +9,10 @@
 mod common;
 
 use common::browser::{self, BrowserScript};
+use common::portal::{page, post_form, set_cookies, sign_in, text, Session};
 use common::skopeo::{creds, docker, oci, Skopeo};
-use common::{admin_call, layout, request, Resp, TestServer, ADMIN_PASSWORD};
+use common::{admin_call, layout, request, TestServer, ADMIN_PASSWORD};
 use serde_json::json;
-
-/// A browser's session: its cookies and CSRF token.
-struct Session {
-    cookie: String,
-    csrf: String,
-}
-
-/// The `Set-Cookie` values of an answer.
-fn set_cookies(r: &Resp) -> Vec<String> {
-    r.headers
-        .get_all("set-cookie")
-        .iter()
-        .map(|v| v.to_str().unwrap().to_owned())
-        .collect()
-}
-
-/// `name`'s value in `Set-Cookie` headers.
-fn cookie_value(cookies: &[String], name: &str) -> String {
-    cookies
-        .iter()
-        .find_map(|c| c.strip_prefix(&format!("{name}=")))
-        .map(|rest| rest.split(';').next().unwrap().to_owned())
-        .unwrap_or_else(|| panic!("no {name} cookie in {cookies:?}"))
-}
-
-/// Signs `user` in through the portal's form.
-async fn sign_in(s: &TestServer, user: &str, password: &str) -> Session {
-    let body = format!("principal={user}&password={password}");
-    let r = request(
-        "POST",
-        &format!("{}/c/login", s.base),
-        &[
-            ("content-type", "application/x-www-form-urlencoded"),
-            ("accept", "text/html"),
-        ],
-        body,
-    )
-    .await;
-    assert_eq!(r.status, 303, "{}", String::from_utf8_lossy(&r.body));
-    let cookies = set_cookies(&r);
-    let sid = cookie_value(&cookies, "sid");
-    let csrf = cookie_value(&cookies, "__csrf");
-    Session {
-        cookie: format!("sid={sid}; __csrf={csrf}"),
-        csrf,
-    }
-}
-
-/// A page as the session's browser gets it.
-async fn page(s: &TestServer, session: &Session, path: &str) -> Resp {
-    request(
-        "GET",
-        &format!("{}{path}", s.base),
-        &[("cookie", &session.cookie), ("accept", "text/html")],
-        "",
-    )
-    .await
-}
-
-/// A form posted by the session's browser.
-async fn post_form(s: &TestServer, session: &Session, path: &str, form: &str) -> Resp {
-    request(
-        "POST",
-        &format!("{}{path}", s.base),
-        &[
-            ("cookie", &session.cookie),
-            ("content-type", "application/x-www-form-urlencoded"),
-            ("accept", "text/html"),
-        ],
-        form.to_owned(),
-    )
-    .await
-}
-
-fn text(r: &Resp) -> String {
-    String::from_utf8_lossy(&r.body).into_owned()
-}
 
 async fn project_exists(s: &TestServer, name: &str) -> bool {
     s.identity().project_by_name(name).await.unwrap().is_some()

@@ -8,73 +8,10 @@
 mod common;
 
 use common::browser::{self, BrowserScript};
+use common::portal::{page, sign_in, submit, text};
 use common::skopeo::{creds, docker, Skopeo};
-use common::{admin_call, layout, request, Resp, TestServer, ADMIN_PASSWORD};
+use common::{admin_call, layout, TestServer, ADMIN_PASSWORD};
 use serde_json::json;
-
-/// A browser's session: its cookies and CSRF token.
-struct Session {
-    cookie: String,
-    csrf: String,
-}
-
-fn cookie_value(r: &Resp, name: &str) -> String {
-    r.headers
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find_map(|c| c.strip_prefix(&format!("{name}=")))
-        .map(|rest| rest.split(';').next().unwrap().to_owned())
-        .unwrap_or_else(|| panic!("no {name} cookie"))
-}
-
-async fn sign_in(s: &TestServer, user: &str, password: &str) -> Session {
-    let r = request(
-        "POST",
-        &format!("{}/c/login", s.base),
-        &[
-            ("content-type", "application/x-www-form-urlencoded"),
-            ("accept", "text/html"),
-        ],
-        format!("principal={user}&password={password}"),
-    )
-    .await;
-    assert_eq!(r.status, 303, "{}", text(&r));
-    let sid = cookie_value(&r, "sid");
-    let csrf = cookie_value(&r, "__csrf");
-    Session {
-        cookie: format!("sid={sid}; __csrf={csrf}"),
-        csrf,
-    }
-}
-
-async fn page(s: &TestServer, session: &Session, path: &str) -> Resp {
-    request(
-        "GET",
-        &format!("{}{path}", s.base),
-        &[("cookie", &session.cookie), ("accept", "text/html")],
-        "",
-    )
-    .await
-}
-
-async fn post_form(s: &TestServer, session: &Session, path: &str, form: &str) -> Resp {
-    request(
-        "POST",
-        &format!("{}{path}", s.base),
-        &[
-            ("cookie", &session.cookie),
-            ("content-type", "application/x-www-form-urlencoded"),
-            ("accept", "text/html"),
-        ],
-        format!("{form}&_csrf={}", session.csrf),
-    )
-    .await
-}
-
-fn text(r: &Resp) -> String {
-    String::from_utf8_lossy(&r.body).into_owned()
-}
 
 /// Creates project `name` through the API (so it has its quota).
 async fn create_project(s: &TestServer, name: &str) -> i64 {
@@ -137,7 +74,7 @@ async fn developers_and_guests_see_no_configuration_or_retention_controls_and_th
         let html = text(&r);
         assert!(!html.contains(">Save<"), "{user} sees Save");
         assert!(html.contains("config-read-only"), "{user}");
-        let r = post_form(
+        let r = submit(
             &s,
             &session,
             &format!("/harbor/projects/{id}/configs"),
@@ -164,7 +101,7 @@ async fn developers_and_guests_see_no_configuration_or_retention_controls_and_th
                 !summary.contains("/tag-strategy"),
                 "{user} sees the Policy tab"
             );
-            let r = post_form(
+            let r = submit(
                 &s,
                 &session,
                 &format!("/harbor/projects/{id}/tag-strategy/tag-retention/rules"),
@@ -206,7 +143,7 @@ async fn a_hostile_label_colour_is_shown_as_the_default_and_a_bad_one_is_refused
         assert!(html.contains("fill=\"#0065AB\""), "{html}");
     }
     assert!(!html.contains("onmouseover=\""), "{html}");
-    let r = post_form(
+    let r = submit(
         &s,
         &admin,
         "/harbor/projects/1/labels",
@@ -215,7 +152,7 @@ async fn a_hostile_label_colour_is_shown_as_the_default_and_a_bad_one_is_refused
     .await;
     assert_eq!(r.status, 400, "{}", text(&r));
     assert!(text(&r).contains("hexadecimal"));
-    let r = post_form(
+    let r = submit(
         &s,
         &admin,
         "/harbor/projects/1/labels",
@@ -378,13 +315,13 @@ async fn project_quotas_list_every_project_and_refuse_a_bad_limit_with_a_clear_m
     .json();
     let qid = quota[0]["id"].as_i64().unwrap();
     let path = format!("/harbor/project-quotas/{qid}");
-    let r = post_form(&s, &admin, &path, "limit=lots&unit=GiB").await;
+    let r = submit(&s, &admin, &path, "limit=lots&unit=GiB").await;
     assert_eq!(r.status, 400);
     assert!(text(&r).contains("whole number"), "{}", text(&r));
-    let r = post_form(&s, &admin, &path, "limit=3&unit=PiB").await;
+    let r = submit(&s, &admin, &path, "limit=3&unit=PiB").await;
     assert_eq!(r.status, 400);
     // A limit saved; the page goes back to the list, never elsewhere.
-    let r = post_form(
+    let r = submit(
         &s,
         &admin,
         &path,
@@ -434,10 +371,10 @@ async fn a_retention_execution_is_stopped_from_the_page_by_those_who_may_and_not
     let guest = s.create_user("guest1", "Portal12345").await;
     s.add_member(1, guest, harbor_core::Role::Guest).await;
     let guest = sign_in(&s, "guest1", "Portal12345").await;
-    let r = post_form(&s, &guest, &format!("{base}/executions/{eid}/stop"), "").await;
+    let r = submit(&s, &guest, &format!("{base}/executions/{eid}/stop"), "").await;
     assert_eq!(r.status, 403, "{}", text(&r));
     let admin = sign_in(&s, "admin", ADMIN_PASSWORD).await;
-    let r = post_form(&s, &admin, &format!("{base}/executions/{eid}/stop"), "").await;
+    let r = submit(&s, &admin, &format!("{base}/executions/{eid}/stop"), "").await;
     // Stopping an execution that already ended is a no-op, as in Harbor.
     assert_eq!(r.status, 303, "{}", text(&r));
     assert_eq!(
@@ -454,7 +391,7 @@ async fn a_retention_execution_is_stopped_from_the_page_by_those_who_may_and_not
         "{html}"
     );
     // A hostile pattern in a rule is text.
-    let r = post_form(
+    let r = submit(
         &s,
         &admin,
         &format!("{base}/rules"),

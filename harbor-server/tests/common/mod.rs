@@ -7,6 +7,7 @@ pub mod distribution;
 pub mod layout;
 pub mod nginx;
 pub mod oidc;
+pub mod portal;
 pub mod process;
 pub mod receiver;
 pub mod rsyslog;

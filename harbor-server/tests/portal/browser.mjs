@@ -13,98 +13,22 @@
 // keep screenshots, optional). Playwright gives chromium a fresh, temporary
 // user-data-dir of its own (it refuses --user-data-dir with launch()).
 
-import { createInterface } from "node:readline";
-import { pathToFileURL } from "node:url";
-import { join } from "node:path";
+import {
+  base,
+  adminPassword,
+  check,
+  ask,
+  browser,
+  newPage,
+  shot,
+  clickAndWait,
+  signIn,
+  finish,
+} from "./lib.mjs";
 import { checkAccessibility } from "./a11y.mjs";
 
-const base = process.env.PORTAL_BASE;
-const adminPassword = process.env.PORTAL_ADMIN_PASSWORD;
-const shots = process.env.PORTAL_SHOTS || "";
 const peer = process.env.PORTAL_PEER;
-const { chromium } = await import(
-  pathToFileURL(join(process.env.PLAYWRIGHT_MODULE, "index.mjs")).href
-);
 
-const failures = [];
-function check(ok, what) {
-  if (ok) {
-    console.log(`ok: ${what}`);
-  } else {
-    console.log(`FAILED: ${what}`);
-    failures.push(what);
-  }
-}
-
-const lines = createInterface({ input: process.stdin });
-const pending = [];
-lines.on("line", (line) => {
-  const waiter = pending.shift();
-  if (waiter) waiter(line);
-});
-function ask(request) {
-  return new Promise((resolve) => {
-    pending.push(resolve);
-    console.log(request);
-  });
-}
-
-const browser = await chromium.launch({
-  executablePath: "/usr/bin/chromium",
-  headless: true,
-  args: [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-  ],
-});
-
-async function newPage() {
-  const context = await browser.newContext({
-    viewport: { width: 1280, height: 800 },
-  });
-  await context.grantPermissions(["clipboard-read", "clipboard-write"], {
-    origin: base,
-  });
-  const page = await context.newPage();
-  // Only the portal's own confirmations may open a dialog: an alert would
-  // be script that should never have run.
-  page.on("dialog", async (dialog) => {
-    if (dialog.type() === "confirm") {
-      await dialog.accept();
-    } else {
-      failures.push(`unexpected ${dialog.type()} dialog: ${dialog.message()}`);
-      await dialog.dismiss();
-    }
-  });
-  page.on("pageerror", (e) => failures.push(`script error: ${e.message}`));
-  return { context, page };
-}
-
-async function shot(page, name) {
-  if (shots) {
-    await page.screenshot({ path: join(shots, name), fullPage: false });
-  }
-}
-
-// Clicks what submits a form or follows a link, and waits for the page
-// that answers.
-async function clickAndWait(page, locator) {
-  await Promise.all([page.waitForNavigation(), locator.click()]);
-}
-
-async function signIn(page, user, password) {
-  await page.goto(`${base}/harbor/sign-in`);
-  await page.getByLabel("Username").fill(user);
-  await page.getByLabel("Password").fill(password);
-  await clickAndWait(page, page.getByRole("button", { name: "Log in" }));
-}
-
-let exitCode = 1;
 try {
   const { context, page } = await newPage();
 
@@ -433,13 +357,7 @@ try {
     check,
     axePath: process.env.PORTAL_AXE,
   });
-
-  exitCode = failures.length === 0 ? 0 : 1;
 } catch (e) {
-  failures.push(`exception: ${e.stack || e}`);
-} finally {
-  await browser.close();
+  await finish("PORTAL", e);
 }
-for (const f of failures) console.log(`FAILED: ${f}`);
-console.log(failures.length === 0 ? "PORTAL OK" : `PORTAL FAILED (${failures.length})`);
-process.exit(failures.length === 0 ? exitCode : 1);
+await finish("PORTAL");

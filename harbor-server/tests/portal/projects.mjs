@@ -17,103 +17,24 @@
 // Environment: PORTAL_BASE, PORTAL_ADMIN_PASSWORD, PORTAL_PROJECT_ID,
 // PLAYWRIGHT_MODULE, PORTAL_SHOTS (where to keep screenshots, optional).
 
-import { createInterface } from "node:readline";
-import { pathToFileURL } from "node:url";
-import { join } from "node:path";
+import {
+  base,
+  adminPassword,
+  check,
+  ask,
+  browser,
+  newPage,
+  shot,
+  clickAndWait,
+  signIn,
+  api,
+  until,
+  finish,
+} from "./lib.mjs";
 import { checkAccessibility } from "./a11y.mjs";
 
-const base = process.env.PORTAL_BASE;
-const adminPassword = process.env.PORTAL_ADMIN_PASSWORD;
 const projectId = process.env.PORTAL_PROJECT_ID;
-const shots = process.env.PORTAL_SHOTS || "";
-const { chromium } = await import(
-  pathToFileURL(join(process.env.PLAYWRIGHT_MODULE, "index.mjs")).href
-);
 
-const failures = [];
-function check(ok, what) {
-  if (ok) {
-    console.log(`ok: ${what}`);
-  } else {
-    console.log(`FAILED: ${what}`);
-    failures.push(what);
-  }
-}
-
-const lines = createInterface({ input: process.stdin });
-const pending = [];
-lines.on("line", (line) => {
-  const waiter = pending.shift();
-  if (waiter) waiter(line);
-});
-function ask(request) {
-  return new Promise((resolve) => {
-    pending.push(resolve);
-    console.log(request);
-  });
-}
-
-const browser = await chromium.launch({
-  executablePath: "/usr/bin/chromium",
-  headless: true,
-  args: [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-  ],
-});
-
-async function newPage() {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
-  const page = await context.newPage();
-  page.on("dialog", async (dialog) => {
-    if (dialog.type() === "confirm") {
-      await dialog.accept();
-    } else {
-      failures.push(`unexpected ${dialog.type()} dialog: ${dialog.message()}`);
-      await dialog.dismiss();
-    }
-  });
-  page.on("pageerror", (e) => failures.push(`script error: ${e.message}`));
-  return { context, page };
-}
-
-async function shot(page, name) {
-  if (shots) await page.screenshot({ path: join(shots, name), fullPage: true });
-}
-
-async function clickAndWait(page, locator) {
-  await Promise.all([page.waitForNavigation(), locator.click()]);
-}
-
-async function signIn(page, user, password) {
-  await page.goto(`${base}/harbor/sign-in`);
-  await page.getByLabel("Username").fill(user);
-  await page.getByLabel("Password").fill(password);
-  await clickAndWait(page, page.getByRole("button", { name: "Log in" }));
-}
-
-// The API as the page's browser (its session cookie).
-async function api(page, path) {
-  const r = await page.request.get(`${base}/api/v2.0${path}`);
-  return { status: r.status(), json: r.ok() ? await r.json().catch(() => null) : null };
-}
-
-// Reloads `url` until `done(page)` holds (or about 30 s pass).
-async function until(page, url, done) {
-  for (let i = 0; i < 60; i++) {
-    await page.goto(url);
-    if (await done(page)) return true;
-    await page.waitForTimeout(500);
-  }
-  return false;
-}
-
-let exitCode = 1;
 try {
   const { page } = await newPage();
   const projectUrl = `${base}/harbor/projects/${projectId}`;
@@ -204,7 +125,7 @@ try {
     "the dry run is listed as Succeeded");
   check(await page.locator("#retention-executions tbody tr").first().locator("td").nth(2).textContent() === "Yes", "it is marked a dry run");
   check(await ask("TAGS") === "TAGS drop-1,drop-2,keep-1,keep-2", "a dry run deletes nothing");
-  await shot(page, "portal-tag-retention.png");
+  await shot(page, "portal-tag-retention.png", true);
   await clickAndWait(page, page.locator("#retention-executions tbody tr").first().locator("a").first());
   const counts = await page.locator("#retention-tasks tr[data-repository='shelf/app'] .task-counts").textContent().catch(() => "");
   check(counts === "2 / 4", `the task retains 2 of 4 (${counts})`);
@@ -240,7 +161,7 @@ try {
   await page.goto(`${projectUrl}/summary`);
   check(await page.locator("#quota-bar").count() === 1, "the summary shows the quota bar");
   check(/of the quota/.test(await page.locator("#quota-bar").getAttribute("aria-label")), "the bar has an accessible name");
-  await shot(page, "portal-project-summary.png");
+  await shot(page, "portal-project-summary.png", true);
   await page.goto(`${base}/harbor/project-quotas`);
   await page.locator("#project-quotas tr[data-project='shelf']").getByLabel("Storage limit of shelf").fill("");
   await clickAndWait(page, page.locator("#project-quotas tr[data-project='shelf']").getByRole("button", { name: "Save the quota of shelf" }));
@@ -316,13 +237,7 @@ try {
     check,
     axePath: process.env.PORTAL_AXE,
   });
-
-  exitCode = failures.length === 0 ? 0 : 1;
 } catch (e) {
-  failures.push(`exception: ${e.stack || e}`);
-} finally {
-  await browser.close();
+  await finish("PROJECTS", e);
 }
-for (const f of failures) console.log(`FAILED: ${f}`);
-console.log(failures.length === 0 ? "PROJECTS OK" : `PROJECTS FAILED (${failures.length})`);
-process.exit(failures.length === 0 ? exitCode : 1);
+await finish("PROJECTS");
