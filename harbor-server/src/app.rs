@@ -435,6 +435,8 @@ impl HarborBuilder {
                 secure_cookies,
             })
         });
+        // Secret settings are sealed with the key sessions use.
+        let settings_key = session_setup.as_ref().map(|s| s.master_key.clone());
         let sessions = match session_setup {
             Some(s) => Some(
                 crate::auth::Sessions::new(&s.master_key, s.secure_cookies, identity.clone())
@@ -494,9 +496,14 @@ impl HarborBuilder {
                 let store: Arc<dyn SettingsStore> = Arc::new(LocalSettings::default());
                 (store, defaults)
             });
-            let settings = Settings::new(store, defaults.clone(), registry.clone())
+            let mut settings = Settings::new(store, defaults.clone(), registry.clone())
                 .with_tokens(tokens.clone())
                 .with_identity(identity.clone());
+            if let Some(key) = &settings_key {
+                settings = settings
+                    .with_sealing(key)
+                    .map_err(|e| ServerError::Config(format!("settings: {e}")))?;
+            }
             match &oidc {
                 Some((o, _)) => settings.with_oidc(o.oidc.clone()),
                 None => settings,

@@ -674,3 +674,54 @@ async fn ldaps_and_starttls_carry_logins_and_an_unverified_certificate_is_refuse
     put(json!({"ldap_verify_cert": false})).await;
     assert_eq!(current(&s, "bob", &password("bob")).await.status, 200);
 }
+
+/// Every file under `dir` that holds `needle`, byte for byte.
+fn files_holding(dir: &std::path::Path, needle: &[u8]) -> Vec<std::path::PathBuf> {
+    let mut found = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for entry in std::fs::read_dir(&d).unwrap().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                todo.push(path);
+            } else if std::fs::read(&path)
+                .map(|b| b.windows(needle.len()).any(|w| w == needle))
+                .unwrap_or(false)
+            {
+                found.push(path);
+            }
+        }
+    }
+    found
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secret_settings_are_sealed_at_rest_and_open_after_a_restart() {
+    let s = ldap_server().await;
+    let r = admin(
+        &s,
+        "PUT",
+        "/api/v2.0/configurations",
+        Some(json!({"oidc_client_secret": "oidc-client-s3cret-42"})),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    // Neither secret is anywhere in the server's files (database, its
+    // write-ahead log, the blobs), while the settings work.
+    for secret in [slapd::READER_PASSWORD, "oidc-client-s3cret-42"] {
+        let holding = files_holding(s.dir.path(), secret.as_bytes());
+        assert!(holding.is_empty(), "{secret} in clear in {holding:?}");
+    }
+    assert_eq!(current(&s, "bob", &password("bob")).await.status, 200);
+    // After a restart the sealed password opens: the directory is bound
+    // with it (ping without a body uses the stored settings).
+    let dir = s.stop().await;
+    let s = TestServer::start_in(dir, |c| {
+        c.auth.mode = harbor_server::config::AuthMode::Token;
+        c.auth.admin_password = Some(common::ADMIN_PASSWORD.into());
+    })
+    .await;
+    let r = admin(&s, "POST", "/api/v2.0/ldap/ping", None).await;
+    assert_eq!(r.json()["success"], true, "{}", r.json());
+    assert_eq!(current(&s, "bob", &password("bob")).await.status, 200);
+}

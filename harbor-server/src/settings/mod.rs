@@ -5,6 +5,7 @@
 //! one is in force on all of them within a second, without a restart.
 
 mod ldap;
+mod secrets;
 
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -312,6 +313,7 @@ pub struct Settings {
     identity: Option<Arc<dyn IdentityStore>>,
     ldap: Option<LdapAuthenticator>,
     oidc: Option<harbor_auth::oidc::Oidc>,
+    seal: Option<secrets::SettingSeal>,
 }
 
 impl Settings {
@@ -332,7 +334,17 @@ impl Settings {
             identity: None,
             ldap: None,
             oidc: None,
+            seal: None,
         }
+    }
+
+    /// Keeps the secret settings (`ldap_search_password`,
+    /// `oidc_client_secret`) sealed in the store with a key derived from
+    /// `master_key` (the shared `secret.key`, 32 bytes or more). Without
+    /// it they are stored in clear.
+    pub fn with_sealing(mut self, master_key: &[u8]) -> Result<Self, harbor_auth::AuthError> {
+        self.seal = Some(secrets::SettingSeal::new(master_key)?);
+        Ok(self)
     }
 
     /// Counts the users in `identity` for Harbor's `auth_mode` rule: the
@@ -407,9 +419,21 @@ impl Settings {
             .clone()
     }
 
-    /// Reads the store again and puts what it says in force.
+    /// Reads the store again and puts what it says in force (sealing any
+    /// secret an older version stored in clear).
     pub async fn refresh(&self) -> harbor_core::Result<()> {
         let stored = self.store.settings().await?;
+        let stored = match &self.seal {
+            Some(seal) => {
+                let unsealed = seal.unsealed(&stored);
+                if !unsealed.is_empty() {
+                    self.store.update_settings(&unsealed).await?;
+                    tracing::info!(keys = ?unsealed.keys().collect::<Vec<_>>(), "secret settings sealed");
+                }
+                seal.open(&stored)
+            }
+            None => secrets::without_seal(&stored),
+        };
         self.put_in_force(SystemSettings::with_stored(&self.defaults, &stored));
         Ok(())
     }
@@ -469,7 +493,11 @@ impl Settings {
                 }
                 Some(Kind::Editable) => {
                     next.apply(key, value)?;
-                    changes.insert(key.clone(), value.clone());
+                    let stored = match &self.seal {
+                        Some(seal) => seal.seal(key, value)?,
+                        None => value.clone(),
+                    };
+                    changes.insert(key.clone(), stored);
                 }
                 None => {
                     return Err(HarborError::bad_request(format!(
