@@ -153,7 +153,7 @@ async fn a_second_connect_sees_the_data_and_migrating_again_changes_nothing() {
     drop(again);
     let third = PgStore::connect(&url, 1).await.unwrap();
     assert!(third.repository_exists(&repo).await.unwrap());
-    assert_eq!(PgStore::schema_version(), 13);
+    assert_eq!(PgStore::schema_version(), 14);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

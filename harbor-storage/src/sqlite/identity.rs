@@ -1,17 +1,19 @@
-//! `IdentityStore` for `SqliteMetaStore`: users, projects, members and robot accounts.
+//! `IdentityStore` for `SqliteMetaStore`: users, projects and members here;
+//! robots, groups, OIDC users, sessions and the audit log in modules of
+//! their own, which the trait implementation below calls.
 
 use std::collections::BTreeMap;
 use std::time::SystemTime;
 
 use async_trait::async_trait;
 use harbor_core::{
-    AuditEntry, AuditOperation, AuditQuery, AuditResource, GroupQuery, IdentityStore, Member,
-    MemberKind, NewOidcUser, NewUser, NewUserGroup, OidcUser, Page, Project, ProjectQuery, Result,
-    Robot, RobotLevel, RobotPermission, Role, User, UserGroup,
+    AuditEntry, AuditOperation, AuditQuery, GroupQuery, IdentityStore, Member, MemberKind,
+    NewOidcUser, NewUser, NewUserGroup, OidcUser, Page, Project, ProjectQuery, Result, Robot, Role,
+    User, UserGroup,
 };
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
-use super::{cache, from_ms, now_ms, parsed, sql_limit, sql_offset, to_ms, SqliteMetaStore};
+use super::{cache, from_ms, now_ms, sql_limit, sql_offset, to_ms, SqliteMetaStore};
 use crate::error::{conflict_on_unique, StorageError};
 
 const USER_COLUMNS: &str =
@@ -21,90 +23,6 @@ pub(super) const MEMBER_SELECT: &str = "SELECT m.id, m.project_id, coalesce(m.us
      coalesce(u.username, g.name), m.group_id IS NOT NULL, m.role
      FROM project_members m LEFT JOIN users u ON u.id = m.user_id
      LEFT JOIN user_groups g ON g.id = m.group_id";
-
-const ROBOT_COLUMNS: &str =
-    "id, name, description, level, project_id, secret_hash, expires_at, disabled,
-     permissions, created_at, updated_at";
-
-type RobotRow = (
-    i64,
-    String,
-    String,
-    String,
-    Option<i64>,
-    String,
-    Option<i64>,
-    bool,
-    String,
-    i64,
-    i64,
-);
-
-fn robot_row(r: &Row<'_>) -> rusqlite::Result<RobotRow> {
-    Ok((
-        r.get(0)?,
-        r.get(1)?,
-        r.get(2)?,
-        r.get(3)?,
-        r.get(4)?,
-        r.get(5)?,
-        r.get(6)?,
-        r.get(7)?,
-        r.get(8)?,
-        r.get(9)?,
-        r.get(10)?,
-    ))
-}
-
-fn to_robot(row: RobotRow) -> Result<Robot, StorageError> {
-    let (
-        id,
-        name,
-        description,
-        level,
-        project_id,
-        secret_hash,
-        expires_at,
-        disabled,
-        permissions,
-        created,
-        updated,
-    ) = row;
-    let permissions: Vec<RobotPermission> = serde_json::from_str(&permissions)
-        .map_err(|e| StorageError::encoding(format!("permissions of robot {name}"), e))?;
-    let level = RobotLevel::parse(&level)
-        .ok_or_else(|| StorageError::Corrupt(format!("level {level:?} of robot {name}")))?;
-    Ok(Robot {
-        id,
-        name,
-        description,
-        level,
-        project_id,
-        secret_hash,
-        expires_at: expires_at.map(from_ms),
-        disabled,
-        permissions,
-        created_at: from_ms(created),
-        updated_at: from_ms(updated),
-    })
-}
-
-fn robot_by(
-    c: &Connection,
-    column: &str,
-    value: &dyn rusqlite::ToSql,
-) -> Result<Option<Robot>, StorageError> {
-    let sql = format!("SELECT {ROBOT_COLUMNS} FROM robots WHERE {column} = ?1");
-    c.prepare_cached(&sql)?
-        .query_row([value], robot_row)
-        .optional()?
-        .map(to_robot)
-        .transpose()
-}
-
-fn permissions_json(p: &[RobotPermission]) -> Result<String, StorageError> {
-    serde_json::to_string(p).map_err(|e| StorageError::encoding("permissions do not encode", e))
-}
 
 fn user_row(r: &Row<'_>) -> rusqlite::Result<User> {
     Ok(User {
@@ -624,132 +542,35 @@ impl IdentityStore for SqliteMetaStore {
     }
 
     async fn create_robot(&self, robot: &Robot) -> Result<Robot> {
-        let r = robot.clone();
-        let permissions = permissions_json(&r.permissions)?;
-        self.write_identity(move |tx| {
-            let now = now_ms();
-            tx.prepare_cached(
-                "INSERT INTO robots (name, description, level, project_id, secret_hash, expires_at, disabled,
-                 permissions, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9)",
-            )?
-            .execute(params![
-                r.name,
-                r.description,
-                r.level.as_str(),
-                r.project_id,
-                r.secret_hash,
-                r.expires_at.map(to_ms),
-                r.disabled,
-                permissions,
-                now
-            ])
-            .map_err(|e| conflict_on_unique(e, || format!("the robot account {:?} already exists", r.name)))?;
-            let id = tx.last_insert_rowid();
-            robot_by(tx, "id", &id)?.ok_or_else(|| StorageError::Corrupt("new robot vanished".into()))
-        })
-        .await
+        self.robot_create(robot).await
     }
 
     async fn robot_by_id(&self, id: i64) -> Result<Option<Robot>> {
-        self.call(move |c| robot_by(c, "id", &id)).await
+        self.robot_get(id).await
     }
 
     async fn robot_by_name(&self, name: &str) -> Result<Option<Robot>> {
-        let key = format!("r:{name}");
-        let name = name.to_owned();
-        self.cached(
-            key,
-            |i| match i {
-                cache::Identity::Robot(r) => Some(r),
-                _ => None,
-            },
-            cache::Identity::Robot,
-            move |c| robot_by(c, "name", &name),
-        )
-        .await
+        self.robot_named(name).await
     }
 
     async fn list_robots(&self, project_id: Option<i64>, page: Page) -> Result<(Vec<Robot>, u64)> {
-        self.call(move |c| {
-            let filter = "FROM robots WHERE (?1 IS NULL OR project_id = ?1)";
-            let total: i64 = c
-                .prepare_cached(&format!("SELECT count(*) {filter}"))?
-                .query_row([project_id], |r| r.get(0))?;
-            let sql = format!("SELECT {ROBOT_COLUMNS} {filter} ORDER BY id LIMIT ?2 OFFSET ?3");
-            let rows: Vec<RobotRow> = c
-                .prepare_cached(&sql)?
-                .query_map(
-                    params![project_id, sql_limit(page), sql_offset(page)],
-                    robot_row,
-                )?
-                .collect::<Result<_, _>>()?;
-            let robots = rows
-                .into_iter()
-                .map(to_robot)
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok((robots, total as u64))
-        })
-        .await
+        self.robots_list(project_id, page).await
     }
 
     async fn update_robot(&self, robot: &Robot) -> Result<bool> {
-        let r = robot.clone();
-        let permissions = permissions_json(&r.permissions)?;
-        self.write_identity(move |tx| {
-            let n = tx
-                .prepare_cached(
-                    "UPDATE robots SET description = ?2, expires_at = ?3, disabled = ?4, permissions = ?5,
-                     updated_at = ?6 WHERE id = ?1",
-                )?
-                .execute(params![r.id, r.description, r.expires_at.map(to_ms), r.disabled, permissions, now_ms()])?;
-            Ok(n > 0)
-        })
-        .await
+        self.robot_update(robot).await
     }
 
     async fn set_robot_secret(&self, id: i64, hash: &str) -> Result<bool> {
-        let hash = hash.to_owned();
-        self.write_identity(move |tx| {
-            let n = tx
-                .prepare_cached(
-                    "UPDATE robots SET secret_hash = ?2, updated_at = ?3 WHERE id = ?1",
-                )?
-                .execute(params![id, hash, now_ms()])?;
-            Ok(n > 0)
-        })
-        .await
+        self.robot_set_secret(id, hash).await
     }
 
     async fn delete_robot(&self, id: i64) -> Result<bool> {
-        self.write_identity(move |tx| {
-            Ok(tx
-                .prepare_cached("DELETE FROM robots WHERE id = ?1")?
-                .execute([id])?
-                > 0)
-        })
-        .await
+        self.robot_delete(id).await
     }
 
     async fn append_audit(&self, entries: &[AuditEntry]) -> Result<()> {
-        let entries = entries.to_vec();
-        self.write(move |tx| {
-            let mut stmt = tx.prepare_cached(
-                "INSERT INTO audit_log (project, username, resource, resource_type, operation, op_time)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            )?;
-            for e in &entries {
-                stmt.execute(params![
-                    e.project,
-                    e.username,
-                    e.resource,
-                    e.resource_type.as_str(),
-                    e.operation.as_str(),
-                    to_ms(e.op_time)
-                ])?;
-            }
-            Ok(())
-        })
-        .await
+        self.audit_append(entries).await
     }
 
     async fn purge_audit(
@@ -765,46 +586,6 @@ impl IdentityStore for SqliteMetaStore {
     }
 
     async fn list_audit(&self, query: &AuditQuery, page: Page) -> Result<(Vec<AuditEntry>, u64)> {
-        let q = query.clone();
-        self.call(move |c| {
-            let filter = "FROM audit_log WHERE (?1 IS NULL OR project = ?1) AND (?2 IS NULL OR username = ?2)
-                 AND (?3 IS NULL OR operation = ?3) AND (?4 IS NULL OR resource_type = ?4)
-                 AND (?5 IS NULL OR instr(resource, ?5) > 0)";
-            let operation = q.operation.map(|o| o.as_str());
-            let resource_type = q.resource_type.map(|r| r.as_str());
-            let args = params![q.project, q.username, operation, resource_type, q.resource_contains];
-            let total: i64 = c
-                .prepare_cached(&format!("SELECT count(*) {filter}"))?
-                .query_row(args, |r| r.get(0))?;
-            let sql = format!(
-                "SELECT id, project, username, resource, resource_type, operation, op_time {filter}
-                 ORDER BY op_time DESC, id DESC LIMIT ?6 OFFSET ?7"
-            );
-            let mut stmt = c.prepare_cached(&sql)?;
-            let rows = stmt.query_map(
-                params![
-                    q.project,
-                    q.username,
-                    operation,
-                    resource_type,
-                    q.resource_contains,
-                    sql_limit(page),
-                    sql_offset(page)
-                ],
-                |r| {
-                    Ok(AuditEntry {
-                        id: r.get(0)?,
-                        project: r.get(1)?,
-                        username: r.get(2)?,
-                        resource: r.get(3)?,
-                        resource_type: parsed(AuditResource::parse, r.get(4)?)?,
-                        operation: parsed(AuditOperation::parse, r.get(5)?)?,
-                        op_time: from_ms(r.get(6)?),
-                    })
-                },
-            )?;
-            Ok((rows.collect::<Result<Vec<_>, _>>()?, total as u64))
-        })
-        .await
+        self.audit_list(query, page).await
     }
 }
