@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use futures::stream::{self, StreamExt};
@@ -143,20 +143,29 @@ impl JobRunner {
     /// ends elsewhere (stopped through another instance); returns why.
     async fn keep_lease(&self, execution_id: i64) -> &'static str {
         let name = execution_lease(execution_id);
+        // When the lease was last renewed (at the latest; taken just
+        // before this was called).
+        let mut renewed = tokio::time::Instant::now();
         loop {
             tokio::time::sleep(LEASE_RENEWAL).await;
+            let asked = tokio::time::Instant::now();
             match self
                 .leases
                 .acquire_lease(&name, &self.holder, EXECUTION_LEASE)
                 .await
             {
-                Ok(true) => {}
+                Ok(true) => renewed = asked,
                 Ok(false) => return "its lease passed to another instance",
                 // A database hiccup: keep going while the lease may still
                 // be ours; another instance takes over only after expiry.
                 Err(e) => {
                     tracing::warn!(execution_id, error = %e, "renewing an execution lease failed")
                 }
+            }
+            // Stop before the lease may lapse: past it another instance
+            // may take the execution up, and two must never copy at once.
+            if renewed.elapsed() >= EXECUTION_LEASE - 2 * LEASE_RENEWAL {
+                return "its lease could not be renewed in time";
             }
             if let Ok(Some(e)) = self.store.execution(execution_id).await {
                 if e.status.is_final() {
@@ -193,7 +202,18 @@ impl JobRunner {
             }
         }
         let execution = self.store.create_execution(policy_id, trigger).await?;
-        let planned = match self.replicator.plan(&policy, src.as_ref()).await {
+        // The lease from the start, kept while planning (which may take a
+        // while on a large source), so no other instance's recovery takes
+        // the execution up before its tasks exist.
+        self.take_lease(execution.id).await?;
+        let planning = tokio::select! {
+            planned = self.replicator.plan(&policy, src.as_ref()) => planned,
+            why = self.keep_lease(execution.id) => Err(ReplicateError::Busy(format!(
+                "execution {} was given up while planning: {why}",
+                execution.id
+            ))),
+        };
+        let planned = match planning {
             Ok(p) => p,
             Err(e) => {
                 self.store
@@ -215,7 +235,6 @@ impl JobRunner {
             })
             .collect();
         let tasks = self.store.create_tasks(execution.id, &new).await?;
-        self.take_lease(execution.id).await?;
         self.spawn(execution.id, policy, src, dst, tasks);
         Ok(self
             .store
@@ -234,8 +253,10 @@ impl JobRunner {
     ) -> Result<Execution> {
         let (policy, src, dst) = self.resolver.resolve(policy_id).await?;
         let execution = self.store.create_execution(policy_id, trigger).await?;
-        let tasks = self.store.create_tasks(execution.id, &tasks).await?;
+        // The lease before the tasks: recovery elsewhere takes up only
+        // executions with tasks (or old ones), and then needs the lease.
         self.take_lease(execution.id).await?;
+        let tasks = self.store.create_tasks(execution.id, &tasks).await?;
         self.spawn(execution.id, policy, src, dst, tasks);
         Ok(self
             .store
@@ -244,17 +265,26 @@ impl JobRunner {
             .unwrap_or(execution))
     }
 
-    /// The lease of a new execution: nobody else can hold it, but an
-    /// unreachable lease store is an error like any other.
+    /// The lease of a new execution, taken before its tasks are recorded.
+    /// Recovery leaves young executions without tasks alone, so nobody
+    /// else should hold it; if someone does, this instance must not run
+    /// the execution too.
     async fn take_lease(&self, execution_id: i64) -> Result<()> {
-        self.leases
+        let taken = self
+            .leases
             .acquire_lease(
                 &execution_lease(execution_id),
                 &self.holder,
                 EXECUTION_LEASE,
             )
             .await?;
-        Ok(())
+        if taken {
+            Ok(())
+        } else {
+            Err(ReplicateError::Busy(format!(
+                "execution {execution_id} is driven by another instance"
+            )))
+        }
     }
 
     fn spawn(
@@ -528,6 +558,15 @@ impl JobRunner {
         let unfinished = self.store.unfinished_executions().await?;
         let mut count = 0;
         for e in unfinished {
+            // Without tasks and young: its starter is taking the lease
+            // (then planning under it); if it died first, waiting a lease
+            // long covers that too.
+            let age = SystemTime::now()
+                .duration_since(e.start_time)
+                .unwrap_or_default();
+            if e.total == 0 && age < EXECUTION_LEASE {
+                continue;
+            }
             // Driven here already, or by a live instance of the cluster.
             if self.is_running(e.id)
                 || !self

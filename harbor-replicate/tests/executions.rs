@@ -323,6 +323,33 @@ async fn an_execution_cut_off_by_a_crash_is_finished_at_the_next_start() {
 }
 
 #[tokio::test]
+async fn a_young_execution_without_tasks_is_left_to_the_instance_planning_it() {
+    let (src, dst) = (registry(), registry());
+    tagged_image(&src, "library/a", &["v1"]).await;
+    let p = policy(r#"{"name":"planning","dest_registry":{"id":1}}"#);
+    let (store, policy_id) = store_with_policy(&p).await;
+    // What another instance has just recorded and is planning (its lease
+    // is taken in the same moment): no tasks yet.
+    let e = store
+        .create_execution(policy_id, harbor_core::TriggerKind::Manual)
+        .await
+        .unwrap();
+    let resolver = Arc::new(Fixed {
+        policy: p,
+        src: Arc::new(Local::new(src)),
+        dst: Arc::new(Local::new(dst)),
+    });
+    let runner = JobRunner::new(store.clone(), resolver, replicator());
+    assert_eq!(
+        runner.recover().await.unwrap_or(99),
+        0,
+        "recovery must not run an execution its starter is planning"
+    );
+    let still = store.execution(e.id).await.unwrap().unwrap();
+    assert_eq!((still.status, still.total), (RunStatus::InProgress, 0));
+}
+
+#[tokio::test]
 async fn deletion_tasks_remove_by_digest_or_tag_and_a_task_that_does_not_parse_fails_alone() {
     let dst = registry();
     tagged_image(&dst, "mirror/app", &["v1"]).await;
