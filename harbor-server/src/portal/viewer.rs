@@ -32,6 +32,8 @@ pub(crate) struct Viewer {
     pub(crate) gc: bool,
     /// Whether the server replicates (its pages are linked).
     pub(crate) replication: bool,
+    /// Whether the server purges the audit log (its page is linked).
+    pub(crate) purge_audit: bool,
     /// How to call the API as this user.
     pub(crate) call_as: CallAs,
     session: Session,
@@ -80,6 +82,7 @@ impl FromRequestParts<PortalState> for Viewer {
             csrf: session.csrf.clone(),
             gc: state.app.gc.is_some(),
             replication: state.app.replication.is_some(),
+            purge_audit: state.app.purge_audit.is_some(),
             call_as: CallAs {
                 cookie: parts.headers.get("cookie").cloned(),
                 client: parts
