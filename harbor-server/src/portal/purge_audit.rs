@@ -89,7 +89,7 @@ pub(super) async fn page(
         .and_then(|p| serde_json::from_str(p).ok())
         .unwrap_or_else(|| json!({}));
     let hours = params["audit_retention_hour"].as_u64().unwrap_or(24 * 30);
-    let (amount, unit) = if hours % 24 == 0 {
+    let (amount, unit) = if hours.is_multiple_of(24) {
         (hours / 24, "days")
     } else {
         (hours, "hours")

@@ -70,6 +70,11 @@ fn filter_of(p: &Value, kind: &str) -> (String, String) {
 
 /// The rule form: empty for a new rule, `policy`'s values to edit one.
 fn policy_form(csrf: &str, registries: &[Value], policy: Option<&Value>, action: &str) -> Markup {
+    let id = if policy.is_some() {
+        "edit-policy"
+    } else {
+        "new-policy"
+    };
     let empty = json!({});
     let p = policy.unwrap_or(&empty);
     let pull = p["src_registry"]["id"].as_i64().is_some_and(|id| id != 0);
@@ -97,7 +102,7 @@ fn policy_form(csrf: &str, registries: &[Value], policy: Option<&Value>, action:
     let flag = |k: &str, default: bool| p[k].as_bool().unwrap_or(default);
     let speed = p["speed"].as_i64().unwrap_or(-1);
     html! {
-        form.panel id="policy-form" method="post" action=(action) {
+        form.panel id=(id) method="post" action=(action) {
             (layout::csrf_field(csrf))
             div.row {
                 div {
@@ -132,11 +137,11 @@ fn policy_form(csrf: &str, registries: &[Value], policy: Option<&Value>, action:
                 legend { "Source resource filter" }
                 div.row {
                     div {
-                        label for="policy-filter" { "Name (e.g. library/**)" }
+                        label for="policy-filter" { "Source resource filter: name (e.g. library/**)" }
                         input type="text" id="policy-filter" name="filter" value=(name_filter);
                     }
                     div {
-                        label for="policy-tag" { "Tag (e.g. v1.*)" }
+                        label for="policy-tag" { "Tag filter (e.g. v1.*)" }
                         input type="text" id="policy-tag" name="tag" value=(tag_filter);
                     }
                     div {
@@ -171,7 +176,7 @@ fn policy_form(csrf: &str, registries: &[Value], policy: Option<&Value>, action:
                 legend { "Destination" }
                 div.row {
                     div {
-                        label for="policy-namespace" { "Namespace (empty: the same)" }
+                        label for="policy-namespace" { "Destination namespace (empty: the same)" }
                         input type="text" id="policy-namespace" name="namespace"
                             value=(p["dest_namespace"].as_str().unwrap_or_default());
                     }

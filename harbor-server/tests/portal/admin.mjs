@@ -304,7 +304,7 @@ try {
   await page.locator("#policy-filter").fill("src/app");
   await page.locator("#policy-namespace").fill("pulled");
   await page.locator("#policy-flatten").selectOption("-1");
-  await clickAndWait(page, page.locator("#policy-form button[type=submit]"));
+  await clickAndWait(page, page.locator("#new-policy button[type=submit]"));
   const row = page.locator("#policies tr", { hasText: "pull-src" });
   check(await row.count() === 1, "the pull rule is listed");
   check((await row.locator("td.policy-source").textContent()) === "peer", "its source is the peer");
@@ -333,7 +333,7 @@ try {
   check((await page.locator("#policy-namespace").inputValue()) === "pulled", "and its namespace");
   await page.locator("#policy-filter").fill("src/other");
   await shot(page, "portal-replication-edit.png");
-  await clickAndWait(page, page.locator("#policy-form button[type=submit]"));
+  await clickAndWait(page, page.locator("#edit-policy button[type=submit]"));
   const policies = JSON.parse(await askValue("POLICIES"));
   const edited = policies.find((p) => p.name === "pull-src");
   check(edited && edited.filters.some((f) => f.type === "name" && f.value === "src/other"),
