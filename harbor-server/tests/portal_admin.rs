@@ -544,3 +544,52 @@ async fn the_admin_pages_work_end_to_end_in_chromium() {
         "{repos:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pending_gc_run_shows_a_stop_button_that_stops_it_and_ended_runs_show_none() {
+    // Another instance holds the collection's lease (taken in the store
+    // before this server starts), so a run asked for stays Pending here.
+    let dir = tempfile::tempdir().unwrap();
+    let config = harbor_server::Config {
+        data_dir: dir.path().join("data"),
+        ..Default::default()
+    };
+    {
+        let stores = harbor_server::open_stores(&config).await.unwrap();
+        assert!(stores
+            .leases
+            .acquire_lease("gc", "another-instance", Duration::from_secs(600))
+            .await
+            .unwrap());
+    }
+    let s = TestServer::start_in(dir, |c| {
+        c.auth.mode = harbor_server::config::AuthMode::Token;
+        c.auth.admin_password = Some(ADMIN_PASSWORD.into());
+    })
+    .await;
+    let admin = sign_in(&s, "admin", ADMIN_PASSWORD).await;
+    let r = post_form(&s, &admin, "/harbor/gc", "dry_run=true").await;
+    assert_eq!(r.status, 303, "{}", text(&r));
+    let runs = api(&s, "GET", "/api/v2.0/system/gc", None).await.json();
+    let id = runs[0]["id"].as_i64().unwrap();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let run = api(&s, "GET", &format!("/api/v2.0/system/gc/{id}"), None)
+        .await
+        .json();
+    assert_eq!(run["job_status"], "Pending", "{run}");
+    let body = text(&page(&s, &admin, "/harbor/gc").await);
+    let stop = format!("action=\"/harbor/gc/{id}/stop\"");
+    assert!(body.contains(&stop), "{body}");
+    assert!(body.contains(&format!("aria-label=\"Stop run {id}\"")));
+    // The button stops it, and an ended run has none.
+    let r = post_form(&s, &admin, &format!("/harbor/gc/{id}/stop"), "").await;
+    assert_eq!(r.status, 303, "{}", text(&r));
+    assert_eq!(r.header("location"), Some("/harbor/gc"));
+    let run = api(&s, "GET", &format!("/api/v2.0/system/gc/{id}"), None)
+        .await
+        .json();
+    assert_eq!(run["job_status"], "Stopped", "{run}");
+    let body = text(&page(&s, &admin, "/harbor/gc").await);
+    assert!(!body.contains(&stop), "{body}");
+    assert!(body.contains(&format!("/harbor/gc/{id}/log")));
+}
