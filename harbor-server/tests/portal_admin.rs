@@ -593,3 +593,83 @@ async fn a_pending_gc_run_shows_a_stop_button_that_stops_it_and_ended_runs_show_
     assert!(!body.contains(&stop), "{body}");
     assert!(body.contains(&format!("/harbor/gc/{id}/log")));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn test_oidc_server_in_the_page_reaches_a_real_provider_and_saved_oidc_settings_keep_the_secret_hidden(
+) {
+    let s = TestServer::start_with_auth().await;
+    let provider = common::oidc::OidcProvider::start(
+        &format!("{}/c/oidc/callback", s.base),
+        Duration::from_secs(3600),
+    )
+    .await;
+    let admin = sign_in(&s, "admin", ADMIN_PASSWORD).await;
+    let secret = common::oidc::CLIENT_SECRET;
+    let form = |endpoint: &str, mode: &str| {
+        format!(
+            "auth_mode={mode}&oidc_name=test-idp&oidc_endpoint={}&oidc_client_id=harbor&oidc_client_secret={secret}\
+             &oidc_scope=openid%2Cprofile&oidc_user_claim=&oidc_groups_claim=groups&oidc_admin_group=admins\
+             &oidc_group_filter=&oidc_auto_onboard=true&oidc_extra_redirect_parms=\
+             &project_creation_restriction=everyone&storage_per_project=-1&token_expiration=30&robot_token_duration=30",
+            enc(endpoint)
+        )
+    };
+    let r = post_form(
+        &s,
+        &admin,
+        "/harbor/configs/oidc-ping",
+        &form(&provider.issuer, "db_auth"),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", text(&r));
+    let body = text(&r);
+    assert!(
+        body.contains("Connection to the OIDC server succeeded."),
+        "{body}"
+    );
+    assert!(!body.contains(secret));
+    assert!(
+        body.contains(&format!("value=\"{}\"", provider.issuer)),
+        "typed values stay"
+    );
+    let dead = format!("http://127.0.0.1:{}", common::distribution::free_port());
+    let body = text(
+        &post_form(
+            &s,
+            &admin,
+            "/harbor/configs/oidc-ping",
+            &form(&dead, "db_auth"),
+        )
+        .await,
+    );
+    assert!(
+        body.contains("Connection to the OIDC server failed: "),
+        "{body}"
+    );
+    // Saved in OIDC mode: the API holds what the form sent; the secret
+    // (write-only) is never shown.
+    let r = post_form(
+        &s,
+        &admin,
+        "/harbor/configs",
+        &form(&provider.issuer, "oidc_auth"),
+    )
+    .await;
+    assert_eq!(r.status, 303, "{}", text(&r));
+    let c = api(&s, "GET", "/api/v2.0/configurations", None)
+        .await
+        .json();
+    assert_eq!(c["auth_mode"]["value"], "oidc_auth");
+    assert_eq!(c["oidc_endpoint"]["value"], provider.issuer.as_str());
+    assert_eq!(c["oidc_admin_group"]["value"], "admins");
+    assert_eq!(c["oidc_verify_cert"]["value"], false);
+    let body = text(&page(&s, &admin, "/harbor/configs").await);
+    assert!(!body.contains(secret));
+    assert!(
+        body.contains("<option value=\"oidc_auth\" selected>"),
+        "{body}"
+    );
+    // New users come from the provider: no New User form.
+    let users = text(&page(&s, &admin, "/harbor/users").await);
+    assert!(!users.contains("New User") && !users.contains("Import LDAP users"));
+}
