@@ -210,6 +210,9 @@ async fn render(
         @if saved { p.notice role="status" { "The configuration was saved." } }
         form.panel id="configuration" method="post" action="/harbor/configs" {
             (layout::csrf_field(&viewer.csrf))
+            // Enter in a field saves (the first submit button is the
+            // form's default), not "Test LDAP Server" further down.
+            button.default-submit type="submit" tabindex="-1" aria-hidden="true" { "Save" }
             h2 { "Authentication" }
             div.row {
                 div {

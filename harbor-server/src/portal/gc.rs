@@ -76,14 +76,16 @@ pub(super) fn clean_up_tabs(viewer: &Viewer, current: CleanUp) -> Markup {
 }
 
 /// A history of runs (Harbor's `ExecHistory`): each with its status, its
-/// log, and a Stop button while it is pending or running. `base` is the
-/// page's path (`{base}/{id}/log`, `{base}/{id}/stop`).
+/// log, and a Stop button while `stoppable` says its status can be
+/// stopped. `base` is the page's path (`{base}/{id}/log`,
+/// `{base}/{id}/stop`).
 pub(super) fn history_table(
     id: &str,
     runs: &[Value],
     base: &str,
     csrf: &str,
     refresh: bool,
+    stoppable: fn(&str) -> bool,
 ) -> Markup {
     html! {
         table id=(id) data-refresh=[refresh.then_some("3")] {
@@ -196,7 +198,7 @@ pub(super) async fn page(
             }
         }
         h2 { "GC History" }
-        (history_table("gc-history", &runs, "/harbor/gc", &viewer.csrf, running))
+        (history_table("gc-history", &runs, "/harbor/gc", &viewer.csrf, running, stoppable))
         @if running { p.muted { "This page refreshes while a run is going on." } }
         (layout::pager(Paging { page, size: PAGE_SIZE, total }, |n| format!("/harbor/gc?page={n}")))
     };
@@ -351,7 +353,8 @@ mod tests {
             .enumerate()
             .map(|(i, s)| json!({ "id": i + 1, "job_status": s, "job_kind": "MANUAL" }))
             .collect();
-        let out = history_table("gc-history", &runs, "/harbor/gc", "tok", false).into_string();
+        let out =
+            history_table("gc-history", &runs, "/harbor/gc", "tok", false, stoppable).into_string();
         assert!(out.contains("action=\"/harbor/gc/1/stop\""), "{out}");
         assert!(out.contains("action=\"/harbor/gc/2/stop\""), "{out}");
         for done in 3..=5 {

@@ -2,7 +2,7 @@
 //! now or as a dry run, keeping the records of the last N hours or days
 //! and choosing which operations' records go; the schedule (with the same
 //! parameters); the history with each run's status, log and, while it is
-//! pending, a Stop button. System administrators only; shown when the
+//! pending (a purge cannot stop once begun), a Stop button. System administrators only; shown when the
 //! server purges the audit log.
 
 use axum::extract::{Path, Query, State};
@@ -153,7 +153,7 @@ pub(super) async fn page(
             button type="submit" name="action" value="purge" { "Purge Now" }
         }
         h2 { "Purge History" }
-        (history_table("purge-history", &runs, BASE, &viewer.csrf, running))
+        (history_table("purge-history", &runs, BASE, &viewer.csrf, running, |s| s == "Pending"))
         @if running { p.muted { "This page refreshes while a run is going on." } }
         (layout::pager(Paging { page, size: PAGE_SIZE, total }, |n| format!("{BASE}?page={n}")))
     };
