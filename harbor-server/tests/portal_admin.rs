@@ -199,6 +199,27 @@ async fn system_robots_are_searched_by_name_and_hostile_descriptions_render_as_t
     )
     .await;
     assert_eq!(r.status, 201, "{}", text(&r));
+    // The API's filters the page uses: Level=system and name=~.
+    let names = |r: Resp| -> Vec<String> {
+        r.json()
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["name"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let all = api(&s, "GET", "/api/v2.0/robots", None).await;
+    assert_eq!(all.header("x-total-count"), Some("2"));
+    let q = |q: &str| format!("/api/v2.0/robots?q={}", enc(q));
+    assert_eq!(
+        names(api(&s, "GET", &q("Level=system,name=~uild"), None).await),
+        vec!["robot$builder"]
+    );
+    assert_eq!(
+        names(api(&s, "GET", &q("name=~local"), None).await),
+        vec!["robot$alpha+local"]
+    );
+    assert!(names(api(&s, "GET", &q("Level=system,name=~local"), None).await).is_empty());
     let list = text(&page(&s, &admin, "/harbor/robot-accounts").await);
     assert!(list.contains("robot$builder") && !list.contains("robot$alpha+local"));
     let found = text(&page(&s, &admin, "/harbor/robot-accounts?name=build").await);
