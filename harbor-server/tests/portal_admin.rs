@@ -238,6 +238,43 @@ async fn system_robots_are_searched_by_name_and_hostile_descriptions_render_as_t
     }
     let robots = api(&s, "GET", "/api/v2.0/robots?q=Level%3Dsystem", None).await;
     assert_eq!(robots.json().as_array().unwrap().len(), 1);
+    // The edit form is filled in; a robot made through the API with
+    // different access per project is told apart.
+    let id = robot["id"].as_i64().unwrap();
+    let edit = text(&page(&s, &admin, &format!("/harbor/robot-accounts/{id}/edit")).await);
+    assert!(
+        edit.contains("value=\"alpha\" checked")
+            && edit.contains("value=\"repository:pull\" checked"),
+        "{edit}"
+    );
+    assert!(!edit.contains("have different access"));
+    s.create_project("beta", false).await;
+    let access = |a: &str| json!([{"resource": "repository", "action": a}]);
+    let r = api(
+        &s,
+        "POST",
+        "/api/v2.0/robots",
+        Some(
+            json!({"name": "mixed", "level": "system", "duration": -1, "permissions": [
+            {"kind": "project", "namespace": "alpha", "access": access("pull")},
+            {"kind": "project", "namespace": "beta", "access": access("push")}]}),
+        ),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", text(&r));
+    let edit = text(
+        &page(
+            &s,
+            &admin,
+            &format!("/harbor/robot-accounts/{}/edit", r.location_id()),
+        )
+        .await,
+    );
+    assert!(edit.contains("have different access"), "{edit}");
+    assert!(
+        edit.contains("name=\"never\" value=\"true\" checked"),
+        "never expires: {edit}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

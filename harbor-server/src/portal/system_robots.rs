@@ -158,7 +158,7 @@ async fn list_page(
                 th scope="col" { "Status" }
                 th scope="col" { "Permissions" }
                 th scope="col" { "Creation Time" }
-                th scope="col" { "Expires in" }
+                th scope="col" { "Expires" }
                 th scope="col" { "Description" }
                 th scope="col" { "Actions" }
             } }
@@ -425,6 +425,9 @@ pub(super) async fn edit_page(
             }
         }
     }
+    // The form gives every project the same access; say so when this
+    // robot's projects differ.
+    let uniform = perms.windows(2).all(|w| w[0]["access"] == w[1]["access"]);
     let name = r["name"].as_str().unwrap_or_default();
     let days = r["duration"].as_i64().unwrap_or(-1);
     let body = html! {
@@ -441,6 +444,11 @@ pub(super) async fn edit_page(
             }
             (expiration_fields(if days < 0 { 30 } else { days }, days < 0))
             p.muted { "Days count from the robot account's creation." }
+            @if !uniform {
+                p.notice role="note" {
+                    "This robot account's projects have different access; saving gives every project chosen the access checked below."
+                }
+            }
             (permission_fields(&projects, &chosen, &granted, all))
             button type="submit" { "Save" }
         }
