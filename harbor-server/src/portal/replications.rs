@@ -448,6 +448,12 @@ fn policy_body(f: &PolicyForm) -> Result<Value, PortalError> {
         }
         _ => return Err(bad("unknown trigger")),
     };
+    if f.mode == "pull" && f.trigger == "event_based" {
+        // Events are this server's pushes and deletes: nothing to pull on.
+        return Err(bad(
+            "an Event Based trigger is for push-based rules; a pull-based rule runs manually or scheduled",
+        ));
+    }
     let mut filters = Vec::new();
     let name = text(&f.filter);
     if !name.is_empty() {
@@ -856,6 +862,9 @@ mod tests {
         let mut bad = form();
         bad.cron = None;
         assert!(policy_body(&bad).is_err(), "scheduled without cron");
+        let mut bad = form();
+        bad.trigger = "event_based".into();
+        assert!(policy_body(&bad).is_err(), "event based pull");
         let mut bad = form();
         bad.mode = "sideways".into();
         assert!(policy_body(&bad).is_err());
