@@ -186,6 +186,19 @@ try {
   await clickAndWait(page, page.getByRole("button", { name: "Import", exact: true }));
   check(await page.getByText("1 LDAP users imported.").count() === 1, "the import is confirmed");
   check(await page.locator("td.user-name", { hasText: "bob" }).count() === 1, "bob is a user now");
+  // Importing bob again is refused, with the directory's reason.
+  await page.goto(`${base}/harbor/users?ldap=bob`);
+  await page.getByLabel("Import bob").check();
+  const again = await Promise.all([page.waitForNavigation(), page.getByRole("button", { name: "Import", exact: true }).click()]);
+  const refusal = (await page.locator("main").textContent()) || "";
+  check(again[0].status() === 404 && /bob: the user already exists in Harbor/.test(refusal),
+    `a second import says why it failed (${again[0].status()} ${refusal})`);
+  await page.goto(`${base}/harbor/groups`);
+  await page.locator("summary", { hasText: "Import LDAP group" }).click();
+  await page.getByLabel("LDAP Group DN").fill("cn=nobody,ou=groups,dc=example,dc=com");
+  const missing = await Promise.all([page.waitForNavigation(), page.locator("#import-group button[type=submit]").click()]);
+  check(missing[0].status() === 404 && /cn=nobody/.test(await page.locator("main").textContent()),
+    `a DN the directory lacks is refused (${missing[0].status()})`);
   await page.goto(`${base}/harbor/groups`);
   await page.locator("summary", { hasText: "Import LDAP group" }).click();
   await page.getByLabel("LDAP Group DN").fill(ldapGroup);
