@@ -519,6 +519,13 @@ async fn the_admin_pages_work_end_to_end_in_chromium() {
         .env("PORTAL_LDAP_CLOSED", format!("ldap://127.0.0.1:{closed}"))
         .env("PORTAL_LDAP_GROUP", slapd::ADMINS_DN)
         .env("PLAYWRIGHT_MODULE", &module)
+        .env(
+            "PORTAL_AXE",
+            std::path::Path::new(&module)
+                .join("../axe-core/axe.min.js")
+                .display()
+                .to_string(),
+        )
         .env("PORTAL_SHOTS", &shots)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

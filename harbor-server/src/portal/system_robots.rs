@@ -188,7 +188,7 @@ async fn list_page(
                             }
                             " "
                             details.inline {
-                                summary aria-label=(format!("Refresh the secret of robot account {rname}")) { "Refresh Secret" }
+                                summary aria-label=(format!("Refresh Secret: robot account {rname}")) { "Refresh Secret" }
                                 form.panel method="post" action=(format!("{BASE}/{rid}/refresh")) {
                                     (layout::csrf_field(&viewer.csrf))
                                     label for=(format!("robot-{rid}-secret")) { "New secret (empty: generate one)" }

@@ -201,7 +201,7 @@ pub(super) async fn list(
                                     (layout::csrf_field(&viewer.csrf))
                                     input type="hidden" name="sysadmin" value=(if admin { "false" } else { "true" });
                                     button.secondary type="submit"
-                                        aria-label=(if admin { format!("Revoke administrator from {uname}") } else { format!("Set {uname} as administrator") }) {
+                                        aria-label=(if admin { format!("Revoke admin: {uname}") } else { format!("Set as admin: {uname}") }) {
                                         @if admin { "Revoke admin" } @else { "Set as admin" }
                                     }
                                 }

@@ -12,11 +12,13 @@
 // Environment: PORTAL_BASE, PORTAL_ADMIN_PASSWORD, PORTAL_PEER (a second
 // server holding src/app and src/other), PORTAL_LDAP (slapd's settings as
 // JSON), PORTAL_LDAP_CLOSED (an LDAP URL on a closed port),
-// PORTAL_LDAP_GROUP (a group's DN), PLAYWRIGHT_MODULE, PORTAL_SHOTS.
+// PORTAL_LDAP_GROUP (a group's DN), PLAYWRIGHT_MODULE, PORTAL_SHOTS,
+// PORTAL_AXE (axe-core's axe.min.js; the pages are checked when present).
 
 import { createInterface } from "node:readline";
 import { pathToFileURL } from "node:url";
 import { join } from "node:path";
+import { existsSync, readFileSync } from "node:fs";
 
 const base = process.env.PORTAL_BASE;
 const adminPassword = process.env.PORTAL_ADMIN_PASSWORD;
@@ -25,6 +27,8 @@ const ldap = JSON.parse(process.env.PORTAL_LDAP);
 const ldapClosed = process.env.PORTAL_LDAP_CLOSED;
 const ldapGroup = process.env.PORTAL_LDAP_GROUP;
 const shots = process.env.PORTAL_SHOTS || "";
+// axe-core's script, when installed (scripts/test installs it).
+const axePath = [process.env.PORTAL_AXE].find((p) => p && existsSync(p));
 const { chromium } = await import(
   pathToFileURL(join(process.env.PLAYWRIGHT_MODULE, "index.mjs")).href
 );
@@ -366,6 +370,33 @@ try {
   check(disabled && disabled.enabled === false && disabled.filters.length === 1, "the rule is disabled, nothing else changed");
   await clickAndWait(page, page.getByRole("button", { name: "Enable rule pull-src" }));
   check(/Enabled/.test(await page.locator("#policies tr", { hasText: "pull-src" }).textContent()), "and enabled again");
+
+  // ---- Accessibility of these pages: axe-core, WCAG 2.1 A and AA. ----
+  if (axePath) {
+    const axe = readFileSync(axePath, "utf8");
+    const a11y = await browser.newContext({ bypassCSP: true, viewport: { width: 1280, height: 800 } });
+    const ap = await a11y.newPage();
+    await signIn(ap, "admin", adminPassword);
+    await ap.goto(`${base}/harbor/robot-accounts`);
+    const editRobot = await ap.getByRole("link", { name: "Edit robot account robot$ci" }).getAttribute("href");
+    await ap.goto(`${base}/harbor/replications`);
+    const editRule = await ap.getByRole("link", { name: "Edit rule pull-src" }).getAttribute("href");
+    for (const path of ["/harbor/robot-accounts", editRobot, "/harbor/configs", "/harbor/users?ldap=*",
+      "/harbor/groups", "/harbor/gc", "/harbor/clearing-job/audit-log-purge",
+      "/harbor/clearing-job/audit-log-purge/1/log", "/harbor/replications", editRule]) {
+      await ap.goto(`${base}${path}`);
+      await ap.addScriptTag({ content: axe });
+      const violations = await ap.evaluate(async () => {
+        for (const d of document.querySelectorAll("details")) d.open = true;
+        const r = await window.axe.run(document, {
+          runOnly: { type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"] },
+        });
+        return r.violations.map((v) => `${v.id} [${v.impact}]: ${v.nodes.slice(0, 3).map((n) => n.target.join(" ")).join(", ")}`);
+      });
+      check(violations.length === 0, `${path}: no WCAG 2.1 AA violations (${violations.join("; ")})`);
+    }
+    await a11y.close();
+  }
 
   exitCode = failures.length === 0 ? 0 : 1;
 } catch (e) {
