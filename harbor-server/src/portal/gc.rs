@@ -6,7 +6,7 @@
 use axum::extract::{Path, Query, State};
 use axum::http::{Method, StatusCode};
 use axum::response::Response;
-use maud::html;
+use maud::{html, Markup};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -39,8 +39,97 @@ fn admins_only(state: &PortalState, viewer: &Viewer) -> Result<(), PortalError> 
 }
 
 /// Whether a run has not ended yet.
-fn unfinished(status: &str) -> bool {
+pub(super) fn unfinished(status: &str) -> bool {
     matches!(status, "Pending" | "Running" | "Scheduled")
+}
+
+/// Whether a run can be stopped: pending or running (Harbor shows its
+/// Stop button then only).
+pub(super) fn stoppable(status: &str) -> bool {
+    matches!(status, "Pending" | "Running")
+}
+
+/// The pages of Harbor's "Clean Up": garbage collection and log rotation
+/// (the audit log purge), each where the server has it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum CleanUp {
+    /// Garbage collection.
+    Gc,
+    /// The audit log purge.
+    LogRotation,
+}
+
+/// The tab bar between the Clean Up pages.
+pub(super) fn clean_up_tabs(viewer: &Viewer, current: CleanUp) -> Markup {
+    html! {
+        h1 { "Clean Up" }
+        nav.tabs aria-label="Clean Up" {
+            @if viewer.gc {
+                a href="/harbor/gc" aria-current=[(current == CleanUp::Gc).then_some("page")] { "Garbage Collection" }
+            }
+            @if viewer.purge_audit {
+                a href="/harbor/clearing-job/audit-log-purge"
+                    aria-current=[(current == CleanUp::LogRotation).then_some("page")] { "Log Rotation" }
+            }
+        }
+    }
+}
+
+/// A history of runs (Harbor's `ExecHistory`): each with its status, its
+/// log, and a Stop button while `stoppable` says its status can be
+/// stopped. `base` is the page's path (`{base}/{id}/log`,
+/// `{base}/{id}/stop`).
+pub(super) fn history_table(
+    id: &str,
+    runs: &[Value],
+    base: &str,
+    csrf: &str,
+    refresh: bool,
+    stoppable: fn(&str) -> bool,
+) -> Markup {
+    html! {
+        table id=(id) data-refresh=[refresh.then_some("3")] {
+            thead { tr {
+                th scope="col" { "Job ID" }
+                th scope="col" { "Trigger Type" }
+                th scope="col" { "Parameters" }
+                th scope="col" { "Status" }
+                th scope="col" { "Creation Time" }
+                th scope="col" { "Update Time" }
+                th scope="col" { "Logs" }
+                th scope="col" { "Actions" }
+            } }
+            tbody {
+                @for r in runs {
+                    @let rid = r["id"].as_i64().unwrap_or_default();
+                    @let status = r["job_status"].as_str().unwrap_or_default();
+                    tr {
+                        td { (rid) }
+                        td { (r["job_kind"].as_str().unwrap_or_default()) }
+                        td.mono { (r["job_parameters"].as_str().unwrap_or_default()) }
+                        td.gc-status { (status) }
+                        td { (layout::when(r["creation_time"].as_str().unwrap_or_default())) }
+                        td { (layout::when(r["update_time"].as_str().unwrap_or_default())) }
+                        td { a href=(format!("{base}/{rid}/log")) aria-label=(format!("Log of run {rid}")) { "Log" } }
+                        td {
+                            @if stoppable(status) {
+                                (layout::post_button(
+                                    &format!("{base}/{rid}/stop"),
+                                    csrf,
+                                    "Stop",
+                                    &format!("Stop run {rid}"),
+                                    &format!("Stop run {rid}?"),
+                                ))
+                            }
+                        }
+                    }
+                }
+                @if runs.is_empty() {
+                    tr { td colspan="8" { "No runs yet." } }
+                }
+            }
+        }
+    }
 }
 
 /// The query of the history.
@@ -78,7 +167,7 @@ pub(super) async fn page(
         .iter()
         .any(|r| unfinished(r["job_status"].as_str().unwrap_or_default()));
     let body = html! {
-        h1 { "Garbage Collection" }
+        (clean_up_tabs(&viewer, CleanUp::Gc))
         form.panel id="run-gc" method="post" action="/harbor/gc" {
             (layout::csrf_field(&viewer.csrf))
             label.check { input type="checkbox" name="delete_untagged" value="true"; "Allow garbage collection on untagged artifacts" }
@@ -109,34 +198,7 @@ pub(super) async fn page(
             }
         }
         h2 { "GC History" }
-        table id="gc-history" data-refresh=[running.then_some("3")] {
-            thead { tr {
-                th scope="col" { "Job ID" }
-                th scope="col" { "Trigger Type" }
-                th scope="col" { "Parameters" }
-                th scope="col" { "Status" }
-                th scope="col" { "Creation Time" }
-                th scope="col" { "Update Time" }
-                th scope="col" { "Logs" }
-            } }
-            tbody {
-                @for r in &runs {
-                    @let rid = r["id"].as_i64().unwrap_or_default();
-                    tr {
-                        td { (rid) }
-                        td { (r["job_kind"].as_str().unwrap_or_default()) }
-                        td.mono { (r["job_parameters"].as_str().unwrap_or_default()) }
-                        td.gc-status { (r["job_status"].as_str().unwrap_or_default()) }
-                        td { (layout::when(r["creation_time"].as_str().unwrap_or_default())) }
-                        td { (layout::when(r["update_time"].as_str().unwrap_or_default())) }
-                        td { a href=(format!("/harbor/gc/{rid}/log")) aria-label=(format!("Log of run {rid}")) { "Log" } }
-                    }
-                }
-                @if runs.is_empty() {
-                    tr { td colspan="7" { "No runs yet." } }
-                }
-            }
-        }
+        (history_table("gc-history", &runs, "/harbor/gc", &viewer.csrf, running, stoppable))
         @if running { p.muted { "This page refreshes while a run is going on." } }
         (layout::pager(Paging { page, size: PAGE_SIZE, total }, |n| format!("/harbor/gc?page={n}")))
     };
@@ -230,6 +292,24 @@ pub(super) async fn schedule(
     Ok(see_other("/harbor/gc"))
 }
 
+/// `POST /harbor/gc/{id}/stop`: stops a pending or running run.
+pub(super) async fn stop(
+    State(state): State<PortalState>,
+    Path(id): Path<i64>,
+    change: Change<Value>,
+) -> Result<Response, PortalError> {
+    admins_only(&state, &change.viewer)?;
+    change
+        .forward(
+            &state.api,
+            Method::PUT,
+            &format!("/api/v2.0/system/gc/{id}"),
+            None,
+            "/harbor/gc",
+        )
+        .await
+}
+
 /// `GET /harbor/gc/{id}/log`: a run's log, as text in the page.
 pub(super) async fn log(
     State(state): State<PortalState>,
@@ -260,4 +340,27 @@ pub(super) async fn log(
         Nav::Gc,
         body,
     )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_stop_button_shows_only_on_pending_and_running_runs() {
+        let runs: Vec<Value> = ["Pending", "Running", "Success", "Error", "Stopped"]
+            .iter()
+            .enumerate()
+            .map(|(i, s)| json!({ "id": i + 1, "job_status": s, "job_kind": "MANUAL" }))
+            .collect();
+        let out =
+            history_table("gc-history", &runs, "/harbor/gc", "tok", false, stoppable).into_string();
+        assert!(out.contains("action=\"/harbor/gc/1/stop\""), "{out}");
+        assert!(out.contains("action=\"/harbor/gc/2/stop\""), "{out}");
+        for done in 3..=5 {
+            assert!(!out.contains(&format!("/harbor/gc/{done}/stop")), "{out}");
+            assert!(out.contains(&format!("/harbor/gc/{done}/log")), "{out}");
+        }
+        assert!(out.contains("aria-label=\"Stop run 2\""));
+    }
 }

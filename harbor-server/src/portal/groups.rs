@@ -61,8 +61,28 @@ pub(super) async fn list(
         .await?;
     let total = answer.total();
     let groups: Vec<Value> = answer.json()?;
+    let mode = super::users::auth_mode(&state, &viewer).await?;
     let body = html! {
         h1 { "Groups" }
+        @if mode == "ldap_auth" {
+            details id="ldap-group-import" {
+                summary { "Import LDAP group" }
+                form.panel id="import-group" method="post" action="/harbor/groups/ldap-import" {
+                    (layout::csrf_field(&viewer.csrf))
+                    div.row {
+                        div {
+                            label for="group-dn" { "LDAP Group DN" }
+                            input type="text" id="group-dn" name="ldap_group_dn" required;
+                        }
+                        div {
+                            label for="import-group-name" { "Name (empty: the directory's)" }
+                            input type="text" id="import-group-name" name="group_name" maxlength="255";
+                        }
+                        button type="submit" { "Import" }
+                    }
+                }
+            }
+        }
         details {
             summary { "New Group" }
             form.panel id="new-group" method="post" action="/harbor/groups" {
@@ -162,6 +182,62 @@ pub(super) async fn delete(
             Method::DELETE,
             &format!("/api/v2.0/usergroups/{id}"),
             None,
+            "/harbor/groups",
+        )
+        .await
+}
+
+/// The LDAP import form.
+#[derive(Debug, Deserialize)]
+pub(super) struct ImportForm {
+    ldap_group_dn: String,
+    group_name: Option<String>,
+}
+
+/// `POST /harbor/groups/ldap-import`: the directory's group at that DN
+/// (404 when there is none), added as an LDAP group.
+pub(super) async fn ldap_import(
+    State(state): State<PortalState>,
+    change: Change<ImportForm>,
+) -> Result<Response, PortalError> {
+    admins_only(&change.viewer)?;
+    let dn = change.form.ldap_group_dn.trim();
+    if dn.is_empty() {
+        return Err(PortalError::new(
+            StatusCode::BAD_REQUEST,
+            "give the group's DN",
+        ));
+    }
+    let found: Vec<Value> = state
+        .api
+        .get(
+            &change.viewer.call_as,
+            &format!("/api/v2.0/ldap/groups/search?groupdn={}", layout::enc(dn)),
+        )
+        .await?
+        .json()?;
+    let group = found
+        .first()
+        .ok_or_else(|| PortalError::new(StatusCode::NOT_FOUND, format!("no LDAP group at {dn}")))?;
+    let name = change
+        .form
+        .group_name
+        .as_deref()
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .or(group["group_name"].as_str())
+        .unwrap_or_default()
+        .to_owned();
+    change
+        .forward(
+            &state.api,
+            Method::POST,
+            "/api/v2.0/usergroups",
+            Some(json!({
+                "group_name": name,
+                "group_type": 1,
+                "ldap_group_dn": group["ldap_group_dn"],
+            })),
             "/harbor/groups",
         )
         .await

@@ -31,6 +31,8 @@ pub(crate) enum Nav {
     Configuration,
     /// Administration: project quotas.
     ProjectQuotas,
+    /// Administration: system robot accounts.
+    Robots,
     /// No entry (sign-in, errors).
     None,
 }
@@ -77,6 +79,8 @@ pub(crate) fn page(title: &str, viewer: Option<&Viewer>, nav: Nav, body: Markup)
                                     a href="/harbor/replications"
                                         aria-current=[(nav == Nav::Replications).then_some("page")] { "Replications" }
                                 }
+                                a href="/harbor/robot-accounts"
+                                    aria-current=[(nav == Nav::Robots).then_some("page")] { "Robot Accounts" }
                                 a href="/harbor/logs"
                                     aria-current=[(nav == Nav::Logs).then_some("page")] { "Logs" }
                                 a href="/harbor/configs"
@@ -88,6 +92,9 @@ pub(crate) fn page(title: &str, viewer: Option<&Viewer>, nav: Nav, body: Markup)
                                 @if v.gc {
                                     a href="/harbor/gc"
                                         aria-current=[(nav == Nav::Gc).then_some("page")] { "Garbage Collection" }
+                                } @else if v.purge_audit {
+                                    a href="/harbor/clearing-job/audit-log-purge"
+                                        aria-current=[(nav == Nav::Gc).then_some("page")] { "Clean Up" }
                                 }
                             }
                         }

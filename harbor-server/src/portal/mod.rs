@@ -33,12 +33,14 @@ mod members;
 mod project_config;
 mod project_quotas;
 mod projects;
+mod purge_audit;
 mod registries;
 mod replications;
 mod repositories;
 mod retention;
 mod robots;
 mod summary;
+mod system_robots;
 mod users;
 mod viewer;
 mod webhooks;
@@ -271,6 +273,51 @@ pub(crate) fn routes(state: PortalState) -> Router {
         )
         .route("/harbor/project-quotas", get(project_quotas::page))
         .route("/harbor/project-quotas/{qid}", post(project_quotas::save))
+        .route(
+            "/harbor/robot-accounts",
+            get(system_robots::list).post(system_robots::create),
+        )
+        .route(
+            "/harbor/robot-accounts/{rid}/edit",
+            get(system_robots::edit_page).post(system_robots::edit),
+        )
+        .route(
+            "/harbor/robot-accounts/{rid}/disable",
+            post(system_robots::disable),
+        )
+        .route(
+            "/harbor/robot-accounts/{rid}/refresh",
+            post(system_robots::refresh),
+        )
+        .route(
+            "/harbor/robot-accounts/{rid}/delete",
+            post(system_robots::delete),
+        )
+        .route("/harbor/gc/{id}/stop", post(gc::stop))
+        .route(
+            "/harbor/clearing-job/audit-log-purge",
+            get(purge_audit::page).post(purge_audit::run),
+        )
+        .route(
+            "/harbor/clearing-job/audit-log-purge/{id}/log",
+            get(purge_audit::log),
+        )
+        .route(
+            "/harbor/clearing-job/audit-log-purge/{id}/stop",
+            post(purge_audit::stop),
+        )
+        .route(
+            "/harbor/replications/{id}/edit",
+            get(replications::edit_page).post(replications::update),
+        )
+        .route(
+            "/harbor/replications/{id}/enable",
+            post(replications::enable),
+        )
+        .route("/harbor/users/ldap-import", post(users::ldap_import))
+        .route("/harbor/groups/ldap-import", post(groups::ldap_import))
+        .route("/harbor/configs/ldap-ping", post(configuration::ldap_ping))
+        .route("/harbor/configs/oidc-ping", post(configuration::oidc_ping))
         .with_state(state)
         .layer(from_fn(security_headers))
 }

@@ -33,8 +33,23 @@ pub(super) struct ListQuery {
     page: Option<String>,
 }
 
+/// The panel showing a robot's new secret, this once, with a copy button.
+pub(super) fn secret_panel(heading: &str, secret: &str) -> Markup {
+    html! {
+        section.panel id="new-robot-secret" role="status" {
+            h2 { (heading) }
+            p { "Copy its secret now: it is not shown again." }
+            div.pull {
+                label for="robot-secret" { "Secret" }
+                input.secret.mono type="text" id="robot-secret" readonly value=(secret) size="40";
+                button.secondary type="button" data-copy=(secret) hidden { "Copy secret" }
+            }
+        }
+    }
+}
+
 /// "never" or the date a robot expires (`expires_at`, seconds; -1 never).
-fn expiry(expires_at: i64) -> String {
+pub(super) fn expiry(expires_at: i64) -> String {
     if expires_at < 0 {
         return "never".into();
     }
@@ -63,16 +78,10 @@ async fn robots_page(
     let can_delete = frame.perms.can("robot", "delete");
     let body = html! {
         @if let Some(c) = created {
-            @let secret = c["secret"].as_str().unwrap_or_default();
-            section.panel id="new-robot-secret" role="status" {
-                h2 { "Robot account " (c["name"].as_str().unwrap_or_default()) " created" }
-                p { "Copy its secret now: it is not shown again." }
-                div.pull {
-                    label for="robot-secret" { "Secret" }
-                    input.secret.mono type="text" id="robot-secret" readonly value=(secret) size="40";
-                    button.secondary type="button" data-copy=(secret) hidden { "Copy secret" }
-                }
-            }
+            (secret_panel(
+                &format!("Robot account {} created", c["name"].as_str().unwrap_or_default()),
+                c["secret"].as_str().unwrap_or_default(),
+            ))
         }
         @if can_create {
             (create_form(&base, &viewer.csrf))

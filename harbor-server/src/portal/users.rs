@@ -8,7 +8,7 @@ use maud::html;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::error::PortalError;
+use super::error::{see_other, PortalError};
 use super::layout::{self, enc, Nav, Paging};
 use super::viewer::{Change, Viewer};
 use super::PortalState;
@@ -21,6 +21,24 @@ const PAGE_SIZE: u64 = 15;
 pub(super) struct ListQuery {
     page: Option<String>,
     name: Option<String>,
+    /// In LDAP mode: the directory users to offer for import (`*`: all).
+    ldap: Option<String>,
+    /// How many users an import brought in.
+    imported: Option<u64>,
+}
+
+/// The server's auth mode (`db_auth`, `ldap_auth`, `oidc_auth`), as the
+/// configuration has it.
+pub(super) async fn auth_mode(state: &PortalState, viewer: &Viewer) -> Result<String, PortalError> {
+    let c: Value = state
+        .api
+        .get(&viewer.call_as, "/api/v2.0/configurations")
+        .await?
+        .json()?;
+    Ok(c["auth_mode"]["value"]
+        .as_str()
+        .unwrap_or("db_auth")
+        .to_owned())
 }
 
 fn admins_only(viewer: &Viewer) -> Result<(), PortalError> {
@@ -57,8 +75,66 @@ pub(super) async fn list(
         }
         l
     };
+    let mode = auth_mode(&state, &viewer).await?;
+    let ldap_query = q.ldap.as_deref().map(str::trim).filter(|s| !s.is_empty());
+    let found: Vec<Value> = match ldap_query.filter(|_| mode == "ldap_auth") {
+        Some(who) => {
+            let who = if who == "*" { "" } else { who };
+            state
+                .api
+                .get(
+                    &viewer.call_as,
+                    &format!("/api/v2.0/ldap/users/search?username={}", enc(who)),
+                )
+                .await?
+                .json()?
+        }
+        None => Vec::new(),
+    };
     let body = html! {
         h1 { "Users" }
+        @if let Some(n) = q.imported { p.notice role="status" { (n) " LDAP users imported." } }
+        @if mode == "ldap_auth" {
+            details id="ldap-import" open[ldap_query.is_some()] {
+                summary { "Import LDAP users" }
+                form.row.panel method="get" action="/harbor/users" role="search" {
+                    div {
+                        label for="ldap-search" { "Search the directory by login name (* for all)" }
+                        input type="search" id="ldap-search" name="ldap" value=(ldap_query.unwrap_or_default()) required;
+                    }
+                    button.secondary type="submit" { "Search" }
+                }
+                @if ldap_query.is_some() {
+                    form.panel id="ldap-import-form" method="post" action="/harbor/users/ldap-import" {
+                        (layout::csrf_field(&viewer.csrf))
+                        table id="ldap-users" {
+                            thead { tr {
+                                th scope="col" { "Import" }
+                                th scope="col" { "Username" }
+                                th scope="col" { "Full name" }
+                                th scope="col" { "Email" }
+                            } }
+                            tbody {
+                                @for u in &found {
+                                    @let uname = u["username"].as_str().unwrap_or_default();
+                                    tr {
+                                        td { input type="checkbox" name="uid" value=(uname) aria-label=(format!("Import {uname}")); }
+                                        td.ldap-user-name { (uname) }
+                                        td { (u["realname"].as_str().unwrap_or_default()) }
+                                        td { (u["email"].as_str().unwrap_or_default()) }
+                                    }
+                                }
+                                @if found.is_empty() {
+                                    tr { td colspan="4" { "No directory user matches." } }
+                                }
+                            }
+                        }
+                        @if !found.is_empty() { button type="submit" { "Import" } }
+                    }
+                }
+            }
+        }
+        @if mode == "db_auth" {
         details {
             summary { "New User" }
             form.panel id="new-user" method="post" action="/harbor/users" {
@@ -90,6 +166,7 @@ pub(super) async fn list(
                 }
                 p.muted { "Passwords need 8 to 128 characters with an upper-case letter, a lower-case letter and a digit." }
             }
+        }
         }
         form.row role="search" method="get" action="/harbor/users" {
             label for="user-search" { "Search users by name" }
@@ -227,4 +304,60 @@ pub(super) async fn delete(
             "/harbor/users",
         )
         .await
+}
+
+/// `POST /harbor/users/ldap-import`: the directory users checked, onboarded
+/// as their first login would; those that could not be, and why.
+pub(super) async fn ldap_import(
+    State(state): State<PortalState>,
+    change: Change<Vec<(String, String)>>,
+) -> Result<Response, PortalError> {
+    admins_only(&change.viewer)?;
+    let uids: Vec<&str> = change
+        .form
+        .iter()
+        .filter(|(k, v)| k == "uid" && !v.trim().is_empty())
+        .map(|(_, v)| v.trim())
+        .collect();
+    if uids.is_empty() {
+        return Err(PortalError::new(
+            StatusCode::BAD_REQUEST,
+            "choose the directory users to import",
+        ));
+    }
+    let answer = state
+        .api
+        .call(
+            &change.viewer.call_as,
+            Method::POST,
+            "/api/v2.0/ldap/users/import",
+            Some(json!({ "ldap_uid_list": uids })),
+            Some(&change.csrf),
+        )
+        .await?;
+    if answer.status == StatusCode::NOT_FOUND {
+        if let Ok(failed) = answer.json::<Vec<Value>>() {
+            let reasons: Vec<String> = failed
+                .iter()
+                .map(|f| {
+                    format!(
+                        "{}: {}",
+                        f["uid"].as_str().unwrap_or_default(),
+                        f["error"].as_str().unwrap_or_default()
+                    )
+                })
+                .collect();
+            return Err(PortalError::new(
+                StatusCode::NOT_FOUND,
+                format!(
+                    "{} of {} users were not imported: {}",
+                    failed.len(),
+                    uids.len(),
+                    reasons.join("; ")
+                ),
+            ));
+        }
+    }
+    answer.ok()?;
+    Ok(see_other(&format!("/harbor/users?imported={}", uids.len())))
 }

@@ -34,6 +34,8 @@ pub(crate) struct Viewer {
     pub(crate) replication: bool,
     /// Whether the server keeps project quotas (their page is linked).
     pub(crate) quotas: bool,
+    /// Whether the server purges the audit log (its page is linked).
+    pub(crate) purge_audit: bool,
     /// How to call the API as this user.
     pub(crate) call_as: CallAs,
     session: Session,
@@ -86,6 +88,7 @@ impl FromRequestParts<PortalState> for Viewer {
             gc: state.app.gc.is_some(),
             replication: state.app.replication.is_some(),
             quotas: state.app.quotas.is_some(),
+            purge_audit: state.app.purge_audit.is_some(),
             call_as: CallAs {
                 cookie: parts.headers.get("cookie").cloned(),
                 client: parts
