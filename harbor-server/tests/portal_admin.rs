@@ -9,78 +9,14 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Command, Stdio};
 use std::time::{Duration, SystemTime};
 
+use common::browser::{self, BrowserScript};
+use common::portal::{page, sign_in, submit, text};
 use common::skopeo::{creds, docker, Skopeo};
-use common::{admin_call, layout, request, slapd, Resp, TestServer, ADMIN_PASSWORD};
+use common::{admin_call, layout, slapd, Resp, TestServer, ADMIN_PASSWORD};
 use harbor_core::{AuditEntry, AuditOperation, AuditResource};
 use serde_json::{json, Value};
-
-/// A browser's session: its cookies and CSRF token.
-struct Session {
-    cookie: String,
-    csrf: String,
-}
-
-fn cookie_value(r: &Resp, name: &str) -> String {
-    r.headers
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find_map(|c| c.strip_prefix(&format!("{name}=")))
-        .map(|rest| rest.split(';').next().unwrap().to_owned())
-        .unwrap_or_else(|| panic!("no {name} cookie"))
-}
-
-/// Signs `user` in through the portal's form.
-async fn sign_in(s: &TestServer, user: &str, password: &str) -> Session {
-    let r = request(
-        "POST",
-        &format!("{}/c/login", s.base),
-        &[
-            ("content-type", "application/x-www-form-urlencoded"),
-            ("accept", "text/html"),
-        ],
-        format!("principal={user}&password={password}"),
-    )
-    .await;
-    assert_eq!(r.status, 303, "{}", text(&r));
-    let csrf = cookie_value(&r, "__csrf");
-    Session {
-        cookie: format!("sid={}; __csrf={csrf}", cookie_value(&r, "sid")),
-        csrf,
-    }
-}
-
-async fn page(s: &TestServer, session: &Session, path: &str) -> Resp {
-    request(
-        "GET",
-        &format!("{}{path}", s.base),
-        &[("cookie", &session.cookie), ("accept", "text/html")],
-        "",
-    )
-    .await
-}
-
-async fn post_form(s: &TestServer, session: &Session, path: &str, form: &str) -> Resp {
-    request(
-        "POST",
-        &format!("{}{path}", s.base),
-        &[
-            ("cookie", &session.cookie),
-            ("content-type", "application/x-www-form-urlencoded"),
-            ("accept", "text/html"),
-        ],
-        format!("_csrf={}&{form}", session.csrf),
-    )
-    .await
-}
-
-fn text(r: &Resp) -> String {
-    String::from_utf8_lossy(&r.body).into_owned()
-}
 
 fn enc(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
@@ -146,7 +82,7 @@ async fn a_non_admin_sees_no_admin_navigation_and_gets_403_on_admin_pages_and_fo
         ("/harbor/users/ldap-import", "uid=alice"),
     ];
     for (path, form) in forms {
-        let r = post_form(&s, &dev, path, form).await;
+        let r = submit(&s, &dev, path, form).await;
         assert_eq!(r.status, 403, "{path}: {}", text(&r));
     }
     let robots = api(&s, "GET", "/api/v2.0/robots?q=Level%3Dsystem", None).await;
@@ -161,7 +97,7 @@ async fn system_robots_are_searched_by_name_and_hostile_descriptions_render_as_t
     s.create_project("alpha", false).await;
     let admin = sign_in(&s, "admin", ADMIN_PASSWORD).await;
     let hostile = "<script>window.__xss=1</script>\"' onmouseover=x";
-    let r = post_form(
+    let r = submit(
         &s,
         &admin,
         "/harbor/robot-accounts",
@@ -233,7 +169,7 @@ async fn system_robots_are_searched_by_name_and_hostile_descriptions_render_as_t
         "name=nowhere&duration=7&grant=repository%3Apull",
         "name=zero&duration=0&project=alpha&grant=repository%3Apull",
     ] {
-        let r = post_form(&s, &admin, "/harbor/robot-accounts", form).await;
+        let r = submit(&s, &admin, "/harbor/robot-accounts", form).await;
         assert_eq!(r.status, 400, "{form}: {}", text(&r));
     }
     let robots = api(&s, "GET", "/api/v2.0/robots?q=Level%3Dsystem", None).await;
@@ -292,7 +228,7 @@ async fn the_search_password_and_client_secret_never_appear_in_a_page() {
         form.push_str(&format!("&{k}={}", enc(&v)));
     }
     form.push_str("&oidc_client_secret=oidc-Sekrit-42");
-    let r = post_form(&s, &admin, "/harbor/configs/ldap-ping", &form).await;
+    let r = submit(&s, &admin, "/harbor/configs/ldap-ping", &form).await;
     assert_eq!(r.status, 200, "{}", text(&r));
     let body = text(&r);
     assert!(
@@ -300,7 +236,7 @@ async fn the_search_password_and_client_secret_never_appear_in_a_page() {
         "{body}"
     );
     assert!(!body.contains(slapd::READER_PASSWORD) && !body.contains("oidc-Sekrit-42"));
-    let r = post_form(&s, &admin, "/harbor/configs", &form).await;
+    let r = submit(&s, &admin, "/harbor/configs", &form).await;
     assert_eq!(r.status, 303, "{}", text(&r));
     let c = api(&s, "GET", "/api/v2.0/configurations", None)
         .await
@@ -323,7 +259,7 @@ async fn the_search_password_and_client_secret_never_appear_in_a_page() {
         &format!("ldap_search_password={}", enc(slapd::READER_PASSWORD)),
         "ldap_search_password=",
     );
-    let body = text(&post_form(&s, &admin, "/harbor/configs/ldap-ping", &without).await);
+    let body = text(&submit(&s, &admin, "/harbor/configs/ldap-ping", &without).await);
     assert!(
         body.contains("Connection to the LDAP server succeeded."),
         "{body}"
@@ -394,7 +330,7 @@ async fn a_purge_from_the_page_deletes_the_old_entries_named_and_its_log_reads()
     // A dry run counts and deletes nothing; a run deletes the old pulls
     // and creates (not the delete).
     let form = "retention=2&unit=days&operation=pull&operation=create";
-    let r = post_form(&s, &admin, base, &format!("action=dry_run&{form}")).await;
+    let r = submit(&s, &admin, base, &format!("action=dry_run&{form}")).await;
     assert_eq!(r.status, 303, "{}", text(&r));
     let runs = api(&s, "GET", "/api/v2.0/system/purgeaudit", None)
         .await
@@ -402,7 +338,7 @@ async fn a_purge_from_the_page_deletes_the_old_entries_named_and_its_log_reads()
     let dry = runs[0]["id"].as_i64().unwrap();
     assert_eq!(purge_finished(&s, dry).await, "Success");
     assert_eq!(old_entries(&s).await, 4);
-    let r = post_form(&s, &admin, base, &format!("action=purge&{form}")).await;
+    let r = submit(&s, &admin, base, &format!("action=purge&{form}")).await;
     assert_eq!(r.status, 303, "{}", text(&r));
     let runs = api(&s, "GET", "/api/v2.0/system/purgeaudit", None)
         .await
@@ -425,7 +361,7 @@ async fn a_purge_from_the_page_deletes_the_old_entries_named_and_its_log_reads()
         "no Stop on an ended run"
     );
     // The schedule, with its parameters, as the page set it.
-    let r = post_form(
+    let r = submit(
         &s,
         &admin,
         base,
@@ -445,7 +381,7 @@ async fn a_purge_from_the_page_deletes_the_old_entries_named_and_its_log_reads()
         "{page_now}"
     );
     // Bad input is refused with a reason.
-    let r = post_form(
+    let r = submit(
         &s,
         &admin,
         base,
@@ -453,19 +389,6 @@ async fn a_purge_from_the_page_deletes_the_old_entries_named_and_its_log_reads()
     )
     .await;
     assert_eq!(r.status, 400);
-}
-
-/// Where playwright-core is installed (`bash scripts/test` puts it there).
-fn playwright_module() -> String {
-    let module = std::env::var("HARBOR_PLAYWRIGHT_MODULE").unwrap_or_else(|_| {
-        let home = std::env::var("HOME").unwrap_or_default();
-        format!("{home}/.cache/harbor-rs/node/node_modules/playwright-core")
-    });
-    assert!(
-        std::path::Path::new(&module).join("package.json").exists(),
-        "playwright-core is not installed at {module}: run bash scripts/test (it installs it)"
-    );
-    module
 }
 
 /// The repositories of project `pulled` of server `s`, by name.
@@ -491,7 +414,6 @@ async fn repositories(s: &TestServer) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_admin_pages_work_end_to_end_in_chromium() {
-    let module = playwright_module();
     let s = TestServer::start_with_auth().await;
     let peer = TestServer::start_with_auth().await;
     let ldap = slapd::shared();
@@ -505,56 +427,24 @@ async fn the_admin_pages_work_end_to_end_in_chromium() {
     peer.create_project("src", false).await;
     peer.push_image("src/app", "v1").await;
     peer.push_image("src/other", "v1").await;
-    let shots_tmp = tempfile::tempdir().unwrap();
-    let shots = std::env::var("HARBOR_PORTAL_SHOTS")
-        .unwrap_or_else(|_| shots_tmp.path().display().to_string());
+    let (shots, _tmp) = browser::shots_dir();
     let closed = common::distribution::free_port();
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/portal/admin.mjs");
-    let mut child = Command::new("node")
-        .arg(script)
-        .env("PORTAL_BASE", &s.base)
-        .env("PORTAL_ADMIN_PASSWORD", ADMIN_PASSWORD)
-        .env("PORTAL_PEER", &peer.base)
-        .env("PORTAL_LDAP", ldap.settings().to_string())
-        .env("PORTAL_LDAP_CLOSED", format!("ldap://127.0.0.1:{closed}"))
-        .env("PORTAL_LDAP_GROUP", slapd::ADMINS_DN)
-        .env("PLAYWRIGHT_MODULE", &module)
-        .env(
-            "PORTAL_AXE",
-            std::path::Path::new(&module)
-                .join("../axe-core/axe.min.js")
-                .display()
-                .to_string(),
-        )
-        .env("PORTAL_SHOTS", &shots)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap_or_else(|e| panic!("start node {script}: {e}"));
-    let mut stdin = child.stdin.take().unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let mut transcript = Vec::new();
+    let ldap_settings = ldap.settings().to_string();
+    let ldap_closed = format!("ldap://127.0.0.1:{closed}");
+    let mut script = BrowserScript::start(
+        "admin.mjs",
+        &[
+            ("PORTAL_BASE", &s.base),
+            ("PORTAL_ADMIN_PASSWORD", ADMIN_PASSWORD),
+            ("PORTAL_PEER", &peer.base),
+            ("PORTAL_LDAP", &ldap_settings),
+            ("PORTAL_LDAP_CLOSED", &ldap_closed),
+            ("PORTAL_LDAP_GROUP", slapd::ADMINS_DN),
+        ],
+        &shots,
+    );
     let mut image_n = 10;
-    loop {
-        let line = match tokio::time::timeout(Duration::from_secs(300), rx.recv()).await {
-            Ok(Some(line)) => line,
-            Ok(None) => break,
-            Err(_) => {
-                let _ = child.kill();
-                panic!("the browser script hung:\n{}", transcript.join("\n"));
-            }
-        };
-        println!("browser: {line}");
+    while let Some(line) = script.next_line().await {
         // "PUSH <user> <secret> <repo:tag>": a push with skopeo as that
         // robot; answers "ok" or why not.
         if let Some(rest) = line.strip_prefix("PUSH ") {
@@ -577,30 +467,20 @@ async fn the_admin_pages_work_end_to_end_in_chromium() {
             } else {
                 out.stderr.replace('\n', " ")
             };
-            writeln!(stdin, "PUSHED {answer}").unwrap();
-            stdin.flush().unwrap();
+            script.reply(&format!("PUSHED {answer}"));
         }
         if line == "REPOS" {
-            writeln!(stdin, "REPOS {}", json!(repositories(&s).await)).unwrap();
-            stdin.flush().unwrap();
+            script.reply(&format!("REPOS {}", json!(repositories(&s).await)));
         }
         if line == "OLD-AUDIT" {
-            writeln!(stdin, "OLD-AUDIT {}", old_entries(&s).await).unwrap();
-            stdin.flush().unwrap();
+            script.reply(&format!("OLD-AUDIT {}", old_entries(&s).await));
         }
         if line == "POLICIES" {
             let p = api(&s, "GET", "/api/v2.0/replication/policies", None).await;
-            writeln!(stdin, "POLICIES {}", p.json()).unwrap();
-            stdin.flush().unwrap();
+            script.reply(&format!("POLICIES {}", p.json()));
         }
-        transcript.push(line);
     }
-    let status = child.wait().unwrap();
-    assert!(
-        status.success() && transcript.iter().any(|l| l == "ADMIN PORTAL OK"),
-        "the browser checks failed ({status}):\n{}",
-        transcript.join("\n")
-    );
+    script.assert_passed("ADMIN PORTAL OK").await;
     // The pull rule copied the matching repository, then, edited, the
     // other one.
     let repos = repositories(&s).await;
@@ -633,7 +513,7 @@ async fn a_pending_gc_run_shows_a_stop_button_that_stops_it_and_ended_runs_show_
     })
     .await;
     let admin = sign_in(&s, "admin", ADMIN_PASSWORD).await;
-    let r = post_form(&s, &admin, "/harbor/gc", "dry_run=true").await;
+    let r = submit(&s, &admin, "/harbor/gc", "dry_run=true").await;
     assert_eq!(r.status, 303, "{}", text(&r));
     let runs = api(&s, "GET", "/api/v2.0/system/gc", None).await.json();
     let id = runs[0]["id"].as_i64().unwrap();
@@ -647,7 +527,7 @@ async fn a_pending_gc_run_shows_a_stop_button_that_stops_it_and_ended_runs_show_
     assert!(body.contains(&stop), "{body}");
     assert!(body.contains(&format!("aria-label=\"Stop run {id}\"")));
     // The button stops it, and an ended run has none.
-    let r = post_form(&s, &admin, &format!("/harbor/gc/{id}/stop"), "").await;
+    let r = submit(&s, &admin, &format!("/harbor/gc/{id}/stop"), "").await;
     assert_eq!(r.status, 303, "{}", text(&r));
     assert_eq!(r.header("location"), Some("/harbor/gc"));
     let run = api(&s, "GET", &format!("/api/v2.0/system/gc/{id}"), None)
@@ -679,7 +559,7 @@ async fn test_oidc_server_in_the_page_reaches_a_real_provider_and_saved_oidc_set
             enc(endpoint)
         )
     };
-    let r = post_form(
+    let r = submit(
         &s,
         &admin,
         "/harbor/configs/oidc-ping",
@@ -699,7 +579,7 @@ async fn test_oidc_server_in_the_page_reaches_a_real_provider_and_saved_oidc_set
     );
     let dead = format!("http://127.0.0.1:{}", common::distribution::free_port());
     let body = text(
-        &post_form(
+        &submit(
             &s,
             &admin,
             "/harbor/configs/oidc-ping",
@@ -713,7 +593,7 @@ async fn test_oidc_server_in_the_page_reaches_a_real_provider_and_saved_oidc_set
     );
     // Saved in OIDC mode: the API holds what the form sent; the secret
     // (write-only) is never shown.
-    let r = post_form(
+    let r = submit(
         &s,
         &admin,
         "/harbor/configs",

@@ -13,48 +13,28 @@
 // server holding src/app and src/other), PORTAL_LDAP (slapd's settings as
 // JSON), PORTAL_LDAP_CLOSED (an LDAP URL on a closed port),
 // PORTAL_LDAP_GROUP (a group's DN), PLAYWRIGHT_MODULE, PORTAL_SHOTS,
-// PORTAL_AXE (axe-core's axe.min.js; the pages are checked when present).
+// PORTAL_AXE (axe-core's axe.min.js, for the accessibility crawl).
 
-import { createInterface } from "node:readline";
-import { pathToFileURL } from "node:url";
-import { join } from "node:path";
-import { existsSync, readFileSync } from "node:fs";
+import {
+  base,
+  adminPassword,
+  failures,
+  check,
+  ask,
+  browser,
+  newPage,
+  shot,
+  clickAndWait,
+  signIn,
+  finish,
+} from "./lib.mjs";
+import { checkAccessibility } from "./a11y.mjs";
 
-const base = process.env.PORTAL_BASE;
-const adminPassword = process.env.PORTAL_ADMIN_PASSWORD;
 const peer = process.env.PORTAL_PEER;
 const ldap = JSON.parse(process.env.PORTAL_LDAP);
 const ldapClosed = process.env.PORTAL_LDAP_CLOSED;
 const ldapGroup = process.env.PORTAL_LDAP_GROUP;
-const shots = process.env.PORTAL_SHOTS || "";
-// axe-core's script, when installed (scripts/test installs it).
-const axePath = [process.env.PORTAL_AXE].find((p) => p && existsSync(p));
-const { chromium } = await import(
-  pathToFileURL(join(process.env.PLAYWRIGHT_MODULE, "index.mjs")).href
-);
 
-const failures = [];
-function check(ok, what) {
-  if (ok) {
-    console.log(`ok: ${what}`);
-  } else {
-    console.log(`FAILED: ${what}`);
-    failures.push(what);
-  }
-}
-
-const lines = createInterface({ input: process.stdin });
-const pending = [];
-lines.on("line", (line) => {
-  const waiter = pending.shift();
-  if (waiter) waiter(line);
-});
-function ask(request) {
-  return new Promise((resolve) => {
-    pending.push(resolve);
-    console.log(request);
-  });
-}
 async function askValue(word) {
   const answer = await ask(word);
   return answer.slice(word.length + 1);
@@ -62,50 +42,6 @@ async function askValue(word) {
 async function push(user, secret, target) {
   const answer = await ask(`PUSH ${user} ${secret} ${target}`);
   return answer.slice("PUSHED ".length);
-}
-
-const browser = await chromium.launch({
-  executablePath: "/usr/bin/chromium",
-  headless: true,
-  args: [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-  ],
-});
-
-async function newPage() {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
-  const page = await context.newPage();
-  page.on("dialog", async (dialog) => {
-    if (dialog.type() === "confirm") {
-      await dialog.accept();
-    } else {
-      failures.push(`unexpected ${dialog.type()} dialog: ${dialog.message()}`);
-      await dialog.dismiss();
-    }
-  });
-  page.on("pageerror", (e) => failures.push(`script error: ${e.message}`));
-  return { context, page };
-}
-
-async function shot(page, name) {
-  if (shots) await page.screenshot({ path: join(shots, name), fullPage: false });
-}
-
-async function clickAndWait(page, locator) {
-  await Promise.all([page.waitForNavigation(), locator.click()]);
-}
-
-async function signIn(page, user, password) {
-  await page.goto(`${base}/harbor/sign-in`);
-  await page.getByLabel("Username").fill(user);
-  await page.getByLabel("Password").fill(password);
-  await clickAndWait(page, page.getByRole("button", { name: "Log in" }));
 }
 
 // Fills the LDAP fields of the configuration form with `settings`.
@@ -126,7 +62,6 @@ async function fillLdap(page, settings) {
   }
 }
 
-let exitCode = 1;
 try {
   const { page } = await newPage();
   await signIn(page, "admin", adminPassword);
@@ -371,39 +306,16 @@ try {
   await clickAndWait(page, page.getByRole("button", { name: "Enable rule pull-src" }));
   check(/Enabled/.test(await page.locator("#policies tr", { hasText: "pull-src" }).textContent()), "and enabled again");
 
-  // ---- Accessibility of these pages: axe-core, WCAG 2.1 A and AA. ----
-  if (axePath) {
-    const axe = readFileSync(axePath, "utf8");
-    const a11y = await browser.newContext({ bypassCSP: true, viewport: { width: 1280, height: 800 } });
-    const ap = await a11y.newPage();
-    await signIn(ap, "admin", adminPassword);
-    await ap.goto(`${base}/harbor/robot-accounts`);
-    const editRobot = await ap.getByRole("link", { name: "Edit robot account robot$ci" }).getAttribute("href");
-    await ap.goto(`${base}/harbor/replications`);
-    const editRule = await ap.getByRole("link", { name: "Edit rule pull-src" }).getAttribute("href");
-    for (const path of ["/harbor/robot-accounts", editRobot, "/harbor/configs", "/harbor/users?ldap=*",
-      "/harbor/groups", "/harbor/gc", "/harbor/clearing-job/audit-log-purge",
-      "/harbor/clearing-job/audit-log-purge/1/log", "/harbor/replications", editRule]) {
-      await ap.goto(`${base}${path}`);
-      await ap.addScriptTag({ content: axe });
-      const violations = await ap.evaluate(async () => {
-        for (const d of document.querySelectorAll("details")) d.open = true;
-        const r = await window.axe.run(document, {
-          runOnly: { type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"] },
-        });
-        return r.violations.map((v) => `${v.id} [${v.impact}]: ${v.nodes.slice(0, 3).map((n) => n.target.join(" ")).join(", ")}`);
-      });
-      check(violations.length === 0, `${path}: no WCAG 2.1 AA violations (${violations.join("; ")})`);
-    }
-    await a11y.close();
-  }
-
-  exitCode = failures.length === 0 ? 0 : 1;
+  // ---- Accessibility: every page an administrator reaches, with the
+  // robots, rules, settings and runs made above, by axe-core and keyboard.
+  await checkAccessibility({
+    browser,
+    base,
+    signIn: (p) => signIn(p, "admin", adminPassword),
+    check,
+    axePath: process.env.PORTAL_AXE,
+  });
 } catch (e) {
-  failures.push(`exception: ${e.stack || e}`);
-} finally {
-  await browser.close();
+  await finish("ADMIN PORTAL", e);
 }
-for (const f of failures) console.log(`FAILED: ${f}`);
-console.log(failures.length === 0 ? "ADMIN PORTAL OK" : `ADMIN PORTAL FAILED (${failures.length})`);
-process.exit(failures.length === 0 ? exitCode : 1);
+await finish("ADMIN PORTAL");
