@@ -395,6 +395,31 @@ impl Page {
     }
 }
 
+/// Filters for listing robot accounts (Harbor's `q=Level=...`,
+/// `q=name=...` and `q=name=~...`), all applied by the store so a list is
+/// paged there.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RobotQuery {
+    /// Only the robots of this project.
+    pub project_id: Option<i64>,
+    /// Only robots of this level.
+    pub level: Option<RobotLevel>,
+    /// Only the robot with exactly this name.
+    pub name: Option<String>,
+    /// Only robots whose name contains this.
+    pub name_contains: Option<String>,
+}
+
+impl RobotQuery {
+    /// The robots of project `project_id`.
+    pub fn project(project_id: i64) -> RobotQuery {
+        RobotQuery {
+            project_id: Some(project_id),
+            ..RobotQuery::default()
+        }
+    }
+}
+
 /// Filters for listing projects.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ProjectQuery {
@@ -548,8 +573,8 @@ pub trait IdentityStore: Debug + Send + Sync + 'static {
     async fn robot_by_id(&self, id: i64) -> Result<Option<Robot>>;
     /// A robot by full name.
     async fn robot_by_name(&self, name: &str) -> Result<Option<Robot>>;
-    /// Robots (of one project, or all), by id, one page and the total.
-    async fn list_robots(&self, project_id: Option<i64>, page: Page) -> Result<(Vec<Robot>, u64)>;
+    /// The robots `query` selects, by id, one page and the total.
+    async fn list_robots(&self, query: &RobotQuery, page: Page) -> Result<(Vec<Robot>, u64)>;
     /// Replaces description, expiry, disabled flag and permissions.
     async fn update_robot(&self, robot: &Robot) -> Result<bool>;
     /// Replaces the secret hash.

@@ -62,7 +62,7 @@ pub use group::{GroupQuery, GroupType, MemberKind, NewUserGroup, UserGroup};
 pub use identity::{
     AuditEntry, AuditOperation, AuditQuery, AuditResource, IdentityStore, Member, NewOidcUser,
     NewUser, OidcUser, Page, Project, ProjectQuery, Robot, RobotAccess, RobotLevel,
-    RobotPermission, Role, User,
+    RobotPermission, RobotQuery, Role, User,
 };
 pub use immutable::{
     ImmutableChange, ImmutableRule, ImmutableRuleStore, ImmutableRules, RuleSpec, TagImmutable,

@@ -9,7 +9,9 @@ use axum::http::{StatusCode, Uri};
 use axum::response::IntoResponse;
 use harbor_auth::password::{check_password_strength, hash_password, random_secret};
 use harbor_auth::{Action, Resource, ROBOT_PREFIX};
-use harbor_core::{AuditOperation, AuditResource, Project, Robot, RobotLevel, RobotPermission};
+use harbor_core::{
+    AuditOperation, AuditResource, Project, Robot, RobotLevel, RobotPermission, RobotQuery,
+};
 use serde::{Deserialize, Serialize};
 
 use super::q::{Cond, TextMatch};
@@ -344,50 +346,25 @@ pub(super) async fn list(
         caller.require_admin()?;
     }
     authorize(&state, &caller, project_id, Action::List).await?;
-    // Harbor's `q=Level=system` and `q=name=~<text>`: the system robots,
-    // and those whose name holds the text, filtered here, then paged.
+    // Harbor's `q=Level=system`, `q=name=<name>` and `q=name=~<text>`,
+    // applied by the store, which pages the result.
     let level = match list.q.get("Level") {
         None => None,
         Some(Cond::Exact(v)) => Some(level(Some(v))?),
         Some(_) => return Err(HarborError::bad_request("q: Level takes Level=<level>")),
     };
-    let by_name = list.q.matcher("name").map_err(HarborError::bad_request)?;
-    let filtered = !matches!(by_name, TextMatch::Any) || (level.is_some() && project_id.is_none());
-    if !filtered {
-        let (robots, total) = state
-            .auth
-            .identity
-            .list_robots(project_id, list.page)
-            .await?;
-        return Ok(Paged {
-            items: robots.iter().map(RobotResp::from).collect(),
-            total,
-            page: list.page,
-            uri,
-        });
-    }
-    let mut all = Vec::new();
-    for n in 1.. {
-        let (robots, total) = state
-            .auth
-            .identity
-            .list_robots(
-                project_id,
-                harbor_core::Page {
-                    page: n,
-                    page_size: 500,
-                },
-            )
-            .await?;
-        let done = robots.is_empty() || n * 500 >= total;
-        all.extend(robots);
-        if done {
-            break;
-        }
-    }
-    all.retain(|r| level.is_none_or(|l| r.level == l) && by_name.matches(&r.name));
-    let robots = super::paging::slice(&all, list.page);
-    let total = all.len() as u64;
+    let (name, name_contains) = match list.q.matcher("name").map_err(HarborError::bad_request)? {
+        TextMatch::Any => (None, None),
+        TextMatch::Exact(n) => (Some(n.to_owned()), None),
+        TextMatch::Contains(n) => (None, Some(n.to_owned())),
+    };
+    let query = RobotQuery {
+        project_id,
+        level,
+        name,
+        name_contains,
+    };
+    let (robots, total) = state.auth.identity.list_robots(&query, list.page).await?;
     Ok(Paged {
         items: robots.iter().map(RobotResp::from).collect(),
         total,

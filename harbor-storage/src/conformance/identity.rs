@@ -4,7 +4,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use harbor_core::{
     AuditEntry, AuditOperation, AuditQuery, AuditResource, ErrorCode, IdentityStore, NewUser, Page,
-    ProjectQuery, Robot, RobotAccess, RobotPermission, Role,
+    ProjectQuery, Robot, RobotAccess, RobotPermission, RobotQuery, Role,
 };
 
 use super::ok;
@@ -528,21 +528,73 @@ pub async fn robots_are_created_found_updated_and_deleted(store: &dyn IdentitySt
         ok("by name", store.robot_by_name("robot$robots+ci").await).map(|r| r.id),
         Some(created.id)
     );
-    let (mine, total) = ok("list", store.list_robots(Some(p.id), Page::default()).await);
-    assert_eq!((mine.len(), total), (1, 1));
-    let (all, _) = ok(
+    let (mine, total) = ok(
         "list",
         store
+            .list_robots(&RobotQuery::project(p.id), Page::default())
+            .await,
+    );
+    assert_eq!((mine.len(), total), (1, 1));
+    let wide = Page {
+        page: 1,
+        page_size: 100,
+    };
+    let (all, _) = ok(
+        "list",
+        store.list_robots(&RobotQuery::default(), wide).await,
+    );
+    assert!(all.len() >= 2);
+    // Filtered by the store: by level, exact name and part of a name.
+    let listed = |q: RobotQuery| async move {
+        let (robots, total) = ok("filtered list", store.list_robots(&q, wide).await);
+        assert_eq!(robots.len() as u64, total, "{q:?}");
+        robots.into_iter().map(|r| r.id).collect::<Vec<_>>()
+    };
+    let systems = listed(RobotQuery {
+        level: Some(harbor_core::RobotLevel::System),
+        ..RobotQuery::default()
+    })
+    .await;
+    assert!(systems.contains(&system.id) && !systems.contains(&created.id));
+    assert_eq!(
+        listed(RobotQuery {
+            name: Some(system.name.clone()),
+            ..RobotQuery::default()
+        })
+        .await,
+        vec![system.id]
+    );
+    let part = listed(RobotQuery {
+        name_contains: Some("robots+c".into()),
+        ..RobotQuery::default()
+    })
+    .await;
+    assert!(part.contains(&created.id) && !part.contains(&system.id));
+    assert!(listed(RobotQuery {
+        project_id: Some(p.id),
+        level: Some(harbor_core::RobotLevel::System),
+        ..RobotQuery::default()
+    })
+    .await
+    .is_empty());
+    // A page of a filtered list, with the filtered total.
+    let (first, total) = ok(
+        "a page",
+        store
             .list_robots(
-                None,
+                &RobotQuery {
+                    name_contains: Some("robot$".into()),
+                    ..RobotQuery::default()
+                },
                 Page {
                     page: 1,
-                    page_size: 100,
+                    page_size: 1,
                 },
             )
             .await,
     );
-    assert!(all.len() >= 2);
+    assert_eq!(first.len(), 1);
+    assert!(total >= 2);
 
     let mut changed = created.clone();
     changed.description = "disabled now".into();

@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use harbor_core::{
     AuditEntry, AuditOperation, AuditQuery, AuditResource, GroupQuery, IdentityStore, Member,
     MemberKind, NewOidcUser, NewUser, NewUserGroup, OidcUser, Page, Project, ProjectQuery, Result,
-    Robot, RobotLevel, RobotPermission, Role, User, UserGroup,
+    Robot, RobotLevel, RobotPermission, RobotQuery, Role, User, UserGroup,
 };
 use tokio_postgres::types::ToSql;
 use tokio_postgres::Row;
@@ -524,20 +524,39 @@ impl IdentityStore for PgStore {
         self.read_one(sql, &[&name], robot_row).await
     }
 
-    async fn list_robots(&self, project_id: Option<i64>, page: Page) -> Result<(Vec<Robot>, u64)> {
-        let filter = "FROM robots WHERE ($1::bigint IS NULL OR project_id = $1)";
+    async fn list_robots(&self, query: &RobotQuery, page: Page) -> Result<(Vec<Robot>, u64)> {
+        let filter = "FROM robots WHERE ($1::bigint IS NULL OR project_id = $1)
+             AND ($2::text IS NULL OR level = $2) AND ($3::text IS NULL OR name = $3)
+             AND ($4::text IS NULL OR strpos(name, $4) > 0)";
+        let level = query.level.map(RobotLevel::as_str);
         pg!(self, read, |tx| {
             let count = tx
                 .prepare_cached(&format!("SELECT count(*) {filter}"))
                 .await?;
-            let total: i64 = tx.query_one(&count, &[&project_id]).await?.try_get(0)?;
+            let total: i64 = tx
+                .query_one(
+                    &count,
+                    &[&query.project_id, &level, &query.name, &query.name_contains],
+                )
+                .await?
+                .try_get(0)?;
             let st = tx
                 .prepare_cached(&format!(
-                    "SELECT {ROBOT_COLUMNS} {filter} ORDER BY id LIMIT $2 OFFSET $3"
+                    "SELECT {ROBOT_COLUMNS} {filter} ORDER BY id LIMIT $5 OFFSET $6"
                 ))
                 .await?;
             let rows = tx
-                .query(&st, &[&project_id, &sql_limit(page), &sql_offset(page)])
+                .query(
+                    &st,
+                    &[
+                        &query.project_id,
+                        &level,
+                        &query.name,
+                        &query.name_contains,
+                        &sql_limit(page),
+                        &sql_offset(page),
+                    ],
+                )
                 .await?;
             let robots = rows.iter().map(robot_row).collect::<Result<Vec<_>, _>>()?;
             (robots, unsigned(total))

@@ -8,8 +8,8 @@ use std::time::SystemTime;
 use async_trait::async_trait;
 use harbor_core::{
     AuditEntry, AuditOperation, AuditQuery, GroupQuery, IdentityStore, Member, MemberKind,
-    NewOidcUser, NewUser, NewUserGroup, OidcUser, Page, Project, ProjectQuery, Result, Robot, Role,
-    User, UserGroup,
+    NewOidcUser, NewUser, NewUserGroup, OidcUser, Page, Project, ProjectQuery, Result, Robot,
+    RobotQuery, Role, User, UserGroup,
 };
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
@@ -553,8 +553,8 @@ impl IdentityStore for SqliteMetaStore {
         self.robot_named(name).await
     }
 
-    async fn list_robots(&self, project_id: Option<i64>, page: Page) -> Result<(Vec<Robot>, u64)> {
-        self.robots_list(project_id, page).await
+    async fn list_robots(&self, query: &RobotQuery, page: Page) -> Result<(Vec<Robot>, u64)> {
+        self.robots_list(query, page).await
     }
 
     async fn update_robot(&self, robot: &Robot) -> Result<bool> {

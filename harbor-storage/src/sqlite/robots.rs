@@ -1,7 +1,7 @@
 //! Robot accounts (`robots`), for the `IdentityStore` of
 //! `SqliteMetaStore`.
 
-use harbor_core::{Page, Result, Robot, RobotLevel, RobotPermission};
+use harbor_core::{Page, Result, Robot, RobotLevel, RobotPermission, RobotQuery};
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use super::{cache, from_ms, now_ms, sql_limit, sql_offset, to_ms, SqliteMetaStore};
@@ -140,19 +140,32 @@ impl SqliteMetaStore {
 
     pub(super) async fn robots_list(
         &self,
-        project_id: Option<i64>,
+        query: &RobotQuery,
         page: Page,
     ) -> Result<(Vec<Robot>, u64)> {
+        let q = query.clone();
         self.call(move |c| {
-            let filter = "FROM robots WHERE (?1 IS NULL OR project_id = ?1)";
+            let filter =
+                "FROM robots WHERE (?1 IS NULL OR project_id = ?1) AND (?2 IS NULL OR level = ?2)
+                 AND (?3 IS NULL OR name = ?3) AND (?4 IS NULL OR instr(name, ?4) > 0)";
+            let level = q.level.map(RobotLevel::as_str);
             let total: i64 = c
                 .prepare_cached(&format!("SELECT count(*) {filter}"))?
-                .query_row([project_id], |r| r.get(0))?;
-            let sql = format!("SELECT {ROBOT_COLUMNS} {filter} ORDER BY id LIMIT ?2 OFFSET ?3");
+                .query_row(params![q.project_id, level, q.name, q.name_contains], |r| {
+                    r.get(0)
+                })?;
+            let sql = format!("SELECT {ROBOT_COLUMNS} {filter} ORDER BY id LIMIT ?5 OFFSET ?6");
             let rows: Vec<RobotRow> = c
                 .prepare_cached(&sql)?
                 .query_map(
-                    params![project_id, sql_limit(page), sql_offset(page)],
+                    params![
+                        q.project_id,
+                        level,
+                        q.name,
+                        q.name_contains,
+                        sql_limit(page),
+                        sql_offset(page)
+                    ],
                     robot_row,
                 )?
                 .collect::<Result<_, _>>()?;
