@@ -19,14 +19,7 @@ use super::viewer::{Change, Viewer};
 use super::PortalState;
 
 fn admins_only(viewer: &Viewer) -> Result<(), PortalError> {
-    if viewer.sysadmin {
-        Ok(())
-    } else {
-        Err(PortalError::new(
-            StatusCode::FORBIDDEN,
-            "Only system administrators change the configuration.",
-        ))
-    }
+    viewer.admin_only("Only system administrators change the configuration.")
 }
 
 /// How an authentication setting is edited.

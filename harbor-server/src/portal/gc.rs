@@ -22,20 +22,11 @@ const PAGE_SIZE: u64 = 10;
 const SCHEDULES: [&str; 5] = ["None", "Hourly", "Daily", "Weekly", "Custom"];
 
 fn admins_only(state: &PortalState, viewer: &Viewer) -> Result<(), PortalError> {
-    if state.app.gc.is_none() {
-        return Err(PortalError::new(
-            StatusCode::NOT_FOUND,
-            "Garbage collection is not set up on this server.",
-        ));
-    }
-    if viewer.sysadmin {
-        Ok(())
-    } else {
-        Err(PortalError::new(
-            StatusCode::FORBIDDEN,
-            "Only system administrators run garbage collection.",
-        ))
-    }
+    viewer.admin_page(
+        state.app.gc.is_some(),
+        "Garbage collection is not set up on this server.",
+        "Only system administrators run garbage collection.",
+    )
 }
 
 /// Whether a run has not ended yet.

@@ -28,14 +28,7 @@ fn type_name(t: i64) -> &'static str {
 }
 
 fn admins_only(viewer: &Viewer) -> Result<(), PortalError> {
-    if viewer.sysadmin {
-        Ok(())
-    } else {
-        Err(PortalError::new(
-            StatusCode::FORBIDDEN,
-            "Only system administrators manage groups.",
-        ))
-    }
+    viewer.admin_only("Only system administrators manage groups.")
 }
 
 /// The query of the list.

@@ -34,20 +34,11 @@ const SORTS: [(&str, &str); 6] = [
 ];
 
 fn admins_only(state: &PortalState, viewer: &Viewer) -> Result<(), PortalError> {
-    if state.app.quotas.is_none() {
-        return Err(PortalError::new(
-            StatusCode::NOT_FOUND,
-            "Quotas are not enabled on this server.",
-        ));
-    }
-    if viewer.sysadmin {
-        Ok(())
-    } else {
-        Err(PortalError::new(
-            StatusCode::FORBIDDEN,
-            "Only system administrators manage project quotas.",
-        ))
-    }
+    viewer.admin_page(
+        state.app.quotas.is_some(),
+        "Quotas are not enabled on this server.",
+        "Only system administrators manage project quotas.",
+    )
 }
 
 /// A limit in bytes as the form shows it: the largest unit it is a whole

@@ -36,20 +36,11 @@ const OPERATIONS: [(&str, &str); 4] = [
 ];
 
 fn admins_only(state: &PortalState, viewer: &Viewer) -> Result<(), PortalError> {
-    if state.app.purge_audit.is_none() {
-        return Err(PortalError::new(
-            StatusCode::NOT_FOUND,
-            "Audit log purging is not set up on this server.",
-        ));
-    }
-    if viewer.sysadmin {
-        Ok(())
-    } else {
-        Err(PortalError::new(
-            StatusCode::FORBIDDEN,
-            "Only system administrators purge the audit log.",
-        ))
-    }
+    viewer.admin_page(
+        state.app.purge_audit.is_some(),
+        "Audit log purging is not set up on this server.",
+        "Only system administrators purge the audit log.",
+    )
 }
 
 /// The query of the history.

@@ -3,7 +3,7 @@
 //! one. System administrators only; shown when replication is on.
 
 use axum::extract::{Path, Query, State};
-use axum::http::{Method, StatusCode};
+use axum::http::Method;
 use axum::response::Response;
 use maud::{html, Markup};
 use serde::Deserialize;
@@ -23,20 +23,11 @@ const TYPES: [(&str, &str); 2] = [("harbor", "Harbor"), ("docker-registry", "Doc
 /// Replication's pages are for system administrators of a server that
 /// replicates.
 pub(super) fn admins_only(state: &PortalState, viewer: &Viewer) -> Result<(), PortalError> {
-    if state.app.replication.is_none() {
-        return Err(PortalError::new(
-            StatusCode::NOT_FOUND,
-            "Replication is not set up on this server.",
-        ));
-    }
-    if viewer.sysadmin {
-        Ok(())
-    } else {
-        Err(PortalError::new(
-            StatusCode::FORBIDDEN,
-            "Only system administrators manage replication.",
-        ))
-    }
+    viewer.admin_page(
+        state.app.replication.is_some(),
+        "Replication is not set up on this server.",
+        "Only system administrators manage replication.",
+    )
 }
 
 /// The query of the list.

@@ -43,14 +43,7 @@ pub(super) const GRANTS: [(&str, &str, &str); 13] = [
 ];
 
 fn admins_only(viewer: &Viewer) -> Result<(), PortalError> {
-    if viewer.sysadmin {
-        Ok(())
-    } else {
-        Err(PortalError::new(
-            StatusCode::FORBIDDEN,
-            "Only system administrators manage system robot accounts.",
-        ))
-    }
+    viewer.admin_only("Only system administrators manage system robot accounts.")
 }
 
 /// The query of the list.

@@ -42,14 +42,7 @@ pub(super) async fn auth_mode(state: &PortalState, viewer: &Viewer) -> Result<St
 }
 
 fn admins_only(viewer: &Viewer) -> Result<(), PortalError> {
-    if viewer.sysadmin {
-        Ok(())
-    } else {
-        Err(PortalError::new(
-            StatusCode::FORBIDDEN,
-            "Only system administrators manage users.",
-        ))
-    }
+    viewer.admin_only("Only system administrators manage users.")
 }
 
 /// `GET /harbor/users`.

@@ -42,6 +42,33 @@ pub(crate) struct Viewer {
 }
 
 impl Viewer {
+    /// System administrators only: 403 with `forbidden` for other users.
+    pub(crate) fn admin_only(&self, forbidden: &str) -> Result<(), PortalError> {
+        if self.sysadmin {
+            Ok(())
+        } else {
+            Err(PortalError::new(
+                axum::http::StatusCode::FORBIDDEN,
+                forbidden,
+            ))
+        }
+    }
+
+    /// An administration page of a feature the server may not run: 404
+    /// with `missing` when it does not (`enabled` false), then
+    /// [`Viewer::admin_only`].
+    pub(crate) fn admin_page(
+        &self,
+        enabled: bool,
+        missing: &str,
+        forbidden: &str,
+    ) -> Result<(), PortalError> {
+        if !enabled {
+            return Err(PortalError::new(axum::http::StatusCode::NOT_FOUND, missing));
+        }
+        self.admin_only(forbidden)
+    }
+
     /// The user as the authorizer knows callers.
     pub(crate) fn principal(&self) -> Principal {
         Principal::User {
