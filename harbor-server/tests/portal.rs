@@ -634,7 +634,16 @@ async fn pages_answer_within_100_ms_with_1000_projects_and_10000_tags() {
         "/harbor/projects/1/repositories/big/artifacts-tab",
         "/harbor/projects/1/repositories/big/artifacts-tab?page=600",
         "/harbor/projects/1/members",
+        "/harbor/projects/1/summary",
+        "/harbor/projects/1/configs",
+        "/harbor/projects/1/tag-strategy/tag-retention",
+        "/harbor/project-quotas",
+        "/harbor/project-quotas?page=60",
         "/harbor/users",
+        "/harbor/robot-accounts",
+        "/harbor/replications",
+        "/harbor/clearing-job/audit-log-purge",
+        "/harbor/configs",
     ] {
         let ms = median_ms(&s, &session, path, 21).await;
         println!("{path}: median {ms:.1} ms");
