@@ -428,7 +428,16 @@ async fn a_receiver_that_never_answers_holds_up_no_push() {
     // The receiver holds the first delivery open (for a minute, the
     // timeout), yet every push has returned: none waited on it.
     receiver.next(PATIENCE).await;
-    let list = executions(&s.base, "slow", policy).await;
+    // Events are written to the store just after the push answers, so the
+    // last push's execution may take a moment to be listed.
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    let list = loop {
+        let list = executions(&s.base, "slow", policy).await;
+        if list.len() >= 3 || tokio::time::Instant::now() >= deadline {
+            break list;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
     assert_eq!(list.len(), 3, "every push queued its event: {list:#?}");
     assert!(
         list.iter()
