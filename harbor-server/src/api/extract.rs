@@ -12,6 +12,7 @@ use serde::Deserialize;
 
 use super::error::HarborError;
 use super::q::Q;
+use crate::auth::session::{CheckedSession, Session};
 use crate::auth::{basic_credentials, client_ip, AuthState};
 
 /// Request bodies larger than this are refused.
@@ -51,12 +52,35 @@ where
 
 /// The caller a session cookie names, if it holds a valid one.
 async fn session_caller(auth: &AuthState, parts: &Parts) -> Result<Caller, HarborError> {
+    if let Some(checked) = parts.extensions.get::<CheckedSession>() {
+        return checked_caller(checked, parts);
+    }
     let Some(sessions) = &auth.sessions else {
         return Ok(Caller(Principal::Anonymous));
     };
     let Some(session) = sessions.session(&parts.headers).await? else {
         return Ok(Caller(Principal::Anonymous));
     };
+    csrf_check(&session, parts)?;
+    match auth.identity.user_by_id(session.uid).await? {
+        Some(u) => Ok(Caller(Principal::User {
+            id: u.id,
+            name: u.username,
+            sysadmin: u.sysadmin || session.adm,
+        })),
+        None => Ok(Caller(Principal::Anonymous)),
+    }
+}
+
+/// The caller of a session the portal has already checked.
+fn checked_caller(checked: &CheckedSession, parts: &Parts) -> Result<Caller, HarborError> {
+    csrf_check(&checked.session, parts)?;
+    Ok(Caller(checked.principal.clone()))
+}
+
+/// Refuses a change (not GET/HEAD/OPTIONS) made with `session` that does not
+/// show its CSRF token.
+fn csrf_check(session: &Session, parts: &Parts) -> Result<(), HarborError> {
     let safe = matches!(
         parts.method,
         axum::http::Method::GET | axum::http::Method::HEAD | axum::http::Method::OPTIONS
@@ -68,14 +92,7 @@ async fn session_caller(auth: &AuthState, parts: &Parts) -> Result<Caller, Harbo
             "CSRF token invalid: send the __csrf cookie's value in X-Harbor-CSRF-Token",
         ));
     }
-    match auth.identity.user_by_id(session.uid).await? {
-        Some(u) => Ok(Caller(Principal::User {
-            id: u.id,
-            name: u.username,
-            sysadmin: u.sysadmin || session.adm,
-        })),
-        None => Ok(Caller(Principal::Anonymous)),
-    }
+    Ok(())
 }
 
 impl Caller {
@@ -166,5 +183,41 @@ impl<S: Send + Sync> FromRequestParts<S> for ListParams {
         };
         let q = Q::parse(raw.q.as_deref()).map_err(|e| HarborError::bad_request(e.to_string()))?;
         Ok(ListParams { page, q })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn parts(method: &str, csrf: Option<&str>) -> Parts {
+        let mut req = axum::http::Request::builder().method(method).uri("/x");
+        if let Some(t) = csrf {
+            req = req.header(crate::auth::session::CSRF_HEADER, t);
+        }
+        req.body(()).unwrap().into_parts().0
+    }
+
+    #[test]
+    fn a_checked_session_still_needs_its_csrf_token_for_changes() {
+        let checked = CheckedSession {
+            session: Session::new(7, false).unwrap(),
+            principal: Principal::User {
+                id: 7,
+                name: "ann".into(),
+                sysadmin: false,
+            },
+        };
+        let read = checked_caller(&checked, &parts("GET", None)).unwrap();
+        assert!(matches!(read.0, Principal::User { id: 7, .. }));
+        for wrong in [None, Some("not-the-token")] {
+            let e = checked_caller(&checked, &parts("DELETE", wrong)).unwrap_err();
+            let status = axum::response::IntoResponse::into_response(e).status();
+            assert_eq!(status, axum::http::StatusCode::FORBIDDEN);
+        }
+        let token = checked.session.csrf.clone();
+        let change = checked_caller(&checked, &parts("DELETE", Some(&token))).unwrap();
+        assert!(matches!(change.0, Principal::User { id: 7, .. }));
     }
 }

@@ -103,6 +103,19 @@ impl Session {
     }
 }
 
+/// A session already checked for this request (recorded in the store, its
+/// user read): the portal's in-process API calls carry it as a request
+/// extension, which no HTTP client can set, so the API does not look the
+/// session and its user up again for each call a page makes. The CSRF token
+/// is still checked against the call's header.
+#[derive(Debug, Clone)]
+pub(crate) struct CheckedSession {
+    /// The session.
+    pub(crate) session: Session,
+    /// Its user, as the authorizer knows callers.
+    pub(crate) principal: harbor_auth::Principal,
+}
+
 /// Which sites' requests a cookie goes with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SameSite {

@@ -13,7 +13,7 @@ use serde::de::DeserializeOwned;
 use tower::ServiceExt;
 
 use super::error::PortalError;
-use crate::auth::session::CSRF_HEADER;
+use crate::auth::session::{CheckedSession, CSRF_HEADER};
 
 /// Largest API answer a page reads (a page of a list is far smaller).
 const ANSWER_LIMIT: usize = 16 * 1024 * 1024;
@@ -37,6 +37,9 @@ pub(crate) struct CallAs {
     pub(crate) cookie: Option<axum::http::HeaderValue>,
     /// The browser's address, for the API's per-address limits.
     pub(crate) client: Option<SocketAddr>,
+    /// The session the page has already checked, passed on so that the API
+    /// need not check it again.
+    pub(crate) checked: Option<CheckedSession>,
 }
 
 /// An API answer.
@@ -124,6 +127,9 @@ impl ApiClient {
             .map_err(|e| PortalError::internal(format!("building an API request: {e}")))?;
         if let Some(addr) = who.client {
             req.extensions_mut().insert(ConnectInfo(addr));
+        }
+        if let Some(checked) = &who.checked {
+            req.extensions_mut().insert(checked.clone());
         }
         let resp = match self.router.clone().oneshot(req).await {
             Ok(r) => r,

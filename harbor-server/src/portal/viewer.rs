@@ -12,7 +12,7 @@ use serde::de::DeserializeOwned;
 use super::client::{Answer, ApiClient, CallAs};
 use super::error::{see_other, PortalError};
 use super::PortalState;
-use crate::auth::session::Session;
+use crate::auth::session::{CheckedSession, Session};
 
 /// Form bodies larger than this are refused.
 const FORM_LIMIT: usize = 64 * 1024;
@@ -107,10 +107,19 @@ impl FromRequestParts<PortalState> for Viewer {
             .user_by_id(session.uid)
             .await?
             .ok_or_else(sign_in)?;
+        let sysadmin = user.sysadmin || session.adm;
+        let checked = CheckedSession {
+            session: session.clone(),
+            principal: Principal::User {
+                id: user.id,
+                name: user.username.clone(),
+                sysadmin,
+            },
+        };
         Ok(Viewer {
             id: user.id,
             name: user.username,
-            sysadmin: user.sysadmin || session.adm,
+            sysadmin,
             csrf: session.csrf.clone(),
             gc: state.app.gc.is_some(),
             replication: state.app.replication.is_some(),
@@ -122,6 +131,7 @@ impl FromRequestParts<PortalState> for Viewer {
                     .extensions
                     .get::<ConnectInfo<std::net::SocketAddr>>()
                     .map(|c| c.0),
+                checked: Some(checked),
             },
             session,
         })
