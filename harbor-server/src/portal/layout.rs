@@ -186,6 +186,13 @@ pub(crate) fn pager(p: Paging, link: impl Fn(u64) -> String) -> Markup {
     }
 }
 
+/// The query of a paged list with nothing else to choose: `?page=N`.
+#[derive(Debug, serde::Deserialize)]
+pub(crate) struct PageQuery {
+    /// The page asked for, read by [`page_number`].
+    pub(crate) page: Option<String>,
+}
+
 /// `page=` of a list's query: 1 when missing or not a positive number.
 pub(crate) fn page_number(p: Option<&str>) -> u64 {
     p.and_then(|p| p.parse().ok())

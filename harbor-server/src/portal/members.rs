@@ -20,12 +20,6 @@ const PAGE_SIZE: u64 = 15;
 /// The roles a member can have, in Harbor's order of power.
 const ROLES: [i64; 5] = [1, 4, 2, 3, 5];
 
-/// The query of the list.
-#[derive(Debug, Deserialize)]
-pub(super) struct ListQuery {
-    page: Option<String>,
-}
-
 fn role_select(id: &str, selected: i64) -> Markup {
     html! {
         select id=(id) name="role_id" {
@@ -41,7 +35,7 @@ pub(super) async fn list(
     State(state): State<PortalState>,
     viewer: Viewer,
     Path(id): Path<i64>,
-    Query(q): Query<ListQuery>,
+    Query(q): Query<layout::PageQuery>,
 ) -> Result<Response, PortalError> {
     let frame = Frame::load(&state, &viewer, id, false).await?;
     let page = layout::page_number(q.page.as_deref());

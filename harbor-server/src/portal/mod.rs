@@ -19,10 +19,10 @@
 mod account;
 mod artifact;
 mod assets;
+mod clean_up;
 mod client;
 mod configuration;
 mod error;
-mod gc;
 mod groups;
 mod immutable;
 mod labels;
@@ -33,7 +33,6 @@ mod members;
 mod project_config;
 mod project_quotas;
 mod projects;
-mod purge_audit;
 mod registries;
 mod replications;
 mod repositories;
@@ -152,9 +151,9 @@ pub(crate) fn routes(state: PortalState) -> Router {
             "/harbor/projects/{id}/robot-account/{rid}/delete",
             post(robots::delete),
         )
-        .route("/harbor/gc", get(gc::page).post(gc::run))
-        .route("/harbor/gc/schedule", post(gc::schedule))
-        .route("/harbor/gc/{id}/log", get(gc::log))
+        .route("/harbor/gc", get(clean_up::gc::page).post(clean_up::gc::run))
+        .route("/harbor/gc/schedule", post(clean_up::gc::schedule))
+        .route("/harbor/gc/{id}/log", get(clean_up::gc::log))
         .route(
             "/harbor/registries",
             get(registries::list).post(registries::create),
@@ -293,18 +292,18 @@ pub(crate) fn routes(state: PortalState) -> Router {
             "/harbor/robot-accounts/{rid}/delete",
             post(system_robots::delete),
         )
-        .route("/harbor/gc/{id}/stop", post(gc::stop))
+        .route("/harbor/gc/{id}/stop", post(clean_up::gc::stop))
         .route(
             "/harbor/clearing-job/audit-log-purge",
-            get(purge_audit::page).post(purge_audit::run),
+            get(clean_up::log_rotation::page).post(clean_up::log_rotation::run),
         )
         .route(
             "/harbor/clearing-job/audit-log-purge/{id}/log",
-            get(purge_audit::log),
+            get(clean_up::log_rotation::log),
         )
         .route(
             "/harbor/clearing-job/audit-log-purge/{id}/stop",
-            post(purge_audit::stop),
+            post(clean_up::log_rotation::stop),
         )
         .route(
             "/harbor/replications/{id}/edit",

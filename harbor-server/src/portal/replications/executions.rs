@@ -34,7 +34,7 @@ pub(in crate::portal) async fn execution(
     State(state): State<PortalState>,
     viewer: Viewer,
     Path(id): Path<i64>,
-    Query(q): Query<ListQuery>,
+    Query(q): Query<layout::PageQuery>,
 ) -> Result<Response, PortalError> {
     admins_only(&state, &viewer)?;
     let page = layout::page_number(q.page.as_deref());

@@ -11,7 +11,6 @@ use axum::extract::{Path, Query, State};
 use axum::http::Method;
 use axum::response::Response;
 use maud::html;
-use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::error::{see_other, PortalError};
@@ -36,17 +35,11 @@ fn unfinished(status: &str) -> bool {
     matches!(status, "InProgress" | "Pending" | "Running")
 }
 
-/// The query of a list.
-#[derive(Debug, Deserialize)]
-pub(super) struct ListQuery {
-    page: Option<String>,
-}
-
 /// `GET /harbor/replications`: the policies and the latest executions.
 pub(super) async fn page(
     State(state): State<PortalState>,
     viewer: Viewer,
-    Query(q): Query<ListQuery>,
+    Query(q): Query<layout::PageQuery>,
 ) -> Result<Response, PortalError> {
     admins_only(&state, &viewer)?;
     let page = layout::page_number(q.page.as_deref());
