@@ -314,6 +314,13 @@ pub struct Settings {
     ldap: Option<LdapAuthenticator>,
     oidc: Option<harbor_auth::oidc::Oidc>,
     seal: Option<secrets::SettingSeal>,
+    /// What the store held at the last refresh: while it holds the same,
+    /// a refresh has nothing to open or put in force.
+    last_read: Arc<std::sync::Mutex<Option<SettingValues>>>,
+    /// Held from reading (or writing) the store until what was read is in
+    /// force, so that a refresh which read the store before a change cannot
+    /// put the old values back after the change is in force.
+    applying: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl Settings {
@@ -335,6 +342,8 @@ impl Settings {
             ldap: None,
             oidc: None,
             seal: None,
+            last_read: Arc::default(),
+            applying: Arc::default(),
         }
     }
 
@@ -422,19 +431,30 @@ impl Settings {
     /// Reads the store again and puts what it says in force (sealing any
     /// secret an older version stored in clear).
     pub async fn refresh(&self) -> harbor_core::Result<()> {
-        let stored = self.store.settings().await?;
+        let _applying = self.applying.lock().await;
+        let read = self.store.settings().await?;
+        if self
+            .last_read
+            .lock()
+            .is_ok_and(|last| last.as_ref() == Some(&read))
+        {
+            return Ok(());
+        }
         let stored = match &self.seal {
             Some(seal) => {
-                let unsealed = seal.unsealed(&stored);
+                let unsealed = seal.unsealed(&read);
                 if !unsealed.is_empty() {
                     self.store.update_settings(&unsealed).await?;
                     tracing::info!(keys = ?unsealed.keys().collect::<Vec<_>>(), "secret settings sealed");
                 }
-                seal.open(&stored)
+                seal.open(&read)
             }
-            None => secrets::without_seal(&stored),
+            None => secrets::without_seal(&read),
         };
         self.put_in_force(SystemSettings::with_stored(&self.defaults, &stored));
+        if let Ok(mut last) = self.last_read.lock() {
+            *last = Some(read);
+        }
         Ok(())
     }
 
@@ -473,6 +493,7 @@ impl Settings {
     /// instances within [`REFRESH_INTERVAL`]). A bad key or value changes
     /// nothing.
     pub async fn update(&self, body: &serde_json::Map<String, Value>) -> Result<(), HarborError> {
+        let _applying = self.applying.lock().await;
         let mut next = self.get();
         let mut changes = SettingValues::new();
         for (key, value) in body {

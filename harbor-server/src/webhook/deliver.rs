@@ -108,19 +108,22 @@ async fn attempt(service: &WebhookService, clients: &Clients, task: WebhookTask)
         service.config.max_attempts,
         task.target.address,
     );
-    if let Some(m) = &service.metrics {
-        m.webhook_attempt(match outcome {
-            AttemptOutcome::Delivered => "delivered",
-            AttemptOutcome::RetryAt(_) => "retried",
-            AttemptOutcome::GaveUp => "failed",
-        });
-    }
     if !matches!(outcome, AttemptOutcome::Delivered) {
         tracing::info!(task = task.id, address = %task.target.address, "webhook delivery failed: {what}");
     }
+    // Counted once recorded, so that a scrape showing the attempt also
+    // shows its task out of the queue.
+    let label = match outcome {
+        AttemptOutcome::Delivered => "delivered",
+        AttemptOutcome::RetryAt(_) => "retried",
+        AttemptOutcome::GaveUp => "failed",
+    };
     if let Err(e) = service.store.finish_delivery(task.id, outcome, &line).await {
         // The lease runs out and the delivery is tried again: at least once.
         tracing::warn!(error = %e, task = task.id, "recording a webhook delivery failed");
+    }
+    if let Some(m) = &service.metrics {
+        m.webhook_attempt(label);
     }
 }
 

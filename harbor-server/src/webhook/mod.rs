@@ -102,6 +102,10 @@ pub struct WebhookService {
     config: WebhookConfig,
     /// Enabled policies by project name.
     hooks: RwLock<HashMap<String, ProjectHooks>>,
+    /// Held through a refresh, from reading the store to replacing `hooks`,
+    /// so that a refresh which read the policies before a change cannot
+    /// replace what a later one (after the change) put in.
+    refreshing: tokio::sync::Mutex<()>,
     /// The host clients use, learnt from requests, for `resource_url`.
     host: RwLock<String>,
     events: mpsc::UnboundedSender<WebhookEvent>,
@@ -133,6 +137,7 @@ impl WebhookService {
             secrets,
             config,
             hooks: RwLock::default(),
+            refreshing: tokio::sync::Mutex::new(()),
             host: RwLock::new(String::new()),
             events: tx,
             queue: std::sync::Mutex::new(Some(rx)),
@@ -209,6 +214,7 @@ impl WebhookService {
     /// Re-reads the enabled policies (after a change through this instance,
     /// and every few seconds for changes through others).
     pub async fn refresh(&self) -> harbor_core::Result<()> {
+        let _refreshing = self.refreshing.lock().await;
         let mut by_id: HashMap<i64, Vec<WebhookPolicy>> = HashMap::new();
         let mut page = Page {
             page: 1,
