@@ -68,7 +68,7 @@ async fn ping_tells_good_settings_from_a_wrong_password_and_an_unreachable_port(
             .contains("invalid credentials"),
         "{r}"
     );
-    assert!(took < Duration::from_secs(3), "{took:?}");
+    assert!(took < Duration::from_secs(8), "{took:?}");
 
     let closed = common::distribution::free_port();
     let (r, took) = ping(Some(
@@ -80,7 +80,7 @@ async fn ping_tells_good_settings_from_a_wrong_password_and_an_unreachable_port(
         r["message"].as_str().unwrap().contains("cannot reach"),
         "{r}"
     );
-    assert!(took < Duration::from_secs(3), "{took:?}");
+    assert!(took < Duration::from_secs(8), "{took:?}");
 
     // A port that takes connections and never answers: the timeout given.
     let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -88,7 +88,7 @@ async fn ping_tells_good_settings_from_a_wrong_password_and_an_unreachable_port(
     let (r, took) = ping(Some(json!({"ldap_url": url, "ldap_connection_timeout": 1}))).await;
     assert_eq!(r["success"], false, "{r}");
     assert!(r["message"].as_str().unwrap().contains("within 1 s"), "{r}");
-    assert!(took < Duration::from_secs(3), "{took:?}");
+    assert!(took < Duration::from_secs(8), "{took:?}");
 
     // A bad URL is a clear failure too; settings are not changed by a ping.
     let (r, _) = ping(Some(json!({"ldap_url": "http://x"}))).await;
@@ -202,7 +202,7 @@ async fn an_unreachable_directory_refuses_logins_within_ldap_timeout() {
         "{}",
         String::from_utf8_lossy(&r.body)
     );
-    assert!(took < Duration::from_secs(4), "{took:?}");
+    assert!(took < Duration::from_secs(8), "{took:?}");
     // A closed port: refused at once.
     let closed = common::distribution::free_port();
     admin(

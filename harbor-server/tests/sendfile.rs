@@ -249,7 +249,13 @@ async fn a_reader_slower_than_the_server_gets_every_byte() {
     .await;
     assert_eq!(r.status, 200);
     assert!(r.body == big, "a slow read got different bytes");
-    let stats = s.connections.stats(peer).unwrap_or_default();
+    // The last send is counted a moment after its bytes can be read.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    let mut stats = s.connections.stats(peer).unwrap_or_default();
+    while stats.bytes < big.len() as u64 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        stats = s.connections.stats(peer).unwrap_or_default();
+    }
     assert!(
         stats.waits > 0,
         "the server never found the slow reader's socket full: {stats:?}"

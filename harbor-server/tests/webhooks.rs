@@ -560,7 +560,8 @@ async fn two_instances_over_postgresql_deliver_each_event_once() {
         }),
     )
     .await;
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // Three refresh intervals, for a loaded machine.
+    tokio::time::sleep(Duration::from_secs(6)).await;
     // Blobs are on each instance's own disk: each image goes whole to one.
     let skopeo = Skopeo::new();
     let mut digests = Vec::new();

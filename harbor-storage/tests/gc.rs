@@ -526,7 +526,7 @@ async fn fs_sqlite_finishes_an_interrupted_run() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn fs_sqlite_pushes_racing_collections_lose_nothing() {
     let (r, _dir) = fs_sqlite();
-    pushes_racing_collections_lose_nothing(&r, Duration::from_millis(200)).await;
+    pushes_racing_collections_lose_nothing(&r, Duration::from_millis(500)).await;
 }
 
 #[cfg(all(feature = "postgres", feature = "s3"))]
