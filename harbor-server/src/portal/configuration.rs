@@ -7,13 +7,14 @@
 //! field keeps the stored one. System administrators only.
 
 use axum::extract::{Query, State};
-use axum::http::{Method, StatusCode};
+use axum::http::Method;
 use axum::response::Response;
 use maud::{html, Markup};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use super::error::PortalError;
+use super::fields::Fields;
 use super::layout::{self, Nav};
 use super::viewer::{Change, Viewer};
 use super::PortalState;
@@ -304,21 +305,15 @@ pub(super) async fn page(
     render(&state, &viewer, q.saved.is_some(), None, None).await
 }
 
-/// A form as its list of fields.
-type Fields = Vec<(String, String)>;
-
+/// A field's value as sent (untrimmed: a setting may keep its spaces).
 fn field<'a>(form: &'a Fields, key: &str) -> Option<&'a str> {
     form.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
-}
-
-fn bad(message: String) -> PortalError {
-    PortalError::new(StatusCode::BAD_REQUEST, message)
 }
 
 fn number(name: &str, v: &str) -> Result<i64, PortalError> {
     v.trim()
         .parse()
-        .map_err(|_| bad(format!("{name} must be a whole number")))
+        .map_err(|_| PortalError::bad_request(format!("{name} must be a whole number")))
 }
 
 /// The authentication settings the form holds, as the API takes them;
@@ -327,7 +322,9 @@ fn auth_settings(form: &Fields) -> Result<Map<String, Value>, PortalError> {
     let mut out = Map::new();
     if let Some(mode) = field(form, "auth_mode") {
         if !MODES.iter().any(|(m, _)| *m == mode) {
-            return Err(bad(format!("unknown auth mode {mode:?}")));
+            return Err(PortalError::bad_request(format!(
+                "unknown auth mode {mode:?}"
+            )));
         }
         out.insert("auth_mode".into(), json!(mode));
     }
@@ -362,7 +359,7 @@ pub(super) async fn save(
         -1
     } else {
         gib.checked_mul(1 << 30)
-            .ok_or_else(|| bad("the default quota is too large".into()))?
+            .ok_or_else(|| PortalError::bad_request("the default quota is too large"))?
     };
     let stored: Value = state
         .api
@@ -436,6 +433,7 @@ pub(super) async fn ldap_ping(
         "ldap_uid",
         "ldap_scope",
         "ldap_verify_cert",
+        "ldap_starttls",
     ] {
         if let Some(v) = s.get(key) {
             conf.insert(key.into(), v.clone());

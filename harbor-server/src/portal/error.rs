@@ -38,6 +38,11 @@ impl PortalError {
         }
     }
 
+    /// 400: a form the page cannot send on, and why.
+    pub(crate) fn bad_request(message: impl Into<String>) -> PortalError {
+        PortalError::new(StatusCode::BAD_REQUEST, message)
+    }
+
     /// A 500 page (the detail goes to the log, not to the browser).
     pub(crate) fn internal(detail: impl Into<String>) -> PortalError {
         let detail = detail.into();

@@ -23,6 +23,7 @@ mod clean_up;
 mod client;
 mod configuration;
 mod error;
+mod fields;
 mod groups;
 mod immutable;
 mod labels;

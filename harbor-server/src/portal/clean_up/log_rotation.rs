@@ -5,13 +5,14 @@
 //! stop once begun), a Stop button.
 
 use axum::extract::{Path, Query, State};
-use axum::http::{Method, StatusCode};
+use axum::http::Method;
 use axum::response::Response;
 use maud::html;
 use serde_json::{json, Value};
 
 use super::{next_run, schedule_fields, schedule_kind, Job, Tab};
 use crate::portal::error::PortalError;
+use crate::portal::fields::{field, values, Fields};
 use crate::portal::layout::{self, PageQuery};
 use crate::portal::viewer::{Change, Viewer};
 use crate::portal::PortalState;
@@ -100,41 +101,36 @@ pub(in crate::portal) async fn page(
     Ok(LOG_ROTATION.render(&viewer, &history, form))
 }
 
-/// A form as its list of fields (checkboxes repeat).
-type Fields = Vec<(String, String)>;
-
-fn field(form: &Fields, key: &str) -> String {
-    form.iter()
-        .find(|(k, _)| k == key)
-        .map(|(_, v)| v.trim().to_owned())
-        .unwrap_or_default()
-}
-
-fn bad(message: &str) -> PortalError {
-    PortalError::new(StatusCode::BAD_REQUEST, message)
-}
-
 /// The purge's parameters from the form, as the API takes them.
 fn parameters(form: &Fields, dry_run: bool) -> Result<Value, PortalError> {
     let amount: u64 = field(form, "retention")
         .parse()
         .ok()
         .filter(|n| *n >= 1)
-        .ok_or_else(|| bad("keep records of at least 1 hour or day"))?;
+        .ok_or_else(|| PortalError::bad_request("keep records of at least 1 hour or day"))?;
     let hours = match field(form, "unit").as_str() {
         "hours" => amount,
         "days" => amount
             .checked_mul(24)
-            .ok_or_else(|| bad("the retention is too long"))?,
-        _ => return Err(bad("the retention unit is hours or days")),
+            .ok_or_else(|| PortalError::bad_request("the retention is too long"))?,
+        _ => {
+            return Err(PortalError::bad_request(
+                "the retention unit is hours or days",
+            ))
+        }
     };
-    let ops: Vec<&str> = form
-        .iter()
-        .filter(|(k, _)| k == "operation")
-        .filter_map(|(_, v)| OPERATIONS.iter().find(|(op, _)| op == v).map(|(op, _)| *op))
+    let ops: Vec<&str> = values(form, "operation")
+        .filter_map(|v| {
+            OPERATIONS
+                .iter()
+                .find(|(op, _)| *op == v)
+                .map(|(op, _)| *op)
+        })
         .collect();
     if ops.is_empty() {
-        return Err(bad("choose the operations whose records are purged"));
+        return Err(PortalError::bad_request(
+            "choose the operations whose records are purged",
+        ));
     }
     Ok(json!({
         "audit_retention_hour": hours,
@@ -165,7 +161,7 @@ pub(in crate::portal) async fn run(
                 "parameters": parameters(form, false)?,
             }),
         ),
-        _ => return Err(bad("unknown action")),
+        _ => return Err(PortalError::bad_request("unknown action")),
     };
     LOG_ROTATION.schedule(&state, &change, method, body).await
 }

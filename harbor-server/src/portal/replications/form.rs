@@ -3,7 +3,7 @@
 //! Harbor's `ReplicationPolicy`; and enabling or disabling a rule.
 
 use axum::extract::{Path, State};
-use axum::http::{Method, StatusCode};
+use axum::http::Method;
 use axum::response::Response;
 use maud::{html, Markup};
 use serde::Deserialize;
@@ -235,15 +235,13 @@ pub(in crate::portal) struct PolicyForm {
     enabled: Option<String>,
 }
 
-pub(super) fn bad(message: &str) -> PortalError {
-    PortalError::new(StatusCode::BAD_REQUEST, message)
-}
-
 pub(super) fn decoration(d: Option<&str>) -> Result<&'static str, PortalError> {
     match d.unwrap_or("matches") {
         "matches" => Ok("matches"),
         "excludes" => Ok("excludes"),
-        _ => Err(bad("a filter either matches or excludes")),
+        _ => Err(PortalError::bad_request(
+            "a filter either matches or excludes",
+        )),
     }
 }
 
@@ -255,22 +253,26 @@ pub(super) fn policy_body(f: &PolicyForm) -> Result<Value, PortalError> {
     let (src, dest) = match f.mode.as_str() {
         "push" => (Value::Null, registry),
         "pull" => (registry, Value::Null),
-        _ => return Err(bad("the replication mode is push or pull")),
+        _ => {
+            return Err(PortalError::bad_request(
+                "the replication mode is push or pull",
+            ))
+        }
     };
     let trigger = match f.trigger.as_str() {
         "manual" | "event_based" => json!({ "type": f.trigger }),
         "scheduled" => {
             let cron = text(&f.cron);
             if cron.is_empty() {
-                return Err(bad("a scheduled rule needs its cron"));
+                return Err(PortalError::bad_request("a scheduled rule needs its cron"));
             }
             json!({ "type": "scheduled", "trigger_settings": { "cron": cron } })
         }
-        _ => return Err(bad("unknown trigger")),
+        _ => return Err(PortalError::bad_request("unknown trigger")),
     };
     if f.mode == "pull" && f.trigger == "event_based" {
         // Events are this server's pushes and deletes: nothing to pull on.
-        return Err(bad(
+        return Err(PortalError::bad_request(
             "an Event Based trigger is for push-based rules; a pull-based rule runs manually or scheduled",
         ));
     }
@@ -295,23 +297,26 @@ pub(super) fn policy_body(f: &PolicyForm) -> Result<Value, PortalError> {
     match text(&f.resource).as_str() {
         "" => {}
         r @ ("image" | "artifact") => filters.push(json!({ "type": "resource", "value": r })),
-        _ => return Err(bad("the resource type is image or artifact")),
+        _ => {
+            return Err(PortalError::bad_request(
+                "the resource type is image or artifact",
+            ))
+        }
     }
     let flatten = f.flatten.unwrap_or(0);
     if !(-1..=3).contains(&flatten) {
-        return Err(bad("unknown flattening"));
+        return Err(PortalError::bad_request("unknown flattening"));
     }
-    let speed = match text(&f.speed).as_str() {
-        "" => -1,
-        s => s
-            .parse::<i64>()
-            .ok()
-            .filter(|s| *s >= -1)
-            .ok_or_else(|| bad("the bandwidth is -1 (unlimited) or KB/s"))?,
-    };
+    let speed =
+        match text(&f.speed).as_str() {
+            "" => -1,
+            s => s.parse::<i64>().ok().filter(|s| *s >= -1).ok_or_else(|| {
+                PortalError::bad_request("the bandwidth is -1 (unlimited) or KB/s")
+            })?,
+        };
     let name = f.name.trim();
     if name.is_empty() {
-        return Err(bad("the rule needs a name"));
+        return Err(PortalError::bad_request("the rule needs a name"));
     }
     Ok(json!({
         "name": name,
@@ -419,7 +424,7 @@ pub(in crate::portal) async fn enable(
     let enabled = match change.form.enabled.as_str() {
         "true" => true,
         "false" => false,
-        _ => return Err(bad("enabled is true or false")),
+        _ => return Err(PortalError::bad_request("enabled is true or false")),
     };
     let mut p: Value = state
         .api

@@ -13,10 +13,16 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::error::{see_other, PortalError};
+use super::fields::{field, Fields};
 use super::layout::{self, enc, Nav, Paging};
 use super::robots::{expiry, secret_panel};
 use super::viewer::{Change, Viewer};
 use super::PortalState;
+
+mod form;
+
+use form::{duration, expiration_fields, permission_fields, permissions};
+pub(super) use form::{edit, edit_page};
 
 /// Robots on a page.
 const PAGE_SIZE: u64 = 15;
@@ -215,129 +221,6 @@ async fn list_page(
     )))
 }
 
-/// Days until expiry, or never.
-fn expiration_fields(days: i64, never: bool) -> Markup {
-    html! {
-        fieldset {
-            legend { "Expiration time" }
-            div.row {
-                div {
-                    label for="robot-days" { "Days" }
-                    input type="number" id="robot-days" name="duration" min="1" value=(days.max(1));
-                }
-                label.check {
-                    input type="checkbox" name="never" value="true" checked[never];
-                    "Never expired"
-                }
-            }
-        }
-    }
-}
-
-/// The projects covered (all of them, or those checked) and the access
-/// every covered project gets.
-fn permission_fields(
-    projects: &[String],
-    chosen: &[String],
-    granted: &[(&str, &str)],
-    all: bool,
-) -> Markup {
-    html! {
-        fieldset {
-            legend { "Projects" }
-            label.check {
-                input type="checkbox" name="all_projects" value="true" checked[all];
-                "Cover all projects (now and future)"
-            }
-            div.checks {
-                @for p in projects {
-                    label.check {
-                        input type="checkbox" name="project" value=(p) checked[chosen.contains(p)];
-                        (p)
-                    }
-                    " "
-                }
-                @for p in chosen.iter().filter(|c| !projects.contains(c)) {
-                    label.check {
-                        input type="checkbox" name="project" value=(p) checked;
-                        (p)
-                    }
-                    " "
-                }
-            }
-        }
-        fieldset {
-            legend { "Permissions (for every project above)" }
-            @for (resource, action, what) in GRANTS {
-                label.check {
-                    input type="checkbox" name="grant" value=(format!("{resource}:{action}"))
-                        checked[granted.contains(&(resource, action))];
-                    (what)
-                }
-                " "
-            }
-        }
-    }
-}
-
-/// A form as its list of fields (checkboxes repeat).
-type Fields = Vec<(String, String)>;
-
-fn field(form: &Fields, key: &str) -> String {
-    form.iter()
-        .find(|(k, _)| k == key)
-        .map(|(_, v)| v.trim().to_owned())
-        .unwrap_or_default()
-}
-
-fn bad(message: &str) -> PortalError {
-    PortalError::new(StatusCode::BAD_REQUEST, message)
-}
-
-/// The permissions the form asks for, in Harbor's `RobotPermission` shape.
-fn permissions(form: &Fields) -> Result<Vec<Value>, PortalError> {
-    let access: Vec<Value> = form
-        .iter()
-        .filter(|(k, _)| k == "grant")
-        .filter_map(|(_, v)| v.split_once(':'))
-        .filter(|(r, a)| GRANTS.iter().any(|(gr, ga, _)| gr == r && ga == a))
-        .map(|(resource, action)| json!({ "resource": resource, "action": action }))
-        .collect();
-    if access.is_empty() {
-        return Err(bad("give the robot account at least one permission"));
-    }
-    let namespaces: Vec<String> = if field(form, "all_projects") == "true" {
-        vec!["*".into()]
-    } else {
-        let mut names: Vec<String> = form
-            .iter()
-            .filter(|(k, v)| k == "project" && !v.trim().is_empty())
-            .map(|(_, v)| v.trim().to_owned())
-            .collect();
-        names.dedup();
-        names
-    };
-    if namespaces.is_empty() {
-        return Err(bad("choose the projects the robot account covers, or all"));
-    }
-    Ok(namespaces
-        .into_iter()
-        .map(|ns| json!({ "kind": "project", "namespace": ns, "access": access }))
-        .collect())
-}
-
-/// The expiration the form asks for: -1 (never) or days from 1.
-fn duration(form: &Fields) -> Result<i64, PortalError> {
-    if field(form, "never") == "true" {
-        return Ok(-1);
-    }
-    field(form, "duration")
-        .parse::<i64>()
-        .ok()
-        .filter(|d| *d >= 1)
-        .ok_or_else(|| bad("the expiration must be a number of days from 1, or never"))
-}
-
 /// `GET /harbor/robot-accounts`.
 pub(super) async fn list(
     State(state): State<PortalState>,
@@ -379,105 +262,6 @@ pub(super) async fn create(
     list_page(&state, &change.viewer, 1, "", Some(shown)).await
 }
 
-/// `GET /harbor/robot-accounts/{rid}/edit`: the form, filled in.
-pub(super) async fn edit_page(
-    State(state): State<PortalState>,
-    viewer: Viewer,
-    Path(rid): Path<i64>,
-) -> Result<Response, PortalError> {
-    admins_only(&viewer)?;
-    let r: Value = state
-        .api
-        .get(&viewer.call_as, &format!("/api/v2.0/robots/{rid}"))
-        .await?
-        .json()?;
-    if r["level"].as_str() != Some("system") {
-        return Err(PortalError::new(
-            StatusCode::NOT_FOUND,
-            "This is a project's robot account: edit it in its project.",
-        ));
-    }
-    let projects = project_names(&state, &viewer).await?;
-    let perms = r["permissions"].as_array().cloned().unwrap_or_default();
-    let all = perms.iter().any(|p| p["namespace"] == "*");
-    let chosen: Vec<String> = perms
-        .iter()
-        .filter_map(|p| p["namespace"].as_str())
-        .filter(|ns| *ns != "*")
-        .map(str::to_owned)
-        .collect();
-    let mut granted: Vec<(&str, &str)> = Vec::new();
-    for p in &perms {
-        for a in p["access"].as_array().into_iter().flatten() {
-            if let Some(g) = GRANTS.iter().find(|(res, act, _)| {
-                a["resource"].as_str() == Some(res) && a["action"].as_str() == Some(act)
-            }) {
-                if !granted.contains(&(g.0, g.1)) {
-                    granted.push((g.0, g.1));
-                }
-            }
-        }
-    }
-    // The form gives every project the same access; say so when this
-    // robot's projects differ.
-    let uniform = perms.windows(2).all(|w| w[0]["access"] == w[1]["access"]);
-    let name = r["name"].as_str().unwrap_or_default();
-    let days = r["duration"].as_i64().unwrap_or(-1);
-    let body = html! {
-        p { a href=(BASE) { "Robot Accounts" } " /" }
-        h1 { "Edit robot account " span.robot-name { (name) } }
-        form.panel id="edit-robot" method="post" action=(format!("{BASE}/{rid}/edit")) {
-            (layout::csrf_field(&viewer.csrf))
-            div.row {
-                div {
-                    label for="robot-description" { "Description" }
-                    input type="text" id="robot-description" name="description"
-                        value=(r["description"].as_str().unwrap_or_default());
-                }
-            }
-            (expiration_fields(if days < 0 { 30 } else { days }, days < 0))
-            p.muted { "Days count from the robot account's creation." }
-            @if !uniform {
-                p.notice role="note" {
-                    "This robot account's projects have different access; saving gives every project chosen the access checked below."
-                }
-            }
-            (permission_fields(&projects, &chosen, &granted, all))
-            button type="submit" { "Save" }
-        }
-    };
-    Ok(layout::html(layout::page(
-        &format!("Edit {name}"),
-        Some(&viewer),
-        Nav::Robots,
-        body,
-    )))
-}
-
-/// `POST /harbor/robot-accounts/{rid}/edit`.
-pub(super) async fn edit(
-    State(state): State<PortalState>,
-    Path(rid): Path<i64>,
-    change: Change<Fields>,
-) -> Result<Response, PortalError> {
-    admins_only(&change.viewer)?;
-    let form = &change.form;
-    let body = json!({
-        "description": field(form, "description"),
-        "duration": duration(form)?,
-        "permissions": permissions(form)?,
-    });
-    change
-        .forward(
-            &state.api,
-            Method::PUT,
-            &format!("/api/v2.0/robots/{rid}"),
-            Some(body),
-            BASE,
-        )
-        .await
-}
-
 /// The enable/disable form.
 #[derive(Debug, Deserialize)]
 pub(super) struct DisableForm {
@@ -494,7 +278,7 @@ pub(super) async fn disable(
     let disable = match change.form.disable.as_str() {
         "true" => true,
         "false" => false,
-        _ => return Err(bad("disable is true or false")),
+        _ => return Err(PortalError::bad_request("disable is true or false")),
     };
     change
         .forward(
@@ -569,53 +353,4 @@ pub(super) async fn delete(
             BASE,
         )
         .await
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn form(pairs: &[(&str, &str)]) -> Fields {
-        pairs
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect()
-    }
-
-    #[test]
-    fn the_form_becomes_one_permission_per_project_with_the_same_access() {
-        let f = form(&[
-            ("project", "a"),
-            ("project", "b"),
-            ("grant", "repository:push"),
-            ("grant", "bogus:push"),
-        ]);
-        let p = permissions(&f).unwrap();
-        assert_eq!(p.len(), 2);
-        assert_eq!(p[1]["namespace"], "b");
-        assert_eq!(
-            p[0]["access"],
-            json!([{"resource": "repository", "action": "push"}])
-        );
-        let all = form(&[
-            ("all_projects", "true"),
-            ("project", "a"),
-            ("grant", "repository:pull"),
-        ]);
-        assert_eq!(permissions(&all).unwrap()[0]["namespace"], "*");
-        assert!(
-            permissions(&form(&[("project", "a")])).is_err(),
-            "no access"
-        );
-        assert!(
-            permissions(&form(&[("grant", "repository:pull")])).is_err(),
-            "no project"
-        );
-        assert_eq!(
-            duration(&form(&[("never", "true"), ("duration", "x")])).unwrap(),
-            -1
-        );
-        assert_eq!(duration(&form(&[("duration", "7")])).unwrap(), 7);
-        assert!(duration(&form(&[("duration", "0")])).is_err());
-    }
 }
