@@ -671,6 +671,19 @@ async fn ldaps_and_starttls_carry_logins_and_an_unverified_certificate_is_refuse
     put(json!({"ldap_url": slapd::shared().url, "ldap_starttls": true, "ldap_verify_cert": true}))
         .await;
     assert_eq!(current(&s, "bob", &password("bob")).await.status, 401);
+    // A ping tests the StartTLS switch it is given over the stored one.
+    let ping = |body: Value| {
+        let s = &s;
+        async move {
+            admin(s, "POST", "/api/v2.0/ldap/ping", Some(body))
+                .await
+                .json()
+        }
+    };
+    let r = ping(json!({"ldap_verify_cert": true})).await;
+    assert_eq!(r["success"], false, "StartTLS, verified: {r}");
+    let r = ping(json!({"ldap_verify_cert": true, "ldap_starttls": false})).await;
+    assert_eq!(r["success"], true, "plain: {r}");
     put(json!({"ldap_verify_cert": false})).await;
     assert_eq!(current(&s, "bob", &password("bob")).await.status, 200);
 }

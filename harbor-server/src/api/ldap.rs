@@ -26,6 +26,8 @@ pub(super) struct LdapConf {
     ldap_scope: Option<i64>,
     ldap_connection_timeout: Option<i64>,
     ldap_verify_cert: Option<bool>,
+    /// Not one of Harbor's fields: as the `ldap_starttls` setting.
+    ldap_starttls: Option<bool>,
 }
 
 impl LdapConf {
@@ -66,6 +68,9 @@ impl LdapConf {
         }
         if let Some(v) = self.ldap_verify_cert {
             stored.verify_cert = v;
+        }
+        if let Some(v) = self.ldap_starttls {
+            stored.starttls = v;
         }
         Ok(stored)
     }
