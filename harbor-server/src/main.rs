@@ -66,6 +66,13 @@ enum Command {
     },
 }
 
+/// Reads the system's trusted certificates now, before the runtime starts,
+/// so that no async task is the first to read them.
+fn load_trusted_roots() {
+    harbor_auth::oidc::trusted_roots();
+    harbor_replicate::adapters::trusted_roots();
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
@@ -88,6 +95,7 @@ fn main() -> ExitCode {
                 cfg.data_dir = d;
             }
             init_logging(&cfg.log_level, cfg.log_format);
+            load_trusted_roots();
             let runtime = match tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()
@@ -111,6 +119,7 @@ fn main() -> ExitCode {
             no_override,
             quiet,
         } => {
+            load_trusted_roots();
             let args = harbor_server::copy_cmd::CopyArgs {
                 src,
                 dest,

@@ -169,3 +169,100 @@ async fn plain_http_to_the_tls_port_is_not_answered_with_success() {
         "the TLS port answered plain HTTP with 200: {text:?}"
     );
 }
+
+/// A CA of a company's own, and a certificate for 127.0.0.1 it signed: the
+/// CA's PEM, and the certificate and key files.
+fn company_ca(dir: &Path) -> (PathBuf, Certs) {
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new())
+        .unwrap_or_else(|e| panic!("CA parameters: {e}"));
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "Example Corp Root CA");
+    let ca_key = rcgen::KeyPair::generate().unwrap_or_else(|e| panic!("CA key: {e}"));
+    let ca = rcgen::CertifiedIssuer::self_signed(ca_params, ca_key)
+        .unwrap_or_else(|e| panic!("CA certificate: {e}"));
+    let leaf_key = rcgen::KeyPair::generate().unwrap_or_else(|e| panic!("key: {e}"));
+    let leaf = rcgen::CertificateParams::new(vec!["127.0.0.1".to_string()])
+        .and_then(|p| p.signed_by(&leaf_key, &ca))
+        .unwrap_or_else(|e| panic!("certificate: {e}"));
+    let certs = Certs {
+        cert: dir.join("leaf.pem"),
+        key: dir.join("leaf-key.pem"),
+        ca_dir: dir.join("ca"),
+    };
+    let ca_file = dir.join("company-ca.pem");
+    for (path, text) in [
+        (&certs.cert, leaf.pem()),
+        (&certs.key, leaf_key.serialize_pem()),
+        (&ca_file, ca.pem()),
+    ] {
+        std::fs::write(path, text).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+    }
+    (ca_file, certs)
+}
+
+/// An OIDC provider and a registry whose certificates a company's own CA
+/// signed: the server trusts them once the CA is in the system's store
+/// (here named by `SSL_CERT_FILE`, which the system's store honours), with
+/// verification on; a server without the CA refuses them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_company_ca_in_the_system_store_is_trusted_for_oidc_and_registries() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+    let (ca_file, certs) = company_ca(dir.path());
+    // The registry (and a would-be provider) over HTTPS: a server of ours.
+    let tls = TlsConfig {
+        cert: certs.cert.clone(),
+        key: certs.key.clone(),
+    };
+    let inner = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+    let remote = TestServer::start_in(inner, move |c| c.tls = Some(tls)).await;
+    assert!(remote.base.starts_with("https://"), "{}", remote.base);
+    // Another CA altogether stands for a store without the company's.
+    let other = self_signed(&dir.path().join("other"));
+    let start = |name: &'static str, store: PathBuf| {
+        let dir = dir.path().to_owned();
+        async move {
+            let store = store.to_string_lossy().into_owned();
+            common::process::ServerProcess::start(
+                &dir.join(name),
+                &dir.join(format!("{name}.log")),
+                &[
+                    ("HARBOR_ADMIN_PASSWORD", common::ADMIN_PASSWORD),
+                    ("SSL_CERT_FILE", store.as_str()),
+                ],
+            )
+            .await
+        }
+    };
+    let trusting = start("trusting", ca_file).await;
+    let stranger = start("stranger", other.cert.clone()).await;
+    let ping = |server: &common::process::ServerProcess, path: &str, body: serde_json::Value| {
+        let url = server.url(path);
+        async move { common::json_call(&url, &common::admin_auth(), "POST", Some(body)).await }
+    };
+    let registry = serde_json::json!({
+        "type": "docker-registry",
+        "url": remote.base,
+        "insecure": false,
+    });
+    let oidc = serde_json::json!({"url": remote.base, "verify_cert": true});
+
+    let r = ping(&trusting, "/api/v2.0/registries/ping", registry.clone()).await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    // Our server is no OIDC provider: the ping reaches it over verified
+    // TLS and is told 404 for the discovery document.
+    let r = ping(&trusting, "/api/v2.0/system/oidc/ping", oidc.clone()).await;
+    let text = String::from_utf8_lossy(&r.body).into_owned();
+    assert_eq!(r.status, 400, "{text}");
+    assert!(text.contains("answered 404"), "{text}");
+
+    let r = ping(&stranger, "/api/v2.0/registries/ping", registry).await;
+    let text = String::from_utf8_lossy(&r.body).to_lowercase();
+    assert_eq!(r.status, 400, "{text}");
+    assert!(text.contains("certificate"), "{text}");
+    let r = ping(&stranger, "/api/v2.0/system/oidc/ping", oidc).await;
+    let text = String::from_utf8_lossy(&r.body).to_lowercase();
+    assert_eq!(r.status, 400, "{text}");
+    assert!(text.contains("certificate"), "{text}");
+}

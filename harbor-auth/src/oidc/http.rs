@@ -1,6 +1,6 @@
 //! The HTTP client the OIDC flow talks to the provider with: reqwest over
-//! rustls with the workspace's one crypto provider (ring), Mozilla's roots,
-//! or any certificate when `oidc_verify_cert` is off; no redirects followed
+//! rustls with the workspace's one crypto provider (ring), Mozilla's roots
+//! and the system's trust store, or any certificate when `oidc_verify_cert` is off; no redirects followed
 //! (as `openidconnect` requires, so a provider cannot point the server at
 //! another host).
 
@@ -16,6 +16,28 @@ use crate::error::AuthError;
 /// How long one request to the provider may take.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
 
+/// The roots server certificates are verified against: Mozilla's, bundled,
+/// and the system's trust store (`SSL_CERT_FILE` or `SSL_CERT_DIR` when
+/// set), where an administrator adds a company's own CA, as Harbor trusts
+/// the system's store. Read once: the first call reads files, so a server
+/// makes it before serving (see `harbor-server`'s start).
+pub fn trusted_roots() -> Arc<rustls::RootCertStore> {
+    static ROOTS: std::sync::OnceLock<Arc<rustls::RootCertStore>> = std::sync::OnceLock::new();
+    ROOTS
+        .get_or_init(|| {
+            let mut roots =
+                rustls::RootCertStore::from_iter(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+            let system = rustls_native_certs::load_native_certs();
+            for e in &system.errors {
+                tracing::warn!(error = %e, "reading the system's trusted certificates");
+            }
+            let (added, ignored) = roots.add_parsable_certificates(system.certs);
+            tracing::debug!(added, ignored, "the system's trusted certificates");
+            Arc::new(roots)
+        })
+        .clone()
+}
+
 /// A provider client for `openidconnect`, cheap to clone.
 #[derive(Debug, Clone)]
 pub struct OidcHttp {
@@ -28,7 +50,7 @@ pub struct OidcHttp {
 pub struct HttpError(String);
 
 impl OidcHttp {
-    /// A client verifying certificates against Mozilla's roots, or
+    /// A client verifying certificates against [`trusted_roots`], or
     /// accepting any when `verify_cert` is false.
     pub fn new(verify_cert: bool) -> Result<OidcHttp, AuthError> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
@@ -36,9 +58,9 @@ impl OidcHttp {
             .with_safe_default_protocol_versions()
             .map_err(|e| AuthError::crypto_because("TLS setup", e))?;
         let tls = if verify_cert {
-            let roots =
-                rustls::RootCertStore::from_iter(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-            builder.with_root_certificates(roots).with_no_client_auth()
+            builder
+                .with_root_certificates(trusted_roots())
+                .with_no_client_auth()
         } else {
             builder
                 .dangerous()

@@ -1,5 +1,6 @@
-//! TLS for the HTTP adapters: Mozilla's bundled roots (no system store
-//! needed), or, with an endpoint's `insecure` switch, any certificate at all.
+//! TLS for the HTTP adapters and webhook deliveries: Mozilla's bundled
+//! roots and the system's trust store, or, with an endpoint's `insecure`
+//! switch, any certificate at all.
 
 use std::sync::Arc;
 
@@ -8,8 +9,30 @@ use hyper_util::client::legacy::connect::HttpConnector;
 
 use crate::error::{ReplicateError, Result};
 
+/// The roots server certificates are verified against: Mozilla's, bundled,
+/// and the system's trust store (`SSL_CERT_FILE` or `SSL_CERT_DIR` when
+/// set), where an administrator adds a company's own CA, as Harbor trusts
+/// the system's store. Read once: the first call reads files, so a server
+/// makes it before serving (see `harbor-server`'s start).
+pub fn trusted_roots() -> Arc<rustls::RootCertStore> {
+    static ROOTS: std::sync::OnceLock<Arc<rustls::RootCertStore>> = std::sync::OnceLock::new();
+    ROOTS
+        .get_or_init(|| {
+            let mut roots =
+                rustls::RootCertStore::from_iter(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+            let system = rustls_native_certs::load_native_certs();
+            for e in &system.errors {
+                tracing::warn!(error = %e, "reading the system's trusted certificates");
+            }
+            let (added, ignored) = roots.add_parsable_certificates(system.certs);
+            tracing::debug!(added, ignored, "the system's trusted certificates");
+            Arc::new(roots)
+        })
+        .clone()
+}
+
 /// An HTTP and HTTPS connector (HTTP/1.1 and HTTP/2) that verifies
-/// certificates against the webpki roots unless `insecure`.
+/// certificates against [`trusted_roots`] unless `insecure`.
 pub(crate) fn connector(insecure: bool) -> Result<HttpsConnector<HttpConnector>> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
@@ -21,9 +44,9 @@ pub(crate) fn connector(insecure: bool) -> Result<HttpsConnector<HttpConnector>>
             .with_custom_certificate_verifier(Arc::new(AcceptAnyCertificate(provider)))
             .with_no_client_auth()
     } else {
-        let roots =
-            rustls::RootCertStore::from_iter(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-        builder.with_root_certificates(roots).with_no_client_auth()
+        builder
+            .with_root_certificates(trusted_roots())
+            .with_no_client_auth()
     };
     Ok(hyper_rustls::HttpsConnectorBuilder::new()
         .with_tls_config(config)
