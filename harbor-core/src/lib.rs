@@ -50,6 +50,8 @@ pub mod replication;
 pub mod retention;
 pub mod selector;
 pub mod settings;
+#[cfg(feature = "tls")]
+pub mod tls;
 pub mod webhook;
 
 pub use blob_store::{

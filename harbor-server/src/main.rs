@@ -69,8 +69,7 @@ enum Command {
 /// Reads the system's trusted certificates now, before the runtime starts,
 /// so that no async task is the first to read them.
 fn load_trusted_roots() {
-    harbor_auth::oidc::trusted_roots();
-    harbor_replicate::adapters::trusted_roots();
+    harbor_core::tls::trusted_roots();
 }
 
 fn main() -> ExitCode {

@@ -45,7 +45,7 @@ use serde_json::{Map, Value};
 
 pub use cli::{check_cli_secret_rules, OidcCliAuthenticator, DEFAULT_CHECK_TTL};
 pub use config::OidcConfig;
-pub use http::{trusted_roots, OidcHttp};
+pub use http::OidcHttp;
 pub use provider::{FlowState, StoredToken};
 pub use seal::{random_token, Sealer};
 

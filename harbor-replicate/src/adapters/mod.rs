@@ -10,7 +10,6 @@ mod local;
 
 pub use docker_registry::DockerRegistry;
 pub use harbor::Harbor;
-pub use http::tls::trusted_roots;
 pub use local::{collect, Local, PrepareHook};
 
 /// An HTTP client for the server's other outgoing calls (webhook
