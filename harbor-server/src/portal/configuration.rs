@@ -542,13 +542,7 @@ pub(super) async fn oidc_ping(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn form(pairs: &[(&str, &str)]) -> Fields {
-        pairs
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect()
-    }
+    use crate::portal::fields::of as form;
 
     #[test]
     fn an_empty_secret_keeps_the_stored_one_and_flags_are_sent_either_way() {

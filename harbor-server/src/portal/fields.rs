@@ -19,16 +19,22 @@ pub(crate) fn values<'a>(form: &'a Fields, key: &'a str) -> impl Iterator<Item =
         .map(|(_, v)| v.as_str())
 }
 
+/// A form from its pairs, for tests.
+#[cfg(test)]
+pub(crate) fn of(pairs: &[(&str, &str)]) -> Fields {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn a_field_is_its_first_value_trimmed_and_values_keep_the_order_sent() {
-        let form: Fields = [("a", " x "), ("b", "1"), ("a", "y")]
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect();
+        let form = of(&[("a", " x "), ("b", "1"), ("a", "y")]);
         assert_eq!(field(&form, "a"), "x");
         assert_eq!(field(&form, "missing"), "");
         assert_eq!(values(&form, "a").collect::<Vec<_>>(), [" x ", "y"]);

@@ -187,13 +187,7 @@ pub(in crate::portal) async fn log(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn form(pairs: &[(&str, &str)]) -> Fields {
-        pairs
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect()
-    }
+    use crate::portal::fields::of as form;
 
     #[test]
     fn the_form_becomes_the_purge_parameters_in_hours() {
