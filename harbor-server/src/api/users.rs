@@ -160,10 +160,11 @@ async fn find(state: &AppState, id: i64) -> ApiResult<User> {
         .ok_or_else(|| HarborError::not_found(format!("user {id} not found")))
 }
 
-/// Administrators may act on anyone; others on themselves only.
-fn self_or_admin(caller: &Caller, id: i64) -> ApiResult<()> {
+/// Anyone may act on themselves; on others, administrators and robots with
+/// the system `user` permission for `action`.
+fn self_or_admin(caller: &Caller, id: i64, action: &str) -> ApiResult<()> {
     caller.require_user()?;
-    if caller.0.is_sysadmin() || caller.0.user_id() == Some(id) {
+    if caller.0.user_id() == Some(id) || caller.0.may_system("user", action) {
         Ok(())
     } else {
         Err(HarborError::forbidden())
@@ -188,7 +189,7 @@ pub(super) async fn create(
     caller: Caller,
     body: Result<HarborJson<UserCreationReq>, HarborError>,
 ) -> ApiResult {
-    caller.require_admin()?;
+    caller.require_system("user", "create")?;
     let HarborJson(r) = body?;
     check_username(&r.username)?;
     let realname = r.realname.unwrap_or_default();
@@ -228,7 +229,7 @@ pub(super) async fn list(
     HarborQuery(q): HarborQuery<UsernameQuery>,
     uri: Uri,
 ) -> ApiResult<Paged<UserResp>> {
-    caller.require_admin()?;
+    caller.require_system("user", "list")?;
     // Harbor's `q=username=~x` (or `=x`); `username=` as a parameter too.
     let (name, exact) = match list.q.text("username").map_err(HarborError::bad_request)? {
         Some((v, fuzzy)) => (Some(v.to_owned()), !fuzzy),
@@ -287,7 +288,7 @@ pub(super) async fn get(
     Path(id): Path<String>,
 ) -> ApiResult {
     let id = user_id(&id)?;
-    self_or_admin(&caller, id)?;
+    self_or_admin(&caller, id, "read")?;
     let mut resp = UserResp::from(&find(&state, id).await?);
     resp.oidc_user_meta = super::oidc::user_meta(&state, id).await?;
     Ok(json(StatusCode::OK, &resp))
@@ -300,7 +301,7 @@ pub(super) async fn update(
     body: Result<HarborJson<UserProfile>, HarborError>,
 ) -> ApiResult {
     let id = user_id(&id)?;
-    self_or_admin(&caller, id)?;
+    self_or_admin(&caller, id, "update")?;
     let HarborJson(r) = body?;
     let u = find(&state, id).await?;
     let email = r.email.unwrap_or(u.email);
@@ -323,7 +324,7 @@ pub(super) async fn password(
     body: Result<HarborJson<PasswordReq>, HarborError>,
 ) -> ApiResult {
     let id = user_id(&id)?;
-    self_or_admin(&caller, id)?;
+    self_or_admin(&caller, id, "update")?;
     let HarborJson(r) = body?;
     let u = find(&state, id).await?;
     // Changing one's own password takes the current one, even for an admin.
@@ -364,6 +365,9 @@ pub(super) async fn sysadmin(
     Path(id): Path<String>,
     body: Result<HarborJson<SysAdminFlag>, HarborError>,
 ) -> ApiResult {
+    // Harbor asks only for the system `user:update` permission here; making
+    // someone a system administrator is kept for administrators, so that no
+    // robot can hand out more than any robot may hold.
     caller.require_admin()?;
     let HarborJson(r) = body?;
     let id = user_id(&id)?;
@@ -385,7 +389,7 @@ pub(super) async fn delete(
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult {
-    caller.require_admin()?;
+    caller.require_system("user", "delete")?;
     let id = user_id(&id)?;
     if id == 1 || caller.0.user_id() == Some(id) {
         return Err(HarborError::new(
