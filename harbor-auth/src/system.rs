@@ -41,15 +41,56 @@ pub const SYSTEM: &[(&str, &[&str])] = &[
     ),
 ];
 
-/// Whether `resource`/`action` is in [`SYSTEM`].
-pub fn is_system_access(resource: &str, action: &str) -> bool {
-    SYSTEM
+/// The part of [`SYSTEM`] a robot may be given: Harbor's list of system
+/// permissions for robots (its `NolimitProvider`), for what this server has.
+/// Never the configuration (a robot would change how everyone signs in), nor
+/// `robot:update` (a robot refreshing a stronger robot's secret would become
+/// it).
+pub const ROBOT_SYSTEM: &[(&str, &[&str])] = &[
+    ("audit-log", &["list"]),
+    (
+        "garbage-collection",
+        &["create", "read", "update", "stop", "list"],
+    ),
+    ("label", &["create", "read", "update", "delete"]),
+    ("ldap-user", &["create", "list"]),
+    ("project", &["create", "list"]),
+    ("purge-audit", &["create", "read", "update", "stop", "list"]),
+    ("quota", &["read", "update", "list"]),
+    ("registry", &["create", "read", "update", "delete", "list"]),
+    ("replication", &["create", "read", "list"]),
+    (
+        "replication-policy",
+        &["create", "read", "update", "delete", "list"],
+    ),
+    ("robot", &["create", "read", "delete", "list"]),
+    ("user", &["create", "read", "update", "delete", "list"]),
+    (
+        "user-group",
+        &["create", "read", "update", "delete", "list"],
+    ),
+];
+
+fn in_table(table: &[(&str, &[&str])], resource: &str, action: &str) -> bool {
+    table
         .iter()
         .any(|(r, actions)| *r == resource && actions.contains(&action))
 }
 
+/// Whether a robot may be given the system-level `action` on `resource`
+/// (it is in [`ROBOT_SYSTEM`]).
+pub fn robot_may_hold(resource: &str, action: &str) -> bool {
+    in_table(ROBOT_SYSTEM, resource, action)
+}
+
+/// Whether `resource`/`action` is in [`SYSTEM`].
+pub fn is_system_access(resource: &str, action: &str) -> bool {
+    in_table(SYSTEM, resource, action)
+}
+
 /// Whether a robot's permission list grants the system-level `action` on
-/// `resource` (a `kind: "system"`, namespace `/` permission naming it).
+/// `resource` (a `kind: "system"`, namespace `/` permission naming it, and
+/// one a robot may hold: a list stored otherwise grants nothing more).
 pub fn robot_allows_system(permissions: &[RobotPermission], resource: &str, action: &str) -> bool {
     permissions
         .iter()
@@ -60,6 +101,7 @@ pub fn robot_allows_system(permissions: &[RobotPermission], resource: &str, acti
                 && a.resource == resource
                 && a.action == action
         })
+        && robot_may_hold(resource, action)
 }
 
 impl Principal {
@@ -180,6 +222,26 @@ mod tests {
         assert!(is_system_access("replication-policy", "delete"));
         assert!(!is_system_access("repository", "pull"));
         assert!(!is_system_access("project", "delete"));
+    }
+
+    #[test]
+    fn robots_may_hold_part_of_the_table_but_never_the_configuration_or_robot_update() {
+        for (resource, actions) in ROBOT_SYSTEM {
+            for action in *actions {
+                assert!(is_system_access(resource, action), "{resource}:{action}");
+            }
+        }
+        assert!(robot_may_hold("registry", "create"));
+        assert!(!robot_may_hold("configuration", "update"));
+        assert!(!robot_may_hold("configuration", "read"));
+        assert!(!robot_may_hold("robot", "update"));
+        let r = robot(vec![perm(
+            "system",
+            "/",
+            &[("configuration", "update"), ("robot", "update")],
+        )]);
+        assert!(!r.may_system("configuration", "update"));
+        assert!(!r.may_system("robot", "update"));
     }
 
     #[test]

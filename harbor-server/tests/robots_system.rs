@@ -325,6 +325,16 @@ async fn bad_system_permissions_are_refused_and_store_nothing() {
             json!([{"kind": "cluster", "namespace": "/", "access": [{"resource": "registry", "action": "list"}]}]),
             "cluster",
         ),
+        (
+            "s6",
+            json!([system(&[("configuration", "update")])]),
+            "configuration:update",
+        ),
+        (
+            "s7",
+            json!([system(&[("robot", "update")])]),
+            "robot:update",
+        ),
     ] {
         let r = robot_as(&s, &a, name, perms).await;
         assert_eq!(r.status, 400, "{name}: {}", text(&r));
@@ -358,7 +368,7 @@ async fn a_robot_grants_robots_only_what_it_holds() {
         &s,
         "maker",
         json!([
-            system(&[("robot", "create"), ("robot", "update"), ("robot", "list"), ("registry", "list")]),
+            system(&[("robot", "create"), ("robot", "list"), ("registry", "list")]),
             {"kind": "project", "namespace": "*", "access": [{"resource": "repository", "action": "pull"}]}
         ]),
     )
@@ -444,7 +454,8 @@ async fn get_permissions_lists_the_system_table_to_those_who_manage_robots() {
         p
     };
     let listed = pairs(&j["system"]);
-    // The admin holds exactly the table.
+    // A robot may hold part of what the admin holds: never the
+    // configuration, nor robot:update.
     let r = call(
         &s,
         "GET",
@@ -453,7 +464,12 @@ async fn get_permissions_lists_the_system_table_to_those_who_manage_robots() {
         "",
     )
     .await;
-    assert_eq!(listed, pairs(&r.json()));
+    let admin_holds = pairs(&r.json());
+    assert!(listed.iter().all(|p| admin_holds.contains(p)), "{listed:?}");
+    for p in ["configuration:update", "configuration:read", "robot:update"] {
+        assert!(admin_holds.iter().any(|x| x == p), "{p}");
+        assert!(!listed.iter().any(|x| x == p), "{p} is listed");
+    }
     for p in [
         "registry:create",
         "project:create",
@@ -491,4 +507,53 @@ async fn get_permissions_lists_the_system_table_to_those_who_manage_robots() {
         403
     );
     assert_eq!(call(&s, "GET", "/permissions", None, "").await.status, 401);
+}
+
+#[tokio::test]
+async fn a_robot_with_user_permissions_manages_users_but_not_administrators() {
+    let s = TestServer::start_with_auth().await;
+    let hr = robot(
+        &s,
+        "hr",
+        json!([system(&[
+            ("user", "create"),
+            ("user", "read"),
+            ("user", "update"),
+            ("user", "delete"),
+            ("user", "list")
+        ])]),
+    )
+    .await;
+    let body = json!({"username": "bob", "email": "bob@example.com", "realname": "bob", "password": PASSWORD});
+    let r = call(&s, "POST", "/users", Some(&hr), &body.to_string()).await;
+    assert_eq!(r.status, 201, "{}", text(&r));
+    let bob = r.location_id();
+    let pw = json!({"new_password": "N3wPassw0rdN3w"}).to_string();
+    let r = call(&s, "PUT", &format!("/users/{bob}/password"), Some(&hr), &pw).await;
+    assert_eq!(r.status, 200, "{}", text(&r));
+    let r = call(
+        &s,
+        "GET",
+        "/users/current",
+        Some(&common::basic("bob", "N3wPassw0rdN3w")),
+        "",
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", text(&r));
+    // Administrators are out of its reach.
+    let r = call(&s, "PUT", "/users/1/password", Some(&hr), &pw).await;
+    assert_eq!(r.status, 403, "{}", text(&r));
+    let r = call(
+        &s,
+        "PUT",
+        &format!("/users/{bob}/sysadmin"),
+        Some(&hr),
+        r#"{"sysadmin_flag":true}"#,
+    )
+    .await;
+    assert_eq!(r.status, 403, "{}", text(&r));
+    let r = call(&s, "GET", "/users/current", Some(&common::admin_auth()), "").await;
+    assert_eq!(r.status, 200, "the admin password still works");
+    let r = call(&s, "DELETE", &format!("/users/{bob}"), Some(&hr), "").await;
+    assert_eq!(r.status, 200, "{}", text(&r));
 }

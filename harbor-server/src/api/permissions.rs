@@ -8,7 +8,7 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use harbor_auth::rbac::{role_allows, ACTIONS, RESOURCES};
-use harbor_auth::system::SYSTEM;
+use harbor_auth::system::{ROBOT_SYSTEM, SYSTEM};
 use harbor_auth::Principal;
 use harbor_core::Role;
 use serde::{Deserialize, Serialize};
@@ -100,10 +100,11 @@ pub(super) struct Permissions {
     project: Vec<Permission>,
 }
 
-/// Every system permission (the [`SYSTEM`] table every system-level check
-/// uses) and every project permission (what a ProjectAdmin holds).
+/// Every system permission a robot may hold ([`ROBOT_SYSTEM`], part of the
+/// table every system-level check uses) and every project permission (what
+/// a ProjectAdmin holds).
 fn grantable() -> Permissions {
-    let system = SYSTEM
+    let system = ROBOT_SYSTEM
         .iter()
         .flat_map(|(resource, actions)| {
             actions.iter().map(|action| Permission {
@@ -137,9 +138,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_grantable_list_is_the_system_table_and_a_project_admins_permissions() {
+    fn the_grantable_list_is_what_robots_may_hold_and_a_project_admins_permissions() {
         let p = grantable();
-        let count: usize = SYSTEM.iter().map(|(_, a)| a.len()).sum();
+        let count: usize = ROBOT_SYSTEM.iter().map(|(_, a)| a.len()).sum();
         assert_eq!(p.system.len(), count);
         assert!(p.system.contains(&Permission {
             resource: "registry".into(),

@@ -8,7 +8,7 @@ use axum::extract::{Path, State};
 use axum::http::{StatusCode, Uri};
 use axum::response::IntoResponse;
 use harbor_auth::password::{check_password_strength, hash_password, random_secret};
-use harbor_auth::system::{is_system_access, within, SYSTEM_KIND, SYSTEM_NAMESPACE};
+use harbor_auth::system::{robot_may_hold, within, SYSTEM_KIND, SYSTEM_NAMESPACE};
 use harbor_auth::{Action, Principal, Resource, ROBOT_PREFIX};
 use harbor_core::{
     AuditOperation, AuditResource, Project, Robot, RobotLevel, RobotPermission, RobotQuery,
@@ -138,7 +138,7 @@ impl From<&Robot> for RobotResp {
 /// Checks a robot's permission list: `project` permissions (a project
 /// robot's naming its own project) with known actions, and for system
 /// robots only, `system` permissions (namespace `/`) whose accesses are all
-/// in the system table.
+/// ones a robot may hold.
 fn check_permissions(
     perms: &[RobotPermission],
     level: RobotLevel,
@@ -159,9 +159,9 @@ fn check_permissions(
                     )));
                 }
                 for a in &p.access {
-                    if !is_system_access(&a.resource, &a.action) {
+                    if !robot_may_hold(&a.resource, &a.action) {
                         return Err(HarborError::bad_request(format!(
-                            "system access {}:{} is not one this server grants (GET /api/v2.0/permissions lists them)",
+                            "system access {}:{} is not one a robot can be given (GET /api/v2.0/permissions lists them)",
                             a.resource, a.action
                         )));
                     }

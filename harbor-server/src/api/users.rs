@@ -5,6 +5,7 @@ use axum::extract::{Path, State};
 use axum::http::{StatusCode, Uri};
 use axum::response::IntoResponse;
 use harbor_auth::password::{check_password_strength, hash_password, verify_password};
+use harbor_auth::Principal;
 use harbor_core::{AuditOperation, AuditResource, NewUser, Page, User};
 use serde::{Deserialize, Serialize};
 
@@ -171,6 +172,20 @@ fn self_or_admin(caller: &Caller, id: i64, action: &str) -> ApiResult<()> {
     }
 }
 
+/// Robots with the system `user` permissions act on users, but never on
+/// system administrators (Harbor lets them; here a robot cannot take over
+/// an administrator by setting its password).
+fn robots_leave_admins_alone(caller: &Caller, target: &User) -> ApiResult<()> {
+    if target.sysadmin && matches!(caller.0, Principal::Robot { .. }) {
+        return Err(HarborError::new(
+            StatusCode::FORBIDDEN,
+            "FORBIDDEN",
+            "robot accounts cannot change or delete system administrators",
+        ));
+    }
+    Ok(())
+}
+
 async fn hash(password: String) -> ApiResult<String> {
     tokio::task::spawn_blocking(move || hash_password(&password))
         .await
@@ -304,6 +319,7 @@ pub(super) async fn update(
     self_or_admin(&caller, id, "update")?;
     let HarborJson(r) = body?;
     let u = find(&state, id).await?;
+    robots_leave_admins_alone(&caller, &u)?;
     let email = r.email.unwrap_or(u.email);
     let realname = r.realname.unwrap_or(u.realname);
     let comment = r.comment.unwrap_or(u.comment);
@@ -327,6 +343,7 @@ pub(super) async fn password(
     self_or_admin(&caller, id, "update")?;
     let HarborJson(r) = body?;
     let u = find(&state, id).await?;
+    robots_leave_admins_alone(&caller, &u)?;
     // Changing one's own password takes the current one, even for an admin.
     if caller.0.user_id() == Some(id) {
         let old = r.old_password.clone().unwrap_or_default();
@@ -399,6 +416,7 @@ pub(super) async fn delete(
         ));
     }
     let u = find(&state, id).await?;
+    robots_leave_admins_alone(&caller, &u)?;
     state.auth.identity.delete_user(id).await?;
     tracing::info!(user = %u.username, by = %caller.0, "user deleted");
     state

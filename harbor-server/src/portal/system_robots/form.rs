@@ -2,7 +2,7 @@
 //! permissions), what the form asks for in Harbor's shapes, and the edit
 //! page.
 
-use harbor_auth::system::{is_system_access, SYSTEM, SYSTEM_KIND, SYSTEM_NAMESPACE};
+use harbor_auth::system::{robot_may_hold, ROBOT_SYSTEM, SYSTEM_KIND, SYSTEM_NAMESPACE};
 
 use super::*;
 
@@ -26,8 +26,8 @@ pub(super) fn expiration_fields(days: i64, never: bool) -> Markup {
 }
 
 /// The projects covered (all of them, or those checked), the access every
-/// covered project gets, and the system permissions (from the table every
-/// system-level check uses).
+/// covered project gets, and the system permissions (those a robot may
+/// hold, from the table every system-level check uses).
 pub(super) fn permission_fields(
     projects: &[String],
     chosen: &[String],
@@ -73,7 +73,7 @@ pub(super) fn permission_fields(
         fieldset id="system-permissions" {
             legend { "System permissions" }
             p.muted { "What the robot account may do across the registry (registries, projects, users, ...), as a system administrator would." }
-            @for (resource, actions) in SYSTEM {
+            @for (resource, actions) in ROBOT_SYSTEM {
                 div.checks {
                     @for action in *actions {
                         @let checked = system_granted.iter().any(|(r, a)| r == resource && a == action);
@@ -117,7 +117,7 @@ pub(super) fn permissions(form: &Fields) -> Result<Vec<Value>, PortalError> {
         .iter()
         .filter(|(k, _)| k == "system")
         .filter_map(|(_, v)| v.split_once(':'))
-        .filter(|(r, a)| is_system_access(r, a))
+        .filter(|(r, a)| robot_may_hold(r, a))
         .map(|(resource, action)| json!({ "resource": resource, "action": action }))
         .collect();
     let system = (!system.is_empty())
