@@ -8,7 +8,8 @@
 //!   [`LoginLimiter`].
 //! - [`Authorizer`] decides what a principal may do; [`RbacAuthorizer`]
 //!   follows Harbor's roles (ProjectAdmin, Maintainer, Developer, Guest,
-//!   LimitedGuest) and public projects.
+//!   LimitedGuest) and public projects; [`system`] holds the system-level
+//!   permissions administrators have and system robots may be given.
 //! - [`oidc`]: OpenID Connect logins, onboarding and CLI secrets
 //!   ([`oidc::OidcCliAuthenticator`]).
 //! - [`TokenService`] issues ES256 JWTs in the form CNCF distribution
@@ -38,6 +39,7 @@ pub mod password;
 mod principal;
 mod ratelimit;
 pub mod rbac;
+pub mod system;
 pub mod token;
 
 pub use authenticator::{Authenticator, DbAuthenticator};

@@ -194,9 +194,9 @@ pub struct Member {
 /// (`namespace` is the project name, or `*` for every project).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct RobotPermission {
-    /// `project` (the only kind so far).
+    /// `project`, or `system` (namespace `/`) for a system robot.
     pub kind: String,
-    /// The project name, or `*`.
+    /// The project name or `*`; `/` for kind `system`.
     pub namespace: String,
     /// The resource/action pairs granted.
     pub access: Vec<RobotAccess>,

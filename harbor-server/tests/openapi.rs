@@ -165,6 +165,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("POST", "/api/v2.0/users"),
     ("GET", "/api/v2.0/users/current"),
     ("GET", "/api/v2.0/users/current/permissions"),
+    ("GET", "/api/v2.0/permissions"),
     ("GET", "/api/v2.0/usergroups"),
     ("POST", "/api/v2.0/usergroups"),
     ("GET", "/api/v2.0/usergroups/search"),

@@ -213,6 +213,45 @@ async fn system_robots_are_searched_by_name_and_hostile_descriptions_render_as_t
     );
 }
 
+#[tokio::test]
+async fn system_permissions_are_chosen_in_the_form_and_shown_when_editing() {
+    let s = TestServer::start_with_auth().await;
+    let admin = sign_in(&s, "admin", ADMIN_PASSWORD).await;
+    let list = text(&page(&s, &admin, "/harbor/robot-accounts").await);
+    assert!(
+        list.contains("System permissions") && list.contains("value=\"registry:create\""),
+        "{list}"
+    );
+    // System permissions alone make a robot; unknown boxes are dropped.
+    let r = submit(
+        &s,
+        &admin,
+        "/harbor/robot-accounts",
+        "name=ops&duration=7&system=registry%3Acreate&system=project%3Alist&system=spaceship%3Afly",
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", text(&r));
+    let robots = api(&s, "GET", "/api/v2.0/robots?q=Level%3Dsystem", None).await;
+    let robot = &robots.json()[0];
+    assert_eq!(
+        robot["permissions"],
+        json!([{"kind": "system", "namespace": "/", "access": [
+            {"resource": "registry", "action": "create"},
+            {"resource": "project", "action": "list"}]}])
+    );
+    let id = robot["id"].as_i64().unwrap();
+    let edit = text(&page(&s, &admin, &format!("/harbor/robot-accounts/{id}/edit")).await);
+    assert!(
+        edit.contains("value=\"registry:create\" checked")
+            && edit.contains("value=\"project:list\" checked")
+            && !edit.contains("value=\"registry:delete\" checked")
+            && !edit.contains("value=\"/\""),
+        "{edit}"
+    );
+    let list = text(&page(&s, &admin, "/harbor/robot-accounts").await);
+    assert!(list.contains("System"), "{list}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_search_password_and_client_secret_never_appear_in_a_page() {
     let s = TestServer::start_with_auth().await;

@@ -90,7 +90,7 @@ pub(super) async fn system(
     list: ListParams,
     uri: Uri,
 ) -> ApiResult<Paged<AuditLogResp>> {
-    caller.require_admin()?;
+    caller.require_system("audit-log", "list")?;
     let q = audit_query(&list.q)?;
     page(&state, q, list, uri).await
 }

@@ -10,7 +10,7 @@ use super::{json, ApiResult, AppState, Caller, HarborError, HarborJson};
 
 /// `GET /configurations`.
 pub(super) async fn get(State(state): State<AppState>, caller: Caller) -> ApiResult {
-    caller.require_admin()?;
+    caller.require_system("configuration", "read")?;
     Ok(json(StatusCode::OK, &state.settings.response().await?))
 }
 
@@ -20,7 +20,7 @@ pub(super) async fn update(
     caller: Caller,
     body: Result<HarborJson<serde_json::Map<String, serde_json::Value>>, HarborError>,
 ) -> ApiResult<Response> {
-    caller.require_admin()?;
+    caller.require_system("configuration", "update")?;
     let HarborJson(changes) = body?;
     state.settings.update(&changes).await?;
     let keys: Vec<&String> = changes.keys().collect();

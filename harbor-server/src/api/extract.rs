@@ -104,7 +104,25 @@ impl Caller {
         }
     }
 
-    /// System administrators only: 401 for anonymous callers, 403 for others.
+    /// The system-level `action` on `resource` (Harbor's names, from
+    /// [`harbor_auth::system::SYSTEM`]): system administrators, and robots
+    /// whose system permissions grant it. 401 for anonymous callers, 403 for
+    /// others.
+    pub(crate) fn require_system(&self, resource: &str, action: &str) -> Result<(), HarborError> {
+        debug_assert!(
+            harbor_auth::system::is_system_access(resource, action),
+            "{resource}:{action} is not in the system table"
+        );
+        self.require_user()?;
+        if self.0.may_system(resource, action) {
+            Ok(())
+        } else {
+            Err(HarborError::forbidden())
+        }
+    }
+
+    /// Real system administrators only (never robots): 401 for anonymous
+    /// callers, 403 for others.
     pub(crate) fn require_admin(&self) -> Result<(), HarborError> {
         self.require_user()?;
         if self.0.is_sysadmin() {

@@ -109,7 +109,7 @@ pub(super) async fn list(
     list: ListParams,
     uri: Uri,
 ) -> ApiResult<Paged<GcHistory>> {
-    caller.require_admin()?;
+    caller.require_system("garbage-collection", "list")?;
     history(
         gc(&state)?.jobs.as_ref(),
         JobKind::GarbageCollection,
@@ -173,7 +173,7 @@ pub(super) async fn get(
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult {
-    caller.require_admin()?;
+    caller.require_system("garbage-collection", "read")?;
     let run = gc_run(gc(&state)?, &id).await?;
     Ok(json(StatusCode::OK, &GcHistory::from(&run)))
 }
@@ -184,7 +184,7 @@ pub(super) async fn stop(
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult {
-    caller.require_admin()?;
+    caller.require_system("garbage-collection", "stop")?;
     let svc = gc(&state)?;
     let run = gc_run(svc, &id).await?;
     svc.stop(run.id).await?;
@@ -197,7 +197,7 @@ pub(super) async fn log(
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
-    caller.require_admin()?;
+    caller.require_system("garbage-collection", "read")?;
     let svc = gc(&state)?;
     let run = gc_run(svc, &id).await?;
     log_answer(svc.jobs.as_ref(), &run).await
@@ -206,7 +206,7 @@ pub(super) async fn log(
 /// `GET /system/gc/schedule`: the schedule as a `GCHistory`, or `{}` when
 /// there is none (Harbor's swagger promises a JSON body).
 pub(super) async fn get_schedule(State(state): State<AppState>, caller: Caller) -> ApiResult {
-    caller.require_admin()?;
+    caller.require_system("garbage-collection", "read")?;
     let schedule = gc(&state)?
         .jobs
         .job_schedule(JobKind::GarbageCollection)
@@ -284,7 +284,7 @@ pub(super) async fn create_schedule(
     caller: Caller,
     body: Result<HarborJson<ScheduleReq>, HarborError>,
 ) -> ApiResult {
-    caller.require_admin()?;
+    caller.require_system("garbage-collection", "create")?;
     let HarborJson(req) = body?;
     match kick(gc(&state)?, req).await? {
         Some(id) => Ok(created(&format!("/api/v2.0/system/gc/{id}"))),
@@ -298,7 +298,7 @@ pub(super) async fn update_schedule(
     caller: Caller,
     body: Result<HarborJson<ScheduleReq>, HarborError>,
 ) -> ApiResult {
-    caller.require_admin()?;
+    caller.require_system("garbage-collection", "update")?;
     let HarborJson(req) = body?;
     kick(gc(&state)?, req).await?;
     Ok(StatusCode::OK.into_response())

@@ -102,7 +102,8 @@ fn check_name(name: &str) -> ApiResult<()> {
 
 /// The project of a project label, after checking `action` on its labels;
 /// for a global label, checks the caller may act on global labels
-/// (reading: anyone signed in; changing: system administrators).
+/// (reading: anyone signed in; changing: system administrators and robots
+/// with the system `label` permission).
 async fn authorize(
     state: &AppState,
     caller: &Caller,
@@ -115,7 +116,7 @@ async fn authorize(
             if matches!(action, Action::Read | Action::List) {
                 caller.require_user()?;
             } else {
-                caller.require_admin()?;
+                caller.require_system("label", action.as_str())?;
             }
             Ok(None)
         }

@@ -87,7 +87,7 @@ pub(super) struct LdapPingResult {
 /// stored ones (the stored ones alone without a body). Always a 200 saying
 /// whether it worked, and why not.
 pub(super) async fn ping(State(state): State<AppState>, caller: Caller, body: Bytes) -> ApiResult {
-    caller.require_admin()?;
+    caller.require_system("configuration", "read")?;
     let conf: LdapConf = if body.iter().all(u8::is_ascii_whitespace) {
         LdapConf::default()
     } else {
@@ -146,7 +146,7 @@ pub(super) async fn search_users(
     caller: Caller,
     HarborQuery(q): HarborQuery<UserSearch>,
 ) -> ApiResult {
-    caller.require_admin()?;
+    caller.require_system("ldap-user", "list")?;
     let users = state
         .ldap
         .search_users(q.username.as_deref().unwrap_or(""))
@@ -178,7 +178,7 @@ pub(super) async fn search_groups(
     caller: Caller,
     HarborQuery(q): HarborQuery<GroupSearch>,
 ) -> ApiResult {
-    caller.require_admin()?;
+    caller.require_system("ldap-user", "list")?;
     let name = q.groupname.unwrap_or_default();
     let dn = q.groupdn.unwrap_or_default();
     let groups = state.ldap.search_groups(&name, &dn).await?;
@@ -221,7 +221,7 @@ pub(super) async fn import_users(
     caller: Caller,
     body: Result<HarborJson<ImportReq>, HarborError>,
 ) -> ApiResult<Response> {
-    caller.require_admin()?;
+    caller.require_system("ldap-user", "create")?;
     let HarborJson(req) = body?;
     if req.ldap_uid_list.is_empty() {
         return Err(HarborError::bad_request("ldap_uid_list is empty"));

@@ -192,6 +192,7 @@ pub fn routes() -> Router<AppState> {
             "/api/v2.0/users/current/permissions",
             get(permissions::current),
         )
+        .route("/api/v2.0/permissions", get(permissions::all))
         .route(
             "/api/v2.0/usergroups",
             get(usergroups::list).post(usergroups::create),

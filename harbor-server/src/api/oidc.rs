@@ -330,7 +330,7 @@ pub(super) async fn ping(
     caller: Caller,
     body: Result<HarborJson<PingReq>, HarborError>,
 ) -> ApiResult<Response> {
-    caller.require_admin()?;
+    caller.require_system("configuration", "update")?;
     let HarborJson(req) = body?;
     match Oidc::ping(&req.url, req.verify_cert).await {
         Ok(()) => Ok(StatusCode::OK.into_response()),

@@ -267,7 +267,9 @@ pub(super) async fn list(
         return Err(HarborError::unauthorized());
     }
     let mut q = ProjectQuery {
-        visible_to: (!caller.0.is_sysadmin()).then(|| caller.0.user_id()),
+        // Administrators, and robots with the system `project:list`
+        // permission, see every project.
+        visible_to: (!caller.0.may_system("project", "list")).then(|| caller.0.user_id()),
         // Harbor matches the `name` parameter fuzzily.
         name_contains: params.name,
         ..ProjectQuery::default()
@@ -354,11 +356,27 @@ pub(super) async fn create(
             "project name {name:?} is invalid: lower-case letters and digits, separated by '.', '_' or '-', at most 255 characters"
         )));
     }
-    let owner = caller.0.user_id().ok_or_else(HarborError::unauthorized)?;
+    let may_create = caller.0.may_system("project", "create");
+    let owner = match &caller.0 {
+        Principal::User { id, .. } => *id,
+        // As in Harbor, only system robots create projects, and a project a
+        // robot creates is owned by the first system administrator: `admin`
+        // (id 1, who cannot lose the flag).
+        // (A project robot's name is `robot$<project>+<name>`.)
+        Principal::Robot { name, .. } => {
+            if name.contains('+') {
+                return Err(HarborError::new(
+                    StatusCode::FORBIDDEN,
+                    "FORBIDDEN",
+                    "only system level robots can create projects",
+                ));
+            }
+            1
+        }
+        _ => return Err(HarborError::unauthorized()),
+    };
     let system = state.settings.get();
-    if system.project_creation_restriction == CreationRestriction::AdminOnly
-        && !caller.0.is_sysadmin()
-    {
+    if system.project_creation_restriction == CreationRestriction::AdminOnly && !may_create {
         return Err(HarborError::new(
             StatusCode::FORBIDDEN,
             "FORBIDDEN",
@@ -366,9 +384,7 @@ pub(super) async fn create(
         ));
     }
     let limit = match (&state.quotas, r.storage_limit) {
-        (Some(_), Some(value)) if caller.0.is_sysadmin() => {
-            Some(harbor_core::quota::parse_limit(value)?)
-        }
+        (Some(_), Some(value)) if may_create => Some(harbor_core::quota::parse_limit(value)?),
         (Some(_), _) => Some(harbor_core::quota::parse_limit(system.storage_per_project)?),
         (None, _) => None,
     };

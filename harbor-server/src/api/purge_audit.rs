@@ -32,7 +32,7 @@ pub(super) async fn list(
     list: ListParams,
     uri: Uri,
 ) -> ApiResult<Paged<GcHistory>> {
-    caller.require_admin()?;
+    caller.require_system("purge-audit", "list")?;
     history(purge(&state)?.jobs.as_ref(), JobKind::PurgeAudit, list, uri).await
 }
 
@@ -46,7 +46,7 @@ pub(super) async fn get(
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult {
-    caller.require_admin()?;
+    caller.require_system("purge-audit", "read")?;
     let run = purge_run(purge(&state)?, &id).await?;
     Ok(json(StatusCode::OK, &GcHistory::from(&run)))
 }
@@ -57,7 +57,7 @@ pub(super) async fn stop(
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult {
-    caller.require_admin()?;
+    caller.require_system("purge-audit", "stop")?;
     let svc = purge(&state)?;
     let run = purge_run(svc, &id).await?;
     svc.stop(run.id).await?;
@@ -70,7 +70,7 @@ pub(super) async fn log(
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
-    caller.require_admin()?;
+    caller.require_system("purge-audit", "read")?;
     let svc = purge(&state)?;
     let run = purge_run(svc, &id).await?;
     log_answer(svc.jobs.as_ref(), &run).await
@@ -78,7 +78,7 @@ pub(super) async fn log(
 
 /// `GET /system/purgeaudit/schedule`.
 pub(super) async fn get_schedule(State(state): State<AppState>, caller: Caller) -> ApiResult {
-    caller.require_admin()?;
+    caller.require_system("purge-audit", "read")?;
     let schedule = purge(&state)?
         .jobs
         .job_schedule(JobKind::PurgeAudit)
@@ -93,7 +93,7 @@ pub(super) async fn create_schedule(
     caller: Caller,
     body: Result<HarborJson<ScheduleReq>, HarborError>,
 ) -> ApiResult {
-    caller.require_admin()?;
+    caller.require_system("purge-audit", "create")?;
     let HarborJson(req) = body?;
     match kick(purge(&state)?, req).await? {
         Some(id) => Ok(created(&format!("/api/v2.0/system/purgeaudit/{id}"))),
@@ -107,7 +107,7 @@ pub(super) async fn update_schedule(
     caller: Caller,
     body: Result<HarborJson<ScheduleReq>, HarborError>,
 ) -> ApiResult {
-    caller.require_admin()?;
+    caller.require_system("purge-audit", "update")?;
     let HarborJson(req) = body?;
     kick(purge(&state)?, req).await?;
     Ok(StatusCode::OK.into_response())

@@ -101,7 +101,7 @@ pub(super) async fn list(
     HarborQuery(query): HarborQuery<ListQuery>,
     uri: Uri,
 ) -> ApiResult<Paged<QuotaResp>> {
-    caller.require_admin()?;
+    caller.require_system("quota", "list")?;
     let store = &quotas(&state)?.store;
     let sort = match query.sort.as_deref() {
         None => QuotaSort::Id,
@@ -167,7 +167,7 @@ pub(super) async fn get(
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult {
-    caller.require_admin()?;
+    caller.require_system("quota", "read")?;
     let q = quota_of(&state, &id).await?;
     Ok(json(StatusCode::OK, &resp(&state, q).await?))
 }
@@ -180,7 +180,7 @@ pub(super) async fn update(
     Path(id): Path<String>,
     body: Result<HarborJson<UpdateReq>, HarborError>,
 ) -> ApiResult<Response> {
-    caller.require_admin()?;
+    caller.require_system("quota", "update")?;
     let HarborJson(req) = body?;
     let q = quota_of(&state, &id).await?;
     let hard = req

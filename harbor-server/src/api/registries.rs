@@ -219,7 +219,7 @@ pub(super) async fn list(
     HarborQuery(params): HarborQuery<NameQuery>,
     uri: Uri,
 ) -> ApiResult<Paged<RegistryResp>> {
-    caller.require_admin()?;
+    caller.require_system("registry", "list")?;
     let svc = service(&state)?;
     let mut all = svc.store.list_registries().await?;
     // Endpoints are few: filter and page in memory.
@@ -241,7 +241,7 @@ pub(super) async fn create(
     caller: Caller,
     body: Result<HarborJson<RegistryReq>, HarborError>,
 ) -> ApiResult {
-    caller.require_admin()?;
+    caller.require_system("registry", "create")?;
     let HarborJson(r) = body?;
     let svc = service(&state)?;
     let name = r
@@ -291,7 +291,7 @@ pub(super) async fn get(
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult {
-    caller.require_admin()?;
+    caller.require_system("registry", "read")?;
     let svc = service(&state)?;
     let r = find_registry(svc, id_of(&id)?).await?;
     let healthy = match svc.adapter_for(&r) {
@@ -309,7 +309,7 @@ pub(super) async fn update(
     Path(id): Path<String>,
     body: Result<HarborJson<RegistryReq>, HarborError>,
 ) -> ApiResult {
-    caller.require_admin()?;
+    caller.require_system("registry", "update")?;
     let HarborJson(r) = body?;
     let svc = service(&state)?;
     let mut rec = find_registry(svc, id_of(&id)?).await?;
@@ -344,7 +344,7 @@ pub(super) async fn delete(
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult {
-    caller.require_admin()?;
+    caller.require_system("registry", "delete")?;
     let svc = service(&state)?;
     let id = id_of(&id)?;
     let rec = find_registry(svc, id).await?;
@@ -372,7 +372,7 @@ pub(super) async fn ping(
     caller: Caller,
     body: Result<HarborJson<RegistryReq>, HarborError>,
 ) -> ApiResult {
-    caller.require_admin()?;
+    caller.require_system("registry", "read")?;
     let HarborJson(r) = body?;
     let svc = service(&state)?;
     let adapter = match r.id {

@@ -218,7 +218,7 @@ pub(super) async fn list_policies(
     HarborQuery(params): HarborQuery<PolicyQuery>,
     uri: Uri,
 ) -> ApiResult<Paged<PolicyResp>> {
-    caller.require_admin()?;
+    caller.require_system("replication-policy", "list")?;
     let svc = service(&state)?;
     let mut all = svc.store.list_policies().await?;
     let selected = name_filter(&list, params.name.as_deref())?;
@@ -241,7 +241,7 @@ pub(super) async fn create_policy(
     caller: Caller,
     body: Result<HarborJson<Policy>, HarborError>,
 ) -> ApiResult {
-    caller.require_admin()?;
+    caller.require_system("replication-policy", "create")?;
     let HarborJson(policy) = body?;
     let svc = service(&state)?;
     let name = policy.name.clone();
@@ -267,7 +267,7 @@ pub(super) async fn get_policy(
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult {
-    caller.require_admin()?;
+    caller.require_system("replication-policy", "read")?;
     let svc = service(&state)?;
     let p = svc
         .store
@@ -286,7 +286,7 @@ pub(super) async fn update_policy(
     Path(id): Path<String>,
     body: Result<HarborJson<Policy>, HarborError>,
 ) -> ApiResult {
-    caller.require_admin()?;
+    caller.require_system("replication-policy", "update")?;
     let HarborJson(policy) = body?;
     let svc = service(&state)?;
     let id = id_of(&id)?;
@@ -305,7 +305,7 @@ pub(super) async fn delete_policy(
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult {
-    caller.require_admin()?;
+    caller.require_system("replication-policy", "delete")?;
     let svc = service(&state)?;
     let id = id_of(&id)?;
     let (running, _) = svc
@@ -336,7 +336,7 @@ pub(super) async fn start_execution(
     caller: Caller,
     body: Result<HarborJson<StartExecution>, HarborError>,
 ) -> ApiResult {
-    caller.require_admin()?;
+    caller.require_system("replication", "create")?;
     let HarborJson(r) = body?;
     let svc = service(&state)?;
     svc.store
@@ -357,7 +357,7 @@ pub(super) async fn list_executions(
     HarborQuery(q): HarborQuery<ExecutionQuery>,
     uri: Uri,
 ) -> ApiResult<Paged<ExecutionResp>> {
-    caller.require_admin()?;
+    caller.require_system("replication", "list")?;
     let svc = service(&state)?;
     let status = q
         .status
@@ -416,7 +416,7 @@ pub(super) async fn get_execution(
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult {
-    caller.require_admin()?;
+    caller.require_system("replication", "read")?;
     let svc = service(&state)?;
     let e = svc
         .store
@@ -432,7 +432,7 @@ pub(super) async fn stop_execution(
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult {
-    caller.require_admin()?;
+    caller.require_system("replication", "create")?;
     let svc = service(&state)?;
     let id = id_of(&id)?;
     svc.store
@@ -451,7 +451,7 @@ pub(super) async fn list_tasks(
     HarborQuery(q): HarborQuery<TaskQuery>,
     uri: Uri,
 ) -> ApiResult<Paged<TaskResp>> {
-    caller.require_admin()?;
+    caller.require_system("replication", "list")?;
     let svc = service(&state)?;
     let id = id_of(&id)?;
     svc.store
@@ -484,7 +484,7 @@ pub(super) async fn task_log(
     caller: Caller,
     Path((id, task)): Path<(String, String)>,
 ) -> ApiResult<Response> {
-    caller.require_admin()?;
+    caller.require_system("replication", "read")?;
     let svc = service(&state)?;
     let (id, task) = (id_of(&id)?, id_of(&task)?);
     let t = svc.store.task(task).await?.filter(|t| t.execution_id == id);

@@ -8,7 +8,8 @@ use axum::extract::{Path, State};
 use axum::http::{StatusCode, Uri};
 use axum::response::IntoResponse;
 use harbor_auth::password::{check_password_strength, hash_password, random_secret};
-use harbor_auth::{Action, Resource, ROBOT_PREFIX};
+use harbor_auth::system::{robot_may_hold, within, SYSTEM_KIND, SYSTEM_NAMESPACE};
+use harbor_auth::{Action, Principal, Resource, ROBOT_PREFIX};
 use harbor_core::{
     AuditOperation, AuditResource, Project, Robot, RobotLevel, RobotPermission, RobotQuery,
 };
@@ -134,44 +135,94 @@ impl From<&Robot> for RobotResp {
     }
 }
 
+/// Checks a robot's permission list: `project` permissions (a project
+/// robot's naming its own project) with known actions, and for system
+/// robots only, `system` permissions (namespace `/`) whose accesses are all
+/// ones a robot may hold.
 fn check_permissions(
     perms: &[RobotPermission],
     level: RobotLevel,
     project: Option<&Project>,
 ) -> ApiResult<()> {
     for p in perms {
-        if p.kind != "project" {
-            return Err(HarborError::bad_request(format!(
-                "permission kind {:?} is not supported",
-                p.kind
-            )));
-        }
-        if let Some(project) = project {
-            if level == RobotLevel::Project && p.namespace != project.name {
-                return Err(HarborError::bad_request(
-                    "a project robot's permissions must name its own project",
-                ));
+        match p.kind.as_str() {
+            SYSTEM_KIND => {
+                if level != RobotLevel::System {
+                    return Err(HarborError::bad_request(
+                        "a project robot cannot hold system permissions",
+                    ));
+                }
+                if p.namespace != SYSTEM_NAMESPACE {
+                    return Err(HarborError::bad_request(format!(
+                        "a system permission's namespace is \"/\", not {:?}",
+                        p.namespace
+                    )));
+                }
+                for a in &p.access {
+                    if !robot_may_hold(&a.resource, &a.action) {
+                        return Err(HarborError::bad_request(format!(
+                            "system access {}:{} is not one a robot can be given (GET /api/v2.0/permissions lists them)",
+                            a.resource, a.action
+                        )));
+                    }
+                }
             }
-        }
-        for a in &p.access {
-            if Action::parse(&a.action).is_none() || a.resource.is_empty() {
+            "project" => {
+                if let Some(project) = project {
+                    if level == RobotLevel::Project && p.namespace != project.name {
+                        return Err(HarborError::bad_request(
+                            "a project robot's permissions must name its own project",
+                        ));
+                    }
+                }
+                for a in &p.access {
+                    if Action::parse(&a.action).is_none() || a.resource.is_empty() {
+                        return Err(HarborError::bad_request(format!(
+                            "access {}:{} is not valid",
+                            a.resource, a.action
+                        )));
+                    }
+                }
+            }
+            other => {
                 return Err(HarborError::bad_request(format!(
-                    "access {}:{} is not valid",
-                    a.resource, a.action
-                )));
+                    "permission kind {other:?} is not supported: it is \"system\" or \"project\""
+                )))
             }
-            if a.effect.as_deref().is_some_and(|e| e != "allow") {
-                return Err(HarborError::bad_request(
-                    "only effect \"allow\" is supported",
-                ));
-            }
+        }
+        if p.access
+            .iter()
+            .any(|a| a.effect.as_deref().is_some_and(|e| e != "allow"))
+        {
+            return Err(HarborError::bad_request(
+                "only effect \"allow\" is supported",
+            ));
         }
     }
     Ok(())
 }
 
+/// A robot may give robots only what it holds itself, as in Harbor: every
+/// permission must be covered by one of its own (same kind and namespace,
+/// or the same kind with namespace `*`). Users are not limited here.
+fn check_within_caller(caller: &Caller, perms: &[RobotPermission]) -> ApiResult<()> {
+    match &caller.0 {
+        Principal::Robot { name, permissions, .. } if !within(perms, permissions) => {
+            Err(HarborError::new(
+                StatusCode::FORBIDDEN,
+                "FORBIDDEN",
+                format!(
+                    "permission scope is invalid: it must be equal to or more restrictive than the creator robot's permissions ({name})"
+                ),
+            ))
+        }
+        _ => Ok(()),
+    }
+}
+
 /// The project a project-level robot belongs to, after checking the caller
-/// may manage its robots; system robots are for administrators.
+/// may manage its robots; system robots are for administrators and robots
+/// with the system `robot` permission.
 async fn authorize(
     state: &AppState,
     caller: &Caller,
@@ -180,7 +231,7 @@ async fn authorize(
 ) -> ApiResult<Option<Project>> {
     match project_id {
         None => {
-            caller.require_admin()?;
+            caller.require_system("robot", action.as_str())?;
             Ok(None)
         }
         Some(id) => {
@@ -270,6 +321,7 @@ pub(super) async fn create(
         _ => return Err(HarborError::bad_request("unsupported robot level")),
     };
     check_permissions(&permissions, level, project.as_ref())?;
+    check_within_caller(&caller, &permissions)?;
     let secret = match r.secret.clone() {
         Some(s) => {
             check_password_strength(&s)?;
@@ -342,9 +394,6 @@ pub(super) async fn list(
             ))
         }
     };
-    if project_id.is_none() {
-        caller.require_admin()?;
-    }
     authorize(&state, &caller, project_id, Action::List).await?;
     // Harbor's `q=Level=system`, `q=name=<name>` and `q=name=~<text>`,
     // applied by the store, which pages the result.
@@ -405,6 +454,7 @@ pub(super) async fn update(
     }
     if let Some(perms) = r.permissions {
         check_permissions(&perms, robot.level, project.as_ref())?;
+        check_within_caller(&caller, &perms)?;
         robot.permissions = perms;
     }
     if let Some(d) = r.description {

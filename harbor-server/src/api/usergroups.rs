@@ -131,8 +131,13 @@ fn first_rdn_value(dn: &str) -> String {
         .to_owned()
 }
 
-async fn group_for(state: &AppState, caller: &Caller, raw: &str) -> ApiResult<UserGroup> {
-    caller.require_admin()?;
+async fn group_for(
+    state: &AppState,
+    caller: &Caller,
+    raw: &str,
+    action: &str,
+) -> ApiResult<UserGroup> {
+    caller.require_system("user-group", action)?;
     let id = group_id(raw)?;
     state
         .auth
@@ -149,7 +154,7 @@ pub(super) async fn list(
     HarborQuery(q): HarborQuery<ListQuery>,
     uri: Uri,
 ) -> ApiResult<Paged<UserGroupBody>> {
-    caller.require_admin()?;
+    caller.require_system("user-group", "list")?;
     let query = GroupQuery {
         name_contains: q.group_name.filter(|n| !n.is_empty()),
         group_type: None,
@@ -201,7 +206,7 @@ pub(super) async fn create(
     caller: Caller,
     body: Result<HarborJson<UserGroupBody>, HarborError>,
 ) -> ApiResult {
-    caller.require_admin()?;
+    caller.require_system("user-group", "create")?;
     let HarborJson(req) = body?;
     let group = new_group(&req)?;
     let stored = state.auth.identity.create_group(&group).await?;
@@ -214,7 +219,7 @@ pub(super) async fn get(
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult {
-    let group = group_for(&state, &caller, &id).await?;
+    let group = group_for(&state, &caller, &id, "read").await?;
     Ok(json(StatusCode::OK, &UserGroupBody::from(&group)))
 }
 
@@ -224,7 +229,7 @@ pub(super) async fn update(
     Path(id): Path<String>,
     body: Result<HarborJson<UserGroupBody>, HarborError>,
 ) -> ApiResult {
-    let group = group_for(&state, &caller, &id).await?;
+    let group = group_for(&state, &caller, &id, "update").await?;
     let HarborJson(req) = body?;
     // Only the name changes, as in Harbor; the type and DN say what the
     // group is.
@@ -261,7 +266,7 @@ pub(super) async fn delete(
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult {
-    let group = group_for(&state, &caller, &id).await?;
+    let group = group_for(&state, &caller, &id, "delete").await?;
     state.auth.identity.delete_group(group.id).await?;
     tracing::info!(group = %group.name, by = %caller.0, "user group deleted");
     Ok(StatusCode::OK.into_response())

@@ -5,6 +5,7 @@ use axum::extract::{Path, State};
 use axum::http::{StatusCode, Uri};
 use axum::response::IntoResponse;
 use harbor_auth::password::{check_password_strength, hash_password, verify_password};
+use harbor_auth::Principal;
 use harbor_core::{AuditOperation, AuditResource, NewUser, Page, User};
 use serde::{Deserialize, Serialize};
 
@@ -160,14 +161,29 @@ async fn find(state: &AppState, id: i64) -> ApiResult<User> {
         .ok_or_else(|| HarborError::not_found(format!("user {id} not found")))
 }
 
-/// Administrators may act on anyone; others on themselves only.
-fn self_or_admin(caller: &Caller, id: i64) -> ApiResult<()> {
+/// Anyone may act on themselves; on others, administrators and robots with
+/// the system `user` permission for `action`.
+fn self_or_admin(caller: &Caller, id: i64, action: &str) -> ApiResult<()> {
     caller.require_user()?;
-    if caller.0.is_sysadmin() || caller.0.user_id() == Some(id) {
+    if caller.0.user_id() == Some(id) || caller.0.may_system("user", action) {
         Ok(())
     } else {
         Err(HarborError::forbidden())
     }
+}
+
+/// Robots with the system `user` permissions act on users, but never on
+/// system administrators (Harbor lets them; here a robot cannot take over
+/// an administrator by setting its password).
+fn robots_leave_admins_alone(caller: &Caller, target: &User) -> ApiResult<()> {
+    if target.sysadmin && matches!(caller.0, Principal::Robot { .. }) {
+        return Err(HarborError::new(
+            StatusCode::FORBIDDEN,
+            "FORBIDDEN",
+            "robot accounts cannot change or delete system administrators",
+        ));
+    }
+    Ok(())
 }
 
 async fn hash(password: String) -> ApiResult<String> {
@@ -188,7 +204,7 @@ pub(super) async fn create(
     caller: Caller,
     body: Result<HarborJson<UserCreationReq>, HarborError>,
 ) -> ApiResult {
-    caller.require_admin()?;
+    caller.require_system("user", "create")?;
     let HarborJson(r) = body?;
     check_username(&r.username)?;
     let realname = r.realname.unwrap_or_default();
@@ -228,7 +244,7 @@ pub(super) async fn list(
     HarborQuery(q): HarborQuery<UsernameQuery>,
     uri: Uri,
 ) -> ApiResult<Paged<UserResp>> {
-    caller.require_admin()?;
+    caller.require_system("user", "list")?;
     // Harbor's `q=username=~x` (or `=x`); `username=` as a parameter too.
     let (name, exact) = match list.q.text("username").map_err(HarborError::bad_request)? {
         Some((v, fuzzy)) => (Some(v.to_owned()), !fuzzy),
@@ -287,7 +303,7 @@ pub(super) async fn get(
     Path(id): Path<String>,
 ) -> ApiResult {
     let id = user_id(&id)?;
-    self_or_admin(&caller, id)?;
+    self_or_admin(&caller, id, "read")?;
     let mut resp = UserResp::from(&find(&state, id).await?);
     resp.oidc_user_meta = super::oidc::user_meta(&state, id).await?;
     Ok(json(StatusCode::OK, &resp))
@@ -300,9 +316,10 @@ pub(super) async fn update(
     body: Result<HarborJson<UserProfile>, HarborError>,
 ) -> ApiResult {
     let id = user_id(&id)?;
-    self_or_admin(&caller, id)?;
+    self_or_admin(&caller, id, "update")?;
     let HarborJson(r) = body?;
     let u = find(&state, id).await?;
+    robots_leave_admins_alone(&caller, &u)?;
     let email = r.email.unwrap_or(u.email);
     let realname = r.realname.unwrap_or(u.realname);
     let comment = r.comment.unwrap_or(u.comment);
@@ -323,9 +340,10 @@ pub(super) async fn password(
     body: Result<HarborJson<PasswordReq>, HarborError>,
 ) -> ApiResult {
     let id = user_id(&id)?;
-    self_or_admin(&caller, id)?;
+    self_or_admin(&caller, id, "update")?;
     let HarborJson(r) = body?;
     let u = find(&state, id).await?;
+    robots_leave_admins_alone(&caller, &u)?;
     // Changing one's own password takes the current one, even for an admin.
     if caller.0.user_id() == Some(id) {
         let old = r.old_password.clone().unwrap_or_default();
@@ -364,6 +382,9 @@ pub(super) async fn sysadmin(
     Path(id): Path<String>,
     body: Result<HarborJson<SysAdminFlag>, HarborError>,
 ) -> ApiResult {
+    // Harbor asks only for the system `user:update` permission here; making
+    // someone a system administrator is kept for administrators, so that no
+    // robot can hand out more than any robot may hold.
     caller.require_admin()?;
     let HarborJson(r) = body?;
     let id = user_id(&id)?;
@@ -385,7 +406,7 @@ pub(super) async fn delete(
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult {
-    caller.require_admin()?;
+    caller.require_system("user", "delete")?;
     let id = user_id(&id)?;
     if id == 1 || caller.0.user_id() == Some(id) {
         return Err(HarborError::new(
@@ -395,6 +416,7 @@ pub(super) async fn delete(
         ));
     }
     let u = find(&state, id).await?;
+    robots_leave_admins_alone(&caller, &u)?;
     state.auth.identity.delete_user(id).await?;
     tracing::info!(user = %u.username, by = %caller.0, "user deleted");
     state

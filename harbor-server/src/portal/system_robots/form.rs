@@ -1,5 +1,8 @@
-//! The system robot form's parts (expiration, projects, permissions), what
-//! the form asks for in Harbor's shapes, and the edit page.
+//! The system robot form's parts (expiration, projects, project and system
+//! permissions), what the form asks for in Harbor's shapes, and the edit
+//! page.
+
+use harbor_auth::system::{robot_may_hold, ROBOT_SYSTEM, SYSTEM_KIND, SYSTEM_NAMESPACE};
 
 use super::*;
 
@@ -22,13 +25,15 @@ pub(super) fn expiration_fields(days: i64, never: bool) -> Markup {
     }
 }
 
-/// The projects covered (all of them, or those checked) and the access
-/// every covered project gets.
+/// The projects covered (all of them, or those checked), the access every
+/// covered project gets, and the system permissions (those a robot may
+/// hold, from the table every system-level check uses).
 pub(super) fn permission_fields(
     projects: &[String],
     chosen: &[String],
     granted: &[(&str, &str)],
     all: bool,
+    system_granted: &[(String, String)],
 ) -> Markup {
     html! {
         fieldset {
@@ -65,7 +70,38 @@ pub(super) fn permission_fields(
                 " "
             }
         }
+        fieldset id="system-permissions" {
+            legend { "System permissions" }
+            p.muted { "What the robot account may do across the registry (registries, projects, users, ...), as a system administrator would." }
+            @for (resource, actions) in ROBOT_SYSTEM {
+                div.checks {
+                    @for action in *actions {
+                        @let checked = system_granted.iter().any(|(r, a)| r == resource && a == action);
+                        label.check {
+                            input type="checkbox" name="system" value=(format!("{resource}:{action}")) checked[checked];
+                            (resource) ":" (action)
+                        }
+                        " "
+                    }
+                }
+            }
+        }
     }
+}
+
+/// The system accesses a robot's permission list grants.
+pub(super) fn system_granted(perms: &[Value]) -> Vec<(String, String)> {
+    perms
+        .iter()
+        .filter(|p| p["kind"] == SYSTEM_KIND)
+        .flat_map(|p| p["access"].as_array().cloned().unwrap_or_default())
+        .filter_map(|a| {
+            Some((
+                a["resource"].as_str()?.to_owned(),
+                a["action"].as_str()?.to_owned(),
+            ))
+        })
+        .collect()
 }
 
 /// The permissions the form asks for, in Harbor's `RobotPermission` shape.
@@ -77,10 +113,27 @@ pub(super) fn permissions(form: &Fields) -> Result<Vec<Value>, PortalError> {
         .filter(|(r, a)| GRANTS.iter().any(|(gr, ga, _)| gr == r && ga == a))
         .map(|(resource, action)| json!({ "resource": resource, "action": action }))
         .collect();
+    let system: Vec<Value> = form
+        .iter()
+        .filter(|(k, _)| k == "system")
+        .filter_map(|(_, v)| v.split_once(':'))
+        .filter(|(r, a)| robot_may_hold(r, a))
+        .map(|(resource, action)| json!({ "resource": resource, "action": action }))
+        .collect();
+    let system = (!system.is_empty())
+        .then(|| json!({ "kind": SYSTEM_KIND, "namespace": SYSTEM_NAMESPACE, "access": system }));
+    let projects_chosen = field(form, "all_projects") == "true"
+        || form
+            .iter()
+            .any(|(k, v)| k == "project" && !v.trim().is_empty());
     if access.is_empty() {
-        return Err(PortalError::bad_request(
-            "give the robot account at least one permission",
-        ));
+        // System permissions alone are enough; projects chosen need access.
+        return match system {
+            Some(system) if !projects_chosen => Ok(vec![system]),
+            _ => Err(PortalError::bad_request(
+                "give the robot account at least one permission (for the projects chosen)",
+            )),
+        };
     }
     let namespaces: Vec<String> = if field(form, "all_projects") == "true" {
         vec!["*".into()]
@@ -101,6 +154,7 @@ pub(super) fn permissions(form: &Fields) -> Result<Vec<Value>, PortalError> {
     Ok(namespaces
         .into_iter()
         .map(|ns| json!({ "kind": "project", "namespace": ns, "access": access }))
+        .chain(system)
         .collect())
 }
 
@@ -137,7 +191,12 @@ pub(in crate::portal) async fn edit_page(
         ));
     }
     let projects = project_names(&state, &viewer).await?;
-    let perms = r["permissions"].as_array().cloned().unwrap_or_default();
+    let all_perms = r["permissions"].as_array().cloned().unwrap_or_default();
+    let system = system_granted(&all_perms);
+    let perms: Vec<Value> = all_perms
+        .into_iter()
+        .filter(|p| p["kind"] != SYSTEM_KIND)
+        .collect();
     let all = perms.iter().any(|p| p["namespace"] == "*");
     let chosen: Vec<String> = perms
         .iter()
@@ -181,7 +240,7 @@ pub(in crate::portal) async fn edit_page(
                     "This robot account's projects have different access; saving gives every project chosen the access checked below."
                 }
             }
-            (permission_fields(&projects, &chosen, &granted, all))
+            (permission_fields(&projects, &chosen, &granted, all, &system))
             button type="submit" { "Save" }
         }
     };
@@ -262,6 +321,37 @@ mod tests {
             -1
         );
         assert_eq!(duration(&form(&[("duration", "7")])).unwrap(), 7);
+    }
+
+    #[test]
+    fn system_boxes_become_one_system_permission_of_known_accesses() {
+        let f = form(&[
+            ("project", "a"),
+            ("grant", "repository:pull"),
+            ("system", "registry:create"),
+            ("system", "project:list"),
+            ("system", "spaceship:fly"),
+        ]);
+        let p = permissions(&f).unwrap();
+        assert_eq!(p.len(), 2);
+        assert_eq!(
+            p[1],
+            json!({"kind": "system", "namespace": "/", "access": [
+                {"resource": "registry", "action": "create"},
+                {"resource": "project", "action": "list"}]})
+        );
+        let only = permissions(&form(&[("system", "user:list")])).unwrap();
+        assert_eq!(only.len(), 1);
+        assert_eq!(only[0]["kind"], "system");
+        assert!(
+            permissions(&form(&[("project", "a"), ("system", "user:list")])).is_err(),
+            "projects chosen without access"
+        );
+        assert!(permissions(&form(&[("system", "spaceship:fly")])).is_err());
+        assert_eq!(
+            system_granted(&only),
+            vec![("user".to_owned(), "list".to_owned())]
+        );
         assert!(duration(&form(&[("duration", "0")])).is_err());
     }
 }

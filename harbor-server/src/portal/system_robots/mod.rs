@@ -1,6 +1,7 @@
 //! Administration: system robot accounts (Harbor's Administration →
 //! Robot Accounts). The list (paged, searched by name), creating one with
-//! its access to chosen projects or all of them (its secret shown once,
+//! its access to chosen projects or all of them and its system permissions
+//! (its secret shown once,
 //! with a copy button), enabling and disabling, refreshing the secret,
 //! editing (description, expiration, permissions) and deleting.
 //! System administrators only.
@@ -85,7 +86,11 @@ fn permissions_cell(r: &Value) -> Markup {
         @for p in r["permissions"].as_array().into_iter().flatten() {
             @let ns = p["namespace"].as_str().unwrap_or_default();
             div.robot-permission {
-                strong { @if ns == "*" { "All projects" } @else { (ns) } } ": "
+                strong {
+                    @if p["kind"] == "system" { "System" }
+                    @else if ns == "*" { "All projects" }
+                    @else { (ns) }
+                } ": "
                 @for a in p["access"].as_array().into_iter().flatten() {
                     span.tag { (a["resource"].as_str().unwrap_or_default()) ":" (a["action"].as_str().unwrap_or_default()) }
                     " "
@@ -140,7 +145,7 @@ async fn list_page(
                     }
                 }
                 (expiration_fields(30, false))
-                (permission_fields(&projects, &[], &[("repository", "pull")], false))
+                (permission_fields(&projects, &[], &[("repository", "pull")], false, &[]))
                 button type="submit" { "Add" }
             }
         }
