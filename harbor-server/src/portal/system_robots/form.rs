@@ -279,13 +279,7 @@ pub(in crate::portal) async fn edit(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn form(pairs: &[(&str, &str)]) -> Fields {
-        pairs
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect()
-    }
+    use crate::portal::fields::of as form;
 
     #[test]
     fn the_form_becomes_one_permission_per_project_with_the_same_access() {
