@@ -235,10 +235,10 @@ pub trait Authorizer: Debug + Send + Sync + 'static {
         action: Action,
     ) -> Result<bool, AuthError>;
 
-    /// Whether `principal` may act on the whole system (users, all projects,
-    /// the catalog): system administrators only.
+    /// Whether `principal` may read the whole catalog (Harbor's
+    /// `catalog:read`): system administrators, and robots given it.
     fn system_allowed(&self, principal: &Principal) -> bool {
-        principal.is_sysadmin()
+        principal.may_system("catalog", "read")
     }
 }
 

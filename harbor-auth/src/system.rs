@@ -17,6 +17,7 @@ pub const SYSTEM_NAMESPACE: &str = "/";
 /// be given.
 pub const SYSTEM: &[(&str, &[&str])] = &[
     ("audit-log", &["list"]),
+    ("catalog", &["read"]),
     ("configuration", &["read", "update"]),
     (
         "garbage-collection",
@@ -48,6 +49,7 @@ pub const SYSTEM: &[(&str, &[&str])] = &[
 /// it).
 pub const ROBOT_SYSTEM: &[(&str, &[&str])] = &[
     ("audit-log", &["list"]),
+    ("catalog", &["read"]),
     (
         "garbage-collection",
         &["create", "read", "update", "stop", "list"],

@@ -557,3 +557,27 @@ async fn a_robot_with_user_permissions_manages_users_but_not_administrators() {
     let r = call(&s, "DELETE", &format!("/users/{bob}"), Some(&hr), "").await;
     assert_eq!(r.status, 200, "{}", text(&r));
 }
+
+#[tokio::test]
+async fn a_robot_given_catalog_read_lists_every_repository() {
+    let s = TestServer::start_with_auth().await;
+    s.create_project("hidden", false).await;
+    s.push_image("hidden/app", "v1").await;
+    s.push_image("library/pub", "v1").await;
+    let list = |auth: String| {
+        let s = &s;
+        async move {
+            let r = s.get_with("/v2/_catalog", &auth).await;
+            assert_eq!(r.status, 200, "{}", text(&r));
+            r.json()["repositories"].clone()
+        }
+    };
+    let reader = robot(&s, "cat", json!([system(&[("catalog", "read")])])).await;
+    assert_eq!(list(reader).await, json!(["hidden/app", "library/pub"]));
+    let other = robot(&s, "nocat", json!([system(&[("registry", "list")])])).await;
+    assert_eq!(
+        list(other).await,
+        json!(["library/pub"]),
+        "without catalog:read, only what it may see"
+    );
+}

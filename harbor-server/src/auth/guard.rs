@@ -93,7 +93,7 @@ pub async fn guard(State(state): State<GuardState>, mut req: Request, next: Next
     match (&route, need) {
         (Route::Catalog, _) => {
             let principal = caller.principal();
-            let scope = if principal.is_sysadmin() {
+            let scope = if principal.may_system("catalog", "read") {
                 None
             } else {
                 match visible_projects(&state.auth, &principal).await {
