@@ -45,6 +45,12 @@ impl Principal {
         matches!(self, Principal::User { sysadmin: true, .. })
     }
 
+    /// Whether this is a project's robot account, named
+    /// `robot$<project>+<name>` (system robots have no `+`).
+    pub fn is_project_robot(&self) -> bool {
+        matches!(self, Principal::Robot { name, .. } if name.contains('+'))
+    }
+
     /// The user id, if a user.
     pub fn user_id(&self) -> Option<i64> {
         match self {

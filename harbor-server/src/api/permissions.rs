@@ -9,7 +9,6 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use harbor_auth::rbac::{role_allows, ACTIONS, RESOURCES};
 use harbor_auth::system::{ROBOT_SYSTEM, SYSTEM};
-use harbor_auth::Principal;
 use harbor_core::Role;
 use serde::{Deserialize, Serialize};
 
@@ -49,10 +48,8 @@ pub(super) async fn current(
             );
         }
         // Anyone but a project robot may create projects when everyone may.
-        let project_robot =
-            matches!(&caller.0, Principal::Robot { name, .. } if name.contains('+'));
         if !caller.0.may_system("project", "create")
-            && !project_robot
+            && !caller.0.is_project_robot()
             && state.settings.get().project_creation_restriction == CreationRestriction::Everyone
         {
             granted.push(("project".to_owned(), "create"));

@@ -362,9 +362,8 @@ pub(super) async fn create(
         // As in Harbor, only system robots create projects, and a project a
         // robot creates is owned by the first system administrator: `admin`
         // (id 1, who cannot lose the flag).
-        // (A project robot's name is `robot$<project>+<name>`.)
-        Principal::Robot { name, .. } => {
-            if name.contains('+') {
+        Principal::Robot { .. } => {
+            if caller.0.is_project_robot() {
                 return Err(HarborError::new(
                     StatusCode::FORBIDDEN,
                     "FORBIDDEN",
