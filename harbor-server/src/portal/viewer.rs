@@ -107,19 +107,10 @@ impl FromRequestParts<PortalState> for Viewer {
             .user_by_id(session.uid)
             .await?
             .ok_or_else(sign_in)?;
-        let sysadmin = user.sysadmin || session.adm;
-        let checked = CheckedSession {
-            session: session.clone(),
-            principal: Principal::User {
-                id: user.id,
-                name: user.username.clone(),
-                sysadmin,
-            },
-        };
-        Ok(Viewer {
+        let mut viewer = Viewer {
             id: user.id,
             name: user.username,
-            sysadmin,
+            sysadmin: user.sysadmin || session.adm,
             csrf: session.csrf.clone(),
             gc: state.app.gc.is_some(),
             replication: state.app.replication.is_some(),
@@ -131,10 +122,15 @@ impl FromRequestParts<PortalState> for Viewer {
                     .extensions
                     .get::<ConnectInfo<std::net::SocketAddr>>()
                     .map(|c| c.0),
-                checked: Some(checked),
+                checked: None,
             },
             session,
-        })
+        };
+        viewer.call_as.checked = Some(CheckedSession {
+            session: viewer.session.clone(),
+            principal: viewer.principal(),
+        });
+        Ok(viewer)
     }
 }
 

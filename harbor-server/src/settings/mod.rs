@@ -314,13 +314,12 @@ pub struct Settings {
     ldap: Option<LdapAuthenticator>,
     oidc: Option<harbor_auth::oidc::Oidc>,
     seal: Option<secrets::SettingSeal>,
-    /// What the store held at the last refresh: while it holds the same,
-    /// a refresh has nothing to open or put in force.
-    last_read: Arc<std::sync::Mutex<Option<SettingValues>>>,
-    /// Held from reading (or writing) the store until what was read is in
-    /// force, so that a refresh which read the store before a change cannot
-    /// put the old values back after the change is in force.
-    applying: Arc<tokio::sync::Mutex<()>>,
+    /// What the store held at the last refresh (while it holds the same, a
+    /// refresh has nothing to open or put in force). Held from reading (or
+    /// writing) the store until what was read is in force, so that a
+    /// refresh which read the store before a change cannot put the old
+    /// values back after the change is in force.
+    last_read: Arc<tokio::sync::Mutex<Option<SettingValues>>>,
 }
 
 impl Settings {
@@ -343,7 +342,6 @@ impl Settings {
             oidc: None,
             seal: None,
             last_read: Arc::default(),
-            applying: Arc::default(),
         }
     }
 
@@ -431,13 +429,9 @@ impl Settings {
     /// Reads the store again and puts what it says in force (sealing any
     /// secret an older version stored in clear).
     pub async fn refresh(&self) -> harbor_core::Result<()> {
-        let _applying = self.applying.lock().await;
+        let mut last_read = self.last_read.lock().await;
         let read = self.store.settings().await?;
-        if self
-            .last_read
-            .lock()
-            .is_ok_and(|last| last.as_ref() == Some(&read))
-        {
+        if last_read.as_ref() == Some(&read) {
             return Ok(());
         }
         let stored = match &self.seal {
@@ -452,9 +446,7 @@ impl Settings {
             None => secrets::without_seal(&read),
         };
         self.put_in_force(SystemSettings::with_stored(&self.defaults, &stored));
-        if let Ok(mut last) = self.last_read.lock() {
-            *last = Some(read);
-        }
+        *last_read = Some(read);
         Ok(())
     }
 
@@ -493,7 +485,8 @@ impl Settings {
     /// instances within [`REFRESH_INTERVAL`]). A bad key or value changes
     /// nothing.
     pub async fn update(&self, body: &serde_json::Map<String, Value>) -> Result<(), HarborError> {
-        let _applying = self.applying.lock().await;
+        // Held so that a refresh cannot put older values back meanwhile.
+        let _applying = self.last_read.lock().await;
         let mut next = self.get();
         let mut changes = SettingValues::new();
         for (key, value) in body {
